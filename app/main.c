@@ -1,0 +1,6 @@
+#include <stdio.h>
+int main(void)
+{
+	fprintf(stderr, "dpdk-devourer: not yet wired\n");
+	return 1;
+}

@@ -1,0 +1,1 @@
+/* options: not yet written */

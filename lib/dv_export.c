@@ -1,0 +1,1 @@
+/* dv_export: not yet written */

@@ -1,0 +1,1 @@
+/* dv_flow: not yet written */

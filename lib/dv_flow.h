@@ -1,0 +1,94 @@
+/*
+ * dv_flow: one worker's flow table.
+ *
+ * A table is owned by exactly one lcore (single writer, no locks). Flows are
+ * keyed by protocol, outer VLAN and the unordered pair of endpoints, so both
+ * directions of a conversation share one record. Records live in an array
+ * indexed by the rte_hash key position, so lookup and record are one step.
+ *
+ * Expiry is O(expired): flows sit on intrusive lists ordered by time (last
+ * seen for idle and TCP-close, segment start for active), and expiry pops list
+ * heads until it meets a flow whose deadline has not passed. A packet for a
+ * flow whose deadline has passed exports the old segment first, so the rows
+ * depend only on packet times, not on when expiry happens to run.
+ *
+ * Nothing here allocates, locks or makes a system call after creation.
+ */
+#ifndef DV_FLOW_H
+#define DV_FLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dv_export.h"
+#include "dv_parse.h"
+
+struct dv_flow_table;
+
+struct dv_flow_config {
+	const char *name;              /* unique among tables (names the rte_hash) */
+	uint32_t capacity;             /* flows this table holds; eviction beyond */
+	uint32_t frag_capacity;        /* fragment cache entries (0: a default) */
+	uint64_t idle_timeout_ns;      /* --flow-timeout */
+	uint64_t active_timeout_ns;    /* --active-timeout */
+	uint64_t tcp_close_timeout_ns; /* --tcp-close-timeout */
+	int socket_id;                 /* NUMA socket for memory, or SOCKET_ID_ANY */
+	uint8_t worker;                /* copied into every export record */
+	uint64_t seed[2];              /* seeds the flow-id generator (random at startup) */
+};
+
+struct dv_flow_stats {
+	uint64_t created;   /* flows (segment 0) created */
+	uint64_t exported;  /* records written to the export buffer */
+	uint64_t evicted;   /* exports with DV_END_EVICTED */
+	uint64_t table_full; /* packets that found the table full */
+	uint64_t frag_first; /* first fragments remembered */
+	uint64_t frag_hit;   /* later fragments matched to their first */
+	uint64_t frag_miss;  /* later fragments counted with ports 0 */
+};
+
+/*
+ * Create a table. Returns NULL and writes a one-line reason to err on failure.
+ * Uses DPDK memory (rte_zmalloc_socket, rte_hash), so the EAL must be up.
+ */
+struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, char *err,
+					   size_t errlen);
+
+void dv_flow_table_free(struct dv_flow_table *t);
+
+/*
+ * Account a burst of parsed packets (pkt->wire_len and pkt->ts_ns set).
+ * The caller guarantees dv_export_buf_room(out) >= n: a packet exports at most
+ * one record (an expired or closed flow it hits, or the evicted flow it
+ * displaces). pkts may be modified (later fragments get their ports).
+ */
+void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts, uint32_t n,
+				struct dv_export_buf *out);
+
+/*
+ * Export flows whose idle, active or TCP-close deadline is <= now_ns, at most
+ * min(budget, room in out). Returns the number exported.
+ */
+uint32_t dv_flow_table_expire(struct dv_flow_table *t, uint64_t now_ns, uint32_t budget,
+			      struct dv_export_buf *out);
+
+/*
+ * Export every flow with the given reason (DV_END_EOF or DV_END_SHUTDOWN), as
+ * many as fit in out. Returns the number exported; call again until
+ * dv_flow_table_count() is 0.
+ */
+uint32_t dv_flow_table_flush(struct dv_flow_table *t, enum dv_end_reason reason,
+			     struct dv_export_buf *out);
+
+/* Flows currently in the table. */
+uint32_t dv_flow_table_count(const struct dv_flow_table *t);
+
+/* Latest packet time the table has seen (its clock in --read mode). */
+uint64_t dv_flow_table_now(const struct dv_flow_table *t);
+
+const struct dv_flow_stats *dv_flow_table_stats(const struct dv_flow_table *t);
+
+/* Bytes of memory one flow costs (record plus hash entry), for sizing docs. */
+size_t dv_flow_bytes_per_flow(void);
+
+#endif

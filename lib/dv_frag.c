@@ -1,0 +1,1 @@
+/* dv_frag: not yet written */

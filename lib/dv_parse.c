@@ -1,0 +1,1 @@
+/* dv_parse: not yet written */

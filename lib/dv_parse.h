@@ -1,0 +1,85 @@
+/*
+ * dv_parse: turns the bytes of one captured frame into a struct dv_pkt.
+ *
+ * This is the only place that reads packet headers. Every header is
+ * bounds-checked against the captured length before it is read; the payload
+ * is never touched, so a capture truncated by a snap length still parses as
+ * long as its headers are present. The parser keeps no state: fragment
+ * reassembly of ports is done by the flow table's fragment cache.
+ */
+#ifndef DV_PARSE_H
+#define DV_PARSE_H
+
+#include <stdint.h>
+
+/* Link types, numbered as libpcap's LINKTYPE_* values (the file format). */
+enum dv_linktype {
+	DV_LINK_NULL = 0,     /* BSD loopback, host-order 4-byte AF */
+	DV_LINK_ETHERNET = 1, /* Ethernet II, 802.1Q, 802.1ad */
+	DV_LINK_RAW = 101,    /* raw IPv4 or IPv6, version nibble decides */
+	DV_LINK_LOOP = 108,   /* OpenBSD loopback, network-order 4-byte AF */
+	DV_LINK_SLL = 113,    /* Linux cooked v1 */
+	DV_LINK_IPV4 = 228,   /* raw IPv4 */
+	DV_LINK_IPV6 = 229,   /* raw IPv6 */
+	DV_LINK_SLL2 = 276,   /* Linux cooked v2 */
+};
+
+/* Result of dv_parse(). */
+enum dv_parse_status {
+	DV_PARSE_OK = 0,        /* an IP packet; pkt is filled */
+	DV_PARSE_NON_IP = 1,    /* a valid frame that carries no IP (ARP, LLDP, ...) */
+	DV_PARSE_MALFORMED = 2, /* truncated or invalid link, IP or transport header */
+};
+
+/* Fragment position of an IP packet. */
+enum dv_frag {
+	DV_FRAG_NONE = 0,  /* not a fragment */
+	DV_FRAG_FIRST = 1, /* offset 0, more fragments follow: carries the ports */
+	DV_FRAG_LATER = 2, /* offset > 0: ports are 0 until the flow table fills them */
+};
+
+/* Bits of dv_pkt.flags. */
+#define DV_PKT_F_VLAN 0x01 /* vlan_id is valid (frame had at least one tag) */
+
+/*
+ * One parsed packet, oriented as it was sent (src = sender). Addresses are
+ * 16 bytes; an IPv4 address is in the first 4 bytes and the rest is zero.
+ * Ports are host order. 64 bytes so that rings of parsed packets stay cheap.
+ */
+struct dv_pkt {
+	uint8_t src[16];
+	uint8_t dst[16];
+	uint16_t sport;
+	uint16_t dport;
+	uint16_t vlan_id; /* outer VLAN id (12 bits) when DV_PKT_F_VLAN */
+	uint8_t proto;    /* IP protocol number (after IPv6 extension headers) */
+	uint8_t family;   /* 4 or 6 */
+	uint8_t flags;    /* DV_PKT_F_* */
+	uint8_t tcp_flags;
+	uint8_t frag;     /* enum dv_frag */
+	uint8_t pad0;
+	uint32_t frag_id; /* IPv4 identification or IPv6 fragment id */
+	uint32_t wire_len; /* frame length on the wire, set by the caller */
+	uint64_t ts_ns;    /* capture time in ns since the epoch, set by the caller */
+};
+
+/*
+ * Parse one frame.
+ *
+ * data/caplen: the captured bytes; linktype: enum dv_linktype of the source.
+ * On DV_PARSE_OK every field of *out but wire_len and ts_ns is set. On other
+ * results *out is unspecified. Never reads outside data[0..caplen).
+ */
+enum dv_parse_status dv_parse(const uint8_t *data, uint32_t caplen, int linktype,
+			      struct dv_pkt *out);
+
+/* Non-zero if dv_parse() understands this link type. */
+int dv_linktype_supported(int linktype);
+
+/*
+ * Symmetric hash over the packet's two addresses only (and VLAN), so both
+ * directions and all fragments of a datagram land on the same worker.
+ */
+uint32_t dv_pkt_addr_hash(const struct dv_pkt *pkt);
+
+#endif

@@ -1,0 +1,1 @@
+/* dv_reader: not yet written */

@@ -1,0 +1,1 @@
+/* dv_row: not yet written */

@@ -1,0 +1,40 @@
+/*
+ * dv_row: formats an export record as one BigQuery row in JSON, the same
+ * text for an NDJSON line and for the "json" member of an insertAll row.
+ * Hand-written formatting (no printf, no allocation) because the control
+ * lcore formats every row of the appliance.
+ */
+#ifndef DV_ROW_H
+#define DV_ROW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dv_export.h"
+
+/* Longest row dv_row_format() can produce with a sensor name of DV_SENSOR_MAX. */
+#define DV_SENSOR_MAX 255
+#define DV_ROW_MAX 1024
+/* "<36-char uuid>:<segment>" plus NUL */
+#define DV_INSERT_ID_MAX 48
+
+/*
+ * Write the row as a JSON object (no trailing newline) into buf.
+ * Returns its length, or -ENOSPC if cap is too small (buf then holds garbage).
+ * sensor must already be valid UTF-8; it is JSON-escaped here.
+ */
+int dv_row_format(const struct dv_export_rec *r, const char *sensor, char *buf, size_t cap);
+
+/* Write "<uuid>:<segment>" into buf (DV_INSERT_ID_MAX bytes). Returns length. */
+int dv_row_insert_id(const struct dv_export_rec *r, char *buf);
+
+/* "tcp", "udp", "icmp4", ..., else "ip-<n>" written into tmp (16 bytes). */
+const char *dv_proto_name(uint8_t proto, uint8_t family, char tmp[16]);
+
+/* Format a 16-byte address (family 4 or 6; IPv6 per RFC 5952) into buf (46 bytes). */
+int dv_addr_format(const uint8_t addr[16], uint8_t family, char *buf);
+
+/* Format ns since epoch as "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" (28 bytes with NUL). */
+int dv_time_format(uint64_t ns, char *buf);
+
+#endif

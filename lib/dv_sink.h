@@ -1,0 +1,72 @@
+/*
+ * dv_sink: where formatted rows go. The control lcore formats each exported
+ * record once and hands the row to every configured sink. A sink may buffer;
+ * poll() lets it make progress (flush timers, network I/O) without ever
+ * blocking the control lcore for long, and drain() finishes its work before
+ * exit within a deadline.
+ *
+ * Sinks: stdout and NDJSON file (dv_sink_file.c), BigQuery (bq/dv_bq_sink.c).
+ */
+#ifndef DV_SINK_H
+#define DV_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dv_export.h"
+
+/* Delivery accounting of one sink: exported = delivered + pending + dead + dropped. */
+struct dv_sink_stats {
+	uint64_t rows_in;        /* rows handed to write() */
+	uint64_t rows_delivered; /* written (file) or accepted by the service */
+	uint64_t rows_pending;   /* buffered, in flight or spooled, not yet delivered */
+	uint64_t rows_spooled;   /* of rows_pending, those on disk in the spool */
+	uint64_t rows_dead;      /* rejected as invalid, in the dead-letter file */
+	uint64_t rows_dropped;   /* lost (only when the spool disk is full) */
+	uint64_t requests;       /* upload requests sent */
+	uint64_t request_errors; /* failed requests (will be retried) */
+	uint64_t retries;        /* rows sent again */
+	uint64_t bytes_out;      /* bytes written or sent */
+};
+
+struct dv_sink;
+
+struct dv_sink_ops {
+	/* Take one row (JSON, no newline). 0, or negative errno (the row is then
+	 * counted as dropped by the sink itself; the caller only logs). */
+	int (*write)(struct dv_sink *s, const struct dv_export_rec *rec, const char *row,
+		     size_t len);
+	/* Make progress; now_ns is the system clock. Never blocks for long. */
+	int (*poll)(struct dv_sink *s, uint64_t now_ns);
+	/* Finish pending work until deadline_ns (system clock): returns 0 when
+	 * nothing is left in memory, -ETIMEDOUT if the deadline passed (the sink
+	 * spools what it can before returning), other negative errno on error. */
+	int (*drain)(struct dv_sink *s, uint64_t deadline_ns);
+	/* Reopen output files (SIGHUP, log rotation); may be NULL. */
+	int (*reopen)(struct dv_sink *s);
+	/* Release everything; the sink must have been drained. */
+	void (*destroy)(struct dv_sink *s);
+};
+
+struct dv_sink {
+	const char *name; /* "stdout", "file", "bigquery" */
+	const struct dv_sink_ops *ops;
+	struct dv_sink_stats stats;
+	void *priv;
+};
+
+/* stdout sink: one row per line, flushed at poll/drain. */
+struct dv_sink *dv_sink_stdout_create(char *err, size_t errlen);
+
+/* NDJSON file sink: appends to path, fsync at drain and every sync_interval_ns
+ * (0: only at drain). Returns NULL with a reason in err. */
+struct dv_sink *dv_sink_file_create(const char *path, uint64_t sync_interval_ns, char *err,
+				    size_t errlen);
+
+static inline int dv_sink_write(struct dv_sink *s, const struct dv_export_rec *rec,
+				const char *row, size_t len)
+{
+	return s->ops->write(s, rec, row, len);
+}
+
+#endif

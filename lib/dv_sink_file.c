@@ -1,0 +1,1 @@
+/* dv_sink_file: not yet written */

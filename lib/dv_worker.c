@@ -1,0 +1,1 @@
+/* dv_worker: not yet written */
