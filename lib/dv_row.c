@@ -1,1 +1,394 @@
-/* dv_row: not yet written */
+/*
+ * dv_row: export record -> one BigQuery row as JSON (SPEC section 3).
+ *
+ * The control lcore formats every row the appliance exports, so this file
+ * uses no printf family, no allocation and no locale or time-zone calls:
+ * numbers, UUIDs, addresses and timestamps are written digit by digit into
+ * a bounded cursor. Every append checks the room left, so a short buffer
+ * gives -ENOSPC instead of a truncated row. The key order is fixed by the
+ * table schema and is written out literally, field after field, so that a
+ * reader can check it against SPEC section 3 top to bottom.
+ *
+ * IPv6 text follows RFC 5952 exactly (glibc's inet_ntop does not: it prints
+ * "::2" as "::0.0.0.2"), and dates come from a civil-from-days conversion
+ * over the proleptic Gregorian calendar rather than gmtime_r().
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "dv_row.h"
+
+/* Bounded output: p advances, end is fixed; full is set once anything did
+ * not fit and the row is then abandoned with -ENOSPC. */
+struct dv_cursor {
+	char *p;
+	char *end;
+	bool full;
+};
+
+static inline void put_mem(struct dv_cursor *c, const char *s, size_t n)
+{
+	if (c->full || (size_t)(c->end - c->p) < n) {
+		c->full = true;
+		return;
+	}
+	memcpy(c->p, s, n);
+	c->p += n;
+}
+
+#define PUT_LIT(c, lit) put_mem((c), (lit), sizeof(lit) - 1)
+
+static const char dv_hex[] = "0123456789abcdef";
+
+/* Decimal digits of v into tmp (at least 20 bytes); returns the length. */
+static inline int u64_digits(uint64_t v, char *tmp)
+{
+	char rev[20];
+	int n = 0, len;
+
+	do {
+		rev[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	len = n;
+	for (int i = 0; i < len; i++)
+		tmp[i] = rev[--n];
+	return len;
+}
+
+static inline void put_u64(struct dv_cursor *c, uint64_t v)
+{
+	char tmp[20];
+
+	put_mem(c, tmp, (size_t)u64_digits(v, tmp));
+}
+
+/* Exactly two (or four) zero-padded decimal digits. */
+static inline char *two_digits(char *p, unsigned int v)
+{
+	p[0] = (char)('0' + v / 10);
+	p[1] = (char)('0' + v % 10);
+	return p + 2;
+}
+
+const char *dv_proto_name(uint8_t proto, uint8_t family, char tmp[16])
+{
+	/* Named by number alone: a record says which protocol it carried, and
+	 * an ICMPv6 header in an IPv4 packet is still protocol 58. */
+	(void)family;
+	switch (proto) {
+	case 1:
+		return "icmp4";
+	case 2:
+		return "igmp";
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 47:
+		return "gre";
+	case 50:
+		return "esp";
+	case 51:
+		return "ah";
+	case 58:
+		return "icmp6";
+	case 89:
+		return "ospf";
+	case 103:
+		return "pim";
+	case 112:
+		return "vrrp";
+	case 132:
+		return "sctp";
+	default:
+		break;
+	}
+	memcpy(tmp, "ip-", 3);
+	tmp[3 + u64_digits(proto, tmp + 3)] = '\0';
+	return tmp;
+}
+
+static char *format_ipv4(const uint8_t a[4], char *p)
+{
+	for (int i = 0; i < 4; i++) {
+		char d[20];
+		int n = u64_digits(a[i], d);
+
+		if (i > 0)
+			*p++ = '.';
+		memcpy(p, d, (size_t)n);
+		p += n;
+	}
+	return p;
+}
+
+/* One group in lowercase hex without leading zeros (RFC 5952 4.1, 4.3). */
+static char *format_group(uint16_t g, char *p)
+{
+	int shift = 12;
+
+	while (shift > 0 && ((g >> shift) & 0xf) == 0)
+		shift -= 4;
+	for (; shift >= 0; shift -= 4)
+		*p++ = dv_hex[(g >> shift) & 0xf];
+	return p;
+}
+
+static char *format_ipv6(const uint8_t a[16], char *p)
+{
+	static const uint8_t mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	uint16_t g[8];
+	int best = -1, best_len = 0;
+
+	/* RFC 5952 section 5: IPv4-mapped addresses keep the dotted quad. */
+	if (memcmp(a, mapped_prefix, sizeof(mapped_prefix)) == 0) {
+		memcpy(p, "::ffff:", 7);
+		return format_ipv4(a + 12, p + 7);
+	}
+	for (int i = 0; i < 8; i++)
+		g[i] = (uint16_t)(a[2 * i] << 8 | a[2 * i + 1]);
+
+	/* Longest run of zero groups, the first on a tie, at least two long
+	 * (RFC 5952 4.2.1 to 4.2.3). */
+	for (int i = 0; i < 8;) {
+		int j = i;
+
+		while (j < 8 && g[j] == 0)
+			j++;
+		if (j - i > best_len) {
+			best = i;
+			best_len = j - i;
+		}
+		i = (j == i) ? i + 1 : j;
+	}
+	if (best_len < 2)
+		best = -1;
+
+	for (int i = 0; i < 8; i++) {
+		if (i == best) {
+			*p++ = ':';
+			*p++ = ':';
+			i += best_len - 1;
+			continue;
+		}
+		/* A separator unless we are at the start or right after "::". */
+		if (i > 0 && i != best + best_len)
+			*p++ = ':';
+		p = format_group(g[i], p);
+	}
+	return p;
+}
+
+int dv_addr_format(const uint8_t addr[16], uint8_t family, char *buf)
+{
+	char *end;
+
+	if (family == 4)
+		end = format_ipv4(addr, buf);
+	else if (family == 6)
+		end = format_ipv6(addr, buf);
+	else
+		return -EINVAL;
+	*end = '\0';
+	return (int)(end - buf);
+}
+
+/*
+ * Days since 1970-01-01 to a proleptic Gregorian date. The count is shifted
+ * to start on 0000-03-01 so that the leap day is the last day of a
+ * "year", and then split into 400-year eras of 146097 days, years of the
+ * era, and March-based months of 153 days per five.
+ */
+static void civil_from_days(uint64_t days, unsigned int *year, unsigned int *month,
+			    unsigned int *day)
+{
+	uint64_t z = days + 719468; /* days from 0000-03-01 to 1970-01-01 */
+	uint64_t era = z / 146097;
+	unsigned int doe = (unsigned int)(z - era * 146097);                         /* [0, 146096] */
+	unsigned int yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+	unsigned int doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 /* [0, 365] */
+	unsigned int mp = (5 * doy + 2) / 153;                                      /* Mar = 0 */
+	unsigned int m = mp < 10 ? mp + 3 : mp - 9;
+
+	*day = doy - (153 * mp + 2) / 5 + 1;
+	*month = m;
+	*year = (unsigned int)(era * 400 + yoe) + (m <= 2);
+}
+
+int dv_time_format(uint64_t ns, char *buf)
+{
+	uint64_t secs = ns / 1000000000ULL;
+	unsigned int usec = (unsigned int)(ns % 1000000000ULL / 1000); /* truncated */
+	unsigned int sod = (unsigned int)(secs % 86400);
+	unsigned int year, month, day;
+	char *p = buf;
+
+	civil_from_days(secs / 86400, &year, &month, &day);
+	/* uint64_t ns ends in 2554, so the year always has four digits. */
+	p = two_digits(p, year / 100);
+	p = two_digits(p, year % 100);
+	*p++ = '-';
+	p = two_digits(p, month);
+	*p++ = '-';
+	p = two_digits(p, day);
+	*p++ = 'T';
+	p = two_digits(p, sod / 3600);
+	*p++ = ':';
+	p = two_digits(p, sod / 60 % 60);
+	*p++ = ':';
+	p = two_digits(p, sod % 60);
+	*p++ = '.';
+	for (int i = 5; i >= 0; i--) {
+		p[i] = (char)('0' + usec % 10);
+		usec /= 10;
+	}
+	p += 6;
+	*p++ = 'Z';
+	*p = '\0';
+	return (int)(p - buf);
+}
+
+/* Canonical 8-4-4-4-12 lowercase text; returns 36. */
+static int format_uuid(const uint8_t id[16], char *p)
+{
+	char *start = p;
+
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = dv_hex[id[i] >> 4];
+		*p++ = dv_hex[id[i] & 0xf];
+	}
+	return (int)(p - start);
+}
+
+int dv_row_insert_id(const struct dv_export_rec *r, char *buf)
+{
+	int n = format_uuid(r->id, buf);
+
+	buf[n++] = ':';
+	n += u64_digits(r->segment, buf + n);
+	buf[n] = '\0';
+	return n;
+}
+
+/* The sensor as a JSON string body: '"', '\\' and control characters are
+ * escaped, everything else (UTF-8 included) is copied in runs. */
+static void put_json_string(struct dv_cursor *c, const char *s)
+{
+	const char *run = s;
+
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		char esc[6];
+
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		put_mem(c, run, (size_t)(s - run));
+		run = s + 1;
+		if (ch == '"' || ch == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)ch;
+			put_mem(c, esc, 2);
+		} else {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = dv_hex[ch >> 4];
+			esc[5] = dv_hex[ch & 0xf];
+			put_mem(c, esc, 6);
+		}
+	}
+	put_mem(c, run, (size_t)(s - run));
+}
+
+static void put_nullable_u64(struct dv_cursor *c, bool valid, uint64_t v)
+{
+	if (valid)
+		put_u64(c, v);
+	else
+		PUT_LIT(c, "null");
+}
+
+static const char *status_name(uint8_t status)
+{
+	switch (status) {
+	case DV_STATUS_INIT:
+		return "init";
+	case DV_STATUS_ESTABLISHED:
+		return "established";
+	default:
+		return "unknown"; /* as dv_end_reason_name(): a row beats no row */
+	}
+}
+
+static void put_str(struct dv_cursor *c, const char *s)
+{
+	put_mem(c, s, strlen(s));
+}
+
+/*
+ * The row ends with a NUL after the closing brace, so the text is also a C
+ * string; the NUL is not counted in the length but must fit in cap.
+ */
+int dv_row_format(const struct dv_export_rec *r, const char *sensor, char *buf, size_t cap)
+{
+	struct dv_cursor c = {.p = buf, .end = buf + cap, .full = false};
+	char tmp[64];
+	int n;
+
+	if (r->family != 4 && r->family != 6)
+		return -EINVAL;
+
+	PUT_LIT(&c, "{\"id\":\"");
+	put_mem(&c, tmp, (size_t)format_uuid(r->id, tmp));
+	PUT_LIT(&c, "\",\"protocol\":\"");
+	put_str(&c, dv_proto_name(r->proto, r->family, tmp));
+	PUT_LIT(&c, "\",\"src_addr\":\"");
+	n = dv_addr_format(r->src_addr, r->family, tmp);
+	put_mem(&c, tmp, (size_t)n);
+	PUT_LIT(&c, "\",\"dst_addr\":\"");
+	n = dv_addr_format(r->dst_addr, r->family, tmp);
+	put_mem(&c, tmp, (size_t)n);
+	PUT_LIT(&c, "\",\"src_port\":");
+	put_u64(&c, r->src_port);
+	PUT_LIT(&c, ",\"dst_port\":");
+	put_u64(&c, r->dst_port);
+	PUT_LIT(&c, ",\"first_seen_at\":\"");
+	put_mem(&c, tmp, (size_t)dv_time_format(r->first_ns, tmp));
+	PUT_LIT(&c, "\",\"last_seen_at\":\"");
+	put_mem(&c, tmp, (size_t)dv_time_format(r->last_ns, tmp));
+	PUT_LIT(&c, "\",\"src_bytes\":");
+	put_u64(&c, r->src_bytes);
+	PUT_LIT(&c, ",\"dst_bytes\":");
+	put_u64(&c, r->dst_bytes);
+	PUT_LIT(&c, ",\"src_packets\":");
+	put_u64(&c, r->src_packets);
+	PUT_LIT(&c, ",\"dst_packets\":");
+	put_u64(&c, r->dst_packets);
+	PUT_LIT(&c, ",\"status\":\"");
+	put_str(&c, status_name(r->status));
+	PUT_LIT(&c, "\",\"end_reason\":\"");
+	put_str(&c, dv_end_reason_name(r->end_reason));
+	PUT_LIT(&c, "\",\"segment\":");
+	put_u64(&c, r->segment);
+	PUT_LIT(&c, ",\"ip_protocol\":");
+	put_u64(&c, r->proto);
+	PUT_LIT(&c, ",\"vlan_id\":");
+	put_nullable_u64(&c, r->flags & DV_EXPORT_F_VLAN, r->vlan_id);
+	PUT_LIT(&c, ",\"src_tcp_flags\":");
+	put_nullable_u64(&c, r->flags & DV_EXPORT_F_TCP, r->src_tcp_flags);
+	PUT_LIT(&c, ",\"dst_tcp_flags\":");
+	put_nullable_u64(&c, r->flags & DV_EXPORT_F_TCP, r->dst_tcp_flags);
+	if (sensor != NULL) {
+		PUT_LIT(&c, ",\"sensor\":\"");
+		put_json_string(&c, sensor);
+		PUT_LIT(&c, "\"}");
+	} else {
+		PUT_LIT(&c, ",\"sensor\":null}");
+	}
+	put_mem(&c, "", 1); /* the terminating NUL */
+	if (c.full)
+		return -ENOSPC;
+	return (int)(c.p - buf - 1);
+}
