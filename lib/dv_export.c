@@ -1,1 +1,22 @@
-/* dv_export: not yet written */
+/*
+ * dv_export: helpers for the export record (the record itself is the
+ * contract in dv_export.h). The names here are the values of the
+ * `end_reason` column, so they must never change (SPEC section 2).
+ */
+#include "dv_export.h"
+
+static const char *const dv_end_reason_names[DV_END_MAX] = {
+	[DV_END_IDLE] = "idle",
+	[DV_END_ACTIVE] = "active",
+	[DV_END_TCP_CLOSE] = "tcp_close",
+	[DV_END_EVICTED] = "evicted",
+	[DV_END_SHUTDOWN] = "shutdown",
+	[DV_END_EOF] = "eof",
+};
+
+const char *dv_end_reason_name(unsigned int reason)
+{
+	if (reason >= DV_END_MAX)
+		return "unknown";
+	return dv_end_reason_names[reason];
+}
