@@ -1,1 +1,368 @@
-/* dv_parse: not yet written */
+/*
+ * dv_parse: frame bytes -> struct dv_pkt, for every link type devourer reads.
+ *
+ * The parse runs in three steps, each a function a reader can check alone:
+ * the link layer yields an ethertype and an offset (VLAN tags skipped, the
+ * outer id kept), the IP layer yields addresses, protocol, fragment position
+ * and the bounds of the transport header, and the transport layer yields
+ * ports and TCP flags. Every read goes through a length check first; nothing
+ * beyond the headers is required, so frames cut by a snap length still parse.
+ *
+ * The end of an IP packet is its length field when that is shorter than the
+ * capture: Ethernet pads short frames to 60 bytes, and ports read from the
+ * padding would invent a flow. A length field longer than the capture is the
+ * normal snap-length case and is not an error.
+ *
+ * No state, no allocation, no system call: this runs once per packet on the
+ * workers.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include <rte_hash_crc.h>
+
+#include "dv_parse.h"
+
+#define DV_ETH_HLEN     14
+#define DV_SLL_HLEN     16
+#define DV_SLL2_HLEN    20
+#define DV_VLAN_HLEN    4
+#define DV_NULL_HLEN    4
+#define DV_IPV4_MIN_HLEN 20
+#define DV_IPV6_HLEN    40
+#define DV_IPV6_FRAG_HLEN 8
+#define DV_TCP_NEED     14 /* ports, sequence, ack, data offset and flags */
+#define DV_PORTS_NEED   4  /* UDP and SCTP: the two ports */
+
+/*
+ * RFC 8200 allows each extension header once (destination options twice), so
+ * a legitimate chain is at most 6 long; beyond 8 the packet is treated as
+ * malformed rather than walked forever.
+ */
+#define DV_IPV6_MAX_EXT 8
+
+#define DV_ETHERTYPE_IPV4 0x0800
+#define DV_ETHERTYPE_IPV6 0x86dd
+#define DV_TPID_8021Q     0x8100
+#define DV_TPID_8021AD    0x88a8
+#define DV_TPID_QINQ_OLD  0x9100
+
+#define DV_IPPROTO_HOPOPTS  0
+#define DV_IPPROTO_TCP      6
+#define DV_IPPROTO_UDP      17
+#define DV_IPPROTO_ROUTING  43
+#define DV_IPPROTO_FRAGMENT 44
+#define DV_IPPROTO_DSTOPTS  60
+#define DV_IPPROTO_SCTP     132
+
+/* Address family numbers of BSD loopback headers (they differ by OS). */
+#define DV_AF_INET        2
+#define DV_AF_INET6_LINUX 10
+#define DV_AF_INET6_BSD   24 /* NetBSD, OpenBSD */
+#define DV_AF_INET6_FBSD  28 /* FreeBSD */
+#define DV_AF_INET6_DARWIN 30
+
+static inline uint16_t dv_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t dv_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint32_t dv_le32(const uint8_t *p)
+{
+	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+int dv_linktype_supported(int linktype)
+{
+	switch (linktype) {
+	case DV_LINK_NULL:
+	case DV_LINK_ETHERNET:
+	case DV_LINK_RAW:
+	case DV_LINK_LOOP:
+	case DV_LINK_SLL:
+	case DV_LINK_IPV4:
+	case DV_LINK_IPV6:
+	case DV_LINK_SLL2:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Ethertype for a BSD loopback address family; 0 if it carries no IP. */
+static uint16_t dv_af_ethertype(uint32_t af)
+{
+	switch (af) {
+	case DV_AF_INET:
+		return DV_ETHERTYPE_IPV4;
+	case DV_AF_INET6_LINUX:
+	case DV_AF_INET6_BSD:
+	case DV_AF_INET6_FBSD:
+	case DV_AF_INET6_DARWIN:
+		return DV_ETHERTYPE_IPV6;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Skip 802.1Q / 802.1ad / 0x9100 tags starting at *off, where *etype is the
+ * ethertype just read. The first tag met is the outermost: its id is the
+ * flow's vlan_id. The loop needs no depth cap: each tag consumes 4 bytes of a
+ * finite capture.
+ */
+static enum dv_parse_status dv_skip_vlans(const uint8_t *d, uint32_t caplen, uint32_t *off,
+					  uint16_t *etype, struct dv_pkt *out)
+{
+	while (*etype == DV_TPID_8021Q || *etype == DV_TPID_8021AD || *etype == DV_TPID_QINQ_OLD) {
+		if (caplen - *off < DV_VLAN_HLEN)
+			return DV_PARSE_MALFORMED;
+		if (!(out->flags & DV_PKT_F_VLAN)) {
+			out->vlan_id = dv_be16(d + *off) & 0x0fff;
+			out->flags |= DV_PKT_F_VLAN;
+		}
+		*etype = dv_be16(d + *off + 2);
+		*off += DV_VLAN_HLEN;
+	}
+	return DV_PARSE_OK;
+}
+
+/*
+ * Link layer: find where the network header starts (*off) and what it is
+ * (*etype, an ethertype; raw-IP and loopback headers are mapped to one). A
+ * link type this parser does not know carries nothing it can read: NON_IP.
+ */
+static enum dv_parse_status dv_parse_link(const uint8_t *d, uint32_t caplen, int linktype,
+					  uint32_t *off, uint16_t *etype, struct dv_pkt *out)
+{
+	switch (linktype) {
+	case DV_LINK_ETHERNET:
+		if (caplen < DV_ETH_HLEN)
+			return DV_PARSE_MALFORMED;
+		*off = DV_ETH_HLEN;
+		*etype = dv_be16(d + 12);
+		return dv_skip_vlans(d, caplen, off, etype, out);
+	case DV_LINK_SLL:
+		if (caplen < DV_SLL_HLEN)
+			return DV_PARSE_MALFORMED;
+		*off = DV_SLL_HLEN;
+		*etype = dv_be16(d + 14);
+		return dv_skip_vlans(d, caplen, off, etype, out);
+	case DV_LINK_SLL2:
+		if (caplen < DV_SLL2_HLEN)
+			return DV_PARSE_MALFORMED;
+		*off = DV_SLL2_HLEN;
+		*etype = dv_be16(d);
+		return dv_skip_vlans(d, caplen, off, etype, out);
+	case DV_LINK_RAW:
+		if (caplen < 1)
+			return DV_PARSE_MALFORMED;
+		*off = 0;
+		if (d[0] >> 4 == 4)
+			*etype = DV_ETHERTYPE_IPV4;
+		else if (d[0] >> 4 == 6)
+			*etype = DV_ETHERTYPE_IPV6;
+		else
+			return DV_PARSE_MALFORMED;
+		return DV_PARSE_OK;
+	case DV_LINK_IPV4:
+		*off = 0;
+		*etype = DV_ETHERTYPE_IPV4;
+		return DV_PARSE_OK;
+	case DV_LINK_IPV6:
+		*off = 0;
+		*etype = DV_ETHERTYPE_IPV6;
+		return DV_PARSE_OK;
+	case DV_LINK_NULL:
+		/*
+		 * Host byte order of the machine that captured, which the reader
+		 * may not know: the family is small, so one order gives a known
+		 * family and the other a value far out of range.
+		 */
+		if (caplen < DV_NULL_HLEN)
+			return DV_PARSE_MALFORMED;
+		*off = DV_NULL_HLEN;
+		*etype = dv_af_ethertype(dv_le32(d));
+		if (*etype == 0)
+			*etype = dv_af_ethertype(dv_be32(d));
+		return DV_PARSE_OK;
+	case DV_LINK_LOOP:
+		if (caplen < DV_NULL_HLEN)
+			return DV_PARSE_MALFORMED;
+		*off = DV_NULL_HLEN;
+		*etype = dv_af_ethertype(dv_be32(d));
+		return DV_PARSE_OK;
+	default:
+		return DV_PARSE_NON_IP;
+	}
+}
+
+/*
+ * IPv4 at d[off..caplen). On OK sets the IP fields of out and the transport
+ * header's bounds [*l4off, *l4end).
+ */
+static enum dv_parse_status dv_parse_ipv4(const uint8_t *d, uint32_t off, uint32_t caplen,
+					  struct dv_pkt *out, uint32_t *l4off, uint32_t *l4end)
+{
+	const uint8_t *ip = d + off;
+	uint32_t avail = caplen - off;
+	uint32_t hlen, tot_len;
+	uint16_t frag;
+
+	if (avail < DV_IPV4_MIN_HLEN || ip[0] >> 4 != 4)
+		return DV_PARSE_MALFORMED;
+	hlen = (uint32_t)(ip[0] & 0x0f) * 4;
+	if (hlen < DV_IPV4_MIN_HLEN || hlen > avail)
+		return DV_PARSE_MALFORMED;
+	/* 0 is what a capture of a TSO super-packet shows: length unknown. */
+	tot_len = dv_be16(ip + 2);
+	if (tot_len != 0 && tot_len < hlen)
+		return DV_PARSE_MALFORMED;
+
+	out->family = 4;
+	out->proto = ip[9];
+	out->frag_id = dv_be16(ip + 4);
+	memcpy(out->src, ip + 12, 4);
+	memcpy(out->dst, ip + 16, 4);
+
+	frag = dv_be16(ip + 6);
+	if (frag & 0x1fff)
+		out->frag = DV_FRAG_LATER;
+	else if (frag & 0x2000)
+		out->frag = DV_FRAG_FIRST;
+
+	*l4off = off + hlen;
+	*l4end = (tot_len != 0 && tot_len < avail) ? off + tot_len : caplen;
+	return DV_PARSE_OK;
+}
+
+/*
+ * IPv6 at d[off..caplen), walking the extension headers that sit between the
+ * fixed header and the transport protocol. AH, ESP and No-Next-Header end the
+ * walk: they are the flow's protocol, as the flow key wants them.
+ */
+static enum dv_parse_status dv_parse_ipv6(const uint8_t *d, uint32_t off, uint32_t caplen,
+					  struct dv_pkt *out, uint32_t *l4off, uint32_t *l4end)
+{
+	const uint8_t *ip = d + off;
+	uint32_t avail = caplen - off;
+	uint32_t plen, end, hlen;
+	uint16_t frag;
+	uint8_t nh;
+	int n;
+
+	if (avail < DV_IPV6_HLEN || ip[0] >> 4 != 6)
+		return DV_PARSE_MALFORMED;
+	out->family = 6;
+	memcpy(out->src, ip + 8, 16);
+	memcpy(out->dst, ip + 24, 16);
+
+	/* 0 is a jumbogram or a TSO capture: the capture is the bound. */
+	plen = dv_be16(ip + 4);
+	end = (plen != 0 && plen < avail - DV_IPV6_HLEN) ? off + DV_IPV6_HLEN + plen : caplen;
+	nh = ip[6];
+	off += DV_IPV6_HLEN;
+
+	for (n = 0;; n++) {
+		if (nh != DV_IPPROTO_HOPOPTS && nh != DV_IPPROTO_ROUTING &&
+		    nh != DV_IPPROTO_FRAGMENT && nh != DV_IPPROTO_DSTOPTS)
+			break;
+		if (n == DV_IPV6_MAX_EXT)
+			return DV_PARSE_MALFORMED;
+		if (end - off < 2)
+			return DV_PARSE_MALFORMED;
+		hlen = nh == DV_IPPROTO_FRAGMENT ? DV_IPV6_FRAG_HLEN : (d[off + 1] + 1u) * 8;
+		if (end - off < hlen)
+			return DV_PARSE_MALFORMED;
+		if (nh == DV_IPPROTO_FRAGMENT) {
+			frag = dv_be16(d + off + 2);
+			out->frag_id = dv_be32(d + off + 4);
+			if (frag & 0xfff8) {
+				/* No transport header here: stop, its protocol is known. */
+				out->frag = DV_FRAG_LATER;
+				out->proto = d[off];
+				return DV_PARSE_OK;
+			}
+			/* An atomic fragment (offset 0, no M) is a whole packet. */
+			if (frag & 0x0001)
+				out->frag = DV_FRAG_FIRST;
+		}
+		nh = d[off];
+		off += hlen;
+	}
+
+	out->proto = nh;
+	*l4off = off;
+	*l4end = end;
+	return DV_PARSE_OK;
+}
+
+/* Ports and TCP flags from the transport header at d[off..end). */
+static enum dv_parse_status dv_parse_l4(const uint8_t *d, uint32_t off, uint32_t end,
+					struct dv_pkt *out)
+{
+	const uint8_t *l4 = d + off;
+	uint32_t avail = end - off;
+
+	switch (out->proto) {
+	case DV_IPPROTO_TCP:
+		if (avail < DV_TCP_NEED || l4[12] >> 4 < 5)
+			return DV_PARSE_MALFORMED;
+		out->tcp_flags = l4[13];
+		break;
+	case DV_IPPROTO_UDP:
+	case DV_IPPROTO_SCTP:
+		if (avail < DV_PORTS_NEED)
+			return DV_PARSE_MALFORMED;
+		break;
+	default:
+		return DV_PARSE_OK; /* no ports: ICMP, GRE, ESP, AH, ... */
+	}
+	out->sport = dv_be16(l4);
+	out->dport = dv_be16(l4 + 2);
+	return DV_PARSE_OK;
+}
+
+enum dv_parse_status dv_parse(const uint8_t *data, uint32_t caplen, int linktype,
+			      struct dv_pkt *out)
+{
+	enum dv_parse_status st;
+	uint32_t off = 0, l4off = 0, l4end = 0;
+	uint16_t etype = 0;
+
+	/* Everything before wire_len: the caller owns wire_len and ts_ns. */
+	memset(out, 0, offsetof(struct dv_pkt, wire_len));
+
+	st = dv_parse_link(data, caplen, linktype, &off, &etype, out);
+	if (st != DV_PARSE_OK)
+		return st;
+
+	/* Anything else, 802.3 length fields (< 0x0600) included, carries no IP. */
+	if (etype == DV_ETHERTYPE_IPV4)
+		st = dv_parse_ipv4(data, off, caplen, out, &l4off, &l4end);
+	else if (etype == DV_ETHERTYPE_IPV6)
+		st = dv_parse_ipv6(data, off, caplen, out, &l4off, &l4end);
+	else
+		return DV_PARSE_NON_IP;
+	if (st != DV_PARSE_OK || out->frag == DV_FRAG_LATER)
+		return st;
+
+	return dv_parse_l4(data, l4off, l4end, out);
+}
+
+uint32_t dv_pkt_addr_hash(const struct dv_pkt *pkt)
+{
+	uint32_t a = rte_hash_crc(pkt->src, sizeof(pkt->src), 0);
+	uint32_t b = rte_hash_crc(pkt->dst, sizeof(pkt->dst), 0);
+	uint32_t lo = a < b ? a : b;
+	uint32_t hi = a < b ? b : a;
+	uint32_t vlan = (pkt->flags & DV_PKT_F_VLAN) ? 0x10000u | pkt->vlan_id : 0;
+
+	/* Ordering the two halves makes the hash symmetric without XOR's a==b zero. */
+	return rte_hash_crc_4byte(hi, rte_hash_crc_4byte(lo, vlan));
+}

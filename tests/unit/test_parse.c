@@ -1,6 +1,1562 @@
-#include <stdio.h>
+/*
+ * Unit tests for dv_parse: hand-built frames, byte by byte.
+ *
+ * Every frame is assembled by the small put*() helpers below, and every
+ * expected value is a constant the frame was built from (addresses, ports,
+ * ids, flags) or an offset measured while building it. Each frame also
+ * records `need`: the end of the last header byte the parser is allowed to
+ * require. check_frame() then cuts the frame at every length from 0 to full,
+ * in a heap buffer of exactly that size (so ASan or valgrind sees any read
+ * past the end), and demands MALFORMED below `need` and the full result at
+ * or above it. A seeded fuzz run ends the suite.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dv_parse.h"
+
+static const uint8_t SRC4[4] = {192, 0, 2, 10};
+static const uint8_t DST4[4] = {198, 51, 100, 20};
+static const uint8_t SRC6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01};
+static const uint8_t DST6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02};
+
+/* Sentinels the parser must leave alone: the caller owns these fields. */
+#define WIRE_SENTINEL 0xdeadbeefu
+#define TS_SENTINEL   0x0123456789abcdefull
+
+/* ---------------------------------------------------------------------------
+ * Frame builder
+ */
+
+struct frame {
+	uint8_t b[2048];
+	uint32_t n;    /* bytes written */
+	uint32_t need; /* the parser may require exactly data[0..need) */
+};
+
+static void put8(struct frame *f, uint8_t v)
+{
+	assert_true(f->n < sizeof(f->b));
+	f->b[f->n++] = v;
+}
+
+static void put16(struct frame *f, uint16_t v)
+{
+	put8(f, v >> 8);
+	put8(f, v & 0xff);
+}
+
+static void put32(struct frame *f, uint32_t v)
+{
+	put16(f, v >> 16);
+	put16(f, v & 0xffff);
+}
+
+static void put_mem(struct frame *f, const uint8_t *p, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		put8(f, p[i]);
+}
+
+static void put_fill(struct frame *f, uint8_t v, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		put8(f, v);
+}
+
+static void set16(struct frame *f, uint32_t at, uint16_t v)
+{
+	f->b[at] = v >> 8;
+	f->b[at + 1] = v & 0xff;
+}
+
+/* Ethernet II header whose type field is `type` (an ethertype or a TPID). */
+static void link_eth(struct frame *f, uint16_t type)
+{
+	static const uint8_t dst[6] = {0x02, 0, 0, 0, 0, 0x01};
+	static const uint8_t src[6] = {0x02, 0, 0, 0, 0, 0x02};
+
+	put_mem(f, dst, 6);
+	put_mem(f, src, 6);
+	put16(f, type);
+}
+
+/* The 4 bytes after a TPID: tag control (PCP, DEI, id) and the next type. */
+static void vlan_tag(struct frame *f, uint16_t tci, uint16_t next)
+{
+	put16(f, tci);
+	put16(f, next);
+}
+
+/* Linux cooked v1: pkttype, ARPHRD, address length, 8 address bytes, protocol. */
+static void link_sll(struct frame *f, uint16_t proto)
+{
+	put16(f, 0);
+	put16(f, 1);
+	put16(f, 6);
+	put_fill(f, 0xaa, 8);
+	put16(f, proto);
+}
+
+/* Linux cooked v2: protocol, reserved, ifindex, ARPHRD, pkttype, addrlen, address. */
+static void link_sll2(struct frame *f, uint16_t proto)
+{
+	put16(f, proto);
+	put16(f, 0);
+	put32(f, 3);
+	put16(f, 1);
+	put8(f, 0);
+	put8(f, 6);
+	put_fill(f, 0xaa, 8);
+}
+
+/* BSD loopback: the 4-byte address family, in the given byte order. */
+static void link_af(struct frame *f, uint32_t af, int little_endian)
+{
+	if (little_endian) {
+		put8(f, af & 0xff);
+		put8(f, (af >> 8) & 0xff);
+		put8(f, (af >> 16) & 0xff);
+		put8(f, af >> 24);
+	} else {
+		put32(f, af);
+	}
+}
+
+/* IPv4 header with `optwords` 4-byte words of NOP options; length set by ip4_done(). */
+static uint32_t ip4(struct frame *f, uint8_t proto, uint16_t id, uint16_t frag, uint8_t optwords)
+{
+	uint32_t at = f->n;
+
+	put8(f, 0x40 | (5 + optwords));
+	put8(f, 0);
+	put16(f, 0);
+	put16(f, id);
+	put16(f, frag);
+	put8(f, 64);
+	put8(f, proto);
+	put16(f, 0); /* checksum: the parser must not care */
+	put_mem(f, SRC4, 4);
+	put_mem(f, DST4, 4);
+	put_fill(f, 0x01, optwords * 4u);
+	return at;
+}
+
+static void ip4_done(struct frame *f, uint32_t at)
+{
+	set16(f, at + 2, (uint16_t)(f->n - at));
+}
+
+static uint32_t ip6(struct frame *f, uint8_t nh)
+{
+	uint32_t at = f->n;
+
+	put32(f, 0x60000000);
+	put16(f, 0);
+	put8(f, nh);
+	put8(f, 64);
+	put_mem(f, SRC6, 16);
+	put_mem(f, DST6, 16);
+	return at;
+}
+
+static void ip6_done(struct frame *f, uint32_t at)
+{
+	set16(f, at + 4, (uint16_t)(f->n - at - 40));
+}
+
+/* Generic IPv6 extension header: next header, length in 8-octet units beyond the first. */
+static uint32_t ext6(struct frame *f, uint8_t nh, uint8_t len8)
+{
+	uint32_t at = f->n;
+
+	put8(f, nh);
+	put8(f, len8);
+	put_fill(f, 0, (len8 + 1u) * 8 - 2);
+	return at;
+}
+
+static uint32_t frag6(struct frame *f, uint8_t nh, uint16_t offset8, int more, uint32_t id)
+{
+	uint32_t at = f->n;
+
+	put8(f, nh);
+	put8(f, 0);
+	put16(f, (uint16_t)(offset8 << 3 | (more ? 1 : 0)));
+	put32(f, id);
+	return at;
+}
+
+static uint32_t tcp(struct frame *f, uint16_t sport, uint16_t dport, uint8_t flags, uint8_t doff)
+{
+	uint32_t at = f->n;
+
+	put16(f, sport);
+	put16(f, dport);
+	put32(f, 1000);
+	put32(f, 0);
+	put8(f, doff << 4);
+	put8(f, flags);
+	put16(f, 65535);
+	put16(f, 0);
+	put16(f, 0);
+	if (doff > 5)
+		put_fill(f, 0x01, (doff - 5u) * 4);
+	return at;
+}
+
+static uint32_t udp(struct frame *f, uint16_t sport, uint16_t dport, uint16_t paylen)
+{
+	uint32_t at = f->n;
+
+	put16(f, sport);
+	put16(f, dport);
+	put16(f, 8 + paylen);
+	put16(f, 0);
+	put_fill(f, 0x5a, paylen);
+	return at;
+}
+
+/* ICMP / ICMPv6 echo request (type given): 8 bytes. */
+static uint32_t icmp(struct frame *f, uint8_t type)
+{
+	uint32_t at = f->n;
+
+	put8(f, type);
+	put8(f, 0);
+	put16(f, 0);
+	put32(f, 0x00010001);
+	return at;
+}
+
+/* ---------------------------------------------------------------------------
+ * Parsing helpers
+ */
+
+#define TCP_NEED   14 /* ports, seq, ack, data offset, flags */
+#define PORTS_NEED 4
+
+/* Properties every OK result must have, whatever the input. */
+static void check_invariants(const struct dv_pkt *p)
+{
+	assert_true(p->family == 4 || p->family == 6);
+	if (p->family == 4) {
+		for (int i = 4; i < 16; i++) {
+			assert_int_equal(p->src[i], 0);
+			assert_int_equal(p->dst[i], 0);
+		}
+	}
+	assert_true(p->frag <= DV_FRAG_LATER);
+	assert_true(p->vlan_id <= 0x0fff);
+	if (!(p->flags & DV_PKT_F_VLAN))
+		assert_int_equal(p->vlan_id, 0);
+	assert_int_equal(p->flags & ~DV_PKT_F_VLAN, 0);
+	if (p->proto != 6 && p->proto != 17 && p->proto != 132) {
+		assert_int_equal(p->sport, 0);
+		assert_int_equal(p->dport, 0);
+	}
+	if (p->proto != 6 || p->frag == DV_FRAG_LATER)
+		assert_int_equal(p->tcp_flags, 0);
+	if (p->frag == DV_FRAG_LATER) {
+		assert_int_equal(p->sport, 0);
+		assert_int_equal(p->dport, 0);
+	}
+	assert_int_equal(p->pad0, 0);
+}
+
+/*
+ * Parse len bytes copied into a heap block of exactly len bytes, so that a
+ * read past the end is an ASan/valgrind error rather than silent.
+ */
+static enum dv_parse_status parse_exact(const uint8_t *bytes, uint32_t len, int linktype,
+					struct dv_pkt *out)
+{
+	uint8_t *copy = malloc(len);
+	enum dv_parse_status st;
+
+	assert_true(copy != NULL || len == 0);
+	if (len)
+		memcpy(copy, bytes, len);
+	memset(out, 0xee, sizeof(*out));
+	out->wire_len = WIRE_SENTINEL;
+	out->ts_ns = TS_SENTINEL;
+	st = dv_parse(copy, len, linktype, out);
+	free(copy);
+
+	assert_true(st == DV_PARSE_OK || st == DV_PARSE_NON_IP || st == DV_PARSE_MALFORMED);
+	assert_int_equal(out->wire_len, WIRE_SENTINEL);
+	assert_true(out->ts_ns == TS_SENTINEL);
+	if (st == DV_PARSE_OK)
+		check_invariants(out);
+	return st;
+}
+
+/* The fields dv_parse sets; compared as one block. */
+#define PKT_PARSED_BYTES offsetof(struct dv_pkt, wire_len)
+
+/*
+ * Parse the whole frame (expecting `want`), then every prefix of it: below
+ * f->need it must be MALFORMED, from f->need on it must give the full result.
+ */
+static void check_frame(const struct frame *f, int linktype, enum dv_parse_status want,
+			struct dv_pkt *full)
+{
+	struct dv_pkt cut;
+
+	assert_true(f->need <= f->n);
+	assert_int_equal(parse_exact(f->b, f->n, linktype, full), want);
+	for (uint32_t len = 0; len <= f->n; len++) {
+		enum dv_parse_status st = parse_exact(f->b, len, linktype, &cut);
+
+		if (len < f->need) {
+			if (st != DV_PARSE_MALFORMED)
+				fail_msg("cut at %u of %u (need %u): status %d, want MALFORMED", len,
+					 f->n, f->need, st);
+			continue;
+		}
+		if (st != want)
+			fail_msg("cut at %u of %u (need %u): status %d, want %d", len, f->n, f->need,
+				 st, want);
+		if (want == DV_PARSE_OK)
+			assert_memory_equal(&cut, full, PKT_PARSED_BYTES);
+	}
+}
+
+static void expect_v4(const struct dv_pkt *p)
+{
+	uint8_t zero[12] = {0};
+
+	assert_int_equal(p->family, 4);
+	assert_memory_equal(p->src, SRC4, 4);
+	assert_memory_equal(p->dst, DST4, 4);
+	assert_memory_equal(p->src + 4, zero, 12);
+	assert_memory_equal(p->dst + 4, zero, 12);
+}
+
+static void expect_v6(const struct dv_pkt *p)
+{
+	assert_int_equal(p->family, 6);
+	assert_memory_equal(p->src, SRC6, 16);
+	assert_memory_equal(p->dst, DST6, 16);
+}
+
+static void expect_ports(const struct dv_pkt *p, uint8_t proto, uint16_t sport, uint16_t dport)
+{
+	assert_int_equal(p->proto, proto);
+	assert_int_equal(p->sport, sport);
+	assert_int_equal(p->dport, dport);
+}
+
+static void expect_no_vlan(const struct dv_pkt *p)
+{
+	assert_int_equal(p->flags & DV_PKT_F_VLAN, 0);
+	assert_int_equal(p->vlan_id, 0);
+}
+
+/* A complete Ethernet + IPv4 + UDP frame, the common base of several tests. */
+static void build_eth_v4_udp(struct frame *f)
+{
+	uint32_t ip, l4;
+
+	link_eth(f, 0x0800);
+	ip = ip4(f, 17, 0x4242, 0, 0);
+	l4 = udp(f, 5353, 53, 12);
+	ip4_done(f, ip);
+	f->need = l4 + PORTS_NEED;
+}
+
+static void build_eth_v6_tcp(struct frame *f)
+{
+	uint32_t ip, l4;
+
+	link_eth(f, 0x86dd);
+	ip = ip6(f, 6);
+	l4 = tcp(f, 40000, 22, 0x18, 5);
+	ip6_done(f, ip);
+	f->need = l4 + TCP_NEED;
+}
+
+/* ---------------------------------------------------------------------------
+ * Plain Ethernet
+ */
+
+static void test_eth_ipv4_tcp(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x0800);
+	ip = ip4(&f, 6, 0x1234, 0x4000 /* DF */, 0);
+	l4 = tcp(&f, 49152, 443, 0x12 /* SYN|ACK */, 8);
+	ip4_done(&f, ip);
+	f.need = l4 + TCP_NEED;
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 6, 49152, 443);
+	assert_int_equal(p.tcp_flags, 0x12);
+	assert_int_equal(p.frag, DV_FRAG_NONE);
+	assert_int_equal(p.frag_id, 0x1234);
+	expect_no_vlan(&p);
+}
+
+static void test_eth_ipv4_tcp_all_flags(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip;
+
+	(void)state;
+	link_eth(&f, 0x0800);
+	ip = ip4(&f, 6, 1, 0, 0);
+	tcp(&f, 1, 2, 0xff, 5);
+	ip4_done(&f, ip);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	assert_int_equal(p.tcp_flags, 0xff); /* CWR ECE URG ACK PSH RST SYN FIN */
+}
+
+static void test_eth_ipv4_udp(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+
+	(void)state;
+	build_eth_v4_udp(&f);
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 17, 5353, 53);
+	assert_int_equal(p.tcp_flags, 0);
+	assert_int_equal(p.frag, DV_FRAG_NONE);
+	assert_int_equal(p.frag_id, 0x4242);
+}
+
+static void test_eth_ipv4_icmp(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip;
+
+	(void)state;
+	link_eth(&f, 0x0800);
+	ip = ip4(&f, 1, 7, 0, 0);
+	f.need = f.n; /* ICMP needs nothing beyond the IP header */
+	icmp(&f, 8);
+	ip4_done(&f, ip);
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 1, 0, 0);
+	assert_int_equal(p.tcp_flags, 0);
+}
+
+static void test_eth_ipv4_sctp(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x0800);
+	ip = ip4(&f, 132, 7, 0, 0);
+	l4 = f.n;
+	put16(&f, 2905); /* SCTP common header: ports, verification tag, checksum */
+	put16(&f, 2906);
+	put32(&f, 0xcafe);
+	put32(&f, 0);
+	ip4_done(&f, ip);
+	f.need = l4 + PORTS_NEED;
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 132, 2905, 2906);
+}
+
+static void test_eth_ipv6_tcp(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+
+	(void)state;
+	build_eth_v6_tcp(&f);
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v6(&p);
+	expect_ports(&p, 6, 40000, 22);
+	assert_int_equal(p.tcp_flags, 0x18);
+	assert_int_equal(p.frag, DV_FRAG_NONE);
+	assert_int_equal(p.frag_id, 0);
+	expect_no_vlan(&p);
+}
+
+static void test_eth_icmpv6(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip;
+
+	(void)state;
+	link_eth(&f, 0x86dd);
+	ip = ip6(&f, 58);
+	f.need = f.n;
+	icmp(&f, 128);
+	ip6_done(&f, ip);
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v6(&p);
+	expect_ports(&p, 58, 0, 0);
+}
+
+/* ---------------------------------------------------------------------------
+ * VLAN tags
+ */
+
+static void test_vlan_single(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x8100);
+	vlan_tag(&f, 0xa000 | 100, 0x0800); /* PCP 5 must not leak into the id */
+	ip = ip4(&f, 17, 1, 0, 0);
+	l4 = udp(&f, 1000, 2000, 0);
+	ip4_done(&f, ip);
+	f.need = l4 + PORTS_NEED;
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 17, 1000, 2000);
+	assert_int_equal(p.flags & DV_PKT_F_VLAN, DV_PKT_F_VLAN);
+	assert_int_equal(p.vlan_id, 100);
+}
+
+static void test_vlan_id_zero_is_tagged(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip;
+
+	(void)state;
+	link_eth(&f, 0x8100);
+	vlan_tag(&f, 0x6000 /* priority tag, id 0 */, 0x86dd);
+	ip = ip6(&f, 58);
+	icmp(&f, 128);
+	ip6_done(&f, ip);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	assert_int_equal(p.flags & DV_PKT_F_VLAN, DV_PKT_F_VLAN);
+	assert_int_equal(p.vlan_id, 0);
+}
+
+static void test_qinq_two_tags(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x88a8);
+	vlan_tag(&f, 200, 0x8100);
+	vlan_tag(&f, 300, 0x86dd);
+	ip = ip6(&f, 6);
+	l4 = tcp(&f, 40000, 80, 0x02, 5);
+	ip6_done(&f, ip);
+	f.need = l4 + TCP_NEED;
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v6(&p);
+	expect_ports(&p, 6, 40000, 80);
+	assert_int_equal(p.vlan_id, 200);
+	assert_int_equal(p.flags & DV_PKT_F_VLAN, DV_PKT_F_VLAN);
+}
+
+static void test_qinq_three_tags(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x9100);
+	vlan_tag(&f, 0x0fff & 4094, 0x88a8);
+	vlan_tag(&f, 20, 0x8100);
+	vlan_tag(&f, 30, 0x0800);
+	ip = ip4(&f, 17, 9, 0, 0);
+	l4 = udp(&f, 67, 68, 4);
+	ip4_done(&f, ip);
+	f.need = l4 + PORTS_NEED;
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 17, 67, 68);
+	assert_int_equal(p.vlan_id, 4094);
+}
+
+/* ---------------------------------------------------------------------------
+ * Other link types
+ */
+
+static void test_sll(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_sll(&f, 0x0800);
+	ip = ip4(&f, 17, 5, 0, 0);
+	l4 = udp(&f, 123, 123, 48);
+	ip4_done(&f, ip);
+	f.need = l4 + PORTS_NEED;
+
+	check_frame(&f, DV_LINK_SLL, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 17, 123, 123);
+	expect_no_vlan(&p);
+}
+
+static void test_sll_vlan(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_sll(&f, 0x8100);
+	vlan_tag(&f, 42, 0x86dd);
+	ip = ip6(&f, 6);
+	l4 = tcp(&f, 1, 2, 0x01, 5);
+	ip6_done(&f, ip);
+	f.need = l4 + TCP_NEED;
+
+	check_frame(&f, DV_LINK_SLL, DV_PARSE_OK, &p);
+	expect_v6(&p);
+	expect_ports(&p, 6, 1, 2);
+	assert_int_equal(p.vlan_id, 42);
+	assert_int_equal(p.tcp_flags, 0x01);
+}
+
+static void test_sll2(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_sll2(&f, 0x86dd);
+	ip = ip6(&f, 17);
+	l4 = udp(&f, 546, 547, 10);
+	ip6_done(&f, ip);
+	f.need = l4 + PORTS_NEED;
+
+	check_frame(&f, DV_LINK_SLL2, DV_PARSE_OK, &p);
+	expect_v6(&p);
+	expect_ports(&p, 17, 546, 547);
+	expect_no_vlan(&p);
+}
+
+static void test_sll2_vlan(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_sll2(&f, 0x88a8);
+	vlan_tag(&f, 7, 0x8100);
+	vlan_tag(&f, 8, 0x0800);
+	ip = ip4(&f, 6, 5, 0, 0);
+	l4 = tcp(&f, 3, 4, 0x04, 5);
+	ip4_done(&f, ip);
+	f.need = l4 + TCP_NEED;
+
+	check_frame(&f, DV_LINK_SLL2, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 6, 3, 4);
+	assert_int_equal(p.vlan_id, 7);
+	assert_int_equal(p.tcp_flags, 0x04);
+}
+
+static void test_raw_ip(void **state)
+{
+	struct frame v4 = {0}, v6 = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	ip = ip4(&v4, 17, 1, 0, 0);
+	l4 = udp(&v4, 10, 20, 0);
+	ip4_done(&v4, ip);
+	v4.need = l4 + PORTS_NEED;
+
+	ip = ip6(&v6, 6);
+	l4 = tcp(&v6, 30, 40, 0x10, 5);
+	ip6_done(&v6, ip);
+	v6.need = l4 + TCP_NEED;
+
+	/* 101: the version nibble decides */
+	check_frame(&v4, DV_LINK_RAW, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 17, 10, 20);
+	check_frame(&v6, DV_LINK_RAW, DV_PARSE_OK, &p);
+	expect_v6(&p);
+	expect_ports(&p, 6, 30, 40);
+
+	/* 228 / 229: fixed version */
+	check_frame(&v4, DV_LINK_IPV4, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	check_frame(&v6, DV_LINK_IPV6, DV_PARSE_OK, &p);
+	expect_v6(&p);
+
+	/* the wrong version for a fixed-version link type is malformed */
+	assert_int_equal(parse_exact(v6.b, v6.n, DV_LINK_IPV4, &p), DV_PARSE_MALFORMED);
+	assert_int_equal(parse_exact(v4.b, v4.n, DV_LINK_IPV6, &p), DV_PARSE_MALFORMED);
+
+	/* a version that is neither */
+	v4.b[0] = 0x55;
+	assert_int_equal(parse_exact(v4.b, v4.n, DV_LINK_RAW, &p), DV_PARSE_MALFORMED);
+	v4.b[0] = 0x05;
+	assert_int_equal(parse_exact(v4.b, v4.n, DV_LINK_RAW, &p), DV_PARSE_MALFORMED);
+}
+
+/* BSD NULL: AF in the capturing host's order; the parser must take both. */
+static void test_null_both_orders(void **state)
+{
+	static const uint32_t inet6[] = {10, 24, 28, 30};
+	struct dv_pkt p;
+
+	(void)state;
+	for (int le = 0; le <= 1; le++) {
+		struct frame f = {0};
+		uint32_t ip, l4;
+
+		link_af(&f, 2, le);
+		ip = ip4(&f, 6, 3, 0, 0);
+		l4 = tcp(&f, 5000, 6000, 0x02, 5);
+		ip4_done(&f, ip);
+		f.need = l4 + TCP_NEED;
+		check_frame(&f, DV_LINK_NULL, DV_PARSE_OK, &p);
+		expect_v4(&p);
+		expect_ports(&p, 6, 5000, 6000);
+
+		for (unsigned i = 0; i < sizeof(inet6) / sizeof(inet6[0]); i++) {
+			struct frame g = {0};
+
+			link_af(&g, inet6[i], le);
+			ip = ip6(&g, 17);
+			l4 = udp(&g, 7, 9, 0);
+			ip6_done(&g, ip);
+			g.need = l4 + PORTS_NEED;
+			check_frame(&g, DV_LINK_NULL, DV_PARSE_OK, &p);
+			expect_v6(&p);
+			expect_ports(&p, 17, 7, 9);
+		}
+
+		/* AF_UNSPEC / an unknown family: valid frame, not IP */
+		struct frame h = {0};
+
+		link_af(&h, 7, le);
+		put_fill(&h, 0x45, 40);
+		h.need = 4;
+		check_frame(&h, DV_LINK_NULL, DV_PARSE_NON_IP, &p);
+	}
+}
+
+/* LOOP: the AF is in network order only. */
+static void test_loop(void **state)
+{
+	struct frame f = {0}, g = {0}, h = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_af(&f, 2, 0);
+	ip = ip4(&f, 17, 3, 0, 0);
+	l4 = udp(&f, 111, 222, 0);
+	ip4_done(&f, ip);
+	f.need = l4 + PORTS_NEED;
+	check_frame(&f, DV_LINK_LOOP, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 17, 111, 222);
+
+	link_af(&g, 24, 0);
+	ip = ip6(&g, 58);
+	g.need = g.n;
+	icmp(&g, 128);
+	ip6_done(&g, ip);
+	check_frame(&g, DV_LINK_LOOP, DV_PARSE_OK, &p);
+	expect_v6(&p);
+
+	/* little-endian AF_INET is 0x02000000 in network order: not IP on LOOP */
+	link_af(&h, 2, 1);
+	ip = ip4(&h, 17, 3, 0, 0);
+	udp(&h, 111, 222, 0);
+	ip4_done(&h, ip);
+	h.need = 4;
+	check_frame(&h, DV_LINK_LOOP, DV_PARSE_NON_IP, &p);
+}
+
+static void test_linktype_supported(void **state)
+{
+	static const int yes[] = {0, 1, 101, 108, 113, 228, 229, 276};
+	static const int no[] = {-1, 2, 100, 105, 127, 192, 277, 1000};
+	struct frame f = {0};
+	struct dv_pkt p;
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		assert_true(dv_linktype_supported(yes[i]));
+	for (unsigned i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		assert_false(dv_linktype_supported(no[i]));
+
+	/* a link type the parser does not know yields no flow */
+	build_eth_v4_udp(&f);
+	assert_int_equal(parse_exact(f.b, f.n, 105, &p), DV_PARSE_NON_IP);
+}
+
+/* ---------------------------------------------------------------------------
+ * IPv4 details
+ */
+
+static void test_ipv4_options(void **state)
+{
+	for (uint8_t words = 1; words <= 10; words++) {
+		struct frame f = {0};
+		struct dv_pkt p;
+		uint32_t ip, l4;
+
+		link_eth(&f, 0x0800);
+		ip = ip4(&f, 17, 77, 0, words);
+		l4 = udp(&f, 4000 + words, 53, 0);
+		ip4_done(&f, ip);
+		assert_int_equal(l4 - ip, 20 + 4u * words);
+		f.need = l4 + PORTS_NEED;
+
+		check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+		expect_v4(&p);
+		expect_ports(&p, 17, 4000 + words, 53);
+	}
+	(void)state;
+}
+
+static void test_ipv4_bad_ihl(void **state)
+{
+	struct dv_pkt p;
+
+	(void)state;
+	for (uint8_t ihl = 0; ihl < 5; ihl++) {
+		struct frame f = {0};
+
+		build_eth_v4_udp(&f);
+		f.b[14] = 0x40 | ihl;
+		assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+	}
+
+	/* IHL 15 (60 bytes) but only 20 + 8 bytes of IP datagram captured */
+	struct frame g = {0};
+
+	link_eth(&g, 0x0800);
+	ip4(&g, 17, 1, 0, 0);
+	udp(&g, 1, 2, 0);
+	g.b[14] = 0x4f;
+	assert_int_equal(parse_exact(g.b, g.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+}
+
+static void test_bad_version(void **state)
+{
+	struct frame f = {0}, g = {0};
+	struct dv_pkt p;
+
+	(void)state;
+	/* ethertype IPv4, version 6 and other versions */
+	build_eth_v4_udp(&f);
+	for (uint8_t v = 0; v < 16; v++) {
+		if (v == 4)
+			continue;
+		f.b[14] = (uint8_t)(v << 4 | 5);
+		assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+	}
+
+	/* ethertype IPv6, version 4 */
+	build_eth_v6_tcp(&g);
+	g.b[14] = 0x45;
+	assert_int_equal(parse_exact(g.b, g.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+	g.b[14] = 0x60;
+	assert_int_equal(parse_exact(g.b, g.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+}
+
+static void test_ipv4_total_length(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+
+	(void)state;
+	build_eth_v4_udp(&f);
+
+	/* shorter than its own header: invalid */
+	set16(&f, 14 + 2, 19);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+
+	/* 0: a TSO super-packet as the capturing host saw it; the capture bounds it */
+	set16(&f, 14 + 2, 0);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	expect_ports(&p, 17, 5353, 53);
+
+	/* longer than the capture (snap length): fine */
+	set16(&f, 14 + 2, 9000);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	expect_ports(&p, 17, 5353, 53);
+}
+
+/* Ethernet pads frames to 60 bytes; the padding is not a transport header. */
+static void test_ipv4_ethernet_padding(void **state)
+{
+	struct frame f = {0}, g = {0}, h = {0};
+	struct dv_pkt p;
+	uint32_t ip;
+
+	(void)state;
+	/* UDP with an 8-byte header in a 60-byte frame: ports from the header */
+	link_eth(&f, 0x0800);
+	ip = ip4(&f, 17, 1, 0, 0);
+	udp(&f, 1111, 2222, 0);
+	ip4_done(&f, ip);
+	put_fill(&f, 0, 60 - f.n);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	expect_ports(&p, 17, 1111, 2222);
+
+	/* IPv4 says 20 bytes (no TCP header at all); padding must not become one */
+	link_eth(&g, 0x0800);
+	ip = ip4(&g, 6, 1, 0, 0);
+	ip4_done(&g, ip);
+	put_fill(&g, 0x50, 60 - g.n); /* 0x50: would pass as data offset 5 */
+	assert_int_equal(parse_exact(g.b, g.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+
+	/* IPv6 payload length 2 < UDP ports: the same rule */
+	link_eth(&h, 0x86dd);
+	ip = ip6(&h, 17);
+	put16(&h, 53);
+	ip6_done(&h, ip);
+	put_fill(&h, 0x35, 8);
+	assert_int_equal(parse_exact(h.b, h.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+}
+
+static void test_ipv4_frag_first(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x0800);
+	ip = ip4(&f, 17, 0xbeef, 0x2000 /* MF, offset 0 */, 0);
+	l4 = udp(&f, 5000, 5001, 1472);
+	ip4_done(&f, ip);
+	f.need = l4 + PORTS_NEED;
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 17, 5000, 5001);
+	assert_int_equal(p.frag, DV_FRAG_FIRST);
+	assert_int_equal(p.frag_id, 0xbeef);
+}
+
+static void test_ipv4_frag_later(void **state)
+{
+	/* the last fragment (no MF) and a middle one (MF): both LATER */
+	static const uint16_t fragfield[] = {185, 0x2000 | 185};
+
+	(void)state;
+	for (unsigned i = 0; i < 2; i++) {
+		struct frame f = {0};
+		struct dv_pkt p;
+		uint32_t ip;
+
+		link_eth(&f, 0x0800);
+		ip = ip4(&f, 17, 0xbeef, fragfield[i], 0);
+		f.need = f.n; /* no transport header in a later fragment */
+		put_fill(&f, 0x77, 100); /* payload that would read as ports 0x7777 */
+		ip4_done(&f, ip);
+
+		check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+		expect_v4(&p);
+		expect_ports(&p, 17, 0, 0);
+		assert_int_equal(p.frag, DV_FRAG_LATER);
+		assert_int_equal(p.frag_id, 0xbeef);
+	}
+}
+
+static void test_ipv4_frag_later_tcp_flags_zero(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip;
+
+	(void)state;
+	link_eth(&f, 0x0800);
+	ip = ip4(&f, 6, 9, 1, 0); /* offset 8 bytes */
+	put_fill(&f, 0xff, 20);
+	ip4_done(&f, ip);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	assert_int_equal(p.frag, DV_FRAG_LATER);
+	assert_int_equal(p.tcp_flags, 0);
+	expect_ports(&p, 6, 0, 0);
+}
+
+/* ---------------------------------------------------------------------------
+ * IPv6 extension headers and fragments
+ */
+
+static void test_ipv6_ext_chain(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x86dd);
+	ip = ip6(&f, 0);
+	ext6(&f, 43, 0);  /* hop-by-hop, 8 bytes */
+	ext6(&f, 60, 2);  /* routing, 24 bytes */
+	ext6(&f, 6, 1);   /* destination options, 16 bytes */
+	l4 = tcp(&f, 50000, 8080, 0x11, 5);
+	ip6_done(&f, ip);
+	assert_int_equal(l4 - ip, 40 + 8 + 24 + 16);
+	f.need = l4 + TCP_NEED;
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v6(&p);
+	expect_ports(&p, 6, 50000, 8080);
+	assert_int_equal(p.tcp_flags, 0x11);
+	assert_int_equal(p.frag, DV_FRAG_NONE);
+}
+
+static void test_ipv6_ext_cap(void **state)
+{
+	struct dv_pkt p;
+
+	(void)state;
+	/* 8 destination-options headers walk; the 9th is one too many */
+	for (int n = 8; n <= 9; n++) {
+		struct frame f = {0};
+		uint32_t ip;
+
+		link_eth(&f, 0x86dd);
+		ip = ip6(&f, 60);
+		for (int i = 0; i < n; i++)
+			ext6(&f, i == n - 1 ? 17 : 60, 0);
+		udp(&f, 1, 2, 0);
+		ip6_done(&f, ip);
+		assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p),
+				 n == 8 ? DV_PARSE_OK : DV_PARSE_MALFORMED);
+	}
+}
+
+static void test_ipv6_ext_overruns_payload(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip;
+
+	(void)state;
+	/* the routing header claims 16 bytes but the payload length ends it at 8 */
+	link_eth(&f, 0x86dd);
+	ip = ip6(&f, 43);
+	ext6(&f, 17, 1);
+	udp(&f, 1, 2, 0);
+	ip6_done(&f, ip);
+	set16(&f, ip + 4, 8);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+}
+
+static void test_ipv6_frag_first(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x86dd);
+	ip = ip6(&f, 0);
+	ext6(&f, 44, 0);
+	frag6(&f, 60, 0, 1, 0x89abcdef);
+	ext6(&f, 17, 0); /* destination options after the fragment header */
+	l4 = udp(&f, 9999, 53, 100);
+	ip6_done(&f, ip);
+	f.need = l4 + PORTS_NEED;
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v6(&p);
+	expect_ports(&p, 17, 9999, 53);
+	assert_int_equal(p.frag, DV_FRAG_FIRST);
+	assert_int_equal(p.frag_id, 0x89abcdef);
+}
+
+static void test_ipv6_frag_later(void **state)
+{
+	(void)state;
+	for (int more = 0; more <= 1; more++) {
+		struct frame f = {0};
+		struct dv_pkt p;
+		uint32_t ip;
+
+		link_eth(&f, 0x86dd);
+		ip = ip6(&f, 44);
+		frag6(&f, 6, 181, more, 0x01020304);
+		f.need = f.n;
+		put_fill(&f, 0x50, 64); /* reads as a TCP header if wrongly parsed */
+		ip6_done(&f, ip);
+
+		check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+		expect_v6(&p);
+		expect_ports(&p, 6, 0, 0);
+		assert_int_equal(p.tcp_flags, 0);
+		assert_int_equal(p.frag, DV_FRAG_LATER);
+		assert_int_equal(p.frag_id, 0x01020304);
+	}
+}
+
+static void test_ipv6_frag_later_next_is_ext(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip;
+
+	(void)state;
+	/* a later fragment whose next header is an extension: no further walk */
+	link_eth(&f, 0x86dd);
+	ip = ip6(&f, 44);
+	frag6(&f, 60, 3, 0, 5);
+	f.need = f.n;
+	put_fill(&f, 0xff, 16);
+	ip6_done(&f, ip);
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	assert_int_equal(p.proto, 60);
+	assert_int_equal(p.frag, DV_FRAG_LATER);
+}
+
+static void test_ipv6_atomic_fragment(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x86dd);
+	ip = ip6(&f, 44);
+	frag6(&f, 17, 0, 0, 77);
+	l4 = udp(&f, 443, 50123, 20);
+	ip6_done(&f, ip);
+	f.need = l4 + PORTS_NEED;
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v6(&p);
+	expect_ports(&p, 17, 443, 50123);
+	assert_int_equal(p.frag, DV_FRAG_NONE);
+}
+
+/* ---------------------------------------------------------------------------
+ * Protocols without ports, tunnels
+ */
+
+static void test_portless_protocols_v4(void **state)
+{
+	/* AH, ESP, GRE, IP-in-IP, 6in4, IGMP, OSPF, unassigned, reserved */
+	static const uint8_t protos[] = {51, 50, 47, 4, 41, 2, 89, 253, 255};
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(protos); i++) {
+		struct frame f = {0};
+		struct dv_pkt p;
+		uint32_t ip;
+
+		link_eth(&f, 0x0800);
+		ip = ip4(&f, protos[i], 1, 0, 0);
+		f.need = f.n;
+		put_fill(&f, 0x45, 40); /* looks like an inner header: not decapsulated */
+		ip4_done(&f, ip);
+		check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+		expect_v4(&p);
+		expect_ports(&p, protos[i], 0, 0);
+	}
+}
+
+static void test_portless_protocols_v6(void **state)
+{
+	/* AH and ESP are the protocol, not skipped; 59 is No Next Header */
+	static const uint8_t protos[] = {51, 50, 47, 59, 41, 4, 253};
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(protos); i++) {
+		struct frame f = {0};
+		struct dv_pkt p;
+		uint32_t ip;
+
+		link_eth(&f, 0x86dd);
+		ip = ip6(&f, 60);
+		ext6(&f, protos[i], 0);
+		f.need = f.n;
+		put8(&f, 6); /* an AH would say "next: TCP" here; it must not be followed */
+		put_fill(&f, 0x00, 31);
+		ip6_done(&f, ip);
+		check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+		expect_v6(&p);
+		expect_ports(&p, protos[i], 0, 0);
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * Invalid transport headers, non-IP frames
+ */
+
+static void test_tcp_bad_data_offset(void **state)
+{
+	(void)state;
+	for (uint8_t doff = 0; doff < 5; doff++) {
+		struct frame f = {0};
+		struct dv_pkt p;
+		uint32_t ip;
+
+		link_eth(&f, 0x0800);
+		ip = ip4(&f, 6, 1, 0, 0);
+		tcp(&f, 1, 2, 0x02, 5);
+		ip4_done(&f, ip);
+		f.b[14 + 20 + 12] = doff << 4;
+		assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+	}
+}
+
+static void test_non_ip(void **state)
+{
+	static const uint16_t types[] = {0x0806 /* ARP */, 0x88cc /* LLDP */, 0x8847 /* MPLS */,
+					 0x8864 /* PPPoE */, 0x86dc, 0x0801, 0x0600};
+	struct dv_pkt p;
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		struct frame f = {0}, g = {0};
+
+		/* the payload is a valid IPv4 header: the type alone must decide */
+		link_eth(&f, types[i]);
+		ip4(&f, 17, 1, 0, 0);
+		udp(&f, 1, 2, 0);
+		f.need = 14;
+		check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_NON_IP, &p);
+
+		link_eth(&g, 0x8100);
+		vlan_tag(&g, 5, types[i]);
+		put_fill(&g, 0, 28);
+		g.need = 18;
+		check_frame(&g, DV_LINK_ETHERNET, DV_PARSE_NON_IP, &p);
+	}
+
+	/* 802.3 + LLC (spanning tree): a length, not an ethertype */
+	struct frame l = {0};
+
+	link_eth(&l, 38);
+	put8(&l, 0x42);
+	put8(&l, 0x42);
+	put8(&l, 0x03);
+	put_fill(&l, 0, 35);
+	l.need = 14;
+	check_frame(&l, DV_LINK_ETHERNET, DV_PARSE_NON_IP, &p);
+
+	/* the largest 802.3 length, 1500, followed by what looks like IPv4 */
+	struct frame m = {0};
+
+	link_eth(&m, 0x05dc);
+	ip4(&m, 17, 1, 0, 0);
+	m.need = 14;
+	check_frame(&m, DV_LINK_ETHERNET, DV_PARSE_NON_IP, &p);
+
+	/* Linux cooked 802.2 LLC (protocol 0x0004) and ARP */
+	struct frame s = {0}, t = {0};
+
+	link_sll(&s, 0x0004);
+	put_fill(&s, 0x42, 20);
+	s.need = 16;
+	check_frame(&s, DV_LINK_SLL, DV_PARSE_NON_IP, &p);
+	link_sll2(&t, 0x0806);
+	put_fill(&t, 0, 28);
+	t.need = 20;
+	check_frame(&t, DV_LINK_SLL2, DV_PARSE_NON_IP, &p);
+}
+
+/* ---------------------------------------------------------------------------
+ * Worker hash
+ */
+
+static void swap_sides(struct dv_pkt *p)
+{
+	uint8_t tmp[16];
+	uint16_t port;
+
+	memcpy(tmp, p->src, 16);
+	memcpy(p->src, p->dst, 16);
+	memcpy(p->dst, tmp, 16);
+	port = p->sport;
+	p->sport = p->dport;
+	p->dport = port;
+}
+
+static void test_addr_hash(void **state)
+{
+	struct frame f = {0}, g = {0};
+	struct dv_pkt a, b, c;
+	uint32_t ip;
+
+	(void)state;
+	build_eth_v4_udp(&f);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &a), DV_PARSE_OK);
+	b = a;
+	swap_sides(&b);
+	assert_int_equal(dv_pkt_addr_hash(&a), dv_pkt_addr_hash(&b));
+
+	/* ports, protocol and fragment position do not move a packet */
+	c = a;
+	c.sport = 1;
+	c.dport = 2;
+	c.proto = 6;
+	c.frag = DV_FRAG_LATER;
+	assert_int_equal(dv_pkt_addr_hash(&a), dv_pkt_addr_hash(&c));
+
+	/* a different address does (for this pair; CRC collisions are possible in general) */
+	c = a;
+	c.dst[3] ^= 1;
+	assert_int_not_equal(dv_pkt_addr_hash(&a), dv_pkt_addr_hash(&c));
+
+	/* the VLAN is part of it; untagged differs from tagged id 0 */
+	c = a;
+	c.flags |= DV_PKT_F_VLAN;
+	c.vlan_id = 0;
+	assert_int_not_equal(dv_pkt_addr_hash(&a), dv_pkt_addr_hash(&c));
+	b = c;
+	b.vlan_id = 100;
+	assert_int_not_equal(dv_pkt_addr_hash(&b), dv_pkt_addr_hash(&c));
+	swap_sides(&b);
+	c = b;
+	swap_sides(&c);
+	assert_int_equal(dv_pkt_addr_hash(&b), dv_pkt_addr_hash(&c));
+
+	/* IPv6, and a packet to itself (src == dst) */
+	build_eth_v6_tcp(&g);
+	assert_int_equal(parse_exact(g.b, g.n, DV_LINK_ETHERNET, &a), DV_PARSE_OK);
+	b = a;
+	swap_sides(&b);
+	assert_int_equal(dv_pkt_addr_hash(&a), dv_pkt_addr_hash(&b));
+	memcpy(b.dst, b.src, 16);
+	c = b;
+	swap_sides(&c);
+	assert_int_equal(dv_pkt_addr_hash(&b), dv_pkt_addr_hash(&c));
+
+	/* first and later fragment of one datagram, both parsed from bytes */
+	struct frame h = {0}, k = {0};
+
+	link_eth(&h, 0x0800);
+	ip = ip4(&h, 17, 5, 0x2000, 0);
+	udp(&h, 1, 2, 8);
+	ip4_done(&h, ip);
+	link_eth(&k, 0x0800);
+	ip = ip4(&k, 17, 5, 2, 0);
+	put_fill(&k, 0, 8);
+	ip4_done(&k, ip);
+	assert_int_equal(parse_exact(h.b, h.n, DV_LINK_ETHERNET, &a), DV_PARSE_OK);
+	assert_int_equal(parse_exact(k.b, k.n, DV_LINK_ETHERNET, &b), DV_PARSE_OK);
+	assert_int_equal(dv_pkt_addr_hash(&a), dv_pkt_addr_hash(&b));
+}
+
+/* ---------------------------------------------------------------------------
+ * Fuzz: seeded, bounded, every link type. parse_exact() checks the
+ * invariants and (under ASan/valgrind) every read.
+ */
+
+static const int all_linktypes[] = {DV_LINK_NULL, DV_LINK_ETHERNET, DV_LINK_RAW, DV_LINK_LOOP,
+				    DV_LINK_SLL,  DV_LINK_IPV4,     DV_LINK_IPV6, DV_LINK_SLL2};
+#define N_LINKTYPES (sizeof(all_linktypes) / sizeof(all_linktypes[0]))
+
+static uint64_t rng_next(uint64_t *s)
+{
+	/* xorshift64*: enough to spread bytes, and reproducible */
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dull;
+}
+
+static void test_fuzz_random_bytes(void **state)
+{
+	uint64_t s = 0x9e3779b97f4a7c15ull;
+	uint8_t buf[256];
+	struct dv_pkt p;
+	unsigned counts[3] = {0};
+
+	(void)state;
+	for (unsigned i = 0; i < 20000; i++) {
+		uint32_t len = rng_next(&s) % sizeof(buf);
+		int lt = all_linktypes[rng_next(&s) % N_LINKTYPES];
+
+		for (uint32_t j = 0; j < len; j++)
+			buf[j] = (uint8_t)rng_next(&s);
+		/* make IP likely enough to reach the deeper layers */
+		if (len > 20 && (rng_next(&s) & 1)) {
+			if (lt == DV_LINK_ETHERNET) {
+				buf[12] = rng_next(&s) & 1 ? 0x08 : 0x86;
+				buf[13] = buf[12] == 0x08 ? 0x00 : 0xdd;
+			} else if (lt == DV_LINK_RAW) {
+				buf[0] = (buf[0] & 0x0f) | (rng_next(&s) & 1 ? 0x40 : 0x60);
+			}
+		}
+		counts[parse_exact(buf, len, lt, &p)]++;
+	}
+	print_message("random bytes: %u ok, %u non-ip, %u malformed\n", counts[0], counts[1],
+		      counts[2]);
+	assert_true(counts[DV_PARSE_OK] > 0);
+}
+
+/* Mutate valid frames of every shape: flips, cuts and header-shaped bytes. */
+static void test_fuzz_mutations(void **state)
+{
+	struct frame seeds[8];
+	int seed_lt[8];
+	unsigned nseeds = 0;
+	uint64_t s = 42;
+	unsigned counts[3] = {0};
+	struct dv_pkt p;
+	uint32_t ip;
+
+	(void)state;
+	memset(seeds, 0, sizeof(seeds));
+	build_eth_v4_udp(&seeds[nseeds]);
+	seed_lt[nseeds++] = DV_LINK_ETHERNET;
+	build_eth_v6_tcp(&seeds[nseeds]);
+	seed_lt[nseeds++] = DV_LINK_ETHERNET;
+
+	struct frame *f = &seeds[nseeds];
+
+	link_eth(f, 0x88a8);
+	vlan_tag(f, 1, 0x8100);
+	vlan_tag(f, 2, 0x86dd);
+	ip = ip6(f, 0);
+	ext6(f, 44, 0);
+	frag6(f, 60, 0, 1, 1);
+	ext6(f, 6, 0);
+	tcp(f, 1, 2, 2, 5);
+	ip6_done(f, ip);
+	seed_lt[nseeds++] = DV_LINK_ETHERNET;
+
+	f = &seeds[nseeds];
+	link_sll(f, 0x0800);
+	ip = ip4(f, 6, 1, 0x2000, 3);
+	tcp(f, 1, 2, 2, 5);
+	ip4_done(f, ip);
+	seed_lt[nseeds++] = DV_LINK_SLL;
+
+	f = &seeds[nseeds];
+	link_sll2(f, 0x86dd);
+	ip = ip6(f, 43);
+	ext6(f, 132, 1);
+	put_fill(f, 1, 12);
+	ip6_done(f, ip);
+	seed_lt[nseeds++] = DV_LINK_SLL2;
+
+	f = &seeds[nseeds];
+	link_af(f, 30, 1);
+	ip = ip6(f, 44);
+	frag6(f, 17, 0, 0, 9);
+	udp(f, 1, 2, 0);
+	ip6_done(f, ip);
+	seed_lt[nseeds++] = DV_LINK_NULL;
+
+	f = &seeds[nseeds];
+	ip = ip4(f, 17, 1, 0, 10);
+	udp(f, 1, 2, 0);
+	ip4_done(f, ip);
+	seed_lt[nseeds++] = DV_LINK_RAW;
+
+	f = &seeds[nseeds];
+	link_af(f, 2, 0);
+	ip = ip4(f, 1, 1, 0, 0);
+	icmp(f, 8);
+	ip4_done(f, ip);
+	seed_lt[nseeds++] = DV_LINK_LOOP;
+
+	for (unsigned i = 0; i < 40000; i++) {
+		unsigned k = rng_next(&s) % nseeds;
+		struct frame m = seeds[k];
+		unsigned flips = 1 + rng_next(&s) % 4;
+
+		for (unsigned j = 0; j < flips; j++) {
+			uint32_t at = rng_next(&s) % m.n;
+			static const uint8_t magic[] = {0x00, 0xff, 0x45, 0x60, 0x2c,
+							0x3c, 0x2b, 0x81, 0x20, 0x05};
+
+			if (rng_next(&s) & 1)
+				m.b[at] = magic[rng_next(&s) % sizeof(magic)];
+			else
+				m.b[at] ^= (uint8_t)(1u << (rng_next(&s) % 8));
+		}
+		uint32_t len = rng_next(&s) & 1 ? m.n : rng_next(&s) % (m.n + 1);
+		int lt = rng_next(&s) % 8 ? seed_lt[k] : all_linktypes[rng_next(&s) % N_LINKTYPES];
+
+		counts[parse_exact(m.b, len, lt, &p)]++;
+	}
+	print_message("mutations: %u ok, %u non-ip, %u malformed\n", counts[0], counts[1],
+		      counts[2]);
+	assert_true(counts[DV_PARSE_OK] > 0 && counts[DV_PARSE_MALFORMED] > 0);
+}
+
 int main(void)
 {
-	fprintf(stderr, "not yet written\n");
-	return 77;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_eth_ipv4_tcp),
+		cmocka_unit_test(test_eth_ipv4_tcp_all_flags),
+		cmocka_unit_test(test_eth_ipv4_udp),
+		cmocka_unit_test(test_eth_ipv4_icmp),
+		cmocka_unit_test(test_eth_ipv4_sctp),
+		cmocka_unit_test(test_eth_ipv6_tcp),
+		cmocka_unit_test(test_eth_icmpv6),
+		cmocka_unit_test(test_vlan_single),
+		cmocka_unit_test(test_vlan_id_zero_is_tagged),
+		cmocka_unit_test(test_qinq_two_tags),
+		cmocka_unit_test(test_qinq_three_tags),
+		cmocka_unit_test(test_sll),
+		cmocka_unit_test(test_sll_vlan),
+		cmocka_unit_test(test_sll2),
+		cmocka_unit_test(test_sll2_vlan),
+		cmocka_unit_test(test_raw_ip),
+		cmocka_unit_test(test_null_both_orders),
+		cmocka_unit_test(test_loop),
+		cmocka_unit_test(test_linktype_supported),
+		cmocka_unit_test(test_ipv4_options),
+		cmocka_unit_test(test_ipv4_bad_ihl),
+		cmocka_unit_test(test_bad_version),
+		cmocka_unit_test(test_ipv4_total_length),
+		cmocka_unit_test(test_ipv4_ethernet_padding),
+		cmocka_unit_test(test_ipv4_frag_first),
+		cmocka_unit_test(test_ipv4_frag_later),
+		cmocka_unit_test(test_ipv4_frag_later_tcp_flags_zero),
+		cmocka_unit_test(test_ipv6_ext_chain),
+		cmocka_unit_test(test_ipv6_ext_cap),
+		cmocka_unit_test(test_ipv6_ext_overruns_payload),
+		cmocka_unit_test(test_ipv6_frag_first),
+		cmocka_unit_test(test_ipv6_frag_later),
+		cmocka_unit_test(test_ipv6_frag_later_next_is_ext),
+		cmocka_unit_test(test_ipv6_atomic_fragment),
+		cmocka_unit_test(test_portless_protocols_v4),
+		cmocka_unit_test(test_portless_protocols_v6),
+		cmocka_unit_test(test_tcp_bad_data_offset),
+		cmocka_unit_test(test_non_ip),
+		cmocka_unit_test(test_addr_hash),
+		cmocka_unit_test(test_fuzz_random_bytes),
+		cmocka_unit_test(test_fuzz_mutations),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
