@@ -64,6 +64,13 @@ static inline void put_u64(struct dv_cursor *c, uint64_t v)
 	put_mem(c, tmp, (size_t)u64_digits(v, tmp));
 }
 
+/* BigQuery INTEGER is INT64: a counter beyond it (only a corrupt record gets
+ * there) is clamped so the row is still accepted rather than dead-lettered. */
+static inline void put_counter(struct dv_cursor *c, uint64_t v)
+{
+	put_u64(c, v > INT64_MAX ? (uint64_t)INT64_MAX : v);
+}
+
 /* Exactly two (or four) zero-padded decimal digits. */
 static inline char *two_digits(char *p, unsigned int v)
 {
@@ -359,13 +366,13 @@ int dv_row_format(const struct dv_export_rec *r, const char *sensor, char *buf, 
 	PUT_LIT(&c, "\",\"last_seen_at\":\"");
 	put_mem(&c, tmp, (size_t)dv_time_format(r->last_ns, tmp));
 	PUT_LIT(&c, "\",\"src_bytes\":");
-	put_u64(&c, r->src_bytes);
+	put_counter(&c, r->src_bytes);
 	PUT_LIT(&c, ",\"dst_bytes\":");
-	put_u64(&c, r->dst_bytes);
+	put_counter(&c, r->dst_bytes);
 	PUT_LIT(&c, ",\"src_packets\":");
-	put_u64(&c, r->src_packets);
+	put_counter(&c, r->src_packets);
 	PUT_LIT(&c, ",\"dst_packets\":");
-	put_u64(&c, r->dst_packets);
+	put_counter(&c, r->dst_packets);
 	PUT_LIT(&c, ",\"status\":\"");
 	put_str(&c, status_name(r->status));
 	PUT_LIT(&c, "\",\"end_reason\":\"");
