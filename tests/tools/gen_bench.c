@@ -1,0 +1,134 @@
+/*
+ * gen_bench: writes a large synthetic capture for the --read benchmark.
+ *
+ *   gen_bench OUT.pcap PACKETS FLOWS [SIZE]
+ *
+ * PACKETS Ethernet/IPv4/UDP frames of SIZE bytes (default 64, at least 42)
+ * spread over FLOWS bidirectional flows. Each packet picks its flow and its
+ * direction from a fixed-seed xorshift generator, so hash lookups see a
+ * realistic mix rather than a round robin, and two runs write the same
+ * bytes. Timestamps advance 1 us per packet: no flow goes idle for the
+ * default timeouts. UDP checksums are 0 (allowed over IPv4) to keep the
+ * generator fast; the IPv4 header checksum is correct.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pcap/pcap.h>
+
+#include "pktbuild.h"
+
+#define DV_BENCH_EPOCH 1714564800ull /* 2024-05-01T12:00:00Z */
+
+static uint64_t dv_xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*s = x;
+	return x;
+}
+
+static int dv_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/*
+ * Endpoints of flow i: client 10.a.b.c, server 172.16.x.y, both derived from
+ * i so that FLOWS distinct keys exist for FLOWS up to 2^24.
+ */
+static void dv_flow_endpoints(uint32_t i, uint8_t cli[4], uint8_t srv[4], uint16_t *cport,
+			      uint16_t *sport)
+{
+	cli[0] = 10;
+	cli[1] = (uint8_t)(i >> 16);
+	cli[2] = (uint8_t)(i >> 8);
+	cli[3] = (uint8_t)i;
+	srv[0] = 172;
+	srv[1] = 16;
+	srv[2] = (uint8_t)(i % 61);
+	srv[3] = (uint8_t)(1 + i % 251);
+	*cport = (uint16_t)(1024 + i % 60000);
+	*sport = (uint16_t)(i & 1 ? 53 : 443);
+}
+
+int main(int argc, char **argv)
+{
+	static const uint8_t mac_a[6] = {0x02, 0, 0, 0, 0, 0x0a};
+	static const uint8_t mac_b[6] = {0x02, 0, 0, 0, 0, 0x0b};
+	uint64_t packets, flows, size = 64, seed = 0x9e3779b97f4a7c15ull, n;
+	uint8_t f[9000];
+	pcap_dumper_t *d;
+	pcap_t *p;
+
+	if (argc < 4 || argc > 5 || dv_parse_u64(argv[2], 1, UINT64_MAX, &packets) ||
+	    dv_parse_u64(argv[3], 1, 1u << 24, &flows) ||
+	    (argc == 5 && dv_parse_u64(argv[4], 42, sizeof(f), &size))) {
+		fprintf(stderr, "usage: gen_bench OUT.pcap PACKETS FLOWS(1..16777216) "
+				"[SIZE(42..9000, default 64)]\n");
+		return 2;
+	}
+	p = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_MICRO);
+	if (!p)
+		return 1;
+	d = pcap_dump_open(p, argv[1]);
+	if (!d) {
+		fprintf(stderr, "gen_bench: %s\n", pcap_geterr(p));
+		pcap_close(p);
+		return 1;
+	}
+	memset(f, 0, sizeof(f));
+	for (n = 0; n < packets; n++) {
+		uint64_t r = dv_xorshift(&seed);
+		uint32_t i = (uint32_t)((r >> 8) % flows);
+		int rev = (int)(r & 1);
+		uint8_t cli[4], srv[4];
+		uint16_t cport, sport;
+		struct pcap_pkthdr h;
+		uint64_t t_us = n;
+		size_t off;
+		uint16_t ip_len = (uint16_t)(size - 14);
+
+		dv_flow_endpoints(i, cli, srv, &cport, &sport);
+		off = dv_put_eth(f, rev ? mac_a : mac_b, rev ? mac_b : mac_a, NULL, NULL, 0,
+				 DV_ETH_IPV4);
+		off += dv_put_ipv4(f + off, rev ? srv : cli, rev ? cli : srv, 17, (uint16_t)n, 0,
+				   ip_len - 20, 64);
+		dv_put16(f + off, rev ? sport : cport);
+		dv_put16(f + off + 2, rev ? cport : sport);
+		dv_put16(f + off + 4, ip_len - 20);
+		dv_put16(f + off + 6, 0);
+		h.ts.tv_sec = (time_t)(DV_BENCH_EPOCH + t_us / 1000000);
+		h.ts.tv_usec = (suseconds_t)(t_us % 1000000);
+		h.caplen = (bpf_u_int32)size;
+		h.len = (bpf_u_int32)size;
+		pcap_dump((u_char *)d, &h, f);
+	}
+	if (pcap_dump_flush(d) != 0) {
+		fprintf(stderr, "gen_bench: cannot write %s\n", argv[1]);
+		pcap_dump_close(d);
+		pcap_close(p);
+		return 1;
+	}
+	pcap_dump_close(d);
+	pcap_close(p);
+	printf("gen_bench: %" PRIu64 " packets of %" PRIu64 " bytes over %" PRIu64
+	       " flows -> %s\n",
+	       packets, size, flows, argv[1]);
+	return 0;
+}
