@@ -968,13 +968,37 @@ static void test_ipv4_frag_first(void **state)
 	assert_int_equal(p.frag_id, 0xbeef);
 }
 
-static void test_ipv4_frag_later(void **state)
+/* DF and the reserved bit, with offset 0 and no MF: a whole datagram. */
+static void test_ipv4_not_fragment_flags(void **state)
 {
-	/* the last fragment (no MF) and a middle one (MF): both LATER */
-	static const uint16_t fragfield[] = {185, 0x2000 | 185};
+	static const uint16_t fragfield[] = {0x4000, 0x8000, 0xc000};
 
 	(void)state;
-	for (unsigned i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < sizeof(fragfield) / sizeof(fragfield[0]); i++) {
+		struct frame f = {0};
+		struct dv_pkt p;
+		uint32_t ip;
+
+		link_eth(&f, 0x0800);
+		ip = ip4(&f, 17, 3, fragfield[i], 0);
+		udp(&f, 100, 200, 0);
+		ip4_done(&f, ip);
+		assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+		assert_int_equal(p.frag, DV_FRAG_NONE);
+		expect_ports(&p, 17, 100, 200);
+	}
+}
+
+static void test_ipv4_frag_later(void **state)
+{
+	/*
+	 * The last fragment (no MF), a middle one (MF), one whose offset has only
+	 * its top bit set, and one with the reserved bit too: all LATER.
+	 */
+	static const uint16_t fragfield[] = {185, 0x2000 | 185, 0x1000, 0x8000 | 0x0001};
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(fragfield) / sizeof(fragfield[0]); i++) {
 		struct frame f = {0};
 		struct dv_pkt p;
 		uint32_t ip;
@@ -1101,15 +1125,18 @@ static void test_ipv6_frag_first(void **state)
 
 static void test_ipv6_frag_later(void **state)
 {
+	/* offsets: a typical one, and the top bit of the 13-bit field alone */
+	static const uint16_t offsets[] = {181, 0x1000};
+
 	(void)state;
-	for (int more = 0; more <= 1; more++) {
+	for (int i = 0; i < 4; i++) {
 		struct frame f = {0};
 		struct dv_pkt p;
 		uint32_t ip;
 
 		link_eth(&f, 0x86dd);
 		ip = ip6(&f, 44);
-		frag6(&f, 6, 181, more, 0x01020304);
+		frag6(&f, 6, offsets[i / 2], i % 2, 0x01020304);
 		f.need = f.n;
 		put_fill(&f, 0x50, 64); /* reads as a TCP header if wrongly parsed */
 		ip6_done(&f, ip);
@@ -1144,22 +1171,27 @@ static void test_ipv6_frag_later_next_is_ext(void **state)
 
 static void test_ipv6_atomic_fragment(void **state)
 {
-	struct frame f = {0};
-	struct dv_pkt p;
-	uint32_t ip, l4;
-
 	(void)state;
-	link_eth(&f, 0x86dd);
-	ip = ip6(&f, 44);
-	frag6(&f, 17, 0, 0, 77);
-	l4 = udp(&f, 443, 50123, 20);
-	ip6_done(&f, ip);
-	f.need = l4 + PORTS_NEED;
+	/* offset 0, no M; the second also sets the two reserved bits (0x0006) */
+	for (int res = 0; res <= 1; res++) {
+		struct frame f = {0};
+		struct dv_pkt p;
+		uint32_t ip, at, l4;
 
-	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
-	expect_v6(&p);
-	expect_ports(&p, 17, 443, 50123);
-	assert_int_equal(p.frag, DV_FRAG_NONE);
+		link_eth(&f, 0x86dd);
+		ip = ip6(&f, 44);
+		at = frag6(&f, 17, 0, 0, 77);
+		if (res)
+			set16(&f, at + 2, 0x0006);
+		l4 = udp(&f, 443, 50123, 20);
+		ip6_done(&f, ip);
+		f.need = l4 + PORTS_NEED;
+
+		check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+		expect_v6(&p);
+		expect_ports(&p, 17, 443, 50123);
+		assert_int_equal(p.frag, DV_FRAG_NONE);
+	}
 }
 
 /* ---------------------------------------------------------------------------
@@ -1540,6 +1572,7 @@ int main(void)
 		cmocka_unit_test(test_ipv4_total_length),
 		cmocka_unit_test(test_ipv4_ethernet_padding),
 		cmocka_unit_test(test_ipv4_frag_first),
+		cmocka_unit_test(test_ipv4_not_fragment_flags),
 		cmocka_unit_test(test_ipv4_frag_later),
 		cmocka_unit_test(test_ipv4_frag_later_tcp_flags_zero),
 		cmocka_unit_test(test_ipv6_ext_chain),
