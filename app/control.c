@@ -1,1 +1,261 @@
-/* control: not yet written */
+/*
+ * control: drains the workers' export rings into the sinks and reports.
+ *
+ * Accounting per sink: rows handed to a sink = delivered + pending +
+ * dead-lettered + dropped, and every record drained from a ring is handed to
+ * every sink. The stats line shows the primary sink (BigQuery if configured,
+ * else the first one).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <rte_telemetry.h>
+
+#include "control.h"
+#include "dv_time.h"
+
+#define DRAIN_BURST 64
+
+static const struct dv_sink *primary_sink(const struct dv_control *c)
+{
+	for (uint32_t i = 0; i < c->n_sinks; i++)
+		if (strcmp(c->sinks[i]->name, "bigquery") == 0)
+			return c->sinks[i];
+	return c->n_sinks ? c->sinks[0] : NULL;
+}
+
+uint32_t dv_control_drain(struct dv_control *c)
+{
+	struct dv_export_rec recs[DRAIN_BURST];
+	uint32_t total = 0;
+
+	for (uint32_t w = 0; w < c->n_workers; w++) {
+		unsigned int n = rte_ring_dequeue_burst_elem(c->workers[w]->export_ring, recs,
+							     sizeof(recs[0]), DRAIN_BURST, NULL);
+
+		for (unsigned int i = 0; i < n; i++) {
+			int len = dv_row_format(&recs[i], c->sensor, c->row, sizeof(c->row));
+
+			if (recs[i].end_reason < DV_END_MAX)
+				c->end_reasons[recs[i].end_reason]++;
+			if (len < 0) {
+				c->row_errors++;
+				continue;
+			}
+			for (uint32_t s = 0; s < c->n_sinks; s++)
+				dv_sink_write(c->sinks[s], &recs[i], c->row, (size_t)len);
+		}
+		c->records += n;
+		total += n;
+	}
+	return total;
+}
+
+static void port_totals(const struct dv_control *c, struct dv_totals *t)
+{
+	for (uint16_t i = 0; i < c->n_ports; i++) {
+		struct rte_eth_stats st;
+
+		if (rte_eth_stats_get(c->ports[i], &st) != 0)
+			continue;
+		t->imissed += st.imissed;
+		t->rx_nombuf += st.rx_nombuf;
+	}
+}
+
+void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
+{
+	const struct dv_sink *ps = primary_sink(c);
+
+	memset(t, 0, sizeof(*t));
+	t->rx_packets = c->rd.packets;
+	t->rx_bytes = c->rd.bytes;
+	t->ip_packets = c->rd.ip_packets;
+	t->non_ip = c->rd.non_ip;
+	t->malformed = c->rd.malformed;
+	if (c->cur) {
+		const struct dv_reader_stats *r = dv_reader_stats(c->cur);
+
+		t->rx_packets += r->packets;
+		t->rx_bytes += r->bytes;
+		t->ip_packets += r->ip_packets;
+		t->non_ip += r->non_ip;
+		t->malformed += r->malformed;
+	}
+	for (uint32_t i = 0; i < c->n_workers; i++) {
+		const struct dv_worker *w = c->workers[i];
+		const struct dv_flow_stats *fs = dv_flow_table_stats(w->table);
+
+		t->rx_packets += w->stats.rx_packets;
+		t->rx_bytes += w->stats.rx_bytes;
+		t->ip_packets += w->stats.ip_packets;
+		t->non_ip += w->stats.non_ip;
+		t->malformed += w->stats.malformed;
+		t->ring_waits += w->stats.ring_waits;
+		t->handoff_waits += w->stats.handoff_waits;
+		t->flows_created += fs->created;
+		t->flows_exported += w->stats.exported;
+		t->flows_evicted += fs->evicted;
+		t->table_full += fs->table_full;
+		t->flows_active += dv_flow_table_count(w->table);
+	}
+	port_totals(c, t);
+	t->rows = c->records;
+	if (ps) {
+		t->rows_delivered = ps->stats.rows_delivered;
+		t->rows_pending = ps->stats.rows_pending;
+		t->rows_spooled = ps->stats.rows_spooled;
+		t->rows_dead = ps->stats.rows_dead;
+		t->rows_dropped = ps->stats.rows_dropped;
+		t->requests = ps->stats.requests;
+		t->request_errors = ps->stats.request_errors;
+		t->retries = ps->stats.retries;
+	}
+}
+
+void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
+{
+	struct dv_totals t;
+	uint64_t now = dv_monotonic_ns();
+	double secs;
+
+	dv_control_totals(c, &t);
+	if (final) {
+		secs = (double)(now - c->start_ns) / 1e9;
+		fprintf(f,
+			"dpdk-devourer: done in %.3fs: packets=%" PRIu64 " bytes=%" PRIu64
+			" ip=%" PRIu64 " non_ip=%" PRIu64 " malformed=%" PRIu64
+			" flows=%" PRIu64 " evicted=%" PRIu64 " rows=%" PRIu64
+			" delivered=%" PRIu64 " pending=%" PRIu64 " spooled=%" PRIu64
+			" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " imissed=%" PRIu64
+			" rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64 "\n",
+			secs, t.rx_packets, t.rx_bytes, t.ip_packets, t.non_ip, t.malformed,
+			t.flows_created, t.flows_evicted, t.rows, t.rows_delivered, t.rows_pending,
+			t.rows_spooled, t.rows_dead, t.rows_dropped, t.imissed, t.rx_nombuf,
+			t.ring_waits);
+		fflush(f);
+		return;
+	}
+	secs = c->prev_ns ? (double)(now - c->prev_ns) / 1e9 : (double)(now - c->start_ns) / 1e9;
+	if (secs <= 0)
+		secs = 1e-9;
+	fprintf(f,
+		"dpdk-devourer: rx %.0f pps %.0f bps | packets=%" PRIu64 " malformed=%" PRIu64
+		" non_ip=%" PRIu64 " | flows active=%" PRIu64 " created=%" PRIu64
+		" exported=%" PRIu64 " evicted=%" PRIu64 " table_full=%" PRIu64
+		" | imissed=%" PRIu64 " rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64
+		" | rows=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64 " spooled=%" PRIu64
+		" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " requests=%" PRIu64
+		" request_errors=%" PRIu64 "\n",
+		(double)(t.rx_packets - c->prev_packets) / secs,
+		(double)(t.rx_bytes - c->prev_bytes) * 8 / secs, t.rx_packets, t.malformed,
+		t.non_ip, t.flows_active, t.flows_created, t.flows_exported, t.flows_evicted,
+		t.table_full, t.imissed, t.rx_nombuf, t.ring_waits, t.rows, t.rows_delivered,
+		t.rows_pending, t.rows_spooled, t.rows_dead, t.rows_dropped, t.requests,
+		t.request_errors);
+	fflush(f);
+	c->prev_packets = t.rx_packets;
+	c->prev_bytes = t.rx_bytes;
+	c->prev_ns = now;
+}
+
+void dv_control_poll(struct dv_control *c, uint64_t now_mono)
+{
+	uint64_t now_real = dv_realtime_ns();
+
+	for (uint32_t s = 0; s < c->n_sinks; s++)
+		c->sinks[s]->ops->poll(c->sinks[s], now_real);
+	if (c->stat_interval_ns && now_mono - c->last_stat_ns >= c->stat_interval_ns) {
+		c->last_stat_ns = now_mono;
+		dv_control_stats_line(c, stderr, 0);
+	}
+}
+
+/* Telemetry callbacks run on DPDK's telemetry thread; the counters they read
+ * are plain 64-bit values written by one owner each, so a read is at worst a
+ * moment old, never torn on x86-64. */
+static struct dv_control *tel_ctl;
+
+#define ADD(d, name, v) rte_tel_data_add_dict_u64(d, name, v)
+
+static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	struct dv_totals t;
+
+	(void)cmd, (void)params;
+	dv_control_totals(tel_ctl, &t);
+	rte_tel_data_start_dict(d);
+	ADD(d, "rx_packets", t.rx_packets);
+	ADD(d, "rx_bytes", t.rx_bytes);
+	ADD(d, "ip_packets", t.ip_packets);
+	ADD(d, "non_ip", t.non_ip);
+	ADD(d, "malformed", t.malformed);
+	ADD(d, "imissed", t.imissed);
+	ADD(d, "rx_nombuf", t.rx_nombuf);
+	ADD(d, "flows_created", t.flows_created);
+	ADD(d, "flows_active", t.flows_active);
+	ADD(d, "flows_exported", t.flows_exported);
+	ADD(d, "flows_evicted", t.flows_evicted);
+	ADD(d, "table_full", t.table_full);
+	ADD(d, "ring_waits", t.ring_waits);
+	ADD(d, "handoff_waits", t.handoff_waits);
+	ADD(d, "rows", t.rows);
+	ADD(d, "rows_delivered", t.rows_delivered);
+	ADD(d, "rows_pending", t.rows_pending);
+	ADD(d, "rows_spooled", t.rows_spooled);
+	ADD(d, "rows_dead_lettered", t.rows_dead);
+	ADD(d, "rows_dropped", t.rows_dropped);
+	ADD(d, "upload_requests", t.requests);
+	ADD(d, "upload_errors", t.request_errors);
+	ADD(d, "upload_retries", t.retries);
+	return 0;
+}
+
+static int tel_workers(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd, (void)params;
+	rte_tel_data_start_dict(d);
+	for (uint32_t i = 0; i < tel_ctl->n_workers; i++) {
+		const struct dv_worker *w = tel_ctl->workers[i];
+		const struct dv_flow_stats *fs = dv_flow_table_stats(w->table);
+		struct rte_tel_data *wd = rte_tel_data_alloc();
+		char name[32];
+
+		if (wd == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_dict(wd);
+		ADD(wd, "rx_packets", w->stats.rx_packets);
+		ADD(wd, "rx_bytes", w->stats.rx_bytes);
+		ADD(wd, "from_ring", w->stats.from_ring);
+		ADD(wd, "handed_off", w->stats.handed_off);
+		ADD(wd, "malformed", w->stats.malformed);
+		ADD(wd, "non_ip", w->stats.non_ip);
+		ADD(wd, "flows_active", dv_flow_table_count(w->table));
+		ADD(wd, "flows_created", fs->created);
+		ADD(wd, "flows_exported", w->stats.exported);
+		ADD(wd, "flows_evicted", fs->evicted);
+		ADD(wd, "ring_waits", w->stats.ring_waits);
+		ADD(wd, "handoff_waits", w->stats.handoff_waits);
+		ADD(wd, "loops", w->stats.loops);
+		snprintf(name, sizeof(name), "worker%u", i);
+		rte_tel_data_add_dict_container(d, name, wd, 0);
+	}
+	return 0;
+}
+
+int dv_control_telemetry_init(struct dv_control *c)
+{
+	int rc;
+
+	tel_ctl = c;
+	rc = rte_telemetry_register_cmd("/devourer/stats", tel_stats,
+					"Returns devourer totals: packets, flows, rows. No parameters");
+	if (rc == 0)
+		rc = rte_telemetry_register_cmd("/devourer/workers", tel_workers,
+						"Returns per-worker counters. No parameters");
+	return rc;
+}

@@ -1,6 +1,549 @@
+/*
+ * dpdk-devourer: wires options, the EAL, worker lcores and sinks together.
+ *
+ * Everything that can be wrong with the configuration is found before the
+ * first worker starts: options, input files, sinks, ports. Then the workers
+ * run dv_worker_main() and the main lcore becomes the control lcore: in
+ * --read mode it also reads the files and feeds the workers; live, it only
+ * drains, formats, delivers and reports.
+ */
+#include <errno.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_malloc.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <rte_version.h>
+
+#include "app.h"
+#include "control.h"
+#include "dv_flow.h"
+#include "dv_rand.h"
+#include "dv_reader.h"
+#include "dv_time.h"
+#include "options.h"
+#include "ports.h"
+
+#define EXPORT_RING_SIZE 4096
+#define IN_RING_SIZE 8192
+
+static volatile sig_atomic_t quit_signal;
+static volatile sig_atomic_t hup_signal;
+
+static void on_signal(int sig)
 {
-	fprintf(stderr, "dpdk-devourer: not yet wired\n");
+	if (sig == SIGHUP)
+		hup_signal = 1;
+	else
+		quit_signal = sig;
+}
+
+static void die_usage(const char *msg)
+{
+	fprintf(stderr, "dpdk-devourer: %s\n", msg);
+	exit(2);
+}
+
+/* Split argv at "--": EAL options before, devourer's after. */
+static int split_args(int argc, char **argv, int *eal_argc, char ***app_argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			*eal_argc = i;
+			argv[i] = argv[0];
+			*app_argv = &argv[i];
+			return argc - i;
+		}
+	}
+	*eal_argc = 0;
+	*app_argv = argv;
+	return argc;
+}
+
+/* The EAL options devourer picks when the user gave none. */
+static int default_eal_args(const struct dv_options *o, char *prog, char **out, int max,
+			    char *bufs, size_t buflen)
+{
+	cpu_set_t set;
+	int cpus[CPU_SETSIZE], n_cpus = 0, n = 0;
+	size_t used = 0;
+	uint64_t mb;
+
+#define PUSH(...)                                                                       \
+	do {                                                                            \
+		int len_ = snprintf(bufs + used, buflen - used, __VA_ARGS__);           \
+		if (len_ < 0 || (size_t)len_ >= buflen - used || n >= max)              \
+			return -1;                                                      \
+		out[n++] = bufs + used;                                                 \
+		used += (size_t)len_ + 1;                                               \
+	} while (0)
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set))
+				cpus[n_cpus++] = c;
+	}
+	if (n_cpus == 0)
+		cpus[n_cpus++] = 0;
+	/* Flow memory plus rings, mempools and the EAL's own needs. */
+	mb = 256 + o->max_flows * dv_flow_bytes_per_flow() / (1 << 20) +
+	     (o->interface ? 256 * o->workers : 0);
+	out[n++] = prog;
+	PUSH("--no-huge");
+	PUSH("-m");
+	PUSH("%" PRIu64, mb);
+	PUSH("--no-pci");
+	PUSH("--file-prefix=devourer-%d", (int)getpid());
+	{
+		char lc[1024];
+		size_t l = 0;
+
+		for (unsigned int i = 0; i <= o->workers && l < sizeof(lc) - 16; i++)
+			l += (size_t)snprintf(lc + l, sizeof(lc) - l, "%s%u@%d", i ? "," : "", i,
+					      cpus[(i + (n_cpus > 1 ? n_cpus - 1 : 0)) % n_cpus]);
+		PUSH("--lcores=%s", lc);
+	}
+	PUSH("--log-level=lib.*:%s", o->log_level >= RTE_LOG_INFO ? "info" : "error");
+	PUSH("--log-level=pmd.*:%s", o->log_level >= RTE_LOG_INFO ? "info" : "error");
+	PUSH("--log-level=devourer*:%s", dv_log_level_name(o->log_level));
+	if (o->interface)
+		PUSH("--vdev=net_af_packet0,iface=%s,qpairs=%u", o->interface, o->workers);
+	return n;
+#undef PUSH
+}
+
+/* With --no-huge and a file prefix of our own the EAL leaves its runtime
+ * directory behind; remove it so months of restarts leave no litter. */
+static void remove_runtime_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[512];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static int create_workers(struct dv_app *app, char *err, size_t errlen)
+{
+	const struct dv_options *o = &app->opt;
+	uint32_t n = app->n_workers;
+	uint64_t per = (o->max_flows + n - 1) / n;
+	uint64_t seed[2];
+	unsigned int lcore, i = 0;
+	int rc;
+
+	rc = dv_rand_os_seed(seed);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot seed flow ids: %s", strerror(-rc));
+		return -1;
+	}
+	app->workers = rte_zmalloc("dv_workers", sizeof(*app->workers) * n, 64);
+	app->worker_ptrs = rte_zmalloc("dv_worker_ptrs", sizeof(void *) * n, 64);
+	app->in_rings = rte_zmalloc("dv_in_rings", sizeof(void *) * n, 64);
+	if (!app->workers || !app->worker_ptrs || !app->in_rings) {
+		snprintf(err, errlen, "out of DPDK memory for %u workers", n);
+		return -1;
+	}
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		struct dv_worker *w = &app->workers[i];
+		struct dv_flow_config fc = {0};
+		char name[RTE_RING_NAMESIZE];
+		int socket = (int)rte_lcore_to_socket_id(lcore);
+
+		snprintf(name, sizeof(name), "dv_flows_%u", i);
+		fc.name = name;
+		fc.capacity = (uint32_t)(per < 64 ? 64 : per);
+		fc.idle_timeout_ns = o->flow_timeout_ns;
+		fc.active_timeout_ns = o->active_timeout_ns;
+		fc.tcp_close_timeout_ns = o->tcp_close_timeout_ns;
+		fc.socket_id = socket;
+		fc.worker = (uint8_t)i;
+		fc.seed[0] = seed[0] + i;
+		fc.seed[1] = seed[1] ^ ((uint64_t)i << 32);
+		w->table = dv_flow_table_create(&fc, err, errlen);
+		if (w->table == NULL)
+			return -1;
+		snprintf(name, sizeof(name), "dv_export_%u", i);
+		w->export_ring = rte_ring_create_elem(name, sizeof(struct dv_export_rec),
+						      EXPORT_RING_SIZE, socket,
+						      RING_F_SP_ENQ | RING_F_SC_DEQ);
+		snprintf(name, sizeof(name), "dv_in_%u", i);
+		app->in_rings[i] = rte_ring_create_elem(name, sizeof(struct dv_pkt),
+							IN_RING_SIZE, socket,
+							RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (w->export_ring == NULL || app->in_rings[i] == NULL) {
+			snprintf(err, errlen, "cannot create rings for worker %u: %s", i,
+				 rte_strerror(rte_errno));
+			return -1;
+		}
+		w->index = i;
+		w->n_workers = n;
+		w->in_ring = app->in_rings[i];
+		w->peer_in = app->in_rings;
+		w->clock = &app->clock;
+		w->expire_budget = 64;
+		w->ts_dynfield_offset = -1;
+		w->yield_when_idle = app->oversubscribed || o->n_read > 0;
+		w->clock_mode = app->packet_clock ? DV_CLOCK_PACKET : DV_CLOCK_SYSTEM;
+		app->worker_ptrs[i] = w;
+		app->worker_lcore[i] = lcore;
+		i++;
+	}
+	return 0;
+}
+
+static int open_sinks(struct dv_app *app, char *err, size_t errlen)
+{
+	const struct dv_options *o = &app->opt;
+	struct dv_control *c = &app->ctl;
+
+	if (o->outputs & DV_OUT_STDOUT) {
+		c->sinks[c->n_sinks] = dv_sink_stdout_create(err, errlen);
+		if (c->sinks[c->n_sinks] == NULL)
+			return -1;
+		c->n_sinks++;
+	}
+	if (o->outputs & DV_OUT_FILE) {
+		c->sinks[c->n_sinks] = dv_sink_file_create(o->write_file, DV_NS_PER_SEC, err,
+							   errlen);
+		if (c->sinks[c->n_sinks] == NULL)
+			return -1;
+		c->n_sinks++;
+	}
+	if (o->outputs & DV_OUT_BIGQUERY) {
+		c->sinks[c->n_sinks] = dv_app_bq_sink(app, err, errlen);
+		if (c->sinks[c->n_sinks] == NULL)
+			return -1;
+		c->n_sinks++;
+	}
+	return 0;
+}
+
+static int all_finished(const struct dv_app *app)
+{
+	for (uint32_t i = 0; i < app->n_workers; i++)
+		if (!__atomic_load_n(&app->workers[i].finished, __ATOMIC_ACQUIRE))
+			return 0;
 	return 1;
+}
+
+static void stop_workers(struct dv_app *app, enum dv_end_reason reason)
+{
+	for (uint32_t i = 0; i < app->n_workers; i++) {
+		app->workers[i].stop_reason = (uint8_t)reason;
+		__atomic_store_n(&app->workers[i].stop, 1, __ATOMIC_RELEASE);
+	}
+}
+
+/* The control lcore's idle pause: a short sleep, since it shares a core. */
+static void control_idle(void)
+{
+	rte_delay_us_sleep(50);
+}
+
+static void control_step(struct dv_app *app)
+{
+	uint32_t got = dv_control_drain(&app->ctl);
+
+	dv_control_poll(&app->ctl, dv_monotonic_ns());
+	if (hup_signal) {
+		hup_signal = 0;
+		for (uint32_t s = 0; s < app->ctl.n_sinks; s++)
+			if (app->ctl.sinks[s]->ops->reopen)
+				app->ctl.sinks[s]->ops->reopen(app->ctl.sinks[s]);
+	}
+	if (got == 0)
+		control_idle();
+}
+
+/* Wait for every worker to finish, draining their rings meanwhile. Live mode
+ * also waits for the distributor before telling the others no more input
+ * comes. */
+static void wait_workers(struct dv_app *app)
+{
+	for (;;) {
+		int handoff_done = 1;
+
+		for (uint32_t i = 0; i < app->n_workers; i++)
+			if (!__atomic_load_n(&app->workers[i].handoff_done, __ATOMIC_ACQUIRE))
+				handoff_done = 0;
+		if (handoff_done)
+			for (uint32_t i = 0; i < app->n_workers; i++)
+				__atomic_store_n(&app->workers[i].in_done, 1, __ATOMIC_RELEASE);
+		if (all_finished(app))
+			break;
+		control_step(app);
+	}
+	rte_eal_mp_wait_lcore();
+	while (dv_control_drain(&app->ctl) > 0)
+		;
+}
+
+/* Push one worker's staged packets into its input ring, serving the export
+ * rings while the ring is full so the workers never wait on us. */
+static void feed_stage(struct dv_app *app, uint32_t w, struct dv_pkt *stage, uint32_t *n)
+{
+	uint32_t off = 0;
+
+	while (off < *n) {
+		off += rte_ring_enqueue_burst_elem(app->in_rings[w], stage + off, sizeof(*stage),
+						   *n - off, NULL);
+		if (off < *n)
+			control_step(app);
+	}
+	*n = 0;
+}
+
+/* --read: parse every file in order and hand each packet to its owner. */
+static int read_files(struct dv_app *app)
+{
+	uint32_t nw = app->n_workers;
+	struct dv_pkt stage[DV_MAX_WORKERS][DV_BURST];
+	uint32_t staged[DV_MAX_WORKERS] = {0};
+	char err[512];
+	int status = 0;
+	uint64_t count = 0;
+
+	for (unsigned int f = 0; f < app->opt.n_read && !quit_signal; f++) {
+		struct dv_reader *r = app->readers[f];
+		struct dv_pkt pkt;
+		int rc;
+
+		app->ctl.cur = r;
+		while (!quit_signal && (rc = dv_reader_next(r, &pkt, err, sizeof(err))) == 1) {
+			uint32_t w = dv_worker_owner(&pkt, nw);
+
+			stage[w][staged[w]++] = pkt;
+			if (staged[w] == DV_BURST)
+				feed_stage(app, w, stage[w], &staged[w]);
+			if ((++count & 1023) == 0) {
+				dv_control_drain(&app->ctl);
+				if ((count & 16383) == 0)
+					dv_control_poll(&app->ctl, dv_monotonic_ns());
+			}
+		}
+		if (rc < 0) {
+			DV_LOG(ERR, "%s", err);
+			status = 2;
+		}
+		const struct dv_reader_stats *s = dv_reader_stats(r);
+
+		app->ctl.rd.packets += s->packets;
+		app->ctl.rd.bytes += s->bytes;
+		app->ctl.rd.ip_packets += s->ip_packets;
+		app->ctl.rd.non_ip += s->non_ip;
+		app->ctl.rd.malformed += s->malformed;
+		app->ctl.cur = NULL;
+		dv_reader_close(r);
+		app->readers[f] = NULL;
+	}
+	for (uint32_t w = 0; w < nw; w++)
+		feed_stage(app, w, stage[w], &staged[w]);
+	return status;
+}
+
+static int run_live(struct dv_app *app)
+{
+	while (!quit_signal)
+		control_step(app);
+	return 0;
+}
+
+int dv_app_log_type;
+
+int main(int argc, char **argv)
+{
+	static struct dv_app app;
+	char err[1024];
+	char *eal_argv[64], eal_buf[4096];
+	char **app_argv;
+	int eal_argc, app_argc, rc, status = 0;
+	char runtime_dir[PATH_MAX] = "";
+
+	app_argc = split_args(argc, argv, &eal_argc, &app_argv);
+	rc = dv_options_parse(&app.opt, app_argc, app_argv, err, sizeof(err));
+	if (rc < 0)
+		die_usage(err);
+	if (app.opt.help) {
+		dv_options_usage("dpdk-devourer");
+		return 0;
+	}
+	if (app.opt.version) {
+		printf("dpdk-devourer %s (%s)\n", DV_VERSION, rte_version());
+		return 0;
+	}
+	if (app.opt.n_read == 0 && app.opt.interface == NULL && !app.opt.drain_spool &&
+	    eal_argc == 0)
+		die_usage("nothing to capture: give --read FILE, --interface IFACE, or EAL "
+			  "options with ports (see --help)");
+
+	/* Input files are checked before the EAL starts: a bad file is one line. */
+	for (unsigned int f = 0; f < app.opt.n_read; f++) {
+		app.readers[f] = dv_reader_open(app.opt.read_files[f], err, sizeof(err));
+		if (app.readers[f] == NULL)
+			die_usage(err);
+	}
+
+	if (eal_argc == 0) {
+		eal_argc = default_eal_args(&app.opt, argv[0], eal_argv, 63, eal_buf,
+					    sizeof(eal_buf));
+		if (eal_argc < 0)
+			die_usage("internal error: EAL arguments too long");
+		app.own_eal = 1;
+	} else {
+		int n = 0;
+
+		for (int i = 0; i < eal_argc && n < 60; i++)
+			eal_argv[n++] = argv[i];
+		if (app.opt.interface) {
+			snprintf(eal_buf, sizeof(eal_buf), "--vdev=net_af_packet0,iface=%s,qpairs=%u",
+				 app.opt.interface, app.opt.workers);
+			eal_argv[n++] = eal_buf;
+		}
+		eal_argc = n;
+	}
+	eal_argv[eal_argc] = NULL;
+
+	rc = rte_eal_init(eal_argc, eal_argv);
+	if (rc < 0) {
+		fprintf(stderr, "dpdk-devourer: EAL initialisation failed: %s\n",
+			rte_strerror(rte_errno));
+		return 2;
+	}
+	if (app.own_eal)
+		snprintf(runtime_dir, sizeof(runtime_dir), "%s", rte_eal_get_runtime_dir());
+	dv_app_log_type = rte_log_register_type_and_pick_level("devourer", RTE_LOG_NOTICE);
+	if (dv_app_log_type >= 0)
+		rte_log_set_level(dv_app_log_type, (uint32_t)app.opt.log_level);
+
+	app.n_workers = rte_lcore_count() - 1;
+	if (app.n_workers == 0) {
+		fprintf(stderr, "dpdk-devourer: no worker lcore: give at least two lcores "
+				"(e.g. -l 0-1); the main lcore is the control lcore\n");
+		status = 2;
+		goto out;
+	}
+	if (app.n_workers > DV_MAX_WORKERS) {
+		fprintf(stderr, "dpdk-devourer: %u worker lcores: at most %d are supported\n",
+			app.n_workers, DV_MAX_WORKERS);
+		status = 2;
+		goto out;
+	}
+	app.oversubscribed = app.n_workers + 1 > (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	app.packet_clock = app.opt.clock == DV_CLOCK_OPT_PACKET ||
+			   (app.opt.clock == DV_CLOCK_OPT_AUTO && app.opt.n_read > 0);
+	dv_clock_init(&app.clock);
+
+	if (create_workers(&app, err, sizeof(err)) < 0 ||
+	    dv_ports_setup(&app, err, sizeof(err)) < 0 ||
+	    open_sinks(&app, err, sizeof(err)) < 0) {
+		fprintf(stderr, "dpdk-devourer: %s\n", err);
+		status = 2;
+		goto out;
+	}
+	for (uint32_t i = 0; i < app.n_workers; i++) {
+		if (dv_worker_init(&app.workers[i], err, sizeof(err)) < 0) {
+			fprintf(stderr, "dpdk-devourer: %s\n", err);
+			status = 2;
+			goto out;
+		}
+	}
+
+	app.ctl.workers = app.worker_ptrs;
+	app.ctl.n_workers = app.n_workers;
+	app.ctl.sensor = app.opt.sensor;
+	app.ctl.stat_interval_ns = app.opt.stat_interval_ns;
+	app.ctl.start_ns = dv_monotonic_ns();
+	app.ctl.last_stat_ns = app.ctl.start_ns;
+	dv_control_telemetry_init(&app.ctl);
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+
+	if (dv_ports_start(&app, err, sizeof(err)) < 0) {
+		fprintf(stderr, "dpdk-devourer: %s\n", err);
+		status = 2;
+		goto out;
+	}
+	for (uint32_t i = 0; i < app.n_workers; i++)
+		rte_eal_remote_launch(dv_worker_main, &app.workers[i], app.worker_lcore[i]);
+	app.launched = 1;
+	DV_LOG(INFO, "%u worker(s), %u sink(s), %s clock", app.n_workers, app.ctl.n_sinks,
+	       app.packet_clock ? "packet" : "system");
+
+	if (app.opt.n_read > 0) {
+		status = read_files(&app);
+		/* Everything read is in the rings; the workers may finish. */
+		for (uint32_t i = 0; i < app.n_workers; i++)
+			__atomic_store_n(&app.workers[i].in_done, 1, __ATOMIC_RELEASE);
+		stop_workers(&app, quit_signal ? DV_END_SHUTDOWN : DV_END_EOF);
+	} else {
+		run_live(&app);
+		stop_workers(&app, DV_END_SHUTDOWN);
+	}
+	if (quit_signal)
+		DV_LOG(NOTICE, "signal %d: exporting every flow", (int)quit_signal);
+	wait_workers(&app);
+	dv_ports_stop(&app);
+
+	{
+		/* A --read run waits for every row; a signal bounds the wait. */
+		uint64_t limit = app.opt.n_read > 0 && !quit_signal ? 3600 * DV_NS_PER_SEC
+								    : app.opt.shutdown_timeout_ns;
+		uint64_t deadline = dv_realtime_ns() + limit;
+
+		for (uint32_t s = 0; s < app.ctl.n_sinks; s++) {
+			struct dv_sink *sk = app.ctl.sinks[s];
+
+			rc = sk->ops->drain(sk, deadline);
+			if (rc < 0 && rc != -ETIMEDOUT)
+				DV_LOG(ERR, "%s output: %s", sk->name, strerror(-rc));
+		}
+	}
+	dv_control_stats_line(&app.ctl, stderr, 1);
+	for (uint32_t s = 0; s < app.ctl.n_sinks; s++)
+		app.ctl.sinks[s]->ops->destroy(app.ctl.sinks[s]);
+	app.ctl.n_sinks = 0;
+out:
+	if (!app.launched)
+		for (unsigned int f = 0; f < app.opt.n_read; f++)
+			dv_reader_close(app.readers[f]);
+	for (uint32_t s = 0; s < app.ctl.n_sinks; s++)
+		app.ctl.sinks[s]->ops->destroy(app.ctl.sinks[s]);
+	if (app.workers) {
+		for (uint32_t i = 0; i < app.n_workers; i++) {
+			dv_worker_fini(&app.workers[i]);
+			dv_flow_table_free(app.workers[i].table);
+			rte_ring_free(app.workers[i].export_ring);
+			rte_ring_free(app.in_rings[i]);
+		}
+	}
+	dv_ports_close(&app);
+	rte_eal_cleanup();
+	if (runtime_dir[0])
+		remove_runtime_dir(runtime_dir);
+	return status;
 }

@@ -1,1 +1,714 @@
-/* options: not yet written */
+/*
+ * options: one table describes every option (name, short letter, help,
+ * group, setter), and the same setters serve the command line, DEVOURER_*
+ * variables and --config lines, so a value is validated the same way
+ * wherever it comes from. Layers are applied lowest first (defaults, config
+ * file, environment, command line); a list option (--read) given in a higher
+ * layer replaces the lower layer's list instead of adding to it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <rte_log.h>
+
+#include "dv_row.h"
+#include "dv_time.h"
+#include "options.h"
+
+typedef int (*dv_setter)(struct dv_options *o, const char *v, char *err, size_t errlen);
+
+struct opt_def {
+	const char *name;
+	int short_name;   /* 0: none */
+	int has_arg;      /* getopt's no_argument / required_argument */
+	const char *group;
+	const char *arg;  /* placeholder in --help */
+	const char *def;  /* default shown in --help */
+	const char *help;
+	dv_setter set;
+	const char *env_alias[3]; /* extra environment names (the Go tool's) */
+	int secret;       /* never echo the value */
+};
+
+static char *dupstr(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL) {
+		fprintf(stderr, "dpdk-devourer: out of memory\n");
+		exit(2);
+	}
+	return d;
+}
+
+#define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
+
+static int set_duration(const char *name, uint64_t *dst, const char *v, char *err,
+			size_t errlen)
+{
+	if (dv_duration_parse(v, dst) != 0)
+		return ERR("--%s: invalid duration '%s' (use e.g. 500ms, 10s, 2m, 1h, or seconds)",
+			   name, v);
+	return 0;
+}
+
+static int set_uint(const char *name, uint64_t *dst, const char *v, uint64_t min, uint64_t max,
+		    char *err, size_t errlen)
+{
+	char *end;
+	unsigned long long x;
+
+	errno = 0;
+	if (*v == '-' || *v == '\0')
+		return ERR("--%s: '%s' is not a positive whole number", name, v);
+	x = strtoull(v, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return ERR("--%s: '%s' is not a positive whole number", name, v);
+	if (x < min || x > max)
+		return ERR("--%s: %llu is out of range (%llu to %llu)", name, x,
+			   (unsigned long long)min, (unsigned long long)max);
+	*dst = x;
+	return 0;
+}
+
+static int set_read(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	if (o->n_read >= DV_MAX_READ_FILES)
+		return ERR("--read: at most %d files", DV_MAX_READ_FILES);
+	if (*v == '\0')
+		return ERR("--read: empty file name");
+	o->read_files[o->n_read++] = dupstr(v);
+	return 0;
+}
+
+static int set_interface(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	if (*v == '\0' || strlen(v) >= 16 || strchr(v, ',') || strchr(v, '/'))
+		return ERR("--interface: '%s' is not a valid interface name", v);
+	o->interface = dupstr(v);
+	return 0;
+}
+
+static int set_workers(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	uint64_t x;
+
+	if (set_uint("workers", &x, v, 1, 64, err, errlen))
+		return -1;
+	o->workers = (unsigned int)x;
+	return 0;
+}
+
+static int set_rss(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	if (strcmp(v, "ip") == 0)
+		o->rss_l4 = 0;
+	else if (strcmp(v, "ip-l4") == 0)
+		o->rss_l4 = 1;
+	else
+		return ERR("--rss: '%s' is not one of ip, ip-l4", v);
+	return 0;
+}
+
+static int set_output(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	char buf[128];
+	char *save, *tok;
+	unsigned int out = 0;
+
+	if (strlen(v) >= sizeof(buf))
+		return ERR("--output: value too long");
+	strcpy(buf, v);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (isspace((unsigned char)*tok))
+			tok++;
+		if (strcmp(tok, "stdout") == 0)
+			out |= DV_OUT_STDOUT;
+		else if (strcmp(tok, "file") == 0)
+			out |= DV_OUT_FILE;
+		else if (strcmp(tok, "bigquery") == 0)
+			out |= DV_OUT_BIGQUERY;
+		else
+			return ERR("--output: '%s' is not one of stdout, file, bigquery", tok);
+	}
+	if (out == 0)
+		return ERR("--output: empty list");
+	o->outputs = out;
+	return 0;
+}
+
+#define STR_SETTER(fn, field)                                                            \
+	static int fn(struct dv_options *o, const char *v, char *err, size_t errlen)    \
+	{                                                                                \
+		(void)err;                                                               \
+		(void)errlen;                                                            \
+		o->field = dupstr(v);                                                    \
+		return 0;                                                                \
+	}
+#define DUR_SETTER(fn, name, field)                                                      \
+	static int fn(struct dv_options *o, const char *v, char *err, size_t errlen)    \
+	{                                                                                \
+		return set_duration(name, &o->field, v, err, errlen);                    \
+	}
+
+STR_SETTER(set_write_file, write_file)
+STR_SETTER(set_spool_dir, spool_dir)
+STR_SETTER(set_dead_letter, dead_letter)
+STR_SETTER(set_bq_project, bq_project)
+STR_SETTER(set_bq_dataset, bq_dataset)
+STR_SETTER(set_bq_table, bq_table)
+STR_SETTER(set_bq_sa_key_file, bq_sa_key_file)
+STR_SETTER(set_bq_sa_key_data, bq_sa_key_data)
+STR_SETTER(set_bq_endpoint, bq_endpoint)
+STR_SETTER(set_bq_token_uri, bq_token_uri)
+STR_SETTER(set_bq_ca_file, bq_ca_file)
+STR_SETTER(set_config, config_file)
+DUR_SETTER(set_stat_interval, "stat-interval", stat_interval_ns)
+DUR_SETTER(set_flow_timeout, "flow-timeout", flow_timeout_ns)
+DUR_SETTER(set_active_timeout, "active-timeout", active_timeout_ns)
+DUR_SETTER(set_tcp_close_timeout, "tcp-close-timeout", tcp_close_timeout_ns)
+DUR_SETTER(set_bq_flush_interval, "bq-flush-interval", bq_flush_interval_ns)
+DUR_SETTER(set_shutdown_timeout, "shutdown-timeout", shutdown_timeout_ns)
+
+static int set_sensor(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	if (*v == '\0' || strlen(v) > DV_SENSOR_MAX)
+		return ERR("--sensor: must be 1 to %d bytes", DV_SENSOR_MAX);
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return ERR("--sensor: control characters are not allowed");
+	o->sensor = dupstr(v);
+	return 0;
+}
+
+static int set_max_flows(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	return set_uint("max-flows", &o->max_flows, v, 64, 1ULL << 30, err, errlen);
+}
+
+static int set_clock(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	if (strcmp(v, "auto") == 0)
+		o->clock = DV_CLOCK_OPT_AUTO;
+	else if (strcmp(v, "packet") == 0)
+		o->clock = DV_CLOCK_OPT_PACKET;
+	else if (strcmp(v, "system") == 0)
+		o->clock = DV_CLOCK_OPT_SYSTEM;
+	else
+		return ERR("--clock: '%s' is not one of auto, packet, system", v);
+	return 0;
+}
+
+static const char *const level_names[] = {
+	[RTE_LOG_EMERG] = "emerg", [RTE_LOG_ALERT] = "alert",   [RTE_LOG_CRIT] = "crit",
+	[RTE_LOG_ERR] = "error",   [RTE_LOG_WARNING] = "warning", [RTE_LOG_NOTICE] = "notice",
+	[RTE_LOG_INFO] = "info",   [RTE_LOG_DEBUG] = "debug",
+};
+
+const char *dv_log_level_name(uint32_t level)
+{
+	if (level >= RTE_LOG_EMERG && level <= RTE_LOG_DEBUG)
+		return level_names[level];
+	return "?";
+}
+
+static int set_log_level(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	for (uint32_t l = RTE_LOG_EMERG; l <= RTE_LOG_DEBUG; l++) {
+		if (strcasecmp(v, level_names[l]) == 0) {
+			o->log_level = l;
+			return 0;
+		}
+	}
+	if (strcasecmp(v, "err") == 0 || strcasecmp(v, "warn") == 0) {
+		o->log_level = v[0] == 'e' || v[0] == 'E' ? RTE_LOG_ERR : RTE_LOG_WARNING;
+		return 0;
+	}
+	return ERR("--log-level: '%s' is not one of error, warning, notice, info, debug", v);
+}
+
+static int set_bq_auth(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	if (strcmp(v, "auto") && strcmp(v, "key") && strcmp(v, "metadata") && strcmp(v, "none"))
+		return ERR("--bq-auth: '%s' is not one of auto, key, metadata, none", v);
+	o->bq_auth = dupstr(v);
+	return 0;
+}
+
+static int set_bq_batch_rows(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	/* insertAll takes at most 50,000 rows a request. */
+	return set_uint("bq-batch-rows", &o->bq_batch_rows, v, 1, 50000, err, errlen);
+}
+
+static int set_bq_max_inflight(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	return set_uint("bq-max-inflight", &o->bq_max_inflight, v, 1, 64, err, errlen);
+}
+
+static int set_spool_max_bytes(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	if (dv_size_parse(v, &o->spool_max_bytes) != 0)
+		return ERR("--spool-max-bytes: invalid size '%s' (use e.g. 512MiB, 10GiB)", v);
+	return 0;
+}
+
+static int set_flag_drain(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	(void)v, (void)err, (void)errlen;
+	o->drain_spool = 1;
+	return 0;
+}
+
+static int set_flag_help(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	(void)v, (void)err, (void)errlen;
+	o->help = 1;
+	return 0;
+}
+
+static int set_flag_version(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	(void)v, (void)err, (void)errlen;
+	o->version = 1;
+	return 0;
+}
+
+#define OPT(n, s, a, g, ar, df, h, fn, ...)                                              \
+	{                                                                                \
+		.name = n, .short_name = s, .has_arg = a, .group = g, .arg = ar, .def = df,  \
+		.help = h, .set = fn, __VA_ARGS__                                        \
+	}
+#define REQ required_argument
+#define NO no_argument
+
+static const struct opt_def defs[] = {
+	OPT("read", 'r', REQ, "Input", "FILE", NULL,
+	 "process a pcap/pcapng file offline, then exit 0 (repeatable: files in order)", set_read),
+	OPT("interface", 'i', REQ, "Input", "IFACE", NULL,
+	 "capture from a kernel interface (af_packet, one queue pair per worker)", set_interface),
+	OPT("workers", 0, REQ, "Input", "N", "1",
+	 "worker lcores when devourer builds the EAL options itself", set_workers),
+	OPT("rss", 0, REQ, "Input", "ip|ip-l4", "ip",
+	 "RSS hash fields: addresses only (keeps fragments together) or addresses and ports",
+	 set_rss),
+	OPT("clock", 0, REQ, "Input", "auto|packet|system", "auto",
+	 "flow time: packet time for --read, system clock for live ports", set_clock),
+
+	OPT("flow-timeout", 0, REQ, "Flows", "DUR", "120s", "idle timeout", set_flow_timeout),
+	OPT("active-timeout", 0, REQ, "Flows", "DUR", "30m",
+	 "export a long flow as a segment this long after the segment began", set_active_timeout),
+	OPT("tcp-close-timeout", 0, REQ, "Flows", "DUR", "10s",
+	 "idle time before a TCP flow that saw RST or FIN both ways is exported",
+	 set_tcp_close_timeout),
+	OPT("max-flows", 0, REQ, "Flows", "N", "1048576",
+	 "flow table capacity, all workers together", set_max_flows),
+
+	OPT("output", 'o', REQ, "Output", "LIST", "bigquery if a project is set, else stdout",
+	 "comma list of stdout, file, bigquery", set_output),
+	OPT("write-file", 'w', REQ, "Output", "PATH", NULL, "NDJSON output file for 'file'",
+	 set_write_file),
+	OPT("sensor", 0, REQ, "Output", "NAME", "host name", "written into every row", set_sensor),
+	OPT("stat-interval", 's', REQ, "Output", "DUR", "10s",
+	 "period of the statistics line on stderr; 0 turns it off", set_stat_interval),
+	OPT("log-level", 0, REQ, "Output", "LEVEL", "notice",
+	 "error, warning, notice, info or debug", set_log_level),
+
+	OPT("bq-project", 0, REQ, "BigQuery", "ID", NULL, "GCP project (alias --bq-project-id)",
+	 set_bq_project, .env_alias = {"DEVOURER_BQ_PROJECT_ID", "DEVOURER_BIGQUERY_PROJECT_ID"}),
+	OPT("bq-project-id", 0, REQ, NULL, "ID", NULL, NULL, set_bq_project),
+	OPT("bq-dataset", 0, REQ, "BigQuery", "ID", NULL,
+	 "dataset, must exist (alias --bq-dataset-id)", set_bq_dataset, .env_alias = {"DEVOURER_BIGQUERY_DATASET_ID"}),
+	OPT("bq-dataset-id", 0, REQ, NULL, "ID", NULL, NULL, set_bq_dataset),
+	OPT("bq-table", 0, REQ, "BigQuery", "NAME", "flow_logs",
+	 "table, created on first run if missing", set_bq_table),
+	OPT("bq-sa-key-file", 0, REQ, "BigQuery", "FILE", NULL, "service-account key JSON file",
+	 set_bq_sa_key_file, .env_alias = {"DEVOURER_BIGQUERY_SA_KEY_FILE"}),
+	OPT("bq-sa-key-data", 0, REQ, "BigQuery", "JSON", NULL,
+	 "service-account key JSON itself (prefer the file or the environment)",
+	 set_bq_sa_key_data, .env_alias = {"DEVOURER_BIGQUERY_SA_KEY_DATA"}, .secret = 1),
+	OPT("bq-auth", 0, REQ, "BigQuery", "auto|key|metadata|none", "auto",
+	 "key if given, else GOOGLE_APPLICATION_CREDENTIALS, else the metadata server",
+	 set_bq_auth),
+	OPT("bq-endpoint", 0, REQ, "BigQuery", "URL", "https://bigquery.googleapis.com",
+	 "API root (BIGQUERY_EMULATOR_HOST sets it too)", set_bq_endpoint),
+	OPT("bq-token-uri", 0, REQ, "BigQuery", "URL", "the key's token_uri", "OAuth token endpoint",
+	 set_bq_token_uri),
+	OPT("bq-ca-file", 0, REQ, "BigQuery", "FILE", "system CAs",
+	 "extra trust anchor (TLS is always verified)", set_bq_ca_file),
+	OPT("bq-batch-rows", 0, REQ, "BigQuery", "N", "500", "rows per insertAll request at most",
+	 set_bq_batch_rows),
+	OPT("bq-flush-interval", 0, REQ, "BigQuery", "DUR", "1s",
+	 "a batch leaves after this long even if not full", set_bq_flush_interval),
+	OPT("bq-max-inflight", 0, REQ, "BigQuery", "N", "4", "concurrent insertAll requests",
+	 set_bq_max_inflight),
+
+	OPT("spool-dir", 0, REQ, "Delivery", "DIR", "/var/lib/devourer/spool",
+	 "durable queue for rows not yet accepted by BigQuery", set_spool_dir),
+	OPT("dead-letter", 0, REQ, "Delivery", "FILE", "<spool-dir>/dead-letter.ndjson",
+	 "rows BigQuery rejected as invalid, each with its error", set_dead_letter),
+	OPT("spool-max-bytes", 0, REQ, "Delivery", "SIZE", "10GiB", "spool size limit",
+	 set_spool_max_bytes),
+	OPT("shutdown-timeout", 0, REQ, "Delivery", "DUR", "10s",
+	 "on SIGINT/SIGTERM, how long uploads may take before the rest is spooled",
+	 set_shutdown_timeout),
+	OPT("drain-spool", 0, NO, "Delivery", NULL, NULL,
+	 "send everything in the spool, then exit (no capture)", set_flag_drain),
+
+	OPT("config", 0, REQ, "General", "FILE", NULL,
+	 "read 'key = value' lines (long option names without --; # comments)", set_config),
+	OPT("help", 'h', NO, "General", NULL, NULL, "show this help", set_flag_help),
+	OPT("version", 'V', NO, "General", NULL, NULL, "show the version and the DPDK version",
+	 set_flag_version),
+};
+
+#define N_DEFS (sizeof(defs) / sizeof(defs[0]))
+
+static const struct opt_def *find_def(const char *name)
+{
+	for (size_t i = 0; i < N_DEFS; i++)
+		if (strcmp(defs[i].name, name) == 0)
+			return &defs[i];
+	return NULL;
+}
+
+void dv_options_usage(const char *prog)
+{
+	const char *group = NULL;
+
+	printf("Usage: %s [EAL options --] [options]\n"
+	       "Log every network flow as one row in BigQuery or NDJSON.\n"
+	       "Without EAL options devourer picks safe ones (--no-huge, no PCI, --workers lcores).\n",
+	       prog);
+	for (size_t i = 0; i < N_DEFS; i++) {
+		const struct opt_def *d = &defs[i];
+		char left[64];
+
+		if (d->group == NULL)
+			continue;
+		if (group == NULL || strcmp(group, d->group) != 0) {
+			group = d->group;
+			printf("\n%s:\n", group);
+		}
+		if (d->short_name)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", d->short_name, d->name,
+				 d->arg ? " " : "", d->arg ? d->arg : "");
+		else
+			snprintf(left, sizeof(left), "    --%s%s%s", d->name, d->arg ? " " : "",
+				 d->arg ? d->arg : "");
+		printf("  %-34s %s", left, d->help);
+		if (d->def)
+			printf(" [%s]", d->def);
+		printf("\n");
+	}
+	printf("\nEvery option can also be set as DEVOURER_<NAME> in the environment (e.g.\n"
+	       "DEVOURER_FLOW_TIMEOUT=60s) or in the --config file. Precedence: command line,\n"
+	       "environment, config file, defaults. Durations: 500ms, 10s, 2m, 1h, or seconds.\n");
+}
+
+static void env_name(const char *opt, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "DEVOURER_");
+
+	for (const char *p = opt; *p && n + 1 < len; p++)
+		buf[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+	buf[n] = '\0';
+}
+
+/* Apply one value; names the source in the error. A secret's value is never echoed. */
+static int apply(struct dv_options *o, const struct opt_def *d, const char *v, const char *src,
+		 char *err, size_t errlen)
+{
+	char inner[512];
+
+	if (d->set(o, v, inner, sizeof(inner)) == 0)
+		return 0;
+	if (d->secret)
+		snprintf(inner, sizeof(inner), "--%s: invalid value", d->name);
+	if (src)
+		snprintf(err, errlen, "%s: %s", src, inner);
+	else
+		snprintf(err, errlen, "%s", inner);
+	return -1;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int load_config(struct dv_options *o, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096], src[600];
+	int lineno = 0, read_seen = 0;
+
+	if (f == NULL)
+		return ERR("--config: cannot open '%s': %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char *s, *eq, *key, *val;
+		const struct opt_def *d;
+
+		lineno++;
+		snprintf(src, sizeof(src), "%s:%d", path, lineno);
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			fclose(f);
+			return ERR("%s: line too long", src);
+		}
+		s = trim(line);
+		if (*s == '\0' || *s == '#')
+			continue;
+		eq = strchr(s, '=');
+		if (eq == NULL) {
+			fclose(f);
+			return ERR("%s: expected 'key = value'", src);
+		}
+		*eq = '\0';
+		key = trim(s);
+		val = trim(eq + 1);
+		/* A quoted value keeps its spaces and may hold '#'. */
+		size_t vl = strlen(val);
+		if (vl >= 2 && (val[0] == '"' || val[0] == '\'') && val[vl - 1] == val[0]) {
+			val[vl - 1] = '\0';
+			val++;
+		} else {
+			char *hash = strstr(val, " #");
+
+			if (hash) {
+				*hash = '\0';
+				val = trim(val);
+			}
+		}
+		d = find_def(key);
+		if (d == NULL || strcmp(key, "config") == 0 || strcmp(key, "help") == 0 ||
+		    strcmp(key, "version") == 0) {
+			fclose(f);
+			return ERR("%s: unknown option '%s'", src, key);
+		}
+		if (d->has_arg == NO) {
+			if (strcmp(val, "true") && strcmp(val, "1") && strcmp(val, "yes")) {
+				if (strcmp(val, "false") && strcmp(val, "0") && strcmp(val, "no")) {
+					fclose(f);
+					return ERR("%s: %s takes true or false", src, key);
+				}
+				continue;
+			}
+		}
+		if (d->set == set_read && !read_seen) {
+			read_seen = 1;
+			o->n_read = 0;
+		}
+		if (apply(o, d, val, src, err, errlen)) {
+			fclose(f);
+			return -1;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+static int load_env(struct dv_options *o, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < N_DEFS; i++) {
+		const struct opt_def *d = &defs[i];
+		const char *names[4] = {NULL};
+		char primary[64], src[96];
+
+		if (d->group == NULL || d->set == set_flag_help || d->set == set_flag_version ||
+		    d->set == set_config)
+			continue;
+		env_name(d->name, primary, sizeof(primary));
+		names[0] = primary;
+		for (int a = 0; a < 3; a++)
+			names[a + 1] = d->env_alias[a];
+		/* The first name set wins: DEVOURER_<NAME> before the Go tool's aliases. */
+		for (int a = 0; a < 4 && names[a]; a++) {
+			const char *v = getenv(names[a]);
+
+			if (v == NULL || *v == '\0')
+				continue;
+			if (d->has_arg == NO && (!strcmp(v, "0") || !strcasecmp(v, "false") ||
+						 !strcasecmp(v, "no")))
+				break;
+			snprintf(src, sizeof(src), "environment %s", names[a]);
+			if (d->set == set_read)
+				o->n_read = 0; /* DEVOURER_READ names one file */
+			if (apply(o, d, v, src, err, errlen))
+				return -1;
+			break;
+		}
+	}
+	return 0;
+}
+
+static void set_defaults(struct dv_options *o)
+{
+	static char host[256];
+
+	memset(o, 0, sizeof(*o));
+	o->workers = 1;
+	o->stat_interval_ns = 10 * DV_NS_PER_SEC;
+	o->flow_timeout_ns = 120 * DV_NS_PER_SEC;
+	o->active_timeout_ns = 1800 * DV_NS_PER_SEC;
+	o->tcp_close_timeout_ns = 10 * DV_NS_PER_SEC;
+	o->max_flows = 1048576;
+	o->log_level = RTE_LOG_NOTICE;
+	o->spool_dir = "/var/lib/devourer/spool";
+	o->spool_max_bytes = 10ULL << 30;
+	o->shutdown_timeout_ns = 10 * DV_NS_PER_SEC;
+	o->bq_table = "flow_logs";
+	o->bq_auth = "auto";
+	o->bq_batch_rows = 500;
+	o->bq_flush_interval_ns = DV_NS_PER_SEC;
+	o->bq_max_inflight = 4;
+	if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+		strcpy(host, "unknown");
+	o->sensor = host;
+}
+
+/* Build the getopt tables from defs. */
+static void build_getopt(struct option *longopts, char *shortopts)
+{
+	size_t s = 0;
+
+	for (size_t i = 0; i < N_DEFS; i++) {
+		longopts[i].name = defs[i].name;
+		longopts[i].has_arg = defs[i].has_arg;
+		longopts[i].flag = NULL;
+		longopts[i].val = 256 + (int)i;
+		if (defs[i].short_name) {
+			shortopts[s++] = (char)defs[i].short_name;
+			if (defs[i].has_arg == REQ)
+				shortopts[s++] = ':';
+		}
+	}
+	memset(&longopts[N_DEFS], 0, sizeof(longopts[N_DEFS]));
+	shortopts[s] = '\0';
+}
+
+static const struct opt_def *def_of(int c)
+{
+	if (c >= 256 && c < 256 + (int)N_DEFS)
+		return &defs[c - 256];
+	for (size_t i = 0; i < N_DEFS; i++)
+		if (defs[i].short_name == c)
+			return &defs[i];
+	return NULL;
+}
+
+int dv_options_parse(struct dv_options *o, int argc, char **argv, char *err, size_t errlen)
+{
+	struct option longopts[N_DEFS + 1];
+	char shortopts[2 * N_DEFS + 2] = ":";
+	struct {
+		const struct opt_def *d;
+		const char *v;
+	} cli[512];
+	int n_cli = 0, c, read_on_cli = 0;
+	const char *config = NULL;
+
+	set_defaults(o);
+	build_getopt(longopts, shortopts + 1);
+	opterr = 0;
+	optind = 1;
+	/* Pass 1: collect the command line; it is applied last (highest precedence). */
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		const struct opt_def *d;
+
+		if (c == '?') {
+			if (optopt)
+				return ERR("unknown option '-%c' (see --help)", optopt);
+			return ERR("unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+		if (c == ':') {
+			return ERR("option '%s' needs a value", argv[optind - 1]);
+		}
+		d = def_of(c);
+		if (d == NULL)
+			return ERR("unknown option (see --help)");
+		if (n_cli >= (int)(sizeof(cli) / sizeof(cli[0])))
+			return ERR("too many options");
+		if (d->set == set_config)
+			config = optarg;
+		cli[n_cli].d = d;
+		cli[n_cli].v = optarg ? optarg : "";
+		n_cli++;
+	}
+	if (optind < argc)
+		return ERR("unexpected argument '%s' (options start with --; see --help)",
+			   argv[optind]);
+	for (int i = 0; i < n_cli; i++) {
+		if (cli[i].d->set == set_flag_help)
+			o->help = 1;
+		if (cli[i].d->set == set_flag_version)
+			o->version = 1;
+	}
+	if (o->help || o->version)
+		return 1;
+
+	if (config == NULL)
+		config = getenv("DEVOURER_CONFIG");
+	if (config != NULL && *config) {
+		o->config_file = config;
+		if (load_config(o, config, err, errlen))
+			return -1;
+	}
+	if (load_env(o, err, errlen))
+		return -1;
+	for (int i = 0; i < n_cli; i++) {
+		if (cli[i].d->set == set_config)
+			continue;
+		if (cli[i].d->set == set_read && !read_on_cli) {
+			read_on_cli = 1;
+			o->n_read = 0;
+		}
+		if (apply(o, cli[i].d, cli[i].v, NULL, err, errlen))
+			return -1;
+	}
+
+	/* Cross-option checks: nothing starts half-configured. */
+	if (o->outputs == 0)
+		o->outputs = o->bq_project ? DV_OUT_BIGQUERY : DV_OUT_STDOUT;
+	if ((o->outputs & DV_OUT_FILE) && o->write_file == NULL)
+		return ERR("--output file needs --write-file PATH");
+	if (o->write_file && !(o->outputs & DV_OUT_FILE))
+		return ERR("--write-file is set but --output does not include 'file'");
+	if ((o->outputs & DV_OUT_BIGQUERY) && (o->bq_project == NULL || o->bq_dataset == NULL))
+		return ERR("--output bigquery needs --bq-project and --bq-dataset");
+	if (o->n_read > 0 && o->interface)
+		return ERR("--read and --interface cannot be used together");
+	if (o->drain_spool && (o->n_read > 0 || o->interface))
+		return ERR("--drain-spool sends the spool and exits; it takes no --read or "
+			   "--interface");
+	if (o->bq_sa_key_file && o->bq_sa_key_data)
+		return ERR("--bq-sa-key-file and --bq-sa-key-data are exclusive");
+	if (o->flow_timeout_ns == 0)
+		return ERR("--flow-timeout: must be more than 0");
+	if (o->active_timeout_ns == 0)
+		return ERR("--active-timeout: must be more than 0");
+	if (o->tcp_close_timeout_ns == 0)
+		return ERR("--tcp-close-timeout: must be more than 0");
+	if (o->dead_letter == NULL) {
+		size_t n = strlen(o->spool_dir) + sizeof("/dead-letter.ndjson");
+		char *p = malloc(n);
+
+		if (p == NULL)
+			return ERR("out of memory");
+		snprintf(p, n, "%s/dead-letter.ndjson", o->spool_dir);
+		o->dead_letter = p;
+	}
+	return 0;
+}

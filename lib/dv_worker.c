@@ -1,1 +1,302 @@
-/* dv_worker: not yet written */
+/*
+ * dv_worker: one worker lcore's loop, read top to bottom as one burst:
+ *
+ *   push waiting export records to the ring
+ *   -> RX a burst from each queue, parse, keep own packets, stage the rest
+ *      for their owners (ports with fewer queues than workers)
+ *   -> take a burst of parsed packets from the input ring
+ *   -> update the flow table with the burst
+ *   -> expire a bounded number of flows
+ *
+ * Nothing here allocates, locks or calls the kernel per packet. The only
+ * system call is a short sleep when the worker found nothing to do many
+ * times in a row and was asked to share its core (--read, oversubscribed
+ * lcores).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "dv_worker.h"
+
+#define STAGE_CAP (2 * DV_BURST) /* per peer: one burst may all go to one peer */
+#define IDLE_LOOPS_BEFORE_SLEEP 256
+
+static inline uint32_t load_acquire(const volatile uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void store_release(volatile uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+int dv_worker_init(struct dv_worker *w, char *err, size_t errlen)
+{
+	w->xbuf.recs = w->xrecs;
+	w->xbuf.n = 0;
+	w->xbuf.cap = RTE_DIM(w->xrecs);
+	memset(w->peer_n, 0, sizeof(w->peer_n));
+	w->peer_pending = NULL;
+	if (w->n_workers > DV_MAX_WORKERS) {
+		snprintf(err, errlen, "%u workers: at most %d are supported", w->n_workers,
+			 DV_MAX_WORKERS);
+		return -EINVAL;
+	}
+	for (uint16_t i = 0; i < w->n_rxq; i++) {
+		if (!w->rxq[i].distribute)
+			continue;
+		w->peer_pending = rte_zmalloc("dv_stage",
+					      sizeof(struct dv_pkt) * STAGE_CAP * w->n_workers,
+					      RTE_CACHE_LINE_SIZE);
+		if (w->peer_pending == NULL) {
+			snprintf(err, errlen, "worker %u: no memory for hand-off staging",
+				 w->index);
+			return -ENOMEM;
+		}
+		break;
+	}
+	return 0;
+}
+
+void dv_worker_fini(struct dv_worker *w)
+{
+	rte_free(w->peer_pending);
+	w->peer_pending = NULL;
+}
+
+/* Move waiting export records to the ring; what does not fit stays. */
+static void push_exports(struct dv_worker *w)
+{
+	struct dv_export_buf *b = &w->xbuf;
+	unsigned int n;
+
+	if (b->n == 0)
+		return;
+	n = rte_ring_enqueue_burst_elem(w->export_ring, b->recs, sizeof(b->recs[0]), b->n,
+					NULL);
+	if (n < b->n) {
+		memmove(b->recs, b->recs + n, (b->n - n) * sizeof(b->recs[0]));
+		w->stats.ring_waits++;
+	}
+	b->n -= n;
+	w->stats.exported += n;
+}
+
+/* Send staged packets to their owners. Returns 1 when every peer can take a
+ * whole burst more (so RX may go on), 0 when some peer is still backed up. */
+static int flush_handoff(struct dv_worker *w)
+{
+	int ok = 1;
+
+	if (w->peer_pending == NULL)
+		return 1;
+	for (uint32_t j = 0; j < w->n_workers; j++) {
+		uint32_t n = w->peer_n[j];
+		struct dv_pkt *stage = w->peer_pending + (size_t)j * STAGE_CAP;
+		unsigned int sent;
+
+		if (n == 0)
+			continue;
+		sent = rte_ring_enqueue_burst_elem(w->peer_in[j], stage, sizeof(*stage), n, NULL);
+		if (sent < n)
+			memmove(stage, stage + sent, (n - sent) * sizeof(*stage));
+		w->peer_n[j] = n - sent;
+		w->stats.handed_off += sent;
+		if (w->peer_n[j] > STAGE_CAP - DV_BURST) {
+			w->stats.handoff_waits++;
+			ok = 0;
+		}
+	}
+	return ok;
+}
+
+static inline uint64_t rx_time(const struct dv_worker *w, const struct dv_rxq *q,
+			       const struct rte_mbuf *m, uint64_t now)
+{
+	if (q->ts_dynfield && w->ts_dynfield_offset >= 0 && (m->ol_flags & w->ts_dynflag))
+		return *RTE_MBUF_DYNFIELD(m, w->ts_dynfield_offset, const uint64_t *);
+	return now;
+}
+
+/* One RX burst from one queue: parse, keep or stage, update the table. */
+static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t now)
+{
+	struct rte_mbuf *mbufs[DV_BURST];
+	struct dv_pkt pkts[DV_BURST];
+	uint32_t n_local = 0;
+	uint16_t n;
+
+	n = rte_eth_rx_burst(q->port, q->queue, mbufs, DV_BURST);
+	if (n == 0)
+		return 0;
+	w->stats.rx_packets += n;
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = mbufs[i];
+		struct dv_pkt *p = &pkts[n_local];
+
+		if (i + 1 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + 1], void *));
+		w->stats.rx_bytes += m->pkt_len;
+		switch (dv_parse(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
+				 DV_LINK_ETHERNET, p)) {
+		case DV_PARSE_OK:
+			break;
+		case DV_PARSE_NON_IP:
+			w->stats.non_ip++;
+			continue;
+		default:
+			w->stats.malformed++;
+			continue;
+		}
+		w->stats.ip_packets++;
+		p->wire_len = m->pkt_len;
+		p->ts_ns = rx_time(w, q, m, now);
+		if (q->distribute) {
+			uint32_t owner = dv_worker_owner(p, w->n_workers);
+
+			if (owner != w->index) {
+				w->peer_pending[(size_t)owner * STAGE_CAP + w->peer_n[owner]++] =
+					*p;
+				continue;
+			}
+		}
+		n_local++;
+	}
+	rte_pktmbuf_free_bulk(mbufs, n);
+	if (n_local > 0)
+		dv_flow_table_update_burst(w->table, pkts, n_local, &w->xbuf);
+	return n;
+}
+
+/* One burst of parsed packets from the input ring. */
+static uint32_t poll_in_ring(struct dv_worker *w)
+{
+	struct dv_pkt pkts[DV_BURST];
+	unsigned int n;
+
+	n = rte_ring_dequeue_burst_elem(w->in_ring, pkts, sizeof(pkts[0]), DV_BURST, NULL);
+	if (n == 0)
+		return 0;
+	w->stats.from_ring += n;
+	dv_flow_table_update_burst(w->table, pkts, n, &w->xbuf);
+	return n;
+}
+
+static inline uint64_t worker_now(const struct dv_worker *w)
+{
+	if (w->clock_mode == DV_CLOCK_SYSTEM)
+		return dv_clock_now(w->clock);
+	return dv_flow_table_now(w->table);
+}
+
+static void idle(struct dv_worker *w, uint32_t *idle_loops)
+{
+	if (!w->yield_when_idle || ++*idle_loops < IDLE_LOOPS_BEFORE_SLEEP) {
+		rte_pause();
+		return;
+	}
+	rte_delay_us_sleep(20);
+}
+
+/* Receive and account until told to stop. */
+static void run(struct dv_worker *w)
+{
+	uint32_t idle_loops = 0;
+
+	while (!load_acquire(&w->stop)) {
+		uint32_t got = 0;
+		uint64_t now;
+
+		w->stats.loops++;
+		push_exports(w);
+		now = worker_now(w);
+		if (flush_handoff(w)) {
+			for (uint16_t i = 0; i < w->n_rxq; i++) {
+				if (dv_export_buf_room(&w->xbuf) < DV_BURST)
+					break;
+				got += poll_rxq(w, &w->rxq[i], now);
+			}
+		}
+		if (w->in_ring != NULL && dv_export_buf_room(&w->xbuf) >= DV_BURST)
+			got += poll_in_ring(w);
+		if (w->clock_mode == DV_CLOCK_PACKET)
+			now = dv_flow_table_now(w->table);
+		uint32_t room = dv_export_buf_room(&w->xbuf);
+
+		if (room > 0)
+			got += dv_flow_table_expire(w->table, now,
+						    RTE_MIN(room, w->expire_budget), &w->xbuf);
+		w->now_ns = now;
+		if (got == 0)
+			idle(w, &idle_loops);
+		else
+			idle_loops = 0;
+	}
+}
+
+/* After stop: hand off what is staged, take what the input ring still
+ * holds, then export every flow with the stop reason. */
+static void finish(struct dv_worker *w)
+{
+	uint32_t idle_loops = 0;
+
+	/* Every staged packet must reach its owner before it may finish. */
+	for (;;) {
+		uint32_t left = 0;
+
+		flush_handoff(w);
+		for (uint32_t j = 0; w->peer_pending && j < w->n_workers; j++)
+			left += w->peer_n[j];
+		if (left == 0)
+			break;
+		push_exports(w);
+		idle(w, &idle_loops);
+	}
+	store_release(&w->handoff_done, 1);
+
+	while (w->in_ring != NULL) {
+		uint32_t done = load_acquire(&w->in_done);
+		uint32_t got = 0;
+
+		push_exports(w);
+		if (dv_export_buf_room(&w->xbuf) >= DV_BURST)
+			got = poll_in_ring(w);
+		if (got == 0 && done && rte_ring_empty(w->in_ring))
+			break;
+		if (got == 0)
+			idle(w, &idle_loops);
+	}
+
+	while (dv_flow_table_count(w->table) > 0 || w->xbuf.n > 0) {
+		uint32_t before = w->xbuf.n;
+
+		if (dv_export_buf_room(&w->xbuf) > 0)
+			dv_flow_table_flush(w->table, (enum dv_end_reason)w->stop_reason, &w->xbuf);
+		push_exports(w);
+		if (w->xbuf.n >= before && w->xbuf.n > 0)
+			idle(w, &idle_loops);
+	}
+	w->now_ns = worker_now(w);
+	store_release(&w->finished, 1);
+}
+
+int dv_worker_main(void *arg)
+{
+	struct dv_worker *w = arg;
+
+	run(w);
+	finish(w);
+	return 0;
+}

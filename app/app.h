@@ -1,0 +1,50 @@
+/*
+ * app: the program's state, owned by main(). Only app/ has global state:
+ * the signal flags and the telemetry context.
+ */
+#ifndef DV_APP_H
+#define DV_APP_H
+
+#include <stdint.h>
+
+#include <rte_log.h>
+
+#include "control.h"
+#include "dv_reader.h"
+#include "dv_time.h"
+#include "dv_worker.h"
+#include "options.h"
+
+struct rte_mempool;
+
+struct dv_app {
+	struct dv_options opt;
+	struct dv_reader *readers[DV_MAX_READ_FILES];
+	uint32_t n_workers;
+	struct dv_worker *workers;
+	struct dv_worker **worker_ptrs;
+	struct rte_ring **in_rings;
+	unsigned int worker_lcore[DV_MAX_WORKERS];
+	struct dv_clock clock;
+	int packet_clock;
+	int oversubscribed;
+	int own_eal;
+	int launched;
+	struct dv_control ctl;
+
+	/* live ports */
+	uint16_t ports[DV_MAX_PORTS];
+	uint16_t n_ports;
+	struct rte_mempool *pools[DV_MAX_WORKERS];
+	int ports_started;
+};
+
+extern int dv_app_log_type;
+
+#define DV_LOG(level, fmt, ...)                                                          \
+	rte_log(RTE_LOG_##level, dv_app_log_type, "devourer: " fmt "\n", ##__VA_ARGS__)
+
+/* The BigQuery sink from the options (app/bq.c). NULL with err on failure. */
+struct dv_sink *dv_app_bq_sink(struct dv_app *app, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * control: the main lcore's work. It drains every worker's export ring,
+ * formats each record once, hands the row to every sink, lets the sinks make
+ * progress, prints the statistics line and answers telemetry. In --read mode
+ * it is also the reader that feeds the workers.
+ */
+#ifndef DV_APP_CONTROL_H
+#define DV_APP_CONTROL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dv_reader.h"
+#include "dv_row.h"
+#include "dv_sink.h"
+#include "dv_worker.h"
+
+#define DV_MAX_SINKS 4
+#define DV_MAX_PORTS 32
+
+struct dv_port_stats {
+	uint64_t ipackets, ibytes, imissed, ierrors, rx_nombuf;
+};
+
+struct dv_control {
+	struct dv_worker **workers;
+	uint32_t n_workers;
+	struct dv_sink *sinks[DV_MAX_SINKS];
+	uint32_t n_sinks;
+	const char *sensor;
+	uint64_t stat_interval_ns;
+	uint64_t start_ns;     /* monotonic */
+	uint64_t last_stat_ns; /* monotonic */
+
+	/* live ports, for stats */
+	uint16_t ports[DV_MAX_PORTS];
+	uint16_t n_ports;
+
+	/* --read input totals (the control lcore parses in --read mode) */
+	struct dv_reader_stats rd;
+	const struct dv_reader *cur; /* the file being read, its counts not yet in rd */
+
+	/* records and rows */
+	uint64_t records;     /* drained from the export rings */
+	uint64_t row_errors;  /* records that could not be formatted (never expected) */
+	uint64_t end_reasons[DV_END_MAX];
+
+	/* previous stats line, for rates */
+	uint64_t prev_packets, prev_bytes, prev_ns;
+
+	char row[DV_ROW_MAX];
+};
+
+/* Drain every export ring once (bounded); returns the records handled. */
+uint32_t dv_control_drain(struct dv_control *c);
+
+/* Let sinks progress and print the stats line when due. now: monotonic ns. */
+void dv_control_poll(struct dv_control *c, uint64_t now_mono);
+
+/* Print one statistics line (final: the summary at exit). */
+void dv_control_stats_line(struct dv_control *c, FILE *f, int final);
+
+/* Register /devourer/stats and /devourer/workers with DPDK telemetry. */
+int dv_control_telemetry_init(struct dv_control *c);
+
+/* Sum of the sinks' and workers' counters, for stats and telemetry. */
+struct dv_totals {
+	uint64_t rx_packets, rx_bytes, ip_packets, non_ip, malformed;
+	uint64_t imissed, rx_nombuf;
+	uint64_t flows_created, flows_active, flows_exported, flows_evicted, table_full;
+	uint64_t ring_waits, handoff_waits;
+	uint64_t rows, rows_delivered, rows_pending, rows_spooled, rows_dead, rows_dropped;
+	uint64_t requests, request_errors, retries;
+};
+
+void dv_control_totals(const struct dv_control *c, struct dv_totals *t);
+
+#endif

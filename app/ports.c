@@ -1,0 +1,242 @@
+/*
+ * ports: configure every ethdev for the workers.
+ *
+ * The aim is that both directions of a conversation reach the same worker:
+ * - a device with RSS and enough queues gets one queue per worker and the
+ *   symmetric key (0x6d5a repeated), hashing on addresses only unless
+ *   --rss ip-l4, so fragments of a datagram stay together;
+ * - net_af_packet queues are already split by the kernel's symmetric fanout
+ *   hash, so queue i simply goes to worker i;
+ * - anything else (net_pcap, net_ring, single-queue NICs) is polled by
+ *   worker 0, which hands each packet to its owner by the same symmetric
+ *   address hash the --read path uses.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_errno.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_mempool.h>
+
+#include "app.h"
+#include "ports.h"
+
+#define RX_DESC 1024
+#define TX_DESC 64
+#define POOL_CACHE 256
+
+static uint8_t sym_key[52];
+
+static int symmetric_safe_driver(const char *drv)
+{
+	return strcmp(drv, "net_af_packet") == 0;
+}
+
+/* Drivers whose queues are separate inputs (files, rings): all are read. */
+static int queues_are_inputs(const char *drv)
+{
+	return strcmp(drv, "net_pcap") == 0 || strcmp(drv, "net_ring") == 0 ||
+	       strcmp(drv, "net_memif") == 0;
+}
+
+static int add_rxq(struct dv_worker *w, uint16_t port, uint16_t q, int distribute, int ts,
+		   char *err, size_t errlen)
+{
+	if (w->n_rxq >= DV_MAX_RXQ) {
+		snprintf(err, errlen, "worker %u: more than %d RX queues", w->index, DV_MAX_RXQ);
+		return -1;
+	}
+	w->rxq[w->n_rxq].port = port;
+	w->rxq[w->n_rxq].queue = q;
+	w->rxq[w->n_rxq].distribute = (uint8_t)distribute;
+	w->rxq[w->n_rxq].ts_dynfield = (uint8_t)ts;
+	w->n_rxq++;
+	return 0;
+}
+
+static struct rte_mempool *worker_pool(struct dv_app *app, uint32_t w, char *err,
+				       size_t errlen)
+{
+	char name[RTE_MEMPOOL_NAMESIZE];
+	unsigned int n;
+
+	if (app->pools[w])
+		return app->pools[w];
+	/* Descriptors of every queue this worker may own, plus bursts in flight
+	 * and the per-lcore caches. */
+	n = app->n_ports * (RX_DESC + TX_DESC + 4 * DV_BURST) + 2 * POOL_CACHE;
+	n = rte_align32pow2(n) - 1;
+	snprintf(name, sizeof(name), "dv_mbuf_%u", w);
+	app->pools[w] = rte_pktmbuf_pool_create(name, n, POOL_CACHE, 0,
+						RTE_MBUF_DEFAULT_BUF_SIZE,
+						(int)rte_lcore_to_socket_id(app->worker_lcore[w]));
+	if (app->pools[w] == NULL)
+		snprintf(err, errlen, "cannot create mbuf pool of %u for worker %u: %s", n, w,
+			 rte_strerror(rte_errno));
+	return app->pools[w];
+}
+
+static int setup_port(struct dv_app *app, uint16_t port, int want_ts, char *err,
+		      size_t errlen)
+{
+	struct rte_eth_dev_info info;
+	struct rte_eth_conf conf;
+	uint64_t want_hf = app->opt.rss_l4 ? (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP |
+					     RTE_ETH_RSS_SCTP)
+					  : RTE_ETH_RSS_IP;
+	uint32_t nw = app->n_workers;
+	uint16_t nq, rxd = RX_DESC, txd = TX_DESC;
+	int mode, rc, ts;
+	char name[RTE_ETH_NAME_MAX_LEN] = "";
+
+	rte_eth_dev_get_name_by_port(port, name);
+	rc = rte_eth_dev_info_get(port, &info);
+	if (rc != 0) {
+		snprintf(err, errlen, "port %u (%s): cannot get device info: %s", port, name,
+			 strerror(-rc));
+		return -1;
+	}
+	memset(&conf, 0, sizeof(conf));
+	if (nw > 1 && (info.flow_type_rss_offloads & want_hf) && info.max_rx_queues >= nw) {
+		mode = 0; /* RSS: queue i -> worker i */
+		nq = (uint16_t)nw;
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_key = sym_key;
+		conf.rx_adv_conf.rss_conf.rss_key_len =
+			info.hash_key_size ? info.hash_key_size : 40;
+		if (conf.rx_adv_conf.rss_conf.rss_key_len > sizeof(sym_key))
+			conf.rx_adv_conf.rss_conf.rss_key_len = sizeof(sym_key);
+		conf.rx_adv_conf.rss_conf.rss_hf = want_hf & info.flow_type_rss_offloads;
+	} else if (symmetric_safe_driver(info.driver_name) && info.max_rx_queues >= nw) {
+		mode = 0; /* the kernel's symmetric fanout already split it */
+		nq = (uint16_t)nw;
+	} else {
+		mode = 1; /* worker 0 reads every queue and hands packets off */
+		nq = queues_are_inputs(info.driver_name) ? info.max_rx_queues : 1;
+		if (nq == 0 || nq > DV_MAX_RXQ)
+			nq = 1;
+	}
+	ts = want_ts && (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP);
+	if (ts)
+		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
+	rc = rte_eth_dev_configure(port, nq, 1, &conf);
+	if (rc != 0) {
+		snprintf(err, errlen, "port %u (%s): cannot configure %u RX queues: %s", port,
+			 name, nq, strerror(-rc));
+		return -1;
+	}
+	rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd);
+	for (uint16_t q = 0; q < nq; q++) {
+		uint32_t owner = mode == 0 ? q : 0;
+		struct rte_mempool *mp = worker_pool(app, owner, err, errlen);
+
+		if (mp == NULL)
+			return -1;
+		rc = rte_eth_rx_queue_setup(port, q, rxd, rte_eth_dev_socket_id(port), NULL, mp);
+		if (rc != 0) {
+			snprintf(err, errlen, "port %u (%s): RX queue %u: %s", port, name, q,
+				 strerror(-rc));
+			return -1;
+		}
+		if (add_rxq(&app->workers[owner], port, q, mode == 1 && nw > 1, ts, err,
+			    errlen))
+			return -1;
+	}
+	rc = rte_eth_tx_queue_setup(port, 0, txd, rte_eth_dev_socket_id(port), NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "port %u (%s): TX queue: %s", port, name, strerror(-rc));
+		return -1;
+	}
+	DV_LOG(INFO, "port %u (%s, %s): %u RX queue(s), %s", port, name, info.driver_name, nq,
+	       mode == 0 ? "one per worker" : "read by worker 0, handed off by hash");
+	return 0;
+}
+
+int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
+{
+	uint16_t port;
+	int want_ts;
+
+	for (size_t i = 0; i < sizeof(sym_key); i += 2) {
+		sym_key[i] = 0x6d;
+		sym_key[i + 1] = 0x5a;
+	}
+	if (app->opt.n_read > 0 || app->opt.drain_spool)
+		return 0; /* no live input */
+	want_ts = app->opt.clock == DV_CLOCK_OPT_PACKET;
+	RTE_ETH_FOREACH_DEV(port) {
+		if (app->n_ports >= DV_MAX_PORTS) {
+			snprintf(err, errlen, "more than %d ports", DV_MAX_PORTS);
+			return -1;
+		}
+		if (setup_port(app, port, want_ts, err, errlen) < 0)
+			return -1;
+		app->ports[app->n_ports++] = port;
+	}
+	if (app->n_ports == 0) {
+		snprintf(err, errlen, "no ports: bind NICs to DPDK (dpdk-devbind.py), add --vdev, "
+				      "or use --interface IFACE or --read FILE");
+		return -1;
+	}
+	if (want_ts) {
+		int off = rte_mbuf_dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, NULL);
+		int bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, NULL);
+
+		for (uint32_t i = 0; i < app->n_workers; i++) {
+			app->workers[i].ts_dynfield_offset = off;
+			app->workers[i].ts_dynflag = bit >= 0 ? 1ULL << bit : 0;
+		}
+	}
+	memcpy(app->ctl.ports, app->ports, sizeof(app->ports));
+	app->ctl.n_ports = app->n_ports;
+	return 0;
+}
+
+int dv_ports_start(struct dv_app *app, char *err, size_t errlen)
+{
+	for (uint16_t i = 0; i < app->n_ports; i++) {
+		uint16_t port = app->ports[i];
+		struct rte_eth_link link;
+		int rc = rte_eth_dev_start(port);
+
+		if (rc != 0) {
+			snprintf(err, errlen, "port %u: cannot start: %s", port, strerror(-rc));
+			return -1;
+		}
+		rc = rte_eth_promiscuous_enable(port);
+		if (rc != 0 && rc != -ENOTSUP)
+			DV_LOG(WARNING, "port %u: promiscuous mode: %s", port, strerror(-rc));
+		if (rte_eth_link_get_nowait(port, &link) == 0) {
+			char text[RTE_ETH_LINK_MAX_STR_LEN];
+
+			rte_eth_link_to_str(text, sizeof(text), &link);
+			DV_LOG(NOTICE, "port %u: %s", port, text);
+		}
+	}
+	app->ports_started = 1;
+	return 0;
+}
+
+void dv_ports_stop(struct dv_app *app)
+{
+	if (!app->ports_started)
+		return;
+	for (uint16_t i = 0; i < app->n_ports; i++)
+		rte_eth_dev_stop(app->ports[i]);
+	app->ports_started = 0;
+}
+
+void dv_ports_close(struct dv_app *app)
+{
+	dv_ports_stop(app);
+	for (uint16_t i = 0; i < app->n_ports; i++)
+		rte_eth_dev_close(app->ports[i]);
+	app->n_ports = 0;
+	for (uint32_t w = 0; w < DV_MAX_WORKERS; w++) {
+		rte_mempool_free(app->pools[w]);
+		app->pools[w] = NULL;
+	}
+}

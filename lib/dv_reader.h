@@ -1,0 +1,51 @@
+/*
+ * dv_reader: reads pcap and pcapng files with libpcap and parses each frame.
+ *
+ * In --read mode the control lcore is the reader: it parses every frame here
+ * and hands the parsed packets to their worker by the symmetric address hash,
+ * so the workers run exactly the flow-table code they run on live ports.
+ * Timestamps are read at nanosecond precision whatever the file stores.
+ */
+#ifndef DV_READER_H
+#define DV_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dv_parse.h"
+
+struct dv_reader;
+
+struct dv_reader_stats {
+	uint64_t packets;    /* frames read */
+	uint64_t bytes;      /* their wire length */
+	uint64_t ip_packets; /* parsed as IP */
+	uint64_t non_ip;     /* valid frames without IP */
+	uint64_t malformed;  /* truncated or invalid headers */
+};
+
+/*
+ * Open a capture. Returns NULL and one line in err (naming the file) if it
+ * cannot be read or its link type is not supported.
+ */
+struct dv_reader *dv_reader_open(const char *path, char *err, size_t errlen);
+
+/*
+ * Next IP packet into *pkt (wire_len and ts_ns set). Frames that are not IP
+ * or are malformed are counted and skipped. Returns 1 for a packet, 0 at the
+ * end of the file, -EIO if the file is damaged (one line in err; the packets
+ * before the damage were returned).
+ */
+int dv_reader_next(struct dv_reader *r, struct dv_pkt *pkt, char *err, size_t errlen);
+
+const struct dv_reader_stats *dv_reader_stats(const struct dv_reader *r);
+
+/* LINKTYPE_* value of the file (enum dv_linktype). */
+int dv_reader_linktype(const struct dv_reader *r);
+
+void dv_reader_close(struct dv_reader *r);
+
+/* Map a libpcap DLT_* value to the file's LINKTYPE_* value (or -1). */
+int dv_dlt_to_linktype(int dlt);
+
+#endif

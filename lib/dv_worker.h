@@ -1,0 +1,111 @@
+/*
+ * dv_worker: the loop of one worker lcore.
+ *
+ * A worker owns one flow table. Packets reach it two ways: from the RX
+ * queues of ports that have a queue per worker (symmetric RSS already sent
+ * both directions here), and from its input ring of parsed packets, filled
+ * by a single distributor (the control lcore in --read mode, worker 0 for
+ * ports with fewer queues than workers). Expired flows leave through the
+ * worker's single-producer/single-consumer export ring; when that ring is
+ * full the records wait in a local buffer and the worker stops receiving, so
+ * no flow is ever dropped and the wait is counted.
+ *
+ * The control lcore and telemetry read the counters without locks: each is
+ * written by its worker only, as a whole 64-bit store.
+ */
+#ifndef DV_WORKER_H
+#define DV_WORKER_H
+
+#include <stdint.h>
+
+#include "dv_export.h"
+#include "dv_flow.h"
+#include "dv_parse.h"
+#include "dv_time.h"
+
+#define DV_BURST 32
+#define DV_MAX_WORKERS 64
+#define DV_MAX_RXQ 64
+
+struct rte_ring;
+
+/* One RX queue polled by a worker. */
+struct dv_rxq {
+	uint16_t port;
+	uint16_t queue;
+	uint8_t distribute; /* 1: the port has fewer queues than workers; hand off by hash */
+	uint8_t ts_dynfield; /* 1: use the PMD's RX timestamp (--clock packet) */
+};
+
+enum dv_clock_mode {
+	DV_CLOCK_SYSTEM = 0, /* TSC wall clock read once per burst */
+	DV_CLOCK_PACKET = 1, /* packet time: --read, or PMD RX timestamps */
+};
+
+struct dv_worker_stats {
+	uint64_t rx_packets; /* frames received from ports */
+	uint64_t rx_bytes;
+	uint64_t ip_packets; /* frames that became flow updates (here or handed off) */
+	uint64_t non_ip;
+	uint64_t malformed;
+	uint64_t handed_off;  /* parsed packets sent to another worker */
+	uint64_t handoff_waits; /* loops that found a peer's input ring full */
+	uint64_t from_ring;   /* parsed packets taken from the input ring */
+	uint64_t ring_waits;  /* loops that found the export ring full */
+	uint64_t exported;    /* records put on the export ring */
+	uint64_t loops;
+};
+
+struct dv_worker {
+	/* set up by the app before launch, read-only afterwards */
+	uint32_t index;
+	uint32_t n_workers;
+	struct dv_flow_table *table;
+	struct rte_ring *export_ring;  /* SP/SC, elements struct dv_export_rec */
+	struct rte_ring *in_ring;      /* SP/SC, elements struct dv_pkt; may be NULL */
+	struct rte_ring **peer_in;     /* every worker's in_ring, for distribution */
+	struct dv_rxq rxq[DV_MAX_RXQ];
+	uint16_t n_rxq;
+	enum dv_clock_mode clock_mode;
+	const struct dv_clock *clock;
+	uint32_t expire_budget; /* flows expired per loop at most, so RX never starves */
+	uint8_t yield_when_idle; /* share a core politely (oversubscribed lcores, --read) */
+	int ts_dynfield_offset;  /* mbuf RX timestamp dynfield, or -1 */
+	uint64_t ts_dynflag;     /* ol_flags bit saying the mbuf carries a timestamp */
+
+	/* control -> worker */
+	volatile uint32_t stop;        /* 1: stop receiving, flush with stop_reason */
+	uint8_t stop_reason;           /* enum dv_end_reason, written before stop */
+	volatile uint32_t in_done;     /* the in_ring's producer will add nothing more */
+
+	/* worker -> control */
+	volatile uint32_t handoff_done; /* this worker (a distributor) has handed off all */
+	volatile uint32_t finished;     /* table empty, every record on the ring */
+	volatile uint64_t now_ns;       /* the worker's clock, for stats */
+	struct dv_worker_stats stats;
+
+	/* private to the worker */
+	struct dv_export_buf xbuf;
+	struct dv_export_rec xrecs[4 * DV_BURST];
+	struct dv_pkt *peer_pending; /* per peer: DV_BURST staged packets */
+	uint32_t peer_n[DV_MAX_WORKERS];
+} __attribute__((aligned(64)));
+
+/*
+ * Prepare the private parts of w (export buffer, hand-off staging). Call
+ * after the fields above are set. Returns 0 or negative errno (err says why).
+ */
+int dv_worker_init(struct dv_worker *w, char *err, size_t errlen);
+
+void dv_worker_fini(struct dv_worker *w);
+
+/* The lcore function: arg is a struct dv_worker. Returns 0. */
+int dv_worker_main(void *arg);
+
+/* Which worker owns a parsed packet (symmetric, addresses only). */
+static inline uint32_t dv_worker_owner(const struct dv_pkt *p, uint32_t n_workers)
+{
+	return n_workers == 1 ? 0 : dv_pkt_addr_hash(p) % n_workers;
+}
+
+#endif
