@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# options_consistency: the options a user can read about are the options the
+# program has. Every long option printed by "PROGRAM --help" must be described
+# in the man page (docs/dpdk-devourer.8) and present in the example config
+# (config/devourer.conf; help, version and config itself excepted), and the
+# reverse: every key of the example config and every option heading of the
+# man page must be an option of the program. The man page must render with no
+# warning.
+#
+# Usage: tests/ops/options_consistency.sh [PROGRAM]
+# Without PROGRAM the list of SPEC section 1 (plus --rss, --log-level) is used.
+# Exit: 0 pass, 1 fail, 77 skip (man is not installed: rendering unchecked).
+set -u
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+page=$root/docs/dpdk-devourer.8
+conf=$root/config/devourer.conf
+prog=${1:-}
+failures=0
+
+fail()
+{
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+
+# Long options named in the option column of --help: lines that start (after
+# indentation) with "-", up to the first run of two spaces or a tab, which is
+# where the description starts. Descriptions may mention EAL options; those
+# are not taken.
+help_options()
+{
+	sed -n 's/^[[:space:]]*\(-.*\)$/\1/p' | sed 's/\(  \|\t\).*//' |
+		grep -oE -- '--[a-z][a-z0-9-]*' | sed 's/^--//' | sort -u
+}
+
+spec_options()
+{
+	printf '%s\n' read interface workers output write-file stat-interval flow-timeout \
+		active-timeout tcp-close-timeout max-flows sensor clock spool-dir dead-letter \
+		config log-level version help bq-project bq-project-id bq-dataset bq-dataset-id \
+		bq-table bq-sa-key-file bq-sa-key-data bq-auth bq-endpoint bq-token-uri \
+		bq-ca-file bq-batch-rows bq-flush-interval bq-max-inflight shutdown-timeout \
+		spool-max-bytes drain-spool rss | sort -u
+}
+
+if [ -n "$prog" ]; then
+	if ! help=$(timeout 20 "$prog" --help 2>&1); then
+		echo "FAIL: '$prog --help' exited with status $? (it must print the options and exit 0)"
+		exit 1
+	fi
+	opts=$(printf '%s\n' "$help" | help_options)
+	source="$prog --help"
+else
+	opts=$(spec_options)
+	source="SPEC section 1 (no PROGRAM given)"
+fi
+nopts=$(printf '%s\n' "$opts" | grep -c .)
+echo "options from $source: $nopts"
+# A parser that found almost nothing would make every check below pass.
+if [ "$nopts" -lt 20 ]; then
+	echo "FAIL: only $nopts long options found in $source; expected the ~38 of SPEC section 1"
+	exit 1
+fi
+
+have_man=0
+if command -v man >/dev/null 2>&1; then
+	have_man=1
+	rendered=$(LC_ALL=C MANWIDTH=80 man -l "$page" 2>/dev/null | col -b)
+	warnings=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
+	if [ -n "$warnings" ]; then
+		fail "man -l $page printed warnings:"
+		printf '%s\n' "$warnings" | sed 's/^/    /'
+	else
+		echo "ok: man --warnings -l renders $page without warnings ($(printf '%s\n' "$rendered" | wc -l) lines)"
+	fi
+fi
+
+is_word_in()
+{ # is_word_in TEXT OPTION: "--OPTION" as a whole token in TEXT
+	printf '%s\n' "$1" | grep -qE -- "(^|[^a-z0-9-])--$2([^a-z0-9-]|$)"
+}
+
+# roff writes "--max-flows" as \-\-max\-flows.
+roff_word()
+{
+	printf '%s' "\\-\\-${1//-/\\-}"
+}
+
+missing_man=0
+missing_conf=0
+for o in $opts; do
+	if [ $have_man -eq 1 ]; then
+		is_word_in "$rendered" "$o" || {
+			fail "--$o is in $source but not in the rendered man page"
+			missing_man=$((missing_man + 1))
+		}
+	else
+		grep -qF -- "$(roff_word "$o")" "$page" || {
+			fail "--$o is in $source but not in $page"
+			missing_man=$((missing_man + 1))
+		}
+	fi
+	case $o in help | version | config) continue ;; esac
+	# A key line ("# key = default" or "key = value"), or for an alias a
+	# comment naming it ("(alias: bq-project-id)").
+	if ! grep -qE "^[[:space:]]*#?[[:space:]]*$o[[:space:]]*=" "$conf" &&
+		! grep -qE "^#.*alias(es)?:[^)]*(^|[^a-z0-9-])$o([^a-z0-9-]|$)" "$conf"; then
+		fail "--$o is in $source but has no key line in $conf"
+		missing_conf=$((missing_conf + 1))
+	fi
+done
+echo "checked $nopts options against the man page ($missing_man missing) and $conf ($missing_conf missing)"
+
+# Reverse: nothing documented that the program does not have.
+keys=$(sed -nE 's/^[[:space:]]*#?[[:space:]]*([a-z][a-z0-9-]*)[[:space:]]*=.*/\1/p' "$conf" | sort -u)
+nkeys=$(printf '%s\n' "$keys" | grep -c .)
+for k in $keys; do
+	printf '%s\n' "$opts" | grep -qxF -- "$k" || fail "config key '$k' in $conf is not an option of $source"
+done
+echo "checked $nkeys config keys are options"
+
+headings=$(awk 'prev == ".TP" { print } { prev = $0 }' "$page" |
+	grep -oE -- '\\-\\-[a-z][a-z0-9\\-]*' | sed 's/\\//g; s/^--//' | sort -u)
+nhead=$(printf '%s\n' "$headings" | grep -c .)
+for h in $headings; do
+	printf '%s\n' "$opts" | grep -qxF -- "$h" || fail "man page describes --$h, which is not an option of $source"
+done
+echo "checked $nhead man page option headings are options"
+
+if [ $failures -gt 0 ]; then
+	echo "options_consistency: $failures failure(s)"
+	exit 1
+fi
+if [ $have_man -eq 0 ]; then
+	echo "SKIP: man not installed: the page source was checked, its rendering was not"
+	exit 77
+fi
+echo "options_consistency: pass"
+exit 0
