@@ -1,0 +1,112 @@
+/*
+ * dv_bq: the BigQuery sink. Rows are queued by write(), grouped into
+ * tabledata.insertAll batches and sent by libcurl's multi interface from
+ * poll(), so the control lcore never waits on the network. Startup work
+ * (auth, datasets.get, tables.get/insert/patch) is done synchronously, with
+ * bounded timeouts, by dv_bq_sink_create(), so a misconfiguration is one
+ * clear line before capture starts.
+ *
+ * Environment read here because it is Google's convention, not devourer's:
+ *   GOOGLE_APPLICATION_CREDENTIALS  key file for auth "auto" without a key
+ *   GCE_METADATA_HOST               host[:port] of the metadata server
+ *   BIGQUERY_EMULATOR_HOST          host:port (or URL) of an emulator; sets the
+ *                                   endpoint when none is configured and makes
+ *                                   auth "auto" without a key mean "none"
+ * The DEVOURER_* variables are the program's (app/) business.
+ *
+ * Accounting (struct dv_sink_stats): rows_in = delivered + pending + dead +
+ * dropped after every call. A row's fate is decided in one place per outcome
+ * (see dv_bq_sink.c) so the spool of the durability issue can take over
+ * "pending" without touching the others.
+ */
+#ifndef DV_BQ_H
+#define DV_BQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dv_sink.h"
+
+enum dv_bq_auth_mode {
+	DV_BQ_AUTH_AUTO = 0, /* key if given, else GOOGLE_APPLICATION_CREDENTIALS, else metadata */
+	DV_BQ_AUTH_KEY,      /* service-account key: RS256 JWT exchanged at the token URI */
+	DV_BQ_AUTH_METADATA, /* GCE metadata server */
+	DV_BQ_AUTH_NONE,     /* no Authorization header (emulators) */
+};
+
+/* Log levels of the callback: the RTE_LOG_* numbers (3 error .. 8 debug). */
+typedef void (*dv_bq_log_fn)(void *arg, int level, const char *msg);
+
+struct dv_bq_config {
+	/* Destination */
+	const char *project; /* required */
+	const char *dataset; /* required, must exist */
+	const char *table;   /* default "flow_logs"; created if missing */
+
+	/* Auth */
+	enum dv_bq_auth_mode auth;
+	const char *sa_key_file;   /* service-account key JSON file */
+	const char *sa_key_data;   /* or the JSON itself (wins over the file) */
+	const char *token_uri;     /* NULL: the key's token_uri */
+	const char *metadata_host; /* NULL: GCE_METADATA_HOST, else metadata.google.internal */
+
+	/* Transport */
+	const char *endpoint; /* NULL: BIGQUERY_EMULATOR_HOST, else https://bigquery.googleapis.com */
+	const char *ca_file;  /* extra trust anchor (PEM), added to the system CAs */
+	const char *ca_path;  /* directory of system CAs kept trusted with ca_file
+			       * (default /etc/ssl/certs; see dv_bq_http.c for why) */
+	const char *user_agent;          /* NULL: "dpdk-devourer/<version>" */
+	uint64_t connect_timeout_ns;     /* default 10 s */
+	uint64_t request_timeout_ns;     /* one insertAll request, default 60 s */
+	uint64_t startup_timeout_ns;     /* all startup requests together, default 30 s */
+
+	/* Batching */
+	uint32_t batch_rows;        /* default 500 (insertAll takes at most 50,000) */
+	uint64_t flush_interval_ns; /* default 1 s */
+	size_t batch_max_bytes;     /* default 9 MB (the request limit is 10 MB) */
+	uint32_t max_inflight;      /* default 4 */
+	size_t mem_max_bytes;       /* rows held in memory; past it write() drops (until the
+				     * spool of issue 5 takes them); default 512 MiB */
+
+	/* Retries: exponential backoff with jitter between these bounds */
+	uint64_t backoff_min_ns; /* default 1 s */
+	uint64_t backoff_max_ns; /* default 60 s */
+
+	/* Durability */
+	const char *spool_dir;       /* default /var/lib/devourer/spool (used by issue 5) */
+	const char *dead_letter;     /* NULL: <spool_dir>/dead-letter.ndjson */
+	uint64_t spool_max_bytes;    /* default 10 GiB (issue 5) */
+	uint64_t shutdown_timeout_ns; /* default 10 s; the caller passes now + this to drain() */
+
+	/* Table management */
+	int create_table; /* default 1: tables.insert on 404, tables.patch for missing columns */
+
+	/* Logging: NULL logs through rte_log, logtype "devourer.bq". Never gets a secret. */
+	dv_bq_log_fn log;
+	void *log_arg;
+};
+
+/* Fill every field with its default (strings NULL where derived later). */
+void dv_bq_config_init_defaults(struct dv_bq_config *c);
+
+/*
+ * Check the configuration, authenticate, check the dataset, create or patch
+ * the table, open the dead-letter file, and return a sink ready for rows.
+ * Blocks for at most about startup_timeout_ns. On failure NULL and one line
+ * in err (never key material or a token).
+ */
+struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_t errlen);
+
+/*
+ * BigQuery streaming rejects rows whose partition day lies more than 1825 days
+ * before or 366 days after the current day (UTC). 1 if ts_ns can be streamed
+ * at now_ns, 0 if not.
+ */
+int dv_bq_partition_ok(uint64_t ts_ns, uint64_t now_ns);
+
+/* The table schema of SPEC section 3 as BigQuery JSON ({"fields":[...]}), a
+ * new reference the caller must json_decref(); for tools and tests. */
+struct json_t;
+struct json_t *dv_bq_schema_json(void);
+
+#endif

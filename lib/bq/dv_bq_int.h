@@ -1,0 +1,144 @@
+/*
+ * dv_bq_int: what the files of the BigQuery client share and nobody else
+ * sees: logging, the HTTP plumbing (dv_bq_http.c), auth (dv_bq_auth.c) and
+ * table management (dv_bq_table.c). The sink (dv_bq_sink.c) ties them up.
+ */
+#ifndef DV_BQ_INT_H
+#define DV_BQ_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "dv_bq.h"
+
+/* ---- logging (dv_bq_http.c) ---------------------------------------------- */
+
+struct dv_bq_log {
+	dv_bq_log_fn fn; /* NULL: rte_log */
+	void *arg;
+};
+
+#define DV_BQ_ERR   4 /* RTE_LOG_ERR */
+#define DV_BQ_WARN  5 /* RTE_LOG_WARNING */
+#define DV_BQ_INFO  7 /* RTE_LOG_INFO */
+#define DV_BQ_DEBUG 8 /* RTE_LOG_DEBUG */
+
+void dv_bq_logf(const struct dv_bq_log *l, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- growable byte buffer -------------------------------------------------- */
+
+struct dv_bq_buf {
+	char *p;
+	size_t len;
+	size_t cap;
+};
+
+int dv_bq_buf_reserve(struct dv_bq_buf *b, size_t extra); /* 0 or -ENOMEM */
+int dv_bq_buf_add(struct dv_bq_buf *b, const void *p, size_t n);
+static inline int dv_bq_buf_adds(struct dv_bq_buf *b, const char *s)
+{
+	return dv_bq_buf_add(b, s, __builtin_strlen(s));
+}
+void dv_bq_buf_free(struct dv_bq_buf *b);
+
+/* ---- HTTP (dv_bq_http.c) ----------------------------------------------------- */
+
+/* Everything an easy handle needs that does not change per request. */
+struct dv_bq_http {
+	char *endpoint;   /* API root without trailing '/' */
+	char *ca_file;    /* NULL: system CAs only */
+	char *ca_path;    /* system CA directory kept alongside ca_file */
+	char *user_agent;
+	long connect_timeout_ms;
+	long request_timeout_ms;
+	struct dv_bq_log *log;
+};
+
+/* Set TLS, timeouts, keep-alive and the user agent on a (new or reset) easy
+ * handle, and the response sink (appends to resp, capped). */
+void dv_bq_http_setup(const struct dv_bq_http *h, CURL *e, struct dv_bq_buf *resp,
+		      char *errbuf);
+
+/* Validate an http(s) URL; 0 or -EINVAL with the reason in err. */
+int dv_bq_url_check(const char *url, const char *what, char *err, size_t errlen);
+
+/*
+ * One synchronous request for startup work. method "GET", "POST", "PATCH";
+ * body may be NULL. Retries connection errors, timeouts, 429 and 5xx with
+ * backoff until deadline_ns (monotonic). Returns the HTTP status (>0) with the
+ * answer in resp, or a negative errno with one line in err.
+ */
+long dv_bq_http_sync(const struct dv_bq_http *h, const char *method, const char *url,
+		     const char *auth_header, const char *ctype, const char *body, size_t body_len,
+		     uint64_t deadline_ns, struct dv_bq_buf *resp, char *err, size_t errlen);
+
+/* Describe a curl failure in one line, e.g. for CURLE_PEER_FAILED_VERIFICATION
+ * a hint about --bq-ca-file. */
+void dv_bq_curl_strerror(CURLcode rc, const char *errbuf, const char *url, char *err,
+			 size_t errlen);
+
+/* From Google's error envelope: message and first reason ("" if none). */
+void dv_bq_google_error(const char *body, size_t len, char *msg, size_t msglen, char *reason,
+			size_t reasonlen);
+
+/* Escape one URL path segment into out; returns 0 or -ENOSPC. */
+int dv_bq_path_escape(const char *s, char *out, size_t cap);
+
+/* Random in [0, n) for backoff jitter (not for secrets). */
+uint64_t dv_bq_jitter(uint64_t n);
+
+/* ---- auth (dv_bq_auth.c) ------------------------------------------------------- */
+
+struct dv_bq_auth;
+
+/* Resolve the mode (auto -> key / metadata / none), load the key, check the
+ * key file's permissions. NULL with one line in err. */
+struct dv_bq_auth *dv_bq_auth_create(const struct dv_bq_config *c, struct dv_bq_log *log,
+				     char *err, size_t errlen);
+void dv_bq_auth_destroy(struct dv_bq_auth *a);
+
+/* 1 if requests need no token (mode none). */
+int dv_bq_auth_is_none(const struct dv_bq_auth *a);
+
+/* "Authorization: Bearer ..." while the token is usable at now_ns
+ * (monotonic), else NULL. For mode none always NULL. */
+const char *dv_bq_auth_header(const struct dv_bq_auth *a, uint64_t now_ns);
+
+/* 1 when a refresh should start (token missing, or 3/4 of its life gone). */
+int dv_bq_auth_wants_refresh(const struct dv_bq_auth *a, uint64_t now_ns);
+
+/* Forget the token (the service answered 401). */
+void dv_bq_auth_invalidate(struct dv_bq_auth *a);
+
+/* Prepare e (already set up by dv_bq_http_setup) for a token request;
+ * *headers is set to a list the caller frees after the transfer. 0 or
+ * negative errno with err. */
+int dv_bq_auth_prepare(struct dv_bq_auth *a, CURL *e, struct curl_slist **headers,
+		       uint64_t wall_ns, char *err, size_t errlen);
+
+/* Take the token endpoint's answer. 0, or negative errno with one line in
+ * err (the endpoint's error code and description, never a token). */
+int dv_bq_auth_finish(struct dv_bq_auth *a, long status, const char *body, size_t len,
+		      uint64_t now_ns, char *err, size_t errlen);
+
+/* Startup: fetch a token synchronously. */
+int dv_bq_auth_fetch_sync(struct dv_bq_auth *a, const struct dv_bq_http *h, uint64_t deadline_ns,
+			  char *err, size_t errlen);
+
+/* The token URL in use (for messages). */
+const char *dv_bq_auth_url(const struct dv_bq_auth *a);
+
+/* ---- table (dv_bq_table.c) ------------------------------------------------------- */
+
+/* datasets.get, tables.get, tables.insert on 404 (409 fine), tables.patch
+ * for missing columns; conflicting columns are an error. 0 or negative errno
+ * with one line in err. */
+int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth_header,
+			const struct dv_bq_config *c, uint64_t deadline_ns, char *err,
+			size_t errlen);
+
+#endif

@@ -1,0 +1,1002 @@
+/*
+ * dv_bq_sink: the BigQuery sink (struct dv_sink_ops). write() only queues a
+ * copy of the row; poll() drives libcurl's multi interface without waiting
+ * (curl_multi_perform + curl_multi_info_read), starts insertAll batches when
+ * batch_rows or flush_interval is reached, refreshes the access token in the
+ * background, and settles each answer; drain() is the only place that waits.
+ *
+ * Every row is in exactly one place: the queue (FIFO, oldest first), one
+ * in-flight transfer, or gone (delivered, dead-lettered or dropped), and
+ * each move updates s->stats in the same step, so
+ *     rows_in = rows_delivered + rows_pending + rows_dead + rows_dropped
+ * holds after every call. Rows that must be sent again go back to the head
+ * of the queue in their order. The spool of the durability issue fits at two
+ * seams: dv_bq_requeue() (a batch that cannot be delivered now) and
+ * dv_bq_write() (rows past the memory bound), marked "spool" below.
+ *
+ * Answers (SPEC section 4): connection errors, timeouts, 429, 5xx and 403
+ * rateLimitExceeded/quotaExceeded are retried after an exponential backoff
+ * with jitter (backoff_min doubling to backoff_max); 401 renews the token; a
+ * 400 for the whole request is bisected until the bad row is alone, then
+ * dead-lettered; per-row insertErrors "invalid" go to the dead-letter file
+ * (NDJSON, fdatasync'ed), the other reasons are sent again ("stopped" rows
+ * without waiting: they were only collateral of an invalid row).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dv_bq_int.h"
+#include "dv_row.h"
+#include "dv_time.h"
+
+#define DV_BQ_DEFAULT_ENDPOINT "https://bigquery.googleapis.com"
+#define DV_BQ_MAX_ROWS_PER_REQ 50000
+#define DV_BQ_ROW_OVERHEAD     32 /* {"insertId":"","json":}, per row in the body */
+
+/* A queued row: insertId and row text, both NUL-terminated, in one block. */
+struct dv_bq_row {
+	struct dv_bq_row *next;
+	uint64_t queued_ns; /* monotonic, for the flush interval */
+	uint32_t len;       /* row text length */
+	uint16_t id_len;
+	uint16_t sends; /* times sent so far */
+	char data[];    /* insertId '\0' row '\0' */
+};
+
+static inline const char *dv_bq_row_text(const struct dv_bq_row *r)
+{
+	return r->data + r->id_len + 1;
+}
+
+static inline size_t dv_bq_row_mem(const struct dv_bq_row *r)
+{
+	return sizeof(*r) + r->id_len + r->len + 2;
+}
+
+/* Verdict on one row of an answered batch. */
+enum dv_bq_verdict { DV_BQ_OK = 0, DV_BQ_RETRY, DV_BQ_STOPPED, DV_BQ_DEAD };
+
+/* One insertAll transfer slot; its easy handle is kept for connection reuse. */
+struct dv_bq_xfer {
+	CURL *easy;
+	struct curl_slist *headers;
+	struct dv_bq_buf body;
+	struct dv_bq_buf resp;
+	struct dv_bq_row **rows;
+	uint8_t *verdict;
+	uint32_t nrows;
+	uint32_t cap;
+	int busy;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct dv_bq_sink {
+	struct dv_sink sink;
+	struct dv_bq_log log;
+	struct dv_bq_http http;
+	struct dv_bq_auth *auth;
+	CURLM *multi;
+	char *insert_url;
+	char *table_name; /* project:dataset.table, for messages */
+
+	/* queue */
+	struct dv_bq_row *head, *tail;
+	uint64_t nqueued;
+	size_t mem_bytes; /* queued and in flight */
+
+	/* limits */
+	uint32_t batch_rows;
+	uint32_t batch_limit; /* batch_rows, or less while a bad request is bisected */
+	uint64_t flush_ns;
+	size_t batch_max_bytes;
+	size_t mem_max_bytes;
+	uint64_t backoff_min_ns, backoff_max_ns;
+
+	/* transfers */
+	struct dv_bq_xfer *xfers;
+	uint32_t nxfers;
+	uint32_t inflight;
+	uint64_t backoff_ns;   /* current delay, 0 after a success */
+	uint64_t next_send_ns; /* monotonic: no new batch before this */
+	int draining;
+
+	/* token refresh transfer */
+	CURL *tok_easy;
+	struct curl_slist *tok_headers;
+	struct dv_bq_buf tok_resp;
+	char tok_errbuf[CURL_ERROR_SIZE];
+	int tok_busy;
+	uint64_t tok_backoff_ns;
+	uint64_t tok_next_ns;
+
+	/* dead letters */
+	int dl_fd;
+	char *dl_path;
+
+	uint64_t now_ns; /* monotonic, as of the last poll */
+	uint64_t drops_logged;
+};
+
+static struct dv_bq_sink *dv_bq_of(struct dv_sink *s)
+{
+	return s->priv;
+}
+
+/* ---- queue ------------------------------------------------------------------ */
+
+static void dv_bq_push_tail(struct dv_bq_sink *s, struct dv_bq_row *r)
+{
+	r->next = NULL;
+	if (s->tail)
+		s->tail->next = r;
+	else
+		s->head = r;
+	s->tail = r;
+	s->nqueued++;
+}
+
+/* Put rows[0..n) back at the head of the queue, in their order. */
+static void dv_bq_push_head(struct dv_bq_sink *s, struct dv_bq_row **rows, uint32_t n)
+{
+	for (uint32_t i = n; i-- > 0;) {
+		rows[i]->next = s->head;
+		s->head = rows[i];
+		if (!s->tail)
+			s->tail = rows[i];
+		s->nqueued++;
+	}
+}
+
+static void dv_bq_row_free(struct dv_bq_sink *s, struct dv_bq_row *r)
+{
+	s->mem_bytes -= dv_bq_row_mem(r);
+	free(r);
+}
+
+/* ---- row fates: the only places that move rows out of "pending" ------------ */
+
+static void dv_bq_delivered(struct dv_bq_sink *s, struct dv_bq_row *r)
+{
+	s->sink.stats.rows_pending--;
+	s->sink.stats.rows_delivered++;
+	dv_bq_row_free(s, r);
+}
+
+static void dv_bq_dropped(struct dv_bq_sink *s, struct dv_bq_row *r)
+{
+	s->sink.stats.rows_pending--;
+	s->sink.stats.rows_dropped++;
+	dv_bq_row_free(s, r);
+}
+
+/* Append one dead letter; the caller fdatasyncs once per answer. */
+static void dv_bq_dead(struct dv_bq_sink *s, struct dv_bq_row *r, const char *reason,
+		       const char *location, const char *message)
+{
+	char ts[32];
+	json_t *row = json_loadb(dv_bq_row_text(r), r->len, 0, NULL);
+	json_t *o;
+	char *line;
+	size_t len, off = 0;
+
+	dv_time_format(dv_realtime_ns(), ts);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "insertId", r->data, "reason",
+		      reason ? reason : "invalid", "location", location ? location : "",
+		      "error", message ? message : "", "time", ts);
+	if (row)
+		json_object_set_new(o, "row", row);
+	else /* not even JSON: keep the text */
+		json_object_set_new(o, "row_text", json_stringn(dv_bq_row_text(r), r->len));
+	line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!line) {
+		dv_bq_logf(&s->log, DV_BQ_ERR, "out of memory writing a dead letter; row %s lost",
+			   r->data);
+		dv_bq_dropped(s, r);
+		return;
+	}
+	len = strlen(line);
+	line[len++] = '\n'; /* replaces the NUL; written by length */
+	while (off < len) {
+		ssize_t n = write(s->dl_fd, line + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			dv_bq_logf(&s->log, DV_BQ_ERR,
+				   "cannot write dead-letter file %s: %s; row %s lost", s->dl_path,
+				   strerror(errno), r->data);
+			free(line);
+			dv_bq_dropped(s, r);
+			return;
+		}
+		off += (size_t)n;
+	}
+	free(line);
+	dv_bq_logf(&s->log, DV_BQ_WARN, "row %s rejected (%s%s%s: %s), written to %s", r->data,
+		   reason ? reason : "invalid", location && location[0] ? " at " : "",
+		   location ? location : "", message ? message : "", s->dl_path);
+	s->sink.stats.rows_pending--;
+	s->sink.stats.rows_dead++;
+	dv_bq_row_free(s, r);
+}
+
+/* Rows that cannot be delivered now. (spool: issue 5 writes them out here
+ * once they have waited long enough, instead of keeping them in memory.) */
+static void dv_bq_requeue(struct dv_bq_sink *s, struct dv_bq_row **rows, uint32_t n)
+{
+	dv_bq_push_head(s, rows, n);
+}
+
+/* ---- backoff ------------------------------------------------------------------ */
+
+static void dv_bq_backoff(struct dv_bq_sink *s)
+{
+	uint64_t wait;
+
+	if (s->now_ns < s->next_send_ns)
+		return; /* already waiting: answers of the same outage count once */
+	s->backoff_ns = s->backoff_ns ? s->backoff_ns * 2 : s->backoff_min_ns;
+	if (s->backoff_ns > s->backoff_max_ns)
+		s->backoff_ns = s->backoff_max_ns;
+	wait = s->backoff_ns / 2 + dv_bq_jitter(s->backoff_ns / 2 + 1);
+	s->next_send_ns = s->now_ns + wait;
+}
+
+/* ---- write ---------------------------------------------------------------------- */
+
+static int dv_bq_write(struct dv_sink *sink, const struct dv_export_rec *rec, const char *row,
+		       size_t len)
+{
+	struct dv_bq_sink *s = dv_bq_of(sink);
+	char id[DV_INSERT_ID_MAX];
+	struct dv_bq_row *r;
+	int id_len;
+	size_t mem;
+
+	sink->stats.rows_in++;
+	if (!rec || !row || len == 0 || len > UINT32_MAX) {
+		sink->stats.rows_dropped++;
+		return -EINVAL;
+	}
+	id_len = dv_row_insert_id(rec, id);
+	mem = sizeof(*r) + (size_t)id_len + len + 2;
+	/* spool: past the memory bound issue 5 appends to the spool instead. */
+	if (s->mem_bytes + mem > s->mem_max_bytes || !(r = malloc(mem))) {
+		sink->stats.rows_dropped++;
+		if (s->drops_logged++ % 100000 == 0)
+			dv_bq_logf(&s->log, DV_BQ_ERR,
+				   "%" PRIu64 " rows held for BigQuery (%zu bytes, limit %zu): "
+				   "dropping new rows",
+				   s->nqueued, s->mem_bytes, s->mem_max_bytes);
+		return -ENOBUFS;
+	}
+	r->queued_ns = s->now_ns;
+	r->len = (uint32_t)len;
+	r->id_len = (uint16_t)id_len;
+	r->sends = 0;
+	memcpy(r->data, id, (size_t)id_len);
+	r->data[id_len] = '\0';
+	memcpy(r->data + id_len + 1, row, len);
+	r->data[id_len + 1 + len] = '\0';
+	s->mem_bytes += mem;
+	dv_bq_push_tail(s, r);
+	sink->stats.rows_pending++;
+	return 0;
+}
+
+/* ---- sending ------------------------------------------------------------------- */
+
+static int dv_bq_xfer_grow(struct dv_bq_xfer *x, uint32_t n)
+{
+	struct dv_bq_row **rows;
+	uint8_t *v;
+
+	if (n <= x->cap)
+		return 0;
+	rows = realloc(x->rows, n * sizeof(*rows));
+	if (!rows)
+		return -ENOMEM;
+	x->rows = rows;
+	v = realloc(x->verdict, n);
+	if (!v)
+		return -ENOMEM;
+	x->verdict = v;
+	x->cap = n;
+	return 0;
+}
+
+/* Move up to batch_limit rows (and batch_max_bytes) from the queue into x
+ * and build the insertAll body. */
+static int dv_bq_fill(struct dv_bq_sink *s, struct dv_bq_xfer *x)
+{
+	static const char open[] = "{\"kind\":\"bigquery#tableDataInsertAllRequest\","
+				   "\"skipInvalidRows\":false,\"ignoreUnknownValues\":false,"
+				   "\"rows\":[";
+	size_t bytes = sizeof(open) + 2;
+
+	if (dv_bq_xfer_grow(x, s->batch_limit))
+		return -ENOMEM;
+	x->nrows = 0;
+	x->body.len = 0;
+	while (s->head && x->nrows < s->batch_limit) {
+		struct dv_bq_row *r = s->head;
+		size_t need = r->len + r->id_len + DV_BQ_ROW_OVERHEAD;
+
+		if (x->nrows > 0 && bytes + need > s->batch_max_bytes)
+			break;
+		bytes += need;
+		s->head = r->next;
+		if (!s->head)
+			s->tail = NULL;
+		s->nqueued--;
+		x->rows[x->nrows++] = r;
+	}
+	if (dv_bq_buf_reserve(&x->body, bytes)) {
+		dv_bq_requeue(s, x->rows, x->nrows);
+		x->nrows = 0;
+		return -ENOMEM;
+	}
+	dv_bq_buf_add(&x->body, open, sizeof(open) - 1);
+	for (uint32_t i = 0; i < x->nrows; i++) {
+		struct dv_bq_row *r = x->rows[i];
+
+		/* insertIds are "<uuid>:<segment>": nothing to escape. */
+		dv_bq_buf_adds(&x->body, i ? ",{\"insertId\":\"" : "{\"insertId\":\"");
+		dv_bq_buf_add(&x->body, r->data, r->id_len);
+		dv_bq_buf_adds(&x->body, "\",\"json\":");
+		dv_bq_buf_add(&x->body, dv_bq_row_text(r), r->len);
+		dv_bq_buf_adds(&x->body, "}");
+		if (r->sends++ > 0)
+			s->sink.stats.retries++;
+	}
+	dv_bq_buf_adds(&x->body, "]}");
+	return 0;
+}
+
+static int dv_bq_start(struct dv_bq_sink *s, struct dv_bq_xfer *x, const char *auth)
+{
+	if (dv_bq_fill(s, x))
+		return -ENOMEM;
+	curl_slist_free_all(x->headers);
+	x->headers = NULL;
+	if (auth)
+		x->headers = curl_slist_append(x->headers, auth);
+	x->headers = curl_slist_append(x->headers, "Content-Type: application/json");
+	x->headers = curl_slist_append(x->headers, "Expect:"); /* no 100-continue round trip */
+	x->resp.len = 0;
+	x->errbuf[0] = '\0';
+	curl_easy_setopt(x->easy, CURLOPT_URL, s->insert_url);
+	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
+	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body.p);
+	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body.len);
+	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+	if (curl_multi_add_handle(s->multi, x->easy) != CURLM_OK) {
+		dv_bq_requeue(s, x->rows, x->nrows);
+		x->nrows = 0;
+		return -EIO;
+	}
+	x->busy = 1;
+	s->inflight++;
+	s->sink.stats.requests++;
+	return 0;
+}
+
+/* Start as many batches as limits, backoff and the token allow. */
+static void dv_bq_schedule(struct dv_bq_sink *s)
+{
+	const char *auth = NULL;
+
+	if (!dv_bq_auth_is_none(s->auth)) {
+		auth = dv_bq_auth_header(s->auth, s->now_ns);
+		if (!auth)
+			return; /* waiting for a token */
+	}
+	while (s->head && s->inflight < s->nxfers && s->now_ns >= s->next_send_ns) {
+		int full = s->nqueued >= s->batch_limit;
+		int old = s->now_ns - s->head->queued_ns >= s->flush_ns;
+
+		if (!full && !old && !s->draining)
+			break;
+		for (uint32_t i = 0; i < s->nxfers; i++) {
+			if (s->xfers[i].busy)
+				continue;
+			if (dv_bq_start(s, &s->xfers[i], auth))
+				return;
+			break;
+		}
+	}
+}
+
+/* ---- answers ------------------------------------------------------------------- */
+
+static int dv_bq_retryable_reason(const char *reason)
+{
+	return !strcmp(reason, "timeout") || !strcmp(reason, "backendError") ||
+	       !strcmp(reason, "internalError") || !strcmp(reason, "stopped");
+}
+
+/* Settle a 200 answer row by row. */
+static void dv_bq_settle_rows(struct dv_bq_sink *s, struct dv_bq_xfer *x)
+{
+	json_t *root = json_loadb(x->resp.p ? x->resp.p : "", x->resp.len, 0, NULL);
+	json_t *errs = json_object_get(root, "insertErrors");
+	uint32_t retry = 0, dead = 0, need_backoff = 0;
+	json_t *e;
+	size_t i;
+
+	if (!json_is_object(root)) {
+		dv_bq_logf(&s->log, DV_BQ_WARN, "insertAll answer is not JSON; sending again");
+		json_decref(root);
+		s->sink.stats.request_errors++;
+		dv_bq_requeue(s, x->rows, x->nrows);
+		dv_bq_backoff(s);
+		return;
+	}
+	memset(x->verdict, DV_BQ_OK, x->nrows);
+	json_array_foreach(errs, i, e)
+	{
+		json_int_t idx = json_integer_value(json_object_get(e, "index"));
+		json_t *list = json_object_get(e, "errors");
+		json_t *first = json_array_get(list, 0);
+		const char *reason = json_string_value(json_object_get(first, "reason"));
+		json_t *one;
+		size_t k;
+		int invalid = 0, stopped = 1;
+
+		if (idx < 0 || (uint64_t)idx >= x->nrows || x->verdict[idx] != DV_BQ_OK)
+			continue;
+		json_array_foreach(list, k, one)
+		{
+			const char *r = json_string_value(json_object_get(one, "reason"));
+
+			if (r && !strcmp(r, "invalid"))
+				invalid = 1;
+			if (!r || strcmp(r, "stopped"))
+				stopped = 0;
+		}
+		if (invalid) {
+			x->verdict[idx] = DV_BQ_DEAD;
+			dv_bq_dead(s, x->rows[idx], "invalid",
+				   json_string_value(json_object_get(first, "location")),
+				   json_string_value(json_object_get(first, "message")));
+			x->rows[idx] = NULL;
+			dead++;
+		} else {
+			/* Unknown reasons are retried too: losing a row is worse. */
+			if (reason && !dv_bq_retryable_reason(reason))
+				dv_bq_logf(&s->log, DV_BQ_WARN,
+					   "row %s: unknown insertError reason '%s'; sending again",
+					   x->rows[idx]->data, reason);
+			x->verdict[idx] = stopped ? DV_BQ_STOPPED : DV_BQ_RETRY;
+			need_backoff |= !stopped;
+		}
+	}
+	json_decref(root);
+	if (dead && fdatasync(s->dl_fd))
+		dv_bq_logf(&s->log, DV_BQ_ERR, "fdatasync %s: %s", s->dl_path, strerror(errno));
+
+	/* Keep the order of the rows sent again; the rest are settled. */
+	for (uint32_t k = 0; k < x->nrows; k++) {
+		if (x->verdict[k] == DV_BQ_OK)
+			dv_bq_delivered(s, x->rows[k]);
+		else if (x->verdict[k] != DV_BQ_DEAD)
+			x->rows[retry++] = x->rows[k];
+	}
+	if (retry)
+		dv_bq_requeue(s, x->rows, retry);
+	if (need_backoff)
+		dv_bq_backoff(s);
+	else if (s->backoff_ns && !retry)
+		s->backoff_ns = 0;
+}
+
+static int dv_bq_rate_limited(const char *reason)
+{
+	return !strcmp(reason, "rateLimitExceeded") || !strcmp(reason, "quotaExceeded");
+}
+
+static void dv_bq_settle(struct dv_bq_sink *s, struct dv_bq_xfer *x, CURLcode rc)
+{
+	char msg[240], reason[64], what[300];
+	long status = 0;
+	curl_off_t hdr = 0;
+
+	curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &hdr);
+	s->sink.stats.bytes_out += x->body.len + (uint64_t)hdr;
+	if (rc != CURLE_OK) {
+		dv_bq_curl_strerror(rc, x->errbuf, s->insert_url, what, sizeof(what));
+		dv_bq_logf(&s->log, DV_BQ_WARN, "%s; %u rows will be sent again", what, x->nrows);
+		s->sink.stats.request_errors++;
+		dv_bq_requeue(s, x->rows, x->nrows);
+		dv_bq_backoff(s);
+		return;
+	}
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 200) {
+		dv_bq_settle_rows(s, x);
+		if (s->batch_limit < s->batch_rows) /* bisection over: grow back */
+			s->batch_limit = s->batch_limit * 2 < s->batch_rows ? s->batch_limit * 2
+									     : s->batch_rows;
+		return;
+	}
+	s->sink.stats.request_errors++;
+	dv_bq_google_error(x->resp.p ? x->resp.p : "", x->resp.len, msg, sizeof(msg), reason,
+			   sizeof(reason));
+	if (status == 400 || status == 413) {
+		/* The request as a whole was refused: find the row that did it. */
+		if (x->nrows == 1) {
+			dv_bq_dead(s, x->rows[0], reason[0] ? reason : "invalid", "", msg);
+			if (fdatasync(s->dl_fd))
+				dv_bq_logf(&s->log, DV_BQ_ERR, "fdatasync %s: %s", s->dl_path,
+					   strerror(errno));
+			return;
+		}
+		dv_bq_logf(&s->log, DV_BQ_WARN,
+			   "insertAll refused a batch of %u rows (HTTP %ld %s: %s); splitting it",
+			   x->nrows, status, reason, msg);
+		s->batch_limit = x->nrows / 2;
+		dv_bq_requeue(s, x->rows, x->nrows);
+		return;
+	}
+	if (status == 401) {
+		dv_bq_logf(&s->log, DV_BQ_WARN, "insertAll answered 401 (%s); renewing the token",
+			   msg);
+		dv_bq_auth_invalidate(s->auth);
+		dv_bq_requeue(s, x->rows, x->nrows);
+		return;
+	}
+	dv_bq_logf(&s->log,
+		   status == 429 || status >= 500 || dv_bq_rate_limited(reason) ? DV_BQ_WARN
+										   : DV_BQ_ERR,
+		   "insertAll into %s answered HTTP %ld%s%s%s%s; %u rows will be sent again",
+		   s->table_name, status, reason[0] ? " " : "", reason, msg[0] ? ": " : "", msg,
+		   x->nrows);
+	dv_bq_requeue(s, x->rows, x->nrows);
+	dv_bq_backoff(s);
+}
+
+/* ---- token refresh on the multi handle --------------------------------------- */
+
+static void dv_bq_token_start(struct dv_bq_sink *s)
+{
+	char err[256];
+
+	if (s->tok_busy || !dv_bq_auth_wants_refresh(s->auth, s->now_ns) ||
+	    s->now_ns < s->tok_next_ns)
+		return;
+	curl_easy_reset(s->tok_easy);
+	curl_slist_free_all(s->tok_headers);
+	s->tok_headers = NULL;
+	s->tok_resp.len = 0;
+	s->tok_errbuf[0] = '\0';
+	dv_bq_http_setup(&s->http, s->tok_easy, &s->tok_resp, s->tok_errbuf);
+	if (dv_bq_auth_prepare(s->auth, s->tok_easy, &s->tok_headers, dv_realtime_ns(), err,
+			       sizeof(err))) {
+		dv_bq_logf(&s->log, DV_BQ_ERR, "token refresh: %s", err);
+		s->tok_next_ns = s->now_ns + s->backoff_max_ns;
+		return;
+	}
+	curl_easy_setopt(s->tok_easy, CURLOPT_PRIVATE, NULL);
+	if (curl_multi_add_handle(s->multi, s->tok_easy) == CURLM_OK)
+		s->tok_busy = 1;
+}
+
+static void dv_bq_token_done(struct dv_bq_sink *s, CURLcode rc)
+{
+	char err[400];
+	long status = 0;
+	int ret;
+
+	s->tok_busy = 0;
+	if (rc != CURLE_OK) {
+		dv_bq_curl_strerror(rc, s->tok_errbuf, dv_bq_auth_url(s->auth), err, sizeof(err));
+		ret = -EIO;
+	} else {
+		curl_easy_getinfo(s->tok_easy, CURLINFO_RESPONSE_CODE, &status);
+		ret = dv_bq_auth_finish(s->auth, status, s->tok_resp.p ? s->tok_resp.p : "",
+					s->tok_resp.len, s->now_ns, err, sizeof(err));
+	}
+	if (s->tok_resp.p)
+		memset(s->tok_resp.p, 0, s->tok_resp.cap);
+	if (ret == 0) {
+		s->tok_backoff_ns = 0;
+		return;
+	}
+	s->tok_backoff_ns = s->tok_backoff_ns ? s->tok_backoff_ns * 2 : s->backoff_min_ns;
+	if (s->tok_backoff_ns > s->backoff_max_ns)
+		s->tok_backoff_ns = s->backoff_max_ns;
+	s->tok_next_ns = s->now_ns + s->tok_backoff_ns / 2 + dv_bq_jitter(s->tok_backoff_ns / 2 + 1);
+	dv_bq_logf(&s->log, DV_BQ_WARN, "token refresh failed: %s", err);
+}
+
+/* ---- poll / drain ---------------------------------------------------------------- */
+
+static void dv_bq_progress(struct dv_bq_sink *s)
+{
+	CURLMsg *m;
+	int running, left;
+
+	s->now_ns = dv_monotonic_ns();
+	dv_bq_token_start(s);
+	dv_bq_schedule(s);
+	curl_multi_perform(s->multi, &running);
+	while ((m = curl_multi_info_read(s->multi, &left))) {
+		struct dv_bq_xfer *x = NULL;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		CURL *e = m->easy_handle;
+		CURLcode rc = m->data.result;
+
+		curl_multi_remove_handle(s->multi, e);
+		if (e == s->tok_easy) {
+			dv_bq_token_done(s, rc);
+			continue;
+		}
+		curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+		x->busy = 0;
+		s->inflight--;
+		dv_bq_settle(s, x, rc);
+		x->nrows = 0;
+	}
+	/* Answers may have freed slots or brought a token: send now, not next poll. */
+	dv_bq_token_start(s);
+	dv_bq_schedule(s);
+}
+
+static int dv_bq_poll(struct dv_sink *sink, uint64_t now_ns)
+{
+	(void)now_ns; /* timers run on the monotonic clock: wall-clock steps do not matter */
+	dv_bq_progress(dv_bq_of(sink));
+	return 0;
+}
+
+static void dv_bq_abort_all(struct dv_bq_sink *s)
+{
+	for (uint32_t i = 0; i < s->nxfers; i++) {
+		struct dv_bq_xfer *x = &s->xfers[i];
+
+		if (!x->busy)
+			continue;
+		curl_multi_remove_handle(s->multi, x->easy);
+		x->busy = 0;
+		s->inflight--;
+		dv_bq_requeue(s, x->rows, x->nrows);
+		x->nrows = 0;
+	}
+	if (s->tok_busy) {
+		curl_multi_remove_handle(s->multi, s->tok_easy);
+		s->tok_busy = 0;
+	}
+}
+
+static int dv_bq_drain(struct dv_sink *sink, uint64_t deadline_ns)
+{
+	struct dv_bq_sink *s = dv_bq_of(sink);
+
+	s->draining = 1;
+	for (;;) {
+		uint64_t wall, wait_ns = 100000000ULL;
+		int ms;
+
+		dv_bq_progress(s);
+		if (!s->head && s->inflight == 0)
+			break;
+		wall = dv_realtime_ns();
+		if (wall >= deadline_ns) {
+			dv_bq_abort_all(s);
+			s->draining = 0;
+			dv_bq_logf(&s->log, DV_BQ_WARN,
+				   "drain deadline reached with %" PRIu64 " rows not delivered",
+				   s->sink.stats.rows_pending);
+			return -ETIMEDOUT;
+		}
+		if (deadline_ns - wall < wait_ns)
+			wait_ns = deadline_ns - wall;
+		if (s->inflight == 0 && s->next_send_ns > s->now_ns &&
+		    s->next_send_ns - s->now_ns < wait_ns)
+			wait_ns = s->next_send_ns - s->now_ns;
+		ms = (int)(wait_ns / 1000000) + 1;
+		curl_multi_poll(s->multi, NULL, 0, ms, NULL);
+	}
+	s->draining = 0;
+	return 0;
+}
+
+static void dv_bq_destroy(struct dv_sink *sink)
+{
+	struct dv_bq_sink *s;
+
+	if (!sink)
+		return;
+	s = dv_bq_of(sink);
+	if (s->multi)
+		dv_bq_abort_all(s);
+	if (s->sink.stats.rows_pending)
+		dv_bq_logf(&s->log, DV_BQ_ERR,
+			   "closing with %" PRIu64 " rows not delivered to BigQuery",
+			   s->sink.stats.rows_pending);
+	while (s->head) {
+		struct dv_bq_row *r = s->head;
+
+		s->head = r->next;
+		free(r);
+	}
+	for (uint32_t i = 0; s->xfers && i < s->nxfers; i++) {
+		struct dv_bq_xfer *x = &s->xfers[i];
+
+		curl_easy_cleanup(x->easy);
+		curl_slist_free_all(x->headers);
+		dv_bq_buf_free(&x->body);
+		dv_bq_buf_free(&x->resp);
+		free(x->rows);
+		free(x->verdict);
+	}
+	free(s->xfers);
+	if (s->tok_easy)
+		curl_easy_cleanup(s->tok_easy);
+	curl_slist_free_all(s->tok_headers);
+	dv_bq_buf_free(&s->tok_resp);
+	if (s->multi)
+		curl_multi_cleanup(s->multi);
+	dv_bq_auth_destroy(s->auth);
+	if (s->dl_fd >= 0)
+		close(s->dl_fd);
+	free(s->dl_path);
+	free(s->insert_url);
+	free(s->table_name);
+	free(s->http.endpoint);
+	free(s->http.ca_file);
+	free(s->http.ca_path);
+	free(s->http.user_agent);
+	free(s);
+	curl_global_cleanup();
+}
+
+static const struct dv_sink_ops dv_bq_ops = {
+	.write = dv_bq_write,
+	.poll = dv_bq_poll,
+	.drain = dv_bq_drain,
+	.reopen = NULL,
+	.destroy = dv_bq_destroy,
+};
+
+/* ---- configuration and startup --------------------------------------------------- */
+
+void dv_bq_config_init_defaults(struct dv_bq_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->table = "flow_logs";
+	c->auth = DV_BQ_AUTH_AUTO;
+	c->ca_path = "/etc/ssl/certs";
+	c->connect_timeout_ns = 10 * DV_NS_PER_SEC;
+	c->request_timeout_ns = 60 * DV_NS_PER_SEC;
+	c->startup_timeout_ns = 30 * DV_NS_PER_SEC;
+	c->batch_rows = 500;
+	c->flush_interval_ns = DV_NS_PER_SEC;
+	c->batch_max_bytes = 9 * 1000 * 1000;
+	c->max_inflight = 4;
+	c->mem_max_bytes = 512u << 20;
+	c->backoff_min_ns = DV_NS_PER_SEC;
+	c->backoff_max_ns = 60 * DV_NS_PER_SEC;
+	c->spool_dir = "/var/lib/devourer/spool";
+	c->spool_max_bytes = 10ULL << 30;
+	c->shutdown_timeout_ns = 10 * DV_NS_PER_SEC;
+	c->create_table = 1;
+}
+
+int dv_bq_partition_ok(uint64_t ts_ns, uint64_t now_ns)
+{
+	int64_t day = (int64_t)(ts_ns / (86400 * DV_NS_PER_SEC));
+	int64_t today = (int64_t)(now_ns / (86400 * DV_NS_PER_SEC));
+
+	return today - day <= 1825 && day - today <= 366;
+}
+
+static char *dv_bq_endpoint(const struct dv_bq_config *c)
+{
+	const char *emu = getenv("BIGQUERY_EMULATOR_HOST");
+	char *ep;
+	size_t n;
+
+	if (c->endpoint && c->endpoint[0])
+		ep = strdup(c->endpoint);
+	else if (emu && emu[0] && !strstr(emu, "://")) {
+		n = strlen(emu) + 8;
+		ep = malloc(n);
+		if (ep)
+			snprintf(ep, n, "http://%s", emu); /* emulators speak plain HTTP */
+	} else {
+		ep = strdup(emu && emu[0] ? emu : DV_BQ_DEFAULT_ENDPOINT);
+	}
+	if (ep)
+		for (n = strlen(ep); n > 0 && ep[n - 1] == '/'; n--)
+			ep[n - 1] = '\0';
+	return ep;
+}
+
+/* Checks that need no network, so typos fail fast. */
+static int dv_bq_check_config(const struct dv_bq_config *c, char *err, size_t errlen)
+{
+	if (!c->project || !c->project[0] || !c->dataset || !c->dataset[0]) {
+		snprintf(err, errlen, "BigQuery output needs a project and a dataset");
+		return -EINVAL;
+	}
+	if (!c->table || !c->table[0]) {
+		snprintf(err, errlen, "BigQuery table name is empty");
+		return -EINVAL;
+	}
+	if (c->batch_rows == 0 || c->batch_rows > DV_BQ_MAX_ROWS_PER_REQ) {
+		snprintf(err, errlen, "BigQuery batch rows must be 1..%d", DV_BQ_MAX_ROWS_PER_REQ);
+		return -EINVAL;
+	}
+	if (c->max_inflight == 0 || c->max_inflight > 64) {
+		snprintf(err, errlen, "BigQuery max in-flight requests must be 1..64");
+		return -EINVAL;
+	}
+	if (c->flush_interval_ns == 0 || c->batch_max_bytes < 4096 ||
+	    c->batch_max_bytes > 10 * 1024 * 1024 || c->backoff_min_ns == 0 ||
+	    c->backoff_max_ns < c->backoff_min_ns) {
+		snprintf(err, errlen, "BigQuery flush interval, batch size or backoff out of range");
+		return -EINVAL;
+	}
+	if (c->ca_file && access(c->ca_file, R_OK)) {
+		snprintf(err, errlen, "CA file %s: %s", c->ca_file, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int dv_bq_open_dead_letter(struct dv_bq_sink *s, const struct dv_bq_config *c, char *err,
+				  size_t errlen)
+{
+	size_t n;
+
+	if (c->dead_letter && c->dead_letter[0]) {
+		s->dl_path = strdup(c->dead_letter);
+	} else {
+		n = strlen(c->spool_dir ? c->spool_dir : ".") + 24;
+		s->dl_path = malloc(n);
+		if (s->dl_path)
+			snprintf(s->dl_path, n, "%s/dead-letter.ndjson",
+				 c->spool_dir ? c->spool_dir : ".");
+	}
+	if (!s->dl_path) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	s->dl_fd = open(s->dl_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (s->dl_fd < 0) {
+		snprintf(err, errlen, "cannot open dead-letter file %s: %s", s->dl_path,
+			 strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int dv_bq_setup_transfers(struct dv_bq_sink *s, const struct dv_bq_config *c)
+{
+	s->multi = curl_multi_init();
+	s->tok_easy = curl_easy_init();
+	s->nxfers = c->max_inflight;
+	s->xfers = calloc(s->nxfers, sizeof(*s->xfers));
+	if (!s->multi || !s->tok_easy || !s->xfers)
+		return -ENOMEM;
+	curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)s->nxfers + 2);
+	for (uint32_t i = 0; i < s->nxfers; i++) {
+		struct dv_bq_xfer *x = &s->xfers[i];
+
+		x->easy = curl_easy_init();
+		if (!x->easy || dv_bq_xfer_grow(x, c->batch_rows))
+			return -ENOMEM;
+		dv_bq_http_setup(&s->http, x->easy, &x->resp, x->errbuf);
+		curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
+	}
+	return 0;
+}
+
+struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_t errlen)
+{
+	struct dv_bq_sink *s;
+	uint64_t deadline;
+	char p[256], d[256], t[256], ua[64], aerr[400];
+	size_t n;
+	int rc;
+
+	if (dv_bq_check_config(c, err, errlen))
+		return NULL;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		snprintf(err, errlen, "libcurl initialisation failed");
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		curl_global_cleanup();
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->dl_fd = -1;
+	s->sink.name = "bigquery";
+	s->sink.ops = &dv_bq_ops;
+	s->sink.priv = s;
+	s->log.fn = c->log;
+	s->log.arg = c->log_arg;
+	s->batch_rows = s->batch_limit = c->batch_rows;
+	s->flush_ns = c->flush_interval_ns;
+	s->batch_max_bytes = c->batch_max_bytes;
+	s->mem_max_bytes = c->mem_max_bytes;
+	s->backoff_min_ns = c->backoff_min_ns;
+	s->backoff_max_ns = c->backoff_max_ns;
+
+	snprintf(ua, sizeof(ua), "dpdk-devourer/%s", DV_VERSION);
+	s->http.endpoint = dv_bq_endpoint(c);
+	s->http.ca_file = c->ca_file ? strdup(c->ca_file) : NULL;
+	s->http.ca_path = c->ca_path ? strdup(c->ca_path) : NULL;
+	s->http.user_agent = strdup(c->user_agent ? c->user_agent : ua);
+	s->http.connect_timeout_ms = (long)(c->connect_timeout_ns / 1000000);
+	s->http.request_timeout_ms = (long)(c->request_timeout_ns / 1000000);
+	s->http.log = &s->log;
+	if (!s->http.endpoint || !s->http.user_agent) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (dv_bq_url_check(s->http.endpoint, "BigQuery endpoint", err, errlen) ||
+	    dv_bq_open_dead_letter(s, c, err, errlen))
+		goto fail;
+
+	/* Table path pieces, escaped once. */
+	if (dv_bq_path_escape(c->project, p, sizeof(p)) ||
+	    dv_bq_path_escape(c->dataset, d, sizeof(d)) ||
+	    dv_bq_path_escape(c->table, t, sizeof(t))) {
+		snprintf(err, errlen, "project, dataset or table name too long");
+		goto fail;
+	}
+	n = strlen(s->http.endpoint) + strlen(p) + strlen(d) + strlen(t) + 64;
+	s->insert_url = malloc(n);
+	if (s->insert_url)
+		snprintf(s->insert_url, n,
+			 "%s/bigquery/v2/projects/%s/datasets/%s/tables/%s/insertAll",
+			 s->http.endpoint, p, d, t);
+	n = strlen(c->project) + strlen(c->dataset) + strlen(c->table) + 3;
+	s->table_name = malloc(n);
+	if (s->table_name)
+		snprintf(s->table_name, n, "%s:%s.%s", c->project, c->dataset, c->table);
+	if (!s->insert_url || !s->table_name) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+
+	s->auth = dv_bq_auth_create(c, &s->log, err, errlen);
+	if (!s->auth)
+		goto fail;
+	deadline = dv_monotonic_ns() + c->startup_timeout_ns;
+	rc = dv_bq_auth_fetch_sync(s->auth, &s->http, deadline, aerr, sizeof(aerr));
+	if (rc) {
+		snprintf(err, errlen, "BigQuery authentication failed: %s", aerr);
+		goto fail;
+	}
+	rc = dv_bq_table_prepare(&s->http, dv_bq_auth_header(s->auth, dv_monotonic_ns()), c,
+				 deadline, err, errlen);
+	if (rc)
+		goto fail;
+	if (dv_bq_setup_transfers(s, c)) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	s->now_ns = dv_monotonic_ns();
+	dv_bq_logf(&s->log, DV_BQ_INFO,
+		   "rows go to %s at %s (batches of %u rows or %" PRIu64 " ms, %u in flight)",
+		   s->table_name, s->http.endpoint, c->batch_rows,
+		   c->flush_interval_ns / 1000000, c->max_inflight);
+	return &s->sink;
+fail:
+	dv_bq_destroy(&s->sink);
+	return NULL;
+}

@@ -1,0 +1,323 @@
+/*
+ * dv_bq_table: the flow_logs table. Holds the schema of SPEC section 3 (one
+ * table of columns below, the single source for tables.insert, the schema
+ * check and config/flow_logs.schema.json's test), and the startup dialogue:
+ * datasets.get, tables.get, tables.insert on 404 (409: someone else won the
+ * race, fine), tables.patch to add missing columns as NULLABLE. A column of
+ * another type, or a mode that would reject our rows, is a startup error:
+ * finding out from a stream of "invalid" rows would be far worse.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dv_bq_int.h"
+
+struct dv_bq_column {
+	const char *name;
+	const char *type;
+	int nullable; /* 1: devourer may write NULL (the column must not be REQUIRED) */
+	const char *description;
+};
+
+static const struct dv_bq_column dv_bq_columns[] = {
+	{"id", "STRING", 0, "flow UUID (v4), the same on every segment of one flow"},
+	{"protocol", "STRING", 0, "tcp, udp, icmp4, icmp6, sctp, gre, esp, ..., else ip-<number>"},
+	{"src_addr", "STRING", 0, "initiator address (IPv6 in RFC 5952 form)"},
+	{"dst_addr", "STRING", 0, "responder address"},
+	{"src_port", "INTEGER", 0, "initiator port, 0 where the protocol has none"},
+	{"dst_port", "INTEGER", 0, "responder port, 0 where the protocol has none"},
+	{"first_seen_at", "TIMESTAMP", 0, "first packet of this segment (UTC)"},
+	{"last_seen_at", "TIMESTAMP", 0, "last packet of this segment (UTC)"},
+	{"src_bytes", "INTEGER", 0, "layer-2 bytes sent by src in this segment"},
+	{"dst_bytes", "INTEGER", 0, "layer-2 bytes sent by dst in this segment"},
+	{"src_packets", "INTEGER", 0, "packets sent by src in this segment"},
+	{"dst_packets", "INTEGER", 0, "packets sent by dst in this segment"},
+	{"status", "STRING", 0, "init or established"},
+	{"end_reason", "STRING", 0, "idle, active, tcp_close, evicted, shutdown or eof"},
+	{"segment", "INTEGER", 0, "0, 1, 2, ... within one flow"},
+	{"ip_protocol", "INTEGER", 0, "IP protocol number"},
+	{"vlan_id", "INTEGER", 1, "outer VLAN id, NULL if untagged"},
+	{"src_tcp_flags", "INTEGER", 1, "OR of the TCP flags src sent, NULL if not TCP"},
+	{"dst_tcp_flags", "INTEGER", 1, "OR of the TCP flags dst sent, NULL if not TCP"},
+	{"sensor", "STRING", 0, "name of the devourer that saw the flow"},
+};
+
+#define DV_BQ_NCOLUMNS (sizeof(dv_bq_columns) / sizeof(dv_bq_columns[0]))
+
+json_t *dv_bq_schema_json(void)
+{
+	json_t *fields = json_array();
+
+	for (size_t i = 0; i < DV_BQ_NCOLUMNS; i++) {
+		const struct dv_bq_column *c = &dv_bq_columns[i];
+
+		json_array_append_new(fields, json_pack("{s:s, s:s, s:s, s:s}", "name", c->name,
+							"type", c->type, "mode",
+							c->nullable ? "NULLABLE" : "REQUIRED",
+							"description", c->description));
+	}
+	return json_pack("{s:o}", "fields", fields);
+}
+
+/* Legacy and standard SQL names of one type compare equal. */
+static const char *dv_bq_type_norm(const char *t)
+{
+	if (!t)
+		return "";
+	if (!strcmp(t, "INT64"))
+		return "INTEGER";
+	if (!strcmp(t, "FLOAT64"))
+		return "FLOAT";
+	if (!strcmp(t, "BOOL"))
+		return "BOOLEAN";
+	return t;
+}
+
+static const struct dv_bq_column *dv_bq_column_find(const char *name)
+{
+	for (size_t i = 0; i < DV_BQ_NCOLUMNS; i++)
+		if (!strcmp(dv_bq_columns[i].name, name))
+			return &dv_bq_columns[i];
+	return NULL;
+}
+
+/* One line from a failed answer: "HTTP 403: accessDenied: Access Denied: ..." */
+static void dv_bq_answer(long status, const struct dv_bq_buf *resp, char *out, size_t len)
+{
+	char msg[200], reason[64];
+
+	dv_bq_google_error(resp->p ? resp->p : "", resp->len, msg, sizeof(msg), reason,
+			   sizeof(reason));
+	snprintf(out, len, "HTTP %ld%s%s%s%s", status, reason[0] ? ": " : "", reason,
+		 msg[0] ? ": " : "", msg);
+}
+
+/*
+ * Compare the existing schema with ours. Missing columns are appended (as
+ * NULLABLE) to a copy of the existing fields in *patch. 0, or -EINVAL with
+ * the conflict in err.
+ */
+static int dv_bq_schema_reconcile(json_t *table, const char *full, json_t **patch, char *err,
+				  size_t errlen)
+{
+	json_t *fields = json_object_get(json_object_get(table, "schema"), "fields");
+	json_t *f, *copy;
+	size_t i, added = 0;
+
+	*patch = NULL;
+	if (!json_is_array(fields)) {
+		snprintf(err, errlen, "table %s has no schema", full);
+		return -EINVAL;
+	}
+	json_array_foreach(fields, i, f)
+	{
+		const char *name = json_string_value(json_object_get(f, "name"));
+		const char *type = json_string_value(json_object_get(f, "type"));
+		const char *mode = json_string_value(json_object_get(f, "mode"));
+		const struct dv_bq_column *c = name ? dv_bq_column_find(name) : NULL;
+
+		if (!mode)
+			mode = "NULLABLE";
+		if (!c) {
+			if (!strcmp(mode, "REQUIRED")) {
+				snprintf(err, errlen,
+					 "table %s has a REQUIRED column %s that devourer does not "
+					 "write",
+					 full, name ? name : "?");
+				return -EINVAL;
+			}
+			continue;
+		}
+		if (strcmp(dv_bq_type_norm(type), c->type)) {
+			snprintf(err, errlen, "table %s: column %s is %s, devourer writes %s", full,
+				 name, type ? type : "?", c->type);
+			return -EINVAL;
+		}
+		if (!strcmp(mode, "REPEATED") || (c->nullable && !strcmp(mode, "REQUIRED"))) {
+			snprintf(err, errlen, "table %s: column %s is %s, devourer needs %s", full,
+				 name, mode, c->nullable ? "NULLABLE" : "NULLABLE or REQUIRED");
+			return -EINVAL;
+		}
+	}
+	copy = json_deep_copy(fields);
+	for (size_t k = 0; k < DV_BQ_NCOLUMNS; k++) {
+		const struct dv_bq_column *c = &dv_bq_columns[k];
+		int found = 0;
+
+		json_array_foreach(fields, i, f)
+		{
+			const char *name = json_string_value(json_object_get(f, "name"));
+
+			if (name && !strcmp(name, c->name))
+				found = 1;
+		}
+		if (found)
+			continue;
+		json_array_append_new(copy, json_pack("{s:s, s:s, s:s, s:s}", "name", c->name,
+						      "type", c->type, "mode", "NULLABLE",
+						      "description", c->description));
+		added++;
+	}
+	if (added)
+		*patch = json_pack("{s:{s:o}}", "schema", "fields", copy);
+	else
+		json_decref(copy);
+	return 0;
+}
+
+static int dv_bq_tables_insert(const struct dv_bq_http *h, const char *auth,
+			       const struct dv_bq_config *c, const char *url, const char *full,
+			       uint64_t deadline_ns, char *err, size_t errlen)
+{
+	struct dv_bq_buf resp = {0};
+	json_t *t = json_pack(
+		"{s:{s:s, s:s, s:s}, s:o, s:{s:s, s:s}, s:{s:[s,s,s,s]}, s:s}", "tableReference",
+		"projectId", c->project, "datasetId", c->dataset, "tableId", c->table, "schema",
+		dv_bq_schema_json(), "timePartitioning", "type", "DAY", "field", "first_seen_at",
+		"clustering", "fields", "sensor", "protocol", "src_addr", "dst_addr",
+		"description", "Network flows logged by dpdk-devourer");
+	char *body = t ? json_dumps(t, JSON_COMPACT) : NULL;
+	long status;
+	int rc = 0;
+
+	json_decref(t);
+	if (!body) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	status = dv_bq_http_sync(h, "POST", url, auth, "application/json", body, strlen(body),
+				 deadline_ns, &resp, err, errlen);
+	free(body);
+	if (status == 200) {
+		dv_bq_logf(h->log, DV_BQ_INFO, "created table %s", full);
+	} else if (status == 409) {
+		rc = -EEXIST; /* created meanwhile by someone else: check its schema */
+	} else if (status > 0) {
+		char ans[400];
+
+		dv_bq_answer(status, &resp, ans, sizeof(ans));
+		snprintf(err, errlen, "cannot create table %s: %s", full, ans);
+		rc = -EIO;
+	} else {
+		rc = (int)status;
+	}
+	dv_bq_buf_free(&resp);
+	return rc;
+}
+
+int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth,
+			const struct dv_bq_config *c, uint64_t deadline_ns, char *err,
+			size_t errlen)
+{
+	char p[256], d[256], t[256], ans[400], full[800];
+	char url[2048];
+	struct dv_bq_buf resp = {0};
+	json_t *table = NULL, *patch = NULL;
+	long status;
+	int rc = -EIO, tries;
+
+	if (dv_bq_path_escape(c->project, p, sizeof(p)) ||
+	    dv_bq_path_escape(c->dataset, d, sizeof(d)) ||
+	    dv_bq_path_escape(c->table, t, sizeof(t))) {
+		snprintf(err, errlen, "project, dataset or table name too long");
+		return -EINVAL;
+	}
+	snprintf(full, sizeof(full), "%s:%s.%s", c->project, c->dataset, c->table);
+
+	snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/datasets/%s", h->endpoint, p, d);
+	status = dv_bq_http_sync(h, "GET", url, auth, NULL, NULL, 0, deadline_ns, &resp, err,
+				 errlen);
+	if (status < 0) {
+		rc = (int)status;
+		goto out;
+	}
+	if (status != 200) {
+		dv_bq_answer(status, &resp, ans, sizeof(ans));
+		if (status == 404)
+			snprintf(err, errlen,
+				 "dataset %s:%s not found (create it first, e.g. bq mk --dataset "
+				 "%s:%s)",
+				 c->project, c->dataset, c->project, c->dataset);
+		else if (status == 401 || status == 403)
+			snprintf(err, errlen, "access to dataset %s:%s denied (%s)", c->project,
+				 c->dataset, ans);
+		else
+			snprintf(err, errlen, "datasets.get %s:%s failed: %s", c->project,
+				 c->dataset, ans);
+		rc = status == 404 ? -ENOENT : -EACCES;
+		goto out;
+	}
+
+	snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/datasets/%s/tables/%s",
+		 h->endpoint, p, d, t);
+	for (tries = 0; tries < 3; tries++) {
+		resp.len = 0;
+		status = dv_bq_http_sync(h, "GET", url, auth, NULL, NULL, 0, deadline_ns, &resp,
+					 err, errlen);
+		if (status < 0) {
+			rc = (int)status;
+			goto out;
+		}
+		if (status == 200)
+			break;
+		if (status != 404 || !c->create_table) {
+			dv_bq_answer(status, &resp, ans, sizeof(ans));
+			snprintf(err, errlen, "tables.get %s failed: %s", full, ans);
+			rc = status == 404 ? -ENOENT : -EIO;
+			goto out;
+		}
+		snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/datasets/%s/tables",
+			 h->endpoint, p, d);
+		rc = dv_bq_tables_insert(h, auth, c, url, full, deadline_ns, err, errlen);
+		if (rc == 0)
+			goto out; /* we created it with our schema */
+		if (rc != -EEXIST)
+			goto out;
+		snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/datasets/%s/tables/%s",
+			 h->endpoint, p, d, t);
+	}
+	if (status != 200) {
+		snprintf(err, errlen, "table %s neither readable nor creatable", full);
+		rc = -EIO;
+		goto out;
+	}
+	table = json_loadb(resp.p, resp.len, 0, NULL);
+	rc = dv_bq_schema_reconcile(table, full, &patch, err, errlen);
+	if (rc)
+		goto out;
+	if (!json_is_object(json_object_get(table, "timePartitioning")))
+		dv_bq_logf(h->log, DV_BQ_WARN,
+			   "table %s is not partitioned; queries will scan all of it", full);
+	if (patch) {
+		char *body = json_dumps(patch, JSON_COMPACT);
+
+		if (!c->create_table) {
+			snprintf(err, errlen, "table %s lacks columns devourer writes", full);
+			rc = -EINVAL;
+			free(body);
+			goto out;
+		}
+		resp.len = 0;
+		status = body ? dv_bq_http_sync(h, "PATCH", url, auth, "application/json", body,
+						strlen(body), deadline_ns, &resp, err, errlen)
+			      : -ENOMEM;
+		free(body);
+		if (status == 200) {
+			dv_bq_logf(h->log, DV_BQ_INFO, "added missing columns to table %s", full);
+			rc = 0;
+		} else if (status > 0) {
+			dv_bq_answer(status, &resp, ans, sizeof(ans));
+			snprintf(err, errlen, "cannot add missing columns to table %s: %s", full,
+				 ans);
+			rc = -EIO;
+		} else {
+			rc = (int)status;
+		}
+	}
+out:
+	json_decref(table);
+	json_decref(patch);
+	dv_bq_buf_free(&resp);
+	return rc;
+}
