@@ -26,12 +26,19 @@ fail()
 
 # Long options named in the option column of --help: lines that start (after
 # indentation) with "-", up to the first run of two spaces or a tab, which is
-# where the description starts. Descriptions may mention EAL options; those
-# are not taken.
+# where the description starts, and aliases a description names ("alias
+# --x"). Other options a description mentions (EAL ones) are not taken.
 help_options()
 {
-	sed -n 's/^[[:space:]]*\(-.*\)$/\1/p' | sed 's/\(  \|\t\).*//' |
-		grep -oE -- '--[a-z][a-z0-9-]*' | sed 's/^--//' | sort -u
+	local text
+	text=$(cat)
+	{
+		printf '%s\n' "$text" | sed -n 's/^[[:space:]]*\(-.*\)$/\1/p' |
+			sed 's/\(  \|\t\).*//' | grep -oE -- '--[a-z][a-z0-9-]*'
+		# Aliases named in a description: "(alias --bq-project-id)".
+		printf '%s\n' "$text" | grep -oE -- 'alias(es)?:? --[a-z][a-z0-9-]*' |
+			grep -oE -- '--[a-z][a-z0-9-]*'
+	} | sed 's/^--//' | sort -u
 }
 
 spec_options()
@@ -127,6 +134,28 @@ for h in $headings; do
 	printf '%s\n' "$opts" | grep -qxF -- "$h" || fail "man page describes --$h, which is not an option of $source"
 done
 echo "checked $nhead man page option headings are options"
+
+# The defaults the example config shows must be values the program accepts:
+# uncomment every "# key = value" line and let PROGRAM read the result. With
+# no input it stops after the options, so any message naming the file is a
+# rejected line. A deliberately bad key shows that such a message appears.
+if [ -n "$prog" ]; then
+	tmpconf=$(mktemp /tmp/ops-options-conf.XXXXXX)
+	sed -nE 's/^#[[:space:]]*([a-z][a-z0-9-]*[[:space:]]*=[[:space:]]*[^[:space:]].*)$/\1/p' \
+		"$conf" >"$tmpconf"
+	nvals=$(grep -c . "$tmpconf")
+	msg=$(timeout 20 "$prog" --config "$tmpconf" 2>&1 </dev/null)
+	if printf '%s\n' "$msg" | grep -qF -- "$tmpconf"; then
+		fail "$prog rejects the example config's defaults: $msg"
+	else
+		echo "ok: $prog accepts the $nvals defaults of the example config"
+	fi
+	echo "no-such-option = 1" >>"$tmpconf"
+	msg=$(timeout 20 "$prog" --config "$tmpconf" 2>&1 </dev/null)
+	printf '%s\n' "$msg" | grep -qF -- "$tmpconf" ||
+		fail "$prog does not name the config file when a key is unknown (the check above proves nothing): $msg"
+	rm -f "$tmpconf"
+fi
 
 if [ $failures -gt 0 ]; then
 	echo "options_consistency: $failures failure(s)"
