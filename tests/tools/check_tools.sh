@@ -3,7 +3,7 @@
 #   check_tools.sh SAMPLE.pcap SPLIT_DIRS GEN_BENCH
 # - every frame of the sample but the deliberately truncated one decodes with
 #   good IPv4/TCP/UDP/ICMP/ICMPv6 checksums and no expert error;
-# - split_dirs puts each side of every address pair in one file (29 frames
+# - split_dirs puts each side of every address pair in one file (30 frames
 #   from initiators, 18 from responders: counted by hand from gen_sample.c);
 # - gen_bench writes the asked number of 64-byte frames over the asked flows.
 set -u
@@ -17,7 +17,7 @@ check() { # name expected actual
 ts() { tshark -n -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE \
 	-o udp.check_checksum:TRUE -o ip.defragment:FALSE -o ipv6.defragment:FALSE "$@" 2>/dev/null; }
 
-check "sample frames" 47 "$(capinfos -T -M -c -r "$sample" | cut -f2)"
+check "sample frames" 48 "$(capinfos -T -M -c -r "$sample" | cut -f2)"
 # Checksum status 0 is "Bad"; 1 "Good". Count the bad ones and the good ones.
 bad=$(ts -r "$sample" -T fields -E occurrence=a -E aggregator=' ' -e ip.checksum.status \
 	-e tcp.checksum.status -e udp.checksum.status -e icmp.checksum.status \
@@ -26,16 +26,16 @@ check "bad checksums" 0 "$bad"
 good=$(ts -r "$sample" -T fields -E occurrence=a -E aggregator=' ' -e ip.checksum.status \
 	-e tcp.checksum.status -e udp.checksum.status -e icmp.checksum.status \
 	-e icmpv6.checksum.status | tr '\t ' '\n\n' | grep -c '^1$')
-# 36 IPv4 headers (all IPv4 frames but the truncated one), 30 TCP segments,
-# 6 UDP datagrams (DNS, VLAN, QinQ; the first fragments' UDP checksums cover
+# 37 IPv4 headers (all IPv4 frames but the truncated one), 30 TCP segments,
+# 7 UDP datagrams (3 DNS, 2 VLAN, 2 QinQ; the first fragments' UDP checksums cover
 # data in later fragments, so tshark leaves them unverified without
 # reassembly), 2 ICMP and 2 ICMPv6 messages.
-check "good checksums" 76 "$good"
+check "good checksums" 78 "$good"
 errs=$(ts -r "$sample" -Y '_ws.expert.severity == error' -T fields -e frame.number | tr '\n' ' ')
 check "frames with expert errors" "47 " "$errs"
 
 "$split" "$sample" "$tmp/a.pcap" "$tmp/b.pcap" >/dev/null || fail=1
-check "split A frames" 29 "$(capinfos -T -M -c -r "$tmp/a.pcap" | cut -f2)"
+check "split A frames" 30 "$(capinfos -T -M -c -r "$tmp/a.pcap" | cut -f2)"
 check "split B frames" 18 "$(capinfos -T -M -c -r "$tmp/b.pcap" | cut -f2)"
 # Responders are 192.0.2.0/24, 10.1.0.2, 10.2.0.2 and 2001:db8::2.
 resp='ip.src == 192.0.2.0/24 || ip.src == 10.1.0.2 || ip.src == 10.2.0.2 || ipv6.src == 2001:db8::2'

@@ -9,8 +9,8 @@
  * TCP ended by RST, DNS, ICMP and ICMPv6 echo, IPv6 TCP, an 802.1Q and a QinQ
  * flow, an IPv4 datagram in three fragments (in order: the later fragments
  * take the first one's ports), an IPv6 datagram in two fragments sent last
- * fragment first (so the later fragment counts with ports 0), an ARP frame and
- * one truncated IPv4 header. Checksums are correct everywhere but in the
+ * fragment first (so the later fragment counts with ports 0), an ARP frame,
+ * one truncated IPv4 header, and 12 s later an unanswered DNS query. Checksums are correct everywhere but in the
  * truncated frame, which has no room for them.
  *
  * The capture is Ethernet with microsecond timestamps starting at
@@ -252,25 +252,32 @@ static void dv_flow_rst(struct dv_gen *g)
 	dv_tcp(g, &c, DV_B, DV_TCP_RST | DV_TCP_ACK, NULL, 600);
 }
 
-/* Flow 4: DNS query for www.example.test, A record answer. */
-static void dv_flow_dns(struct dv_gen *g)
+/* DNS query for www.example.test, type A; returns its length (33 bytes). */
+static size_t dv_dns_query(uint8_t *m, uint16_t id)
 {
 	static const uint8_t qname[] = "\3www\7example\4test"; /* + final 0 from the literal */
+	size_t n = 12;
+
+	memset(m, 0, 12);
+	dv_put16(m, id);
+	dv_put16(m + 2, 0x0100); /* RD */
+	dv_put16(m + 4, 1);      /* QDCOUNT */
+	memcpy(m + n, qname, sizeof(qname));
+	n += sizeof(qname);
+	dv_put16(m + n, 1);     /* QTYPE A */
+	dv_put16(m + n + 2, 1); /* QCLASS IN */
+	return n + 4;
+}
+
+/* Flow 4: DNS query and its A record answer. */
+static void dv_flow_dns(struct dv_gen *g)
+{
 	uint8_t m[128];
 	size_t n;
 	struct dv_conv c;
 
 	dv_conv_init(&c, 4, "10.0.0.1", "192.0.2.53", 17, 53001, 53);
-	memset(m, 0, sizeof(m));
-	dv_put16(m, 0x1234);   /* id */
-	dv_put16(m + 2, 0x0100); /* RD */
-	dv_put16(m + 4, 1);    /* QDCOUNT */
-	n = 12;
-	memcpy(m + n, qname, sizeof(qname));
-	n += sizeof(qname);
-	dv_put16(m + n, 1); /* QTYPE A */
-	dv_put16(m + n + 2, 1); /* QCLASS IN */
-	n += 4;
+	n = dv_dns_query(m, 0x1234);
 	dv_udp(g, &c, DV_A, m, n, 30000);
 
 	dv_put16(m + 2, 0x8180); /* QR RD RA, NOERROR */
@@ -442,6 +449,20 @@ static void dv_frame_arp(struct dv_gen *g)
 	dv_emit(g, f, off + sizeof(arp), 10000);
 }
 
+/*
+ * The last frame, 12 s after the others: an unanswered DNS query (a flow that
+ * stays "init"). It moves the packet clock past the default 10 s TCP close
+ * timeout, so the closed TCP flows end as tcp_close with default options.
+ */
+static void dv_flow_dns_late(struct dv_gen *g)
+{
+	uint8_t m[128];
+	struct dv_conv c;
+
+	dv_conv_init(&c, 4, "10.0.0.1", "192.0.2.53", 17, 53002, 53);
+	dv_udp(g, &c, DV_A, m, dv_dns_query(m, 0x4321), 12000000);
+}
+
 /* Malformed: the frame ends 10 bytes into an IPv4 header (before the addresses). */
 static void dv_frame_truncated(struct dv_gen *g)
 {
@@ -487,6 +508,7 @@ int main(int argc, char **argv)
 	dv_flow_frag6(&g);
 	dv_frame_arp(&g);
 	dv_frame_truncated(&g);
+	dv_flow_dns_late(&g);
 	if (pcap_dump_flush(g.dumper) != 0) {
 		fprintf(stderr, "gen_sample: cannot write %s\n", argv[1]);
 		pcap_dump_close(g.dumper);
