@@ -41,27 +41,53 @@ static inline void put_mem(struct dv_cursor *c, const char *s, size_t n)
 
 static const char dv_hex[] = "0123456789abcdef";
 
-/* Decimal digits of v into tmp (at least 20 bytes); returns the length. */
-static inline int u64_digits(uint64_t v, char *tmp)
-{
-	char rev[20];
-	int n = 0, len;
+/* "00" to "99", so numbers are written two digits per division. */
+static const char dv_digit_pairs[] = "00010203040506070809101112131415161718192021222324"
+				     "25262728293031323334353637383940414243444546474849"
+				     "50515253545556575859606162636465666768697071727374"
+				     "75767778798081828384858687888990919293949596979899";
 
-	do {
-		rev[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	len = n;
-	for (int i = 0; i < len; i++)
-		tmp[i] = rev[--n];
+/* Decimal digits of v into out (at least 20 bytes); returns the length. */
+static inline int u64_digits(uint64_t v, char *out)
+{
+	int len = 1;
+	char *p;
+
+	for (uint64_t t = v; t >= 10; t /= 10)
+		len++;
+	p = out + len;
+	while (v >= 100) {
+		unsigned int r = (unsigned int)(v % 100);
+
+		v /= 100;
+		p -= 2;
+		memcpy(p, dv_digit_pairs + 2 * r, 2);
+	}
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, dv_digit_pairs + 2 * v, 2);
+	} else {
+		*--p = (char)('0' + v);
+	}
 	return len;
+}
+
+/* Where a piece of at most max bytes can be written in place, or NULL when
+ * the room left is smaller (the piece then goes through a bounce buffer so
+ * that -ENOSPC is exact to the byte). */
+static inline char *room_for(struct dv_cursor *c, size_t max)
+{
+	return !c->full && (size_t)(c->end - c->p) >= max ? c->p : NULL;
 }
 
 static inline void put_u64(struct dv_cursor *c, uint64_t v)
 {
-	char tmp[20];
+	char tmp[20], *d = room_for(c, sizeof(tmp));
 
-	put_mem(c, tmp, (size_t)u64_digits(v, tmp));
+	if (d != NULL)
+		c->p += u64_digits(v, d);
+	else
+		put_mem(c, tmp, (size_t)u64_digits(v, tmp));
 }
 
 /* BigQuery INTEGER is INT64: a counter beyond it (only a corrupt record gets
@@ -271,6 +297,37 @@ static int format_uuid(const uint8_t id[16], char *p)
 	return (int)(p - start);
 }
 
+static void put_uuid(struct dv_cursor *c, const uint8_t id[16])
+{
+	char tmp[36], *d = room_for(c, sizeof(tmp));
+
+	if (d != NULL)
+		c->p += format_uuid(id, d);
+	else
+		put_mem(c, tmp, (size_t)format_uuid(id, tmp));
+}
+
+/* family is 4 or 6 (checked by the caller); the formatter's NUL is not kept. */
+static void put_addr(struct dv_cursor *c, const uint8_t addr[16], uint8_t family)
+{
+	char tmp[46], *d = room_for(c, sizeof(tmp));
+
+	if (d != NULL)
+		c->p += dv_addr_format(addr, family, d);
+	else
+		put_mem(c, tmp, (size_t)dv_addr_format(addr, family, tmp));
+}
+
+static void put_time(struct dv_cursor *c, uint64_t ns)
+{
+	char tmp[28], *d = room_for(c, sizeof(tmp));
+
+	if (d != NULL)
+		c->p += dv_time_format(ns, d);
+	else
+		put_mem(c, tmp, (size_t)dv_time_format(ns, tmp));
+}
+
 int dv_row_insert_id(const struct dv_export_rec *r, char *buf)
 {
 	int n = format_uuid(r->id, buf);
@@ -341,30 +398,27 @@ static void put_str(struct dv_cursor *c, const char *s)
 int dv_row_format(const struct dv_export_rec *r, const char *sensor, char *buf, size_t cap)
 {
 	struct dv_cursor c = {.p = buf, .end = buf + cap, .full = false};
-	char tmp[64];
-	int n;
+	char tmp[16];
 
 	if (r->family != 4 && r->family != 6)
 		return -EINVAL;
 
 	PUT_LIT(&c, "{\"id\":\"");
-	put_mem(&c, tmp, (size_t)format_uuid(r->id, tmp));
+	put_uuid(&c, r->id);
 	PUT_LIT(&c, "\",\"protocol\":\"");
 	put_str(&c, dv_proto_name(r->proto, r->family, tmp));
 	PUT_LIT(&c, "\",\"src_addr\":\"");
-	n = dv_addr_format(r->src_addr, r->family, tmp);
-	put_mem(&c, tmp, (size_t)n);
+	put_addr(&c, r->src_addr, r->family);
 	PUT_LIT(&c, "\",\"dst_addr\":\"");
-	n = dv_addr_format(r->dst_addr, r->family, tmp);
-	put_mem(&c, tmp, (size_t)n);
+	put_addr(&c, r->dst_addr, r->family);
 	PUT_LIT(&c, "\",\"src_port\":");
 	put_u64(&c, r->src_port);
 	PUT_LIT(&c, ",\"dst_port\":");
 	put_u64(&c, r->dst_port);
 	PUT_LIT(&c, ",\"first_seen_at\":\"");
-	put_mem(&c, tmp, (size_t)dv_time_format(r->first_ns, tmp));
+	put_time(&c, r->first_ns);
 	PUT_LIT(&c, "\",\"last_seen_at\":\"");
-	put_mem(&c, tmp, (size_t)dv_time_format(r->last_ns, tmp));
+	put_time(&c, r->last_ns);
 	PUT_LIT(&c, "\",\"src_bytes\":");
 	put_counter(&c, r->src_bytes);
 	PUT_LIT(&c, ",\"dst_bytes\":");
