@@ -8,7 +8,8 @@
 #  3. Against a fake sysfs tree (SETUP_APPLIANCE_SYSFS), with stub DPDK tools
 #     and modprobe that record every call: an interface that is up, a missing
 #     IOMMU, a non-network device are each one clear error; a good NIC gives a
-#     plan that binds it; a dry run never calls anything that changes state.
+#     plan that binds it, an mlx5 port is left on its kernel driver; a dry
+#     run never calls anything that changes state.
 # Exit: 0 pass, 1 fail.
 set -u
 
@@ -92,6 +93,8 @@ mkdir -p "$sys/kernel/iommu_groups"
 mkdev 0000:01:00.0 0x020000 ens1f0 0x1003 # up
 mkdev 0000:01:00.1 0x020000 ens1f1 0x1002 # down
 mkdev 0000:02:00.0 0x010802               # NVMe
+mkdev 0000:03:00.0 0x020000 ens3f0 0x1003 # mlx5, up: must stay as it is
+echo 0x15b3 >"$sys/bus/pci/devices/0000:03:00.0/vendor"
 
 # Stubs: state-changing calls are logged; only status queries may run.
 mkdir -p "$tmp/bin"
@@ -125,16 +128,17 @@ expect_error no-iommu 'no IOMMU.*enable_unsafe_noiommu_mode' --dry-run --nic 000
 expect_error bad-size "--hugepages 'lots'" --dry-run --hugepages lots
 
 mkdir -p "$sys/kernel/iommu_groups/7"
-run good fake --dry-run --hugepages 1G --nic 01:00.1
+run good fake --dry-run --hugepages 1G --nic 01:00.1 --nic 0000:03:00.0
 if [ "$(rc good)" -ne 0 ]; then
 	fail "a down NIC with an IOMMU: exited $(rc good): $(cat "$tmp/good.err")"
 elif ! grep -q 'would run: modprobe vfio-pci' "$tmp/good.out" ||
 	! grep -q 'would run: dpdk-devbind.py --bind=vfio-pci 0000:01:00.1$' "$tmp/good.out" ||
-	! grep -q 'would run: dpdk-hugepages.py --reserve 1G --mount' "$tmp/good.out"; then
+	! grep -q 'would run: dpdk-hugepages.py --reserve 1G --mount' "$tmp/good.out" ||
+	! grep -q '0000:03:00.0 is an mlx5 .*stays on mlx5_core' "$tmp/good.out"; then
 	fail "a down NIC with an IOMMU: plan lacks a step:"
 	cat "$tmp/good.out"
 else
-	echo "ok: a down NIC (given as 01:00.1) with an IOMMU gives the plan:"
+	echo "ok: a down NIC (given as 01:00.1) and an mlx5 port with an IOMMU give the plan:"
 	sed 's/^/    | /' "$tmp/good.out"
 fi
 
