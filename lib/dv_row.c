@@ -239,10 +239,10 @@ static void civil_from_days(uint64_t days, unsigned int *year, unsigned int *mon
 {
 	uint64_t z = days + 719468; /* days from 0000-03-01 to 1970-01-01 */
 	uint64_t era = z / 146097;
-	unsigned int doe = (unsigned int)(z - era * 146097);                         /* [0, 146096] */
+	unsigned int doe = (unsigned int)(z - era * 146097);			  /* [0, 146096] */
 	unsigned int yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
-	unsigned int doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 /* [0, 365] */
-	unsigned int mp = (5 * doy + 2) / 153;                                      /* Mar = 0 */
+	unsigned int doy = doe - (365 * yoe + yoe / 4 - yoe / 100);		  /* [0, 365] */
+	unsigned int mp = (5 * doy + 2) / 153;					  /* Mar = 0 */
 	unsigned int m = mp < 10 ? mp + 3 : mp - 9;
 
 	*day = doy - (153 * mp + 2) / 5 + 1;

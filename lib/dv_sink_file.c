@@ -46,8 +46,8 @@ struct dv_file_sink {
 	bool unsynced; /* bytes reached the fd since the last fsync */
 	bool torn;     /* the fd ends inside a row; the next bytes start with '\n' */
 	char *buf;
-	size_t len;   /* bytes in buf */
-	size_t lead;  /* leading bytes of buf that are no row (the torn-line '\n') */
+	size_t len;    /* bytes in buf */
+	size_t lead;   /* leading bytes of buf that are no row (the torn-line '\n') */
 	uint64_t rows; /* rows in buf, including one partly written */
 };
 
@@ -294,8 +294,8 @@ static const struct dv_sink_ops dv_file_ops = {
 	.destroy = sink_destroy,
 };
 
-static struct dv_file_sink *sink_alloc(const char *name, const struct dv_sink_ops *ops,
-				       char *err, size_t errlen)
+static struct dv_file_sink *sink_alloc(const char *name, const struct dv_sink_ops *ops, char *err,
+				       size_t errlen)
 {
 	struct dv_file_sink *f = calloc(1, sizeof(*f));
 
