@@ -15,12 +15,15 @@ test script makes; a plain HTTP listener for the metadata server is optional.
 
 Control endpoints (no auth, same listener):
   GET  /_double/health            -> {"ok":true}
-  POST /_double/reset             forget tables, rows, tokens, faults, stats
+  POST /_double/reset             forget tables, rows, faults, stats (not tokens)
   POST /_double/fault             add a fault (JSON, see Fault below)
   GET  /_double/rows?table=T      NDJSON: {"insertId":..., "json":{...}} per stored row
   GET  /_double/stats             counters (requests by kind and status, rows)
   GET  /_double/tokens            access tokens issued (tests grep logs for them)
   GET  /_double/table?table=T     the stored table resource
+  POST /_double/table?table=T     install a table resource as it is (an "old" table)
+  POST /_double/config            {"token_ttl":N, "fast":bool, "dedup_window":S}
+  POST /_double/revoke            forget issued tokens (the next request gets 401)
 """
 
 import argparse
@@ -120,6 +123,7 @@ class State:
             self.kid = key["private_key_id"]
             self.email = key["client_email"]
         self.datasets = set(args.dataset or [])
+        self.tokens = {}  # token -> expiry; kept over reset so tests can grep logs for all
         self.reset()
 
     def reset(self):
@@ -127,7 +131,6 @@ class State:
             self.tables = {}    # "p:d.t" -> table resource
             self.rows = {}      # "p:d.t" -> list of (insertId, row dict)
             self.seen = {}      # "p:d.t" -> {insertId: time}
-            self.tokens = {}    # token -> expiry
             self.faults = []
             self.stats = {"requests": {}, "rows_stored": 0, "rows_deduped": 0,
                           "rows_invalid": 0, "bytes_in": 0, "insert_requests": 0}
@@ -247,6 +250,7 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             exp = st.tokens.get(tok)
         if exp is None or exp < time.time():
+            st.count("auth", 401)
             self.error(401, "Request had invalid authentication credentials. Expected OAuth 2 "
                        "access token, login cookie or other valid authentication credential.",
                        "authError")
@@ -329,6 +333,16 @@ class Handler(BaseHTTPRequestHandler):
                 with st.lock:
                     st.faults.append(f)
             return self.send(200, {"ok": True})
+        if path == "/_double/config" and method == "POST":
+            for k, v in json.loads(body).items():
+                if k not in ("token_ttl", "fast", "dedup_window"):
+                    return self.send(400, {"error": "unknown setting %s" % k})
+                setattr(st.args, k, v)
+            return self.send(200, {"ok": True})
+        if path == "/_double/revoke" and method == "POST":
+            with st.lock:
+                st.tokens.clear()
+            return self.send(200, {"ok": True})
         if path == "/_double/rows":
             t = query.get("table", [""])[0]
             with st.lock:
@@ -341,6 +355,14 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_double/tokens":
             with st.lock:
                 return self.send(200, {"tokens": list(st.tokens)})
+        if path == "/_double/table" and method == "POST":
+            t = query.get("table", [""])[0]
+            res = json.loads(body)
+            with st.lock:
+                st.tables[t] = res
+                st.rows[t] = []
+                st.seen[t] = {}
+            return self.send(200, {"ok": True})
         if path == "/_double/table":
             t = query.get("table", [""])[0]
             with st.lock:
@@ -412,6 +434,7 @@ class Handler(BaseHTTPRequestHandler):
         tok = "ya29.double-" + secrets.token_urlsafe(24)
         with st.lock:
             st.tokens[tok] = time.time() + st.args.token_ttl
+            st.stats["tokens_issued"] = st.stats.get("tokens_issued", 0) + 1
         return self.send(200, {"access_token": tok, "expires_in": st.args.token_ttl,
                                "token_type": "Bearer"})
 
@@ -637,6 +660,11 @@ class Server(ThreadingHTTPServer):
         self.st, self.tls_ctx, self.plain = st, tls_ctx, plain
         self.token_url = None
         self.peers = []
+
+    def handle_error(self, request, client_address):
+        # Clients that time out and hang up are part of the tests, not news.
+        if not isinstance(sys.exc_info()[1], (OSError, ssl.SSLError)) or self.st.args.verbose:
+            super().handle_error(request, client_address)
 
     def go_down(self, seconds):
         """Refuse connections for a while: close every listener, then reopen
