@@ -179,6 +179,9 @@ static int sink_write(struct dv_sink *s, const struct dv_export_rec *rec, const 
 		return -EMSGSIZE;
 	}
 	if (f->len + need > DV_SINK_FILE_BUF) {
+		/* Wait for a slow reader rather than lose rows; on a hard error
+		 * this row is dropped with the buffered ones (dv_sink.h: an error
+		 * return means the row was counted as dropped). */
 		int rc = flush_buf(f, true, UINT64_MAX);
 
 		if (rc < 0) {
