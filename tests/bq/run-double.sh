@@ -6,11 +6,12 @@
 # wrong one with the same id), then starts the double, runs the command with
 # DV_BQ_TEST_* variables describing all that, stops the double by its PID and
 # removes the directory. Exit status: the command's.
-#   run-double.sh [--fast] COMMAND [ARGS...]
+#   run-double.sh [--fast|--count-only] COMMAND [ARGS...]
+# (--fast, --count-only: the double's benchmark modes, see bqdouble.py --help)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 fast=()
-if [ "${1:-}" = "--fast" ]; then fast=(--fast); shift; fi
+case "${1:-}" in --fast|--count-only) fast=("$1"); shift ;; esac
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/dv-bq.XXXXXX")
 pid=

@@ -1201,5 +1201,7 @@ int main(void)
 	snprintf(base_url, sizeof(base_url), "https://127.0.0.1:%s", getenv("DV_BQ_TEST_PORT"));
 	snprintf(md_host, sizeof(md_host), "127.0.0.1:%s", getenv("DV_BQ_TEST_MDPORT"));
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (getenv("DV_BQ_TEST_FILTER")) /* e.g. "test_fault_*" */
+		cmocka_set_test_filter(getenv("DV_BQ_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
