@@ -6,6 +6,7 @@
  * every sink. The stats line shows the primary sink (BigQuery if configured,
  * else the first one).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,8 +47,17 @@ uint32_t dv_control_drain(struct dv_control *c)
 				c->row_errors++;
 				continue;
 			}
-			for (uint32_t s = 0; s < c->n_sinks; s++)
-				dv_sink_write(c->sinks[s], &recs[i], c->row, (size_t)len);
+			for (uint32_t s = 0; s < c->n_sinks; s++) {
+				int rc = dv_sink_write(c->sinks[s], &recs[i], c->row, (size_t)len);
+
+				/* Log the 1st, 2nd, 4th, 8th... failure: visible, never a flood. */
+				if (rc < 0)
+					c->sink_errors++;
+				if (rc < 0 && (c->sink_errors & (c->sink_errors - 1)) == 0)
+					fprintf(stderr, "dpdk-devourer: %s output: %s (%" PRIu64
+							" rows failed so far)\n",
+						c->sinks[s]->name, strerror(-rc), c->sink_errors);
+			}
 		}
 		c->records += n;
 		total += n;

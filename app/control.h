@@ -43,6 +43,7 @@ struct dv_control {
 	/* records and rows */
 	uint64_t records;     /* drained from the export rings */
 	uint64_t row_errors;  /* records that could not be formatted (never expected) */
+	uint64_t sink_errors; /* rows a sink refused (counted as dropped by the sink) */
 	uint64_t end_reasons[DV_END_MAX];
 
 	/* previous stats line, for rates */

@@ -62,7 +62,8 @@ static int split_args(int argc, char **argv, int *eal_argc, char ***app_argv)
 {
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0) {
-			*eal_argc = i;
+			/* "prog -- opts" (an empty $DEVOURER_EAL_ARGS) means no EAL options. */
+			*eal_argc = i > 1 ? i : 0;
 			argv[i] = argv[0];
 			*app_argv = &argv[i];
 			return argc - i;
@@ -329,7 +330,7 @@ static int read_files(struct dv_app *app)
 	for (unsigned int f = 0; f < app->opt.n_read && !quit_signal; f++) {
 		struct dv_reader *r = app->readers[f];
 		struct dv_pkt pkt;
-		int rc;
+		int rc = 0;
 
 		app->ctl.cur = r;
 		while (!quit_signal && (rc = dv_reader_next(r, &pkt, err, sizeof(err))) == 1) {
@@ -482,6 +483,8 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
+	/* A closed stdout (| head) is reported as a write error, not a kill. */
+	signal(SIGPIPE, SIG_IGN);
 
 	if (dv_ports_start(&app, err, sizeof(err)) < 0) {
 		fprintf(stderr, "dpdk-devourer: %s\n", err);

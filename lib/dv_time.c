@@ -26,8 +26,12 @@ static int parse_scaled(const char *s, const struct unit *units, double empty_mu
 	char *end;
 	double v, mult = 0;
 
-	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+	/* Digits first: no sign, no space, no hex ("0x10"). */
+	if (s == NULL || !((*s >= '0' && *s <= '9') || *s == '.'))
 		return -EINVAL;
+	for (const char *p = s; *p; p++)
+		if (*p == 'x' || *p == 'X' || *p == 'p' || *p == 'P')
+			return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno != 0 || end == s || !isfinite(v) || v < 0)
@@ -47,7 +51,8 @@ static int parse_scaled(const char *s, const struct unit *units, double empty_mu
 	v *= mult;
 	if (v >= 1.8e19)
 		return -ERANGE;
-	*out = (uint64_t)llround(v);
+	/* llround() is signed: above INT64_MAX convert directly. */
+	*out = v < 9.2e18 ? (uint64_t)llround(v) : (uint64_t)v;
 	return 0;
 }
 
