@@ -86,6 +86,9 @@ struct dv_bq_config {
 	void *log_arg;
 };
 
+/* "auto", "key", "metadata", "none" -> *m; 0 or -EINVAL. */
+int dv_bq_auth_mode_parse(const char *s, enum dv_bq_auth_mode *m);
+
 /* Fill every field with its default (strings NULL where derived later). */
 void dv_bq_config_init_defaults(struct dv_bq_config *c);
 

@@ -792,6 +792,19 @@ void dv_bq_config_init_defaults(struct dv_bq_config *c)
 	c->create_table = 1;
 }
 
+int dv_bq_auth_mode_parse(const char *s, enum dv_bq_auth_mode *m)
+{
+	static const char *const names[] = {"auto", "key", "metadata", "none"};
+
+	for (unsigned int i = 0; s && i < 4; i++) {
+		if (!strcmp(s, names[i])) {
+			*m = (enum dv_bq_auth_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 int dv_bq_partition_ok(uint64_t ts_ns, uint64_t now_ns)
 {
 	int64_t day = (int64_t)(ts_ns / (86400 * DV_NS_PER_SEC));

@@ -682,6 +682,62 @@ static void test_key_mode_warning(void **state)
 	finish(s);
 }
 
+static void test_auth_mode_parse(void **state)
+{
+	enum dv_bq_auth_mode m = DV_BQ_AUTH_NONE;
+
+	(void)state;
+	assert_int_equal(dv_bq_auth_mode_parse("auto", &m), 0);
+	assert_int_equal(m, DV_BQ_AUTH_AUTO);
+	assert_int_equal(dv_bq_auth_mode_parse("key", &m), 0);
+	assert_int_equal(m, DV_BQ_AUTH_KEY);
+	assert_int_equal(dv_bq_auth_mode_parse("metadata", &m), 0);
+	assert_int_equal(m, DV_BQ_AUTH_METADATA);
+	assert_int_equal(dv_bq_auth_mode_parse("none", &m), 0);
+	assert_int_equal(m, DV_BQ_AUTH_NONE);
+	assert_int_equal(dv_bq_auth_mode_parse("Key", &m), -EINVAL);
+	assert_int_equal(dv_bq_auth_mode_parse(NULL, &m), -EINVAL);
+}
+
+/* auth auto without a key takes GOOGLE_APPLICATION_CREDENTIALS. */
+static void test_google_application_credentials(void **state)
+{
+	struct dv_bq_config c;
+	struct dv_sink *s;
+
+	(void)state;
+	fresh();
+	base_config(&c, "gac");
+	c.auth = DV_BQ_AUTH_AUTO;
+	c.sa_key_file = NULL;
+	setenv("GOOGLE_APPLICATION_CREDENTIALS", tpath(0, "sa.json"), 1);
+	s = dv_bq_sink_create(&c, err, sizeof(err));
+	unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+	assert_non_null(s);
+	assert_int_equal(double_stat("token 200"), 1);
+	finish(s);
+}
+
+/* BIGQUERY_EMULATOR_HOST sets the endpoint and, without a key, auth none:
+ * this double wants a token, so the dataset check is refused with 401. */
+static void test_emulator_host(void **state)
+{
+	struct dv_bq_config c;
+
+	(void)state;
+	fresh();
+	base_config(&c, "emu");
+	c.auth = DV_BQ_AUTH_AUTO;
+	c.sa_key_file = NULL;
+	c.endpoint = NULL;
+	setenv("BIGQUERY_EMULATOR_HOST", base_url, 1);
+	assert_null(dv_bq_sink_create(&c, err, sizeof(err)));
+	unsetenv("BIGQUERY_EMULATOR_HOST");
+	assert_non_null(strstr(err, "access to dataset p:d denied (HTTP 401"));
+	assert_int_equal(double_stat("token 200"), 0);
+	assert_int_equal(double_stat("auth 401"), 1);
+}
+
 /* ---- tests: delivery ------------------------------------------------------------------- */
 
 static void test_delivers_every_row(void **state)
@@ -1169,6 +1225,9 @@ int main(void)
 		cmocka_unit_test(test_bad_endpoint),
 		cmocka_unit_test(test_ca_file_and_ca_path_both_trusted),
 		cmocka_unit_test(test_key_mode_warning),
+		cmocka_unit_test(test_auth_mode_parse),
+		cmocka_unit_test(test_google_application_credentials),
+		cmocka_unit_test(test_emulator_host),
 		cmocka_unit_test(test_delivers_every_row),
 		cmocka_unit_test(test_flush_interval),
 		cmocka_unit_test(test_fault_503),
