@@ -23,43 +23,43 @@
 
 #include "dv_parse.h"
 
-#define DV_ETH_HLEN     14
-#define DV_SLL_HLEN     16
-#define DV_SLL2_HLEN    20
-#define DV_VLAN_HLEN    4
-#define DV_NULL_HLEN    4
-#define DV_IPV4_MIN_HLEN 20
-#define DV_IPV6_HLEN    40
+#define DV_ETH_HLEN	  14
+#define DV_SLL_HLEN	  16
+#define DV_SLL2_HLEN	  20
+#define DV_VLAN_HLEN	  4
+#define DV_NULL_HLEN	  4
+#define DV_IPV4_MIN_HLEN  20
+#define DV_IPV6_HLEN	  40
 #define DV_IPV6_FRAG_HLEN 8
-#define DV_TCP_NEED     14 /* ports, sequence, ack, data offset and flags */
-#define DV_PORTS_NEED   4  /* UDP and SCTP: the two ports */
+#define DV_TCP_NEED	  14 /* ports, sequence, ack, data offset and flags */
+#define DV_PORTS_NEED	  4  /* UDP and SCTP: the two ports */
 
 /*
  * RFC 8200 allows each extension header once (destination options twice), so
- * a legitimate chain is at most 6 long; beyond 8 the packet is treated as
- * malformed rather than walked forever.
+ * a legitimate chain of the kinds walked here is at most 5 long; beyond 8 the
+ * packet is treated as malformed rather than walked on.
  */
 #define DV_IPV6_MAX_EXT 8
 
 #define DV_ETHERTYPE_IPV4 0x0800
 #define DV_ETHERTYPE_IPV6 0x86dd
-#define DV_TPID_8021Q     0x8100
-#define DV_TPID_8021AD    0x88a8
+#define DV_TPID_8021Q	  0x8100
+#define DV_TPID_8021AD	  0x88a8
 #define DV_TPID_QINQ_OLD  0x9100
 
 #define DV_IPPROTO_HOPOPTS  0
-#define DV_IPPROTO_TCP      6
-#define DV_IPPROTO_UDP      17
+#define DV_IPPROTO_TCP	    6
+#define DV_IPPROTO_UDP	    17
 #define DV_IPPROTO_ROUTING  43
 #define DV_IPPROTO_FRAGMENT 44
 #define DV_IPPROTO_DSTOPTS  60
-#define DV_IPPROTO_SCTP     132
+#define DV_IPPROTO_SCTP	    132
 
 /* Address family numbers of BSD loopback headers (they differ by OS). */
-#define DV_AF_INET        2
-#define DV_AF_INET6_LINUX 10
-#define DV_AF_INET6_BSD   24 /* NetBSD, OpenBSD */
-#define DV_AF_INET6_FBSD  28 /* FreeBSD */
+#define DV_AF_INET	   2
+#define DV_AF_INET6_LINUX  10
+#define DV_AF_INET6_BSD	   24 /* NetBSD, OpenBSD */
+#define DV_AF_INET6_FBSD   28 /* FreeBSD */
 #define DV_AF_INET6_DARWIN 30
 
 static inline uint16_t dv_be16(const uint8_t *p)

@@ -316,13 +316,13 @@ static void check_frame(const struct frame *f, int linktype, enum dv_parse_statu
 
 		if (len < f->need) {
 			if (st != DV_PARSE_MALFORMED)
-				fail_msg("cut at %u of %u (need %u): status %d, want MALFORMED", len,
-					 f->n, f->need, st);
+				fail_msg("cut at %u of %u (need %u): status %d, want MALFORMED",
+					 len, f->n, f->need, st);
 			continue;
 		}
 		if (st != want)
-			fail_msg("cut at %u of %u (need %u): status %d, want %d", len, f->n, f->need,
-				 st, want);
+			fail_msg("cut at %u of %u (need %u): status %d, want %d", len, f->n,
+				 f->need, st, want);
 		if (want == DV_PARSE_OK)
 			assert_memory_equal(&cut, full, PKT_PARSED_BYTES);
 	}
@@ -1005,7 +1005,7 @@ static void test_ipv4_frag_later(void **state)
 
 		link_eth(&f, 0x0800);
 		ip = ip4(&f, 17, 0xbeef, fragfield[i], 0);
-		f.need = f.n; /* no transport header in a later fragment */
+		f.need = f.n;		 /* no transport header in a later fragment */
 		put_fill(&f, 0x77, 100); /* payload that would read as ports 0x7777 */
 		ip4_done(&f, ip);
 
@@ -1047,9 +1047,9 @@ static void test_ipv6_ext_chain(void **state)
 	(void)state;
 	link_eth(&f, 0x86dd);
 	ip = ip6(&f, 0);
-	ext6(&f, 43, 0);  /* hop-by-hop, 8 bytes */
-	ext6(&f, 60, 2);  /* routing, 24 bytes */
-	ext6(&f, 6, 1);   /* destination options, 16 bytes */
+	ext6(&f, 43, 0); /* hop-by-hop, 8 bytes */
+	ext6(&f, 60, 2); /* routing, 24 bytes */
+	ext6(&f, 6, 1);	 /* destination options, 16 bytes */
 	l4 = tcp(&f, 50000, 8080, 0x11, 5);
 	ip6_done(&f, ip);
 	assert_int_equal(l4 - ip, 40 + 8 + 24 + 16);
@@ -1267,8 +1267,13 @@ static void test_tcp_bad_data_offset(void **state)
 
 static void test_non_ip(void **state)
 {
-	static const uint16_t types[] = {0x0806 /* ARP */, 0x88cc /* LLDP */, 0x8847 /* MPLS */,
-					 0x8864 /* PPPoE */, 0x86dc, 0x0801, 0x0600};
+	static const uint16_t types[] = {0x0806 /* ARP */,
+					 0x88cc /* LLDP */,
+					 0x8847 /* MPLS */,
+					 0x8864 /* PPPoE */,
+					 0x86dc,
+					 0x0801,
+					 0x0600};
 	struct dv_pkt p;
 
 	(void)state;
@@ -1409,8 +1414,8 @@ static void test_addr_hash(void **state)
  * invariants and (under ASan/valgrind) every read.
  */
 
-static const int all_linktypes[] = {DV_LINK_NULL, DV_LINK_ETHERNET, DV_LINK_RAW, DV_LINK_LOOP,
-				    DV_LINK_SLL,  DV_LINK_IPV4,     DV_LINK_IPV6, DV_LINK_SLL2};
+static const int all_linktypes[] = {DV_LINK_NULL, DV_LINK_ETHERNET, DV_LINK_RAW,  DV_LINK_LOOP,
+				    DV_LINK_SLL,  DV_LINK_IPV4,	    DV_LINK_IPV6, DV_LINK_SLL2};
 #define N_LINKTYPES (sizeof(all_linktypes) / sizeof(all_linktypes[0]))
 
 static uint64_t rng_next(uint64_t *s)
@@ -1547,48 +1552,48 @@ static void test_fuzz_mutations(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_eth_ipv4_tcp),
-		cmocka_unit_test(test_eth_ipv4_tcp_all_flags),
-		cmocka_unit_test(test_eth_ipv4_udp),
-		cmocka_unit_test(test_eth_ipv4_icmp),
-		cmocka_unit_test(test_eth_ipv4_sctp),
-		cmocka_unit_test(test_eth_ipv6_tcp),
-		cmocka_unit_test(test_eth_icmpv6),
-		cmocka_unit_test(test_vlan_single),
-		cmocka_unit_test(test_vlan_id_zero_is_tagged),
-		cmocka_unit_test(test_qinq_two_tags),
-		cmocka_unit_test(test_qinq_three_tags),
-		cmocka_unit_test(test_sll),
-		cmocka_unit_test(test_sll_vlan),
-		cmocka_unit_test(test_sll2),
-		cmocka_unit_test(test_sll2_vlan),
-		cmocka_unit_test(test_raw_ip),
-		cmocka_unit_test(test_null_both_orders),
-		cmocka_unit_test(test_loop),
-		cmocka_unit_test(test_linktype_supported),
-		cmocka_unit_test(test_ipv4_options),
-		cmocka_unit_test(test_ipv4_bad_ihl),
-		cmocka_unit_test(test_bad_version),
-		cmocka_unit_test(test_ipv4_total_length),
-		cmocka_unit_test(test_ipv4_ethernet_padding),
-		cmocka_unit_test(test_ipv4_frag_first),
-		cmocka_unit_test(test_ipv4_not_fragment_flags),
-		cmocka_unit_test(test_ipv4_frag_later),
-		cmocka_unit_test(test_ipv4_frag_later_tcp_flags_zero),
-		cmocka_unit_test(test_ipv6_ext_chain),
-		cmocka_unit_test(test_ipv6_ext_cap),
-		cmocka_unit_test(test_ipv6_ext_overruns_payload),
-		cmocka_unit_test(test_ipv6_frag_first),
-		cmocka_unit_test(test_ipv6_frag_later),
-		cmocka_unit_test(test_ipv6_frag_later_next_is_ext),
-		cmocka_unit_test(test_ipv6_atomic_fragment),
-		cmocka_unit_test(test_portless_protocols_v4),
-		cmocka_unit_test(test_portless_protocols_v6),
-		cmocka_unit_test(test_tcp_bad_data_offset),
-		cmocka_unit_test(test_non_ip),
-		cmocka_unit_test(test_addr_hash),
-		cmocka_unit_test(test_fuzz_random_bytes),
-		cmocka_unit_test(test_fuzz_mutations),
+	    cmocka_unit_test(test_eth_ipv4_tcp),
+	    cmocka_unit_test(test_eth_ipv4_tcp_all_flags),
+	    cmocka_unit_test(test_eth_ipv4_udp),
+	    cmocka_unit_test(test_eth_ipv4_icmp),
+	    cmocka_unit_test(test_eth_ipv4_sctp),
+	    cmocka_unit_test(test_eth_ipv6_tcp),
+	    cmocka_unit_test(test_eth_icmpv6),
+	    cmocka_unit_test(test_vlan_single),
+	    cmocka_unit_test(test_vlan_id_zero_is_tagged),
+	    cmocka_unit_test(test_qinq_two_tags),
+	    cmocka_unit_test(test_qinq_three_tags),
+	    cmocka_unit_test(test_sll),
+	    cmocka_unit_test(test_sll_vlan),
+	    cmocka_unit_test(test_sll2),
+	    cmocka_unit_test(test_sll2_vlan),
+	    cmocka_unit_test(test_raw_ip),
+	    cmocka_unit_test(test_null_both_orders),
+	    cmocka_unit_test(test_loop),
+	    cmocka_unit_test(test_linktype_supported),
+	    cmocka_unit_test(test_ipv4_options),
+	    cmocka_unit_test(test_ipv4_bad_ihl),
+	    cmocka_unit_test(test_bad_version),
+	    cmocka_unit_test(test_ipv4_total_length),
+	    cmocka_unit_test(test_ipv4_ethernet_padding),
+	    cmocka_unit_test(test_ipv4_frag_first),
+	    cmocka_unit_test(test_ipv4_not_fragment_flags),
+	    cmocka_unit_test(test_ipv4_frag_later),
+	    cmocka_unit_test(test_ipv4_frag_later_tcp_flags_zero),
+	    cmocka_unit_test(test_ipv6_ext_chain),
+	    cmocka_unit_test(test_ipv6_ext_cap),
+	    cmocka_unit_test(test_ipv6_ext_overruns_payload),
+	    cmocka_unit_test(test_ipv6_frag_first),
+	    cmocka_unit_test(test_ipv6_frag_later),
+	    cmocka_unit_test(test_ipv6_frag_later_next_is_ext),
+	    cmocka_unit_test(test_ipv6_atomic_fragment),
+	    cmocka_unit_test(test_portless_protocols_v4),
+	    cmocka_unit_test(test_portless_protocols_v6),
+	    cmocka_unit_test(test_tcp_bad_data_offset),
+	    cmocka_unit_test(test_non_ip),
+	    cmocka_unit_test(test_addr_hash),
+	    cmocka_unit_test(test_fuzz_random_bytes),
+	    cmocka_unit_test(test_fuzz_mutations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
