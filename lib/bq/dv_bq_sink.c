@@ -219,9 +219,14 @@ static void dv_bq_dead(struct dv_bq_sink *s, struct dv_bq_row *r, const char *re
 		off += (size_t)n;
 	}
 	free(line);
-	dv_bq_logf(&s->log, DV_BQ_WARN, "row %s rejected (%s%s%s: %s), written to %s", r->data,
-		   reason ? reason : "invalid", location && location[0] ? " at " : "",
-		   location ? location : "", message ? message : "", s->dl_path);
+	/* A capture from years ago can reject every row: log the first few and
+	 * then one line per thousand, the file has them all. */
+	if (s->sink.stats.rows_dead < 10 || (s->sink.stats.rows_dead + 1) % 1000 == 0)
+		dv_bq_logf(&s->log, DV_BQ_WARN,
+			   "row %s rejected (%s%s%s: %s), written to %s (%" PRIu64 " so far)",
+			   r->data, reason ? reason : "invalid",
+			   location && location[0] ? " at " : "", location ? location : "",
+			   message ? message : "", s->dl_path, s->sink.stats.rows_dead + 1);
 	s->sink.stats.rows_pending--;
 	s->sink.stats.rows_dead++;
 	dv_bq_row_free(s, r);

@@ -22,6 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 ossl() { openssl "$@" >/dev/null 2>&1; }
+caller=$PWD
 cd "$dir"
 # Test CA (A) signs the server certificate; CA B is unrelated.
 for ca in a b; do
@@ -67,6 +68,8 @@ mkkey sa-wrong.pem sa-wrong.json "https://127.0.0.1:$port/token"
 export DV_BQ_TEST_DIR=$dir DV_BQ_TEST_PORT=$port DV_BQ_TEST_MDPORT=$(cat mdport)
 export DV_BQ_TEST_SRC=$(cd "$here/../.." && pwd)
 rc=0
+cd "$caller"
 "$@" || rc=$?
+cd "$dir"
 if [ $rc -ne 0 ] && [ -s double.log ]; then echo "--- double log:" >&2; tail -20 double.log >&2; fi
 exit $rc
