@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""replay: every shared capture through dpdk-devourer --read, checked against tshark.
+
+    replay.py [--pcaps DIR] [--cache DIR] [--only SUBSTR] [-v] PROGRAM [ARGS...]
+
+For each capture in DIR (default: ../shared/pcaps relative to the repo root)
+the program runs as
+
+    PROGRAM --read CAPTURE --flow-timeout 1h --active-timeout 1d -o stdout ARGS...
+
+(long timeouts keep one row per flow; sums per key would not change anyway),
+its rows are summed per canonical key (IP protocol, VLAN, unordered endpoint
+pair; packets and bytes per endpoint, mapped from src_*/dst_*), and the sums
+are compared with tests/expect_tshark.py, which derives them from tshark
+without running the program. ARGS go to the program, e.g. `--workers 2`.
+
+Prints one line per mismatching capture with the differing keys, then
+`captures=N ok=N mismatched=N skipped=N`. A capture the program refuses with
+exit 2 (e.g. an unsupported link type) is skipped and the reason printed.
+Exit status: 0 all compared captures match, 1 a mismatch or a program
+failure, 77 the capture directory is absent.
+
+--cache DIR keeps tshark's expectations between runs (keyed by the capture's
+content, this script's and expect_tshark.py's source and tshark's version),
+so the run with 2 workers does not decode everything again.
+"""
+
+import argparse
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+import expect_tshark  # noqa: E402  (tests/expect_tshark.py)
+
+PROGRAM_TIMEOUT = 300
+CAPTURE_EXT = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
+
+# Captures where tshark and SPEC legitimately disagree, with the reason. Each
+# entry names the keys (as printed in a mismatch line) whose difference is
+# accepted; anything else in the same capture still fails. Empty means none.
+EXCEPTIONS = {
+    # The fuzzed record's original length is 4093509168 (checked in the raw
+    # record header: caplen 48, len 0xF3FDFE30). SPEC counts bytes as the
+    # record's original length, which the program does; tshark's frame.len
+    # is a signed 32-bit field and clamps it to 2147483647.
+    "fuzz-2021-06-07-c6c72a0a56.pcap": {
+        "reason": "tshark clamps frame.len to 2^31-1; the record says 4093509168",
+        "keys": ["17/- 0.6.255.0:53975-102.110.128.32:2152"],
+    },
+}
+
+
+def norm_ep(addr, port):
+    return (ipaddress.ip_address(addr).compressed, int(port))
+
+
+def key_text(key):
+    proto, vlan, lo, hi = key
+    return "%d/%s %s:%d-%s:%d" % (proto, "-" if vlan is None else vlan, lo[0], lo[1], hi[0], hi[1])
+
+
+def expectation(capture, cache_dir):
+    """expect_tshark's flows for a capture as {key: {endpoint: [pkts, bytes]}}."""
+    path = None
+    if cache_dir:
+        h = hashlib.sha256()
+        with open(capture, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        for src in (__file__, expect_tshark.__file__):
+            with open(src, "rb") as f:
+                h.update(f.read())
+        h.update(subprocess.run(["tshark", "--version"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, check=False).stdout[:200])
+        path = os.path.join(cache_dir, h.hexdigest() + ".json")
+        if os.path.exists(path):
+            with open(path) as f:
+                return from_json(json.load(f))
+    exp = expect_tshark.expect(capture)
+    doc = {"flows": expect_tshark.flow_list(exp), "frames": exp.frames, "ip": exp.ip,
+           "non_ip": exp.non_ip, "malformed": exp.malformed}
+    if path:
+        os.makedirs(cache_dir, exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            json.dump(doc, f)
+        os.replace(path + ".tmp", path)
+    return from_json(doc)
+
+
+def from_json(doc):
+    flows = {}
+    for proto, vlan, a, pa, b, pb, n1, b1, n2, b2 in doc["flows"]:
+        lo, hi = (a, pa), (b, pb)
+        per = flows.setdefault((proto, vlan, lo, hi), {})
+        per[lo] = [n1, b1]
+        if hi != lo:
+            per[hi] = [n2, b2]
+    return flows, doc
+
+
+def run_program(program, capture, args):
+    cmd = [program, "--read", capture, "--flow-timeout", "1h", "--active-timeout", "1d",
+           "-o", "stdout"] + args
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=PROGRAM_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return None, "", "timeout after %ds" % PROGRAM_TIMEOUT
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def program_flows(stdout):
+    """Rows summed per canonical key. Endpoints are normalized like tshark's."""
+    flows = {}
+    for line in stdout.splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        src = norm_ep(r["src_addr"], r["src_port"])
+        dst = norm_ep(r["dst_addr"], r["dst_port"])
+        lo, hi = sorted([src, dst], key=expect_tshark.ep_sort_key)
+        per = flows.setdefault((r["ip_protocol"], r["vlan_id"], lo, hi), {})
+        for ep, side in ((src, "src"), (dst, "dst")):
+            c = per.setdefault(ep, [0, 0])
+            c[0] += r[side + "_packets"]
+            c[1] += r[side + "_bytes"]
+    # A flow whose two endpoints are equal gets both sides on one endpoint,
+    # as expect_tshark counts it; drop all-zero endpoints (no packets sent).
+    for per in flows.values():
+        for ep in [ep for ep, c in per.items() if c == [0, 0]]:
+            del per[ep]
+    return flows
+
+
+def compare(exp, got):
+    """Differing keys as (key, expected, got) with {} for a missing key."""
+    diffs = []
+    for key in sorted(set(exp) | set(got), key=lambda k: (k[0], k[1] is not None, k[1] or 0,
+                                                           expect_tshark.ep_sort_key(k[2]),
+                                                           expect_tshark.ep_sort_key(k[3]))):
+        e, g = exp.get(key, {}), got.get(key, {})
+        e = {ep: c for ep, c in e.items() if c != [0, 0]}
+        if e != g:
+            diffs.append((key, e, g))
+    return diffs
+
+
+def fmt_side(per, key):
+    lo, hi = key[2], key[3]
+    a = per.get(lo, [0, 0])
+    b = per.get(hi, [0, 0]) if hi != lo else [0, 0]
+    if not per:
+        return "none"
+    return "%d/%dB,%d/%dB" % (a[0], a[1], b[0], b[1])
+
+
+def stats_line(stderr):
+    """The program's final stats line as a dict of integers (may be empty)."""
+    stats = {}
+    for line in stderr.splitlines():
+        if "packets=" in line:
+            stats = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)\b", line)}
+    return stats
+
+
+def captures_in(d):
+    return sorted(os.path.join(d, f) for f in os.listdir(d)
+                  if f.endswith(CAPTURE_EXT) and os.path.isfile(os.path.join(d, f)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pcaps", default=os.path.join(REPO, "..", "shared", "pcaps"))
+    ap.add_argument("--cache", default=None, help="directory for tshark expectations")
+    ap.add_argument("--only", default=None, help="only captures whose name contains this")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("program")
+    ap.add_argument("args", nargs=argparse.REMAINDER)
+    opt = ap.parse_args()
+
+    if not os.path.isdir(opt.pcaps):
+        print("replay: SKIP: no capture directory %s" % os.path.normpath(opt.pcaps))
+        return 77
+    caps = captures_in(opt.pcaps)
+    if opt.only:
+        caps = [c for c in caps if opt.only in os.path.basename(c)]
+    if not caps:
+        print("replay: SKIP: no captures in %s" % os.path.normpath(opt.pcaps))
+        return 77
+    argv_txt = " ".join(opt.args)
+    print("replay: %d captures, program %s %s" % (len(caps), opt.program, argv_txt))
+    n_ok = n_bad = n_skip = n_excused = 0
+    for cap in caps:
+        name = os.path.basename(cap)
+        rc, out, err = run_program(opt.program, cap, opt.args)
+        if rc == 2:
+            lines = [l for l in err.splitlines() if l.strip()]
+            reason = lines[-1] if lines else "(no message)"
+            print("SKIP %s: exit 2: %s" % (name, reason))
+            n_skip += 1
+            continue
+        if rc != 0:
+            print("FAIL %s: exit %s: %s" % (name, rc, err.strip().splitlines()[-1:] or err))
+            n_bad += 1
+            continue
+        try:
+            got = program_flows(out)
+        except (ValueError, KeyError) as e:
+            print("FAIL %s: unreadable row: %s" % (name, e))
+            n_bad += 1
+            continue
+        exp, doc = expectation(cap, opt.cache)
+        diffs = compare(exp, got)
+        allowed = EXCEPTIONS.get(name, {})
+        excused = [d for d in diffs if key_text(d[0]) in allowed.get("keys", ())]
+        diffs = [d for d in diffs if d not in excused]
+        stats = stats_line(err)
+        counts = ""
+        if stats and (stats.get("packets") != doc["frames"] or stats.get("ip") != doc["ip"]
+                      or stats.get("non_ip") != doc["non_ip"]
+                      or stats.get("malformed") != doc["malformed"]):
+            counts = (" [frames/ip/non_ip/malformed tshark %d/%d/%d/%d program %s/%s/%s/%s]"
+                      % (doc["frames"], doc["ip"], doc["non_ip"], doc["malformed"],
+                         stats.get("packets"), stats.get("ip"), stats.get("non_ip"),
+                         stats.get("malformed")))
+        if diffs:
+            n_bad += 1
+            shown = diffs if opt.verbose else diffs[:4]
+            print("MISMATCH %s: %d keys differ%s: %s%s" % (
+                name, len(diffs), counts,
+                "; ".join("%s expected %s got %s" % (key_text(k), fmt_side(e, k),
+                                                      fmt_side(g, k)) for k, e, g in shown),
+                "; ..." if len(shown) < len(diffs) else ""))
+        else:
+            n_ok += 1
+            if excused:
+                n_excused += 1
+                print("ok %s: %d differences excused: %s" % (name, len(excused),
+                                                              allowed.get("reason")))
+            elif opt.verbose or counts:
+                print("ok %s: %d flows%s" % (name, len(exp), counts))
+    print("captures=%d ok=%d mismatched=%d skipped=%d%s" % (
+        len(caps), n_ok, n_bad, n_skip,
+        " (%d with excused differences)" % n_excused if n_excused else ""))
+    return 1 if n_bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
