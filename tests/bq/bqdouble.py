@@ -206,6 +206,9 @@ class Handler(BaseHTTPRequestHandler):
             self.request = self.server.tls_ctx.wrap_socket(self.request, server_side=True)
             self.request.settimeout(None)
         self.connection = self.request
+        st = self.server.st
+        with st.lock:
+            st.stats["connections"] = st.stats.get("connections", 0) + 1
         super().setup()
 
     def log_message(self, fmt, *args):

@@ -418,14 +418,15 @@ static void test_partition_ok(void **state)
 static void test_schema_file_matches(void **state)
 {
 	char path[512];
-	json_t *file, *ours, *f;
+	json_t *file, *schema, *ours, *f;
 	size_t i;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/config/flow_logs.schema.json", getenv("DV_BQ_TEST_SRC"));
 	file = json_load_file(path, 0, NULL);
 	assert_true(json_is_array(file));
-	ours = json_object_get(dv_bq_schema_json(), "fields");
+	schema = dv_bq_schema_json();
+	ours = json_object_get(schema, "fields");
 	assert_int_equal(json_array_size(file), 20);
 	assert_int_equal(json_array_size(ours), json_array_size(file));
 	json_array_foreach(file, i, f)
@@ -439,6 +440,7 @@ static void test_schema_file_matches(void **state)
 		assert_string_equal(json_string_value(json_object_get(f, "mode")),
 				    json_string_value(json_object_get(o, "mode")));
 	}
+	json_decref(schema);
 	json_decref(file);
 }
 
@@ -744,14 +746,19 @@ static void test_delivers_every_row(void **state)
 {
 	struct dv_bq_config c;
 	struct dv_sink *s;
+	json_int_t conns;
 
 	(void)state;
 	fresh();
 	make_rows(1000);
 	base_config(&c, "plain");
 	s = create_ok(&c);
+	conns = double_stat("connections");
 	write_all(s, 0, rs.n);
 	poll_until_done(s, 30);
+	/* keep-alive: 10 requests over at most max_inflight (4) connections,
+	 * plus the one of this stats request */
+	assert_true(double_stat("connections") - conns <= 4 + 1);
 	assert_int_equal(s->stats.rows_delivered, 1000);
 	assert_int_equal(s->stats.rows_dead, 0);
 	assert_int_equal(s->stats.retries, 0);
