@@ -29,7 +29,7 @@
 
 enum dv_bq_auth_mode {
 	DV_BQ_AUTH_AUTO = 0, /* key if given, else GOOGLE_APPLICATION_CREDENTIALS, else metadata */
-	DV_BQ_AUTH_KEY,      /* service-account key: RS256 JWT exchanged at the token URI */
+	DV_BQ_AUTH_KEY,	     /* service-account key: RS256 JWT exchanged at the token URI */
 	DV_BQ_AUTH_METADATA, /* GCE metadata server */
 	DV_BQ_AUTH_NONE,     /* no Authorization header (emulators) */
 };
@@ -47,25 +47,26 @@ struct dv_bq_config {
 	enum dv_bq_auth_mode auth;
 	const char *sa_key_file;   /* service-account key JSON file */
 	const char *sa_key_data;   /* or the JSON itself (wins over the file) */
-	const char *token_uri;     /* NULL: the key's token_uri */
+	const char *token_uri;	   /* NULL: the key's token_uri */
 	const char *metadata_host; /* NULL: GCE_METADATA_HOST, else metadata.google.internal */
 
 	/* Transport */
-	const char *endpoint; /* NULL: BIGQUERY_EMULATOR_HOST, else https://bigquery.googleapis.com */
-	const char *ca_file;  /* extra trust anchor (PEM), added to the system CAs */
-	const char *ca_path;  /* directory of system CAs kept trusted with ca_file
-			       * (default /etc/ssl/certs; see dv_bq_http.c for why) */
-	const char *user_agent;          /* NULL: "dpdk-devourer/<version>" */
-	uint64_t connect_timeout_ns;     /* default 10 s */
-	uint64_t request_timeout_ns;     /* one insertAll request, default 60 s */
-	uint64_t startup_timeout_ns;     /* all startup requests together, default 30 s */
+	const char
+	    *endpoint; /* NULL: BIGQUERY_EMULATOR_HOST, else https://bigquery.googleapis.com */
+	const char *ca_file;	     /* extra trust anchor (PEM), added to the system CAs */
+	const char *ca_path;	     /* directory of system CAs kept trusted with ca_file
+				      * (default /etc/ssl/certs; see dv_bq_http.c for why) */
+	const char *user_agent;	     /* NULL: "dpdk-devourer/<version>" */
+	uint64_t connect_timeout_ns; /* default 10 s */
+	uint64_t request_timeout_ns; /* one insertAll request, default 60 s */
+	uint64_t startup_timeout_ns; /* all startup requests together, default 30 s */
 
 	/* Batching */
-	uint32_t batch_rows;        /* default 500 (insertAll takes at most 50,000) */
+	uint32_t batch_rows;	    /* default 500 (insertAll takes at most 50,000) */
 	uint64_t flush_interval_ns; /* default 1 s */
-	size_t batch_max_bytes;     /* default 9 MB (the request limit is 10 MB) */
-	uint32_t max_inflight;      /* default 4 */
-	size_t mem_max_bytes;       /* rows held in memory; past it write() drops (until the
+	size_t batch_max_bytes;	    /* default 9 MB (the request limit is 10 MB) */
+	uint32_t max_inflight;	    /* default 4 */
+	size_t mem_max_bytes;	    /* rows held in memory; past it write() drops (until the
 				     * spool of issue 5 takes them); default 512 MiB */
 
 	/* Retries: exponential backoff with jitter between these bounds */
@@ -73,9 +74,9 @@ struct dv_bq_config {
 	uint64_t backoff_max_ns; /* default 60 s */
 
 	/* Durability */
-	const char *spool_dir;       /* default /var/lib/devourer/spool (used by issue 5) */
-	const char *dead_letter;     /* NULL: <spool_dir>/dead-letter.ndjson */
-	uint64_t spool_max_bytes;    /* default 10 GiB (issue 5) */
+	const char *spool_dir;	      /* default /var/lib/devourer/spool (used by issue 5) */
+	const char *dead_letter;      /* NULL: <spool_dir>/dead-letter.ndjson */
+	uint64_t spool_max_bytes;     /* default 10 GiB (issue 5) */
 	uint64_t shutdown_timeout_ns; /* default 10 s; the caller passes now + this to drain() */
 
 	/* Table management */

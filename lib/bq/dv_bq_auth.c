@@ -30,13 +30,13 @@
 #include "dv_bq_int.h"
 #include "dv_time.h"
 
-#define DV_BQ_SCOPE           "https://www.googleapis.com/auth/bigquery"
-#define DV_BQ_TOKEN_URI       "https://oauth2.googleapis.com/token"
-#define DV_BQ_METADATA_HOST   "metadata.google.internal"
-#define DV_BQ_METADATA_PATH   "/computeMetadata/v1/instance/service-accounts/default/token"
-#define DV_BQ_JWT_LIFETIME    3600
-#define DV_BQ_KEY_FILE_MAX    (64 * 1024)
-#define DV_BQ_TOKEN_MAX       4096
+#define DV_BQ_SCOPE	    "https://www.googleapis.com/auth/bigquery"
+#define DV_BQ_TOKEN_URI	    "https://oauth2.googleapis.com/token"
+#define DV_BQ_METADATA_HOST "metadata.google.internal"
+#define DV_BQ_METADATA_PATH "/computeMetadata/v1/instance/service-accounts/default/token"
+#define DV_BQ_JWT_LIFETIME  3600
+#define DV_BQ_KEY_FILE_MAX  (64 * 1024)
+#define DV_BQ_TOKEN_MAX	    4096
 
 struct dv_bq_auth {
 	enum dv_bq_auth_mode mode; /* resolved: KEY, METADATA or NONE */
@@ -44,9 +44,9 @@ struct dv_bq_auth {
 	char *kid;
 	char *token_url; /* token URI or metadata URL */
 	EVP_PKEY *pkey;
-	char *header;         /* "Authorization: Bearer <token>", NULL until fetched */
-	uint64_t expires_ns;  /* monotonic; the header is not used past this */
-	uint64_t refresh_ns;  /* monotonic; a refresh starts from here */
+	char *header;	       /* "Authorization: Bearer <token>", NULL until fetched */
+	uint64_t expires_ns;   /* monotonic; the header is not used past this */
+	uint64_t refresh_ns;   /* monotonic; a refresh starts from here */
 	struct dv_bq_buf body; /* form body of the token request in flight */
 	struct dv_bq_log *log;
 };
@@ -126,7 +126,9 @@ static int dv_bq_load_key(struct dv_bq_auth *a, const char *text, const char *wh
 	}
 	if (!email || !pem || !kid) {
 		snprintf(err, errlen, "%s lacks %s", what,
-			 !email ? "client_email" : !pem ? "private_key" : "private_key_id");
+			 !email ? "client_email"
+			 : !pem ? "private_key"
+				: "private_key_id");
 		goto out;
 	}
 	bio = BIO_new_mem_buf(pem, -1);
@@ -152,8 +154,8 @@ out:
 	return rc;
 }
 
-struct dv_bq_auth *dv_bq_auth_create(const struct dv_bq_config *c, struct dv_bq_log *log,
-				     char *err, size_t errlen)
+struct dv_bq_auth *dv_bq_auth_create(const struct dv_bq_config *c, struct dv_bq_log *log, char *err,
+				     size_t errlen)
 {
 	struct dv_bq_auth *a = calloc(1, sizeof(*a));
 	const char *key_file = c->sa_key_file;
@@ -180,8 +182,9 @@ struct dv_bq_auth *dv_bq_auth_create(const struct dv_bq_config *c, struct dv_bq_
 	} else if (mode == DV_BQ_AUTH_KEY && !c->sa_key_data && !key_file) {
 		key_file = gac && gac[0] ? gac : NULL;
 		if (!key_file) {
-			snprintf(err, errlen, "auth mode key needs a service-account key "
-					      "(--bq-sa-key-file or --bq-sa-key-data)");
+			snprintf(err, errlen,
+				 "auth mode key needs a service-account key "
+				 "(--bq-sa-key-file or --bq-sa-key-data)");
 			goto fail;
 		}
 	}
@@ -211,7 +214,8 @@ struct dv_bq_auth *dv_bq_auth_create(const struct dv_bq_config *c, struct dv_bq_
 		if (rc)
 			goto fail;
 	} else if (mode == DV_BQ_AUTH_METADATA) {
-		const char *host = c->metadata_host ? c->metadata_host : getenv("GCE_METADATA_HOST");
+		const char *host =
+		    c->metadata_host ? c->metadata_host : getenv("GCE_METADATA_HOST");
 		size_t n;
 
 		if (!host || !host[0])
@@ -326,20 +330,20 @@ static int dv_bq_jwt(struct dv_bq_auth *a, uint64_t wall_ns, struct dv_bq_buf *o
 	EVP_MD_CTX *md = NULL;
 	int rc = -ENOMEM;
 
-	if (dv_bq_b64url_json(out, json_pack("{s:s, s:s, s:s}", "alg", "RS256", "typ", "JWT",
-					     "kid", a->kid)) ||
+	if (dv_bq_b64url_json(
+		out, json_pack("{s:s, s:s, s:s}", "alg", "RS256", "typ", "JWT", "kid", a->kid)) ||
 	    dv_bq_buf_adds(out, ".") ||
-	    dv_bq_b64url_json(out, json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", a->email,
-					     "scope", DV_BQ_SCOPE, "aud", a->token_url, "iat", iat,
-					     "exp", iat + DV_BQ_JWT_LIFETIME)))
+	    dv_bq_b64url_json(out, json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", a->email, "scope",
+					     DV_BQ_SCOPE, "aud", a->token_url, "iat", iat, "exp",
+					     iat + DV_BQ_JWT_LIFETIME)))
 		goto out;
 	md = EVP_MD_CTX_new();
 	if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, a->pkey) != 1 ||
 	    EVP_DigestSign(md, NULL, &siglen, (unsigned char *)out->p + start, out->len - start) !=
-		    1 ||
+		1 ||
 	    !(sig = malloc(siglen)) ||
 	    EVP_DigestSign(md, sig, &siglen, (unsigned char *)out->p + start, out->len - start) !=
-		    1) {
+		1) {
 		snprintf(err, errlen, "signing the JWT with the service-account key failed");
 		rc = -EIO;
 		goto out;
@@ -389,8 +393,8 @@ static int dv_bq_token_req(struct dv_bq_auth *a, uint64_t wall_ns, struct dv_bq_
 	return 0;
 }
 
-int dv_bq_auth_prepare(struct dv_bq_auth *a, CURL *e, struct curl_slist **headers,
-		       uint64_t wall_ns, char *err, size_t errlen)
+int dv_bq_auth_prepare(struct dv_bq_auth *a, CURL *e, struct curl_slist **headers, uint64_t wall_ns,
+		       char *err, size_t errlen)
 {
 	struct dv_bq_token_req r;
 	char ct[96];

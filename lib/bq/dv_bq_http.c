@@ -90,8 +90,7 @@ static size_t dv_bq_write_cb(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-void dv_bq_http_setup(const struct dv_bq_http *h, CURL *e, struct dv_bq_buf *resp,
-		      char *errbuf)
+void dv_bq_http_setup(const struct dv_bq_http *h, CURL *e, struct dv_bq_buf *resp, char *errbuf)
 {
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -136,8 +135,7 @@ int dv_bq_url_check(const char *url, const char *what, char *err, size_t errlen)
 	return rc;
 }
 
-void dv_bq_curl_strerror(CURLcode rc, const char *errbuf, const char *url, char *err,
-			 size_t errlen)
+void dv_bq_curl_strerror(CURLcode rc, const char *errbuf, const char *url, char *err, size_t errlen)
 {
 	const char *detail = errbuf && errbuf[0] ? errbuf : curl_easy_strerror(rc);
 
@@ -166,7 +164,7 @@ void dv_bq_google_error(const char *body, size_t len, char *msg, size_t msglen, 
 	if (json_is_object(e)) {
 		m = json_string_value(json_object_get(e, "message"));
 		r = json_string_value(
-			json_object_get(json_array_get(json_object_get(e, "errors"), 0), "reason"));
+		    json_object_get(json_array_get(json_object_get(e, "errors"), 0), "reason"));
 	} else if (json_is_string(e)) { /* OAuth: {"error":"invalid_grant",...} */
 		r = json_string_value(e);
 		m = json_string_value(json_object_get(root, "error_description"));

@@ -27,7 +27,7 @@ struct dv_bq_log {
 #define DV_BQ_DEBUG 8 /* RTE_LOG_DEBUG */
 
 void dv_bq_logf(const struct dv_bq_log *l, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- growable byte buffer -------------------------------------------------- */
 
@@ -49,9 +49,9 @@ void dv_bq_buf_free(struct dv_bq_buf *b);
 
 /* Everything an easy handle needs that does not change per request. */
 struct dv_bq_http {
-	char *endpoint;   /* API root without trailing '/' */
-	char *ca_file;    /* NULL: system CAs only */
-	char *ca_path;    /* system CA directory kept alongside ca_file */
+	char *endpoint; /* API root without trailing '/' */
+	char *ca_file;	/* NULL: system CAs only */
+	char *ca_path;	/* system CA directory kept alongside ca_file */
 	char *user_agent;
 	long connect_timeout_ms;
 	long request_timeout_ms;
@@ -60,8 +60,7 @@ struct dv_bq_http {
 
 /* Set TLS, timeouts, keep-alive and the user agent on a (new or reset) easy
  * handle, and the response sink (appends to resp, capped). */
-void dv_bq_http_setup(const struct dv_bq_http *h, CURL *e, struct dv_bq_buf *resp,
-		      char *errbuf);
+void dv_bq_http_setup(const struct dv_bq_http *h, CURL *e, struct dv_bq_buf *resp, char *errbuf);
 
 /* Validate an http(s) URL; 0 or -EINVAL with the reason in err. */
 int dv_bq_url_check(const char *url, const char *what, char *err, size_t errlen);
@@ -97,8 +96,8 @@ struct dv_bq_auth;
 
 /* Resolve the mode (auto -> key / metadata / none), load the key, check the
  * key file's permissions. NULL with one line in err. */
-struct dv_bq_auth *dv_bq_auth_create(const struct dv_bq_config *c, struct dv_bq_log *log,
-				     char *err, size_t errlen);
+struct dv_bq_auth *dv_bq_auth_create(const struct dv_bq_config *c, struct dv_bq_log *log, char *err,
+				     size_t errlen);
 void dv_bq_auth_destroy(struct dv_bq_auth *a);
 
 /* 1 if requests need no token (mode none). */
@@ -117,8 +116,8 @@ void dv_bq_auth_invalidate(struct dv_bq_auth *a);
 /* Prepare e (already set up by dv_bq_http_setup) for a token request;
  * *headers is set to a list the caller frees after the transfer. 0 or
  * negative errno with err. */
-int dv_bq_auth_prepare(struct dv_bq_auth *a, CURL *e, struct curl_slist **headers,
-		       uint64_t wall_ns, char *err, size_t errlen);
+int dv_bq_auth_prepare(struct dv_bq_auth *a, CURL *e, struct curl_slist **headers, uint64_t wall_ns,
+		       char *err, size_t errlen);
 
 /* Take the token endpoint's answer. 0, or negative errno with one line in
  * err (the endpoint's error code and description, never a token). */

@@ -43,10 +43,10 @@
 struct dv_bq_row {
 	struct dv_bq_row *next;
 	uint64_t queued_ns; /* monotonic, for the flush interval */
-	uint32_t len;       /* row text length */
+	uint32_t len;	    /* row text length */
 	uint16_t id_len;
 	uint16_t sends; /* times sent so far */
-	char data[];    /* insertId '\0' row '\0' */
+	char data[];	/* insertId '\0' row '\0' */
 };
 
 static inline const char *dv_bq_row_text(const struct dv_bq_row *r)
@@ -187,8 +187,8 @@ static void dv_bq_dead(struct dv_bq_sink *s, struct dv_bq_row *r, const char *re
 
 	dv_time_format(dv_realtime_ns(), ts);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "insertId", r->data, "reason",
-		      reason ? reason : "invalid", "location", location ? location : "",
-		      "error", message ? message : "", "time", ts);
+		      reason ? reason : "invalid", "location", location ? location : "", "error",
+		      message ? message : "", "time", ts);
 	if (row)
 		json_object_set_new(o, "row", row);
 	else /* not even JSON: keep the text */
@@ -527,8 +527,8 @@ static void dv_bq_settle(struct dv_bq_sink *s, struct dv_bq_xfer *x, CURLcode rc
 	if (status == 200) {
 		dv_bq_settle_rows(s, x);
 		if (s->batch_limit < s->batch_rows) /* bisection over: grow back */
-			s->batch_limit = s->batch_limit * 2 < s->batch_rows ? s->batch_limit * 2
-									     : s->batch_rows;
+			s->batch_limit =
+			    s->batch_limit * 2 < s->batch_rows ? s->batch_limit * 2 : s->batch_rows;
 		return;
 	}
 	s->sink.stats.request_errors++;
@@ -555,14 +555,15 @@ static void dv_bq_settle(struct dv_bq_sink *s, struct dv_bq_xfer *x, CURLcode rc
 			   msg);
 		dv_bq_auth_invalidate(s->auth);
 		dv_bq_requeue(s, x->rows, x->nrows);
+		/* A token the service keeps refusing must not become a tight loop. */
+		dv_bq_backoff(s);
 		return;
 	}
-	dv_bq_logf(&s->log,
-		   status == 429 || status >= 500 || dv_bq_rate_limited(reason) ? DV_BQ_WARN
-										   : DV_BQ_ERR,
-		   "insertAll into %s answered HTTP %ld%s%s%s%s; %u rows will be sent again",
-		   s->table_name, status, reason[0] ? " " : "", reason, msg[0] ? ": " : "", msg,
-		   x->nrows);
+	dv_bq_logf(
+	    &s->log,
+	    status == 429 || status >= 500 || dv_bq_rate_limited(reason) ? DV_BQ_WARN : DV_BQ_ERR,
+	    "insertAll into %s answered HTTP %ld%s%s%s%s; %u rows will be sent again",
+	    s->table_name, status, reason[0] ? " " : "", reason, msg[0] ? ": " : "", msg, x->nrows);
 	dv_bq_requeue(s, x->rows, x->nrows);
 	dv_bq_backoff(s);
 }
@@ -617,7 +618,8 @@ static void dv_bq_token_done(struct dv_bq_sink *s, CURLcode rc)
 	s->tok_backoff_ns = s->tok_backoff_ns ? s->tok_backoff_ns * 2 : s->backoff_min_ns;
 	if (s->tok_backoff_ns > s->backoff_max_ns)
 		s->tok_backoff_ns = s->backoff_max_ns;
-	s->tok_next_ns = s->now_ns + s->tok_backoff_ns / 2 + dv_bq_jitter(s->tok_backoff_ns / 2 + 1);
+	s->tok_next_ns =
+	    s->now_ns + s->tok_backoff_ns / 2 + dv_bq_jitter(s->tok_backoff_ns / 2 + 1);
 	dv_bq_logf(&s->log, DV_BQ_WARN, "token refresh failed: %s", err);
 }
 
@@ -766,11 +768,11 @@ static void dv_bq_destroy(struct dv_sink *sink)
 }
 
 static const struct dv_sink_ops dv_bq_ops = {
-	.write = dv_bq_write,
-	.poll = dv_bq_poll,
-	.drain = dv_bq_drain,
-	.reopen = NULL,
-	.destroy = dv_bq_destroy,
+    .write = dv_bq_write,
+    .poll = dv_bq_poll,
+    .drain = dv_bq_drain,
+    .reopen = NULL,
+    .destroy = dv_bq_destroy,
 };
 
 /* ---- configuration and startup --------------------------------------------------- */
@@ -862,7 +864,8 @@ static int dv_bq_check_config(const struct dv_bq_config *c, char *err, size_t er
 	if (c->flush_interval_ns == 0 || c->batch_max_bytes < 4096 ||
 	    c->batch_max_bytes > 10 * 1024 * 1024 || c->backoff_min_ns == 0 ||
 	    c->backoff_max_ns < c->backoff_min_ns) {
-		snprintf(err, errlen, "BigQuery flush interval, batch size or backoff out of range");
+		snprintf(err, errlen,
+			 "BigQuery flush interval, batch size or backoff out of range");
 		return -EINVAL;
 	}
 	if (c->ca_file && access(c->ca_file, R_OK)) {
@@ -1011,8 +1014,8 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 	s->now_ns = dv_monotonic_ns();
 	dv_bq_logf(&s->log, DV_BQ_INFO,
 		   "rows go to %s at %s (batches of %u rows or %" PRIu64 " ms, %u in flight)",
-		   s->table_name, s->http.endpoint, c->batch_rows,
-		   c->flush_interval_ns / 1000000, c->max_inflight);
+		   s->table_name, s->http.endpoint, c->batch_rows, c->flush_interval_ns / 1000000,
+		   c->max_inflight);
 	return &s->sink;
 fail:
 	dv_bq_destroy(&s->sink);

@@ -21,26 +21,26 @@ struct dv_bq_column {
 };
 
 static const struct dv_bq_column dv_bq_columns[] = {
-	{"id", "STRING", 0, "flow UUID (v4), the same on every segment of one flow"},
-	{"protocol", "STRING", 0, "tcp, udp, icmp4, icmp6, sctp, gre, esp, ..., else ip-<number>"},
-	{"src_addr", "STRING", 0, "initiator address (IPv6 in RFC 5952 form)"},
-	{"dst_addr", "STRING", 0, "responder address"},
-	{"src_port", "INTEGER", 0, "initiator port, 0 where the protocol has none"},
-	{"dst_port", "INTEGER", 0, "responder port, 0 where the protocol has none"},
-	{"first_seen_at", "TIMESTAMP", 0, "first packet of this segment (UTC)"},
-	{"last_seen_at", "TIMESTAMP", 0, "last packet of this segment (UTC)"},
-	{"src_bytes", "INTEGER", 0, "layer-2 bytes sent by src in this segment"},
-	{"dst_bytes", "INTEGER", 0, "layer-2 bytes sent by dst in this segment"},
-	{"src_packets", "INTEGER", 0, "packets sent by src in this segment"},
-	{"dst_packets", "INTEGER", 0, "packets sent by dst in this segment"},
-	{"status", "STRING", 0, "init or established"},
-	{"end_reason", "STRING", 0, "idle, active, tcp_close, evicted, shutdown or eof"},
-	{"segment", "INTEGER", 0, "0, 1, 2, ... within one flow"},
-	{"ip_protocol", "INTEGER", 0, "IP protocol number"},
-	{"vlan_id", "INTEGER", 1, "outer VLAN id, NULL if untagged"},
-	{"src_tcp_flags", "INTEGER", 1, "OR of the TCP flags src sent, NULL if not TCP"},
-	{"dst_tcp_flags", "INTEGER", 1, "OR of the TCP flags dst sent, NULL if not TCP"},
-	{"sensor", "STRING", 0, "name of the devourer that saw the flow"},
+    {"id", "STRING", 0, "flow UUID (v4), the same on every segment of one flow"},
+    {"protocol", "STRING", 0, "tcp, udp, icmp4, icmp6, sctp, gre, esp, ..., else ip-<number>"},
+    {"src_addr", "STRING", 0, "initiator address (IPv6 in RFC 5952 form)"},
+    {"dst_addr", "STRING", 0, "responder address"},
+    {"src_port", "INTEGER", 0, "initiator port, 0 where the protocol has none"},
+    {"dst_port", "INTEGER", 0, "responder port, 0 where the protocol has none"},
+    {"first_seen_at", "TIMESTAMP", 0, "first packet of this segment (UTC)"},
+    {"last_seen_at", "TIMESTAMP", 0, "last packet of this segment (UTC)"},
+    {"src_bytes", "INTEGER", 0, "layer-2 bytes sent by src in this segment"},
+    {"dst_bytes", "INTEGER", 0, "layer-2 bytes sent by dst in this segment"},
+    {"src_packets", "INTEGER", 0, "packets sent by src in this segment"},
+    {"dst_packets", "INTEGER", 0, "packets sent by dst in this segment"},
+    {"status", "STRING", 0, "init or established"},
+    {"end_reason", "STRING", 0, "idle, active, tcp_close, evicted, shutdown or eof"},
+    {"segment", "INTEGER", 0, "0, 1, 2, ... within one flow"},
+    {"ip_protocol", "INTEGER", 0, "IP protocol number"},
+    {"vlan_id", "INTEGER", 1, "outer VLAN id, NULL if untagged"},
+    {"src_tcp_flags", "INTEGER", 1, "OR of the TCP flags src sent, NULL if not TCP"},
+    {"dst_tcp_flags", "INTEGER", 1, "OR of the TCP flags dst sent, NULL if not TCP"},
+    {"sensor", "STRING", 0, "name of the devourer that saw the flow"},
 };
 
 #define DV_BQ_NCOLUMNS (sizeof(dv_bq_columns) / sizeof(dv_bq_columns[0]))
@@ -171,12 +171,12 @@ static int dv_bq_tables_insert(const struct dv_bq_http *h, const char *auth,
 			       uint64_t deadline_ns, char *err, size_t errlen)
 {
 	struct dv_bq_buf resp = {0};
-	json_t *t = json_pack(
-		"{s:{s:s, s:s, s:s}, s:o, s:{s:s, s:s}, s:{s:[s,s,s,s]}, s:s}", "tableReference",
-		"projectId", c->project, "datasetId", c->dataset, "tableId", c->table, "schema",
-		dv_bq_schema_json(), "timePartitioning", "type", "DAY", "field", "first_seen_at",
-		"clustering", "fields", "sensor", "protocol", "src_addr", "dst_addr",
-		"description", "Network flows logged by dpdk-devourer");
+	json_t *t = json_pack("{s:{s:s, s:s, s:s}, s:o, s:{s:s, s:s}, s:{s:[s,s,s,s]}, s:s}",
+			      "tableReference", "projectId", c->project, "datasetId", c->dataset,
+			      "tableId", c->table, "schema", dv_bq_schema_json(),
+			      "timePartitioning", "type", "DAY", "field", "first_seen_at",
+			      "clustering", "fields", "sensor", "protocol", "src_addr", "dst_addr",
+			      "description", "Network flows logged by dpdk-devourer");
 	char *body = t ? json_dumps(t, JSON_COMPACT) : NULL;
 	long status;
 	int rc = 0;
@@ -206,9 +206,8 @@ static int dv_bq_tables_insert(const struct dv_bq_http *h, const char *auth,
 	return rc;
 }
 
-int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth,
-			const struct dv_bq_config *c, uint64_t deadline_ns, char *err,
-			size_t errlen)
+int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth, const struct dv_bq_config *c,
+			uint64_t deadline_ns, char *err, size_t errlen)
 {
 	char p[256], d[256], t[256], ans[400], full[800];
 	char url[2048];
@@ -226,8 +225,8 @@ int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth,
 	snprintf(full, sizeof(full), "%s:%s.%s", c->project, c->dataset, c->table);
 
 	snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/datasets/%s", h->endpoint, p, d);
-	status = dv_bq_http_sync(h, "GET", url, auth, NULL, NULL, 0, deadline_ns, &resp, err,
-				 errlen);
+	status =
+	    dv_bq_http_sync(h, "GET", url, auth, NULL, NULL, 0, deadline_ns, &resp, err, errlen);
 	if (status < 0) {
 		rc = (int)status;
 		goto out;
@@ -249,8 +248,8 @@ int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth,
 		goto out;
 	}
 
-	snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/datasets/%s/tables/%s",
-		 h->endpoint, p, d, t);
+	snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/datasets/%s/tables/%s", h->endpoint,
+		 p, d, t);
 	for (tries = 0; tries < 3; tries++) {
 		resp.len = 0;
 		status = dv_bq_http_sync(h, "GET", url, auth, NULL, NULL, 0, deadline_ns, &resp,

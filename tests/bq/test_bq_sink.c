@@ -294,7 +294,7 @@ static void assert_stored(const unsigned char *skip)
 		for (k = 0; k < rs.n; k++)
 			if (!strcmp(rs.iid[k], iid))
 				break;
-		assert_true(k < rs.n); /* a row we wrote */
+		assert_true(k < rs.n);	      /* a row we wrote */
 		assert_int_equal(seen[k], 0); /* once */
 		seen[k] = 1;
 		{
@@ -462,11 +462,11 @@ static void test_creates_table(void **state)
 	t = ctl("/_double/table?table=p:d.created", NULL);
 	j = json_loads(t, 0, NULL);
 	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(j, "timePartitioning"), "type")),
-		"DAY");
+	    json_string_value(json_object_get(json_object_get(j, "timePartitioning"), "type")),
+	    "DAY");
 	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(j, "timePartitioning"), "field")),
-		"first_seen_at");
+	    json_string_value(json_object_get(json_object_get(j, "timePartitioning"), "field")),
+	    "first_seen_at");
 	f = json_object_get(json_object_get(j, "clustering"), "fields");
 	assert_int_equal(json_array_size(f), 4);
 	assert_string_equal(json_string_value(json_array_get(f, 0)), "sensor");
@@ -534,10 +534,8 @@ static void test_patches_missing_columns(void **state)
 	t = json_loads(res, 0, NULL);
 	fields = json_object_get(json_object_get(t, "schema"), "fields");
 	assert_int_equal(json_array_size(fields), 20);
-	json_array_foreach(fields, i, f)
-		if (i >= 13)
-			assert_string_equal(json_string_value(json_object_get(f, "mode")),
-					    "NULLABLE");
+	json_array_foreach(fields, i, f) if (i >= 13)
+	    assert_string_equal(json_string_value(json_object_get(f, "mode")), "NULLABLE");
 	json_decref(t);
 	free(res);
 	make_rows(50);
@@ -642,6 +640,27 @@ static void test_bad_endpoint(void **state)
 	c.endpoint = "https://[::1";
 	assert_null(dv_bq_sink_create(&c, err, sizeof(err)));
 	assert_non_null(strstr(err, "not a valid URL"));
+	assert_no_secrets(err);
+}
+
+/* Nothing listening: retried until the startup timeout, then one line. */
+static void test_unreachable_endpoint(void **state)
+{
+	struct dv_bq_config c;
+	uint64_t t0 = dv_monotonic_ns(), took;
+
+	(void)state;
+	fresh();
+	base_config(&c, "t");
+	c.auth = DV_BQ_AUTH_NONE;
+	c.endpoint = "https://127.0.0.1:1";
+	c.startup_timeout_ns = 2 * DV_NS_PER_SEC;
+	assert_null(dv_bq_sink_create(&c, err, sizeof(err)));
+	took = dv_monotonic_ns() - t0;
+	assert_true(took < 4 * DV_NS_PER_SEC);
+	assert_non_null(strstr(err, "https://127.0.0.1:1/bigquery/v2/projects/p/datasets/d"));
+	assert_non_null(strstr(err, "onnect"));
+	assert_true(log_has("retrying"));
 	assert_no_secrets(err);
 }
 
@@ -806,8 +825,7 @@ static struct dv_sink *run_fault(const char *fault, struct dv_bq_config *c)
 	return s;
 }
 
-static void fault_case(const char *table, const char *fault, const char *counter,
-		       int min_count)
+static void fault_case(const char *table, const char *fault, const char *counter, int min_count)
 {
 	struct dv_bq_config c;
 	struct dv_sink *s;
@@ -855,9 +873,10 @@ static void test_fault_429(void **state)
 static void test_fault_403_rate_limit(void **state)
 {
 	(void)state;
-	fault_case("f403",
-		   "{\"kind\":\"status\",\"code\":403,\"reason\":\"rateLimitExceeded\",\"count\":3}",
-		   "insertAll 403", 3);
+	fault_case(
+	    "f403",
+	    "{\"kind\":\"status\",\"code\":403,\"reason\":\"rateLimitExceeded\",\"count\":3}",
+	    "insertAll 403", 3);
 	assert_true(log_has("rateLimitExceeded"));
 }
 
@@ -872,16 +891,16 @@ static void test_fault_403_quota(void **state)
 static void test_fault_row_timeout(void **state)
 {
 	(void)state;
-	fault_case("frt", "{\"kind\":\"row\",\"reason\":\"timeout\",\"every\":3,\"count\":3}",
-		   NULL, 0);
+	fault_case("frt", "{\"kind\":\"row\",\"reason\":\"timeout\",\"every\":3,\"count\":3}", NULL,
+		   0);
 	assert_true(double_stat("insertAll 200") > 6); /* the failed rows went again */
 }
 
 static void test_fault_row_stopped(void **state)
 {
 	(void)state;
-	fault_case("frs", "{\"kind\":\"row\",\"reason\":\"stopped\",\"every\":2,\"count\":2}",
-		   NULL, 0);
+	fault_case("frs", "{\"kind\":\"row\",\"reason\":\"stopped\",\"every\":2,\"count\":2}", NULL,
+		   0);
 }
 
 static void test_fault_row_backend_error(void **state)
@@ -1220,43 +1239,44 @@ static void test_memory_bound_drops_counted(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_partition_ok),
-		cmocka_unit_test(test_schema_file_matches),
-		cmocka_unit_test(test_creates_table),
-		cmocka_unit_test(test_patches_missing_columns),
-		cmocka_unit_test(test_conflicting_column),
-		cmocka_unit_test(test_missing_dataset),
-		cmocka_unit_test(test_wrong_key),
-		cmocka_unit_test(test_key_not_json),
-		cmocka_unit_test(test_untrusted_cert),
-		cmocka_unit_test(test_bad_endpoint),
-		cmocka_unit_test(test_ca_file_and_ca_path_both_trusted),
-		cmocka_unit_test(test_key_mode_warning),
-		cmocka_unit_test(test_auth_mode_parse),
-		cmocka_unit_test(test_google_application_credentials),
-		cmocka_unit_test(test_emulator_host),
-		cmocka_unit_test(test_delivers_every_row),
-		cmocka_unit_test(test_flush_interval),
-		cmocka_unit_test(test_fault_503),
-		cmocka_unit_test(test_fault_500),
-		cmocka_unit_test(test_fault_429),
-		cmocka_unit_test(test_fault_403_rate_limit),
-		cmocka_unit_test(test_fault_403_quota),
-		cmocka_unit_test(test_fault_row_timeout),
-		cmocka_unit_test(test_fault_row_stopped),
-		cmocka_unit_test(test_fault_row_backend_error),
-		cmocka_unit_test(test_fault_reset),
-		cmocka_unit_test(test_fault_slow_dedup),
-		cmocka_unit_test(test_fault_slow_ok),
-		cmocka_unit_test(test_fault_down),
-		cmocka_unit_test(test_fault_token),
-		cmocka_unit_test(test_token_refresh_before_expiry),
-		cmocka_unit_test(test_revoked_token),
-		cmocka_unit_test(test_metadata_auth),
-		cmocka_unit_test(test_invalid_rows_dead_lettered),
-		cmocka_unit_test(test_bad_request_bisected),
-		cmocka_unit_test(test_drain_deadline),
-		cmocka_unit_test(test_memory_bound_drops_counted),
+	    cmocka_unit_test(test_partition_ok),
+	    cmocka_unit_test(test_schema_file_matches),
+	    cmocka_unit_test(test_creates_table),
+	    cmocka_unit_test(test_patches_missing_columns),
+	    cmocka_unit_test(test_conflicting_column),
+	    cmocka_unit_test(test_missing_dataset),
+	    cmocka_unit_test(test_wrong_key),
+	    cmocka_unit_test(test_key_not_json),
+	    cmocka_unit_test(test_untrusted_cert),
+	    cmocka_unit_test(test_bad_endpoint),
+	    cmocka_unit_test(test_unreachable_endpoint),
+	    cmocka_unit_test(test_ca_file_and_ca_path_both_trusted),
+	    cmocka_unit_test(test_key_mode_warning),
+	    cmocka_unit_test(test_auth_mode_parse),
+	    cmocka_unit_test(test_google_application_credentials),
+	    cmocka_unit_test(test_emulator_host),
+	    cmocka_unit_test(test_delivers_every_row),
+	    cmocka_unit_test(test_flush_interval),
+	    cmocka_unit_test(test_fault_503),
+	    cmocka_unit_test(test_fault_500),
+	    cmocka_unit_test(test_fault_429),
+	    cmocka_unit_test(test_fault_403_rate_limit),
+	    cmocka_unit_test(test_fault_403_quota),
+	    cmocka_unit_test(test_fault_row_timeout),
+	    cmocka_unit_test(test_fault_row_stopped),
+	    cmocka_unit_test(test_fault_row_backend_error),
+	    cmocka_unit_test(test_fault_reset),
+	    cmocka_unit_test(test_fault_slow_dedup),
+	    cmocka_unit_test(test_fault_slow_ok),
+	    cmocka_unit_test(test_fault_down),
+	    cmocka_unit_test(test_fault_token),
+	    cmocka_unit_test(test_token_refresh_before_expiry),
+	    cmocka_unit_test(test_revoked_token),
+	    cmocka_unit_test(test_metadata_auth),
+	    cmocka_unit_test(test_invalid_rows_dead_lettered),
+	    cmocka_unit_test(test_bad_request_bisected),
+	    cmocka_unit_test(test_drain_deadline),
+	    cmocka_unit_test(test_memory_bound_drops_counted),
 	};
 
 	tdir = getenv("DV_BQ_TEST_DIR");
