@@ -552,6 +552,7 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.stats["insert_requests"] += 1
             st.stats["bytes_in"] += len(body)
+            st.stats["max_body"] = max(st.stats.get("max_body", 0), len(body))
             t = st.tables.get(full)
         f = st.fault({"status", "slow", "reset"})
         if f and f.kind == "reset":

@@ -811,6 +811,31 @@ static void test_flush_interval(void **state)
 	assert_stored(NULL);
 }
 
+/* Batches never exceed batch_max_bytes (9 MB by default, under the 10 MB
+ * request limit), whatever batch_rows says. */
+static void test_batch_byte_cap(void **state)
+{
+	struct dv_bq_config c;
+	struct dv_sink *s;
+	json_int_t max_body;
+
+	(void)state;
+	fresh();
+	make_rows(4000);
+	base_config(&c, "bytecap");
+	c.batch_rows = 50000;
+	c.batch_max_bytes = 100 * 1000;
+	s = create_ok(&c);
+	write_all(s, 0, rs.n);
+	finish(s);
+	max_body = double_stat("max_body");
+	assert_true(max_body <= 100 * 1000);
+	assert_true(max_body > 90 * 1000); /* batches are filled up to the cap */
+	/* about 2 MB of rows in 100 kB requests */
+	assert_true(double_stat("insertAll 200") >= 20);
+	assert_stored(NULL);
+}
+
 /* Run rs through a sink while fault is active; everything must arrive. */
 static struct dv_sink *run_fault(const char *fault, struct dv_bq_config *c)
 {
@@ -1257,6 +1282,7 @@ int main(void)
 	    cmocka_unit_test(test_emulator_host),
 	    cmocka_unit_test(test_delivers_every_row),
 	    cmocka_unit_test(test_flush_interval),
+	    cmocka_unit_test(test_batch_byte_cap),
 	    cmocka_unit_test(test_fault_503),
 	    cmocka_unit_test(test_fault_500),
 	    cmocka_unit_test(test_fault_429),
