@@ -22,7 +22,8 @@ failure, 77 the capture directory is absent.
 
 --cache DIR keeps tshark's expectations between runs (keyed by the capture's
 content, this script's and expect_tshark.py's source and tshark's version),
-so the run with 2 workers does not decode everything again.
+so the run with 2 workers does not decode everything again. Default:
+tests/out/replay-cache (git-ignored); --cache '' turns it off.
 """
 
 import argparse
@@ -178,7 +179,8 @@ def captures_in(d):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pcaps", default=os.path.join(REPO, "..", "shared", "pcaps"))
-    ap.add_argument("--cache", default=None, help="directory for tshark expectations")
+    ap.add_argument("--cache", default=os.path.join(REPO, "tests", "out", "replay-cache"),
+                    help="directory for tshark expectations ('' for none)")
     ap.add_argument("--only", default=None, help="only captures whose name contains this")
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("program")
