@@ -124,6 +124,7 @@ struct dv_flow_table {
 	struct dv_frag_cache *frag;
 	uint32_t capacity;
 	uint32_t count;
+	uint32_t changes; /* flows added or removed, to know when a burst's lookups went stale */
 	uint64_t now_ns;
 	uint64_t idle_ns; /* DV_FLOW_NEVER when disabled */
 	uint64_t active_ns;
@@ -287,6 +288,7 @@ static void dv_flow_remove(struct dv_flow_table *t, uint32_t i)
 	rte_hash_del_key_with_hash(t->hash, &r->key, dv_flow_sig(&r->key));
 	r->state = 0;
 	t->count--;
+	t->changes++;
 }
 
 /* Start the next segment of a flow: same id, fresh counters and flags. */
@@ -448,14 +450,18 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 	dv_rand_uuid4(&t->rand, r->id);
 	dv_list_push_tail(t, &t->lru, DV_LINK_SEEN, (uint32_t)pos);
 	t->count++;
+	t->changes++;
 	t->stats.created++;
 	return (uint32_t)pos;
 }
 
-/* Account one packet whose key, hash and bulk-lookup position are known. */
+/*
+ * Account one packet whose key, hash and bulk-lookup position are known;
+ * `changes` is t->changes as it was at the bulk lookup.
+ */
 static void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
 			    const struct dv_flow_key *k, uint32_t sig, unsigned int side, int32_t pos,
-			    struct dv_export_buf *out)
+			    uint32_t changes, struct dv_export_buf *out)
 {
 	struct dv_flow_rec *r;
 	uint32_t i;
@@ -469,7 +475,7 @@ static void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
 		if (!(r->state & DV_ST_LIVE) || !dv_flow_key_eq(&r->key, k))
 			pos = -1;
 	}
-	if (pos < 0)
+	if (pos < 0 && changes != t->changes)
 		pos = rte_hash_lookup_with_hash(t->hash, k, sig);
 	if (pos >= 0) {
 		i = (uint32_t)pos;
@@ -520,7 +526,7 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, u
 	hash_sig_t sig[DV_FLOW_BURST];
 	int32_t pos[DV_FLOW_BURST];
 	uint8_t side[DV_FLOW_BURST];
-	uint32_t i;
+	uint32_t i, changes = t->changes;
 
 	for (i = 0; i < n; i++) {
 		dv_flow_frag(t, &pkts[i]);
@@ -536,7 +542,7 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, u
 		}
 	}
 	for (i = 0; i < n; i++)
-		dv_flow_account(t, &pkts[i], &keys[i], sig[i], side[i], pos[i], out);
+		dv_flow_account(t, &pkts[i], &keys[i], sig[i], side[i], pos[i], changes, out);
 }
 
 void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts, uint32_t n,
