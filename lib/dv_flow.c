@@ -83,11 +83,11 @@ struct dv_flow_key {
 _Static_assert(sizeof(struct dv_flow_key) == 40, "flow key must have no hidden padding");
 
 /* Bits of dv_flow_rec.state. Side s is 0 or 1 (see the file comment). */
-#define DV_ST_LIVE     0x01
-#define DV_ST_SEEN(s)  (0x02 << (s)) /* side s has sent in this flow */
-#define DV_ST_INIT1    0x08          /* the initiator is side 1 */
-#define DV_ST_FIN(s)   (0x10 << (s)) /* side s sent a FIN */
-#define DV_ST_CLOSED   0x40          /* RST or FIN both ways: on the closed list */
+#define DV_ST_LIVE    0x01
+#define DV_ST_SEEN(s) (0x02 << (s)) /* side s has sent in this flow */
+#define DV_ST_INIT1   0x08	    /* the initiator is side 1 */
+#define DV_ST_FIN(s)  (0x10 << (s)) /* side s sent a FIN */
+#define DV_ST_CLOSED  0x40	    /* RST or FIN both ways: on the closed list */
 
 struct dv_link {
 	uint32_t prev;
@@ -101,8 +101,8 @@ struct dv_flow_rec {
 	struct dv_flow_key key;
 	uint64_t last_ns; /* last packet of the flow (max) */
 	uint64_t bytes[2];
-	uint64_t pkts[2];   /* this segment; both 0: the segment is empty */
-	uint64_t first_ns;  /* first packet of this segment (min) */
+	uint64_t pkts[2];  /* this segment; both 0: the segment is empty */
+	uint64_t first_ns; /* first packet of this segment (min) */
 	struct dv_link link[2];
 	uint32_t segment;
 	uint8_t tcp_flags[2];
@@ -266,10 +266,9 @@ static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 		e->src_tcp_flags = r->tcp_flags[s];
 		e->dst_tcp_flags = r->tcp_flags[d];
 	}
-	e->status = (r->state & (DV_ST_SEEN(0) | DV_ST_SEEN(1))) ==
-				    (DV_ST_SEEN(0) | DV_ST_SEEN(1))
-			    ? DV_STATUS_ESTABLISHED
-			    : DV_STATUS_INIT;
+	e->status = (r->state & (DV_ST_SEEN(0) | DV_ST_SEEN(1))) == (DV_ST_SEEN(0) | DV_ST_SEEN(1))
+			? DV_STATUS_ESTABLISHED
+			: DV_STATUS_INIT;
 	e->end_reason = (uint8_t)reason;
 	e->worker = t->worker;
 	t->stats.exported++;
@@ -460,8 +459,8 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
  * `changes` is t->changes as it was at the bulk lookup.
  */
 static void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
-			    const struct dv_flow_key *k, uint32_t sig, unsigned int side, int32_t pos,
-			    uint32_t changes, struct dv_export_buf *out)
+			    const struct dv_flow_key *k, uint32_t sig, unsigned int side,
+			    int32_t pos, uint32_t changes, struct dv_export_buf *out)
 {
 	struct dv_flow_rec *r;
 	uint32_t i;
@@ -559,8 +558,8 @@ void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts, ui
 /* ---- expiry and flush ---- */
 
 /* Pop heads of one list while their deadline has passed. */
-static uint32_t dv_flow_expire_list(struct dv_flow_table *t, struct dv_flow_list *l,
-				    uint64_t now, uint32_t limit, struct dv_export_buf *out)
+static uint32_t dv_flow_expire_list(struct dv_flow_table *t, struct dv_flow_list *l, uint64_t now,
+				    uint32_t limit, struct dv_export_buf *out)
 {
 	uint32_t before = out->n;
 
@@ -641,7 +640,8 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	t->recs = rte_zmalloc_socket("dv_flow_recs", (size_t)entries * sizeof(*t->recs),
 				     RTE_CACHE_LINE_SIZE, cfg->socket_id);
 	if (t->recs == NULL) {
-		snprintf(err, errlen, "flow table %s: out of DPDK memory for %u flow records (%zu MB)",
+		snprintf(err, errlen,
+			 "flow table %s: out of DPDK memory for %u flow records (%zu MB)",
 			 cfg->name, entries, ((size_t)entries * sizeof(*t->recs)) >> 20);
 		goto fail;
 	}

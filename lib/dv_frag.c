@@ -82,8 +82,8 @@ struct dv_frag_cache *dv_frag_cache_create(uint32_t entries, int socket_id, char
 		snprintf(err, errlen, "fragment cache: out of DPDK memory");
 		return NULL;
 	}
-	c->e = rte_zmalloc_socket("dv_frag_entries", (size_t)n * sizeof(*c->e),
-				  RTE_CACHE_LINE_SIZE, socket_id);
+	c->e = rte_zmalloc_socket("dv_frag_entries", (size_t)n * sizeof(*c->e), RTE_CACHE_LINE_SIZE,
+				  socket_id);
 	if (c->e == NULL) {
 		rte_free(c);
 		snprintf(err, errlen, "fragment cache: out of DPDK memory for %u entries", n);
