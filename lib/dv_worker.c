@@ -222,12 +222,13 @@ static void run(struct dv_worker *w)
 		w->stats.loops++;
 		push_exports(w);
 		now = worker_now(w);
-		if (flush_handoff(w)) {
-			for (uint16_t i = 0; i < w->n_rxq; i++) {
-				if (dv_export_buf_room(&w->xbuf) < DV_BURST)
-					break;
-				got += poll_rxq(w, &w->rxq[i], now);
-			}
+		for (uint16_t i = 0; i < w->n_rxq; i++) {
+			/* Each queue may stage a whole burst for one peer, so the
+			 * staging must be flushed down to room for a burst before
+			 * every queue, not once per loop. */
+			if (dv_export_buf_room(&w->xbuf) < DV_BURST || !flush_handoff(w))
+				break;
+			got += poll_rxq(w, &w->rxq[i], now);
 		}
 		if (w->in_ring != NULL && dv_export_buf_room(&w->xbuf) >= DV_BURST)
 			got += poll_in_ring(w);
