@@ -1,0 +1,356 @@
+"""livelib: what the live-dataplane acceptance tests share.
+
+The live tests start dpdk-devourer (and sometimes dpdk-testpmd) as separate
+processes on virtual ports, read their counters through DPDK telemetry,
+stop them with signals and compare the rows they wrote. The helpers here
+keep every one of those steps bounded in time and leave nothing behind:
+each process is stopped by its PID, each DPDK runtime directory and temp
+directory is removed, also when the test itself is interrupted.
+
+Expected values never come from devourer itself: frame counts come from
+capinfos, the reference rows from a --read run of the original capture
+(a different input path through the program) and generator counts from
+testpmd.
+"""
+import atexit
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+
+_procs = []
+_prefixes = []
+_tmpdirs = []
+
+
+def _cleanup():
+    for p in _procs:
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+    for prefix in _prefixes:
+        shutil.rmtree(runtime_dir(prefix), ignore_errors=True)
+    for d in _tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _on_term(sig, frame):
+    # `timeout` (scripts/test) sends SIGTERM: clean up, then die of it.
+    _cleanup()
+    signal.signal(sig, signal.SIG_DFL)
+    os.kill(os.getpid(), sig)
+
+
+atexit.register(_cleanup)
+signal.signal(signal.SIGTERM, _on_term)
+signal.signal(signal.SIGINT, _on_term)
+
+
+def tmpdir(tag):
+    d = tempfile.mkdtemp(prefix="dv-%s-" % tag)
+    _tmpdirs.append(d)
+    return d
+
+
+def runtime_dir(prefix):
+    """Where the EAL keeps a process's runtime files (sockets, config)."""
+    if os.getuid() == 0:
+        base = "/var/run/dpdk"
+    else:
+        base = os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
+    return os.path.join(base, prefix)
+
+
+def new_prefix(tag):
+    """A file prefix unique to this test process; removed at exit."""
+    prefix = "dvlive-%s-%d-%d" % (tag, os.getpid(), len(_prefixes))
+    _prefixes.append(prefix)
+    return prefix
+
+
+def remove_runtime(prefix):
+    shutil.rmtree(runtime_dir(prefix), ignore_errors=True)
+
+
+def eal_args(prefix, lcores="0@0,1@1,2@1", mem=512, vdevs=()):
+    args = ["--no-huge", "-m", str(mem), "--no-pci", "--file-prefix", prefix,
+            "--lcores", lcores, "--log-level=lib.*:error", "--log-level=pmd.*:error"]
+    for v in vdevs:
+        args += ["--vdev", v]
+    return args
+
+
+def build_dir(prog):
+    """PROG is <build>/app/dpdk-devourer; the test tools are beside it."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(prog)))
+
+
+def tool(prog, name):
+    path = os.path.join(build_dir(prog), "tests", "tools", name)
+    if not os.access(path, os.X_OK):
+        raise SystemExit("missing test tool %s (build with -Dtests=true)" % path)
+    return path
+
+
+def pcaps_dir():
+    """../shared/pcaps from the project root, or None."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    d = os.path.normpath(os.path.join(root, "..", "shared", "pcaps"))
+    return d if os.path.isdir(d) else None
+
+
+class Proc:
+    """A started process whose output goes to files; stopped by PID only."""
+
+    def __init__(self, argv, out, err, cwd=None, stdin=None):
+        self.argv = argv
+        self.out_path = out
+        self.err_path = err
+        self._out = open(out, "wb")
+        self._err = open(err, "wb")
+        self.p = subprocess.Popen(argv, stdout=self._out, stderr=self._err, cwd=cwd,
+                                  stdin=stdin if stdin is not None else subprocess.DEVNULL)
+        _procs.append(self.p)
+        self.pid = self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def send(self, sig):
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout):
+        """Exit status, or None if still running after timeout seconds."""
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Send sig, wait up to timeout. Returns (status, seconds); status is
+        None if it had to be killed."""
+        t0 = time.monotonic()
+        self.send(sig)
+        rc = self.wait(timeout)
+        secs = time.monotonic() - t0
+        if rc is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self.p.wait(timeout=10)
+        self.close()
+        return rc, secs
+
+    def close(self):
+        self._out.close()
+        self._err.close()
+
+    def stderr(self):
+        with open(self.err_path, errors="replace") as f:
+            return f.read()
+
+    def stdout(self):
+        with open(self.out_path, errors="replace") as f:
+            return f.read()
+
+
+def telemetry(prefix, cmd, timeout=10.0):
+    """Run one telemetry command through dpdk-telemetry.py; dict or None."""
+    try:
+        r = subprocess.run(["dpdk-telemetry.py", "-f", prefix], input=cmd + "\n",
+                           capture_output=True, text=True, timeout=timeout)
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    for line in r.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line).get(cmd)
+            except ValueError:
+                return None
+    return None
+
+
+def wait_for(pred, timeout, interval=0.2):
+    """Poll pred() until it returns a true value or timeout; its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def wait_telemetry(prefix, proc, timeout=30.0):
+    """Wait until the telemetry socket answers /devourer/stats."""
+    def ready():
+        if not proc.alive():
+            return "exited"
+        return telemetry(prefix, "/devourer/stats", 5)
+    v = wait_for(ready, timeout, 0.3)
+    return v if isinstance(v, dict) else None
+
+
+def frame_count(path):
+    """Frames in a capture, as capinfos counts them."""
+    r = subprocess.run(["capinfos", "-T", "-r", "-c", "-M", path], capture_output=True,
+                       text=True, timeout=60)
+    return int(r.stdout.strip().split("\t")[-1])
+
+
+def read_rows(path):
+    """The NDJSON rows of a file; a line that is not a JSON object raises."""
+    rows = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("%s:%d is not a JSON object" % (path, n))
+            rows.append(row)
+    return rows
+
+
+def final_stats(stderr_text):
+    """The counters of the final 'done in' stats line as a dict of ints."""
+    for line in reversed(stderr_text.splitlines()):
+        if " done in " in line:
+            out = {}
+            for tok in line.split():
+                if "=" in tok:
+                    k, v = tok.split("=", 1)
+                    if v.isdigit():
+                        out[k] = int(v)
+            return out
+    return None
+
+
+def key_sums(rows):
+    """Sum rows per canonical flow key (ip_protocol, vlan_id, unordered
+    endpoint pair) into {endpoint: [packets, bytes]}; the sums do not depend
+    on which side a row calls src, on segments, or on how a flow was split
+    into rows."""
+    sums = {}
+    for r in rows:
+        a = (r["src_addr"], r["src_port"])
+        b = (r["dst_addr"], r["dst_port"])
+        key = (r["ip_protocol"], r["vlan_id"]) + tuple(sorted([a, b]))
+        ep = sums.setdefault(key, {})
+        for who, pk, by in ((a, "src_packets", "src_bytes"), (b, "dst_packets", "dst_bytes")):
+            c = ep.setdefault(who, [0, 0])
+            c[0] += r[pk]
+            c[1] += r[by]
+    return sums
+
+
+def compare_sums(got, want, limit=5):
+    """Differences between two key_sums() results, as readable lines."""
+    diffs = []
+    for key in sorted(set(got) | set(want), key=repr):
+        g, w = got.get(key), want.get(key)
+        if g != w:
+            diffs.append("key %r: live %r, --read %r" % (key, g, w))
+    if len(diffs) > limit:
+        diffs = diffs[:limit] + ["... %d more" % (len(diffs) - limit)]
+    return diffs
+
+
+def read_pcap(path):
+    """Classic pcap only (what split_dirs writes): (global header, records)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        end = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        end = ">"
+    else:
+        raise ValueError("%s: not a classic pcap file" % path)
+    recs, off = [], 24
+    while off + 16 <= len(data):
+        caplen = struct.unpack(end + "I", data[off + 8:off + 12])[0]
+        recs.append(data[off:off + 16 + caplen])
+        off += 16 + caplen
+    return data[:24], recs
+
+
+def split_alternate(path, out0, out1):
+    """Deal the frames of a capture alternately into two files (two RX
+    queues of one port); returns the two frame counts."""
+    hdr, recs = read_pcap(path)
+    with open(out0, "wb") as f0, open(out1, "wb") as f1:
+        f0.write(hdr)
+        f1.write(hdr)
+        for i, r in enumerate(recs):
+            (f0 if i % 2 == 0 else f1).write(r)
+    return (len(recs) + 1) // 2, len(recs) // 2
+
+
+class Report:
+    """Prints each check as it happens and the one-line summary at the end."""
+
+    def __init__(self, name):
+        self.name = name
+        self.passed = 0
+        self.failed = []
+
+    def check(self, cond, what, detail=""):
+        if cond:
+            self.passed += 1
+            print("ok   %s" % what, flush=True)
+        else:
+            self.failed.append(what)
+            print("FAIL %s%s" % (what, (": " + detail) if detail else ""), flush=True)
+        return cond
+
+    def note(self, text):
+        print("     %s" % text, flush=True)
+
+    def finish(self, extra=""):
+        if self.failed:
+            print("%s: %d checks failed (first: %s), %d passed%s" %
+                  (self.name, len(self.failed), self.failed[0], self.passed, extra))
+            return 1
+        print("%s: all %d checks passed%s" % (self.name, self.passed, extra))
+        return 0
+
+
+def skip(name, reason):
+    print("%s: skipped: %s" % (name, reason))
+    sys.exit(SKIP)
+
+
+def read_reference(prog, pcap, outdir, timeout=300):
+    """Rows of `--read pcap` (devourer's own EAL defaults, one worker):
+    (exit status, rows, stderr)."""
+    out = os.path.join(outdir, "read.ndjson")
+    with open(out, "wb") as f:
+        r = subprocess.run([prog, "--read", pcap, "--max-flows", "65536",
+                            "--stat-interval", "0", "-o", "stdout"],
+                           stdout=f, stderr=subprocess.PIPE, timeout=timeout)
+    return r.returncode, read_rows(out), r.stderr.decode(errors="replace")
+
+
+def wait_rx(prefix, proc, want, timeout=60.0, key="rx_packets"):
+    """Poll /devourer/stats until stats[key] == want, the process exits, or
+    timeout. Returns the last stats read (None if telemetry never answered)."""
+    last = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.alive():
+        s = telemetry(prefix, "/devourer/stats", 5)
+        if s is not None:
+            last = s
+            if s.get(key) == want:
+                break
+        time.sleep(0.3)
+    return last
