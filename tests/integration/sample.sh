@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # sample: the bundled capture through --read, checked row by row.
 #
-#   sample.sh PROGRAM
+#   sample.sh PROGRAM [ARGS...]
 #
-# Runs `PROGRAM --read tests/fixtures/sample.pcap -o stdout --sensor sample-test`
-# with default timeouts and one worker, then checks every row against the
+# Runs `PROGRAM --read tests/fixtures/sample.pcap -o stdout --sensor sample-test
+# ARGS...` with default timeouts (and one worker unless ARGS say otherwise:
+# the rows must not depend on the worker count), then checks every row against the
 # table below. The table is derived by hand from the frames gen_sample.c
 # writes (sizes: Ethernet 14, 802.1Q tag 4, IPv4 20, IPv6 40, IPv6 fragment
 # header 8, TCP 20 or 24 with the SYN's MSS option, UDP 8, ICMP echo 8 + 32),
@@ -18,14 +19,15 @@
 # and the final stats line (1 non-IP frame, 1 malformed).
 # Exit: 0 pass, 1 fail, 77 no python3/tshark.
 set -u
-program=${1:?usage: sample.sh PROGRAM}
+program=${1:?usage: sample.sh PROGRAM [ARGS...]}
+shift
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 sample=$repo/tests/fixtures/sample.pcap
 command -v python3 >/dev/null || { echo "sample: SKIP: no python3"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-timeout 60 "$program" --read "$sample" -o stdout --sensor sample-test >"$tmp/rows" 2>"$tmp/err"
+timeout 60 "$program" --read "$sample" -o stdout --sensor sample-test "$@" >"$tmp/rows" 2>"$tmp/err"
 rc=$?
 if [ $rc -ne 0 ]; then
 	echo "sample: FAIL: $program exited $rc: $(tail -n 3 "$tmp/err")"
