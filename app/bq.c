@@ -1,13 +1,72 @@
 /*
- * bq: builds the BigQuery sink's configuration from the options.
+ * bq: builds the BigQuery sink's configuration from the options, and warns
+ * at startup when a capture is too old (or too new) for the streaming API.
  */
 #include <stdio.h>
 
 #include "app.h"
+#include "dv_bq.h"
+
+static void bq_log(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	rte_log((uint32_t)level, dv_app_log_type, "devourer: bigquery: %s\n", msg);
+}
+
+/* Streaming rejects rows partitioned more than 5 years back or 1 year ahead:
+ * say so before a --read run, and suggest the batch path. Such rows that are
+ * still sent are dead-lettered by the sink with BigQuery's error. */
+static void check_capture_times(const struct dv_app *app)
+{
+	uint64_t now = dv_realtime_ns();
+
+	for (unsigned int f = 0; f < app->opt.n_read; f++) {
+		uint64_t ts;
+
+		if (dv_reader_first_ts(app->opt.read_files[f], &ts) != 1)
+			continue;
+		if (!dv_bq_partition_ok(ts, now))
+			DV_LOG(WARNING,
+			       "%s: packets from %llu s since 1970 lie outside BigQuery's streaming "
+			       "window (5 years back, 1 year ahead); their rows will be "
+			       "dead-lettered. For old captures use --output file -w flows.ndjson "
+			       "and 'bq load --source_format=NEWLINE_DELIMITED_JSON'",
+			       app->opt.read_files[f], (unsigned long long)(ts / DV_NS_PER_SEC));
+	}
+}
 
 struct dv_sink *dv_app_bq_sink(struct dv_app *app, char *err, size_t errlen)
 {
-	(void)app;
-	snprintf(err, errlen, "--output bigquery: the BigQuery sink is not built in yet");
-	return NULL;
+	const struct dv_options *o = &app->opt;
+	struct dv_bq_config c;
+
+	dv_bq_config_init_defaults(&c);
+	c.project = o->bq_project;
+	c.dataset = o->bq_dataset;
+	c.table = o->bq_table;
+	if (dv_bq_auth_mode_parse(o->bq_auth, &c.auth) != 0) {
+		snprintf(err, errlen, "--bq-auth: '%s' is not one of auto, key, metadata, none",
+			 o->bq_auth);
+		return NULL;
+	}
+	c.sa_key_file = o->bq_sa_key_file;
+	c.sa_key_data = o->bq_sa_key_data;
+	c.token_uri = o->bq_token_uri;
+	c.endpoint = o->bq_endpoint;
+	c.ca_file = o->bq_ca_file;
+	c.batch_rows = (uint32_t)o->bq_batch_rows;
+	c.flush_interval_ns = o->bq_flush_interval_ns;
+	c.max_inflight = (uint32_t)o->bq_max_inflight;
+	c.spool_dir = o->spool_dir;
+	c.dead_letter = o->dead_letter;
+	c.spool_max_bytes = o->spool_max_bytes;
+	c.shutdown_timeout_ns = o->shutdown_timeout_ns;
+	c.log = bq_log;
+	c.log_arg = app;
+	struct dv_sink *s = dv_bq_sink_create(&c, err, errlen);
+
+	/* Only once the sink is up: a startup error stays one line. */
+	if (s != NULL)
+		check_capture_times(app);
+	return s;
 }

@@ -124,6 +124,26 @@ int dv_reader_next(struct dv_reader *r, struct dv_pkt *pkt, char *err, size_t er
 	}
 }
 
+int dv_reader_first_ts(const char *path, uint64_t *ts_ns)
+{
+	char perr[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	pcap_t *p;
+	int rc;
+
+	p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, perr);
+	if (p == NULL)
+		return -EIO;
+	rc = pcap_next_ex(p, &h, &data);
+	if (rc == 1)
+		*ts_ns = h->ts.tv_sec < 0 ? 0
+					  : (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC +
+						    (uint64_t)h->ts.tv_usec;
+	pcap_close(p);
+	return rc == 1 ? 1 : 0;
+}
+
 const struct dv_reader_stats *dv_reader_stats(const struct dv_reader *r)
 {
 	return &r->stats;

@@ -45,6 +45,10 @@ int dv_reader_linktype(const struct dv_reader *r);
 
 void dv_reader_close(struct dv_reader *r);
 
+/* Time of the first packet of a capture, without reading further.
+ * 1 and *ts_ns set, 0 if the file has no packet, negative errno if unreadable. */
+int dv_reader_first_ts(const char *path, uint64_t *ts_ns);
+
 /* Map a libpcap DLT_* value to the file's LINKTYPE_* value (or -1). */
 int dv_dlt_to_linktype(int dlt);
 
