@@ -96,7 +96,7 @@ def run_one(prog, split_dirs, path, deal, rep):
     halves = (L.frame_count(a), L.frame_count(b))
     rep.note("%s: %d frames (capinfos), halves %d + %d, %s" %
              (name, frames, halves[0], halves[1],
-              "2 queues per port" if deal else "1 queue per port"))
+              "dealt over 2 queues per port" if deal else "1 queue per port"))
     rep.check(sum(halves) == frames, "%s: halves add up to the capture" % name)
 
     prefix = L.new_prefix("tap")
@@ -127,9 +127,47 @@ def run_one(prog, split_dirs, path, deal, rep):
 
     rrc, ref, rerr = L.read_reference(prog, path, d)
     rep.check(rrc == 0, "%s: --read exit 0" % name, rerr[-500:])
-    diffs = L.compare_sums(L.key_sums(rows), L.key_sums(ref))
+    want = L.key_sums(ref)
+    diffs = L.compare_sums(L.key_sums(rows), want)
     rep.check(not diffs, "%s: %d keys, per-endpoint packets and bytes equal --read" %
-              (name, len(L.key_sums(ref))), "; ".join(diffs))
+              (name, len(want)), "; ".join(diffs))
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def run_fanin(prog, path, copies, rep):
+    """One net_pcap port whose `copies` queues each replay the whole capture,
+    so worker 0 stages up to `copies` bursts for worker 1 in one loop, and
+    queues with the same frames stage the same share: the case that once
+    overflowed the hand-off staging (a segfault at exit). Every --read sum
+    is multiplied by `copies`."""
+    name = "%s x %d queues" % (os.path.basename(path), copies)
+    d = L.tmpdir("fanin")
+    frames = L.frame_count(path) * copies
+    qs = []
+    for i in range(copies):
+        qs.append(os.path.join(d, "q%d.pcap" % i))
+        shutil.copy(path, qs[-1])
+    prefix = L.new_prefix("fanin")
+    rows_path = os.path.join(d, "rows.ndjson")
+    vdev = "net_pcap0," + ",".join("rx_pcap=" + q for q in qs)
+    proc = L.Proc([prog] + L.eal_args(prefix, vdevs=[vdev]) +
+                  ["--", "--stat-interval", "0", "--max-flows", "65536"],
+                  rows_path, os.path.join(d, "stderr.txt"))
+    st = L.wait_rx(prefix, proc, frames, 60)
+    got_rx = st.get("rx_packets") if st else None
+    rep.check(got_rx == frames, "%s: telemetry rx_packets == %d" % (name, frames),
+              "got %r" % got_rx)
+    rc, secs = proc.stop(signal.SIGTERM, 10)
+    L.remove_runtime(prefix)
+    rep.check(rc == 0, "%s: exit 0 after SIGTERM (%.2fs)" % (name, secs),
+              "status %r; stderr: %s" % (rc, proc.stderr()[-800:]))
+    rows = L.read_rows(rows_path)
+    rrc, ref, rerr = L.read_reference(prog, path, d)
+    want = {k: {e: [copies * c[0], copies * c[1]] for e, c in v.items()}
+            for k, v in L.key_sums(ref).items()}
+    diffs = L.compare_sums(L.key_sums(rows), want)
+    rep.check(rrc == 0 and not diffs, "%s: %d keys, per-endpoint sums == %d x --read" %
+              (name, len(want), copies), "; ".join(diffs) or rerr[-300:])
     shutil.rmtree(d, ignore_errors=True)
 
 
@@ -157,15 +195,13 @@ def main():
         run_one(prog, split_dirs, path, deal, rep)
         n += 1
     if not only or "gen_bench" in only:
-        # Many flows on both workers through 4 queues: worker 0 stages up to
-        # 4 bursts per loop for worker 1, the case that once overflowed the
-        # hand-off staging (a segfault at exit).
         d = L.tmpdir("gen")
         path = os.path.join(d, "gen_bench.pcap")
-        L.subprocess.run([L.tool(prog, "gen_bench"), path, "100000", "5000", "64"],
+        L.subprocess.run([L.tool(prog, "gen_bench"), path, "200000", "5000", "64"],
                          check=True, capture_output=True, timeout=120)
-        rep.note("--- gen_bench 100000 packets, 5000 flows, 64 bytes (hand-off load)")
+        rep.note("--- gen_bench 200000 packets, 5000 flows, 64 bytes (hand-off load)")
         run_one(prog, split_dirs, path, True, rep)
+        run_fanin(prog, path, 4, rep)
         n += 1
     return rep.finish(" over %d captures in %.0fs" % (n, time.monotonic() - t0))
 
