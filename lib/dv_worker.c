@@ -194,11 +194,26 @@ static uint32_t poll_in_ring(struct dv_worker *w)
 	return n;
 }
 
-static inline uint64_t worker_now(const struct dv_worker *w)
+/*
+ * The worker's clock. Packet time on a live port (--clock packet) must still
+ * move while no packet arrives, or idle flows would never expire: it runs on
+ * with the TSC from the last packet time seen.
+ */
+static inline uint64_t worker_now(struct dv_worker *w)
 {
+	uint64_t t, sys;
+
 	if (w->clock_mode == DV_CLOCK_SYSTEM)
 		return dv_clock_now(w->clock);
-	return dv_flow_table_now(w->table);
+	t = dv_flow_table_now(w->table);
+	if (w->n_rxq == 0)
+		return t; /* --read: packet time only, so rows do not depend on speed */
+	sys = dv_clock_now(w->clock);
+	if (t != w->pkt_clock_last) {
+		w->pkt_clock_last = t;
+		w->pkt_clock_sys = sys;
+	}
+	return t + (sys - w->pkt_clock_sys);
 }
 
 static void idle(struct dv_worker *w, uint32_t *idle_loops)
@@ -233,7 +248,7 @@ static void run(struct dv_worker *w)
 		if (w->in_ring != NULL && dv_export_buf_room(&w->xbuf) >= DV_BURST)
 			got += poll_in_ring(w);
 		if (w->clock_mode == DV_CLOCK_PACKET)
-			now = dv_flow_table_now(w->table);
+			now = worker_now(w);
 		uint32_t room = dv_export_buf_room(&w->xbuf);
 
 		if (room > 0)

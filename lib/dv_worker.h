@@ -89,6 +89,8 @@ struct dv_worker {
 	struct dv_export_rec xrecs[4 * DV_BURST];
 	struct dv_pkt *peer_pending; /* per peer: DV_BURST staged packets */
 	uint32_t peer_n[DV_MAX_WORKERS];
+	uint64_t pkt_clock_last; /* packet clock: last table time seen ... */
+	uint64_t pkt_clock_sys;  /* ... and the TSC wall time when it was seen */
 } __attribute__((aligned(64)));
 
 /*
