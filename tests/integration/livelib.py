@@ -354,3 +354,20 @@ def wait_rx(prefix, proc, want, timeout=60.0, key="rx_packets"):
                 break
         time.sleep(0.3)
     return last
+
+
+def tshark_keys(path):
+    """Canonical keys (ip_protocol, vlan None, endpoint pair) of an
+    untagged, unfragmented IPv4 TCP/UDP capture such as gen_bench writes,
+    from tshark fields."""
+    r = subprocess.run(["tshark", "-r", path, "-T", "fields", "-E", "separator=,",
+                        "-e", "ip.proto", "-e", "ip.src", "-e", "ip.dst",
+                        "-e", "tcp.srcport", "-e", "tcp.dstport",
+                        "-e", "udp.srcport", "-e", "udp.dstport"],
+                       capture_output=True, text=True, timeout=300)
+    keys = set()
+    for line in r.stdout.splitlines():
+        proto, src, dst, ts, td, us, ud = line.split(",")
+        sp, dp = int(ts or us or 0), int(td or ud or 0)
+        keys.add((int(proto), None) + tuple(sorted([(src, sp), (dst, dp)])))
+    return keys

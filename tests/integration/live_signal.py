@@ -1,0 +1,279 @@
+"""live_signal: signals on a live run, and capture from a kernel interface.
+
+1. SIGTERM (about 100K flows in the tables) and SIGINT (5K) while traffic
+   flows (a second net_pcap port with infinite_rx=1), 2 workers: exit 0
+   within 2 s of the signal, one row per flow key tshark finds in the
+   inputs, every row end_reason "shutdown", every received IP packet in
+   the rows.
+2. SIGHUP with `-o file -w PATH` (log rotation): rows written before the
+   rename stay in the renamed file, rows after the HUP land in a new file at
+   PATH, nothing lost or doubled. Endless flows cut into segments by
+   --active-timeout 1s keep rows coming before and after the HUP.
+3. `-i IFACE` on a veth pair between two network namespaces made here:
+   devourer (its own EAL defaults, 2 workers) and a python UDP echo run in
+   one, a python sender in the other; the one row holds the datagrams both
+   ways. Skipped (the rest still runs) if namespaces cannot be made.
+
+Expected values come from tshark, the senders' own counts and frame sizes
+computed from the headers, never from devourer's output.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import livelib as L  # noqa: E402
+
+NAME = "live_signal"
+
+
+def gen(prog, d, packets, flows):
+    path = os.path.join(d, "gen_%d_%d.pcap" % (packets, flows))
+    subprocess.run([L.tool(prog, "gen_bench"), path, str(packets), str(flows), "64"],
+                   check=True, capture_output=True, timeout=120)
+    return path
+
+
+def shutdown_case(prog, d, sig, big, rep):
+    """Port 0 replays a capture of `big` (packets, flows) once; port 1 replays
+    a small capture forever (the pcap PMD keeps it in mbufs, so it must fit
+    the pool: 1000 frames), so traffic flows when the signal comes."""
+    sname = signal.Signals(sig).name
+    big_cap = gen(prog, d, big[0], big[1])
+    small_cap = gen(prog, d, 1000, 500)
+    keys = L.tshark_keys(big_cap) | L.tshark_keys(small_cap)
+    frames = L.frame_count(big_cap)
+    tag = "%s, %d flows, traffic flowing" % (sname, len(keys))
+    rep.note("%s: %d flow keys by tshark in %s and %s" %
+             (sname, len(keys), os.path.basename(big_cap), os.path.basename(small_cap)))
+    prefix = L.new_prefix("sig")
+    rows_path = os.path.join(d, "rows-%s.ndjson" % sname)
+    proc = L.Proc([prog] + L.eal_args(prefix, mem=1024, vdevs=[
+        "net_pcap0,rx_pcap=%s" % big_cap,
+        "net_pcap1,rx_pcap=%s,infinite_rx=1" % small_cap]) +
+        ["--", "--stat-interval", "0", "--max-flows", str(2 * len(keys) + 4096),
+         "-o", "file", "-w", rows_path],
+        os.path.join(d, "out-%s.txt" % sname), os.path.join(d, "err-%s.txt" % sname))
+
+    def all_flows_seen():
+        s = L.telemetry(prefix, "/devourer/stats", 5)
+        if not proc.alive():
+            return "exited"
+        return s if s and s["flows_active"] == len(keys) and \
+            s["rx_packets"] > frames + 10000 else None
+    st = L.wait_for(all_flows_seen, 60, 0.3)
+    rep.check(isinstance(st, dict), "%s: all flows active, port 1 still replaying" % tag,
+              "%r; %s" % (st, proc.stderr()[-400:]))
+    rc, secs = proc.stop(sig, 10)
+    L.remove_runtime(prefix)
+    rep.check(rc == 0, "%s: exit 0" % tag, "status %r; %s" % (rc, proc.stderr()[-600:]))
+    rep.check(secs < 2.0, "%s: exited %.2fs after the signal (< 2 s)" % (tag, secs))
+    rows = L.read_rows(rows_path) if os.path.exists(rows_path) else []
+    got = set(L.key_sums(rows))
+    bad = [r for r in rows if r["end_reason"] != "shutdown"]
+    rep.check(len(rows) == len(keys) and got == keys and not bad,
+              "%s: %d rows, one per tshark key, all end_reason shutdown" % (tag, len(rows)),
+              "%d keys (%d missing, %d extra), %d not shutdown" %
+              (len(got), len(keys - got), len(got - keys), len(bad)))
+    fin = L.final_stats(proc.stderr()) or {}
+    pkts = sum(r["src_packets"] + r["dst_packets"] for r in rows)
+    rep.check(pkts == fin.get("ip") and pkts == fin.get("packets"),
+              "%s: the rows hold every received packet (%d)" % (tag, pkts),
+              "final line %r" % fin)
+
+
+def hup_case(prog, d, rep):
+    """Flows that never end, cut into segments every second by
+    --active-timeout 1s, so rows keep coming before and after the HUP."""
+    flows = 50
+    cap = gen(prog, d, 1000, flows)  # infinite_rx holds it in mbufs
+    prefix = L.new_prefix("hup")
+    path = os.path.join(d, "flows.ndjson")
+    proc = L.Proc([prog] + L.eal_args(prefix, lcores="0@0,1@1", vdevs=[
+        "net_pcap0,rx_pcap=%s,infinite_rx=1" % cap]) +
+        ["--", "--stat-interval", "0", "--active-timeout", "1s", "--max-flows", "4096",
+         "-o", "file", "-w", path],
+        os.path.join(d, "hup-out.txt"), os.path.join(d, "hup-err.txt"))
+
+    def lines(p):
+        try:
+            with open(p) as f:
+                return sum(1 for _ in f)
+        except OSError:
+            return 0
+    # The file sink writes and syncs on its own timer: wait for a first
+    # round of segments in the file, as logrotate would find it.
+    ok = L.wait_for(lambda: lines(path) >= flows or not proc.alive(), 30, 0.2)
+    rep.check(ok and proc.alive(), "SIGHUP: active segments reach the file before rotation",
+              proc.stderr()[-400:])
+    os.rename(path, path + ".1")
+    proc.send(signal.SIGHUP)
+    reopened = L.wait_for(lambda: os.path.exists(path), 5, 0.1)
+    rep.check(reopened, "SIGHUP: a new file appears at PATH after the rename")
+    time.sleep(1.5)  # more than one --active-timeout: segments after the HUP
+    rc, secs = proc.stop(signal.SIGTERM, 10)
+    L.remove_runtime(prefix)
+    rep.check(rc == 0 and secs < 2.0, "SIGHUP: then SIGTERM: exit 0 in %.2fs" % secs,
+              "status %r; %s" % (rc, proc.stderr()[-400:]))
+    old = L.read_rows(path + ".1")
+    new = L.read_rows(path) if os.path.exists(path) else []
+    rep.note("renamed file %d rows, new file %d rows" % (len(old), len(new)))
+    rep.check(old and all(r["end_reason"] == "active" for r in old),
+              "SIGHUP: renamed file: only active segments from before the HUP",
+              "reasons %r" % sorted({r["end_reason"] for r in old}))
+    shut = [r for r in new if r["end_reason"] == "shutdown"]
+    rep.check(len(shut) == flows and len({r["id"] for r in shut}) == flows and
+              len(new) > flows,
+              "SIGHUP: new file: more active segments and the %d shutdown rows" % flows,
+              "%d rows, %d shutdown" % (len(new), len(shut)))
+    segs = {}
+    for where, rows in (("old", old), ("new", new)):
+        for r in rows:
+            segs.setdefault(r["id"], []).append((r["segment"], where))
+    gaps = [i for i, v in segs.items()
+            if sorted(x for x, _ in v) != list(range(len(v)))]
+    rep.check(len(segs) == flows and not gaps,
+              "SIGHUP: each of %d flows has segments 0..n across the two files, none "
+              "lost or doubled" % flows, "%d ids, %d with gaps" % (len(segs), len(gaps)))
+    order = [i for i, v in segs.items()
+             if max([x for x, w in v if w == "old"], default=-1) >=
+             min([x for x, w in v if w == "new"], default=1 << 30)]
+    rep.check(not order, "SIGHUP: every segment in the old file precedes those in the new",
+              "%d flows out of order" % len(order))
+    fin = L.final_stats(proc.stderr()) or {}
+    rep.check(fin.get("rows") == len(old) + len(new),
+              "SIGHUP: rows in both files == the final stats line's rows",
+              "final %r" % fin.get("rows"))
+
+
+UDP_ECHO = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(20)
+for _ in range(int(sys.argv[3])):
+    data, peer = s.recvfrom(2048)
+    s.sendto(data, peer)
+"""
+
+UDP_SEND = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(2)
+got = 0
+for i in range(int(sys.argv[5])):
+    s.sendto(bytes([i]) * int(sys.argv[6]), (sys.argv[3], int(sys.argv[4])))
+    try:
+        s.recvfrom(2048)
+        got += 1
+    except socket.timeout:
+        pass
+print(got)
+"""
+
+
+def netns_case(prog, d, rep):
+    tag = "-i veth"
+    pid = os.getpid()
+    ns1, ns2 = "dvlive-cap-%d" % pid, "dvlive-ping-%d" % pid
+    va, vb = "dvla%d" % (pid % 100000), "dvlb%d" % (pid % 100000)
+
+    def ip(*args, check=True):
+        return subprocess.run(["ip"] + list(args), capture_output=True, text=True,
+                              timeout=20, check=check)
+    try:
+        ip("netns", "add", ns1)
+    except (subprocess.CalledProcessError, OSError) as e:
+        rep.note("%s: skipped: cannot create a network namespace (%s)" %
+                 (tag, getattr(e, "stderr", "") or e))
+        return False
+    try:
+        ip("netns", "add", ns2)
+        ip("link", "add", va, "type", "veth", "peer", "name", vb)
+        ip("link", "set", va, "netns", ns1)
+        ip("link", "set", vb, "netns", ns2)
+        for ns, dev, addr in ((ns1, va, "10.199.7.1/24"), (ns2, vb, "10.199.7.2/24")):
+            # No IPv6 on the link, so its only IP traffic is what we send.
+            subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                            "net.ipv6.conf.%s.disable_ipv6=1" % dev], timeout=20)
+            ip("-n", ns, "addr", "add", addr, "dev", dev)
+            ip("-n", ns, "link", "set", dev, "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+        rows_path = os.path.join(d, "veth.ndjson")
+        # No EAL options: devourer builds its own (SPEC 1), an af_packet vdev
+        # with a queue pair per worker and the file prefix devourer-<pid>
+        # (`ip netns exec` execs, so the pid is devourer's).
+        proc = L.Proc(["ip", "netns", "exec", ns1, prog, "-i", va, "--workers", "2",
+                       "--stat-interval", "0", "--max-flows", "4096"],
+                      rows_path, os.path.join(d, "veth-err.txt"))
+        prefix = "devourer-%d" % proc.pid
+        up = L.wait_telemetry(prefix, proc, 30)
+        rep.check(up is not None, "%s: devourer runs on %s in netns %s" % (tag, va, ns1),
+                  proc.stderr()[-500:])
+        # No ping on a minimal system: a UDP echo in python, with fixed ports.
+        count, payload = 5, 100
+        echo = L.Proc(["ip", "netns", "exec", ns1, sys.executable, "-c", UDP_ECHO,
+                       "10.199.7.1", "5555", str(count)],
+                      os.path.join(d, "echo-out.txt"), os.path.join(d, "echo-err.txt"))
+        time.sleep(0.5)
+        send = subprocess.run(["ip", "netns", "exec", ns2, sys.executable, "-c", UDP_SEND,
+                               "10.199.7.2", "5556", "10.199.7.1", "5555", str(count),
+                               str(payload)], capture_output=True, text=True, timeout=30)
+        echo.stop(signal.SIGTERM, 5)
+        got = int(send.stdout.strip() or 0)
+        rep.check(got == count, "%s: %d UDP datagrams from %s echoed back: %d" %
+                  (tag, count, ns2, got), send.stderr[-300:])
+        # 14 Ethernet + 20 IPv4 + 8 UDP + payload.
+        frame = 14 + 20 + 8 + payload
+        L.wait_rx(prefix, proc, count + got, 10, key="ip_packets")
+        rc, secs = proc.stop(signal.SIGTERM, 10)
+        rep.check(rc == 0 and secs < 2.0, "%s: exit 0 in %.2fs after SIGTERM" % (tag, secs),
+                  "status %r; %s" % (rc, proc.stderr()[-500:]))
+        rep.check(not os.path.exists(L.runtime_dir(prefix)),
+                  "%s: devourer removed its runtime dir %s" % (tag, L.runtime_dir(prefix)))
+        L.remove_runtime(prefix)
+        rows = L.read_rows(rows_path)
+        sums = L.key_sums(rows)
+        key = (17, None, ("10.199.7.1", 5555), ("10.199.7.2", 5556))
+        want = {("10.199.7.2", 5556): [count, count * frame],
+                ("10.199.7.1", 5555): [got, got * frame]}
+        rep.check(sums.get(key) == want,
+                  "%s: udp row 10.199.7.2:5556 <-> 10.199.7.1:5555: %d and %d packets of "
+                  "%d bytes" % (tag, count, got, frame),
+                  "got %r (all keys %r)" % (sums.get(key), sorted(sums)))
+        rep.check(all(r["end_reason"] == "shutdown" for r in rows) and len(rows) == 1,
+                  "%s: that is the only row, end_reason shutdown" % tag,
+                  repr(rows)[:400])
+        return True
+    finally:
+        ip("netns", "del", ns1, check=False)
+        ip("netns", "del", ns2, check=False)
+
+
+def main():
+    if len(sys.argv) < 2:
+        print("usage: live_signal.py PROGRAM")
+        return 2
+    prog = os.path.abspath(sys.argv[1])
+    rep = L.Report(NAME)
+    d = L.tmpdir("signal")
+    only = sys.argv[2:]
+    if not only or "term" in only:
+        shutdown_case(prog, d, signal.SIGTERM, (200000, 100000), rep)
+    if not only or "int" in only:
+        shutdown_case(prog, d, signal.SIGINT, (20000, 5000), rep)
+    if not only or "hup" in only:
+        hup_case(prog, d, rep)
+    veth = "not run"
+    if not only or "veth" in only:
+        veth = "ran" if netns_case(prog, d, rep) else "skipped (no netns)"
+    shutil.rmtree(d, ignore_errors=True)
+    return rep.finish("; -i veth %s" % veth)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
