@@ -127,8 +127,7 @@ int main(int argc, char **argv)
 	}
 	pcap_dump_close(d);
 	pcap_close(p);
-	printf("gen_bench: %" PRIu64 " packets of %" PRIu64 " bytes over %" PRIu64
-	       " flows -> %s\n",
+	printf("gen_bench: %" PRIu64 " packets of %" PRIu64 " bytes over %" PRIu64 " flows -> %s\n",
 	       packets, size, flows, argv[1]);
 	return 0;
 }

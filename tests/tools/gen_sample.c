@@ -10,8 +10,8 @@
  * flow, an IPv4 datagram in three fragments (in order: the later fragments
  * take the first one's ports), an IPv6 datagram in two fragments sent last
  * fragment first (so the later fragment counts with ports 0), an ARP frame,
- * one truncated IPv4 header, and 12 s later an unanswered DNS query. Checksums are correct everywhere but in the
- * truncated frame, which has no room for them.
+ * one truncated IPv4 header, and 12 s later an unanswered DNS query. Checksums are correct
+ * everywhere but in the truncated frame, which has no room for them.
  *
  * The capture is Ethernet with microsecond timestamps starting at
  * 2024-05-01T12:00:00Z. The file header is written by libpcap in host byte
@@ -50,8 +50,8 @@ struct dv_conv {
 	int ntags;
 	uint16_t tpids[2];
 	uint16_t tcis[2];
-	uint16_t ip_id[2];  /* next IPv4 identification per side */
-	uint32_t nxt[2];    /* next TCP sequence number per side */
+	uint16_t ip_id[2]; /* next IPv4 identification per side */
+	uint32_t nxt[2];   /* next TCP sequence number per side */
 };
 
 static const uint8_t dv_mac_host[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
@@ -71,8 +71,8 @@ static void dv_emit(struct dv_gen *g, const uint8_t *frame, size_t len, unsigned
 	g->frames++;
 }
 
-static void dv_conv_init(struct dv_conv *c, int family, const char *a, const char *b,
-			 uint8_t proto, uint16_t pa, uint16_t pb)
+static void dv_conv_init(struct dv_conv *c, int family, const char *a, const char *b, uint8_t proto,
+			 uint16_t pa, uint16_t pb)
 {
 	memset(c, 0, sizeof(*c));
 	c->family = family;
@@ -113,8 +113,7 @@ static size_t dv_conv_l23(struct dv_conv *c, enum dv_side s, uint8_t *p, size_t 
 	return off;
 }
 
-static void dv_l4_csum(struct dv_conv *c, enum dv_side s, uint8_t *l4, size_t len,
-		       size_t csum_off)
+static void dv_l4_csum(struct dv_conv *c, enum dv_side s, uint8_t *l4, size_t len, size_t csum_off)
 {
 	uint32_t sum = 0;
 
@@ -261,10 +260,10 @@ static size_t dv_dns_query(uint8_t *m, uint16_t id)
 	memset(m, 0, 12);
 	dv_put16(m, id);
 	dv_put16(m + 2, 0x0100); /* RD */
-	dv_put16(m + 4, 1);      /* QDCOUNT */
+	dv_put16(m + 4, 1);	 /* QDCOUNT */
 	memcpy(m + n, qname, sizeof(qname));
 	n += sizeof(qname);
-	dv_put16(m + n, 1);     /* QTYPE A */
+	dv_put16(m + n, 1);	/* QTYPE A */
 	dv_put16(m + n + 2, 1); /* QCLASS IN */
 	return n + 4;
 }
@@ -281,7 +280,7 @@ static void dv_flow_dns(struct dv_gen *g)
 	dv_udp(g, &c, DV_A, m, n, 30000);
 
 	dv_put16(m + 2, 0x8180); /* QR RD RA, NOERROR */
-	dv_put16(m + 6, 1);      /* ANCOUNT */
+	dv_put16(m + 6, 1);	 /* ANCOUNT */
 	dv_put16(m + n, 0xc00c); /* name: pointer to the question */
 	dv_put16(m + n + 2, 1);
 	dv_put16(m + n + 4, 1);
@@ -439,7 +438,7 @@ static void dv_flow_frag6(struct dv_gen *g)
 static void dv_frame_arp(struct dv_gen *g)
 {
 	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-	static const uint8_t arp[28] = {0, 1, 8, 0, 6, 4, 0, 1, /* Ethernet/IPv4, request */
+	static const uint8_t arp[28] = {0, 1, 8, 0, 6, 4, 0,  1,       /* Ethernet/IPv4, request */
 					2, 0, 0, 0, 0, 1, 10, 0, 0, 1, /* sender */
 					0, 0, 0, 0, 0, 0, 10, 0, 0, 254}; /* target */
 	uint8_t f[64];

@@ -52,8 +52,8 @@ static struct dv_pair *dv_pairs_slot(struct dv_pairs *t, const uint8_t *lo, cons
 	for (;;) {
 		struct dv_pair *p = &t->slots[i];
 
-		if (!p->used || (p->len == len && !memcmp(p->lo, lo, len) &&
-				 !memcmp(p->hi, hi, len)))
+		if (!p->used ||
+		    (p->len == len && !memcmp(p->lo, lo, len) && !memcmp(p->hi, hi, len)))
 			return p;
 		i = (i + 1) & (t->cap - 1);
 	}
