@@ -15,7 +15,8 @@
 
 #include "dv_export.h"
 
-/* Delivery accounting of one sink: exported = delivered + pending + dead + dropped. */
+/* Delivery accounting of one sink:
+ *   rows_in + rows_recovered = delivered + pending + dead + dropped. */
 struct dv_sink_stats {
 	uint64_t rows_in;        /* rows handed to write() */
 	uint64_t rows_delivered; /* written (file) or accepted by the service */
@@ -27,6 +28,7 @@ struct dv_sink_stats {
 	uint64_t request_errors; /* failed requests (will be retried) */
 	uint64_t retries;        /* rows sent again */
 	uint64_t bytes_out;      /* bytes written or sent */
+	uint64_t rows_recovered; /* rows found in the spool at startup (BigQuery sink) */
 };
 
 struct dv_sink;

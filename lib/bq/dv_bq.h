@@ -14,10 +14,17 @@
  *                                   auth "auto" without a key mean "none"
  * The DEVOURER_* variables are the program's (app/) business.
  *
- * Accounting (struct dv_sink_stats): rows_in = delivered + pending + dead +
- * dropped after every call. A row's fate is decided in one place per outcome
- * (see dv_bq_sink.c) so the spool of the durability issue can take over
- * "pending" without touching the others.
+ * Accounting (struct dv_sink_stats): rows_in + rows_recovered = delivered +
+ * pending + dead + dropped after every call; rows_recovered are the rows
+ * found in the spool at startup, rows_spooled the pending rows that only the
+ * spool holds (not in memory). A row's fate is decided in one place per
+ * outcome (see dv_bq_sink.c).
+ *
+ * Durability (dv_spool.h, docs/durability.md): rows not yet accepted live in
+ * the spool directory. With write_ahead on (the default) every row is
+ * group-committed there before or while it is sent, so after a kill -9 or a
+ * crash every row written more than one commit interval before it is sent
+ * on the next start (at least once, same insertId).
  */
 #ifndef DV_BQ_H
 #define DV_BQ_H
@@ -74,10 +81,13 @@ struct dv_bq_config {
 	uint64_t backoff_max_ns; /* default 60 s */
 
 	/* Durability */
-	const char *spool_dir;	      /* default /var/lib/devourer/spool (used by issue 5) */
+	const char *spool_dir;	      /* default /var/lib/devourer/spool; created if missing */
 	const char *dead_letter;      /* NULL: <spool_dir>/dead-letter.ndjson */
-	uint64_t spool_max_bytes;     /* default 10 GiB (issue 5) */
+	uint64_t spool_max_bytes;     /* default 10 GiB; past it new rows are dropped */
 	uint64_t shutdown_timeout_ns; /* default 10 s; the caller passes now + this to drain() */
+	int write_ahead;	      /* default 1: every row spooled before it is sent;
+				       * 0: only rows that cannot be delivered now */
+	uint64_t commit_interval_ns;  /* spool group commit (write + fdatasync), default 200 ms */
 
 	/* Table management */
 	int create_table; /* default 1: tables.insert on 404, tables.patch for missing columns */
@@ -100,6 +110,31 @@ void dv_bq_config_init_defaults(struct dv_bq_config *c);
  * in err (never key material or a token).
  */
 struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_t errlen);
+
+/*
+ * --drain-spool: send every row in the spool (and in memory). 0 when nothing
+ * is left; -ETIMEDOUT with one line in err when deadline_ns (system clock)
+ * passed or BigQuery accepted no row for stall_ns (0: no such limit); the
+ * rows not sent stay in the spool.
+ */
+int dv_bq_sink_drain_spool(struct dv_sink *s, uint64_t deadline_ns, uint64_t stall_ns,
+			   char *err, size_t errlen);
+
+/* Spool figures for logs, benchmarks and tests. */
+struct dv_bq_spool_stats {
+	int write_ahead;
+	uint32_t segments;	/* segment files */
+	uint64_t bytes;		/* record bytes on disk */
+	uint64_t records;	/* records not yet accepted */
+	uint64_t recovered;	/* rows found at startup */
+	uint32_t corrupt_files; /* segments repaired at startup */
+	uint64_t corrupt_bytes; /* bytes moved to .corrupt files */
+	uint64_t appended;	/* rows appended since startup */
+	uint64_t replayed;	/* rows read back from disk */
+	uint64_t commits;	/* group commits (write + fdatasync) */
+	uint64_t commit_ns_avg, commit_ns_max;
+};
+void dv_bq_sink_spool_stats(const struct dv_sink *s, struct dv_bq_spool_stats *out);
 
 /*
  * BigQuery streaming rejects rows whose partition day lies more than 1825 days

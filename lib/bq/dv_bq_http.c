@@ -288,9 +288,13 @@ long dv_bq_http_sync(const struct dv_bq_http *h, const char *method, const char 
 			snprintf(err, errlen, "%s answered HTTP %ld", url, status);
 		} else {
 			dv_bq_curl_strerror(rc, errbuf, url, err, errlen);
-			status = -EIO;
-			if (!dv_bq_curl_retryable(rc))
+			/* -EHOSTUNREACH: not reachable now (worth waiting for);
+			 * -EIO: a failure retrying will not fix (TLS trust, URL). */
+			if (!dv_bq_curl_retryable(rc)) {
+				status = -EIO;
 				break;
+			}
+			status = -EHOSTUNREACH;
 		}
 		dv_bq_logf(h->log, DV_BQ_WARN, "%s; retrying", err);
 		now = dv_monotonic_ns();

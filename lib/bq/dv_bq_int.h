@@ -69,7 +69,9 @@ int dv_bq_url_check(const char *url, const char *what, char *err, size_t errlen)
  * One synchronous request for startup work. method "GET", "POST", "PATCH";
  * body may be NULL. Retries connection errors, timeouts, 429 and 5xx with
  * backoff until deadline_ns (monotonic). Returns the HTTP status (>0) with the
- * answer in resp, or a negative errno with one line in err.
+ * answer in resp, or a negative errno with one line in err: -EHOSTUNREACH
+ * (no connection until the deadline) and -EAGAIN (429/5xx until the
+ * deadline) mean "not now"; -EIO a failure retrying does not fix.
  */
 long dv_bq_http_sync(const struct dv_bq_http *h, const char *method, const char *url,
 		     const char *auth_header, const char *ctype, const char *body, size_t body_len,

@@ -9,10 +9,20 @@
  * in-flight transfer, or gone (delivered, dead-lettered or dropped), and
  * each move updates s->stats in the same step, so
  *     rows_in = rows_delivered + rows_pending + rows_dead + rows_dropped
- * holds after every call. Rows that must be sent again go back to the head
- * of the queue in their order. The spool of the durability issue fits at two
- * seams: dv_bq_requeue() (a batch that cannot be delivered now) and
- * dv_bq_write() (rows past the memory bound), marked "spool" below.
+ * holds after every call (rows_in + rows_recovered on the left once rows
+ * were found in the spool at startup). Rows that must be sent again go back
+ * to the head of the queue in their order.
+ *
+ * Durability (dv_spool.c): with write_ahead on, write() appends every row to
+ * the spool before it is queued (group-committed every commit interval), and
+ * its record is marked done when BigQuery accepted or dead-lettered it, so a
+ * kill -9 loses at most the last commit interval. With write_ahead off, only
+ * rows that cannot be delivered now (dv_bq_requeue) or do not fit in memory
+ * are spooled. Either way memory holds a bounded window of rows; the rest
+ * waits on disk only ("spooled") and is loaded back oldest first when the
+ * window has room (dv_bq_refill), interleaved with fresh rows so a big
+ * backlog never starves them. drain() sends until the deadline, then leaves
+ * everything in the spool.
  *
  * Answers (SPEC section 4): connection errors, timeouts, 429, 5xx and 403
  * rateLimitExceeded/quotaExceeded are retried after an exponential backoff
@@ -33,15 +43,20 @@
 
 #include "dv_bq_int.h"
 #include "dv_row.h"
+#include "dv_spool.h"
 #include "dv_time.h"
 
 #define DV_BQ_DEFAULT_ENDPOINT "https://bigquery.googleapis.com"
 #define DV_BQ_MAX_ROWS_PER_REQ 50000
 #define DV_BQ_ROW_OVERHEAD     32 /* {"insertId":"","json":}, per row in the body */
+#define DV_BQ_MARKER	       "table-verified"
+#define DV_BQ_OFFLINE_START_NS (5 * DV_NS_PER_SEC)
+#define DV_BQ_REFILL_BYTES     (4u << 20) /* spool read per poll at most */
 
 /* A queued row: insertId and row text, both NUL-terminated, in one block. */
 struct dv_bq_row {
 	struct dv_bq_row *next;
+	struct dv_spool_ref ref; /* its spool record, seg NULL if none */
 	uint64_t queued_ns; /* monotonic, for the flush interval */
 	uint32_t len;	    /* row text length */
 	uint16_t id_len;
@@ -88,7 +103,17 @@ struct dv_bq_sink {
 	/* queue */
 	struct dv_bq_row *head, *tail;
 	uint64_t nqueued;
+	uint64_t nmem;	  /* rows in memory: queued and in flight */
 	size_t mem_bytes; /* queued and in flight */
+
+	/* spool */
+	struct dv_spool *spool;
+	int write_ahead;
+	uint64_t window_rows; /* write-ahead: rows held in memory at most, the rest waits on disk */
+	uint64_t spill_fail_logged;
+	uint64_t last_drop_log_ns;
+	char last_error[640]; /* last reason a batch was not accepted, for drain_spool */
+	char *spool_dir;
 
 	/* limits */
 	uint32_t batch_rows;
@@ -156,13 +181,28 @@ static void dv_bq_push_head(struct dv_bq_sink *s, struct dv_bq_row **rows, uint3
 static void dv_bq_row_free(struct dv_bq_sink *s, struct dv_bq_row *r)
 {
 	s->mem_bytes -= dv_bq_row_mem(r);
+	s->nmem--;
 	free(r);
+}
+
+/* rows_spooled is what only the disk holds: the spool's "out" records. */
+static void dv_bq_sync_spooled(struct dv_bq_sink *s)
+{
+	s->sink.stats.rows_spooled = s->spool ? dv_spool_out(s->spool) : 0;
+}
+
+/* A row reached its final fate: its spool record is never sent again. */
+static void dv_bq_settled(struct dv_bq_sink *s, struct dv_bq_row *r)
+{
+	if (r->ref.seg)
+		dv_spool_done(s->spool, &r->ref);
 }
 
 /* ---- row fates: the only places that move rows out of "pending" ------------ */
 
 static void dv_bq_delivered(struct dv_bq_sink *s, struct dv_bq_row *r)
 {
+	dv_bq_settled(s, r);
 	s->sink.stats.rows_pending--;
 	s->sink.stats.rows_delivered++;
 	dv_bq_row_free(s, r);
@@ -170,6 +210,7 @@ static void dv_bq_delivered(struct dv_bq_sink *s, struct dv_bq_row *r)
 
 static void dv_bq_dropped(struct dv_bq_sink *s, struct dv_bq_row *r)
 {
+	dv_bq_settled(s, r);
 	s->sink.stats.rows_pending--;
 	s->sink.stats.rows_dropped++;
 	dv_bq_row_free(s, r);
@@ -227,16 +268,69 @@ static void dv_bq_dead(struct dv_bq_sink *s, struct dv_bq_row *r, const char *re
 			   r->data, reason ? reason : "invalid",
 			   location && location[0] ? " at " : "", location ? location : "",
 			   message ? message : "", s->dl_path, s->sink.stats.rows_dead + 1);
+	dv_bq_settled(s, r);
 	s->sink.stats.rows_pending--;
 	s->sink.stats.rows_dead++;
 	dv_bq_row_free(s, r);
 }
 
-/* Rows that cannot be delivered now. (spool: issue 5 writes them out here
- * once they have waited long enough, instead of keeping them in memory.) */
+/* Write a row that is only in memory to the spool; loaded as in
+ * dv_spool_append. 0 or negative errno. */
+static int dv_bq_spill(struct dv_bq_sink *s, struct dv_bq_row *r, int loaded)
+{
+	int rc;
+
+	if (r->ref.seg)
+		return 0;
+	rc = dv_spool_append(s->spool, r->data, r->id_len, dv_bq_row_text(r), r->len, loaded,
+			     &r->ref);
+	if (rc && s->spill_fail_logged++ % 10000 == 0)
+		dv_bq_logf(&s->log, DV_BQ_ERR,
+			   "cannot spool row %s: %s (%" PRIu64 " such failures so far)", r->data,
+			   rc == -ENOSPC ? "spool full (--spool-max-bytes or disk)" : strerror(-rc),
+			   s->spill_fail_logged);
+	return rc;
+}
+
+/* Rows that cannot be delivered now go back to the head of the queue; without
+ * write-ahead this is where they reach the spool (a failed row stays in
+ * memory as well, so the retry needs no disk read). */
 static void dv_bq_requeue(struct dv_bq_sink *s, struct dv_bq_row **rows, uint32_t n)
 {
+	for (uint32_t i = 0; i < n && !s->write_ahead; i++)
+		dv_bq_spill(s, rows[i], 1);
 	dv_bq_push_head(s, rows, n);
+}
+
+/* Leave every row in memory to the spool (drain deadline, destroy): rows
+ * already there are only forgotten, the others appended; a row the spool
+ * cannot take is lost and counted as dropped. */
+static void dv_bq_put_away(struct dv_bq_sink *s)
+{
+	uint64_t lost = 0;
+
+	while (s->head) {
+		struct dv_bq_row *r = s->head;
+
+		s->head = r->next;
+		s->nqueued--;
+		if (r->ref.seg) {
+			dv_spool_unload(s->spool, &r->ref);
+		} else if (dv_bq_spill(s, r, 0)) {
+			s->sink.stats.rows_pending--;
+			s->sink.stats.rows_dropped++;
+			lost++;
+		}
+		dv_bq_row_free(s, r);
+	}
+	s->tail = NULL;
+	if (dv_spool_commit(s->spool))
+		dv_bq_logf(&s->log, DV_BQ_ERR, "spool: the last rows may not be on disk");
+	if (lost)
+		dv_bq_logf(&s->log, DV_BQ_ERR,
+			   "%" PRIu64 " rows could not be spooled and are lost (counted dropped)",
+			   lost);
+	dv_bq_sync_spooled(s);
 }
 
 /* ---- backoff ------------------------------------------------------------------ */
@@ -260,9 +354,10 @@ static int dv_bq_write(struct dv_sink *sink, const struct dv_export_rec *rec, co
 		       size_t len)
 {
 	struct dv_bq_sink *s = dv_bq_of(sink);
+	struct dv_spool_ref ref = {NULL, 0};
 	char id[DV_INSERT_ID_MAX];
 	struct dv_bq_row *r;
-	int id_len;
+	int id_len, room, rc;
 	size_t mem;
 
 	sink->stats.rows_in++;
@@ -272,16 +367,43 @@ static int dv_bq_write(struct dv_sink *sink, const struct dv_export_rec *rec, co
 	}
 	id_len = dv_row_insert_id(rec, id);
 	mem = sizeof(*r) + (size_t)id_len + len + 2;
-	/* spool: past the memory bound issue 5 appends to the spool instead. */
-	if (s->mem_bytes + mem > s->mem_max_bytes || !(r = malloc(mem))) {
-		sink->stats.rows_dropped++;
-		if (s->drops_logged++ % 100000 == 0)
-			dv_bq_logf(&s->log, DV_BQ_ERR,
-				   "%" PRIu64 " rows held for BigQuery (%zu bytes, limit %zu): "
-				   "dropping new rows",
-				   s->nqueued, s->mem_bytes, s->mem_max_bytes);
-		return -ENOBUFS;
+	room = s->mem_bytes + mem <= s->mem_max_bytes &&
+	       (!s->write_ahead || s->nmem < s->window_rows);
+	if (s->write_ahead || !room) {
+		rc = dv_spool_append(s->spool, id, (size_t)id_len, row, len, room, &ref);
+		if (rc) {
+			sink->stats.rows_dropped++;
+			s->drops_logged++;
+			/* An error, but one line per 10 s at most: the disk is full. */
+			if (s->drops_logged == 1 || s->now_ns - s->last_drop_log_ns >= 10 * DV_NS_PER_SEC) {
+				s->last_drop_log_ns = s->now_ns;
+				dv_bq_logf(&s->log, DV_BQ_ERR,
+					   "spool cannot take rows (%s; %" PRIu64
+					   " rows waiting): dropping new rows, %" PRIu64 " so far",
+					   rc == -ENOSPC ? "--spool-max-bytes reached or disk full"
+							 : strerror(-rc),
+					   sink->stats.rows_pending, s->drops_logged);
+			}
+			return rc == -ENOSPC ? -ENOBUFS : rc;
+		}
+		if (!room) {
+			sink->stats.rows_pending++;
+			dv_bq_sync_spooled(s);
+			return 0;
+		}
 	}
+	r = malloc(mem);
+	if (!r) {
+		if (ref.seg) { /* on disk: it waits there */
+			dv_spool_unload(s->spool, &ref);
+			sink->stats.rows_pending++;
+			dv_bq_sync_spooled(s);
+			return 0;
+		}
+		sink->stats.rows_dropped++;
+		return -ENOMEM;
+	}
+	r->ref = ref;
 	r->queued_ns = s->now_ns;
 	r->len = (uint32_t)len;
 	r->id_len = (uint16_t)id_len;
@@ -291,9 +413,52 @@ static int dv_bq_write(struct dv_sink *sink, const struct dv_export_rec *rec, co
 	memcpy(r->data + id_len + 1, row, len);
 	r->data[id_len + 1 + len] = '\0';
 	s->mem_bytes += mem;
+	s->nmem++;
 	dv_bq_push_tail(s, r);
 	sink->stats.rows_pending++;
 	return 0;
+}
+
+/* Load a spooled row back into memory (dv_spool_replay callback). */
+static int dv_bq_replay_row(void *arg, const struct dv_spool_ref *ref, const char *id,
+			    size_t id_len, const char *row, size_t len)
+{
+	struct dv_bq_sink *s = arg;
+	size_t mem = sizeof(struct dv_bq_row) + id_len + len + 2;
+	struct dv_bq_row *r;
+
+	if (id_len >= DV_INSERT_ID_MAX || len > UINT32_MAX || !(r = malloc(mem)))
+		return -ENOMEM;
+	r->ref = *ref;
+	r->queued_ns = 0; /* old: it leaves with the next batch */
+	r->len = (uint32_t)len;
+	r->id_len = (uint16_t)id_len;
+	r->sends = 0;
+	memcpy(r->data, id, id_len);
+	r->data[id_len] = '\0';
+	memcpy(r->data + id_len + 1, row, len);
+	r->data[id_len + 1 + len] = '\0';
+	s->mem_bytes += mem;
+	s->nmem++;
+	dv_bq_push_tail(s, r);
+	return 0;
+}
+
+/* Keep the memory window fed from the spool, oldest first. Not while
+ * BigQuery is refusing: the rows would only wait in memory instead of on
+ * disk. */
+static void dv_bq_refill(struct dv_bq_sink *s)
+{
+	int n;
+
+	if (dv_spool_out(s->spool) == 0 || s->nmem >= s->window_rows / 2 ||
+	    s->now_ns < s->next_send_ns || s->mem_bytes >= s->mem_max_bytes / 2)
+		return;
+	n = dv_spool_replay(s->spool, (uint32_t)(s->window_rows - s->nmem), DV_BQ_REFILL_BYTES,
+			    dv_bq_replay_row, s);
+	if (n < 0 && s->spill_fail_logged++ % 10000 == 0)
+		dv_bq_logf(&s->log, DV_BQ_ERR, "spool: cannot read: %s", strerror(-n));
+	dv_bq_sync_spooled(s);
 }
 
 /* ---- sending ------------------------------------------------------------------- */
@@ -518,6 +683,7 @@ static void dv_bq_settle(struct dv_bq_sink *s, struct dv_bq_xfer *x, CURLcode rc
 	if (rc != CURLE_OK) {
 		dv_bq_curl_strerror(rc, x->errbuf, s->insert_url, what, sizeof(what));
 		dv_bq_logf(&s->log, DV_BQ_WARN, "%s; %u rows will be sent again", what, x->nrows);
+		snprintf(s->last_error, sizeof(s->last_error), "%s", what);
 		s->sink.stats.request_errors++;
 		dv_bq_requeue(s, x->rows, x->nrows);
 		dv_bq_backoff(s);
@@ -534,6 +700,8 @@ static void dv_bq_settle(struct dv_bq_sink *s, struct dv_bq_xfer *x, CURLcode rc
 	s->sink.stats.request_errors++;
 	dv_bq_google_error(x->resp.p ? x->resp.p : "", x->resp.len, msg, sizeof(msg), reason,
 			   sizeof(reason));
+	snprintf(s->last_error, sizeof(s->last_error), "insertAll answered HTTP %ld%s%s%s%s", status,
+		 reason[0] ? " " : "", reason, msg[0] ? ": " : "", msg);
 	if (status == 400 || status == 413) {
 		/* The request as a whole was refused: find the row that did it. */
 		if (x->nrows == 1) {
@@ -621,6 +789,7 @@ static void dv_bq_token_done(struct dv_bq_sink *s, CURLcode rc)
 	s->tok_next_ns =
 	    s->now_ns + s->tok_backoff_ns / 2 + dv_bq_jitter(s->tok_backoff_ns / 2 + 1);
 	dv_bq_logf(&s->log, DV_BQ_WARN, "token refresh failed: %s", err);
+	snprintf(s->last_error, sizeof(s->last_error), "token refresh failed: %s", err);
 }
 
 /* ---- poll / drain ---------------------------------------------------------------- */
@@ -655,7 +824,10 @@ static void dv_bq_progress(struct dv_bq_sink *s)
 	}
 	/* Answers may have freed slots or brought a token: send now, not next poll. */
 	dv_bq_token_start(s);
+	dv_bq_refill(s);
 	dv_bq_schedule(s);
+	dv_spool_tick(s->spool, s->now_ns);
+	dv_bq_sync_spooled(s);
 }
 
 static int dv_bq_poll(struct dv_sink *sink, uint64_t now_ns)
@@ -694,15 +866,18 @@ static int dv_bq_drain(struct dv_sink *sink, uint64_t deadline_ns)
 		int ms;
 
 		dv_bq_progress(s);
-		if (!s->head && s->inflight == 0)
+		if (!s->head && s->inflight == 0 && dv_spool_out(s->spool) == 0)
 			break;
 		wall = dv_realtime_ns();
 		if (wall >= deadline_ns) {
 			dv_bq_abort_all(s);
+			dv_bq_put_away(s);
 			s->draining = 0;
 			dv_bq_logf(&s->log, DV_BQ_WARN,
-				   "drain deadline reached with %" PRIu64 " rows not delivered",
-				   s->sink.stats.rows_pending);
+				   "drain deadline reached with %" PRIu64
+				   " rows not delivered; %" PRIu64 " of them are in the spool %s",
+				   s->sink.stats.rows_pending, s->sink.stats.rows_spooled,
+				   s->spool_dir);
 			return -ETIMEDOUT;
 		}
 		if (deadline_ns - wall < wait_ns)
@@ -713,8 +888,72 @@ static int dv_bq_drain(struct dv_sink *sink, uint64_t deadline_ns)
 		ms = (int)(wait_ns / 1000000) + 1;
 		curl_multi_poll(s->multi, NULL, 0, ms, NULL);
 	}
+	dv_spool_commit(s->spool);
 	s->draining = 0;
 	return 0;
+}
+
+int dv_bq_sink_drain_spool(struct dv_sink *sink, uint64_t deadline_ns, uint64_t stall_ns,
+			   char *err, size_t errlen)
+{
+	struct dv_bq_sink *s = dv_bq_of(sink);
+	uint64_t delivered = sink->stats.rows_delivered + sink->stats.rows_dead;
+	uint64_t last_progress = dv_monotonic_ns();
+
+	s->draining = 1;
+	for (;;) {
+		uint64_t now, done;
+
+		dv_bq_progress(s);
+		if (sink->stats.rows_pending == 0)
+			break;
+		now = dv_monotonic_ns();
+		done = sink->stats.rows_delivered + sink->stats.rows_dead;
+		if (done != delivered) {
+			delivered = done;
+			last_progress = now;
+		}
+		if (dv_realtime_ns() >= deadline_ns ||
+		    (stall_ns && now - last_progress >= stall_ns)) {
+			dv_bq_abort_all(s);
+			dv_bq_put_away(s);
+			s->draining = 0;
+			snprintf(err, errlen,
+				 "%" PRIu64 " rows still in the spool %s: BigQuery took none in the "
+				 "last %.0f s (%s)",
+				 sink->stats.rows_pending, s->spool_dir,
+				 (double)(now - last_progress) / 1e9,
+				 s->last_error[0] ? s->last_error : "no answer");
+			return -ETIMEDOUT;
+		}
+		curl_multi_poll(s->multi, NULL, 0, 50, NULL);
+	}
+	dv_spool_commit(s->spool);
+	s->draining = 0;
+	return 0;
+}
+
+void dv_bq_sink_spool_stats(const struct dv_sink *sink, struct dv_bq_spool_stats *out)
+{
+	const struct dv_bq_sink *s = sink->priv;
+	struct dv_spool_stats st;
+
+	memset(out, 0, sizeof(*out));
+	if (!s->spool)
+		return;
+	dv_spool_get_stats(s->spool, &st);
+	out->write_ahead = s->write_ahead;
+	out->segments = st.segments;
+	out->bytes = st.bytes;
+	out->records = st.records;
+	out->recovered = st.recovered;
+	out->corrupt_files = st.corrupt_files;
+	out->corrupt_bytes = st.corrupt_bytes;
+	out->appended = st.appended;
+	out->replayed = st.replayed;
+	out->commits = st.commits;
+	out->commit_ns_avg = st.commits ? st.commit_ns_sum / st.commits : 0;
+	out->commit_ns_max = st.commit_ns_max;
 }
 
 static void dv_bq_destroy(struct dv_sink *sink)
@@ -726,10 +965,31 @@ static void dv_bq_destroy(struct dv_sink *sink)
 	s = dv_bq_of(sink);
 	if (s->multi)
 		dv_bq_abort_all(s);
-	if (s->sink.stats.rows_pending)
+	if (s->spool) {
+		struct dv_spool_stats st;
+
+		dv_bq_put_away(s);
+		dv_spool_get_stats(s->spool, &st);
+		if (s->sink.stats.rows_pending)
+			dv_bq_logf(&s->log, DV_BQ_WARN,
+				   "closing with %" PRIu64 " rows not delivered to BigQuery, %" PRIu64
+				   " of them in the spool %s for the next start",
+				   s->sink.stats.rows_pending, s->sink.stats.rows_spooled,
+				   s->spool_dir);
+		if (st.commits)
+			dv_bq_logf(&s->log, DV_BQ_INFO,
+				   "spool: %" PRIu64 " rows appended, %" PRIu64 " replayed, %" PRIu64
+				   " commits (write + fdatasync %.0f us on average, %.0f us at most)",
+				   st.appended, st.replayed, st.commits,
+				   (double)st.commit_ns_sum / (double)st.commits / 1e3,
+				   (double)st.commit_ns_max / 1e3);
+		dv_spool_close(s->spool);
+		s->spool = NULL;
+	} else if (s->sink.stats.rows_pending) {
 		dv_bq_logf(&s->log, DV_BQ_ERR,
 			   "closing with %" PRIu64 " rows not delivered to BigQuery",
 			   s->sink.stats.rows_pending);
+	}
 	while (s->head) {
 		struct dv_bq_row *r = s->head;
 
@@ -757,6 +1017,7 @@ static void dv_bq_destroy(struct dv_sink *sink)
 	if (s->dl_fd >= 0)
 		close(s->dl_fd);
 	free(s->dl_path);
+	free(s->spool_dir);
 	free(s->insert_url);
 	free(s->table_name);
 	free(s->http.endpoint);
@@ -796,6 +1057,8 @@ void dv_bq_config_init_defaults(struct dv_bq_config *c)
 	c->spool_dir = "/var/lib/devourer/spool";
 	c->spool_max_bytes = 10ULL << 30;
 	c->shutdown_timeout_ns = 10 * DV_NS_PER_SEC;
+	c->write_ahead = 1;
+	c->commit_interval_ns = 200 * 1000000ULL;
 	c->create_table = 1;
 }
 
@@ -902,6 +1165,82 @@ static int dv_bq_open_dead_letter(struct dv_bq_sink *s, const struct dv_bq_confi
 	return 0;
 }
 
+static int dv_bq_open_spool(struct dv_bq_sink *s, const struct dv_bq_config *c, char *err,
+			    size_t errlen)
+{
+	struct dv_spool_config sc;
+	uint64_t n;
+	int rc;
+
+	dv_spool_config_init(&sc);
+	sc.dir = c->spool_dir;
+	sc.max_bytes = c->spool_max_bytes;
+	if (c->commit_interval_ns)
+		sc.commit_interval_ns = c->commit_interval_ns;
+	sc.log = c->log;
+	sc.log_arg = c->log_arg;
+	s->spool_dir = strdup(c->spool_dir ? c->spool_dir : "");
+	rc = dv_spool_open(&sc, &s->spool, err, errlen);
+	if (rc)
+		return rc;
+	n = dv_spool_records(s->spool);
+	s->sink.stats.rows_recovered = n;
+	s->sink.stats.rows_pending = n;
+	dv_bq_sync_spooled(s);
+	return 0;
+}
+
+/* The marker says this spool already saw the table verified at this
+ * endpoint, so BigQuery being unreachable at startup is an outage, not a
+ * misconfiguration. */
+static void dv_bq_marker_text(const struct dv_bq_sink *s, char *out, size_t n)
+{
+	snprintf(out, n, "%s %s\n", s->http.endpoint, s->table_name);
+}
+
+static int dv_bq_marker_ok(const struct dv_bq_sink *s)
+{
+	char want[1024], got[1024] = "", path[4200];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", s->spool_dir, DV_BQ_MARKER);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(got, sizeof(got), f))
+		got[0] = '\0';
+	fclose(f);
+	dv_bq_marker_text(s, want, sizeof(want));
+	return strcmp(want, got) == 0;
+}
+
+static void dv_bq_marker_write(const struct dv_bq_sink *s)
+{
+	char text[1024], path[4200], tmp[4210];
+	FILE *f;
+
+	if (dv_bq_marker_ok(s))
+		return;
+	dv_bq_marker_text(s, text, sizeof(text));
+	snprintf(path, sizeof(path), "%s/%s", s->spool_dir, DV_BQ_MARKER);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f || fputs(text, f) < 0 || fflush(f) || fsync(fileno(f))) {
+		if (f)
+			fclose(f);
+		unlink(tmp);
+		return; /* only costs a slower start during a later outage */
+	}
+	fclose(f);
+	rename(tmp, path);
+}
+
+/* Startup errors that mean "not reachable now" rather than "wrong". */
+static int dv_bq_transient(int rc)
+{
+	return rc == -EHOSTUNREACH || rc == -EAGAIN;
+}
+
 static int dv_bq_setup_transfers(struct dv_bq_sink *s, const struct dv_bq_config *c)
 {
 	s->multi = curl_multi_init();
@@ -929,7 +1268,7 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 	uint64_t deadline;
 	char p[256], d[256], t[256], ua[64], aerr[400];
 	size_t n;
-	int rc;
+	int rc, offline_ok;
 
 	if (dv_bq_check_config(c, err, errlen))
 		return NULL;
@@ -953,6 +1292,11 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 	s->flush_ns = c->flush_interval_ns;
 	s->batch_max_bytes = c->batch_max_bytes;
 	s->mem_max_bytes = c->mem_max_bytes;
+	s->write_ahead = c->write_ahead;
+	/* Enough for every transfer slot and the next few batches. */
+	s->window_rows = 4ULL * c->batch_rows * c->max_inflight;
+	if (s->window_rows < 1024)
+		s->window_rows = 1024;
 	s->backoff_min_ns = c->backoff_min_ns;
 	s->backoff_max_ns = c->backoff_max_ns;
 
@@ -995,27 +1339,42 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 	}
 
 	s->auth = dv_bq_auth_create(c, &s->log, err, errlen);
-	if (!s->auth)
+	if (!s->auth || dv_bq_open_spool(s, c, err, errlen))
 		goto fail;
-	deadline = dv_monotonic_ns() + c->startup_timeout_ns;
+	/* A table verified before: an unreachable service is an outage to
+	 * spool through, so do not make the capture wait long for it. */
+	offline_ok = dv_bq_marker_ok(s);
+	deadline = dv_monotonic_ns() + (offline_ok && c->startup_timeout_ns > DV_BQ_OFFLINE_START_NS
+						 ? DV_BQ_OFFLINE_START_NS
+						 : c->startup_timeout_ns);
 	rc = dv_bq_auth_fetch_sync(s->auth, &s->http, deadline, aerr, sizeof(aerr));
-	if (rc) {
+	if (rc == 0)
+		rc = dv_bq_table_prepare(&s->http, dv_bq_auth_header(s->auth, dv_monotonic_ns()),
+					 c, deadline, err, errlen);
+	else
 		snprintf(err, errlen, "BigQuery authentication failed: %s", aerr);
+	if (rc == 0) {
+		dv_bq_marker_write(s);
+	} else if (offline_ok && dv_bq_transient(rc)) {
+		dv_bq_logf(&s->log, DV_BQ_WARN,
+			   "starting without BigQuery: %s; the table was verified before (%s/%s), "
+			   "so rows are spooled until it answers",
+			   err, s->spool_dir, DV_BQ_MARKER);
+		snprintf(s->last_error, sizeof(s->last_error), "%s", err);
+		err[0] = '\0';
+	} else {
 		goto fail;
 	}
-	rc = dv_bq_table_prepare(&s->http, dv_bq_auth_header(s->auth, dv_monotonic_ns()), c,
-				 deadline, err, errlen);
-	if (rc)
-		goto fail;
 	if (dv_bq_setup_transfers(s, c)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	s->now_ns = dv_monotonic_ns();
 	dv_bq_logf(&s->log, DV_BQ_INFO,
-		   "rows go to %s at %s (batches of %u rows or %" PRIu64 " ms, %u in flight)",
+		   "rows go to %s at %s (batches of %u rows or %" PRIu64
+		   " ms, %u in flight); spool %s, write-ahead %s",
 		   s->table_name, s->http.endpoint, c->batch_rows, c->flush_interval_ns / 1000000,
-		   c->max_inflight);
+		   c->max_inflight, s->spool_dir, s->write_ahead ? "on" : "off");
 	return &s->sink;
 fail:
 	dv_bq_destroy(&s->sink);

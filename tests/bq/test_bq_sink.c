@@ -210,6 +210,7 @@ static void make_rows(int n)
 
 static char table_name[64];
 static char err[512];
+static char spool_path[512];
 
 static void base_config(struct dv_bq_config *c, const char *table)
 {
@@ -223,6 +224,8 @@ static void base_config(struct dv_bq_config *c, const char *table)
 	c->endpoint = base_url;
 	c->ca_file = tpath(1, "ca-a.pem");
 	c->dead_letter = tpath(2, "dead-letter.ndjson");
+	snprintf(spool_path, sizeof(spool_path), "%s/spool", tdir);
+	c->spool_dir = spool_path;
 	c->batch_rows = 100;
 	c->flush_interval_ns = 50 * 1000000ULL;
 	c->backoff_min_ns = 50 * 1000000ULL;
@@ -238,6 +241,12 @@ static void fresh(void)
 	ctl_do("/_double/reset", "{}");
 	ctl_do("/_double/config", "{\"token_ttl\":3600}");
 	unlink(tpath(2, "dead-letter.ndjson"));
+	{ /* each test starts with an empty spool */
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", spool_path);
+		assert_int_equal(system(cmd), 0);
+	}
 	logs.n = 0;
 	err[0] = '\0';
 }
@@ -246,7 +255,7 @@ static void assert_identity(const struct dv_sink *s)
 {
 	const struct dv_sink_stats *st = &s->stats;
 
-	assert_int_equal(st->rows_in,
+	assert_int_equal(st->rows_in + st->rows_recovered,
 			 st->rows_delivered + st->rows_pending + st->rows_dead + st->rows_dropped);
 }
 
@@ -1239,7 +1248,133 @@ static void test_drain_deadline(void **state)
 }
 
 /* Past the memory bound new rows are dropped and counted. */
-static void test_memory_bound_drops_counted(void **state)
+/* Past the memory bound rows wait in the spool instead (write-ahead off, so
+ * the memory bound is what decides): none dropped, all delivered. */
+static void test_memory_bound_spools(void **state)
+{
+	struct dv_bq_config c;
+	struct dv_sink *s;
+
+	(void)state;
+	fresh();
+	make_rows(100);
+	base_config(&c, "membound");
+	c.mem_max_bytes = 20 * 1024;
+	c.write_ahead = 0;
+	s = create_ok(&c);
+	for (int i = 0; i < rs.n; i++)
+		assert_int_equal(dv_sink_write(s, &rs.rec[i], rs.row[i], (size_t)rs.len[i]), 0);
+	assert_true(s->stats.rows_spooled > 0 && s->stats.rows_spooled < (uint64_t)rs.n);
+	assert_int_equal(s->stats.rows_dropped, 0);
+	assert_identity(s);
+	assert_int_equal(finish(s).rows_delivered, (uint64_t)rs.n);
+	assert_stored(NULL);
+}
+
+/* Rows BigQuery refused until the drain deadline stay in the spool and are
+ * delivered by the next sink on the same directory (counted recovered). */
+static void test_spool_recovered_next_start(void **state)
+{
+	struct dv_bq_config c;
+	struct dv_sink *s;
+
+	(void)state;
+	fresh();
+	make_rows(300);
+	base_config(&c, "recover");
+	s = create_ok(&c);
+	ctl_do("/_double/fault", "{\"kind\":\"status\",\"code\":503,\"count\":100000}");
+	write_all(s, 0, rs.n);
+	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), -ETIMEDOUT);
+	assert_identity(s);
+	assert_int_equal(s->stats.rows_pending, (uint64_t)rs.n);
+	assert_int_equal(s->stats.rows_spooled, (uint64_t)rs.n); /* all on disk only */
+	assert_int_equal(s->stats.rows_delivered, 0);
+	s->ops->destroy(s);
+
+	ctl_do("/_double/reset", "{}"); /* BigQuery is back (and forgot the table) */
+	s = create_ok(&c);
+	assert_int_equal(s->stats.rows_recovered, (uint64_t)rs.n);
+	assert_int_equal(s->stats.rows_in, 0);
+	assert_identity(s);
+	assert_int_equal(finish(s).rows_delivered, (uint64_t)rs.n);
+	assert_stored(NULL);
+}
+
+/* --drain-spool: empties the spool and says 0; when BigQuery keeps refusing,
+ * gives up after the stall time with one line naming the spool and why. */
+static void test_drain_spool(void **state)
+{
+	struct dv_bq_config c;
+	struct dv_sink *s;
+	char e[512];
+
+	(void)state;
+	fresh();
+	make_rows(200);
+	base_config(&c, "drainspool");
+	s = create_ok(&c);
+	ctl_do("/_double/fault", "{\"kind\":\"status\",\"code\":503,\"count\":100000}");
+	write_all(s, 0, rs.n);
+	assert_int_equal(dv_bq_sink_drain_spool(s, dv_realtime_ns() + 30 * DV_NS_PER_SEC,
+						DV_NS_PER_SEC, e, sizeof(e)),
+			 -ETIMEDOUT);
+	assert_non_null(strstr(e, "200 rows still in the spool"));
+	assert_non_null(strstr(e, "503"));
+	assert_no_secrets(e);
+	s->ops->destroy(s);
+
+	ctl_do("/_double/reset", "{}");
+	s = create_ok(&c);
+	assert_int_equal(dv_bq_sink_drain_spool(s, dv_realtime_ns() + 30 * DV_NS_PER_SEC,
+						10 * DV_NS_PER_SEC, e, sizeof(e)),
+			 0);
+	assert_int_equal(s->stats.rows_delivered, (uint64_t)rs.n);
+	assert_int_equal(s->stats.rows_pending, 0);
+	s->ops->destroy(s);
+	assert_stored(NULL);
+	{ /* nothing left on disk but the lock and the marker */
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "test -z \"$(ls '%s' | grep -v -e '^lock$' -e '^table-verified$')\"",
+			 spool_path);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
+/* BigQuery down at startup: with the table verified before (the marker in
+ * the spool), the sink starts after a short wait and spools until BigQuery
+ * answers; every row then arrives. */
+static void test_offline_start(void **state)
+{
+	struct dv_bq_config c;
+	struct dv_sink *s;
+	uint64_t t0;
+
+	(void)state;
+	fresh();
+	make_rows(300);
+	base_config(&c, "offline");
+	c.startup_timeout_ns = 30 * DV_NS_PER_SEC;
+	s = create_ok(&c); /* verifies the table: writes the marker */
+	s->ops->destroy(s);
+	ctl_do("/_double/fault", "{\"kind\":\"down\",\"seconds\":8}");
+	usleep(200000);
+	t0 = dv_monotonic_ns();
+	s = create_ok(&c);
+	assert_true(dv_monotonic_ns() - t0 < 7 * DV_NS_PER_SEC); /* did not wait 30 s */
+	assert_true(log_has("starting without BigQuery"));
+	write_all(s, 0, rs.n);
+	assert_int_equal(s->stats.rows_delivered, 0);
+	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + 60 * DV_NS_PER_SEC), 0);
+	assert_int_equal(s->stats.rows_delivered, (uint64_t)rs.n);
+	s->ops->destroy(s);
+	assert_stored(NULL);
+}
+
+/* A spool limit too small for the rows: the excess is dropped, counted and
+ * logged as an error; the rest is delivered. */
+static void test_spool_limit_drops_counted(void **state)
 {
 	struct dv_bq_config c;
 	struct dv_sink *s;
@@ -1248,8 +1383,8 @@ static void test_memory_bound_drops_counted(void **state)
 	(void)state;
 	fresh();
 	make_rows(100);
-	base_config(&c, "membound");
-	c.mem_max_bytes = 20 * 1024;
+	base_config(&c, "spoolfull");
+	c.spool_max_bytes = 8 * 1024;
 	s = create_ok(&c);
 	for (int i = 0; i < rs.n; i++)
 		if (dv_sink_write(s, &rs.rec[i], rs.row[i], (size_t)rs.len[i]) == -ENOBUFS)
@@ -1302,7 +1437,11 @@ int main(void)
 	    cmocka_unit_test(test_invalid_rows_dead_lettered),
 	    cmocka_unit_test(test_bad_request_bisected),
 	    cmocka_unit_test(test_drain_deadline),
-	    cmocka_unit_test(test_memory_bound_drops_counted),
+	    cmocka_unit_test(test_memory_bound_spools),
+	    cmocka_unit_test(test_spool_limit_drops_counted),
+	    cmocka_unit_test(test_spool_recovered_next_start),
+	    cmocka_unit_test(test_drain_spool),
+	    cmocka_unit_test(test_offline_start),
 	};
 
 	tdir = getenv("DV_BQ_TEST_DIR");

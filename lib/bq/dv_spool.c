@@ -1,0 +1,889 @@
+/*
+ * dv_spool: segment files of rows not yet accepted by BigQuery (format and
+ * states in dv_spool.h).
+ *
+ * Shaped for the control lcore: appends only copy into a buffer (no system
+ * call per row, except one fallocate per MiB of segment), the buffer reaches
+ * the disk in one write + fdatasync per commit interval, and replay reads a
+ * bounded amount per call. The per-record state is one byte in memory per
+ * record (about 35 MB for a full 10 GiB spool of 300-byte rows), which is
+ * what lets acknowledgements arrive in any order and a segment go as soon as
+ * its last record is done.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* fallocate */
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rte_hash_crc.h>
+
+#include "dv_bq_int.h"
+#include "dv_spool.h"
+#include "dv_time.h"
+
+#define DV_SPOOL_MAGIC	 0x31525644u /* "DVR1" read as little-endian u32 */
+#define DV_SPOOL_HDR	 12u	     /* magic, length, crc */
+#define DV_SPOOL_REC_MAX (1u << 20)  /* longest payload accepted when reading */
+#define DV_SPOOL_PREALLOC (1u << 20)
+#define DV_SPOOL_READ	 (1u << 20)  /* replay read size */
+
+enum { DV_REC_OUT = 0, DV_REC_LOADED = 1, DV_REC_DONE = 2 };
+
+struct dv_spool_seg {
+	struct dv_spool_seg *next;
+	uint64_t seq;
+	uint64_t bytes;	    /* record bytes (buffered ones included for the active one) */
+	uint64_t written;   /* bytes on the fd (replay reads below this) */
+	uint64_t allocated; /* fallocate'd so far */
+	uint32_t nrecs, ndone, nout;
+	uint32_t cap;
+	uint8_t *state;
+	uint64_t scan_off; /* replay: first record that may be "out" */
+	uint32_t scan_idx;
+	uint64_t born_ns;
+	int sealed;
+};
+
+struct dv_spool {
+	char *dir;
+	int dir_fd;
+	int lock_fd;
+	struct dv_bq_log log;
+	uint64_t max_bytes, segment_bytes, commit_ns;
+	size_t commit_bytes;
+	int no_sync;
+
+	struct dv_spool_seg *head, *tail; /* oldest first; tail is active unless sealed */
+	int fd;				  /* active segment, -1 if none */
+	struct dv_bq_buf buf;		  /* not yet written to fd */
+	uint64_t last_commit_ns;
+	uint64_t next_seq;
+	int fail_logged;
+
+	struct dv_spool_stats st;
+};
+
+uint32_t dv_spool_crc32c(const void *p, size_t n)
+{
+	uint32_t crc = 0xffffffffu;
+	const uint8_t *b = p;
+
+	/* rte_hash_crc is CRC32C without the final inversion; chunks keep
+	 * data_len in its 32 bits. */
+	while (n > 0) {
+		uint32_t k = n > (1u << 30) ? (1u << 30) : (uint32_t)n;
+
+		crc = rte_hash_crc(b, k, crc);
+		b += k;
+		n -= k;
+	}
+	return crc ^ 0xffffffffu;
+}
+
+static uint32_t rec_crc(uint32_t len_le, const void *payload, size_t n)
+{
+	uint8_t tmp[4];
+	uint32_t crc;
+
+	memcpy(tmp, &len_le, 4);
+	crc = rte_hash_crc(tmp, 4, 0xffffffffu);
+	if (n)
+		crc = rte_hash_crc(payload, (uint32_t)n, crc);
+	return crc ^ 0xffffffffu;
+}
+
+void dv_spool_config_init(struct dv_spool_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->max_bytes = 10ULL << 30;
+	c->segment_bytes = 16u << 20;
+	c->commit_interval_ns = 200 * 1000000ULL;
+	c->commit_bytes = 1u << 20;
+}
+
+/* ---- segments ------------------------------------------------------------------- */
+
+static void seg_name(uint64_t seq, char *out, size_t n)
+{
+	snprintf(out, n, "seg-%016" PRIx64 ".spool", seq);
+}
+
+static int seg_grow(struct dv_spool_seg *g, uint32_t n)
+{
+	uint8_t *p;
+	uint32_t cap;
+
+	if (n <= g->cap)
+		return 0;
+	cap = g->cap ? g->cap : 1024;
+	while (cap < n)
+		cap *= 2;
+	p = realloc(g->state, cap);
+	if (!p)
+		return -ENOMEM;
+	g->state = p;
+	g->cap = cap;
+	return 0;
+}
+
+static struct dv_spool_seg *seg_new(struct dv_spool *sp, uint64_t seq)
+{
+	struct dv_spool_seg *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->seq = seq;
+	g->born_ns = dv_monotonic_ns();
+	if (sp->tail)
+		sp->tail->next = g;
+	else
+		sp->head = g;
+	sp->tail = g;
+	sp->st.segments++;
+	return g;
+}
+
+/* Remove g (sealed, every record done) from the list and the disk. */
+static void seg_delete(struct dv_spool *sp, struct dv_spool_seg *g)
+{
+	struct dv_spool_seg **pp = &sp->head, *prev = NULL;
+	char name[64];
+
+	while (*pp && *pp != g) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (!*pp)
+		return;
+	*pp = g->next;
+	if (sp->tail == g)
+		sp->tail = prev;
+	seg_name(g->seq, name, sizeof(name));
+	if (unlinkat(sp->dir_fd, name, 0) && errno != ENOENT)
+		dv_bq_logf(&sp->log, DV_BQ_ERR, "spool: cannot delete %s/%s: %s", sp->dir, name,
+			   strerror(errno));
+	sp->st.bytes -= g->bytes;
+	sp->st.segments--;
+	free(g->state);
+	free(g);
+}
+
+static void seg_maybe_delete(struct dv_spool *sp, struct dv_spool_seg *g)
+{
+	if (g->sealed && g->ndone == g->nrecs)
+		seg_delete(sp, g);
+}
+
+/* ---- writing ---------------------------------------------------------------------- */
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int dv_spool_commit(struct dv_spool *sp)
+{
+	uint64_t t0, dt;
+	int rc;
+
+	if (sp->buf.len == 0 || sp->fd < 0)
+		return 0;
+	t0 = dv_monotonic_ns();
+	rc = write_all(sp->fd, sp->buf.p, sp->buf.len);
+	if (rc == 0 && !sp->no_sync && fdatasync(sp->fd))
+		rc = -errno;
+	dt = dv_monotonic_ns() - t0;
+	sp->last_commit_ns = t0 + dt;
+	if (rc) {
+		/* A partial write leaves the file ending inside a record: put it
+		 * back where it was so the next commit writes whole records. */
+		if (ftruncate(sp->fd, (off_t)sp->tail->written) == 0)
+			lseek(sp->fd, 0, SEEK_END);
+		if (!sp->fail_logged++)
+			dv_bq_logf(&sp->log, DV_BQ_ERR,
+				   "spool: cannot write %zu bytes to %s: %s (will try again)",
+				   sp->buf.len, sp->dir, strerror(-rc));
+		return rc;
+	}
+	sp->fail_logged = 0;
+	sp->tail->written += sp->buf.len;
+	sp->buf.len = 0;
+	sp->st.commits++;
+	sp->st.commit_ns_sum += dt;
+	if (dt > sp->st.commit_ns_max)
+		sp->st.commit_ns_max = dt;
+	return 0;
+}
+
+/* Seal the active segment: commit it, close it, delete it if it is done. */
+static int seal_active(struct dv_spool *sp)
+{
+	struct dv_spool_seg *g = sp->tail;
+	int rc;
+
+	if (sp->fd < 0 || !g || g->sealed)
+		return 0;
+	rc = dv_spool_commit(sp);
+	if (rc)
+		return rc;
+	/* Give back what fallocate reserved past the end. */
+	if (g->allocated > g->written && ftruncate(sp->fd, (off_t)g->written))
+		dv_bq_logf(&sp->log, DV_BQ_WARN, "spool: ftruncate: %s", strerror(errno));
+	close(sp->fd);
+	sp->fd = -1;
+	g->sealed = 1;
+	seg_maybe_delete(sp, g);
+	return 0;
+}
+
+static int open_active(struct dv_spool *sp)
+{
+	struct dv_spool_seg *g;
+	char name[64];
+
+	seg_name(sp->next_seq, name, sizeof(name));
+	sp->fd = openat(sp->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+			0640);
+	if (sp->fd < 0)
+		return -errno;
+	g = seg_new(sp, sp->next_seq++);
+	if (!g) {
+		close(sp->fd);
+		sp->fd = -1;
+		unlinkat(sp->dir_fd, name, 0);
+		return -ENOMEM;
+	}
+	/* The new name must survive a power loss too. */
+	if (!sp->no_sync)
+		fsync(sp->dir_fd);
+	return 0;
+}
+
+int dv_spool_append(struct dv_spool *sp, const char *id, size_t id_len, const char *row,
+		    size_t len, int loaded, struct dv_spool_ref *ref)
+{
+	uint32_t plen = (uint32_t)(2 + id_len + len), hdr[3];
+	uint64_t need = DV_SPOOL_HDR + plen;
+	struct dv_spool_seg *g;
+	uint16_t il = (uint16_t)id_len;
+	size_t at;
+	int rc;
+
+	if (id_len > UINT16_MAX || plen > DV_SPOOL_REC_MAX)
+		return -EINVAL;
+	if (sp->st.bytes + need > sp->max_bytes) {
+		sp->st.rejected++;
+		return -ENOSPC;
+	}
+	g = sp->tail;
+	if (sp->fd >= 0 && g->bytes + need > sp->segment_bytes && g->nrecs > 0) {
+		rc = seal_active(sp);
+		if (rc)
+			return rc;
+	}
+	if (sp->fd < 0) {
+		rc = open_active(sp);
+		if (rc) {
+			if (rc == -ENOSPC || rc == -EDQUOT)
+				sp->st.rejected++;
+			return rc == -EDQUOT ? -ENOSPC : rc;
+		}
+	}
+	g = sp->tail;
+	/* Reserve disk ahead of the writes: a full disk is known now, while the
+	 * caller can still count the row, not at the commit. */
+	while (g->bytes + need > g->allocated) {
+		rc = fallocate(sp->fd, FALLOC_FL_KEEP_SIZE, (off_t)g->allocated,
+			       DV_SPOOL_PREALLOC);
+		if (rc && (errno == EOPNOTSUPP || errno == ENOSYS)) {
+			g->allocated = UINT64_MAX; /* the filesystem cannot: write and see */
+			break;
+		}
+		if (rc) {
+			rc = -errno;
+			if (rc == -ENOSPC || rc == -EDQUOT) {
+				sp->st.rejected++;
+				return -ENOSPC;
+			}
+			return rc;
+		}
+		g->allocated += DV_SPOOL_PREALLOC;
+	}
+	if (seg_grow(g, g->nrecs + 1) || dv_bq_buf_reserve(&sp->buf, need))
+		return -ENOMEM;
+	hdr[0] = DV_SPOOL_MAGIC;
+	hdr[1] = plen;
+	at = sp->buf.len;
+	dv_bq_buf_add(&sp->buf, hdr, DV_SPOOL_HDR); /* crc filled in below */
+	dv_bq_buf_add(&sp->buf, &il, 2);
+	dv_bq_buf_add(&sp->buf, id, id_len);
+	dv_bq_buf_add(&sp->buf, row, len);
+	hdr[2] = rec_crc(plen, sp->buf.p + at + DV_SPOOL_HDR, plen);
+	memcpy(sp->buf.p + at + 8, &hdr[2], 4);
+
+	g->state[g->nrecs] = loaded ? DV_REC_LOADED : DV_REC_OUT;
+	ref->seg = g;
+	ref->idx = g->nrecs++;
+	if (!loaded) {
+		g->nout++;
+		sp->st.out++;
+	}
+	g->bytes += need;
+	sp->st.bytes += need;
+	sp->st.records++;
+	sp->st.appended++;
+	if (sp->buf.len >= sp->commit_bytes)
+		(void)dv_spool_commit(sp); /* on failure kept buffered; tick tries again */
+	return 0;
+}
+
+int dv_spool_tick(struct dv_spool *sp, uint64_t now_ns)
+{
+	struct dv_spool_seg *g = sp->tail;
+	int rc = 0;
+
+	if (sp->buf.len && now_ns - sp->last_commit_ns >= sp->commit_ns)
+		rc = dv_spool_commit(sp);
+	else if (!sp->buf.len)
+		sp->last_commit_ns = now_ns;
+	/* A fully acknowledged active segment goes once it is a second old, so
+	 * a healthy run keeps almost nothing on disk (and a restart sends almost
+	 * nothing twice) without a file per batch. */
+	if (rc == 0 && g && !g->sealed && sp->fd >= 0 && g->nrecs > 0 &&
+	    ((g->ndone == g->nrecs && now_ns - g->born_ns >= DV_NS_PER_SEC) ||
+	     g->bytes >= sp->segment_bytes))
+		rc = seal_active(sp);
+	return rc;
+}
+
+/* ---- states ------------------------------------------------------------------------ */
+
+void dv_spool_done(struct dv_spool *sp, const struct dv_spool_ref *ref)
+{
+	struct dv_spool_seg *g = ref->seg;
+
+	if (!g || ref->idx >= g->nrecs || g->state[ref->idx] == DV_REC_DONE)
+		return;
+	if (g->state[ref->idx] == DV_REC_OUT) {
+		g->nout--;
+		sp->st.out--;
+	}
+	g->state[ref->idx] = DV_REC_DONE;
+	g->ndone++;
+	sp->st.records--;
+	seg_maybe_delete(sp, g);
+}
+
+void dv_spool_unload(struct dv_spool *sp, const struct dv_spool_ref *ref)
+{
+	struct dv_spool_seg *g = ref->seg;
+
+	if (!g || ref->idx >= g->nrecs || g->state[ref->idx] != DV_REC_LOADED)
+		return;
+	g->state[ref->idx] = DV_REC_OUT;
+	g->nout++;
+	sp->st.out++;
+	if (ref->idx < g->scan_idx) { /* offsets are not kept: read it from the start */
+		g->scan_idx = 0;
+		g->scan_off = 0;
+	}
+}
+
+uint64_t dv_spool_records(const struct dv_spool *sp)
+{
+	return sp->st.records;
+}
+
+uint64_t dv_spool_out(const struct dv_spool *sp)
+{
+	return sp->st.out;
+}
+
+void dv_spool_get_stats(const struct dv_spool *sp, struct dv_spool_stats *st)
+{
+	*st = sp->st;
+}
+
+/* ---- replay ------------------------------------------------------------------------- */
+
+static int pread_all(int fd, void *p, size_t n, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, (char *)p + got, n - got, (off_t)(off + got));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (int)got;
+}
+
+/* Replay from one segment; returns records loaded or negative errno. */
+static int replay_seg(struct dv_spool *sp, struct dv_spool_seg *g, uint32_t max_rows,
+		      size_t *budget, dv_spool_replay_fn fn, void *arg)
+{
+	char name[64];
+	char *buf;
+	int fd, loaded = 0, rc = 0;
+
+	seg_name(g->seq, name, sizeof(name));
+	fd = openat(sp->dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	buf = malloc(DV_SPOOL_READ + DV_SPOOL_HDR + DV_SPOOL_REC_MAX);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (g->nout > 0 && (uint32_t)loaded < max_rows && *budget > 0 &&
+	       g->scan_off < g->written) {
+		size_t want = g->written - g->scan_off, off = 0;
+		int n;
+
+		if (want > DV_SPOOL_READ + DV_SPOOL_HDR + DV_SPOOL_REC_MAX)
+			want = DV_SPOOL_READ + DV_SPOOL_HDR + DV_SPOOL_REC_MAX;
+		n = pread_all(fd, buf, want, g->scan_off);
+		if (n <= 0) {
+			rc = n < 0 ? n : -EIO;
+			break;
+		}
+		while (off + DV_SPOOL_HDR <= (size_t)n && (uint32_t)loaded < max_rows) {
+			uint32_t hdr[3], idx = g->scan_idx;
+			uint16_t il;
+			const char *p = buf + off + DV_SPOOL_HDR;
+
+			memcpy(hdr, buf + off, DV_SPOOL_HDR);
+			if (hdr[0] != DV_SPOOL_MAGIC || hdr[1] < 2 || hdr[1] > DV_SPOOL_REC_MAX) {
+				rc = -EBADMSG; /* repaired at open: cannot happen unless edited */
+				break;
+			}
+			if (off + DV_SPOOL_HDR + hdr[1] > (size_t)n)
+				break; /* the rest of it is in the next read */
+			if (idx >= g->nrecs) {
+				rc = -EBADMSG;
+				break;
+			}
+			if (g->state[idx] == DV_REC_OUT) {
+				memcpy(&il, p, 2);
+				if (rec_crc(hdr[1], p, hdr[1]) != hdr[2] || (size_t)il + 2 > hdr[1]) {
+					rc = -EBADMSG;
+					break;
+				}
+				struct dv_spool_ref ref = {g, idx};
+
+				if (fn(arg, &ref, p + 2, il, p + 2 + il, hdr[1] - 2u - il))
+					goto out;
+				g->state[idx] = DV_REC_LOADED;
+				g->nout--;
+				sp->st.out--;
+				sp->st.replayed++;
+				loaded++;
+			}
+			off += DV_SPOOL_HDR + hdr[1];
+			g->scan_off += DV_SPOOL_HDR + hdr[1];
+			g->scan_idx++;
+			*budget = *budget > DV_SPOOL_HDR + hdr[1] ? *budget - DV_SPOOL_HDR - hdr[1] : 0;
+		}
+		if (rc)
+			break;
+		if (off == 0) { /* a record longer than the read: cannot happen */
+			rc = -EBADMSG;
+			break;
+		}
+	}
+out:
+	if (rc == -EBADMSG)
+		dv_bq_logf(&sp->log, DV_BQ_ERR,
+			   "spool: %s/%s changed under us at offset %" PRIu64
+			   "; its other rows are kept for the next start",
+			   sp->dir, name, g->scan_off);
+	free(buf);
+	close(fd);
+	return rc && rc != -EBADMSG ? rc : loaded;
+}
+
+int dv_spool_replay(struct dv_spool *sp, uint32_t max_rows, size_t max_bytes,
+		    dv_spool_replay_fn fn, void *arg)
+{
+	size_t budget = max_bytes;
+	int total = 0;
+
+	for (struct dv_spool_seg *g = sp->head; g && (uint32_t)total < max_rows && budget > 0;
+	     g = g->next) {
+		int n;
+
+		if (g->nout == 0 || g->scan_off >= g->written)
+			continue;
+		n = replay_seg(sp, g, max_rows - (uint32_t)total, &budget, fn, arg);
+		if (n < 0)
+			return total ? total : n;
+		total += n;
+		if (g->nout > 0 && g->scan_off >= g->written && g->sealed) {
+			/* Records the scan passed while they were loaded and were
+			 * unloaded since: start over in this segment. */
+			g->scan_off = 0;
+			g->scan_idx = 0;
+		}
+	}
+	return total;
+}
+
+/* ---- open: scan and repair ------------------------------------------------------------ */
+
+/* Length of the valid record at p[0..n), 0 if there is none. */
+static size_t rec_valid(const char *p, size_t n)
+{
+	uint32_t hdr[3];
+	uint16_t il;
+
+	if (n < DV_SPOOL_HDR)
+		return 0;
+	memcpy(hdr, p, DV_SPOOL_HDR);
+	if (hdr[0] != DV_SPOOL_MAGIC || hdr[1] < 2 || hdr[1] > DV_SPOOL_REC_MAX ||
+	    DV_SPOOL_HDR + (size_t)hdr[1] > n)
+		return 0;
+	if (rec_crc(hdr[1], p + DV_SPOOL_HDR, hdr[1]) != hdr[2])
+		return 0;
+	memcpy(&il, p + DV_SPOOL_HDR, 2);
+	if ((size_t)il + 2 > hdr[1])
+		return 0;
+	return DV_SPOOL_HDR + hdr[1];
+}
+
+static int read_file(int dir_fd, const char *name, char **out, size_t *len)
+{
+	struct stat stb;
+	int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC), n;
+	char *p;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &stb)) {
+		close(fd);
+		return -errno;
+	}
+	p = malloc((size_t)stb.st_size + 1);
+	if (!p) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = stb.st_size ? pread_all(fd, p, (size_t)stb.st_size, 0) : 0;
+	close(fd);
+	if (n < 0) {
+		free(p);
+		return n;
+	}
+	*out = p;
+	*len = (size_t)n;
+	return 0;
+}
+
+/* Write the good parts over the file and the bad ones to <name>.corrupt. */
+static int repair(struct dv_spool *sp, const char *name, const char *data, size_t len,
+		  const uint8_t *good)
+{
+	char tmp[96], bad[96];
+	int fd_ok, fd_bad, rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	snprintf(bad, sizeof(bad), "%s.corrupt", name);
+	fd_ok = openat(sp->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	fd_bad = openat(sp->dir_fd, bad, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd_ok < 0 || fd_bad < 0) {
+		rc = -errno;
+		goto out;
+	}
+	for (size_t i = 0; i < len && rc == 0;) {
+		size_t j = i;
+
+		while (j < len && good[j] == good[i])
+			j++;
+		rc = write_all(good[i] ? fd_ok : fd_bad, data + i, j - i);
+		i = j;
+	}
+	if (rc == 0 && (fsync(fd_ok) || fsync(fd_bad)))
+		rc = -errno;
+	if (rc == 0 && renameat(sp->dir_fd, tmp, sp->dir_fd, name))
+		rc = -errno;
+	if (rc == 0)
+		fsync(sp->dir_fd);
+out:
+	if (fd_ok >= 0)
+		close(fd_ok);
+	if (fd_bad >= 0)
+		close(fd_bad);
+	if (rc)
+		unlinkat(sp->dir_fd, tmp, 0);
+	return rc;
+}
+
+/* Read one segment, repair it if needed, and add it (sealed) to the list. */
+static int load_segment(struct dv_spool *sp, uint64_t seq)
+{
+	char name[64];
+	char *data = NULL;
+	uint8_t *good = NULL;
+	size_t len = 0, off = 0, bad_bytes = 0, nbad_ranges = 0, first_bad = 0;
+	struct dv_spool_seg *g;
+	uint32_t nrecs = 0;
+	uint64_t kept = 0;
+	int rc;
+
+	seg_name(seq, name, sizeof(name));
+	rc = read_file(sp->dir_fd, name, &data, &len);
+	if (rc)
+		return rc;
+	good = calloc(len + 1, 1);
+	if (!good) {
+		free(data);
+		return -ENOMEM;
+	}
+	while (off < len) {
+		size_t n = rec_valid(data + off, len - off);
+
+		if (n) {
+			memset(good + off, 1, n);
+			off += n;
+			kept += n;
+			nrecs++;
+			continue;
+		}
+		/* Not a record: skip to the next offset where one starts. */
+		if (bad_bytes == 0)
+			first_bad = off;
+		nbad_ranges++;
+		do {
+			off++;
+			bad_bytes++;
+		} while (off < len && !rec_valid(data + off, len - off));
+	}
+	if (bad_bytes) {
+		rc = repair(sp, name, data, len, good);
+		sp->st.corrupt_files++;
+		sp->st.corrupt_bytes += bad_bytes;
+		if (rc)
+			dv_bq_logf(&sp->log, DV_BQ_ERR,
+				   "spool: %s/%s: %zu unreadable bytes from offset %zu; "
+				   "could not move them aside (%s): the file is left as it is "
+				   "and not sent",
+				   sp->dir, name, bad_bytes, first_bad, strerror(-rc));
+		else
+			dv_bq_logf(&sp->log, DV_BQ_ERR,
+				   "spool: %s/%s: %zu unreadable bytes in %zu place(s), the first "
+				   "at offset %zu, moved to %s.corrupt; %u good rows kept",
+				   sp->dir, name, bad_bytes, nbad_ranges, first_bad, name, nrecs);
+	}
+	free(data);
+	free(good);
+	if (bad_bytes && rc)
+		return 0; /* left alone, never deleted, never sent */
+	if (nrecs == 0) {
+		unlinkat(sp->dir_fd, name, 0);
+		return 0;
+	}
+	g = seg_new(sp, seq);
+	if (!g || seg_grow(g, nrecs))
+		return -ENOMEM;
+	memset(g->state, DV_REC_OUT, nrecs);
+	g->nrecs = g->nout = nrecs;
+	g->bytes = g->written = g->allocated = kept;
+	g->sealed = 1;
+	sp->st.bytes += kept;
+	sp->st.records += nrecs;
+	sp->st.out += nrecs;
+	sp->st.recovered += nrecs;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Every seg-*.spool in the directory, sorted. */
+static int list_segments(struct dv_spool *sp, uint64_t **seqs, size_t *n)
+{
+	int fd = dup(sp->dir_fd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+	size_t cap = 0;
+
+	*seqs = NULL;
+	*n = 0;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	while ((e = readdir(d))) {
+		uint64_t seq;
+		int used = 0;
+
+		if (sscanf(e->d_name, "seg-%16" SCNx64 ".spool%n", &seq, &used) != 1 ||
+		    e->d_name[used] != '\0' || used != 26)
+			continue;
+		if (*n == cap) {
+			uint64_t *p = realloc(*seqs, (cap ? cap * 2 : 64) * sizeof(*p));
+
+			if (!p) {
+				closedir(d);
+				return -ENOMEM;
+			}
+			*seqs = p;
+			cap = cap ? cap * 2 : 64;
+		}
+		(*seqs)[(*n)++] = seq;
+	}
+	closedir(d);
+	if (*n)
+		qsort(*seqs, *n, sizeof(**seqs), cmp_u64);
+	return 0;
+}
+
+int dv_spool_open(const struct dv_spool_config *c, struct dv_spool **out, char *err,
+		  size_t errlen)
+{
+	struct dv_spool *sp;
+	uint64_t *seqs = NULL;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	if (!c->dir || !c->dir[0]) {
+		snprintf(err, errlen, "no spool directory");
+		return -EINVAL;
+	}
+	sp = calloc(1, sizeof(*sp));
+	if (!sp || !(sp->dir = strdup(c->dir))) {
+		free(sp);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	sp->fd = sp->dir_fd = sp->lock_fd = -1;
+	sp->log.fn = c->log;
+	sp->log.arg = c->log_arg;
+	sp->max_bytes = c->max_bytes;
+	sp->segment_bytes = c->segment_bytes ? c->segment_bytes : 16u << 20;
+	sp->commit_ns = c->commit_interval_ns;
+	sp->commit_bytes = c->commit_bytes ? c->commit_bytes : 1u << 20;
+	sp->no_sync = c->no_sync;
+	sp->last_commit_ns = dv_monotonic_ns();
+
+	if (mkdir(c->dir, 0750) && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, errlen, "spool directory %s: %s", c->dir, strerror(errno));
+		goto fail;
+	}
+	sp->dir_fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sp->dir_fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "spool directory %s: %s", c->dir, strerror(errno));
+		goto fail;
+	}
+	sp->lock_fd = openat(sp->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (sp->lock_fd < 0 || flock(sp->lock_fd, LOCK_EX | LOCK_NB)) {
+		rc = -errno;
+		snprintf(err, errlen,
+			 rc == -EWOULDBLOCK
+			     ? "spool directory %s is in use by another dpdk-devourer (one "
+			       "process per spool: stop the other one or give another --spool-dir)"
+			     : "spool directory %s: cannot lock: %s",
+			 c->dir, strerror(-rc));
+		goto fail;
+	}
+	rc = list_segments(sp, &seqs, &n);
+	if (rc) {
+		snprintf(err, errlen, "spool directory %s: %s", c->dir, strerror(-rc));
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rc = load_segment(sp, seqs[i]);
+		if (rc == -ENOMEM) {
+			snprintf(err, errlen, "out of memory reading the spool");
+			goto fail;
+		}
+		if (rc) { /* unreadable file: leave it, say so, go on */
+			char name[64];
+
+			seg_name(seqs[i], name, sizeof(name));
+			dv_bq_logf(&sp->log, DV_BQ_ERR, "spool: cannot read %s/%s: %s; skipped",
+				   c->dir, name, strerror(-rc));
+		}
+	}
+	sp->next_seq = n ? seqs[n - 1] + 1 : 1;
+	free(seqs);
+	if (sp->st.recovered)
+		dv_bq_logf(&sp->log, DV_BQ_INFO,
+			   "spool: %" PRIu64 " rows in %u segment(s) (%" PRIu64
+			   " bytes) from an earlier run; they are sent first",
+			   sp->st.recovered, sp->st.segments, sp->st.bytes);
+	*out = sp;
+	return 0;
+fail:
+	free(seqs);
+	dv_spool_close(sp);
+	return rc;
+}
+
+void dv_spool_close(struct dv_spool *sp)
+{
+	if (!sp)
+		return;
+	if (sp->fd >= 0) {
+		if (dv_spool_commit(sp) && sp->buf.len)
+			dv_bq_logf(&sp->log, DV_BQ_ERR,
+				   "spool: %zu bytes could not be written to %s at close", sp->buf.len,
+				   sp->dir);
+		if (sp->tail && sp->tail->allocated > sp->tail->written &&
+		    ftruncate(sp->fd, (off_t)sp->tail->written) == 0 && !sp->no_sync)
+			fdatasync(sp->fd);
+		close(sp->fd);
+		/* A fully done active segment need not outlive us. */
+		if (sp->tail && sp->tail->ndone == sp->tail->nrecs) {
+			sp->tail->sealed = 1;
+			seg_delete(sp, sp->tail);
+		}
+	}
+	while (sp->head) {
+		struct dv_spool_seg *g = sp->head;
+
+		sp->head = g->next;
+		free(g->state);
+		free(g);
+	}
+	dv_bq_buf_free(&sp->buf);
+	if (sp->lock_fd >= 0)
+		close(sp->lock_fd);
+	if (sp->dir_fd >= 0)
+		close(sp->dir_fd);
+	free(sp->dir);
+	free(sp);
+}
