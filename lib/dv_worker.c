@@ -237,7 +237,11 @@ static void run(struct dv_worker *w)
 		w->stats.loops++;
 		push_exports(w);
 		now = worker_now(w);
-		for (uint16_t i = 0; i < w->n_rxq; i++) {
+		for (uint16_t k = 0; k < w->n_rxq; k++) {
+			/* Start at a different queue each loop so that, when room
+			 * runs out part way, no queue is always the one skipped. */
+			uint16_t i = (uint16_t)((k + w->stats.loops) % w->n_rxq);
+
 			/* Each queue may stage a whole burst for one peer, so the
 			 * staging must be flushed down to room for a burst before
 			 * every queue, not once per loop. */
