@@ -22,8 +22,8 @@ own frame) and this script applies SPEC section 2 to tshark's fields:
 - a later fragment (IPv4 offset > 0, or IPv6 fragment header offset > 0)
   takes the ports of the first fragment with the same source, destination,
   protocol and IP id if that was seen before it, else ports 0;
-- frames whose outer IP or transport header is truncated or invalid are
-  malformed and make no flow (see MALFORMED RULES below).
+- frames whose link, outer IP or transport header is truncated or invalid
+  are malformed and make no flow (see MALFORMED RULES below).
 
 Output: one line per key, `proto vlan addr1 port1 addr2 port2 pkts1 bytes1
 pkts2 bytes2` with endpoint 1 < endpoint 2, then a `# frames=...` summary; or
@@ -45,21 +45,35 @@ PORT_PROTOS = {6: "tcp", 17: "udp", 132: "sctp"}
 
 # Field names in output order; the parser below indexes by name.
 FIELDS = [
-    "frame.number", "frame.len", "frame.protocols",
-    "vlan.id", "ieee8021ad.id",
+    "frame.number", "frame.len", "frame.cap_len", "frame.encap_type", "frame.protocols",
+    "eth.type", "vlan.id", "vlan.etype", "ieee8021ad.id", "sll.etype", "sll.ifindex",
+    "null.family",
     "ip.src", "ip.dst", "ip.proto", "ip.id", "ip.flags.mf", "ip.frag_offset",
-    "ipv6.src", "ipv6.dst", "ipv6.nxt",
+    "ip.hdr_len", "ip.len",
+    "ipv6.src", "ipv6.dst", "ipv6.nxt", "ipv6.plen",
     "ipv6.hopopts.nxt", "ipv6.routing.nxt", "ipv6.fraghdr.nxt", "ipv6.dstopts.nxt",
+    "ipv6.hopopts.len", "ipv6.routing.len", "ipv6.dstopts.len",
     "ipv6.fraghdr.offset", "ipv6.fraghdr.more", "ipv6.fraghdr.ident",
-    "tcp.srcport", "tcp.dstport", "tcp.urgent_pointer",
-    "udp.srcport", "udp.dstport", "udp.checksum",
-    "sctp.srcport", "sctp.dstport", "sctp.checksum",
+    "tcp.srcport", "tcp.dstport", "tcp.hdr_len",
+    "udp.srcport", "udp.dstport",
+    "sctp.srcport", "sctp.dstport",
 ]
 
-# MALFORMED RULES: the field whose presence proves the fixed transport header
-# was captured in full (it is the last field of that header). tshark adds
-# fields in header order and stops at the first byte it cannot read.
-TRANSPORT_LAST_FIELD = {6: "tcp.urgent_pointer", 17: "udp.checksum", 132: "sctp.checksum"}
+# MALFORMED RULES. tshark's fields give each header's length fields; the
+# byte arithmetic on them is done here, as SPEC section 2 asks: a frame is
+# malformed when its link header, its outer IP header (IPv4 with options,
+# IPv6 with its extension headers) or, for TCP/UDP/SCTP that is not a later
+# fragment, the fixed transport header (TCP 20 bytes with a data offset of
+# at least 5, UDP 8, SCTP 12) does not fit in the captured bytes and in the
+# packet as its IP length field declares it. A length field of 0 (TSO / BIG
+# TCP) or one longer than the capture (snap length) leaves the capture as the
+# bound. A frame whose link layer announces IPv4/IPv6 but does not carry a
+# readable IP header is malformed too, not non-IP. ICMP and other protocols
+# without ports are not checked beyond the IP header.
+TRANSPORT_FIXED = {6: 20, 17: 8, 132: 12}
+IP_ETHERTYPES = {0x0800, 0x86dd}
+NULL_IP_FAMILIES = {2, 10, 23, 24, 26, 28, 30}  # AF_INET and the BSDs' AF_INET6 values
+RAW_IP_ENCAPS = {7, 129, 130}  # wiretap's RAW_IP, RAW_IP4, RAW_IP6: the frame is the IP header
 
 
 def tshark_rows(capture):
@@ -95,15 +109,37 @@ def norm_addr(text):
     return ipaddress.ip_address(text).compressed
 
 
-def outer_ip(protos):
-    """Index of the first ip/ipv6 in the protocol chain, or None if the frame
-    is not IP for the program (no IP, or a non-link protocol before it)."""
+def link_layer(row, protos):
+    """Walk the link-layer part of the chain. Returns (index of the outer
+    ip/ipv6 or None, link header length, whether the link layer announced IP)."""
+    length = 0
+    announced = 0x0800 if num(first(row, "frame.encap_type")) in RAW_IP_ENCAPS else None
+    vlans = 0
     for i, p in enumerate(protos):
         if p in ("ip", "ipv6"):
-            return i
+            return i, length, True
         if p not in LINK_PROTOS:
-            return None
-    return None
+            break
+        if p == "eth":
+            length += 14
+            announced = num(first(row, "eth.type"))
+        elif p == "sll":
+            length += 20 if row["sll.ifindex"] else 16
+            announced = num(first(row, "sll.etype"))
+        elif p in ("null", "loop"):
+            length += 4
+            announced = 0x0800 if num(first(row, "null.family")) in NULL_IP_FAMILIES else None
+        elif p == "raw":
+            announced = 0x0800  # raw IP: whatever follows was meant to be IP
+        elif p == "vlan":
+            length += 4
+            etypes = row["vlan.etype"]
+            announced = num(etypes[vlans]) if vlans < len(etypes) else None
+            vlans += 1
+        elif p == "ieee8021ad":
+            length += 4
+            announced = None  # tshark gives no field for the type behind an S-tag
+    return None, length, announced in IP_ETHERTYPES
 
 
 def outer_vlan(row, protos, ip_at):
@@ -116,11 +152,14 @@ def outer_vlan(row, protos, ip_at):
     return None
 
 
-def ipv6_final(row, protos, ip_at):
-    """(protocol after the outer extension headers, fragment header index or
-    None). Extension headers of the outer IPv6 header follow it directly in the
-    chain, and their fields are the first occurrences of each kind."""
+def ipv6_walk(row, protos, ip_at, off, end):
+    """Follow the outer IPv6 header's extension headers. Returns (protocol,
+    transport offset, fragment header index or None), or None if an extension
+    header does not fit. The outer header's extension headers follow it
+    directly in the chain, and their fields are the first occurrences of each
+    kind."""
     proto = num(first(row, "ipv6.nxt"))
+    pos = off + 40
     seen = {}
     frag_idx = None
     for p in protos[ip_at + 1:]:
@@ -130,13 +169,20 @@ def ipv6_final(row, protos, ip_at):
             continue  # a sub-protocol such as ipv6.routing.type.srh
         idx = seen.get(p, 0)
         seen[p] = idx + 1
-        vals = row[p + ".nxt"]
-        if idx >= len(vals):
-            return None, None  # extension header cut short: malformed
-        proto = num(vals[idx])
+        nxt = row[p + ".nxt"]
         if p == "ipv6.fraghdr":
+            size = 8
             frag_idx = idx
-    return proto, frag_idx
+        else:
+            lens = row[p + ".len"]
+            if idx >= len(lens):
+                return None
+            size = (num(lens[idx]) + 1) * 8
+        if idx >= len(nxt) or pos + size > end:
+            return None
+        proto = num(nxt[idx])
+        pos += size
+    return proto, pos, frag_idx
 
 
 class Expectation:
@@ -161,19 +207,28 @@ def ep_sort_key(ep):
 def account(exp, row):
     exp.frames += 1
     length = num(first(row, "frame.len"))
+    cap = num(first(row, "frame.cap_len"))
     protos = (first(row, "frame.protocols") or "").split(":")
-    ip_at = outer_ip(protos)
+    ip_at, off, announced_ip = link_layer(row, protos)
     if ip_at is None:
-        exp.non_ip += 1
+        if announced_ip or cap < off:
+            exp.malformed += 1  # IP ethertype without a readable IP header, or cut link header
+        else:
+            exp.non_ip += 1
         return
     vlan = outer_vlan(row, protos, ip_at)
+    avail = cap - off
     frag_id = None
     later = first_frag = False
     if protos[ip_at] == "ip":
         src, dst = first(row, "ip.src"), first(row, "ip.dst")
-        if src is None or dst is None or first(row, "ip.proto") is None:
-            exp.malformed += 1  # header cut before its addresses, or bogus lengths
+        hlen, tot = num(first(row, "ip.hdr_len")), num(first(row, "ip.len"))
+        if (src is None or dst is None or first(row, "ip.proto") is None or avail < 20
+                or hlen < 20 or hlen > avail or (tot and tot < hlen)):
+            exp.malformed += 1
             return
+        end = off + tot if 0 < tot < avail else cap
+        l4 = off + hlen
         proto = num(first(row, "ip.proto"))
         offset = num(first(row, "ip.frag_offset"))
         mf = num(first(row, "ip.flags.mf"))
@@ -182,13 +237,16 @@ def account(exp, row):
             later, first_frag = offset > 0, offset == 0
     else:
         src, dst = first(row, "ipv6.src"), first(row, "ipv6.dst")
-        if src is None or dst is None or first(row, "ipv6.nxt") is None:
+        plen = num(first(row, "ipv6.plen"))
+        if src is None or dst is None or first(row, "ipv6.nxt") is None or avail < 40:
             exp.malformed += 1
             return
-        proto, fidx = ipv6_final(row, protos, ip_at)
-        if proto is None:
-            exp.malformed += 1
+        end = off + 40 + plen if 0 < plen < avail - 40 else cap
+        walked = ipv6_walk(row, protos, ip_at, off, end)
+        if walked is None:
+            exp.malformed += 1  # extension header cut short
             return
+        proto, l4, fidx = walked
         if fidx is not None:
             offset = num(row["ipv6.fraghdr.offset"][fidx])
             more = num(row["ipv6.fraghdr.more"][fidx])
@@ -199,8 +257,9 @@ def account(exp, row):
     sport = dport = 0
     name = PORT_PROTOS.get(proto)
     if name and not later:
-        if not row[TRANSPORT_LAST_FIELD[proto]]:
-            exp.malformed += 1  # transport header truncated
+        if l4 + TRANSPORT_FIXED[proto] > end or (proto == 6 and
+                                                 num(first(row, "tcp.hdr_len")) < 20):
+            exp.malformed += 1  # transport header truncated or invalid
             return
         sport = num(first(row, name + ".srcport"))
         dport = num(first(row, name + ".dstport"))
