@@ -107,7 +107,7 @@ struct dv_flow_rec {
 	uint32_t segment;
 	uint8_t tcp_flags[2];
 	uint8_t state; /* DV_ST_* */
-	uint8_t pad;
+	uint8_t epoch; /* coarse LRU: low bits of the time slot of the last move */
 	uint8_t id[16];
 } __rte_cache_aligned;
 
@@ -135,6 +135,9 @@ struct dv_flow_table {
 	struct dv_rand rand;
 	struct dv_flow_stats stats;
 	uint8_t worker;
+	uint8_t coarse;       /* lists may lag by one slot (see dv_flow_touch) */
+	uint8_t lru_shift;    /* slot of the lru list: 2^lru_shift ns */
+	uint8_t closed_shift; /* slot of the closed list */
 };
 
 /* ---- lists ---- */
@@ -377,15 +380,36 @@ static void dv_flow_make_room(struct dv_flow_table *t, struct dv_export_buf *out
 
 /* ---- packet path ---- */
 
-/* Last-seen bookkeeping: the flow moves to the tail of its seen list. */
+/* The coarse-LRU time slot of `now` for a seen list. */
+static inline uint8_t dv_flow_epoch(const struct dv_flow_table *t, int closed)
+{
+	return (uint8_t)(t->now_ns >> (closed ? t->closed_shift : t->lru_shift));
+}
+
+/*
+ * Last-seen bookkeeping: the flow moves to the tail of its seen list.
+ *
+ * The move writes two neighbouring records, which at a million flows are
+ * cache misses on every packet. With a coarse table a flow moves at most once
+ * per time slot (timeout / lru_slack_div, rounded down to a power of two):
+ * the list stays ordered by the slot of each flow's last move, a flow's last
+ * packet is never later than the end of that slot, so a head that is not due
+ * yet holds back the flows behind it by at most one slot, and eviction takes
+ * a flow seen at most one slot after the least recently seen one.
+ */
 static inline void dv_flow_touch(struct dv_flow_table *t, uint32_t i, uint64_t ts)
 {
 	struct dv_flow_rec *r = &t->recs[i];
+	int closed = (r->state & DV_ST_CLOSED) != 0;
+	uint8_t ep = dv_flow_epoch(t, closed);
 	struct dv_flow_list *l;
 
 	if (ts > r->last_ns)
 		r->last_ns = ts;
-	l = dv_seen_list(t, r);
+	if (t->coarse && r->epoch == ep)
+		return;
+	r->epoch = ep;
+	l = closed ? &t->closed : &t->lru;
 	if (l->tail != i) {
 		dv_list_unlink(t, l, DV_LINK_SEEN, i);
 		dv_list_push_tail(t, l, DV_LINK_SEEN, i);
@@ -418,6 +442,7 @@ static inline void dv_flow_apply(struct dv_flow_table *t, uint32_t i, unsigned i
 	     (r->state & (DV_ST_FIN(0) | DV_ST_FIN(1))) == (DV_ST_FIN(0) | DV_ST_FIN(1)))) {
 		dv_list_unlink(t, &t->lru, DV_LINK_SEEN, i);
 		r->state |= DV_ST_CLOSED;
+		r->epoch = dv_flow_epoch(t, 1);
 		dv_list_push_tail(t, &t->closed, DV_LINK_SEEN, i);
 	}
 }
@@ -447,6 +472,7 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 	r->state = DV_ST_LIVE | (init ? DV_ST_INIT1 : 0);
 	r->last_ns = p->ts_ns;
 	dv_rand_uuid4(&t->rand, r->id);
+	r->epoch = dv_flow_epoch(t, 0);
 	dv_list_push_tail(t, &t->lru, DV_LINK_SEEN, (uint32_t)pos);
 	t->count++;
 	t->changes++;
@@ -607,6 +633,19 @@ uint32_t dv_flow_table_flush(struct dv_flow_table *t, enum dv_end_reason reason,
 
 /* ---- life cycle ---- */
 
+/* log2 of the largest power of two <= timeout / div (a coarse-LRU slot). An
+ * 8-bit slot number wraps after 256 slots, far beyond the timeout, by when
+ * the flow has expired. */
+static uint8_t dv_flow_slot_shift(uint64_t timeout, uint32_t div)
+{
+	uint64_t slot = timeout == DV_FLOW_NEVER ? (1ULL << 40) : timeout / div;
+	uint8_t shift = 0;
+
+	while (shift < 62 && (2ULL << shift) <= slot)
+		shift++;
+	return shift;
+}
+
 struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, char *err,
 					   size_t errlen)
 {
@@ -672,6 +711,11 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	t->closed.head = t->closed.tail = DV_FLOW_NIL;
 	t->act.head = t->act.tail = DV_FLOW_NIL;
 	t->worker = cfg->worker;
+	if (cfg->lru_slack_div > 0) {
+		t->coarse = 1;
+		t->lru_shift = dv_flow_slot_shift(t->idle_ns, cfg->lru_slack_div);
+		t->closed_shift = dv_flow_slot_shift(t->close_ns, cfg->lru_slack_div);
+	}
 	dv_rand_seed(&t->rand, cfg->seed[0], cfg->seed[1]);
 	return t;
 fail:

@@ -35,6 +35,9 @@ struct dv_flow_config {
 	int socket_id;                 /* NUMA socket for memory, or SOCKET_ID_ANY */
 	uint8_t worker;                /* copied into every export record */
 	uint64_t seed[2];              /* seeds the flow-id generator (random at startup) */
+	uint32_t lru_slack_div;        /* 0: exact LRU (a list move per packet); n: a flow
+					* moves at most once per timeout/n, so expiry may
+					* lag and eviction may err by that much (faster) */
 };
 
 struct dv_flow_stats {

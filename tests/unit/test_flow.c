@@ -358,6 +358,121 @@ static void test_idle_by_expire_and_by_packet(void **state)
 	dv_flow_table_free(t);
 }
 
+static struct dv_flow_table *coarse_table(uint32_t cap, uint64_t idle)
+{
+	static int serial;
+	char name[32], err[256] = "";
+	struct dv_flow_config cfg = {
+		.name = name,
+		.capacity = cap,
+		.idle_timeout_ns = idle,
+		.active_timeout_ns = 1800 * SEC,
+		.tcp_close_timeout_ns = 10 * SEC,
+		.socket_id = -1,
+		.seed = {1, 2},
+		.lru_slack_div = 16,
+	};
+	struct dv_flow_table *t;
+
+	snprintf(name, sizeof(name), "tcoarse%d", serial++);
+	t = dv_flow_table_create(&cfg, err, sizeof(err));
+	if (t == NULL)
+		fail_msg("create: %s", err);
+	out_reset(OUT_CAP);
+	return t;
+}
+
+/*
+ * Coarse LRU (lru_slack_div 16, idle 16 s): a flow moves at most once per
+ * slot, 2^29 ns (0.537 s, the largest power of two <= 16 s / 16). A touch in
+ * the same slot does not move it, so expiry may hold a due flow back behind
+ * a head that is not due, by less than one slot, and never exports early.
+ */
+static void test_coarse_lru_bounded_lag(void **state)
+{
+	const uint64_t slot = 1ULL << 29;
+	struct dv_flow_table *t = coarse_table(64, 16 * SEC);
+
+	(void)state;
+	feed(t, udp("10.9.0.1", 1, "10.9.0.2", 2, 100, 0));       /* A, slot 0 */
+	feed(t, udp("10.9.0.3", 3, "10.9.0.4", 4, 100, 100 * MS)); /* B, slot 0 */
+	feed(t, udp("10.9.0.2", 2, "10.9.0.1", 1, 100, 200 * MS)); /* A again, same slot */
+	/* B is due at 16.1 s but A (due 16.2 s) is still the head. */
+	assert_int_equal(dv_flow_table_expire(t, 16 * SEC + 150 * MS, 100, &out), 0);
+	assert_true(16 * SEC + 200 * MS - (16 * SEC + 100 * MS) < slot);
+	/* Nothing is early: 1 ns before A's deadline, A stays. */
+	assert_int_equal(dv_flow_table_expire(t, 16 * SEC + 200 * MS - 1, 100, &out), 0);
+	assert_int_equal(dv_flow_table_expire(t, 16 * SEC + 200 * MS, 100, &out), 2);
+	assert_int_equal(out.recs[0].end_reason, DV_END_IDLE);
+	assert_int_equal(out.recs[0].last_ns, 200 * MS);
+	assert_int_equal(out.recs[1].end_reason, DV_END_IDLE);
+	assert_int_equal(out.recs[1].last_ns, 100 * MS); /* the row itself is exact */
+
+	/* A touch in a later slot does move the flow behind the others. */
+	out_reset(OUT_CAP);
+	feed(t, udp("10.9.0.1", 1, "10.9.0.2", 2, 100, 20 * SEC));            /* C */
+	feed(t, udp("10.9.0.3", 3, "10.9.0.4", 4, 100, 20 * SEC + 10 * MS));  /* D */
+	feed(t, udp("10.9.0.2", 2, "10.9.0.1", 1, 100, 20 * SEC + slot + 1)); /* C, next slot */
+	assert_int_equal(dv_flow_table_expire(t, 36 * SEC + 10 * MS, 100, &out), 1);
+	assert_addr(out.recs[0].src_addr, "10.9.0.3");
+	dv_flow_table_free(t);
+}
+
+/* 20,000 seeded random UDP packets over 200 address pairs, expiry after each. */
+static void random_run(struct dv_flow_table *t)
+{
+	uint64_t ts = 0, seed = 7;
+
+	for (int i = 0; i < 20000; i++) {
+		char a[32], b[32];
+
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		ts += (seed >> 33) % (800 * MS);
+		snprintf(a, sizeof(a), "10.8.%u.1", (unsigned)((seed >> 20) % 50));
+		snprintf(b, sizeof(b), "10.7.0.%u", (unsigned)((seed >> 40) % 4));
+		feed(t, (seed >> 62) ? udp(a, 1000, b, 53, 64 + (seed & 63), ts)
+				     : udp(b, 53, a, 1000, 64 + (seed & 63), ts));
+		dv_flow_table_expire(t, ts, 64, &out);
+	}
+	flush_all(t, DV_END_EOF);
+	for (uint32_t i = 0; i < out.n; i++) /* ids are random by design */
+		memset(out.recs[i].id, 0, 16);
+}
+
+static int rec_bytes_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, sizeof(struct dv_export_rec));
+}
+
+/* Coarse LRU changes when rows leave, never what they say: the same random
+ * packets give the same rows (ids aside) as an exact table. */
+static void test_coarse_rows_equal_exact(void **state)
+{
+	struct dv_export_rec *exact = calloc(OUT_CAP, sizeof(*exact));
+	struct dv_flow_table *t;
+	uint32_t n_exact;
+
+	(void)state;
+	assert_non_null(exact);
+	t = table(4096, 16 * SEC, 1800 * SEC, 10 * SEC);
+	random_run(t);
+	n_exact = out.n;
+	assert_true(n_exact > 200); /* idle splits happened */
+	memcpy(exact, out.recs, sizeof(*exact) * n_exact);
+	dv_flow_table_free(t);
+
+	t = coarse_table(4096, 16 * SEC);
+	random_run(t);
+	assert_int_equal(out.n, n_exact);
+	for (uint32_t i = 0; i < n_exact; i++)
+		out.recs[i].worker = exact[i].worker = 0;
+	qsort(exact, n_exact, sizeof(*exact), rec_bytes_cmp);
+	qsort(out.recs, n_exact, sizeof(*exact), rec_bytes_cmp);
+	assert_memory_equal(exact, out.recs, sizeof(*exact) * n_exact);
+	dv_flow_table_free(t);
+	free(exact);
+}
+
 /* 25 packets one second apart, alternating sides, lengths 100 + i. */
 static void active_run(struct dv_flow_table *t, int expire_between)
 {
@@ -1005,6 +1120,8 @@ int main(void)
 		cmocka_unit_test(test_vlan_and_family_distinct),
 		cmocka_unit_test(test_per_side_counters_and_flags),
 		cmocka_unit_test(test_idle_by_expire_and_by_packet),
+		cmocka_unit_test(test_coarse_lru_bounded_lag),
+		cmocka_unit_test(test_coarse_rows_equal_exact),
 		cmocka_unit_test(test_active_segments),
 		cmocka_unit_test(test_rows_do_not_depend_on_expire),
 		cmocka_unit_test(test_active_then_silence_exports_no_empty_row),
