@@ -191,6 +191,16 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 			app->workers[i].ts_dynflag = bit >= 0 ? 1ULL << bit : 0;
 		}
 	}
+	/* Nobody hands packets off when no port is shared: the workers then
+	 * need not look at their input rings at all. */
+	int handoff = 0;
+
+	for (uint32_t i = 0; i < app->n_workers; i++)
+		for (uint16_t q = 0; q < app->workers[i].n_rxq; q++)
+			handoff |= app->workers[i].rxq[q].distribute;
+	if (!handoff)
+		for (uint32_t i = 0; i < app->n_workers; i++)
+			app->workers[i].in_ring = NULL;
 	memcpy(app->ctl.ports, app->ports, sizeof(app->ports));
 	app->ctl.n_ports = app->n_ports;
 	return 0;

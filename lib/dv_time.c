@@ -103,12 +103,14 @@ void dv_clock_init(struct dv_clock *c)
 	c->hz = rte_get_tsc_hz();
 	c->base_tsc = rte_rdtsc();
 	c->base_ns = dv_realtime_ns();
+	c->mult = (uint64_t)(((unsigned __int128)DV_NS_PER_SEC << 40) / c->hz);
 }
 
 uint64_t dv_clock_now(const struct dv_clock *c)
 {
 	uint64_t d = rte_rdtsc() - c->base_tsc;
-	uint64_t sec = d / c->hz, rem = d % c->hz;
 
-	return c->base_ns + sec * DV_NS_PER_SEC + rem * DV_NS_PER_SEC / c->hz;
+	/* A multiply instead of two divisions: this runs once per burst. The
+	 * 24.40 fixed-point factor errs by under 1 ms a year. */
+	return c->base_ns + (uint64_t)(((unsigned __int128)d * c->mult) >> 40);
 }

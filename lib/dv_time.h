@@ -24,6 +24,7 @@ struct dv_clock {
 	uint64_t base_ns;  /* CLOCK_REALTIME at calibration */
 	uint64_t base_tsc; /* TSC at calibration */
 	uint64_t hz;       /* TSC ticks per second */
+	uint64_t mult;     /* ns per tick, fixed point with 40 fraction bits: no division */
 };
 
 /* Calibrate against CLOCK_REALTIME (needs the EAL for the TSC rate). */
