@@ -160,7 +160,8 @@ static int do_fsync(struct dv_file_sink *f)
 {
 	if (f->path == NULL || !f->unsynced)
 		return 0;
-	if (fsync(f->fd) != 0)
+	/* A pipe, FIFO or /dev/null cannot be synced (EINVAL); nothing is lost. */
+	if (fsync(f->fd) != 0 && errno != EINVAL && errno != EROFS)
 		return -errno;
 	f->unsynced = false;
 	return 0;
