@@ -8,6 +8,9 @@
 # - gen_bench writes the asked number of 64-byte frames over the asked flows.
 set -u
 sample=$1 split=$2 bench=$3
+for t in tshark capinfos; do
+	command -v $t >/dev/null || { echo "check_tools: SKIP: $t not installed"; exit 77; }
+done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
