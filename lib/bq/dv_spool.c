@@ -36,6 +36,7 @@
 #define DV_SPOOL_REC_MAX (1u << 20)  /* longest payload accepted when reading */
 #define DV_SPOOL_PREALLOC (1u << 20)
 #define DV_SPOOL_READ	 (1u << 20)  /* replay read size */
+#define DV_SPOOL_SEAL_NS (10 * DV_NS_PER_SEC)
 
 enum { DV_REC_OUT = 0, DV_REC_LOADED = 1, DV_REC_DONE = 2 };
 
@@ -313,8 +314,15 @@ int dv_spool_append(struct dv_spool *sp, const char *id, size_t id_len, const ch
 	/* Reserve disk ahead of the writes: a full disk is known now, while the
 	 * caller can still count the row, not at the commit. */
 	while (g->bytes + need > g->allocated) {
-		rc = fallocate(sp->fd, FALLOC_FL_KEEP_SIZE, (off_t)g->allocated,
-			       DV_SPOOL_PREALLOC);
+		/* A MiB at a time; near a full disk, just what this record needs. */
+		uint64_t chunk = DV_SPOOL_PREALLOC;
+
+		rc = fallocate(sp->fd, FALLOC_FL_KEEP_SIZE, (off_t)g->allocated, (off_t)chunk);
+		if (rc && errno == ENOSPC) {
+			chunk = g->bytes + need - g->allocated;
+			rc = fallocate(sp->fd, FALLOC_FL_KEEP_SIZE, (off_t)g->allocated,
+				       (off_t)chunk);
+		}
 		if (rc && (errno == EOPNOTSUPP || errno == ENOSYS)) {
 			g->allocated = UINT64_MAX; /* the filesystem cannot: write and see */
 			break;
@@ -327,7 +335,7 @@ int dv_spool_append(struct dv_spool *sp, const char *id, size_t id_len, const ch
 			}
 			return rc;
 		}
-		g->allocated += DV_SPOOL_PREALLOC;
+		g->allocated += chunk;
 	}
 	if (seg_grow(g, g->nrecs + 1) || dv_bq_buf_reserve(&sp->buf, need))
 		return -ENOMEM;
@@ -368,10 +376,12 @@ int dv_spool_tick(struct dv_spool *sp, uint64_t now_ns)
 		sp->last_commit_ns = now_ns;
 	/* A fully acknowledged active segment goes once it is a second old, so
 	 * a healthy run keeps almost nothing on disk (and a restart sends almost
-	 * nothing twice) without a file per batch. */
+	 * nothing twice) without a file per batch; under a steady stream, where
+	 * some row is always in flight, the segment is sealed every
+	 * DV_SPOOL_SEAL_NS so it can go once its rows are accepted. */
 	if (rc == 0 && g && !g->sealed && sp->fd >= 0 && g->nrecs > 0 &&
 	    ((g->ndone == g->nrecs && now_ns - g->born_ns >= DV_NS_PER_SEC) ||
-	     g->bytes >= sp->segment_bytes))
+	     now_ns - g->born_ns >= DV_SPOOL_SEAL_NS || g->bytes >= sp->segment_bytes))
 		rc = seal_active(sp);
 	return rc;
 }

@@ -209,6 +209,7 @@ class Handler(BaseHTTPRequestHandler):
         st = self.server.st
         with st.lock:
             st.stats["connections"] = st.stats.get("connections", 0) + 1
+            self.server.conns.add(self.request)
         super().setup()
 
     def log_message(self, fmt, *args):
@@ -243,6 +244,8 @@ class Handler(BaseHTTPRequestHandler):
             super().finish()
         except OSError:
             pass  # the connection was reset on purpose
+        with self.server.st.lock:
+            self.server.conns.discard(self.request)
 
     def authorized(self):
         st = self.server.st
@@ -330,7 +333,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_double/fault" and method == "POST":
             f = Fault(json.loads(body))
             if f.kind == "down":
-                threading.Thread(target=self.server.go_down, args=(float(json.loads(body)["seconds"]),),
+                threading.Thread(target=self.server.go_down,
+                                 args=(float(json.loads(body)["seconds"]), self.request),
                                  daemon=True).start()
             else:
                 with st.lock:
@@ -684,21 +688,38 @@ class Server(ThreadingHTTPServer):
         self.st, self.tls_ctx, self.plain = st, tls_ctx, plain
         self.token_url = None
         self.peers = []
+        self.conns = set()  # open client connections, cut by go_down()
 
     def handle_error(self, request, client_address):
         # Clients that time out and hang up are part of the tests, not news.
         if not isinstance(sys.exc_info()[1], (OSError, ssl.SSLError)) or self.st.args.verbose:
             super().handle_error(request, client_address)
 
-    def go_down(self, seconds):
+    def go_down(self, seconds, spare=None):
         """Refuse connections for a while: close every listener, then reopen
-        on the same port. Open keep-alive connections are cut too."""
-        for s in [self] + self.peers:
-            s.pause(seconds)
+        on the same port. Open keep-alive connections (but spare, the one
+        that asked) are cut too."""
+        threads = [threading.Thread(target=s.pause, args=(seconds, spare), daemon=True)
+                   for s in [self] + self.peers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
-    def pause(self, seconds):
+    def pause(self, seconds, spare=None):
         port = self.server_address[1]
         self.socket.close()
+        with self.st.lock:
+            conns = list(self.conns)
+        for c in conns:
+            if c is spare:
+                continue
+            try:
+                # The plain socket's shutdown: SSLSocket.shutdown() would also
+                # drop the TLS object under the thread still using it.
+                socket.socket.shutdown(c, socket.SHUT_RDWR)
+            except Exception:
+                pass
         time.sleep(seconds)
         sock = socket.socket(self.address_family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""replay_live: send the frames of real captures onto a network interface at
+a steady packet rate, over and over, until SIGTERM, so a live dpdk-devourer
+on the other end of a veth pair sees traffic (and exports rows) for as long
+as a fault scenario lasts.
+
+    replay_live.py IFACE PPS CAPTURE...
+
+Captures are converted to classic pcap with editcap (pcapng too); only
+Ethernet captures are used, and frames longer than the interface MTU + 14
+are skipped (TSO captures). Each pass over the captures is a new set of
+flows for a receiver whose idle timeout is shorter than the pass. Prints the
+frames sent on exit. Python stdlib only (AF_PACKET).
+"""
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def frames_of(path, tmp, maxlen):
+    out = os.path.join(tmp, "c.pcap")
+    subprocess.run(["editcap", "-F", "pcap", path, out], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(out, "rb") as f:
+        data = f.read()
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        end = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        end = ">"
+    else:
+        return []
+    linktype = struct.unpack(end + "I", data[20:24])[0]
+    if linktype != 1:
+        return []
+    off, frames = 24, []
+    while off + 16 <= len(data):
+        _, _, incl, _ = struct.unpack(end + "IIII", data[off:off + 16])
+        off += 16
+        fr = data[off:off + incl]
+        off += incl
+        if 14 <= len(fr) <= maxlen:
+            frames.append(fr)
+    return frames
+
+
+def main():
+    iface, pps, caps = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+    mtu = int(open("/sys/class/net/%s/mtu" % iface).read())
+    frames = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for c in caps:
+            frames += frames_of(c, tmp, mtu + 14)
+    if not frames:
+        sys.exit("replay_live: no Ethernet frames in %s" % " ".join(caps))
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    sent = 0
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *a: stop.append(1))
+    gap = 1.0 / pps
+    t = time.monotonic()
+    while not stop:
+        for fr in frames:
+            if stop:
+                break
+            try:
+                s.send(fr)
+                sent += 1
+            except OSError:
+                pass
+            t += gap
+            d = t - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+    print("replay_live: %d frames sent" % sent, flush=True)
+
+
+if __name__ == "__main__":
+    main()
