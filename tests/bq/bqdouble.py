@@ -689,6 +689,8 @@ class Server(ThreadingHTTPServer):
         self.token_url = None
         self.peers = []
         self.conns = set()  # open client connections, cut by go_down()
+        self.up = threading.Event()  # the listener is open (see pause())
+        self.up.set()
 
     def handle_error(self, request, client_address):
         # Clients that time out and hang up are part of the tests, not news.
@@ -707,7 +709,12 @@ class Server(ThreadingHTTPServer):
             t.join()
 
     def pause(self, seconds, spare=None):
+        # Stop the accept loop before closing its socket: a loop left polling
+        # a closed descriptor spins on it and never sees the new socket
+        # (unless the new one happens to get the same number).
         port = self.server_address[1]
+        self.up.clear()
+        self.shutdown()
         self.socket.close()
         with self.st.lock:
             conns = list(self.conns)
@@ -731,11 +738,13 @@ class Server(ThreadingHTTPServer):
                 time.sleep(0.05)
         sock.listen(self.request_queue_size)
         self.socket = sock
+        self.up.set()
 
     def serve(self):
-        # serve_forever() polls self.socket; when go_down() swaps it, the old
-        # loop errors out and we start again on the new socket.
+        # pause() stops serve_forever(), swaps the socket and sets `up`
+        # again; then the loop starts over on the new socket.
         while True:
+            self.up.wait()
             try:
                 self.serve_forever(poll_interval=0.05)
             except (OSError, ValueError):
