@@ -20,16 +20,14 @@
  *   FIFO by segment start (active timeout). Each list has one timeout, so its
  *   deadlines grow from head to tail and expiry pops heads until one is not
  *   due. Links are 32-bit record indices inside the records.
- * - Every packet moves its flow to the tail of its seen list (unless it is
- *   there already), so eviction takes the true least recently seen flow.
- *   The move writes the two neighbouring records. Two ways to save that were
- *   measured with bench_engine and dropped: prefetching the neighbours with
- *   the burst (slower: reading the links to prefetch them stalls), and
- *   skipping the move of a flow moved less than 1 ms of packet time ago
- *   (1K flows: 54-57 ns per packet with the skip, 53-61 without, i.e. noise;
- *   with 100K+ flows a flow's packets are rarely 1 ms apart and the skip
- *   never applies). The neighbours of a recently moved flow are recently
- *   moved flows, usually still in cache.
+ * - A packet moves its flow to the tail of its seen list. The move writes
+ *   the two neighbouring records: at a million flows, cache misses on every
+ *   packet. With cfg->lru_slack_div (the program uses 16) a flow moves at
+ *   most once per slot of timeout/16 (see dv_flow_touch): expiry may then
+ *   export a flow up to one slot late and eviction may pick a flow seen up
+ *   to one slot after the least recently seen one; the rows do not change
+ *   (test_coarse_rows_equal_exact). With 0 the LRU is exact. bench_engine
+ *   prints both side by side.
  * - Captures are not perfectly time-ordered, so a list is ordered by
  *   arrival, not strictly by time: expiry may see such a flow a little late,
  *   never early, and a packet always judges its own flow exactly.
