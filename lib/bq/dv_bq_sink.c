@@ -861,6 +861,9 @@ static int dv_bq_drain(struct dv_sink *sink, uint64_t deadline_ns)
 	struct dv_bq_sink *s = dv_bq_of(sink);
 
 	s->draining = 1;
+	/* The shutdown budget is short and the backoff after an outage can be a
+	 * minute: try at once, BigQuery may be back. */
+	s->next_send_ns = 0;
 	for (;;) {
 		uint64_t wall, wait_ns = 100000000ULL;
 		int ms;
@@ -901,6 +904,7 @@ int dv_bq_sink_drain_spool(struct dv_sink *sink, uint64_t deadline_ns, uint64_t 
 	uint64_t last_progress = dv_monotonic_ns();
 
 	s->draining = 1;
+	s->next_send_ns = 0;
 	for (;;) {
 		uint64_t now, done;
 
