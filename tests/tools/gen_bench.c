@@ -76,11 +76,17 @@ int main(int argc, char **argv)
 	pcap_dumper_t *d;
 	pcap_t *p;
 
-	if (argc < 4 || argc > 5 || dv_parse_u64(argv[2], 1, UINT64_MAX, &packets) ||
+	int seq = argc == 6 && strcmp(argv[5], "seq") == 0;
+
+	if (argc < 4 || argc > 6 || dv_parse_u64(argv[2], 1, UINT64_MAX, &packets) ||
 	    dv_parse_u64(argv[3], 1, 1u << 24, &flows) ||
-	    (argc == 5 && dv_parse_u64(argv[4], 42, sizeof(f), &size))) {
+	    (argc >= 5 && dv_parse_u64(argv[4], 42, sizeof(f), &size)) ||
+	    (argc == 6 && !seq && strcmp(argv[5], "random") != 0)) {
 		fprintf(stderr, "usage: gen_bench OUT.pcap PACKETS FLOWS(1..16777216) "
-				"[SIZE(42..9000, default 64)]\n");
+				"[SIZE(42..9000, default 64) [random|seq]]\n"
+				"  random: each packet picks a flow at random (default, the worst\n"
+				"          case for caches); seq: flows in turn, as a traffic\n"
+				"          generator's flow range sends them\n");
 		return 2;
 	}
 	p = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_MICRO);
@@ -95,8 +101,8 @@ int main(int argc, char **argv)
 	memset(f, 0, sizeof(f));
 	for (n = 0; n < packets; n++) {
 		uint64_t r = dv_xorshift(&seed);
-		uint32_t i = (uint32_t)((r >> 8) % flows);
-		int rev = (int)(r & 1);
+		uint32_t i = seq ? (uint32_t)(n % flows) : (uint32_t)((r >> 8) % flows);
+		int rev = seq ? (int)((n / flows) & 1) : (int)(r & 1);
 		uint8_t cli[4], srv[4];
 		uint16_t cport, sport;
 		struct pcap_pkthdr h;
