@@ -31,8 +31,12 @@
 #define DV_IPV4_MIN_HLEN  20
 #define DV_IPV6_HLEN	  40
 #define DV_IPV6_FRAG_HLEN 8
-#define DV_TCP_NEED	  14 /* ports, sequence, ack, data offset and flags */
-#define DV_PORTS_NEED	  4  /* UDP and SCTP: the two ports */
+/* A transport header counts only when its fixed part is all there (within
+ * the IP length and the capture): a fragment of one is a truncated header,
+ * which makes no flow, as tshark also judges it. */
+#define DV_TCP_NEED	  20 /* fixed TCP header: ports ... urgent pointer */
+#define DV_UDP_NEED	  8  /* UDP header */
+#define DV_SCTP_NEED	  12 /* SCTP common header */
 
 /*
  * RFC 8200 allows each extension header once (destination options twice), so
@@ -316,8 +320,11 @@ static enum dv_parse_status dv_parse_l4(const uint8_t *d, uint32_t off, uint32_t
 		out->tcp_flags = l4[13];
 		break;
 	case DV_IPPROTO_UDP:
+		if (avail < DV_UDP_NEED)
+			return DV_PARSE_MALFORMED;
+		break;
 	case DV_IPPROTO_SCTP:
-		if (avail < DV_PORTS_NEED)
+		if (avail < DV_SCTP_NEED)
 			return DV_PARSE_MALFORMED;
 		break;
 	default:

@@ -239,8 +239,9 @@ static uint32_t icmp(struct frame *f, uint8_t type)
  * Parsing helpers
  */
 
-#define TCP_NEED   14 /* ports, seq, ack, data offset, flags */
-#define PORTS_NEED 4
+#define TCP_NEED   20 /* the fixed TCP header */
+#define UDP_NEED   8  /* the UDP header */
+#define SCTP_NEED  12 /* the SCTP common header */
 
 /* Properties every OK result must have, whatever the input. */
 static void check_invariants(const struct dv_pkt *p)
@@ -368,7 +369,7 @@ static void build_eth_v4_udp(struct frame *f)
 	ip = ip4(f, 17, 0x4242, 0, 0);
 	l4 = udp(f, 5353, 53, 12);
 	ip4_done(f, ip);
-	f->need = l4 + PORTS_NEED;
+	f->need = l4 + UDP_NEED;
 }
 
 static void build_eth_v6_tcp(struct frame *f)
@@ -472,7 +473,7 @@ static void test_eth_ipv4_sctp(void **state)
 	put32(&f, 0xcafe);
 	put32(&f, 0);
 	ip4_done(&f, ip);
-	f.need = l4 + PORTS_NEED;
+	f.need = l4 + SCTP_NEED;
 
 	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
 	expect_v4(&p);
@@ -529,7 +530,7 @@ static void test_vlan_single(void **state)
 	ip = ip4(&f, 17, 1, 0, 0);
 	l4 = udp(&f, 1000, 2000, 0);
 	ip4_done(&f, ip);
-	f.need = l4 + PORTS_NEED;
+	f.need = l4 + UDP_NEED;
 
 	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
 	expect_v4(&p);
@@ -591,7 +592,7 @@ static void test_qinq_three_tags(void **state)
 	ip = ip4(&f, 17, 9, 0, 0);
 	l4 = udp(&f, 67, 68, 4);
 	ip4_done(&f, ip);
-	f.need = l4 + PORTS_NEED;
+	f.need = l4 + UDP_NEED;
 
 	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
 	expect_v4(&p);
@@ -614,7 +615,7 @@ static void test_sll(void **state)
 	ip = ip4(&f, 17, 5, 0, 0);
 	l4 = udp(&f, 123, 123, 48);
 	ip4_done(&f, ip);
-	f.need = l4 + PORTS_NEED;
+	f.need = l4 + UDP_NEED;
 
 	check_frame(&f, DV_LINK_SLL, DV_PARSE_OK, &p);
 	expect_v4(&p);
@@ -654,7 +655,7 @@ static void test_sll2(void **state)
 	ip = ip6(&f, 17);
 	l4 = udp(&f, 546, 547, 10);
 	ip6_done(&f, ip);
-	f.need = l4 + PORTS_NEED;
+	f.need = l4 + UDP_NEED;
 
 	check_frame(&f, DV_LINK_SLL2, DV_PARSE_OK, &p);
 	expect_v6(&p);
@@ -694,7 +695,7 @@ static void test_raw_ip(void **state)
 	ip = ip4(&v4, 17, 1, 0, 0);
 	l4 = udp(&v4, 10, 20, 0);
 	ip4_done(&v4, ip);
-	v4.need = l4 + PORTS_NEED;
+	v4.need = l4 + UDP_NEED;
 
 	ip = ip6(&v6, 6);
 	l4 = tcp(&v6, 30, 40, 0x10, 5);
@@ -753,7 +754,7 @@ static void test_null_both_orders(void **state)
 			ip = ip6(&g, 17);
 			l4 = udp(&g, 7, 9, 0);
 			ip6_done(&g, ip);
-			g.need = l4 + PORTS_NEED;
+			g.need = l4 + UDP_NEED;
 			check_frame(&g, DV_LINK_NULL, DV_PARSE_OK, &p);
 			expect_v6(&p);
 			expect_ports(&p, 17, 7, 9);
@@ -781,7 +782,7 @@ static void test_loop(void **state)
 	ip = ip4(&f, 17, 3, 0, 0);
 	l4 = udp(&f, 111, 222, 0);
 	ip4_done(&f, ip);
-	f.need = l4 + PORTS_NEED;
+	f.need = l4 + UDP_NEED;
 	check_frame(&f, DV_LINK_LOOP, DV_PARSE_OK, &p);
 	expect_v4(&p);
 	expect_ports(&p, 17, 111, 222);
@@ -837,7 +838,7 @@ static void test_ipv4_options(void **state)
 		l4 = udp(&f, 4000 + words, 53, 0);
 		ip4_done(&f, ip);
 		assert_int_equal(l4 - ip, 20 + 4u * words);
-		f.need = l4 + PORTS_NEED;
+		f.need = l4 + UDP_NEED;
 
 		check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
 		expect_v4(&p);
@@ -959,7 +960,7 @@ static void test_ipv4_frag_first(void **state)
 	ip = ip4(&f, 17, 0xbeef, 0x2000 /* MF, offset 0 */, 0);
 	l4 = udp(&f, 5000, 5001, 1472);
 	ip4_done(&f, ip);
-	f.need = l4 + PORTS_NEED;
+	f.need = l4 + UDP_NEED;
 
 	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
 	expect_v4(&p);
@@ -1114,7 +1115,7 @@ static void test_ipv6_frag_first(void **state)
 	ext6(&f, 17, 0); /* destination options after the fragment header */
 	l4 = udp(&f, 9999, 53, 100);
 	ip6_done(&f, ip);
-	f.need = l4 + PORTS_NEED;
+	f.need = l4 + UDP_NEED;
 
 	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
 	expect_v6(&p);
@@ -1185,7 +1186,7 @@ static void test_ipv6_atomic_fragment(void **state)
 			set16(&f, at + 2, 0x0006);
 		l4 = udp(&f, 443, 50123, 20);
 		ip6_done(&f, ip);
-		f.need = l4 + PORTS_NEED;
+		f.need = l4 + UDP_NEED;
 
 		check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
 		expect_v6(&p);
