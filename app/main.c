@@ -320,6 +320,21 @@ static void feed_stage(struct dv_app *app, uint32_t w, struct dv_pkt *stage, uin
 	*n = 0;
 }
 
+/* Queue the reader's clock behind what is staged for every worker. */
+static void send_ticks(struct dv_app *app, struct dv_pkt stage[][DV_BURST], uint32_t *staged,
+		       uint64_t clock)
+{
+	for (uint32_t w = 0; w < app->n_workers; w++) {
+		struct dv_pkt *tick = &stage[w][staged[w]++];
+
+		memset(tick, 0, sizeof(*tick));
+		tick->flags = DV_PKT_F_TICK;
+		tick->ts_ns = clock;
+		if (staged[w] == DV_BURST)
+			feed_stage(app, w, stage[w], &staged[w]);
+	}
+}
+
 /* --read: parse every file in order and hand each packet to its owner. */
 static int read_files(struct dv_app *app)
 {
@@ -328,7 +343,7 @@ static int read_files(struct dv_app *app)
 	uint32_t staged[DV_MAX_WORKERS] = {0};
 	char err[512];
 	int status = 0;
-	uint64_t count = 0;
+	uint64_t count = 0, clock = 0, last_tick = 0;
 
 	for (unsigned int f = 0; f < app->opt.n_read && !quit_signal; f++) {
 		struct dv_reader *r = app->readers[f];
@@ -342,6 +357,12 @@ static int read_files(struct dv_app *app)
 			stage[w][staged[w]++] = pkt;
 			if (staged[w] == DV_BURST)
 				feed_stage(app, w, stage[w], &staged[w]);
+			if (pkt.ts_ns > clock)
+				clock = pkt.ts_ns;
+			if (nw > 1 && clock - last_tick >= DV_NS_PER_SEC) {
+				send_ticks(app, stage, staged, clock);
+				last_tick = clock;
+			}
 			if ((++count & 1023) == 0) {
 				dv_control_drain(&app->ctl);
 				if ((count & 16383) == 0)
@@ -363,6 +384,8 @@ static int read_files(struct dv_app *app)
 		dv_reader_close(r);
 		app->readers[f] = NULL;
 	}
+	/* The last tick: every worker ends on the same clock as one would. */
+	send_ticks(app, stage, staged, clock);
 	for (uint32_t w = 0; w < nw; w++)
 		feed_stage(app, w, stage[w], &staged[w]);
 	return status;

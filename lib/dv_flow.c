@@ -736,6 +736,12 @@ uint32_t dv_flow_table_count(const struct dv_flow_table *t)
 	return t->count;
 }
 
+void dv_flow_table_advance(struct dv_flow_table *t, uint64_t now_ns)
+{
+	if (now_ns > t->now_ns)
+		t->now_ns = now_ns;
+}
+
 uint64_t dv_flow_table_now(const struct dv_flow_table *t)
 {
 	return t->now_ns;

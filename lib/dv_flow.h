@@ -86,6 +86,13 @@ uint32_t dv_flow_table_flush(struct dv_flow_table *t, enum dv_end_reason reason,
 /* Flows currently in the table. */
 uint32_t dv_flow_table_count(const struct dv_flow_table *t);
 
+/*
+ * Move the table's clock forward to now_ns (never back) without a packet: in
+ * --read mode the reader's time reaches every worker this way, so a worker
+ * that gets no packets still sees time pass, exactly as one worker would.
+ */
+void dv_flow_table_advance(struct dv_flow_table *t, uint64_t now_ns);
+
 /* Latest packet time the table has seen (its clock in --read mode). */
 uint64_t dv_flow_table_now(const struct dv_flow_table *t);
 

@@ -189,8 +189,21 @@ static uint32_t poll_in_ring(struct dv_worker *w)
 	n = rte_ring_dequeue_burst_elem(w->in_ring, pkts, sizeof(pkts[0]), DV_BURST, NULL);
 	if (n == 0)
 		return 0;
-	w->stats.from_ring += n;
-	dv_flow_table_update_burst(w->table, pkts, n, &w->xbuf);
+	/* Account packets up to each clock tick, then move the clock. */
+	unsigned int start = 0, ticks = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (likely(!(pkts[i].flags & DV_PKT_F_TICK)))
+			continue;
+		ticks++;
+		if (i > start)
+			dv_flow_table_update_burst(w->table, pkts + start, i - start, &w->xbuf);
+		dv_flow_table_advance(w->table, pkts[i].ts_ns);
+		start = i + 1;
+	}
+	if (n > start)
+		dv_flow_table_update_burst(w->table, pkts + start, n - start, &w->xbuf);
+	w->stats.from_ring += n - ticks;
 	return n;
 }
 

@@ -24,6 +24,15 @@
 #include "dv_time.h"
 
 #define DV_BURST 32
+
+/*
+ * An element of an input ring with this bit in dv_pkt.flags is not a packet
+ * but the distributor's clock (ts_ns): every packet before it on the ring is
+ * no later than it. The --read reader sends one to every worker each second
+ * of packet time and at the end, so the rows do not depend on the number of
+ * workers (a worker with no packets would otherwise never see time pass).
+ */
+#define DV_PKT_F_TICK 0x80
 #define DV_MAX_WORKERS 64
 #define DV_MAX_RXQ 64
 
