@@ -117,8 +117,8 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
  * passed or BigQuery accepted no row for stall_ns (0: no such limit); the
  * rows not sent stay in the spool.
  */
-int dv_bq_sink_drain_spool(struct dv_sink *s, uint64_t deadline_ns, uint64_t stall_ns,
-			   char *err, size_t errlen);
+int dv_bq_sink_drain_spool(struct dv_sink *s, uint64_t deadline_ns, uint64_t stall_ns, char *err,
+			   size_t errlen);
 
 /* Spool figures for logs, benchmarks and tests. */
 struct dv_bq_spool_stats {

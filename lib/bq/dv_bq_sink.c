@@ -57,8 +57,8 @@
 struct dv_bq_row {
 	struct dv_bq_row *next;
 	struct dv_spool_ref ref; /* its spool record, seg NULL if none */
-	uint64_t queued_ns; /* monotonic, for the flush interval */
-	uint32_t len;	    /* row text length */
+	uint64_t queued_ns;	 /* monotonic, for the flush interval */
+	uint32_t len;		 /* row text length */
 	uint16_t id_len;
 	uint16_t sends; /* times sent so far */
 	char data[];	/* insertId '\0' row '\0' */
@@ -367,15 +367,16 @@ static int dv_bq_write(struct dv_sink *sink, const struct dv_export_rec *rec, co
 	}
 	id_len = dv_row_insert_id(rec, id);
 	mem = sizeof(*r) + (size_t)id_len + len + 2;
-	room = s->mem_bytes + mem <= s->mem_max_bytes &&
-	       (!s->write_ahead || s->nmem < s->window_rows);
+	room =
+	    s->mem_bytes + mem <= s->mem_max_bytes && (!s->write_ahead || s->nmem < s->window_rows);
 	if (s->write_ahead || !room) {
 		rc = dv_spool_append(s->spool, id, (size_t)id_len, row, len, room, &ref);
 		if (rc) {
 			sink->stats.rows_dropped++;
 			s->drops_logged++;
 			/* An error, but one line per 10 s at most: the disk is full. */
-			if (s->drops_logged == 1 || s->now_ns - s->last_drop_log_ns >= 10 * DV_NS_PER_SEC) {
+			if (s->drops_logged == 1 ||
+			    s->now_ns - s->last_drop_log_ns >= 10 * DV_NS_PER_SEC) {
 				s->last_drop_log_ns = s->now_ns;
 				dv_bq_logf(&s->log, DV_BQ_ERR,
 					   "spool cannot take rows (%s; %" PRIu64
@@ -700,8 +701,8 @@ static void dv_bq_settle(struct dv_bq_sink *s, struct dv_bq_xfer *x, CURLcode rc
 	s->sink.stats.request_errors++;
 	dv_bq_google_error(x->resp.p ? x->resp.p : "", x->resp.len, msg, sizeof(msg), reason,
 			   sizeof(reason));
-	snprintf(s->last_error, sizeof(s->last_error), "insertAll answered HTTP %ld%s%s%s%s", status,
-		 reason[0] ? " " : "", reason, msg[0] ? ": " : "", msg);
+	snprintf(s->last_error, sizeof(s->last_error), "insertAll answered HTTP %ld%s%s%s%s",
+		 status, reason[0] ? " " : "", reason, msg[0] ? ": " : "", msg);
 	if (status == 400 || status == 413) {
 		/* The request as a whole was refused: find the row that did it. */
 		if (x->nrows == 1) {
@@ -896,8 +897,8 @@ static int dv_bq_drain(struct dv_sink *sink, uint64_t deadline_ns)
 	return 0;
 }
 
-int dv_bq_sink_drain_spool(struct dv_sink *sink, uint64_t deadline_ns, uint64_t stall_ns,
-			   char *err, size_t errlen)
+int dv_bq_sink_drain_spool(struct dv_sink *sink, uint64_t deadline_ns, uint64_t stall_ns, char *err,
+			   size_t errlen)
 {
 	struct dv_bq_sink *s = dv_bq_of(sink);
 	uint64_t delivered = sink->stats.rows_delivered + sink->stats.rows_dead;
@@ -923,7 +924,8 @@ int dv_bq_sink_drain_spool(struct dv_sink *sink, uint64_t deadline_ns, uint64_t 
 			dv_bq_put_away(s);
 			s->draining = 0;
 			snprintf(err, errlen,
-				 "%" PRIu64 " rows still in the spool %s: BigQuery took none in the "
+				 "%" PRIu64
+				 " rows still in the spool %s: BigQuery took none in the "
 				 "last %.0f s (%s)",
 				 sink->stats.rows_pending, s->spool_dir,
 				 (double)(now - last_progress) / 1e9,
@@ -975,18 +977,19 @@ static void dv_bq_destroy(struct dv_sink *sink)
 		dv_bq_put_away(s);
 		dv_spool_get_stats(s->spool, &st);
 		if (s->sink.stats.rows_pending)
-			dv_bq_logf(&s->log, DV_BQ_WARN,
-				   "closing with %" PRIu64 " rows not delivered to BigQuery, %" PRIu64
-				   " of them in the spool %s for the next start",
-				   s->sink.stats.rows_pending, s->sink.stats.rows_spooled,
-				   s->spool_dir);
+			dv_bq_logf(
+			    &s->log, DV_BQ_WARN,
+			    "closing with %" PRIu64 " rows not delivered to BigQuery, %" PRIu64
+			    " of them in the spool %s for the next start",
+			    s->sink.stats.rows_pending, s->sink.stats.rows_spooled, s->spool_dir);
 		if (st.commits)
-			dv_bq_logf(&s->log, DV_BQ_INFO,
-				   "spool: %" PRIu64 " rows appended, %" PRIu64 " replayed, %" PRIu64
-				   " commits (write + fdatasync %.0f us on average, %.0f us at most)",
-				   st.appended, st.replayed, st.commits,
-				   (double)st.commit_ns_sum / (double)st.commits / 1e3,
-				   (double)st.commit_ns_max / 1e3);
+			dv_bq_logf(
+			    &s->log, DV_BQ_INFO,
+			    "spool: %" PRIu64 " rows appended, %" PRIu64 " replayed, %" PRIu64
+			    " commits (write + fdatasync %.0f us on average, %.0f us at most)",
+			    st.appended, st.replayed, st.commits,
+			    (double)st.commit_ns_sum / (double)st.commits / 1e3,
+			    (double)st.commit_ns_max / 1e3);
 		dv_spool_close(s->spool);
 		s->spool = NULL;
 	} else if (s->sink.stats.rows_pending) {
@@ -1349,12 +1352,12 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 	 * spool through, so do not make the capture wait long for it. */
 	offline_ok = dv_bq_marker_ok(s);
 	deadline = dv_monotonic_ns() + (offline_ok && c->startup_timeout_ns > DV_BQ_OFFLINE_START_NS
-						 ? DV_BQ_OFFLINE_START_NS
-						 : c->startup_timeout_ns);
+					    ? DV_BQ_OFFLINE_START_NS
+					    : c->startup_timeout_ns);
 	rc = dv_bq_auth_fetch_sync(s->auth, &s->http, deadline, aerr, sizeof(aerr));
 	if (rc == 0)
-		rc = dv_bq_table_prepare(&s->http, dv_bq_auth_header(s->auth, dv_monotonic_ns()),
-					 c, deadline, err, errlen);
+		rc = dv_bq_table_prepare(&s->http, dv_bq_auth_header(s->auth, dv_monotonic_ns()), c,
+					 deadline, err, errlen);
 	else
 		snprintf(err, errlen, "BigQuery authentication failed: %s", aerr);
 	if (rc == 0) {

@@ -31,12 +31,12 @@
 #include "dv_spool.h"
 #include "dv_time.h"
 
-#define DV_SPOOL_MAGIC	 0x31525644u /* "DVR1" read as little-endian u32 */
-#define DV_SPOOL_HDR	 12u	     /* magic, length, crc */
-#define DV_SPOOL_REC_MAX (1u << 20)  /* longest payload accepted when reading */
+#define DV_SPOOL_MAGIC	  0x31525644u /* "DVR1" read as little-endian u32 */
+#define DV_SPOOL_HDR	  12u	      /* magic, length, crc */
+#define DV_SPOOL_REC_MAX  (1u << 20)  /* longest payload accepted when reading */
 #define DV_SPOOL_PREALLOC (1u << 20)
-#define DV_SPOOL_READ	 (1u << 20)  /* replay read size */
-#define DV_SPOOL_SEAL_NS (10 * DV_NS_PER_SEC)
+#define DV_SPOOL_READ	  (1u << 20) /* replay read size */
+#define DV_SPOOL_SEAL_NS  (10 * DV_NS_PER_SEC)
 
 enum { DV_REC_OUT = 0, DV_REC_LOADED = 1, DV_REC_DONE = 2 };
 
@@ -263,8 +263,7 @@ static int open_active(struct dv_spool *sp)
 	char name[64];
 
 	seg_name(sp->next_seq, name, sizeof(name));
-	sp->fd = openat(sp->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
-			0640);
+	sp->fd = openat(sp->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
 	if (sp->fd < 0)
 		return -errno;
 	g = seg_new(sp, sp->next_seq++);
@@ -280,8 +279,8 @@ static int open_active(struct dv_spool *sp)
 	return 0;
 }
 
-int dv_spool_append(struct dv_spool *sp, const char *id, size_t id_len, const char *row,
-		    size_t len, int loaded, struct dv_spool_ref *ref)
+int dv_spool_append(struct dv_spool *sp, const char *id, size_t id_len, const char *row, size_t len,
+		    int loaded, struct dv_spool_ref *ref)
 {
 	uint32_t plen = (uint32_t)(2 + id_len + len), hdr[3];
 	uint64_t need = DV_SPOOL_HDR + plen;
@@ -471,7 +470,7 @@ static int replay_seg(struct dv_spool *sp, struct dv_spool_seg *g, uint32_t max_
 		close(fd);
 		return -ENOMEM;
 	}
-	while (g->nout > 0 && (uint32_t)loaded < max_rows && *budget > 0 &&
+	while (g->nout > 0 && (uint32_t)loaded<max_rows && * budget> 0 &&
 	       g->scan_off < g->written) {
 		size_t want = g->written - g->scan_off, off = 0;
 		int n;
@@ -501,7 +500,8 @@ static int replay_seg(struct dv_spool *sp, struct dv_spool_seg *g, uint32_t max_
 			}
 			if (g->state[idx] == DV_REC_OUT) {
 				memcpy(&il, p, 2);
-				if (rec_crc(hdr[1], p, hdr[1]) != hdr[2] || (size_t)il + 2 > hdr[1]) {
+				if (rec_crc(hdr[1], p, hdr[1]) != hdr[2] ||
+				    (size_t)il + 2 > hdr[1]) {
 					rc = -EBADMSG;
 					break;
 				}
@@ -518,7 +518,8 @@ static int replay_seg(struct dv_spool *sp, struct dv_spool_seg *g, uint32_t max_
 			off += DV_SPOOL_HDR + hdr[1];
 			g->scan_off += DV_SPOOL_HDR + hdr[1];
 			g->scan_idx++;
-			*budget = *budget > DV_SPOOL_HDR + hdr[1] ? *budget - DV_SPOOL_HDR - hdr[1] : 0;
+			*budget =
+			    *budget > DV_SPOOL_HDR + hdr[1] ? *budget - DV_SPOOL_HDR - hdr[1] : 0;
 		}
 		if (rc)
 			break;
@@ -538,8 +539,8 @@ out:
 	return rc && rc != -EBADMSG ? rc : loaded;
 }
 
-int dv_spool_replay(struct dv_spool *sp, uint32_t max_rows, size_t max_bytes,
-		    dv_spool_replay_fn fn, void *arg)
+int dv_spool_replay(struct dv_spool *sp, uint32_t max_rows, size_t max_bytes, dv_spool_replay_fn fn,
+		    void *arg)
 {
 	size_t budget = max_bytes;
 	int total = 0;
@@ -653,6 +654,8 @@ out:
 	return rc;
 }
 
+static void read_done(struct dv_spool *sp, struct dv_spool_seg *g);
+
 /* Read one segment, repair it if needed, and add it (sealed) to the list. */
 static int load_segment(struct dv_spool *sp, uint64_t seq)
 {
@@ -725,10 +728,79 @@ static int load_segment(struct dv_spool *sp, uint64_t seq)
 	g->bytes = g->written = g->allocated = kept;
 	g->sealed = 1;
 	sp->st.bytes += kept;
-	sp->st.records += nrecs;
-	sp->st.out += nrecs;
-	sp->st.recovered += nrecs;
+	if (!bad_bytes) /* a repaired file has other record numbers */
+		read_done(sp, g);
+	sp->st.records += g->nrecs - g->ndone;
+	sp->st.out += g->nout;
+	sp->st.recovered += g->nrecs - g->ndone;
+	if (g->ndone == g->nrecs)
+		seg_delete(sp, g);
 	return 0;
+}
+
+/* ---- acknowledgements across a clean restart --------------------------------------- */
+
+/* <segment>.done: "DVA1" | u32 records | bitmap of done records | u32 CRC32C
+ * of all before it. Written at close for segments with done records, read
+ * and removed at open; after a crash there is none and the rows of partly
+ * acknowledged segments are sent again. */
+static void done_name(uint64_t seq, char *out, size_t n)
+{
+	snprintf(out, n, "seg-%016" PRIx64 ".done", seq);
+}
+
+static void write_done(struct dv_spool *sp, const struct dv_spool_seg *g)
+{
+	size_t bm = (g->nrecs + 7u) / 8u, n = 8 + bm + 4;
+	uint8_t *b = calloc(1, n);
+	char name[64];
+	uint32_t crc;
+	int fd;
+
+	if (!b)
+		return;
+	memcpy(b, "DVA1", 4);
+	memcpy(b + 4, &g->nrecs, 4);
+	for (uint32_t i = 0; i < g->nrecs; i++)
+		if (g->state[i] == DV_REC_DONE)
+			b[8 + i / 8] |= (uint8_t)(1u << (i % 8));
+	crc = dv_spool_crc32c(b, 8 + bm);
+	memcpy(b + 8 + bm, &crc, 4);
+	done_name(g->seq, name, sizeof(name));
+	fd = openat(sp->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd >= 0) {
+		if (write_all(fd, (char *)b, n) || (!sp->no_sync && fdatasync(fd)))
+			unlinkat(sp->dir_fd, name, 0);
+		close(fd);
+	}
+	free(b);
+}
+
+/* Apply and remove <segment>.done if it matches the segment. */
+static void read_done(struct dv_spool *sp, struct dv_spool_seg *g)
+{
+	char name[64], *b = NULL;
+	size_t n = 0, bm = (g->nrecs + 7u) / 8u;
+	uint32_t crc, nrecs;
+
+	done_name(g->seq, name, sizeof(name));
+	if (read_file(sp->dir_fd, name, &b, &n))
+		return;
+	unlinkat(sp->dir_fd, name, 0);
+	if (n == 8 + bm + 4 && !memcmp(b, "DVA1", 4)) {
+		memcpy(&nrecs, b + 4, 4);
+		memcpy(&crc, b + 8 + bm, 4);
+		if (nrecs == g->nrecs && crc == dv_spool_crc32c(b, 8 + bm)) {
+			for (uint32_t i = 0; i < g->nrecs; i++) {
+				if (!(b[8 + i / 8] & (1u << (i % 8))))
+					continue;
+				g->state[i] = DV_REC_DONE;
+				g->ndone++;
+				g->nout--;
+			}
+		}
+	}
+	free(b);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -778,8 +850,7 @@ static int list_segments(struct dv_spool *sp, uint64_t **seqs, size_t *n)
 	return 0;
 }
 
-int dv_spool_open(const struct dv_spool_config *c, struct dv_spool **out, char *err,
-		  size_t errlen)
+int dv_spool_open(const struct dv_spool_config *c, struct dv_spool **out, char *err, size_t errlen)
 {
 	struct dv_spool *sp;
 	uint64_t *seqs = NULL;
@@ -870,8 +941,8 @@ void dv_spool_close(struct dv_spool *sp)
 	if (sp->fd >= 0) {
 		if (dv_spool_commit(sp) && sp->buf.len)
 			dv_bq_logf(&sp->log, DV_BQ_ERR,
-				   "spool: %zu bytes could not be written to %s at close", sp->buf.len,
-				   sp->dir);
+				   "spool: %zu bytes could not be written to %s at close",
+				   sp->buf.len, sp->dir);
 		if (sp->tail && sp->tail->allocated > sp->tail->written &&
 		    ftruncate(sp->fd, (off_t)sp->tail->written) == 0 && !sp->no_sync)
 			fdatasync(sp->fd);
@@ -886,6 +957,8 @@ void dv_spool_close(struct dv_spool *sp)
 		struct dv_spool_seg *g = sp->head;
 
 		sp->head = g->next;
+		if (g->ndone > 0 && sp->dir_fd >= 0)
+			write_done(sp, g);
 		free(g->state);
 		free(g);
 	}

@@ -14,10 +14,11 @@
  * (only on disk: replay must load it), "loaded" (the caller holds it in
  * memory, queued or in flight) or "done" (accepted or dead-lettered). A
  * segment file is deleted once it is sealed (no longer appended to) and every
- * record in it is done; nothing that is not done is ever deleted. After a
- * restart every record found is "out": acknowledgements are not persisted,
- * so rows of a partly acknowledged segment are sent again (at least once,
- * same insertId).
+ * record in it is done; nothing that is not done is ever deleted. A clean
+ * close writes <segment>.done (a bitmap of the done records, with a CRC) for
+ * every segment that has some, and open applies and removes it; after a
+ * crash there is none, so the rows of a partly acknowledged segment are sent
+ * again (at least once, same insertId).
  *
  * Corrupt files (a truncated tail after a crash, garbage, a CRC mismatch) are
  * repaired at open: the good records stay, every unreadable byte range is
@@ -76,8 +77,7 @@ void dv_spool_config_init(struct dv_spool_config *c);
 
 /* Create or open the directory, lock it, read and repair every segment.
  * 0 and *out, or negative errno with one line in err. */
-int dv_spool_open(const struct dv_spool_config *c, struct dv_spool **out, char *err,
-		  size_t errlen);
+int dv_spool_open(const struct dv_spool_config *c, struct dv_spool **out, char *err, size_t errlen);
 
 /* Commit what is buffered and release everything (the files stay). */
 void dv_spool_close(struct dv_spool *sp);
@@ -88,8 +88,8 @@ void dv_spool_close(struct dv_spool *sp);
  * *ref set, -ENOSPC when max_bytes or the disk is full (nothing appended),
  * other negative errno on I/O errors.
  */
-int dv_spool_append(struct dv_spool *sp, const char *id, size_t id_len, const char *row,
-		    size_t len, int loaded, struct dv_spool_ref *ref);
+int dv_spool_append(struct dv_spool *sp, const char *id, size_t id_len, const char *row, size_t len,
+		    int loaded, struct dv_spool_ref *ref);
 
 /* Write the buffer and fdatasync. 0 or negative errno (the buffer is kept
  * and written again at the next commit). */
@@ -114,8 +114,8 @@ typedef int (*dv_spool_replay_fn)(void *arg, const struct dv_spool_ref *ref, con
 /* Load up to max_rows records that are "out", oldest first (committed bytes
  * only), reading at most about max_bytes. Returns the number loaded or a
  * negative errno. */
-int dv_spool_replay(struct dv_spool *sp, uint32_t max_rows, size_t max_bytes,
-		    dv_spool_replay_fn fn, void *arg);
+int dv_spool_replay(struct dv_spool *sp, uint32_t max_rows, size_t max_bytes, dv_spool_replay_fn fn,
+		    void *arg);
 
 void dv_spool_get_stats(const struct dv_spool *sp, struct dv_spool_stats *st);
 

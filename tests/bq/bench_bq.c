@@ -74,13 +74,11 @@ static void make_rec(struct dv_export_rec *r, uint64_t i, uint64_t now)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"rows", 1, NULL, 'n'},
-					     {"batch", 1, NULL, 'b'},
-					     {"inflight", 1, NULL, 'i'},
-					     {"write-ahead", 1, NULL, 'w'},
-					     {"spool-dir", 1, NULL, 's'},
-					     {"commit-ms", 1, NULL, 'c'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"rows", 1, NULL, 'n'},	 {"batch", 1, NULL, 'b'},
+	    {"inflight", 1, NULL, 'i'},	 {"write-ahead", 1, NULL, 'w'},
+	    {"spool-dir", 1, NULL, 's'}, {"commit-ms", 1, NULL, 'c'},
+	    {NULL, 0, NULL, 0}};
 	const char *dir = getenv("DV_BQ_TEST_DIR");
 	uint64_t nrows = 200000, t0, t1, now;
 	unsigned int batch = 500, inflight = 4, write_ahead = 1, commit_ms = 200;

@@ -1336,7 +1336,8 @@ static void test_drain_spool(void **state)
 	{ /* nothing left on disk but the lock and the marker */
 		char cmd[600];
 
-		snprintf(cmd, sizeof(cmd), "test -z \"$(ls '%s' | grep -v -e '^lock$' -e '^table-verified$')\"",
+		snprintf(cmd, sizeof(cmd),
+			 "test -z \"$(ls '%s' | grep -v -e '^lock$' -e '^table-verified$')\"",
 			 spool_path);
 		assert_int_equal(system(cmd), 0);
 	}

@@ -248,7 +248,8 @@ class Scenario:
             if os.path.isdir(self.spool) else []
         rep.check(not segs, "%s: spool empty at the end" % self.name, str(segs))
         fig = dict(exported=len(ids), delivered=len(exp & set(got)),
-                   spooled=max(r.max_spooled for r in self.runs),
+                   spooled=max(max(r.max_spooled, (r.final or {}).get("spooled", 0))
+                               for r in self.runs),
                    pending_max=max(r.max_pending for r in self.runs),
                    dead_lettered=len(dead & exp), dropped=dropped)
         line = ("%-16s exported=%d delivered=%d spooled(max)=%d pending(max)=%d dead_lettered=%d "
