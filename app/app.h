@@ -47,4 +47,8 @@ extern int dv_app_log_type;
 /* The BigQuery sink from the options (app/bq.c). NULL with err on failure. */
 struct dv_sink *dv_app_bq_sink(struct dv_app *app, char *err, size_t errlen);
 
+/* --drain-spool: send the spool, then return the exit status (0 empty, 1 not,
+ * 2 misconfigured). */
+int dv_app_drain_spool(struct dv_app *app);
+
 #endif

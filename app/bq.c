@@ -61,6 +61,8 @@ struct dv_sink *dv_app_bq_sink(struct dv_app *app, char *err, size_t errlen)
 	c.dead_letter = o->dead_letter;
 	c.spool_max_bytes = o->spool_max_bytes;
 	c.shutdown_timeout_ns = o->shutdown_timeout_ns;
+	c.write_ahead = o->write_ahead;
+	c.commit_interval_ns = o->spool_commit_interval_ns;
 	c.log = bq_log;
 	c.log_arg = app;
 	struct dv_sink *s = dv_bq_sink_create(&c, err, errlen);
@@ -69,4 +71,32 @@ struct dv_sink *dv_app_bq_sink(struct dv_app *app, char *err, size_t errlen)
 	if (s != NULL)
 		check_capture_times(app);
 	return s;
+}
+
+int dv_app_drain_spool(struct dv_app *app)
+{
+	struct dv_sink *s;
+	char err[1024];
+	int rc;
+
+	s = dv_app_bq_sink(app, err, sizeof(err));
+	if (s == NULL) {
+		fprintf(stderr, "dpdk-devourer: %s\n", err);
+		return 2;
+	}
+	/* Give up when BigQuery took nothing for --shutdown-timeout: an
+	 * operator waiting at a prompt wants an answer, not a hang. */
+	rc = dv_bq_sink_drain_spool(s, dv_realtime_ns() + 24 * 3600 * DV_NS_PER_SEC,
+				    app->opt.shutdown_timeout_ns, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "dpdk-devourer: %s\n", err);
+	fprintf(stderr,
+		"dpdk-devourer: drain-spool: recovered=%llu delivered=%llu pending=%llu "
+		"dead_lettered=%llu dropped=%llu\n",
+		(unsigned long long)s->stats.rows_recovered,
+		(unsigned long long)s->stats.rows_delivered,
+		(unsigned long long)s->stats.rows_pending, (unsigned long long)s->stats.rows_dead,
+		(unsigned long long)s->stats.rows_dropped);
+	s->ops->destroy(s);
+	return rc == 0 ? 0 : 1;
 }

@@ -121,6 +121,7 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 		t->rows_spooled = ps->stats.rows_spooled;
 		t->rows_dead = ps->stats.rows_dead;
 		t->rows_dropped = ps->stats.rows_dropped;
+		t->rows_recovered = ps->stats.rows_recovered;
 		t->requests = ps->stats.requests;
 		t->request_errors = ps->stats.request_errors;
 		t->retries = ps->stats.retries;
@@ -140,11 +141,12 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 			"dpdk-devourer: done in %.3fs: packets=%" PRIu64 " bytes=%" PRIu64
 			" ip=%" PRIu64 " non_ip=%" PRIu64 " malformed=%" PRIu64
 			" flows=%" PRIu64 " evicted=%" PRIu64 " rows=%" PRIu64
-			" delivered=%" PRIu64 " pending=%" PRIu64 " spooled=%" PRIu64
+			" recovered=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64 " spooled=%" PRIu64
 			" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " imissed=%" PRIu64
 			" rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64 "\n",
 			secs, t.rx_packets, t.rx_bytes, t.ip_packets, t.non_ip, t.malformed,
-			t.flows_created, t.flows_evicted, t.rows, t.rows_delivered, t.rows_pending,
+			t.flows_created, t.flows_evicted, t.rows, t.rows_recovered, t.rows_delivered,
+			t.rows_pending,
 			t.rows_spooled, t.rows_dead, t.rows_dropped, t.imissed, t.rx_nombuf,
 			t.ring_waits);
 		fflush(f);
@@ -158,13 +160,15 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 		" non_ip=%" PRIu64 " | flows active=%" PRIu64 " created=%" PRIu64
 		" exported=%" PRIu64 " evicted=%" PRIu64 " table_full=%" PRIu64
 		" | imissed=%" PRIu64 " rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64
-		" | rows=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64 " spooled=%" PRIu64
+		" | rows=%" PRIu64 " recovered=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64
+		" spooled=%" PRIu64
 		" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " requests=%" PRIu64
 		" request_errors=%" PRIu64 "\n",
 		(double)(t.rx_packets - c->prev_packets) / secs,
 		(double)(t.rx_bytes - c->prev_bytes) * 8 / secs, t.rx_packets, t.malformed,
 		t.non_ip, t.flows_active, t.flows_created, t.flows_exported, t.flows_evicted,
-		t.table_full, t.imissed, t.rx_nombuf, t.ring_waits, t.rows, t.rows_delivered,
+		t.table_full, t.imissed, t.rx_nombuf, t.ring_waits, t.rows, t.rows_recovered,
+		t.rows_delivered,
 		t.rows_pending, t.rows_spooled, t.rows_dead, t.rows_dropped, t.requests,
 		t.request_errors);
 	fflush(f);
@@ -214,6 +218,7 @@ static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *d
 	ADD(d, "ring_waits", t.ring_waits);
 	ADD(d, "handoff_waits", t.handoff_waits);
 	ADD(d, "rows", t.rows);
+	ADD(d, "rows_recovered", t.rows_recovered);
 	ADD(d, "rows_delivered", t.rows_delivered);
 	ADD(d, "rows_pending", t.rows_pending);
 	ADD(d, "rows_spooled", t.rows_spooled);

@@ -465,6 +465,10 @@ int main(int argc, char **argv)
 	if (dv_app_log_type >= 0)
 		rte_log_set_level(dv_app_log_type, (uint32_t)app.opt.log_level);
 
+	if (app.opt.drain_spool) {
+		status = dv_app_drain_spool(&app);
+		goto out;
+	}
 	app.n_workers = rte_lcore_count() - 1;
 	if (app.n_workers == 0) {
 		fprintf(stderr, "dpdk-devourer: no worker lcore: give at least two lcores "

@@ -175,6 +175,7 @@ DUR_SETTER(set_active_timeout, "active-timeout", active_timeout_ns)
 DUR_SETTER(set_tcp_close_timeout, "tcp-close-timeout", tcp_close_timeout_ns)
 DUR_SETTER(set_bq_flush_interval, "bq-flush-interval", bq_flush_interval_ns)
 DUR_SETTER(set_shutdown_timeout, "shutdown-timeout", shutdown_timeout_ns)
+DUR_SETTER(set_spool_commit_interval, "spool-commit-interval", spool_commit_interval_ns)
 
 static int set_sensor(struct dv_options *o, const char *v, char *err, size_t errlen)
 {
@@ -256,6 +257,17 @@ static int set_spool_max_bytes(struct dv_options *o, const char *v, char *err, s
 {
 	if (dv_size_parse(v, &o->spool_max_bytes) != 0)
 		return ERR("--spool-max-bytes: invalid size '%s' (use e.g. 512MiB, 10GiB)", v);
+	return 0;
+}
+
+static int set_write_ahead(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
+		o->write_ahead = 1;
+	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
+		o->write_ahead = 0;
+	else
+		return ERR("--write-ahead: '%s' is not on or off", v);
 	return 0;
 }
 
@@ -355,6 +367,13 @@ static const struct opt_def defs[] = {
 	 "rows BigQuery rejected as invalid, each with its error", set_dead_letter),
 	OPT("spool-max-bytes", 0, REQ, "Delivery", "SIZE", "10GiB", "spool size limit",
 	 set_spool_max_bytes),
+	OPT("write-ahead", 0, REQ, "Delivery", "on|off", "on",
+	    "spool every row before it is sent, so a crash loses at most one commit interval; "
+	    "off: spool only what cannot be delivered now",
+	    set_write_ahead),
+	OPT("spool-commit-interval", 0, REQ, "Delivery", "DUR", "200ms",
+	    "group commit (write + fdatasync) period of the spool: the crash-loss window",
+	    set_spool_commit_interval),
 	OPT("shutdown-timeout", 0, REQ, "Delivery", "DUR", "10s",
 	 "on SIGINT/SIGTERM, how long uploads may take before the rest is spooled",
 	 set_shutdown_timeout),
@@ -569,6 +588,8 @@ static void set_defaults(struct dv_options *o)
 	o->spool_dir = "/var/lib/devourer/spool";
 	o->spool_max_bytes = 10ULL << 30;
 	o->shutdown_timeout_ns = 10 * DV_NS_PER_SEC;
+	o->write_ahead = 1;
+	o->spool_commit_interval_ns = 200 * 1000000ULL;
 	o->bq_table = "flow_logs";
 	o->bq_auth = "auto";
 	o->bq_batch_rows = 500;
@@ -693,6 +714,10 @@ int dv_options_parse(struct dv_options *o, int argc, char **argv, char *err, siz
 	if (o->drain_spool && (o->n_read > 0 || o->interface))
 		return ERR("--drain-spool sends the spool and exits; it takes no --read or "
 			   "--interface");
+	if (o->drain_spool && (o->bq_project == NULL || o->bq_dataset == NULL))
+		return ERR("--drain-spool needs --bq-project and --bq-dataset");
+	if (o->spool_commit_interval_ns == 0)
+		return ERR("--spool-commit-interval: must be more than 0");
 	if (o->bq_sa_key_file && o->bq_sa_key_data)
 		return ERR("--bq-sa-key-file and --bq-sa-key-data are exclusive");
 	if (o->flow_timeout_ns == 0)
