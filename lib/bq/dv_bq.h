@@ -29,6 +29,7 @@
 #ifndef DV_BQ_H
 #define DV_BQ_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -119,6 +120,14 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
  */
 int dv_bq_sink_drain_spool(struct dv_sink *s, uint64_t deadline_ns, uint64_t stall_ns, char *err,
 			   size_t errlen);
+
+/*
+ * A flag (the program's signal flag) that bounds a long drain: once it is
+ * non-zero while drain() runs, the deadline becomes at most that moment +
+ * shutdown_timeout_ns. For a --read run that waits for every row (an hour's
+ * deadline) and is then asked to stop. NULL: none.
+ */
+void dv_bq_sink_set_stop_flag(struct dv_sink *s, const volatile sig_atomic_t *flag);
 
 /* Spool figures for logs, benchmarks and tests. */
 struct dv_bq_spool_stats {

@@ -113,6 +113,8 @@ struct dv_bq_sink {
 	uint64_t spill_fail_logged;
 	uint64_t last_drop_log_ns;
 	char last_error[640]; /* last reason a batch was not accepted, for drain_spool */
+	const volatile sig_atomic_t *stop_flag; /* bounds drain(), see dv_bq.h */
+	uint64_t shutdown_ns;
 	char *spool_dir;
 
 	/* limits */
@@ -873,6 +875,14 @@ static int dv_bq_drain(struct dv_sink *sink, uint64_t deadline_ns)
 		if (!s->head && s->inflight == 0 && dv_spool_out(s->spool) == 0)
 			break;
 		wall = dv_realtime_ns();
+		if (s->stop_flag && *s->stop_flag && deadline_ns > wall + s->shutdown_ns) {
+			deadline_ns = wall + s->shutdown_ns;
+			dv_bq_logf(
+			    &s->log, DV_BQ_WARN,
+			    "asked to stop: giving uploads %.0f s more, then the rest stays in "
+			    "the spool",
+			    (double)s->shutdown_ns / 1e9);
+		}
 		if (wall >= deadline_ns) {
 			dv_bq_abort_all(s);
 			dv_bq_put_away(s);
@@ -937,6 +947,11 @@ int dv_bq_sink_drain_spool(struct dv_sink *sink, uint64_t deadline_ns, uint64_t 
 	dv_spool_commit(s->spool);
 	s->draining = 0;
 	return 0;
+}
+
+void dv_bq_sink_set_stop_flag(struct dv_sink *sink, const volatile sig_atomic_t *flag)
+{
+	dv_bq_of(sink)->stop_flag = flag;
 }
 
 void dv_bq_sink_spool_stats(const struct dv_sink *sink, struct dv_bq_spool_stats *out)
@@ -1300,6 +1315,7 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 	s->batch_max_bytes = c->batch_max_bytes;
 	s->mem_max_bytes = c->mem_max_bytes;
 	s->write_ahead = c->write_ahead;
+	s->shutdown_ns = c->shutdown_timeout_ns;
 	/* Enough for every transfer slot and the next few batches. */
 	s->window_rows = 4ULL * c->batch_rows * c->max_inflight;
 	if (s->window_rows < 1024)

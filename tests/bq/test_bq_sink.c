@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1301,6 +1302,32 @@ static void test_spool_recovered_next_start(void **state)
 	assert_stored(NULL);
 }
 
+/* A stop flag raised during a long drain bounds it to shutdown_timeout. */
+static void test_stop_flag_bounds_drain(void **state)
+{
+	static volatile sig_atomic_t stop;
+	struct dv_bq_config c;
+	struct dv_sink *s;
+	uint64_t t0;
+
+	(void)state;
+	fresh();
+	make_rows(100);
+	base_config(&c, "stopflag");
+	c.shutdown_timeout_ns = DV_NS_PER_SEC;
+	s = create_ok(&c);
+	ctl_do("/_double/fault", "{\"kind\":\"status\",\"code\":503,\"count\":100000}");
+	write_all(s, 0, rs.n);
+	stop = 1;
+	dv_bq_sink_set_stop_flag(s, &stop);
+	t0 = dv_monotonic_ns();
+	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + 600 * DV_NS_PER_SEC), -ETIMEDOUT);
+	assert_true(dv_monotonic_ns() - t0 < 3 * DV_NS_PER_SEC);
+	assert_int_equal(s->stats.rows_spooled, (uint64_t)rs.n);
+	assert_true(log_has("asked to stop"));
+	s->ops->destroy(s);
+}
+
 /* --drain-spool: empties the spool and says 0; when BigQuery keeps refusing,
  * gives up after the stall time with one line naming the spool and why. */
 static void test_drain_spool(void **state)
@@ -1441,6 +1468,7 @@ int main(void)
 	    cmocka_unit_test(test_memory_bound_spools),
 	    cmocka_unit_test(test_spool_limit_drops_counted),
 	    cmocka_unit_test(test_spool_recovered_next_start),
+	    cmocka_unit_test(test_stop_flag_bounds_drain),
 	    cmocka_unit_test(test_drain_spool),
 	    cmocka_unit_test(test_offline_start),
 	};
