@@ -30,6 +30,7 @@
 
 #include "app.h"
 #include "control.h"
+#include "dv_bq.h"
 #include "dv_flow.h"
 #include "dv_rand.h"
 #include "dv_reader.h"
@@ -551,6 +552,10 @@ int main(int argc, char **argv)
 		for (uint32_t s = 0; s < app.ctl.n_sinks; s++) {
 			struct dv_sink *sk = app.ctl.sinks[s];
 
+			/* A signal during a --read run's long wait cuts it to
+			 * --shutdown-timeout; what is left stays in the spool. */
+			if (strcmp(sk->name, "bigquery") == 0)
+				dv_bq_sink_set_stop_flag(sk, &quit_signal);
 			rc = sk->ops->drain(sk, deadline);
 			if (rc < 0 && rc != -ETIMEDOUT)
 				DV_LOG(ERR, "%s output: %s", sk->name, strerror(-rc));
