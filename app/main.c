@@ -8,7 +8,6 @@
  * drains, formats, delivers and reports.
  */
 #include <errno.h>
-#include <dirent.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,6 +30,7 @@
 #include "app.h"
 #include "control.h"
 #include "dv_bq.h"
+#include "dv_eal.h"
 #include "dv_flow.h"
 #include "dv_rand.h"
 #include "dv_reader.h"
@@ -125,26 +125,6 @@ static int default_eal_args(const struct dv_options *o, char *prog, char **out, 
 		PUSH("--vdev=net_af_packet0,iface=%s,qpairs=%u", o->interface, o->workers);
 	return n;
 #undef PUSH
-}
-
-/* With --no-huge and a file prefix of our own the EAL leaves its runtime
- * directory behind; remove it so months of restarts leave no litter. */
-static void remove_runtime_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[512];
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 static int create_workers(struct dv_app *app, char *err, size_t errlen)
@@ -408,7 +388,6 @@ int main(int argc, char **argv)
 	char *eal_argv[64], eal_buf[4096];
 	char **app_argv;
 	int eal_argc, app_argc, rc, status = 0;
-	char runtime_dir[PATH_MAX] = "";
 
 	app_argc = split_args(argc, argv, &eal_argc, &app_argv);
 	rc = dv_options_parse(&app.opt, app_argc, app_argv, err, sizeof(err));
@@ -460,8 +439,6 @@ int main(int argc, char **argv)
 			rte_strerror(rte_errno));
 		return 2;
 	}
-	if (app.own_eal)
-		snprintf(runtime_dir, sizeof(runtime_dir), "%s", rte_eal_get_runtime_dir());
 	dv_app_log_type = rte_log_register_type_and_pick_level("devourer", RTE_LOG_NOTICE);
 	if (dv_app_log_type >= 0)
 		rte_log_set_level(dv_app_log_type, (uint32_t)app.opt.log_level);
@@ -580,8 +557,6 @@ out:
 		}
 	}
 	dv_ports_close(&app);
-	rte_eal_cleanup();
-	if (runtime_dir[0])
-		remove_runtime_dir(runtime_dir);
+	dv_eal_cleanup(app.own_eal);
 	return status;
 }

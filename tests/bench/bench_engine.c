@@ -28,6 +28,7 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 
+#include "dv_eal.h"
 #include "dv_flow.h"
 #include "dv_parse.h"
 
@@ -293,7 +294,7 @@ int main(int argc, char **argv)
 			packets = strtoull(argv[++i], NULL, 10);
 		} else {
 			usage();
-			rte_eal_cleanup();
+			dv_eal_cleanup(1);
 			return 2;
 		}
 	}
@@ -314,6 +315,6 @@ int main(int argc, char **argv)
 			rc = 1;
 		p = *end == ',' ? end + 1 : end;
 	}
-	rte_eal_cleanup();
+	dv_eal_cleanup(1);
 	return rc;
 }

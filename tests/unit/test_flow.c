@@ -22,6 +22,7 @@
 #include <rte_eal.h>
 
 #include "dv_export.h"
+#include "dv_eal.h"
 #include "dv_flow.h"
 #include "dv_frag.h"
 
@@ -1149,6 +1150,6 @@ int main(void)
 	}
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
-	rte_eal_cleanup();
+	dv_eal_cleanup(1);
 	return rc;
 }

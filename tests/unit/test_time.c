@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,6 +22,7 @@
 
 #include <rte_eal.h>
 
+#include "dv_eal.h"
 #include "dv_time.h"
 
 #define NS_MS 1000000ULL
@@ -174,26 +174,10 @@ static int eal_up(void **state)
 	return rte_eal_init(8, argv) < 0 ? -1 : 0;
 }
 
-/* rte_eal_cleanup() leaves the runtime directory of the file prefix behind
- * (a few MB with --no-huge); it is this test's own, so remove it. */
 static int eal_down(void **state)
 {
-	char dir[PATH_MAX];
-	struct dirent *e;
-	DIR *d;
-	int rc;
-
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
-	rc = rte_eal_cleanup();
-	if (strstr(dir, "dv-test-time-") == NULL || (d = opendir(dir)) == NULL)
-		return rc;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			unlinkat(dirfd(d), e->d_name, 0);
-	closedir(d);
-	rmdir(dir);
-	return rc;
+	return dv_eal_cleanup(1);
 }
 
 int main(void)
