@@ -350,6 +350,26 @@ static void dv_bq_backoff(struct dv_bq_sink *s)
 	s->next_send_ns = s->now_ns + wait;
 }
 
+/* Fill a new in-memory row (insertId and JSON, each NUL-terminated) and
+ * queue it at the tail. mem is its allocation size, counted in mem_bytes. */
+static void dv_bq_row_fill(struct dv_bq_sink *s, struct dv_bq_row *r, size_t mem,
+			   const struct dv_spool_ref *ref, uint64_t queued_ns, const char *id,
+			   size_t id_len, const char *row, size_t len)
+{
+	r->ref = *ref;
+	r->queued_ns = queued_ns;
+	r->len = (uint32_t)len;
+	r->id_len = (uint16_t)id_len;
+	r->sends = 0;
+	memcpy(r->data, id, id_len);
+	r->data[id_len] = '\0';
+	memcpy(r->data + id_len + 1, row, len);
+	r->data[id_len + 1 + len] = '\0';
+	s->mem_bytes += mem;
+	s->nmem++;
+	dv_bq_push_tail(s, r);
+}
+
 /* ---- write ---------------------------------------------------------------------- */
 
 static int dv_bq_write(struct dv_sink *sink, const struct dv_export_rec *rec, const char *row,
@@ -406,18 +426,7 @@ static int dv_bq_write(struct dv_sink *sink, const struct dv_export_rec *rec, co
 		sink->stats.rows_dropped++;
 		return -ENOMEM;
 	}
-	r->ref = ref;
-	r->queued_ns = s->now_ns;
-	r->len = (uint32_t)len;
-	r->id_len = (uint16_t)id_len;
-	r->sends = 0;
-	memcpy(r->data, id, (size_t)id_len);
-	r->data[id_len] = '\0';
-	memcpy(r->data + id_len + 1, row, len);
-	r->data[id_len + 1 + len] = '\0';
-	s->mem_bytes += mem;
-	s->nmem++;
-	dv_bq_push_tail(s, r);
+	dv_bq_row_fill(s, r, mem, &ref, s->now_ns, id, (size_t)id_len, row, len);
 	sink->stats.rows_pending++;
 	return 0;
 }
@@ -432,18 +441,8 @@ static int dv_bq_replay_row(void *arg, const struct dv_spool_ref *ref, const cha
 
 	if (id_len >= DV_INSERT_ID_MAX || len > UINT32_MAX || !(r = malloc(mem)))
 		return -ENOMEM;
-	r->ref = *ref;
-	r->queued_ns = 0; /* old: it leaves with the next batch */
-	r->len = (uint32_t)len;
-	r->id_len = (uint16_t)id_len;
-	r->sends = 0;
-	memcpy(r->data, id, id_len);
-	r->data[id_len] = '\0';
-	memcpy(r->data + id_len + 1, row, len);
-	r->data[id_len + 1 + len] = '\0';
-	s->mem_bytes += mem;
-	s->nmem++;
-	dv_bq_push_tail(s, r);
+	/* queued at 0: an old row leaves with the next batch */
+	dv_bq_row_fill(s, r, mem, ref, 0, id, id_len, row, len);
 	return 0;
 }
 
