@@ -21,32 +21,23 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "integration"))
+import livelib  # noqa: E402  (read_pcap: one classic-pcap reader for the tests)
+
 
 def frames_of(path, tmp, maxlen):
     out = os.path.join(tmp, "c.pcap")
     subprocess.run(["editcap", "-F", "pcap", path, out], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    with open(out, "rb") as f:
-        data = f.read()
-    magic = data[:4]
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        end = "<"
-    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        end = ">"
-    else:
+    try:
+        hdr, recs = livelib.read_pcap(out)
+    except ValueError:
         return []
-    linktype = struct.unpack(end + "I", data[20:24])[0]
-    if linktype != 1:
+    end = "<" if hdr[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    if struct.unpack(end + "I", hdr[20:24])[0] != 1:
         return []
-    off, frames = 24, []
-    while off + 16 <= len(data):
-        _, _, incl, _ = struct.unpack(end + "IIII", data[off:off + 16])
-        off += 16
-        fr = data[off:off + incl]
-        off += incl
-        if 14 <= len(fr) <= maxlen:
-            frames.append(fr)
-    return frames
+    return [r[16:] for r in recs if 14 <= len(r) - 16 <= maxlen]
 
 
 def main():
