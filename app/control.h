@@ -18,10 +18,6 @@
 #define DV_MAX_SINKS 4
 #define DV_MAX_PORTS 32
 
-struct dv_port_stats {
-	uint64_t ipackets, ibytes, imissed, ierrors, rx_nombuf;
-};
-
 struct dv_control {
 	struct dv_worker **workers;
 	uint32_t n_workers;
