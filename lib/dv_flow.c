@@ -7,12 +7,35 @@
  *   directions of a conversation hash alike. A packet is "side 0" or "side 1"
  *   by whether its sender is the lower endpoint; counters are kept per side
  *   and turned into src/dst (initiator first) only when a row is exported.
- * - rte_hash (CRC hash, extendable buckets so `capacity` keys always fit,
- *   single writer, no locks) maps a key to its position; the records are a
- *   plain array indexed by that position. A record is 128 bytes, two cache
- *   lines, and carries a copy of the key so a looked-up position can be
- *   checked against the packet (positions found early in a burst may be
- *   freed and reused by the time the packet is accounted).
+ * - The table is its own hash index, laid out for the memory system: at a
+ *   million flows every packet misses the cache, and in a virtual machine
+ *   every miss on a new 4 KiB page also costs a nested page walk. So a
+ *   record (128 bytes, two cache lines, the key inside) lives in a *group*,
+ *   one 4 KiB-aligned block of 32 slots: one slot is the group header, whose
+ *   first cache line holds a 16-bit signature per slot (0: free), and the
+ *   other 31 are records. The header of group g is slot g % 32: were it
+ *   always slot 0, every header would map to the same few cache sets and
+ *   a burst's prefetched headers would evict each other. A key hashes (CRC32C, two seeds) to a home
+ *   group and a signature; a lookup reads the header line, compares the 31
+ *   signatures at once and reads the matching record, both in one page: one
+ *   page walk and two or three cache lines per packet, where rte_hash took
+ *   four pages (two buckets, a key slot, then our record). A record's
+ *   position (group * 32 + slot) never changes while the flow lives, so the
+ *   lists below link positions.
+ * - A full home group overflows into the next group (linear probing by
+ *   group, wrapping). The header's `overflow` counts the flows that passed
+ *   the group this way, so a lookup goes on to the next group only while it
+ *   is non-zero, and removing a flow decrements the counts on its path. The
+ *   groups hold at least capacity / 0.8 slots (DV_GROUP_LOAD), and a table
+ *   never holds more than `capacity` flows (eviction), so an insert always
+ *   finds a slot and few flows ever leave their home group.
+ * - A burst is looked up in three passes so that the cache misses of its
+ *   packets overlap (dv_flow_update_chunk): hash every key and prefetch its
+ *   header line; match signatures and prefetch each candidate record; then
+ *   account packet by packet in order. A candidate found early in a burst
+ *   may have been freed or reused by an earlier packet of the same burst,
+ *   so it counts only if it is live and holds the packet's key; otherwise
+ *   the packet does a full lookup, whose lines are in the cache by then.
  * - Expiry is O(expired). Every flow is on one "seen" list, ordered by last
  *   packet: `lru` for open flows (idle timeout, and eviction takes its head)
  *   and `closed` for TCP flows that saw RST or FIN both ways (tcp-close
@@ -40,16 +63,17 @@
  *   The table clock is the largest packet time seen.
  * - A timeout of 0 means "never".
  *
- * Nothing here allocates, locks or makes a system call after create.
+ * Nothing here allocates, locks or makes a system call after create
+ * (dv_flow_table_verify, a check for tests, allocates).
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_branch_prediction.h>
 #include <rte_common.h>
 #include <rte_errno.h>
-#include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
@@ -58,9 +82,22 @@
 #include "dv_frag.h"
 #include "dv_rand.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define DV_FLOW_NIL   UINT32_MAX
 #define DV_FLOW_NEVER UINT64_MAX
 #define DV_FLOW_BURST 32 /* keys hashed and looked up together */
+#ifndef DV_FLOW_LAG
+#define DV_FLOW_LAG 8 /* packets between the stages of dv_flow_update_chunk */
+#endif
+
+#define DV_GROUP_SLOTS 32   /* 128-byte slots in a 4 KiB group, one of them the header */
+#define DV_GROUP_RECS  31   /* record slots in a group */
+#define DV_GROUP_BYTES 4096
+#define DV_GROUP_LOAD_PCT 80 /* groups hold >= capacity / 0.8 record slots */
+#define DV_FLOW_MAX_CAPACITY (1u << 28)
 
 #define DV_IPPROTO_TCP 6
 #define DV_TCP_FIN     0x01
@@ -111,18 +148,29 @@ struct dv_flow_rec {
 
 _Static_assert(sizeof(struct dv_flow_rec) == 128, "flow record must stay two cache lines");
 
+/* The header slot of a group. Its first cache line is all a lookup reads. */
+struct dv_flow_group {
+	uint16_t sig[DV_GROUP_SLOTS]; /* sig[s] of slot s, 0 when free; 0 for the header's own */
+	uint32_t overflow; /* flows whose home is this group or an earlier one, placed later */
+	uint8_t pad[128 - 2 * DV_GROUP_SLOTS - 4];
+} __rte_cache_aligned;
+
+_Static_assert(sizeof(struct dv_flow_group) == sizeof(struct dv_flow_rec),
+	       "a group header fills exactly one record slot");
+_Static_assert(DV_GROUP_SLOTS * sizeof(struct dv_flow_rec) == DV_GROUP_BYTES,
+	       "a group is one 4 KiB page");
+
 struct dv_flow_list {
 	uint32_t head;
 	uint32_t tail;
 };
 
 struct dv_flow_table {
-	struct rte_hash *hash;
-	struct dv_flow_rec *recs;
+	struct dv_flow_rec *recs; /* groups * 32 slots; every 32nd is a group header */
+	uint32_t groups;
 	struct dv_frag_cache *frag;
 	uint32_t capacity;
 	uint32_t count;
-	uint32_t changes; /* flows added or removed, to know when a burst's lookups went stale */
 	uint64_t now_ns;
 	uint64_t idle_ns; /* DV_FLOW_NEVER when disabled */
 	uint64_t active_ns;
@@ -184,14 +232,88 @@ static inline int dv_seg_empty(const struct dv_flow_rec *r)
 	return (r->pkts[0] | r->pkts[1]) == 0;
 }
 
-static inline uint32_t dv_flow_sig(const struct dv_flow_key *k)
+/* ---- the index ---- */
+
+/* Where a key lives: its home group and its 16-bit signature (never 0). */
+struct dv_flow_hash {
+	uint32_t group;
+	uint16_t sig;
+};
+
+/*
+ * Two CRC32C chains over the key's five words, in opposite orders, then a
+ * 64-bit finalizer (murmur3's fmix64) over both; the group comes from the
+ * high half, the signature from the low bits. CRC is linear, so a second
+ * chain with another seed would only XOR a constant into the first (the
+ * signature would repeat the group's bits and every key of a group would
+ * share it); the opposite word order is a different linear map, and the
+ * multiplications mix the two.
+ */
+static inline struct dv_flow_hash dv_flow_hash(const struct dv_flow_table *t,
+					       const struct dv_flow_key *k)
 {
-	return rte_hash_crc(k, sizeof(*k), 0);
+	uint64_t w[5], x;
+	uint32_t a = 0, b = 0;
+	struct dv_flow_hash h;
+
+	memcpy(w, k, sizeof(w));
+	for (int i = 0; i < 5; i++) {
+		a = rte_hash_crc_8byte(w[i], a);
+		b = rte_hash_crc_8byte(w[4 - i], b);
+	}
+	x = (uint64_t)a << 32 | b;
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	h.group = (uint32_t)(((x >> 32) * t->groups) >> 32); /* in [0, groups) */
+	h.sig = (uint16_t)x;
+	if (h.sig == 0)
+		h.sig = 1;
+	return h;
+}
+
+static inline uint32_t dv_group_hdr_slot(uint32_t g)
+{
+	return g % DV_GROUP_SLOTS;
+}
+
+static inline struct dv_flow_group *dv_group(const struct dv_flow_table *t, uint32_t g)
+{
+	return (struct dv_flow_group *)&t->recs[(size_t)g * DV_GROUP_SLOTS + dv_group_hdr_slot(g)];
+}
+
+static inline uint32_t dv_group_next(const struct dv_flow_table *t, uint32_t g)
+{
+	return g + 1 == t->groups ? 0 : g + 1;
+}
+
+/* Bit s set for each slot s of the group whose signature equals sig (for a
+ * sig of 0, the header's own slot too). */
+static inline uint32_t dv_group_match(const struct dv_flow_group *grp, uint16_t sig)
+{
+#if defined(__SSE2__)
+	const __m128i *v = (const __m128i *)grp->sig;
+	__m128i want = _mm_set1_epi16((short)sig);
+	__m128i lo = _mm_packs_epi16(_mm_cmpeq_epi16(_mm_load_si128(v), want),
+				     _mm_cmpeq_epi16(_mm_load_si128(v + 1), want));
+	__m128i hi = _mm_packs_epi16(_mm_cmpeq_epi16(_mm_load_si128(v + 2), want),
+				     _mm_cmpeq_epi16(_mm_load_si128(v + 3), want));
+
+	return (uint32_t)_mm_movemask_epi8(lo) | (uint32_t)_mm_movemask_epi8(hi) << 16;
+#else
+	uint32_t m = 0;
+
+	for (uint32_t s = 0; s < DV_GROUP_SLOTS; s++)
+		m |= (uint32_t)(grp->sig[s] == sig) << s;
+	return m;
+#endif
 }
 
 /*
  * Build the canonical key of a packet; returns the sender's side. Every byte
- * of the key is written, padding included, because rte_hash compares bytes.
+ * of the key is written, because keys are hashed and compared as bytes.
  */
 static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_flow_key *k)
 {
@@ -209,8 +331,7 @@ static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_fl
 	return side;
 }
 
-/* Key equality as five 8-byte words: cheaper than a call to memcmp, which is
- * what rte_hash would use for a key length that is not a multiple of 16. */
+/* Key equality as five 8-byte words: cheaper than a call to memcmp. */
 static inline int dv_flow_key_eq(const void *a, const void *b)
 {
 	uint64_t x[5], y[5], d = 0;
@@ -224,11 +345,58 @@ static inline int dv_flow_key_eq(const void *a, const void *b)
 
 _Static_assert(sizeof(struct dv_flow_key) == 5 * sizeof(uint64_t), "dv_flow_key_eq reads 40 bytes");
 
-/* rte_hash_cmp_eq_t: 0 when equal, like memcmp. */
-static int dv_flow_key_cmp(const void *a, const void *b, size_t len)
+/* The position of the live flow with key k, or DV_FLOW_NIL. */
+static uint32_t dv_flow_lookup(const struct dv_flow_table *t, const struct dv_flow_key *k,
+			       struct dv_flow_hash h)
 {
-	RTE_SET_USED(len);
-	return !dv_flow_key_eq(a, b);
+	uint32_t g = h.group;
+
+	for (;;) {
+		const struct dv_flow_group *grp = dv_group(t, g);
+		uint32_t m = dv_group_match(grp, h.sig);
+
+		while (m != 0) {
+			uint32_t i = g * DV_GROUP_SLOTS + (uint32_t)__builtin_ctz(m);
+
+			if (dv_flow_key_eq(&t->recs[i].key, k))
+				return i;
+			m &= m - 1;
+		}
+		if (grp->overflow == 0)
+			return DV_FLOW_NIL;
+		g = dv_group_next(t, g);
+	}
+}
+
+/* Take a free slot for a key known to be absent; the table has fewer than
+ * `capacity` flows, so some group has a free slot. */
+static uint32_t dv_flow_slot_take(struct dv_flow_table *t, struct dv_flow_hash h)
+{
+	uint32_t g = h.group;
+
+	for (;;) {
+		struct dv_flow_group *grp = dv_group(t, g);
+		uint32_t free_slots = dv_group_match(grp, 0) & ~(1u << dv_group_hdr_slot(g));
+
+		if (free_slots != 0) {
+			uint32_t s = (uint32_t)__builtin_ctz(free_slots);
+
+			grp->sig[s] = h.sig;
+			return g * DV_GROUP_SLOTS + s;
+		}
+		grp->overflow++;
+		g = dv_group_next(t, g);
+	}
+}
+
+/* Give back slot i, whose key hashes to h. */
+static void dv_flow_slot_free(struct dv_flow_table *t, uint32_t i, struct dv_flow_hash h)
+{
+	uint32_t at = i / DV_GROUP_SLOTS;
+
+	for (uint32_t g = h.group; g != at; g = dv_group_next(t, g))
+		dv_group(t, g)->overflow--;
+	dv_group(t, at)->sig[i % DV_GROUP_SLOTS] = 0;
 }
 
 /* ---- export ---- */
@@ -285,10 +453,9 @@ static void dv_flow_remove(struct dv_flow_table *t, uint32_t i)
 	dv_list_unlink(t, dv_seen_list(t, r), DV_LINK_SEEN, i);
 	if (!dv_seg_empty(r))
 		dv_list_unlink(t, &t->act, DV_LINK_ACT, i);
-	rte_hash_del_key_with_hash(t->hash, &r->key, dv_flow_sig(&r->key));
+	dv_flow_slot_free(t, i, dv_flow_hash(t, &r->key));
 	r->state = 0;
 	t->count--;
-	t->changes++;
 }
 
 /* Start the next segment of a flow: same id, fresh counters and flags. */
@@ -446,20 +613,19 @@ static inline void dv_flow_apply(struct dv_flow_table *t, uint32_t i, unsigned i
 }
 
 /* A new flow for a packet with no live flow; returns its index or NIL. */
-static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key *k, uint32_t sig,
-			       unsigned int side, const struct dv_pkt *p, struct dv_export_buf *out)
+static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key *k,
+			       struct dv_flow_hash h, unsigned int side, const struct dv_pkt *p,
+			       struct dv_export_buf *out)
 {
 	struct dv_flow_rec *r;
 	unsigned int init = side;
-	int32_t pos;
+	uint32_t pos;
 
 	if (t->count >= t->capacity) {
 		t->stats.table_full++;
 		dv_flow_make_room(t, out);
 	}
-	pos = rte_hash_add_key_with_hash(t->hash, k, sig);
-	if (unlikely(pos < 0)) /* cannot happen with extendable buckets */
-		return DV_FLOW_NIL;
+	pos = dv_flow_slot_take(t, h);
 	r = &t->recs[pos];
 	memset(r, 0, sizeof(*r));
 	r->key = *k;
@@ -471,37 +637,30 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 	r->last_ns = p->ts_ns;
 	dv_rand_uuid4(&t->rand, r->id);
 	r->epoch = dv_flow_epoch(t, 0);
-	dv_list_push_tail(t, &t->lru, DV_LINK_SEEN, (uint32_t)pos);
+	dv_list_push_tail(t, &t->lru, DV_LINK_SEEN, pos);
 	t->count++;
-	t->changes++;
 	t->stats.created++;
-	return (uint32_t)pos;
+	return pos;
 }
 
 /*
- * Account one packet whose key, hash and bulk-lookup position are known;
- * `changes` is t->changes as it was at the bulk lookup.
+ * Account one packet whose key and hash are known; `cand` is the record the
+ * signature pass picked for it (or NIL), which earlier packets of the burst
+ * may since have freed or reused.
  */
 static void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
-			    const struct dv_flow_key *k, uint32_t sig, unsigned int side,
-			    int32_t pos, uint32_t changes, struct dv_export_buf *out)
+			    const struct dv_flow_key *k, struct dv_flow_hash h, unsigned int side,
+			    uint32_t cand, struct dv_export_buf *out)
 {
 	struct dv_flow_rec *r;
-	uint32_t i;
+	uint32_t i = cand;
 
 	if (p->ts_ns > t->now_ns)
 		t->now_ns = p->ts_ns;
-	/* The bulk lookup ran before earlier packets of the burst created or
-	 * removed flows: trust a position only if it still holds this key. */
-	if (pos >= 0) {
-		r = &t->recs[pos];
-		if (!(r->state & DV_ST_LIVE) || !dv_flow_key_eq(&r->key, k))
-			pos = -1;
-	}
-	if (pos < 0 && changes != t->changes)
-		pos = rte_hash_lookup_with_hash(t->hash, k, sig);
-	if (pos >= 0) {
-		i = (uint32_t)pos;
+	if (i == DV_FLOW_NIL || !(t->recs[i].state & DV_ST_LIVE) ||
+	    !dv_flow_key_eq(&t->recs[i].key, k))
+		i = dv_flow_lookup(t, k, h);
+	if (i != DV_FLOW_NIL) {
 		r = &t->recs[i];
 		if (!dv_flow_advance(t, i, t->now_ns, out))
 			goto create;
@@ -516,11 +675,7 @@ static void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
 		return;
 	}
 create:
-	i = dv_flow_create(t, k, sig, side, p, out);
-	if (unlikely(i == DV_FLOW_NIL)) {
-		t->stats.table_full++;
-		return;
-	}
+	i = dv_flow_create(t, k, h, side, p, out);
 	dv_flow_apply(t, i, side, p);
 }
 
@@ -539,33 +694,47 @@ static inline void dv_flow_frag(struct dv_flow_table *t, struct dv_pkt *p)
 	}
 }
 
-/* One chunk: make every key and hash, look them up together, prefetch the
- * records found, then account packet by packet in order. */
+/*
+ * One chunk as a three-stage software pipeline, so that the cache misses of
+ * its packets overlap: stage 1 makes packet i's key and hash and prefetches
+ * its group header; stage 2, DV_FLOW_LAG packets later, matches signatures
+ * and prefetches the first candidate record; stage 3, another DV_FLOW_LAG
+ * later, accounts the packet. Packets are accounted in order. The lag keeps
+ * a few misses in flight: issuing a whole burst's prefetches at once
+ * overflows the core's miss buffers, and prefetches then stall or are lost.
+ */
 static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, uint32_t n,
 				 struct dv_export_buf *out)
 {
 	struct dv_flow_key keys[DV_FLOW_BURST];
-	const void *kp[DV_FLOW_BURST];
-	hash_sig_t sig[DV_FLOW_BURST];
-	int32_t pos[DV_FLOW_BURST];
+	struct dv_flow_hash h[DV_FLOW_BURST];
+	uint32_t cand[DV_FLOW_BURST];
 	uint8_t side[DV_FLOW_BURST];
-	uint32_t i, changes = t->changes;
 
-	for (i = 0; i < n; i++) {
-		dv_flow_frag(t, &pkts[i]);
-		side[i] = (uint8_t)dv_flow_key_make(&pkts[i], &keys[i]);
-		kp[i] = &keys[i];
-		sig[i] = dv_flow_sig(&keys[i]);
-	}
-	rte_hash_lookup_with_hash_bulk(t->hash, kp, sig, n, pos);
-	for (i = 0; i < n; i++) {
-		if (pos[i] >= 0) {
-			rte_prefetch0(&t->recs[pos[i]]);
-			rte_prefetch0((const char *)&t->recs[pos[i]] + RTE_CACHE_LINE_SIZE);
+	for (uint32_t i = 0; i < n + 2 * DV_FLOW_LAG; i++) {
+		if (i < n) {
+			dv_flow_frag(t, &pkts[i]);
+			side[i] = (uint8_t)dv_flow_key_make(&pkts[i], &keys[i]);
+			h[i] = dv_flow_hash(t, &keys[i]);
+			rte_prefetch0(dv_group(t, h[i].group));
+		}
+		if (i >= DV_FLOW_LAG && i - DV_FLOW_LAG < n) {
+			uint32_t j = i - DV_FLOW_LAG;
+			uint32_t m = dv_group_match(dv_group(t, h[j].group), h[j].sig);
+
+			cand[j] = DV_FLOW_NIL;
+			if (m != 0) {
+				cand[j] = h[j].group * DV_GROUP_SLOTS + (uint32_t)__builtin_ctz(m);
+				rte_prefetch0(&t->recs[cand[j]]);
+				rte_prefetch0((const char *)&t->recs[cand[j]] + RTE_CACHE_LINE_SIZE);
+			}
+		}
+		if (i >= 2 * DV_FLOW_LAG) {
+			uint32_t j = i - 2 * DV_FLOW_LAG;
+
+			dv_flow_account(t, &pkts[j], &keys[j], h[j], side[j], cand[j], out);
 		}
 	}
-	for (i = 0; i < n; i++)
-		dv_flow_account(t, &pkts[i], &keys[i], sig[i], side[i], pos[i], changes, out);
 }
 
 void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts, uint32_t n,
@@ -644,59 +813,49 @@ static uint8_t dv_flow_slot_shift(uint64_t timeout, uint32_t div)
 	return shift;
 }
 
+/* Groups for a capacity: record slots >= capacity / 0.8. */
+static uint32_t dv_flow_groups(uint32_t capacity)
+{
+	uint64_t slots = ((uint64_t)capacity * 100 + DV_GROUP_LOAD_PCT - 1) / DV_GROUP_LOAD_PCT;
+
+	return (uint32_t)((slots + DV_GROUP_RECS - 1) / DV_GROUP_RECS);
+}
+
 struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, char *err,
 					   size_t errlen)
 {
-	struct rte_hash_parameters hp;
 	struct dv_flow_table *t;
-	uint32_t entries;
+	size_t bytes;
 
 	if (cfg == NULL || cfg->name == NULL || cfg->name[0] == '\0') {
 		snprintf(err, errlen, "flow table: a name is required");
 		return NULL;
 	}
-	if (strlen(cfg->name) >= RTE_HASH_NAMESIZE) {
-		snprintf(err, errlen, "flow table: name '%s' is longer than %d characters",
-			 cfg->name, RTE_HASH_NAMESIZE - 1);
+	if (cfg->capacity == 0 || cfg->capacity > DV_FLOW_MAX_CAPACITY) {
+		snprintf(err, errlen, "flow table %s: capacity %u is out of range (1..%u)",
+			 cfg->name, cfg->capacity, DV_FLOW_MAX_CAPACITY);
 		return NULL;
 	}
-	if (cfg->capacity == 0 || cfg->capacity > RTE_HASH_ENTRIES_MAX) {
-		snprintf(err, errlen, "flow table: capacity %u is out of range (1..%u)",
-			 cfg->capacity, (unsigned int)RTE_HASH_ENTRIES_MAX);
-		return NULL;
-	}
-	/* rte_hash wants at least one bucket's worth of entries; the table
-	 * still holds only `capacity` flows. */
-	entries = RTE_MAX(cfg->capacity, 8u);
 
 	t = rte_zmalloc_socket("dv_flow_table", sizeof(*t), RTE_CACHE_LINE_SIZE, cfg->socket_id);
 	if (t == NULL) {
 		snprintf(err, errlen, "flow table %s: out of DPDK memory", cfg->name);
 		return NULL;
 	}
-	t->recs = rte_zmalloc_socket("dv_flow_recs", (size_t)entries * sizeof(*t->recs),
-				     RTE_CACHE_LINE_SIZE, cfg->socket_id);
+	t->groups = dv_flow_groups(cfg->capacity);
+	bytes = (size_t)t->groups * DV_GROUP_BYTES;
+	/* Zeroed: every signature 0 (free), every overflow count 0. */
+	t->recs = rte_zmalloc_socket("dv_flow_recs", bytes, DV_GROUP_BYTES, cfg->socket_id);
 	if (t->recs == NULL) {
 		snprintf(err, errlen,
-			 "flow table %s: out of DPDK memory for %u flow records (%zu MB)",
-			 cfg->name, entries, ((size_t)entries * sizeof(*t->recs)) >> 20);
+			 "flow table %s: out of DPDK memory for %u flows (%zu MB)",
+			 cfg->name, cfg->capacity, bytes >> 20);
 		goto fail;
 	}
-	memset(&hp, 0, sizeof(hp));
-	hp.name = cfg->name;
-	hp.entries = entries;
-	hp.key_len = sizeof(struct dv_flow_key);
-	hp.hash_func = rte_hash_crc; /* dv_flow_sig() must compute the same */
-	hp.hash_func_init_val = 0;
-	hp.socket_id = cfg->socket_id;
-	hp.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
-	t->hash = rte_hash_create(&hp);
-	if (t->hash == NULL) {
-		snprintf(err, errlen, "flow table %s: rte_hash_create failed: %s", cfg->name,
-			 rte_strerror(rte_errno));
-		goto fail;
-	}
-	rte_hash_set_cmp_func(t->hash, dv_flow_key_cmp);
+	/* Touch every page now: DPDK may hand out fresh memory unwritten (it
+	 * knows it is zero), and without hugepages (--no-huge) the kernel would
+	 * then fault pages in, and zero them, on the worker's packet path. */
+	memset(t->recs, 0, bytes);
 	t->frag = dv_frag_cache_create(cfg->frag_capacity, cfg->socket_id, err, errlen);
 	if (t->frag == NULL)
 		goto fail;
@@ -726,7 +885,6 @@ void dv_flow_table_free(struct dv_flow_table *t)
 	if (t == NULL)
 		return;
 	dv_frag_cache_free(t->frag);
-	rte_hash_free(t->hash);
 	rte_free(t->recs);
 	rte_free(t);
 }
@@ -752,16 +910,80 @@ const struct dv_flow_stats *dv_flow_table_stats(const struct dv_flow_table *t)
 	return &t->stats;
 }
 
+int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, char *err,
+			 size_t errlen)
+{
+	uint32_t *want = calloc(t->groups, sizeof(*want)), live = 0, moved = 0;
+	int rc = -1;
+
+	if (want == NULL) {
+		snprintf(err, errlen, "verify: out of memory");
+		return -1;
+	}
+	for (uint32_t g = 0; g < t->groups; g++) {
+		const struct dv_flow_group *grp = dv_group(t, g);
+
+		if (grp->sig[dv_group_hdr_slot(g)] != 0) {
+			snprintf(err, errlen, "group %u: header slot has signature %u", g,
+				 grp->sig[dv_group_hdr_slot(g)]);
+			goto out;
+		}
+		for (uint32_t s = 0; s < DV_GROUP_SLOTS; s++) {
+			uint32_t i = g * DV_GROUP_SLOTS + s;
+			const struct dv_flow_rec *r = &t->recs[i];
+			struct dv_flow_hash h;
+
+			if (s == dv_group_hdr_slot(g))
+				continue;
+			if (grp->sig[s] == 0) {
+				if (r->state & DV_ST_LIVE) {
+					snprintf(err, errlen, "slot %u: live flow in a free slot", i);
+					goto out;
+				}
+				continue;
+			}
+			h = dv_flow_hash(t, &r->key);
+			if (!(r->state & DV_ST_LIVE) || h.sig != grp->sig[s]) {
+				snprintf(err, errlen, "slot %u: signature %u, flow live %d sig %u",
+					 i, grp->sig[s], r->state & DV_ST_LIVE, h.sig);
+				goto out;
+			}
+			if (dv_flow_lookup(t, &r->key, h) != i) {
+				snprintf(err, errlen, "slot %u: its key is not found there", i);
+				goto out;
+			}
+			live++;
+			moved += h.group != g;
+			for (uint32_t k = h.group; k != g; k = dv_group_next(t, k))
+				want[k]++;
+		}
+	}
+	if (live != t->count) {
+		snprintf(err, errlen, "%u live slots, count %u", live, t->count);
+		goto out;
+	}
+	for (uint32_t g = 0; g < t->groups; g++) {
+		if (dv_group(t, g)->overflow != want[g]) {
+			snprintf(err, errlen, "group %u: overflow %u, flows past it %u", g,
+				 dv_group(t, g)->overflow, want[g]);
+			goto out;
+		}
+	}
+	if (displaced != NULL)
+		*displaced = moved;
+	rc = 0;
+out:
+	free(want);
+	return rc;
+}
+
 size_t dv_flow_bytes_per_flow(void)
 {
 	/*
-	 * The record, plus what rte_hash spends per entry at a power-of-two
-	 * capacity: a key slot (8-byte data pointer + key, 16-byte aligned),
-	 * an 8-byte slot in a main and in an extendable bucket (64-byte
-	 * buckets of 8), and 8 bytes of free-slot rings (sized to twice the
-	 * entries). Checked against the DPDK heap in tests/bench/bench_engine.c.
+	 * A 4 KiB group per 31 records, with record slots for capacity / 0.8
+	 * flows: 4096 * 100 / (31 * 80) = 165 bytes (rounded up). Checked
+	 * against the DPDK heap in tests/bench/bench_engine.c.
 	 */
-	size_t key_slot = RTE_ALIGN_CEIL(8 + sizeof(struct dv_flow_key), 16);
-
-	return sizeof(struct dv_flow_rec) + key_slot + 2 * 8 + 8;
+	return (DV_GROUP_BYTES * 100 + DV_GROUP_RECS * DV_GROUP_LOAD_PCT - 1) /
+	       (DV_GROUP_RECS * DV_GROUP_LOAD_PCT);
 }

@@ -3,8 +3,9 @@
  *
  * A table is owned by exactly one lcore (single writer, no locks). Flows are
  * keyed by protocol, outer VLAN and the unordered pair of endpoints, so both
- * directions of a conversation share one record. Records live in an array
- * indexed by the rte_hash key position, so lookup and record are one step.
+ * directions of a conversation share one record. The table is its own hash
+ * index: records sit in 4 KiB groups behind a header of signatures, so a
+ * lookup reads one page (see dv_flow.c).
  *
  * Expiry is O(expired): flows sit on intrusive lists ordered by time (last
  * seen for idle and TCP-close, segment start for active), and expiry pops list
@@ -26,8 +27,8 @@
 struct dv_flow_table;
 
 struct dv_flow_config {
-	const char *name;              /* unique among tables (names the rte_hash) */
-	uint32_t capacity;             /* flows this table holds; eviction beyond */
+	const char *name;              /* names the table in errors */
+	uint32_t capacity;             /* flows this table holds (1..2^28); eviction beyond */
 	uint32_t frag_capacity;        /* fragment cache entries (0: a default) */
 	uint64_t idle_timeout_ns;      /* --flow-timeout */
 	uint64_t active_timeout_ns;    /* --active-timeout */
@@ -52,7 +53,7 @@ struct dv_flow_stats {
 
 /*
  * Create a table. Returns NULL and writes a one-line reason to err on failure.
- * Uses DPDK memory (rte_zmalloc_socket, rte_hash), so the EAL must be up.
+ * Uses DPDK memory (rte_zmalloc_socket), so the EAL must be up.
  */
 struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, char *err,
 					   size_t errlen);
@@ -98,7 +99,18 @@ uint64_t dv_flow_table_now(const struct dv_flow_table *t);
 
 const struct dv_flow_stats *dv_flow_table_stats(const struct dv_flow_table *t);
 
-/* Bytes of memory one flow costs (record plus hash entry), for sizing docs. */
+/*
+ * Check the index against the records: every signature matches its
+ * record's key, free slots hold no flow, each group's overflow count equals
+ * the flows placed past it, every flow is found by lookup and the count is
+ * right. Writes the flows living outside their home group to *displaced.
+ * Returns 0, or -1 with a reason in err. For tests: it allocates and reads
+ * the whole table.
+ */
+int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, char *err,
+			 size_t errlen);
+
+/* Bytes of memory one flow of capacity costs (its share of the groups), for sizing. */
 size_t dv_flow_bytes_per_flow(void);
 
 #endif

@@ -109,10 +109,27 @@ static void build_frame(uint8_t *f, uint32_t i, int reverse)
 	}
 }
 
+/* Fisher-Yates shuffle of n items of `size` bytes with xorshift64 from x. */
+static void shuffle(void *items, uint32_t n, size_t size, uint64_t x)
+{
+	uint8_t tmp[BENCH_FRAME], *a = items;
+
+	for (uint32_t i = n - 1; n > 1 && i > 0; i--) {
+		uint32_t j;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		j = (uint32_t)(x % (i + 1));
+		memcpy(tmp, a + (size_t)i * size, size);
+		memcpy(a + (size_t)i * size, a + (size_t)j * size, size);
+		memcpy(a + (size_t)j * size, tmp, size);
+	}
+}
+
 static int frames_build(struct bench_frames *fr, uint32_t n)
 {
 	uint32_t *order = malloc((size_t)n * sizeof(*order));
-	uint64_t x = 88172645463325252ULL;
 
 	fr->n = n;
 	fr->fwd = malloc((size_t)n * BENCH_FRAME);
@@ -125,17 +142,7 @@ static int frames_build(struct bench_frames *fr, uint32_t n)
 	}
 	for (uint32_t i = 0; i < n; i++)
 		order[i] = i;
-	for (uint32_t i = n - 1; i > 0; i--) { /* Fisher-Yates, xorshift64 */
-		uint32_t j, tmp;
-
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		j = (uint32_t)(x % (i + 1));
-		tmp = order[i];
-		order[i] = order[j];
-		order[j] = tmp;
-	}
+	shuffle(order, n, sizeof(*order), 88172645463325252ULL);
 	for (uint32_t i = 0; i < n; i++) {
 		build_frame(fr->fwd + (size_t)i * BENCH_FRAME, order[i], 0);
 		build_frame(fr->rev + (size_t)i * BENCH_FRAME, order[i], 1);
@@ -187,7 +194,7 @@ static uint64_t bench_round(struct dv_flow_table *t, const uint8_t *frames, uint
 	return done;
 }
 
-static int bench_one(uint32_t nflows, uint64_t want_packets, uint32_t slack_div)
+static int bench_one(uint32_t nflows, uint64_t want_packets, uint32_t slack_div, int random)
 {
 	static struct dv_export_rec recs[2 * BENCH_BURST];
 	struct dv_export_buf out = {.recs = recs, .n = 0, .cap = 2 * BENCH_BURST};
@@ -197,6 +204,7 @@ static int bench_one(uint32_t nflows, uint64_t want_packets, uint32_t slack_div)
 	char name[32], err[256];
 	uint64_t ts = 1700000000ULL * 1000000000ULL, packets = 0, bad = 0;
 	uint64_t rounds = want_packets / nflows;
+	uint32_t displaced = 0;
 	size_t heap0;
 	double t0, t1, t2, c1, c2;
 
@@ -229,19 +237,28 @@ static int bench_one(uint32_t nflows, uint64_t want_packets, uint32_t slack_div)
 	t0 = bench_clock(CLOCK_MONOTONIC);
 	bench_round(t, fr.fwd, nflows, &ts, &out, &bad); /* creates every flow */
 	t1 = bench_clock(CLOCK_MONOTONIC);
+	if (dv_flow_table_verify(t, &displaced, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bench_engine: flow table index broken: %s\n", err);
+		displaced = UINT32_MAX;
+	}
+	if (random) { /* visit the flows in an order unrelated to their creation */
+		shuffle(fr.fwd, nflows, BENCH_FRAME, 0x9e3779b97f4a7c15ULL);
+		shuffle(fr.rev, nflows, BENCH_FRAME, 0x2545f4914f6cdd1dULL);
+	}
 	c1 = bench_clock(CLOCK_THREAD_CPUTIME_ID);
 	for (uint64_t r = 0; r < rounds; r++)
 		packets += bench_round(t, (r & 1) ? fr.fwd : fr.rev, nflows, &ts, &out, &bad);
 	c2 = bench_clock(CLOCK_THREAD_CPUTIME_ID);
 	t2 = bench_clock(CLOCK_MONOTONIC);
 
-	printf("flows=%u lru=%s packets=%llu ns_per_packet=%.1f Mpps=%.2f "
+	printf("flows=%u order=%s lru=%s packets=%llu ns_per_packet=%.1f Mpps=%.2f "
 	       "wall_ns_per_packet=%.1f\n",
-	       nflows, slack_div ? "coarse" : "exact", (unsigned long long)packets, (c2 - c1) * 1e9 / (double)packets,
+	       nflows, random ? "random" : "creation", slack_div ? "coarse" : "exact",
+	       (unsigned long long)packets, (c2 - c1) * 1e9 / (double)packets,
 	       (double)packets / (c2 - c1) / 1e6, (t2 - t1) * 1e9 / (double)packets);
-	printf("  create: ns_per_new_flow=%.1f  table: flows=%u created=%llu exported=%llu "
-	       "heap_bytes_per_flow=%.1f parse_errors=%llu\n",
-	       (t1 - t0) * 1e9 / nflows, dv_flow_table_count(t),
+	printf("  create: ns_per_new_flow=%.1f  table: flows=%u away_from_home=%u created=%llu "
+	       "exported=%llu heap_bytes_per_flow=%.1f parse_errors=%llu\n",
+	       (t1 - t0) * 1e9 / nflows, dv_flow_table_count(t), displaced,
 	       (unsigned long long)dv_flow_table_stats(t)->created,
 	       (unsigned long long)dv_flow_table_stats(t)->exported,
 	       (double)(heap_used() - heap0) / nflows, (unsigned long long)bad);
@@ -254,9 +271,15 @@ static int bench_one(uint32_t nflows, uint64_t want_packets, uint32_t slack_div)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_engine [EAL options --] [-f N[,N...]] [-p PACKETS]\n"
+	fprintf(stderr, "usage: bench_engine [EAL options --] [-f N[,N...]] [-p PACKETS] "
+			"[-o creation|random] [-x]\n"
 			"  -f  flow counts (default 1000,100000,1000000)\n"
-			"  -p  steady-state packets per flow count (default 8000000)\n");
+			"  -p  steady-state packets per flow count (default 8000000)\n"
+			"  -o  order of the steady-state rounds: the order the flows were\n"
+			"      created in (records read nearly in memory order), or an\n"
+			"      unrelated random order (every packet misses the cache)\n"
+			"      (default: both, one after the other)\n"
+			"  -x  coarse LRU only (skip the exact-LRU comparison)\n");
 }
 
 int main(int argc, char **argv)
@@ -266,7 +289,7 @@ int main(int argc, char **argv)
 		       "--log-level=lib.*:error", NULL};
 	const char *flows = "1000,100000,1000000";
 	uint64_t packets = 8000000;
-	int dashdash = -1, rc = 0, first;
+	int dashdash = -1, rc = 0, first, orders = 3, exact = 1;
 
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--") == 0) {
@@ -292,6 +315,12 @@ int main(int argc, char **argv)
 			flows = argv[++i];
 		} else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
 			packets = strtoull(argv[++i], NULL, 10);
+		} else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc &&
+			   (strcmp(argv[i + 1], "creation") == 0 ||
+			    strcmp(argv[i + 1], "random") == 0)) {
+			orders = strcmp(argv[++i], "random") == 0 ? 2 : 1;
+		} else if (strcmp(argv[i], "-x") == 0) {
+			exact = 0;
 		} else {
 			usage();
 			dv_eal_cleanup(1);
@@ -311,8 +340,13 @@ int main(int argc, char **argv)
 			break;
 		}
 		/* The program's coarse LRU, then the exact one, side by side. */
-		if (bench_one((uint32_t)n, packets, 16) != 0 || bench_one((uint32_t)n, packets, 0) != 0)
-			rc = 1;
+		for (int random = 0; random < 2; random++) {
+			if (!(orders & (1 << random)))
+				continue;
+			if (bench_one((uint32_t)n, packets, 16, random) != 0 ||
+			    (exact && bench_one((uint32_t)n, packets, 0, random) != 0))
+				rc = 1;
+		}
 		p = *end == ',' ? end + 1 : end;
 	}
 	dv_eal_cleanup(1);

@@ -1091,10 +1091,71 @@ static void test_create_rejects_bad_config(void **state)
 	(void)state;
 	assert_null(dv_flow_table_create(&cfg, err, sizeof(err)));
 	assert_non_null(strstr(err, "capacity"));
+	cfg.capacity = (1u << 28) + 1;
+	assert_null(dv_flow_table_create(&cfg, err, sizeof(err)));
+	assert_non_null(strstr(err, "capacity"));
 	cfg.capacity = 10;
-	cfg.name = "a-name-that-is-far-too-long-for-rte-hash";
+	cfg.name = "";
 	assert_null(dv_flow_table_create(&cfg, err, sizeof(err)));
 	assert_non_null(strstr(err, "name"));
+}
+
+/*
+ * The index under churn at full load: 4500 keys through a table of
+ * capacity 3000 (121 groups of 31 slots, so 0.8 of the slots are taken when
+ * it is full, and some groups overflow into the next), with flows ending by
+ * RST and by eviction. After every burst the index is
+ * checked against the records (dv_flow_table_verify), and the packets and
+ * bytes of all rows add up to what was sent.
+ */
+static void test_index_overflow_under_churn(void **state)
+{
+	const uint32_t cap = 3000, keys = 4500;
+	struct dv_flow_table *t = table(cap, 0, 0, 0);
+	struct dv_pkt burst[32];
+	uint64_t seed = 5, ts = SEC, sent_pkts = 0, sent_bytes = 0, got_pkts = 0, got_bytes = 0;
+	uint32_t displaced = 0, most_displaced = 0;
+	char err[256];
+
+	(void)state;
+	for (int round = 0; round < 2000; round++) {
+		uint32_t n = 1 + (uint32_t)(lcg(&seed) % 32);
+
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t k = (uint32_t)(lcg(&seed) % keys);
+			char a[32];
+
+			snprintf(a, sizeof(a), "10.%u.%u.1", k >> 8, k & 255);
+			burst[i] = tcp(a, 4000, "192.0.2.1", 443,
+				       (lcg(&seed) % 16) == 0 ? 0x04 : 0x10, 100, ts);
+			ts += 1000;
+			sent_pkts++;
+			sent_bytes += burst[i].wire_len;
+		}
+		dv_flow_table_update_burst(t, burst, n, &out);
+		if (dv_flow_table_verify(t, &displaced, err, sizeof(err)) != 0)
+			fail_msg("round %d: %s", round, err);
+		most_displaced = RTE_MAX(most_displaced, displaced);
+		for (uint32_t i = 0; i < out.n; i++) {
+			got_pkts += out.recs[i].src_packets + out.recs[i].dst_packets;
+			got_bytes += out.recs[i].src_bytes + out.recs[i].dst_bytes;
+		}
+		out.n = 0;
+	}
+	assert_true(dv_flow_table_count(t) > cap * 9 / 10);
+	assert_true(dv_flow_table_stats(t)->evicted > 1000);
+	print_message("index churn: most flows outside their home group %u\n", most_displaced);
+	assert_true(most_displaced > 0); /* the overflow path really ran */
+	flush_all(t, DV_END_EOF);
+	for (uint32_t i = 0; i < out.n; i++) {
+		got_pkts += out.recs[i].src_packets + out.recs[i].dst_packets;
+		got_bytes += out.recs[i].src_bytes + out.recs[i].dst_bytes;
+	}
+	assert_int_equal(dv_flow_table_verify(t, &displaced, err, sizeof(err)), 0);
+	assert_int_equal(displaced, 0);
+	assert_int_equal(got_pkts, sent_pkts);
+	assert_int_equal(got_bytes, sent_bytes);
+	dv_flow_table_free(t);
 }
 
 static void test_end_reason_names(void **state)
@@ -1140,6 +1201,7 @@ int main(void)
 		cmocka_unit_test(test_random_against_model),
 		cmocka_unit_test(test_burst_equals_one_by_one),
 		cmocka_unit_test(test_create_rejects_bad_config),
+		cmocka_unit_test(test_index_overflow_under_churn),
 		cmocka_unit_test(test_end_reason_names),
 	};
 
