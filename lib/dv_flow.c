@@ -7,35 +7,35 @@
  *   directions of a conversation hash alike. A packet is "side 0" or "side 1"
  *   by whether its sender is the lower endpoint; counters are kept per side
  *   and turned into src/dst (initiator first) only when a row is exported.
- * - The table is its own hash index, laid out for the memory system: at a
- *   million flows every packet misses the cache, and in a virtual machine
- *   every miss on a new 4 KiB page also costs a nested page walk. So a
- *   record (128 bytes, two cache lines, the key inside) lives in a *group*,
- *   one 4 KiB-aligned block of 32 slots: one slot is the group header, whose
- *   first cache line holds a 16-bit signature per slot (0: free), and the
- *   other 31 are records. The header of group g is slot g % 32: were it
- *   always slot 0, every header would map to the same few cache sets and
- *   a burst's prefetched headers would evict each other. A key hashes (CRC32C, two seeds) to a home
- *   group and a signature; a lookup reads the header line, compares the 31
- *   signatures at once and reads the matching record, both in one page: one
- *   page walk and two or three cache lines per packet, where rte_hash took
- *   four pages (two buckets, a key slot, then our record). A record's
- *   position (group * 32 + slot) never changes while the flow lives, so the
- *   lists below link positions.
- * - A full home group overflows into the next group (linear probing by
- *   group, wrapping). The header's `overflow` counts the flows that passed
- *   the group this way, so a lookup goes on to the next group only while it
- *   is non-zero, and removing a flow decrements the counts on its path. The
- *   groups hold at least capacity / 0.8 slots (DV_GROUP_LOAD), and a table
- *   never holds more than `capacity` flows (eviction), so an insert always
- *   finds a slot and few flows ever leave their home group.
- * - A burst is looked up in three passes so that the cache misses of its
- *   packets overlap (dv_flow_update_chunk): hash every key and prefetch its
- *   header line; match signatures and prefetch each candidate record; then
- *   account packet by packet in order. A candidate found early in a burst
- *   may have been freed or reused by an earlier packet of the same burst,
- *   so it counts only if it is live and holds the packet's key; otherwise
- *   the packet does a full lookup, whose lines are in the cache by then.
+ * - The index is our own, laid out for the memory system: at a million
+ *   flows every packet misses the cache, and in a virtual machine every
+ *   miss on a page the TLB does not cover also costs a nested page walk.
+ *   A key hashes (CRC32C, two chains, mixed) to a home *bucket* and a 16-bit
+ *   signature. A bucket is one cache line: 10 signatures (0: free), the 10
+ *   matching record positions and an overflow count. About 8.5 bytes per
+ *   flow, so the whole index of a million flows (8.5 MB) stays within the
+ *   TLB's and nearly the L3's reach; a lookup reads one bucket line,
+ *   compares its signatures at once and reads one record. rte_hash read
+ *   four places (two buckets, its key store, then our record).
+ * - Records (128 bytes, two cache lines, the key inside) are a plain array
+ *   of `capacity`, handed out from a stack of free positions: flows created
+ *   together sit together, so a generator's flow range (and the lists
+ *   below) walk memory in order. A position never changes while the flow
+ *   lives; the lists link positions.
+ * - A full home bucket overflows into the next (linear probing by bucket,
+ *   wrapping). A bucket's `overflow` counts the flows that passed it, so a
+ *   lookup goes on to the next bucket only while it is non-zero, and
+ *   removing a flow decrements the counts on its path. Buckets hold at least
+ *   capacity / 0.75 entries (DV_BUCKET_LOAD_PCT) and a table never holds
+ *   more than `capacity` flows (eviction), so an insert always finds a free
+ *   entry and few flows leave their home bucket.
+ * - A burst goes through a three-stage software pipeline so that the cache
+ *   misses of its packets overlap (dv_flow_update_chunk): hash the key and
+ *   prefetch its bucket; match signatures and prefetch the first candidate
+ *   record; account the packet. A candidate found early may have been freed
+ *   or reused by an earlier packet of the same burst, so it counts only if
+ *   it is live and holds the packet's key; otherwise the packet does a full
+ *   lookup, whose bucket is in the cache by then.
  * - Expiry is O(expired). Every flow is on one "seen" list, ordered by last
  *   packet: `lru` for open flows (idle timeout, and eviction takes its head)
  *   and `closed` for TCP flows that saw RST or FIN both ways (tcp-close
@@ -93,10 +93,9 @@
 #define DV_FLOW_LAG 8 /* packets between the stages of dv_flow_update_chunk */
 #endif
 
-#define DV_GROUP_SLOTS 32   /* 128-byte slots in a 4 KiB group, one of them the header */
-#define DV_GROUP_RECS  31   /* record slots in a group */
-#define DV_GROUP_BYTES 4096
-#define DV_GROUP_LOAD_PCT 80 /* groups hold >= capacity / 0.8 record slots */
+#define DV_BUCKET_ENTRIES 10  /* signatures and positions in a 64-byte bucket */
+#define DV_BUCKET_MASK ((1u << DV_BUCKET_ENTRIES) - 1)
+#define DV_BUCKET_LOAD_PCT 75 /* buckets hold >= capacity / 0.75 entries */
 #define DV_FLOW_MAX_CAPACITY (1u << 28)
 
 #define DV_IPPROTO_TCP 6
@@ -148,17 +147,14 @@ struct dv_flow_rec {
 
 _Static_assert(sizeof(struct dv_flow_rec) == 128, "flow record must stay two cache lines");
 
-/* The header slot of a group. Its first cache line is all a lookup reads. */
-struct dv_flow_group {
-	uint16_t sig[DV_GROUP_SLOTS]; /* sig[s] of slot s, 0 when free; 0 for the header's own */
-	uint32_t overflow; /* flows whose home is this group or an earlier one, placed later */
-	uint8_t pad[128 - 2 * DV_GROUP_SLOTS - 4];
+/* One cache line of the index. */
+struct dv_flow_bucket {
+	uint16_t sig[DV_BUCKET_ENTRIES]; /* 0: the entry is free */
+	uint32_t pos[DV_BUCKET_ENTRIES]; /* record of the flow with sig[e] */
+	uint32_t overflow; /* flows whose home is this bucket or an earlier one, placed later */
 } __rte_cache_aligned;
 
-_Static_assert(sizeof(struct dv_flow_group) == sizeof(struct dv_flow_rec),
-	       "a group header fills exactly one record slot");
-_Static_assert(DV_GROUP_SLOTS * sizeof(struct dv_flow_rec) == DV_GROUP_BYTES,
-	       "a group is one 4 KiB page");
+_Static_assert(sizeof(struct dv_flow_bucket) == 64, "a bucket is one cache line");
 
 struct dv_flow_list {
 	uint32_t head;
@@ -166,8 +162,11 @@ struct dv_flow_list {
 };
 
 struct dv_flow_table {
-	struct dv_flow_rec *recs; /* groups * 32 slots; every 32nd is a group header */
-	uint32_t groups;
+	struct dv_flow_rec *recs;       /* capacity records */
+	struct dv_flow_bucket *buckets; /* the index */
+	uint32_t *free_pos;             /* stack of free record positions */
+	uint32_t n_free;
+	uint32_t n_buckets;
 	struct dv_frag_cache *frag;
 	uint32_t capacity;
 	uint32_t count;
@@ -234,18 +233,18 @@ static inline int dv_seg_empty(const struct dv_flow_rec *r)
 
 /* ---- the index ---- */
 
-/* Where a key lives: its home group and its 16-bit signature (never 0). */
+/* Where a key lives: its home bucket and its 16-bit signature (never 0). */
 struct dv_flow_hash {
-	uint32_t group;
+	uint32_t bucket;
 	uint16_t sig;
 };
 
 /*
  * Two CRC32C chains over the key's five words, in opposite orders, then a
- * 64-bit finalizer (murmur3's fmix64) over both; the group comes from the
+ * 64-bit finalizer (murmur3's fmix64) over both; the bucket comes from the
  * high half, the signature from the low bits. CRC is linear, so a second
  * chain with another seed would only XOR a constant into the first (the
- * signature would repeat the group's bits and every key of a group would
+ * signature would repeat the bucket's bits and every key of a bucket would
  * share it); the opposite word order is a different linear map, and the
  * multiplications mix the two.
  */
@@ -267,46 +266,33 @@ static inline struct dv_flow_hash dv_flow_hash(const struct dv_flow_table *t,
 	x ^= x >> 33;
 	x *= 0xc4ceb9fe1a85ec53ULL;
 	x ^= x >> 33;
-	h.group = (uint32_t)(((x >> 32) * t->groups) >> 32); /* in [0, groups) */
+	h.bucket = (uint32_t)(((x >> 32) * t->n_buckets) >> 32); /* in [0, n_buckets) */
 	h.sig = (uint16_t)x;
 	if (h.sig == 0)
 		h.sig = 1;
 	return h;
 }
 
-static inline uint32_t dv_group_hdr_slot(uint32_t g)
+static inline uint32_t dv_bucket_next(const struct dv_flow_table *t, uint32_t b)
 {
-	return g % DV_GROUP_SLOTS;
+	return b + 1 == t->n_buckets ? 0 : b + 1;
 }
 
-static inline struct dv_flow_group *dv_group(const struct dv_flow_table *t, uint32_t g)
-{
-	return (struct dv_flow_group *)&t->recs[(size_t)g * DV_GROUP_SLOTS + dv_group_hdr_slot(g)];
-}
-
-static inline uint32_t dv_group_next(const struct dv_flow_table *t, uint32_t g)
-{
-	return g + 1 == t->groups ? 0 : g + 1;
-}
-
-/* Bit s set for each slot s of the group whose signature equals sig (for a
- * sig of 0, the header's own slot too). */
-static inline uint32_t dv_group_match(const struct dv_flow_group *grp, uint16_t sig)
+/* Bit e set for each entry e of the bucket whose signature equals sig. */
+static inline uint32_t dv_bucket_match(const struct dv_flow_bucket *bk, uint16_t sig)
 {
 #if defined(__SSE2__)
-	const __m128i *v = (const __m128i *)grp->sig;
+	/* Entries 0..7, then 8..15 of which 8 and 9 are signatures. */
 	__m128i want = _mm_set1_epi16((short)sig);
-	__m128i lo = _mm_packs_epi16(_mm_cmpeq_epi16(_mm_load_si128(v), want),
-				     _mm_cmpeq_epi16(_mm_load_si128(v + 1), want));
-	__m128i hi = _mm_packs_epi16(_mm_cmpeq_epi16(_mm_load_si128(v + 2), want),
-				     _mm_cmpeq_epi16(_mm_load_si128(v + 3), want));
+	__m128i a = _mm_cmpeq_epi16(_mm_load_si128((const __m128i *)bk->sig), want);
+	__m128i b = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(bk->sig + 8)), want);
 
-	return (uint32_t)_mm_movemask_epi8(lo) | (uint32_t)_mm_movemask_epi8(hi) << 16;
+	return (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(a, b)) & DV_BUCKET_MASK;
 #else
 	uint32_t m = 0;
 
-	for (uint32_t s = 0; s < DV_GROUP_SLOTS; s++)
-		m |= (uint32_t)(grp->sig[s] == sig) << s;
+	for (uint32_t e = 0; e < DV_BUCKET_ENTRIES; e++)
+		m |= (uint32_t)(bk->sig[e] == sig) << e;
 	return m;
 #endif
 }
@@ -349,54 +335,69 @@ _Static_assert(sizeof(struct dv_flow_key) == 5 * sizeof(uint64_t), "dv_flow_key_
 static uint32_t dv_flow_lookup(const struct dv_flow_table *t, const struct dv_flow_key *k,
 			       struct dv_flow_hash h)
 {
-	uint32_t g = h.group;
+	uint32_t b = h.bucket;
 
 	for (;;) {
-		const struct dv_flow_group *grp = dv_group(t, g);
-		uint32_t m = dv_group_match(grp, h.sig);
+		const struct dv_flow_bucket *bk = &t->buckets[b];
+		uint32_t m = dv_bucket_match(bk, h.sig);
 
 		while (m != 0) {
-			uint32_t i = g * DV_GROUP_SLOTS + (uint32_t)__builtin_ctz(m);
+			uint32_t i = bk->pos[__builtin_ctz(m)];
 
 			if (dv_flow_key_eq(&t->recs[i].key, k))
 				return i;
 			m &= m - 1;
 		}
-		if (grp->overflow == 0)
+		if (bk->overflow == 0)
 			return DV_FLOW_NIL;
-		g = dv_group_next(t, g);
+		b = dv_bucket_next(t, b);
 	}
 }
 
-/* Take a free slot for a key known to be absent; the table has fewer than
- * `capacity` flows, so some group has a free slot. */
-static uint32_t dv_flow_slot_take(struct dv_flow_table *t, struct dv_flow_hash h)
+/* Enter record position i for a key known to be absent; the table has fewer
+ * than `capacity` flows, so some bucket has a free entry. */
+static void dv_flow_index_add(struct dv_flow_table *t, struct dv_flow_hash h, uint32_t i)
 {
-	uint32_t g = h.group;
+	uint32_t b = h.bucket;
 
 	for (;;) {
-		struct dv_flow_group *grp = dv_group(t, g);
-		uint32_t free_slots = dv_group_match(grp, 0) & ~(1u << dv_group_hdr_slot(g));
+		struct dv_flow_bucket *bk = &t->buckets[b];
+		uint32_t free_entries = dv_bucket_match(bk, 0);
 
-		if (free_slots != 0) {
-			uint32_t s = (uint32_t)__builtin_ctz(free_slots);
+		if (free_entries != 0) {
+			uint32_t e = (uint32_t)__builtin_ctz(free_entries);
 
-			grp->sig[s] = h.sig;
-			return g * DV_GROUP_SLOTS + s;
+			bk->sig[e] = h.sig;
+			bk->pos[e] = i;
+			return;
 		}
-		grp->overflow++;
-		g = dv_group_next(t, g);
+		bk->overflow++;
+		b = dv_bucket_next(t, b);
 	}
 }
 
-/* Give back slot i, whose key hashes to h. */
-static void dv_flow_slot_free(struct dv_flow_table *t, uint32_t i, struct dv_flow_hash h)
+/* Take record position i, whose key hashes to h, out of the index. */
+static void dv_flow_index_del(struct dv_flow_table *t, struct dv_flow_hash h, uint32_t i)
 {
-	uint32_t at = i / DV_GROUP_SLOTS;
+	uint32_t b = h.bucket;
 
-	for (uint32_t g = h.group; g != at; g = dv_group_next(t, g))
-		dv_group(t, g)->overflow--;
-	dv_group(t, at)->sig[i % DV_GROUP_SLOTS] = 0;
+	for (;;) {
+		struct dv_flow_bucket *bk = &t->buckets[b];
+		uint32_t m = dv_bucket_match(bk, h.sig);
+
+		while (m != 0) {
+			uint32_t e = (uint32_t)__builtin_ctz(m);
+
+			if (bk->pos[e] == i) {
+				bk->sig[e] = 0;
+				return;
+			}
+			m &= m - 1;
+		}
+		/* Not here: it was placed past this bucket. */
+		bk->overflow--;
+		b = dv_bucket_next(t, b);
+	}
 }
 
 /* ---- export ---- */
@@ -453,8 +454,9 @@ static void dv_flow_remove(struct dv_flow_table *t, uint32_t i)
 	dv_list_unlink(t, dv_seen_list(t, r), DV_LINK_SEEN, i);
 	if (!dv_seg_empty(r))
 		dv_list_unlink(t, &t->act, DV_LINK_ACT, i);
-	dv_flow_slot_free(t, i, dv_flow_hash(t, &r->key));
+	dv_flow_index_del(t, dv_flow_hash(t, &r->key), i);
 	r->state = 0;
+	t->free_pos[t->n_free++] = i;
 	t->count--;
 }
 
@@ -545,10 +547,20 @@ static void dv_flow_make_room(struct dv_flow_table *t, struct dv_export_buf *out
 
 /* ---- packet path ---- */
 
-/* The coarse-LRU time slot of `now` for a seen list. */
-static inline uint8_t dv_flow_epoch(const struct dv_flow_table *t, int closed)
+/*
+ * The coarse-LRU time slot of `now` for flow i on a seen list. Each flow's
+ * slots are shifted by a phase of its own (from its position), so that the
+ * flows' moves spread evenly over time: with one phase for all, the first
+ * packet of every flow after a slot boundary would move it, a burst of two
+ * cache misses per flow (a million flows: a fraction of a second of stalls
+ * every slot, when a NIC's queue could overflow).
+ */
+static inline uint8_t dv_flow_epoch(const struct dv_flow_table *t, int closed, uint32_t i)
 {
-	return (uint8_t)(t->now_ns >> (closed ? t->closed_shift : t->lru_shift));
+	uint8_t shift = closed ? t->closed_shift : t->lru_shift;
+	uint64_t phase = shift ? ((uint64_t)i * 0x9e3779b97f4a7c15ULL) >> (64 - shift) : 0;
+
+	return (uint8_t)((t->now_ns + phase) >> shift);
 }
 
 /*
@@ -556,17 +568,18 @@ static inline uint8_t dv_flow_epoch(const struct dv_flow_table *t, int closed)
  *
  * The move writes two neighbouring records, which at a million flows are
  * cache misses on every packet. With a coarse table a flow moves at most once
- * per time slot (timeout / lru_slack_div, rounded down to a power of two):
- * the list stays ordered by the slot of each flow's last move, a flow's last
- * packet is never later than the end of that slot, so a head that is not due
- * yet holds back the flows behind it by at most one slot, and eviction takes
- * a flow seen at most one slot after the least recently seen one.
+ * per time slot (timeout / lru_slack_div, rounded down to a power of two, in
+ * the flow's own phase): the list is ordered by the time of each flow's last
+ * move, and a flow's last packet is less than one slot after its last move.
+ * So a flow behind a head that is not due yet is held back by less than one
+ * slot, and eviction takes a flow seen less than one slot after the least
+ * recently seen one.
  */
 static inline void dv_flow_touch(struct dv_flow_table *t, uint32_t i, uint64_t ts)
 {
 	struct dv_flow_rec *r = &t->recs[i];
 	int closed = (r->state & DV_ST_CLOSED) != 0;
-	uint8_t ep = dv_flow_epoch(t, closed);
+	uint8_t ep = dv_flow_epoch(t, closed, i);
 	struct dv_flow_list *l;
 
 	if (ts > r->last_ns)
@@ -607,7 +620,7 @@ static inline void dv_flow_apply(struct dv_flow_table *t, uint32_t i, unsigned i
 	     (r->state & (DV_ST_FIN(0) | DV_ST_FIN(1))) == (DV_ST_FIN(0) | DV_ST_FIN(1)))) {
 		dv_list_unlink(t, &t->lru, DV_LINK_SEEN, i);
 		r->state |= DV_ST_CLOSED;
-		r->epoch = dv_flow_epoch(t, 1);
+		r->epoch = dv_flow_epoch(t, 1, i);
 		dv_list_push_tail(t, &t->closed, DV_LINK_SEEN, i);
 	}
 }
@@ -625,7 +638,8 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 		t->stats.table_full++;
 		dv_flow_make_room(t, out);
 	}
-	pos = dv_flow_slot_take(t, h);
+	pos = t->free_pos[--t->n_free]; /* count < capacity, so one is free */
+	dv_flow_index_add(t, h, pos);
 	r = &t->recs[pos];
 	memset(r, 0, sizeof(*r));
 	r->key = *k;
@@ -636,7 +650,7 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 	r->state = DV_ST_LIVE | (init ? DV_ST_INIT1 : 0);
 	r->last_ns = p->ts_ns;
 	dv_rand_uuid4(&t->rand, r->id);
-	r->epoch = dv_flow_epoch(t, 0);
+	r->epoch = dv_flow_epoch(t, 0, pos);
 	dv_list_push_tail(t, &t->lru, DV_LINK_SEEN, pos);
 	t->count++;
 	t->stats.created++;
@@ -697,7 +711,7 @@ static inline void dv_flow_frag(struct dv_flow_table *t, struct dv_pkt *p)
 /*
  * One chunk as a three-stage software pipeline, so that the cache misses of
  * its packets overlap: stage 1 makes packet i's key and hash and prefetches
- * its group header; stage 2, DV_FLOW_LAG packets later, matches signatures
+ * its bucket; stage 2, DV_FLOW_LAG packets later, matches signatures
  * and prefetches the first candidate record; stage 3, another DV_FLOW_LAG
  * later, accounts the packet. Packets are accounted in order. The lag keeps
  * a few misses in flight: issuing a whole burst's prefetches at once
@@ -716,15 +730,18 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, u
 			dv_flow_frag(t, &pkts[i]);
 			side[i] = (uint8_t)dv_flow_key_make(&pkts[i], &keys[i]);
 			h[i] = dv_flow_hash(t, &keys[i]);
-			rte_prefetch0(dv_group(t, h[i].group));
+#ifndef DV_NO_HDR_PF
+			rte_prefetch0(&t->buckets[h[i].bucket]);
+#endif
 		}
 		if (i >= DV_FLOW_LAG && i - DV_FLOW_LAG < n) {
 			uint32_t j = i - DV_FLOW_LAG;
-			uint32_t m = dv_group_match(dv_group(t, h[j].group), h[j].sig);
+			const struct dv_flow_bucket *bk = &t->buckets[h[j].bucket];
+			uint32_t m = dv_bucket_match(bk, h[j].sig);
 
 			cand[j] = DV_FLOW_NIL;
 			if (m != 0) {
-				cand[j] = h[j].group * DV_GROUP_SLOTS + (uint32_t)__builtin_ctz(m);
+				cand[j] = bk->pos[__builtin_ctz(m)];
 				rte_prefetch0(&t->recs[cand[j]]);
 				rte_prefetch0((const char *)&t->recs[cand[j]] + RTE_CACHE_LINE_SIZE);
 			}
@@ -813,19 +830,31 @@ static uint8_t dv_flow_slot_shift(uint64_t timeout, uint32_t div)
 	return shift;
 }
 
-/* Groups for a capacity: record slots >= capacity / 0.8. */
-static uint32_t dv_flow_groups(uint32_t capacity)
+/* Buckets for a capacity: entries >= capacity / 0.75. */
+static uint32_t dv_flow_n_buckets(uint32_t capacity)
 {
-	uint64_t slots = ((uint64_t)capacity * 100 + DV_GROUP_LOAD_PCT - 1) / DV_GROUP_LOAD_PCT;
+	uint64_t entries = ((uint64_t)capacity * 100 + DV_BUCKET_LOAD_PCT - 1) / DV_BUCKET_LOAD_PCT;
 
-	return (uint32_t)((slots + DV_GROUP_RECS - 1) / DV_GROUP_RECS);
+	return (uint32_t)((entries + DV_BUCKET_ENTRIES - 1) / DV_BUCKET_ENTRIES);
+}
+
+/* DPDK memory for the table, every page touched: DPDK may hand out fresh
+ * memory unwritten (it knows it is zero), and without hugepages (--no-huge)
+ * the kernel would then fault pages in, and zero them, on the packet path. */
+static void *dv_flow_alloc(const char *what, size_t bytes, int socket_id)
+{
+	void *p = rte_malloc_socket(what, bytes, RTE_CACHE_LINE_SIZE, socket_id);
+
+	if (p != NULL)
+		memset(p, 0, bytes);
+	return p;
 }
 
 struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, char *err,
 					   size_t errlen)
 {
 	struct dv_flow_table *t;
-	size_t bytes;
+	size_t rec_bytes, index_bytes;
 
 	if (cfg == NULL || cfg->name == NULL || cfg->name[0] == '\0') {
 		snprintf(err, errlen, "flow table: a name is required");
@@ -842,20 +871,25 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 		snprintf(err, errlen, "flow table %s: out of DPDK memory", cfg->name);
 		return NULL;
 	}
-	t->groups = dv_flow_groups(cfg->capacity);
-	bytes = (size_t)t->groups * DV_GROUP_BYTES;
+	t->n_buckets = dv_flow_n_buckets(cfg->capacity);
+	rec_bytes = (size_t)cfg->capacity * sizeof(*t->recs);
+	index_bytes = (size_t)t->n_buckets * sizeof(*t->buckets);
 	/* Zeroed: every signature 0 (free), every overflow count 0. */
-	t->recs = rte_zmalloc_socket("dv_flow_recs", bytes, DV_GROUP_BYTES, cfg->socket_id);
-	if (t->recs == NULL) {
-		snprintf(err, errlen,
-			 "flow table %s: out of DPDK memory for %u flows (%zu MB)",
-			 cfg->name, cfg->capacity, bytes >> 20);
+	t->recs = dv_flow_alloc("dv_flow_recs", rec_bytes, cfg->socket_id);
+	t->buckets = dv_flow_alloc("dv_flow_index", index_bytes, cfg->socket_id);
+	t->free_pos = dv_flow_alloc("dv_flow_free", (size_t)cfg->capacity * sizeof(uint32_t),
+				    cfg->socket_id);
+	if (t->recs == NULL || t->buckets == NULL || t->free_pos == NULL) {
+		snprintf(err, errlen, "flow table %s: out of DPDK memory for %u flows (%zu MB)",
+			 cfg->name, cfg->capacity,
+			 (rec_bytes + index_bytes + (size_t)cfg->capacity * 4) >> 20);
 		goto fail;
 	}
-	/* Touch every page now: DPDK may hand out fresh memory unwritten (it
-	 * knows it is zero), and without hugepages (--no-huge) the kernel would
-	 * then fault pages in, and zero them, on the worker's packet path. */
-	memset(t->recs, 0, bytes);
+	/* Positions are handed out from 0 up, so flows created one after the
+	 * other get neighbouring records. */
+	for (uint32_t i = 0; i < cfg->capacity; i++)
+		t->free_pos[i] = cfg->capacity - 1 - i;
+	t->n_free = cfg->capacity;
 	t->frag = dv_frag_cache_create(cfg->frag_capacity, cfg->socket_id, err, errlen);
 	if (t->frag == NULL)
 		goto fail;
@@ -885,6 +919,8 @@ void dv_flow_table_free(struct dv_flow_table *t)
 	if (t == NULL)
 		return;
 	dv_frag_cache_free(t->frag);
+	rte_free(t->free_pos);
+	rte_free(t->buckets);
 	rte_free(t->recs);
 	rte_free(t);
 }
@@ -913,59 +949,68 @@ const struct dv_flow_stats *dv_flow_table_stats(const struct dv_flow_table *t)
 int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, char *err,
 			 size_t errlen)
 {
-	uint32_t *want = calloc(t->groups, sizeof(*want)), live = 0, moved = 0;
+	uint32_t *want = calloc(t->n_buckets, sizeof(*want));
+	uint8_t *seen = calloc(t->capacity, 1);
+	uint32_t live = 0, moved = 0, entries = 0;
 	int rc = -1;
 
-	if (want == NULL) {
+	if (want == NULL || seen == NULL) {
 		snprintf(err, errlen, "verify: out of memory");
-		return -1;
+		goto out;
 	}
-	for (uint32_t g = 0; g < t->groups; g++) {
-		const struct dv_flow_group *grp = dv_group(t, g);
+	for (uint32_t b = 0; b < t->n_buckets; b++) {
+		const struct dv_flow_bucket *bk = &t->buckets[b];
 
-		if (grp->sig[dv_group_hdr_slot(g)] != 0) {
-			snprintf(err, errlen, "group %u: header slot has signature %u", g,
-				 grp->sig[dv_group_hdr_slot(g)]);
-			goto out;
-		}
-		for (uint32_t s = 0; s < DV_GROUP_SLOTS; s++) {
-			uint32_t i = g * DV_GROUP_SLOTS + s;
-			const struct dv_flow_rec *r = &t->recs[i];
+		for (uint32_t e = 0; e < DV_BUCKET_ENTRIES; e++) {
+			uint32_t i = bk->pos[e];
 			struct dv_flow_hash h;
 
-			if (s == dv_group_hdr_slot(g))
+			if (bk->sig[e] == 0)
 				continue;
-			if (grp->sig[s] == 0) {
-				if (r->state & DV_ST_LIVE) {
-					snprintf(err, errlen, "slot %u: live flow in a free slot", i);
-					goto out;
-				}
-				continue;
-			}
-			h = dv_flow_hash(t, &r->key);
-			if (!(r->state & DV_ST_LIVE) || h.sig != grp->sig[s]) {
-				snprintf(err, errlen, "slot %u: signature %u, flow live %d sig %u",
-					 i, grp->sig[s], r->state & DV_ST_LIVE, h.sig);
+			if (i >= t->capacity || seen[i] || !(t->recs[i].state & DV_ST_LIVE)) {
+				snprintf(err, errlen,
+					 "bucket %u entry %u: position %u is out of range, "
+					 "indexed twice or not a live flow", b, e, i);
 				goto out;
 			}
-			if (dv_flow_lookup(t, &r->key, h) != i) {
-				snprintf(err, errlen, "slot %u: its key is not found there", i);
+			seen[i] = 1;
+			entries++;
+			h = dv_flow_hash(t, &t->recs[i].key);
+			if (h.sig != bk->sig[e]) {
+				snprintf(err, errlen, "bucket %u entry %u: signature %u, key's %u", b,
+					 e, bk->sig[e], h.sig);
 				goto out;
 			}
-			live++;
-			moved += h.group != g;
-			for (uint32_t k = h.group; k != g; k = dv_group_next(t, k))
+			if (dv_flow_lookup(t, &t->recs[i].key, h) != i) {
+				snprintf(err, errlen, "position %u: lookup of its key fails", i);
+				goto out;
+			}
+			moved += h.bucket != b;
+			for (uint32_t k = h.bucket; k != b; k = dv_bucket_next(t, k))
 				want[k]++;
 		}
 	}
-	if (live != t->count) {
-		snprintf(err, errlen, "%u live slots, count %u", live, t->count);
+	for (uint32_t i = 0; i < t->capacity; i++)
+		live += (t->recs[i].state & DV_ST_LIVE) != 0;
+	if (live != t->count || entries != t->count || t->n_free != t->capacity - t->count) {
+		snprintf(err, errlen, "%u live records, %u index entries, %u free, count %u", live,
+			 entries, t->n_free, t->count);
 		goto out;
 	}
-	for (uint32_t g = 0; g < t->groups; g++) {
-		if (dv_group(t, g)->overflow != want[g]) {
-			snprintf(err, errlen, "group %u: overflow %u, flows past it %u", g,
-				 dv_group(t, g)->overflow, want[g]);
+	for (uint32_t f = 0; f < t->n_free; f++) {
+		uint32_t i = t->free_pos[f];
+
+		if (i >= t->capacity || seen[i]) {
+			snprintf(err, errlen, "free position %u is out of range, live or free twice",
+				 i);
+			goto out;
+		}
+		seen[i] = 1;
+	}
+	for (uint32_t b = 0; b < t->n_buckets; b++) {
+		if (t->buckets[b].overflow != want[b]) {
+			snprintf(err, errlen, "bucket %u: overflow %u, flows past it %u", b,
+				 t->buckets[b].overflow, want[b]);
 			goto out;
 		}
 	}
@@ -974,16 +1019,18 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 	rc = 0;
 out:
 	free(want);
+	free(seen);
 	return rc;
 }
 
 size_t dv_flow_bytes_per_flow(void)
 {
 	/*
-	 * A 4 KiB group per 31 records, with record slots for capacity / 0.8
-	 * flows: 4096 * 100 / (31 * 80) = 165 bytes (rounded up). Checked
-	 * against the DPDK heap in tests/bench/bench_engine.c.
+	 * The record, its free-stack slot and its share of the index (a 64-byte
+	 * bucket per 10 * 0.75 flows: 8.5 bytes), rounded up. Checked against
+	 * the DPDK heap in tests/bench/bench_engine.c.
 	 */
-	return (DV_GROUP_BYTES * 100 + DV_GROUP_RECS * DV_GROUP_LOAD_PCT - 1) /
-	       (DV_GROUP_RECS * DV_GROUP_LOAD_PCT);
+	return sizeof(struct dv_flow_rec) + sizeof(uint32_t) +
+	       (sizeof(struct dv_flow_bucket) * 100 + DV_BUCKET_ENTRIES * DV_BUCKET_LOAD_PCT - 1) /
+		       (DV_BUCKET_ENTRIES * DV_BUCKET_LOAD_PCT);
 }

@@ -388,6 +388,8 @@ static struct dv_flow_table *coarse_table(uint32_t cap, uint64_t idle)
  * slot, 2^29 ns (0.537 s, the largest power of two <= 16 s / 16). A touch in
  * the same slot does not move it, so expiry may hold a due flow back behind
  * a head that is not due, by less than one slot, and never exports early.
+ * Slots are shifted by a phase per flow; the first assertion below shows
+ * that A's two packets fell in one slot of its phase.
  */
 static void test_coarse_lru_bounded_lag(void **state)
 {
@@ -1102,9 +1104,9 @@ static void test_create_rejects_bad_config(void **state)
 
 /*
  * The index under churn at full load: 4500 keys through a table of
- * capacity 3000 (121 groups of 31 slots, so 0.8 of the slots are taken when
- * it is full, and some groups overflow into the next), with flows ending by
- * RST and by eviction. After every burst the index is
+ * capacity 3000 (400 buckets of 10 entries, so 0.75 of the entries are
+ * taken when it is full, and some buckets overflow into the next), with
+ * flows ending by RST and by eviction. After every burst the index is
  * checked against the records (dv_flow_table_verify), and the packets and
  * bytes of all rows add up to what was sent.
  */
@@ -1144,7 +1146,7 @@ static void test_index_overflow_under_churn(void **state)
 	}
 	assert_true(dv_flow_table_count(t) > cap * 9 / 10);
 	assert_true(dv_flow_table_stats(t)->evicted > 1000);
-	print_message("index churn: most flows outside their home group %u\n", most_displaced);
+	print_message("index churn: most flows outside their home bucket %u\n", most_displaced);
 	assert_true(most_displaced > 0); /* the overflow path really ran */
 	flush_all(t, DV_END_EOF);
 	for (uint32_t i = 0; i < out.n; i++) {
