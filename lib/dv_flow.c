@@ -67,11 +67,13 @@
  * (dv_flow_table_verify, a check for tests, allocates).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <rte_branch_prediction.h>
+#include <rte_byteorder.h>
 #include <rte_common.h>
 #include <rte_errno.h>
 #include <rte_hash_crc.h>
@@ -88,7 +90,9 @@
 
 #define DV_FLOW_NIL   UINT32_MAX
 #define DV_FLOW_NEVER UINT64_MAX
+#ifndef DV_FLOW_BURST
 #define DV_FLOW_BURST 32 /* keys hashed and looked up together */
+#endif
 #ifndef DV_FLOW_LAG
 #define DV_FLOW_LAG 8 /* packets between the stages of dv_flow_update_chunk */
 #endif
@@ -240,27 +244,21 @@ struct dv_flow_hash {
 };
 
 /*
- * Two CRC32C chains over the key's five words, in opposite orders, then a
- * 64-bit finalizer (murmur3's fmix64) over both; the bucket comes from the
- * high half, the signature from the low bits. CRC is linear, so a second
- * chain with another seed would only XOR a constant into the first (the
- * signature would repeat the bucket's bits and every key of a bucket would
- * share it); the opposite word order is a different linear map, and the
- * multiplications mix the two.
+ * A CRC32C chain over the key's five words, spread to 64 bits by murmur3's
+ * fmix64; the bucket comes from the high half, the signature from the low
+ * bits. (Taking both from the CRC itself would not do: CRC is linear, and
+ * keys of one bucket would share signatures.) Two keys with the same CRC
+ * share bucket and signature, which costs a key comparison, nothing more.
  */
 static inline struct dv_flow_hash dv_flow_hash(const struct dv_flow_table *t,
 					       const struct dv_flow_key *k)
 {
-	uint64_t w[5], x;
-	uint32_t a = 0, b = 0;
+	uint64_t w[5], x = 0;
 	struct dv_flow_hash h;
 
 	memcpy(w, k, sizeof(w));
-	for (int i = 0; i < 5; i++) {
-		a = rte_hash_crc_8byte(w[i], a);
-		b = rte_hash_crc_8byte(w[4 - i], b);
-	}
-	x = (uint64_t)a << 32 | b;
+	for (int i = 0; i < 5; i++)
+		x = rte_hash_crc_8byte(w[i], (uint32_t)x);
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdULL;
 	x ^= x >> 33;
@@ -297,23 +295,50 @@ static inline uint32_t dv_bucket_match(const struct dv_flow_bucket *bk, uint16_t
 #endif
 }
 
+/* The last 8 bytes of a key, built in a register and stored at once: the
+ * hash and the comparison then read whole words that one store wrote
+ * (five small stores would defeat store-to-load forwarding). */
+union dv_flow_key_tail {
+	struct {
+		uint16_t port[2];
+		uint16_t vlan;
+		uint8_t proto;
+		uint8_t family;
+	} f;
+	uint64_t w;
+};
+
+_Static_assert(offsetof(struct dv_flow_key, port) == 32 && sizeof(union dv_flow_key_tail) == 8,
+	       "the key's tail is its last 8 bytes, laid out as union dv_flow_key_tail");
+
 /*
- * Build the canonical key of a packet; returns the sender's side. Every byte
- * of the key is written, because keys are hashed and compared as bytes.
+ * Build the canonical key of a packet; returns the sender's side (1 when
+ * its (address, port) is the greater, compared as big-endian numbers, as
+ * memcmp would). Every byte of the key is written, because keys are hashed
+ * and compared as bytes.
  */
 static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_flow_key *k)
 {
-	int c = memcmp(p->src, p->dst, 16);
-	unsigned int side = c > 0 || (c == 0 && p->sport > p->dport);
-	const uint8_t *lo = side ? p->dst : p->src, *hi = side ? p->src : p->dst;
+	uint64_t s[2], d[2];
+	union dv_flow_key_tail tail;
+	unsigned int side;
 
-	memcpy(k->addr[0], lo, 16);
-	memcpy(k->addr[1], hi, 16);
-	k->port[0] = side ? p->dport : p->sport;
-	k->port[1] = side ? p->sport : p->dport;
-	k->vlan = (p->flags & DV_PKT_F_VLAN) ? (uint16_t)(DV_KEY_VLAN | (p->vlan_id & 0x0fff)) : 0;
-	k->proto = p->proto;
-	k->family = p->family;
+	memcpy(s, p->src, 16);
+	memcpy(d, p->dst, 16);
+	s[0] = rte_be_to_cpu_64(s[0]);
+	s[1] = rte_be_to_cpu_64(s[1]);
+	d[0] = rte_be_to_cpu_64(d[0]);
+	d[1] = rte_be_to_cpu_64(d[1]);
+	side = s[0] != d[0] ? s[0] > d[0] : s[1] != d[1] ? s[1] > d[1] : p->sport > p->dport;
+	memcpy(k->addr[0], side ? p->dst : p->src, 16);
+	memcpy(k->addr[1], side ? p->src : p->dst, 16);
+	tail.f.port[0] = side ? p->dport : p->sport;
+	tail.f.port[1] = side ? p->sport : p->dport;
+	tail.f.vlan = (p->flags & DV_PKT_F_VLAN) ? (uint16_t)(DV_KEY_VLAN | (p->vlan_id & 0x0fff))
+						 : 0;
+	tail.f.proto = p->proto;
+	tail.f.family = p->family;
+	memcpy(&k->port[0], &tail.w, sizeof(tail.w));
 	return side;
 }
 
@@ -753,6 +778,7 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, u
 		}
 	}
 }
+
 
 void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts, uint32_t n,
 				struct dv_export_buf *out)

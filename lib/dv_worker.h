@@ -23,7 +23,9 @@
 #include "dv_parse.h"
 #include "dv_time.h"
 
+#ifndef DV_BURST
 #define DV_BURST 32
+#endif
 
 /*
  * An element of an input ring with this bit in dv_pkt.flags is not a packet
