@@ -26,6 +26,7 @@ struct dv_app {
 	struct rte_ring **in_rings;
 	unsigned int worker_lcore[DV_MAX_WORKERS];
 	struct dv_clock clock;
+	uint64_t clock_adjust_at; /* monotonic ns of the next dv_clock_adjust() */
 	int packet_clock;
 	int oversubscribed;
 	int own_eal;

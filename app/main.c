@@ -248,11 +248,28 @@ static void control_idle(void)
 	rte_delay_us_sleep(50);
 }
 
+/* Once a second, bring the workers' TSC clock toward CLOCK_REALTIME. */
+static void clock_adjust(struct dv_app *app, uint64_t mono)
+{
+	uint64_t tsc, real;
+
+	if (mono < app->clock_adjust_at)
+		return;
+	app->clock_adjust_at = mono + DV_NS_PER_SEC;
+	tsc = rte_rdtsc();
+	real = dv_realtime_ns();
+	if (dv_clock_adjust(&app->clock, tsc, real))
+		DV_LOG(WARNING, "the system clock was set (%+.3f s): live row times follow it",
+		       (double)app->clock.offset_ns / 1e9);
+}
+
 static void control_step(struct dv_app *app)
 {
 	uint32_t got = dv_control_drain(&app->ctl);
+	uint64_t mono = dv_monotonic_ns();
 
-	dv_control_poll(&app->ctl, dv_monotonic_ns());
+	dv_control_poll(&app->ctl, mono);
+	clock_adjust(app, mono);
 	if (hup_signal) {
 		hup_signal = 0;
 		for (uint32_t s = 0; s < app->ctl.n_sinks; s++)

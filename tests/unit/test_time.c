@@ -160,7 +160,84 @@ static void test_clock_tracks_realtime(void **state)
 	/* 30 sleeps of 10 ms took at least 300 ms of monotonic time */
 	assert_true(dv_monotonic_ns() - t0 >= 300 * NS_MS);
 	/* and the TSC clock saw that time pass too */
-	assert_true(dv_clock_now(&c) - c.base_ns >= 300 * NS_MS);
+	assert_true(dv_clock_now(&c) - c.ref_ns >= 300 * NS_MS);
+}
+
+/*
+ * A simulated appliance whose TSC runs `ppm` parts per million faster than
+ * the rate the EAL measured (hz), adjusted once per simulated second for
+ * `seconds`, with the clock read 10 times between adjustments. Checks that
+ * the clock never runs backwards and never jumps, and returns the largest
+ * |offset| over the last 10 adjustments.
+ */
+static uint64_t drift_run(int ppm, int seconds, int64_t start_offset_ns)
+{
+	const uint64_t hz = 2000000000ULL; /* what the EAL believes */
+	const double true_hz = (double)hz * (1.0 + ppm / 1e6);
+	const uint64_t real0 = 1700000000ULL * NS_S, tsc0 = 123456789ULL;
+	uint64_t prev = 0, worst = 0;
+	struct dv_clock c;
+
+	dv_clock_init_at(&c, tsc0, (uint64_t)((int64_t)real0 - start_offset_ns), hz);
+	for (int step = 1; step <= seconds * 10; step++) {
+		uint64_t real = real0 + (uint64_t)step * (NS_S / 10);
+		uint64_t tsc = tsc0 + (uint64_t)((double)step / 10 * true_hz);
+		uint64_t v = dv_clock_at(&c, tsc);
+
+		if (v < prev)
+			fail_msg("ppm %d, %.1f s: the clock went back %llu ns", ppm, step / 10.0,
+				 (unsigned long long)(prev - v));
+		prev = v;
+		if (step % 10 == 0) {
+			assert_int_equal(dv_clock_adjust(&c, tsc, real), 0);
+			assert_true(dv_clock_at(&c, tsc) == v); /* no jump at the adjustment */
+			if (step > (seconds - 10) * 10) {
+				uint64_t a = (uint64_t)(c.offset_ns < 0 ? -c.offset_ns : c.offset_ns);
+
+				worst = a > worst ? a : worst;
+			}
+		}
+	}
+	assert_int_equal(c.steps, 0);
+	return worst;
+}
+
+/* Without adjustment a 50 ppm TSC error is 4.3 s a day; adjusted, the
+ * clock stays within microseconds of CLOCK_REALTIME, in either direction,
+ * and a 300 ms gap (NTP stepped CLOCK_REALTIME) is slewed away (500 ppm:
+ * 600 s) without a jump. */
+static void test_clock_adjust_follows_drift(void **state)
+{
+	(void)state;
+	assert_true(drift_run(50, 120, 0) < 10 * 1000);
+	assert_true(drift_run(-50, 120, 0) < 10 * 1000);
+	assert_true(drift_run(0, 60, 0) < 1000);
+	assert_true(drift_run(20, 700, 300 * NS_MS) < 10 * 1000);
+	assert_true(drift_run(-20, 700, -300 * NS_MS) < 10 * 1000);
+}
+
+/* A system clock set forward or back by more than DV_CLOCK_STEP_NS is
+ * followed at once, counted, and the rate is measured afresh from there. */
+static void test_clock_adjust_steps(void **state)
+{
+	const uint64_t hz = 1000000000ULL, real0 = 1700000000ULL * NS_S, tsc0 = 1000;
+	struct dv_clock c;
+
+	(void)state;
+	dv_clock_init_at(&c, tsc0, real0, hz);
+	assert_int_equal(dv_clock_adjust(&c, tsc0 + hz, real0 + NS_S + 5 * NS_S), 1);
+	assert_int_equal(c.steps, 1);
+	assert_true(c.offset_ns > 4 * (int64_t)NS_S);
+	assert_int_equal(dv_clock_at(&c, tsc0 + hz), real0 + 6 * NS_S);
+	assert_int_equal(dv_clock_at(&c, tsc0 + 2 * hz), real0 + 7 * NS_S);
+	/* back by an hour */
+	assert_int_equal(dv_clock_adjust(&c, tsc0 + 3 * hz, real0 + 8 * NS_S - 3600 * NS_S), 1);
+	assert_int_equal(c.steps, 2);
+	assert_int_equal(dv_clock_at(&c, tsc0 + 3 * hz), real0 + 8 * NS_S - 3600 * NS_S);
+	/* a small gap afterwards is slewed, not stepped */
+	assert_int_equal(dv_clock_adjust(&c, tsc0 + 4 * hz, real0 + 9 * NS_S - 3600 * NS_S + 1000), 0);
+	/* a TSC reading from before the last adjustment counts from its base */
+	assert_int_equal(dv_clock_at(&c, tsc0), dv_clock_at(&c, tsc0 + 4 * hz));
 }
 
 static int eal_up(void **state)
@@ -186,6 +263,8 @@ int main(void)
 		cmocka_unit_test(test_duration_parse),
 		cmocka_unit_test(test_duration_parse_above_int64),
 		cmocka_unit_test(test_size_parse),
+		cmocka_unit_test(test_clock_adjust_follows_drift),
+		cmocka_unit_test(test_clock_adjust_steps),
 	};
 	const struct CMUnitTest clock_tests[] = {
 		cmocka_unit_test(test_clock_tracks_realtime),
