@@ -250,15 +250,24 @@ struct dv_flow_hash {
  * keys of one bucket would share signatures.) Two keys with the same CRC
  * share bucket and signature, which costs a key comparison, nothing more.
  */
-static inline struct dv_flow_hash dv_flow_hash(const struct dv_flow_table *t,
-					       const struct dv_flow_key *k)
+static inline uint32_t dv_crc_word(uint64_t w, uint32_t crc)
 {
-	uint64_t w[5], x = 0;
+#if defined(__SSE4_2__)
+	return (uint32_t)__builtin_ia32_crc32di(crc, w); /* no run-time dispatch */
+#else
+	return rte_hash_crc_8byte(w, crc);
+#endif
+}
+
+/* The hash of a key given as its five words (see dv_flow_key_make). */
+static inline struct dv_flow_hash dv_flow_hash_words(const struct dv_flow_table *t,
+						     const uint64_t w[5])
+{
+	uint64_t x = 0;
 	struct dv_flow_hash h;
 
-	memcpy(w, k, sizeof(w));
 	for (int i = 0; i < 5; i++)
-		x = rte_hash_crc_8byte(w[i], (uint32_t)x);
+		x = dv_crc_word(w[i], (uint32_t)x);
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdULL;
 	x ^= x >> 33;
@@ -269,6 +278,15 @@ static inline struct dv_flow_hash dv_flow_hash(const struct dv_flow_table *t,
 	if (h.sig == 0)
 		h.sig = 1;
 	return h;
+}
+
+static inline struct dv_flow_hash dv_flow_hash(const struct dv_flow_table *t,
+					       const struct dv_flow_key *k)
+{
+	uint64_t w[5];
+
+	memcpy(w, k, sizeof(w));
+	return dv_flow_hash_words(t, w);
 }
 
 static inline uint32_t dv_bucket_next(const struct dv_flow_table *t, uint32_t b)
@@ -312,33 +330,39 @@ _Static_assert(offsetof(struct dv_flow_key, port) == 32 && sizeof(union dv_flow_
 	       "the key's tail is its last 8 bytes, laid out as union dv_flow_key_tail");
 
 /*
- * Build the canonical key of a packet; returns the sender's side (1 when
+ * Build the canonical key of a packet, as five words in w (what the hash
+ * reads, still in registers) and in k; returns the sender's side (1 when
  * its (address, port) is the greater, compared as big-endian numbers, as
  * memcmp would). Every byte of the key is written, because keys are hashed
- * and compared as bytes.
+ * and compared as bytes; each word is stored whole, so that loading it
+ * again is forwarded from the store.
  */
-static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_flow_key *k)
+static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_flow_key *k,
+					    uint64_t w[5])
 {
-	uint64_t s[2], d[2];
+	uint64_t s[2], d[2], bs0, bs1, bd0, bd1;
 	union dv_flow_key_tail tail;
 	unsigned int side;
 
 	memcpy(s, p->src, 16);
 	memcpy(d, p->dst, 16);
-	s[0] = rte_be_to_cpu_64(s[0]);
-	s[1] = rte_be_to_cpu_64(s[1]);
-	d[0] = rte_be_to_cpu_64(d[0]);
-	d[1] = rte_be_to_cpu_64(d[1]);
-	side = s[0] != d[0] ? s[0] > d[0] : s[1] != d[1] ? s[1] > d[1] : p->sport > p->dport;
-	memcpy(k->addr[0], side ? p->dst : p->src, 16);
-	memcpy(k->addr[1], side ? p->src : p->dst, 16);
+	bs0 = rte_be_to_cpu_64(s[0]);
+	bs1 = rte_be_to_cpu_64(s[1]);
+	bd0 = rte_be_to_cpu_64(d[0]);
+	bd1 = rte_be_to_cpu_64(d[1]);
+	side = bs0 != bd0 ? bs0 > bd0 : bs1 != bd1 ? bs1 > bd1 : p->sport > p->dport;
+	w[0] = side ? d[0] : s[0];
+	w[1] = side ? d[1] : s[1];
+	w[2] = side ? s[0] : d[0];
+	w[3] = side ? s[1] : d[1];
 	tail.f.port[0] = side ? p->dport : p->sport;
 	tail.f.port[1] = side ? p->sport : p->dport;
 	tail.f.vlan = (p->flags & DV_PKT_F_VLAN) ? (uint16_t)(DV_KEY_VLAN | (p->vlan_id & 0x0fff))
 						 : 0;
 	tail.f.proto = p->proto;
 	tail.f.family = p->family;
-	memcpy(&k->port[0], &tail.w, sizeof(tail.w));
+	w[4] = tail.w;
+	memcpy(k, w, 5 * sizeof(w[0]));
 	return side;
 }
 
@@ -753,8 +777,10 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, u
 	for (uint32_t i = 0; i < n + 2 * DV_FLOW_LAG; i++) {
 		if (i < n) {
 			dv_flow_frag(t, &pkts[i]);
-			side[i] = (uint8_t)dv_flow_key_make(&pkts[i], &keys[i]);
-			h[i] = dv_flow_hash(t, &keys[i]);
+			uint64_t w[5];
+
+			side[i] = (uint8_t)dv_flow_key_make(&pkts[i], &keys[i], w);
+			h[i] = dv_flow_hash_words(t, w);
 #ifndef DV_NO_HDR_PF
 			rte_prefetch0(&t->buckets[h[i].bucket]);
 #endif
