@@ -1104,7 +1104,7 @@ static void test_create_rejects_bad_config(void **state)
 
 /*
  * The index under churn at full load: 4500 keys through a table of
- * capacity 3000 (400 buckets of 10 entries, so 0.75 of the entries are
+ * capacity 3000 (600 buckets of 10 entries, so half of the entries are
  * taken when it is full, and some buckets overflow into the next), with
  * flows ending by RST and by eviction. After every burst the index is
  * checked against the records (dv_flow_table_verify), and the packets and
