@@ -92,7 +92,7 @@
 #define DV_FLOW_NIL   UINT32_MAX
 #define DV_FLOW_NEVER UINT64_MAX
 #ifndef DV_FLOW_BURST
-#define DV_FLOW_BURST 32 /* keys hashed and looked up together */
+#define DV_FLOW_BURST 64 /* keys hashed and looked up together */
 #endif
 #ifndef DV_FLOW_LAG
 #define DV_FLOW_LAG 8 /* packets between the stages of dv_flow_update_chunk */

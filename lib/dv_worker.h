@@ -24,7 +24,7 @@
 #include "dv_time.h"
 
 #ifndef DV_BURST
-#define DV_BURST 32
+#define DV_BURST 64
 #endif
 
 /*
