@@ -243,6 +243,7 @@ static int tel_workers(const char *cmd, const char *params, struct rte_tel_data 
 		if (wd == NULL)
 			return -ENOMEM;
 		rte_tel_data_start_dict(wd);
+		ADD(wd, "rx_queues", w->n_rxq);
 		ADD(wd, "rx_packets", w->stats.rx_packets);
 		ADD(wd, "rx_bytes", w->stats.rx_bytes);
 		ADD(wd, "from_ring", w->stats.from_ring);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -121,10 +123,29 @@ static int default_eal_args(const struct dv_options *o, char *prog, char **out, 
 	PUSH("--log-level=lib.*:%s", o->log_level >= RTE_LOG_INFO ? "info" : "error");
 	PUSH("--log-level=pmd.*:%s", o->log_level >= RTE_LOG_INFO ? "info" : "error");
 	PUSH("--log-level=devourer*:%s", dv_log_level_name(o->log_level));
-	if (o->interface)
-		PUSH("--vdev=net_af_packet0,iface=%s,qpairs=%u", o->interface, o->workers);
 	return n;
 #undef PUSH
+}
+
+/*
+ * -i IFACE: an af_packet port with a queue pair per worker lcore. Made after
+ * the EAL is up, when the worker count is known whether devourer chose the
+ * lcores or the user did (-l, --lcores).
+ */
+static int open_interface(struct dv_app *app, char *err, size_t errlen)
+{
+	char devargs[256];
+	int rc;
+
+	snprintf(devargs, sizeof(devargs), "net_af_packet0,iface=%s,qpairs=%u",
+		 app->opt.interface, app->n_workers);
+	rc = rte_dev_probe(devargs);
+	if (rc < 0) {
+		snprintf(err, errlen, "--interface %s: cannot open it as an af_packet port: %s",
+			 app->opt.interface, rte_strerror(-rc));
+		return -1;
+	}
+	return 0;
 }
 
 static int create_workers(struct dv_app *app, char *err, size_t errlen)
@@ -429,6 +450,11 @@ int main(int argc, char **argv)
 		if (app.readers[f] == NULL)
 			die_usage(err);
 	}
+	if (app.opt.interface && if_nametoindex(app.opt.interface) == 0) {
+		snprintf(err, sizeof(err), "--interface %s: no such network interface",
+			 app.opt.interface);
+		die_usage(err);
+	}
 
 	if (eal_argc == 0) {
 		eal_argc = default_eal_args(&app.opt, argv[0], eal_argv, 63, eal_buf,
@@ -441,11 +467,6 @@ int main(int argc, char **argv)
 
 		for (int i = 0; i < eal_argc && n < 60; i++)
 			eal_argv[n++] = argv[i];
-		if (app.opt.interface) {
-			snprintf(eal_buf, sizeof(eal_buf), "--vdev=net_af_packet0,iface=%s,qpairs=%u",
-				 app.opt.interface, app.opt.workers);
-			eal_argv[n++] = eal_buf;
-		}
 		eal_argc = n;
 	}
 	eal_argv[eal_argc] = NULL;
@@ -474,6 +495,11 @@ int main(int argc, char **argv)
 	if (app.n_workers > DV_MAX_WORKERS) {
 		fprintf(stderr, "dpdk-devourer: %u worker lcores: at most %d are supported\n",
 			app.n_workers, DV_MAX_WORKERS);
+		status = 2;
+		goto out;
+	}
+	if (app.opt.interface && open_interface(&app, err, sizeof(err)) < 0) {
+		fprintf(stderr, "dpdk-devourer: %s\n", err);
 		status = 2;
 		goto out;
 	}

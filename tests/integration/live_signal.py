@@ -248,6 +248,23 @@ def netns_case(prog, d, rep):
         rep.check(all(r["end_reason"] == "shutdown" for r in rows) and len(rows) == 1,
                   "%s: that is the only row, end_reason shutdown" % tag,
                   repr(rows)[:400])
+
+        # With EAL options the user picks the lcores: -i still gets one
+        # queue pair per worker lcore (2 here), not --workers' default 1.
+        prefix = L.new_prefix("veth-eal")
+        proc = L.Proc(["ip", "netns", "exec", ns1, prog] + L.eal_args(prefix) +
+                      ["--", "-i", va, "--stat-interval", "0", "--max-flows", "4096"],
+                      os.path.join(d, "veth-eal.ndjson"), os.path.join(d, "veth-eal-err.txt"))
+        up = L.wait_telemetry(prefix, proc, 30)
+        ws = L.telemetry(prefix, "/devourer/workers") if up else None
+        rxq = sorted(w.get("rx_queues") for w in ws.values()) if isinstance(ws, dict) else None
+        rep.check(rxq == [1, 1], "%s: with EAL options --lcores 0@0,1@1,2@1, each of the 2 "
+                  "workers polls its own af_packet queue" % tag,
+                  "rx_queues per worker %r; %s" % (rxq, proc.stderr()[-400:]))
+        rc, secs = proc.stop(signal.SIGTERM, 10)
+        rep.check(rc == 0, "%s: exit 0 after SIGTERM" % tag,
+                  "status %r; %s" % (rc, proc.stderr()[-400:]))
+        L.remove_runtime(prefix)
         return True
     finally:
         ip("netns", "del", ns1, check=False)
