@@ -74,33 +74,33 @@ struct dv_spool {
 	struct dv_spool_stats st;
 };
 
+/* CRC32C (without the final inversion) of n bytes at any alignment:
+ * rte_hash_crc() loads 8-byte words straight from the pointer, which is
+ * undefined for the unaligned payloads of spool records. */
+static uint32_t crc32c_update(uint32_t crc, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t w;
+
+	for (; n >= 8; b += 8, n -= 8) {
+		memcpy(&w, b, 8);
+		crc = rte_hash_crc_8byte(w, crc);
+	}
+	for (; n > 0; b++, n--)
+		crc = rte_hash_crc_1byte(*b, crc);
+	return crc;
+}
+
 uint32_t dv_spool_crc32c(const void *p, size_t n)
 {
-	uint32_t crc = 0xffffffffu;
-	const uint8_t *b = p;
-
-	/* rte_hash_crc is CRC32C without the final inversion; chunks keep
-	 * data_len in its 32 bits. */
-	while (n > 0) {
-		uint32_t k = n > (1u << 30) ? (1u << 30) : (uint32_t)n;
-
-		crc = rte_hash_crc(b, k, crc);
-		b += k;
-		n -= k;
-	}
-	return crc ^ 0xffffffffu;
+	return crc32c_update(0xffffffffu, p, n) ^ 0xffffffffu;
 }
 
 static uint32_t rec_crc(uint32_t len_le, const void *payload, size_t n)
 {
-	uint8_t tmp[4];
-	uint32_t crc;
+	uint32_t crc = crc32c_update(0xffffffffu, &len_le, 4);
 
-	memcpy(tmp, &len_le, 4);
-	crc = rte_hash_crc(tmp, 4, 0xffffffffu);
-	if (n)
-		crc = rte_hash_crc(payload, (uint32_t)n, crc);
-	return crc ^ 0xffffffffu;
+	return crc32c_update(crc, payload, n) ^ 0xffffffffu;
 }
 
 void dv_spool_config_init(struct dv_spool_config *c)
