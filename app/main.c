@@ -25,6 +25,7 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_malloc.h>
+#include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 #include <rte_version.h>
@@ -104,7 +105,8 @@ static int default_eal_args(const struct dv_options *o, char *prog, char **out, 
 		cpus[n_cpus++] = 0;
 	/* Flow memory plus rings, mempools and the EAL's own needs. */
 	mb = 256 + o->max_flows * dv_flow_bytes_per_flow() / (1 << 20) +
-	     (o->interface ? 256 * o->workers : 0);
+	     (o->interface ? 256 * o->workers : 0) +
+	     o->rx_mbufs * o->workers * (RTE_MBUF_DEFAULT_BUF_SIZE + 256) / (1 << 20);
 	out[n++] = prog;
 	PUSH("--no-huge");
 	PUSH("-m");

@@ -193,6 +193,11 @@ static int set_max_flows(struct dv_options *o, const char *v, char *err, size_t 
 	return set_uint("max-flows", &o->max_flows, v, 64, 1ULL << 30, err, errlen);
 }
 
+static int set_rx_mbufs(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	return set_uint("rx-mbufs", &o->rx_mbufs, v, 0, 1ULL << 26, err, errlen);
+}
+
 static int set_clock(struct dv_options *o, const char *v, char *err, size_t errlen)
 {
 	if (strcmp(v, "auto") == 0)
@@ -310,6 +315,9 @@ static const struct opt_def defs[] = {
 	OPT("rss", 0, REQ, "Input", "ip|ip-l4", "ip",
 	 "RSS hash fields: addresses only (keeps fragments together) or addresses and ports",
 	 set_rss),
+	OPT("rx-mbufs", 0, REQ, "Input", "N", "0",
+	 "mbufs in each worker's packet pool; 0 sizes it from the RX descriptors (more: "
+	 "a PMD that keeps frames, such as net_pcap infinite_rx=1)", set_rx_mbufs),
 	OPT("clock", 0, REQ, "Input", "auto|packet|system", "auto",
 	 "flow time: packet time for --read, system clock for live ports", set_clock),
 

@@ -42,6 +42,7 @@ struct dv_options {
 	uint64_t active_timeout_ns;
 	uint64_t tcp_close_timeout_ns;
 	uint64_t max_flows;
+	uint64_t rx_mbufs; /* mbufs per worker pool; 0: from the descriptors */
 	enum dv_clock_opt clock;
 
 	/* delivery */

@@ -69,6 +69,8 @@ static struct rte_mempool *worker_pool(struct dv_app *app, uint32_t w, char *err
 	 * and the per-lcore caches. Counted over every port, not app->n_ports:
 	 * the pool is made while the first port is set up, when that is 0. */
 	n = rte_eth_dev_count_avail() * (RX_DESC + TX_DESC + 4 * DV_BURST) + 2 * POOL_CACHE;
+	if (app->opt.rx_mbufs > n)
+		n = (unsigned int)app->opt.rx_mbufs;
 	n = rte_align32pow2(n) - 1;
 	snprintf(name, sizeof(name), "dv_mbuf_%u", w);
 	app->pools[w] = rte_pktmbuf_pool_create(name, n, POOL_CACHE, 0,
