@@ -263,6 +263,30 @@ static int tel_workers(const char *cmd, const char *params, struct rte_tel_data 
 	return 0;
 }
 
+/* The clock's state as the control lcore last left it (dv_clock_adjust). */
+static int tel_clock(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct dv_clock *c = tel_ctl->clock;
+	int64_t off_us;
+	double ppm;
+
+	(void)cmd, (void)params;
+	if (c == NULL)
+		return -ENOENT;
+	off_us = __atomic_load_n(&c->offset_ns, __ATOMIC_RELAXED) / 1000;
+	ppm = ((double)__atomic_load_n(&c->rate, __ATOMIC_RELAXED) * (double)c->hz /
+		       ((double)DV_NS_PER_SEC * (double)(1ULL << 40)) -
+	       1.0) *
+	      1e6;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_int(d, "offset_us", (int)RTE_MAX(RTE_MIN(off_us, (int64_t)INT32_MAX),
+							  (int64_t)INT32_MIN));
+	rte_tel_data_add_dict_int(d, "rate_error_ppb", (int)RTE_MAX(RTE_MIN(ppm * 1000, 1e9), -1e9));
+	ADD(d, "steps", __atomic_load_n(&c->steps, __ATOMIC_RELAXED));
+	ADD(d, "tsc_hz", c->hz);
+	return 0;
+}
+
 int dv_control_telemetry_init(struct dv_control *c)
 {
 	int rc;
@@ -273,5 +297,9 @@ int dv_control_telemetry_init(struct dv_control *c)
 	if (rc == 0)
 		rc = rte_telemetry_register_cmd("/devourer/workers", tel_workers,
 						"Returns per-worker counters. No parameters");
+	if (rc == 0)
+		rc = rte_telemetry_register_cmd("/devourer/clock", tel_clock,
+						"Returns the TSC clock's offset from CLOCK_REALTIME, "
+						"rate error and steps. No parameters");
 	return rc;
 }

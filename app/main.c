@@ -528,6 +528,7 @@ int main(int argc, char **argv)
 	app.ctl.workers = app.worker_ptrs;
 	app.ctl.n_workers = app.n_workers;
 	app.ctl.sensor = app.opt.sensor;
+	app.ctl.clock = &app.clock;
 	app.ctl.stat_interval_ns = app.opt.stat_interval_ns;
 	app.ctl.start_ns = dv_monotonic_ns();
 	app.ctl.last_stat_ns = app.ctl.start_ns;

@@ -178,7 +178,7 @@ int dv_clock_adjust(struct dv_clock *c, uint64_t tsc, uint64_t realtime_ns)
 	uint64_t since, rate, interval_ticks, bend;
 	int64_t off = (int64_t)(realtime_ns - now), slew, limit;
 
-	c->offset_ns = off;
+	__atomic_store_n(&c->offset_ns, off, __ATOMIC_RELAXED);
 	if (tsc <= cal.base_tsc)
 		return 0; /* no time has passed: nothing to learn */
 	if (off > (int64_t)DV_CLOCK_STEP_NS || off < -(int64_t)DV_CLOCK_STEP_NS ||
@@ -187,7 +187,7 @@ int dv_clock_adjust(struct dv_clock *c, uint64_t tsc, uint64_t realtime_ns)
 		 * TSC rate afresh from here. */
 		c->ref_ns = realtime_ns;
 		c->ref_tsc = tsc;
-		c->steps++;
+		__atomic_store_n(&c->steps, c->steps + 1, __ATOMIC_RELAXED);
 		cal.base_ns = realtime_ns;
 		cal.base_tsc = tsc;
 		cal.mult = c->rate;
@@ -206,7 +206,8 @@ int dv_clock_adjust(struct dv_clock *c, uint64_t tsc, uint64_t realtime_ns)
 	 * ahead as the last one was behind, by at most DV_CLOCK_SLEW_PPM. */
 	since = tsc - c->ref_tsc;
 	if (since >= c->hz && realtime_ns > c->ref_ns)
-		c->rate = clock_mult(realtime_ns - c->ref_ns, since);
+		__atomic_store_n(&c->rate, clock_mult(realtime_ns - c->ref_ns, since),
+				 __ATOMIC_RELAXED);
 	rate = c->rate;
 	interval_ticks = RTE_MAX(tsc - cal.base_tsc, c->hz / 100);
 	limit = (int64_t)(((unsigned __int128)interval_ticks * DV_NS_PER_SEC / c->hz) *

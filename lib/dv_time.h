@@ -47,7 +47,8 @@ struct dv_clock_cal {
 struct dv_clock {
 	struct dv_clock_cal cal; /* what dv_clock_now() reads */
 	uint32_t seq;            /* odd while dv_clock_adjust() rewrites cal */
-	/* The rest belongs to the control lcore. */
+	/* The rest belongs to the control lcore (telemetry reads offset_ns,
+	 * rate and steps with relaxed atomic loads). */
 	uint64_t hz;             /* TSC ticks per second, as the EAL measured them */
 	uint64_t ref_ns;         /* CLOCK_REALTIME and TSC at the start or the last step: */
 	uint64_t ref_tsc;        /* the baseline the TSC rate is measured over */
