@@ -267,21 +267,20 @@ static int tel_workers(const char *cmd, const char *params, struct rte_tel_data 
 static int tel_clock(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	const struct dv_clock *c = tel_ctl->clock;
-	int64_t off_us;
-	double ppm;
+	int64_t off_us, ppb;
 
 	(void)cmd, (void)params;
 	if (c == NULL)
 		return -ENOENT;
 	off_us = __atomic_load_n(&c->offset_ns, __ATOMIC_RELAXED) / 1000;
-	ppm = ((double)__atomic_load_n(&c->rate, __ATOMIC_RELAXED) * (double)c->hz /
-		       ((double)DV_NS_PER_SEC * (double)(1ULL << 40)) -
-	       1.0) *
-	      1e6;
+	ppb = dv_clock_rate_error_ppb(c);
 	rte_tel_data_start_dict(d);
+	/* Telemetry integers are 32-bit: clamp (an offset beyond 35 minutes
+	 * is a step, which `steps` counts). */
 	rte_tel_data_add_dict_int(d, "offset_us", (int)RTE_MAX(RTE_MIN(off_us, (int64_t)INT32_MAX),
 							  (int64_t)INT32_MIN));
-	rte_tel_data_add_dict_int(d, "rate_error_ppb", (int)RTE_MAX(RTE_MIN(ppm * 1000, 1e9), -1e9));
+	rte_tel_data_add_dict_int(d, "rate_error_ppb", (int)RTE_MAX(RTE_MIN(ppb, (int64_t)INT32_MAX),
+							       (int64_t)INT32_MIN));
 	ADD(d, "steps", __atomic_load_n(&c->steps, __ATOMIC_RELAXED));
 	ADD(d, "tsc_hz", c->hz);
 	return 0;

@@ -91,12 +91,8 @@
 
 #define DV_FLOW_NIL   UINT32_MAX
 #define DV_FLOW_NEVER UINT64_MAX
-#ifndef DV_FLOW_BURST
 #define DV_FLOW_BURST 64 /* keys hashed and looked up together */
-#endif
-#ifndef DV_FLOW_LAG
-#define DV_FLOW_LAG 8 /* packets between the stages of dv_flow_update_chunk */
-#endif
+#define DV_FLOW_LAG   8  /* packets between the stages of dv_flow_update_chunk */
 
 #define DV_BUCKET_ENTRIES 10  /* signatures and positions in a 64-byte bucket */
 #define DV_BUCKET_MASK ((1u << DV_BUCKET_ENTRIES) - 1)
@@ -169,8 +165,7 @@ struct dv_flow_list {
 struct dv_flow_table {
 	struct dv_flow_rec *recs;       /* capacity records */
 	struct dv_flow_bucket *buckets; /* the index */
-	uint32_t *free_pos;             /* stack of free record positions */
-	uint32_t n_free;
+	uint32_t *free_pos;             /* stack of free positions: capacity - count of them */
 	uint32_t n_buckets;
 	struct dv_frag_cache *frag;
 	uint32_t capacity;
@@ -244,13 +239,6 @@ struct dv_flow_hash {
 	uint16_t sig;
 };
 
-/*
- * A CRC32C chain over the key's five words, spread to 64 bits by murmur3's
- * fmix64; the bucket comes from the high half, the signature from the low
- * bits. (Taking both from the CRC itself would not do: CRC is linear, and
- * keys of one bucket would share signatures.) Two keys with the same CRC
- * share bucket and signature, which costs a key comparison, nothing more.
- */
 static inline uint32_t dv_crc_word(uint64_t w, uint32_t crc)
 {
 #if defined(__SSE4_2__)
@@ -260,7 +248,14 @@ static inline uint32_t dv_crc_word(uint64_t w, uint32_t crc)
 #endif
 }
 
-/* The hash of a key given as its five words (see dv_flow_key_make). */
+/*
+ * The hash of a key given as its five words (see dv_flow_key_make): a
+ * CRC32C chain over the words, spread to 64 bits by murmur3's fmix64; the
+ * bucket comes from the high half, the signature from the low bits. (Taking
+ * both from the CRC itself would not do: CRC is linear, and keys of one
+ * bucket would share signatures.) Two keys with the same CRC share bucket
+ * and signature, which costs a key comparison, nothing more.
+ */
 static inline struct dv_flow_hash dv_flow_hash_words(const struct dv_flow_table *t,
 						     const uint64_t w[5])
 {
@@ -506,7 +501,7 @@ static void dv_flow_remove(struct dv_flow_table *t, uint32_t i)
 		dv_list_unlink(t, &t->act, DV_LINK_ACT, i);
 	dv_flow_index_del(t, dv_flow_hash(t, &r->key), i);
 	r->state = 0;
-	t->free_pos[t->n_free++] = i;
+	t->free_pos[t->capacity - t->count] = i; /* push, then the count drops */
 	t->count--;
 }
 
@@ -675,7 +670,7 @@ static inline void dv_flow_apply(struct dv_flow_table *t, uint32_t i, unsigned i
 	}
 }
 
-/* A new flow for a packet with no live flow; returns its index or NIL. */
+/* A new flow for a packet with no live flow; returns its position. */
 static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key *k,
 			       struct dv_flow_hash h, unsigned int side, const struct dv_pkt *p,
 			       struct dv_export_buf *out)
@@ -688,7 +683,7 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 		t->stats.table_full++;
 		dv_flow_make_room(t, out);
 	}
-	pos = t->free_pos[--t->n_free]; /* count < capacity, so one is free */
+	pos = t->free_pos[t->capacity - t->count - 1]; /* pop: count < capacity */
 	dv_flow_index_add(t, h, pos);
 	r = &t->recs[pos];
 	memset(r, 0, sizeof(*r));
@@ -777,14 +772,12 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, u
 
 	for (uint32_t i = 0; i < n + 2 * DV_FLOW_LAG; i++) {
 		if (i < n) {
-			dv_flow_frag(t, &pkts[i]);
 			uint64_t w[5];
 
+			dv_flow_frag(t, &pkts[i]);
 			side[i] = (uint8_t)dv_flow_key_make(&pkts[i], &keys[i], w);
 			h[i] = dv_flow_hash_words(t, w);
-#ifndef DV_NO_HDR_PF
 			rte_prefetch0(&t->buckets[h[i].bucket]);
-#endif
 		}
 		if (i >= DV_FLOW_LAG && i - DV_FLOW_LAG < n) {
 			uint32_t j = i - DV_FLOW_LAG;
@@ -813,7 +806,6 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, u
 		}
 	}
 }
-
 
 void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts, uint32_t n,
 				struct dv_export_buf *out)
@@ -952,7 +944,6 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	 * other get neighbouring records. */
 	for (uint32_t i = 0; i < cfg->capacity; i++)
 		t->free_pos[i] = cfg->capacity - 1 - i;
-	t->n_free = cfg->capacity;
 	t->frag = dv_frag_cache_create(cfg->frag_capacity, cfg->socket_id, err, errlen);
 	if (t->frag == NULL)
 		goto fail;
@@ -1055,12 +1046,12 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 	}
 	for (uint32_t i = 0; i < t->capacity; i++)
 		live += (t->recs[i].state & DV_ST_LIVE) != 0;
-	if (live != t->count || entries != t->count || t->n_free != t->capacity - t->count) {
-		snprintf(err, errlen, "%u live records, %u index entries, %u free, count %u", live,
-			 entries, t->n_free, t->count);
+	if (live != t->count || entries != t->count) {
+		snprintf(err, errlen, "%u live records, %u index entries, count %u", live, entries,
+			 t->count);
 		goto out;
 	}
-	for (uint32_t f = 0; f < t->n_free; f++) {
+	for (uint32_t f = 0; f < t->capacity - t->count; f++) {
 		uint32_t i = t->free_pos[f];
 
 		if (i >= t->capacity || seen[i]) {

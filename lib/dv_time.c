@@ -105,8 +105,13 @@ static uint64_t clock_mult(uint64_t ns, uint64_t ticks)
 	return (uint64_t)(((unsigned __int128)ns << 40) / ticks);
 }
 
+/* The clock at a TSC reading. A reading from before the calibration's base
+ * (another lcore's, a moment older than an adjustment) counts from the
+ * base: the clock never goes back. */
 static uint64_t clock_value(const struct dv_clock_cal *cal, uint64_t tsc)
 {
+	if (tsc < cal->base_tsc)
+		tsc = cal->base_tsc;
 	/* A multiply instead of two divisions: this runs once per burst. The
 	 * 24.40 fixed-point factor errs by under 1 ms a year. */
 	return cal->base_ns + (uint64_t)(((unsigned __int128)(tsc - cal->base_tsc) * cal->mult) >> 40);
@@ -159,10 +164,6 @@ uint64_t dv_clock_at(const struct dv_clock *c, uint64_t tsc)
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		s2 = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
 	} while ((s1 & 1) || s1 != s2);
-	/* A TSC read before the last adjustment (another lcore's, a moment
-	 * old) counts from the new base: never before it. */
-	if (tsc < cal.base_tsc)
-		tsc = cal.base_tsc;
 	return clock_value(&cal, tsc);
 }
 
@@ -171,10 +172,18 @@ uint64_t dv_clock_now(const struct dv_clock *c)
 	return dv_clock_at(c, rte_rdtsc());
 }
 
+int64_t dv_clock_rate_error_ppb(const struct dv_clock *c)
+{
+	double nominal = (double)clock_mult(DV_NS_PER_SEC, c->hz);
+
+	return (int64_t)(((double)__atomic_load_n(&c->rate, __ATOMIC_RELAXED) / nominal - 1.0) *
+			 1e9);
+}
+
 int dv_clock_adjust(struct dv_clock *c, uint64_t tsc, uint64_t realtime_ns)
 {
 	struct dv_clock_cal cal = c->cal; /* the only writer reads its own */
-	uint64_t now = clock_value(&cal, tsc < cal.base_tsc ? cal.base_tsc : tsc);
+	uint64_t now = clock_value(&cal, tsc);
 	uint64_t since, rate, interval_ticks, bend;
 	int64_t off = (int64_t)(realtime_ns - now), slew, limit;
 

@@ -76,6 +76,10 @@ uint64_t dv_clock_at(const struct dv_clock *c, uint64_t tsc);
  */
 int dv_clock_adjust(struct dv_clock *c, uint64_t tsc, uint64_t realtime_ns);
 
+/* The measured TSC rate against the one the clock started with (the EAL's),
+ * in parts per billion. Any thread (telemetry). */
+int64_t dv_clock_rate_error_ppb(const struct dv_clock *c);
+
 /* CLOCK_REALTIME in ns (a system call: control lcore only). */
 uint64_t dv_realtime_ns(void);
 

@@ -23,9 +23,7 @@
 #include "dv_parse.h"
 #include "dv_time.h"
 
-#ifndef DV_BURST
 #define DV_BURST 64
-#endif
 
 /*
  * An element of an input ring with this bit in dv_pkt.flags is not a packet

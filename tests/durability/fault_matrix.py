@@ -153,6 +153,15 @@ class Run:
                   "exit %s; %s" % (rc, self.p.stderr()[-800:]))
         return self.final
 
+    def wind_down(self):
+        """After the fault: wait for the backlog, stop the traffic, let the
+        last flows reach BigQuery, stop devourer and check its books."""
+        self.recover()
+        self.sc.traffic(False)
+        self.watch(3)
+        self.term()
+        self.check_identity()
+
     def kill9(self):
         self.p.stop(signal.SIGKILL, 10)
         L.remove_runtime(self.prefix)
@@ -281,11 +290,7 @@ def sc_down():
     fault({"kind": "down", "seconds": 30})
     r.watch(31)
     rep.check(r.max_pending > 0, "down30: rows were held while down (pending max %d)" % r.max_pending)
-    r.recover()
-    sc.traffic(False)
-    r.watch(3)
-    r.term()
-    r.check_identity()
+    r.wind_down()
     sc.verify()
 
 
@@ -303,11 +308,7 @@ def sc_503_429():
     rep.check(st.get("insertAll 503", 0) > 0 and st.get("insertAll 429", 0) > 0,
               "http503_429: both faults answered (%s 503s, %s 429s)" %
               (st.get("insertAll 503"), st.get("insertAll 429")))
-    r.recover()
-    sc.traffic(False)
-    r.watch(3)
-    r.term()
-    r.check_identity()
+    r.wind_down()
     sc.verify()
 
 
@@ -322,11 +323,7 @@ def sc_token():
     r.watch(31)
     st = json.loads(ctl("/_double/stats"))["requests"]
     rep.check(st.get("token 503", 0) > 0, "token30: token requests failed (%s)" % st.get("token 503"))
-    r.recover()
-    sc.traffic(False)
-    r.watch(3)
-    r.term()
-    r.check_identity()
+    r.wind_down()
     sc.verify()
 
 
@@ -400,11 +397,7 @@ def sc_tmpfs_full():
         s = r.stats() or {}
         rep.check(r.p.alive(), "tmpfs_full: still running with the spool full")
         rep.check(s.get("rows_dropped", 0) > 0, "tmpfs_full: drops counted (%s)" % s.get("rows_dropped"))
-        r.recover()
-        sc.traffic(False)
-        r.watch(3)
-        r.term()
-        r.check_identity()
+        r.wind_down()
         rep.check("dropping new rows" in r.p.stderr(), "tmpfs_full: drops logged as an error")
         sc.verify(dropped_ok=True)
     finally:

@@ -48,12 +48,25 @@ static void out_reset(uint32_t cap)
 	memset(out_recs, 0, sizeof(out_recs));
 }
 
-static struct dv_flow_table *table(uint32_t cap, uint64_t idle, uint64_t active, uint64_t close)
+/* Create a table from cfg under a fresh name; fail the test if it cannot. */
+static struct dv_flow_table *table_from(struct dv_flow_config *cfg)
 {
 	static int serial;
 	char name[32], err[256] = "";
+	struct dv_flow_table *t;
+
+	snprintf(name, sizeof(name), "tflow%d", serial++);
+	cfg->name = name;
+	t = dv_flow_table_create(cfg, err, sizeof(err));
+	if (t == NULL)
+		fail_msg("create: %s", err);
+	out_reset(OUT_CAP);
+	return t;
+}
+
+static struct dv_flow_table *table(uint32_t cap, uint64_t idle, uint64_t active, uint64_t close)
+{
 	struct dv_flow_config cfg = {
-		.name = name,
 		.capacity = cap,
 		.idle_timeout_ns = idle,
 		.active_timeout_ns = active,
@@ -62,14 +75,8 @@ static struct dv_flow_table *table(uint32_t cap, uint64_t idle, uint64_t active,
 		.worker = 3,
 		.seed = {0x1234, 0x5678},
 	};
-	struct dv_flow_table *t;
 
-	snprintf(name, sizeof(name), "tflow%d", serial++);
-	t = dv_flow_table_create(&cfg, err, sizeof(err));
-	if (t == NULL)
-		fail_msg("create: %s", err);
-	out_reset(OUT_CAP);
-	return t;
+	return table_from(&cfg);
 }
 
 static struct dv_pkt pkt(const char *src, uint16_t sport, const char *dst, uint16_t dport,
@@ -361,10 +368,7 @@ static void test_idle_by_expire_and_by_packet(void **state)
 
 static struct dv_flow_table *coarse_table(uint32_t cap, uint64_t idle)
 {
-	static int serial;
-	char name[32], err[256] = "";
 	struct dv_flow_config cfg = {
-		.name = name,
 		.capacity = cap,
 		.idle_timeout_ns = idle,
 		.active_timeout_ns = 1800 * SEC,
@@ -373,14 +377,8 @@ static struct dv_flow_table *coarse_table(uint32_t cap, uint64_t idle)
 		.seed = {1, 2},
 		.lru_slack_div = 16,
 	};
-	struct dv_flow_table *t;
 
-	snprintf(name, sizeof(name), "tcoarse%d", serial++);
-	t = dv_flow_table_create(&cfg, err, sizeof(err));
-	if (t == NULL)
-		fail_msg("create: %s", err);
-	out_reset(OUT_CAP);
-	return t;
+	return table_from(&cfg);
 }
 
 /*
