@@ -4,9 +4,10 @@ devourer; everything testpmd sent is received and accounted in the rows.
 devourer is the memif server (socket in a temp dir), testpmd the client,
 both --no-huge with their own file prefix, sharing the two cores through
 --lcores. testpmd runs txonly (one flow) or flowgen (--flowgen-flows N) for
-a few seconds, is stopped by a newline on its stdin and prints its
-forwarding statistics; its TX-packets is the expected count. Then, when
-telemetry rx_packets reaches it, devourer gets SIGTERM and:
+a few seconds; the "stop" command on its stdin ends forwarding and prints
+its forwarding statistics, whose TX-packets is the expected count. When
+telemetry rx_packets reaches it, testpmd gets "quit" (which closes the
+memif link) and devourer SIGTERM, and then:
 - rx_packets == ip_packets == testpmd TX-packets (final stats line),
 - the packets in the rows add up to it, and the bytes to the frame size
   per packet: --txpkts=64 is the frame length in txonly, while flowgen
@@ -35,6 +36,15 @@ def testpmd_tx(text):
     return int(m.group(1)) if m else None
 
 
+def tp_say(tp, line):
+    """One command line to interactive testpmd."""
+    try:
+        tp.p.stdin.write(line.encode() + b"\n")
+        tp.p.stdin.flush()
+    except OSError:
+        pass
+
+
 def run_case(prog, mode, workers, rep, flows=0):
     tag = "%s, %d worker(s)" % (mode + (" %d flows" % flows if flows else ""), workers)
     d = L.tmpdir("memif")
@@ -58,27 +68,32 @@ def run_case(prog, mode, workers, rep, flows=0):
             args += ["--tx-ip=198.18.0.1,198.18.0.2", "--tx-udp=9,9"]
         else:
             args += ["--flowgen-flows=%d" % flows]
-        tp = L.Proc(["dpdk-testpmd", "--no-huge", "-m", "256", "--no-pci", "--file-prefix",
-                     tp_prefix, "--lcores", "0@0,1@1", "--log-level=lib.*:error",
-                     "--vdev", "net_memif0,role=client,socket=%s" % sock, "--"] + args,
+        # Interactive, line-buffered: "stop" ends forwarding and prints the
+        # statistics while the memif link is still up; "quit" (which closes
+        # the port and so the link) only follows once devourer has read
+        # every packet testpmd counts as sent. Quitting straight away could
+        # drop the last burst still in the shared ring.
+        tp = L.Proc(["stdbuf", "-oL", "dpdk-testpmd", "--no-huge", "-m", "256", "--no-pci",
+                     "--file-prefix", tp_prefix, "--lcores", "0@0,1@1",
+                     "--log-level=lib.*:error",
+                     "--vdev", "net_memif0,role=client,socket=%s" % sock, "--",
+                     "-i", "--auto-start"] + args,
                     os.path.join(d, "tp-out.txt"), os.path.join(d, "tp-err.txt"),
                     stdin=subprocess.PIPE)
         time.sleep(SECONDS)
-        try:
-            tp.p.stdin.write(b"\n")
-            tp.p.stdin.flush()
-        except OSError:
-            pass
+        tp_say(tp, "stop")
+        L.wait_for(lambda: testpmd_tx(tp.stdout()) is not None, 30)
+        sent = testpmd_tx(tp.stdout())
+        st = (L.wait_rx(dv_prefix, dv, sent, 30) or {}) if sent else {}
+        tp_say(tp, "quit")
         rc = tp.wait(30)
         tp.stop(signal.SIGTERM, 5)  # closes the files; a no-op if it exited
         L.remove_runtime(tp_prefix)
-        sent = testpmd_tx(tp.stdout())
         rep.check(rc == 0 and sent is not None and sent > 0,
                   "%s: testpmd ran %ds and reports TX-packets %s" % (tag, SECONDS, sent),
                   "status %r; %s" % (rc, (tp.stdout() + tp.stderr())[-600:]))
         if not sent:
             return
-        st = L.wait_rx(dv_prefix, dv, sent, 30) or {}
         rep.check(st.get("rx_packets") == sent,
                   "%s: devourer rx_packets == testpmd TX-packets (%d)" % (tag, sent),
                   "got %r" % st.get("rx_packets"))
