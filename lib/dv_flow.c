@@ -3,7 +3,8 @@
  *
  * Shape, and why:
  * - The key (struct dv_flow_key, 40 bytes, no padding) holds the two
- *   endpoints in canonical order, lower (address, port) first, so both
+ *   endpoints in canonical order, lower (address, port) first (compared
+ *   as the machine's 64-bit words: any fixed order will do), so both
  *   directions of a conversation hash alike. A packet is "side 0" or "side 1"
  *   by whether its sender is the lower endpoint; counters are kept per side
  *   and turned into src/dst (initiator first) only when a row is exported.
@@ -92,11 +93,11 @@
 #define DV_FLOW_NIL   UINT32_MAX
 #define DV_FLOW_NEVER UINT64_MAX
 #define DV_FLOW_BURST 64 /* keys hashed and looked up together */
-#define DV_FLOW_LAG   8  /* packets between the stages of dv_flow_update_chunk */
+#define DV_FLOW_LAG   8	 /* packets between the stages of dv_flow_update_chunk */
 
-#define DV_BUCKET_ENTRIES 10  /* signatures and positions in a 64-byte bucket */
-#define DV_BUCKET_MASK ((1u << DV_BUCKET_ENTRIES) - 1)
-#define DV_BUCKET_LOAD_PCT 50 /* buckets hold >= capacity / 0.5 entries */
+#define DV_BUCKET_ENTRIES    10 /* signatures and positions in a 64-byte bucket */
+#define DV_BUCKET_MASK	     ((1u << DV_BUCKET_ENTRIES) - 1)
+#define DV_BUCKET_LOAD_PCT   50 /* buckets hold >= capacity / 0.5 entries */
 #define DV_FLOW_MAX_CAPACITY (1u << 28)
 
 #define DV_IPPROTO_TCP 6
@@ -105,7 +106,7 @@
 #define DV_TCP_RST     0x04
 #define DV_TCP_ACK     0x10
 
-#define DV_KEY_VLAN 0x8000 /* key.vlan: the frame was tagged; low 12 bits are the id */
+#define DV_KEY_VLAN DV_PKT_VLAN_TAGGED /* key.vlan: the frame was tagged; low 12 bits: id */
 
 struct dv_flow_key {
 	uint8_t addr[2][16]; /* [0] is the lower (address, port) endpoint */
@@ -163,9 +164,9 @@ struct dv_flow_list {
 };
 
 struct dv_flow_table {
-	struct dv_flow_rec *recs;       /* capacity records */
+	struct dv_flow_rec *recs;	/* capacity records */
 	struct dv_flow_bucket *buckets; /* the index */
-	uint32_t *free_pos;             /* stack of free positions: capacity - count of them */
+	uint32_t *free_pos;		/* stack of free positions: capacity - count of them */
 	uint32_t n_buckets;
 	struct dv_frag_cache *frag;
 	uint32_t capacity;
@@ -180,7 +181,7 @@ struct dv_flow_table {
 	struct dv_rand rand;
 	struct dv_flow_stats stats;
 	uint8_t worker;
-	uint8_t coarse;       /* lists may lag by one slot (see dv_flow_touch) */
+	uint8_t coarse;	      /* lists may lag by one slot (see dv_flow_touch) */
 	uint8_t lru_shift;    /* slot of the lru list: 2^lru_shift ns */
 	uint8_t closed_shift; /* slot of the closed list */
 };
@@ -259,11 +260,16 @@ static inline uint32_t dv_crc_word(uint64_t w, uint32_t crc)
 static inline struct dv_flow_hash dv_flow_hash_words(const struct dv_flow_table *t,
 						     const uint64_t w[5])
 {
-	uint64_t x = 0;
+	uint64_t x;
 	struct dv_flow_hash h;
 
-	for (int i = 0; i < 5; i++)
-		x = dv_crc_word(w[i], (uint32_t)x);
+	/* Written out: -O2 keeps a five-step loop, at a compare and a branch
+	 * per word. */
+	x = dv_crc_word(w[0], 0);
+	x = dv_crc_word(w[1], (uint32_t)x);
+	x = dv_crc_word(w[2], (uint32_t)x);
+	x = dv_crc_word(w[3], (uint32_t)x);
+	x = dv_crc_word(w[4], (uint32_t)x);
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdULL;
 	x ^= x >> 33;
@@ -309,55 +315,41 @@ static inline uint32_t dv_bucket_match(const struct dv_flow_bucket *bk, uint16_t
 #endif
 }
 
-/* The last 8 bytes of a key, built in a register and stored at once: the
- * hash and the comparison then read whole words that one store wrote
- * (five small stores would defeat store-to-load forwarding). */
-union dv_flow_key_tail {
-	struct {
-		uint16_t port[2];
-		uint16_t vlan;
-		uint8_t proto;
-		uint8_t family;
-	} f;
-	uint64_t w;
-};
-
-_Static_assert(offsetof(struct dv_flow_key, port) == 32 && sizeof(union dv_flow_key_tail) == 8,
-	       "the key's tail is its last 8 bytes, laid out as union dv_flow_key_tail");
+_Static_assert(offsetof(struct dv_flow_key, port) == 32 &&
+		   offsetof(struct dv_pkt, dport) - offsetof(struct dv_pkt, sport) == 2 &&
+		   offsetof(struct dv_pkt, vlan) - offsetof(struct dv_pkt, sport) == 4 &&
+		   offsetof(struct dv_pkt, proto) - offsetof(struct dv_pkt, sport) == 6 &&
+		   offsetof(struct dv_pkt, family) - offsetof(struct dv_pkt, sport) == 7,
+	       "a packet's sport..family are laid out as the key's last 8 bytes");
 
 /*
  * Build the canonical key of a packet, as five words in w (what the hash
  * reads, still in registers) and in k; returns the sender's side (1 when
- * its (address, port) is the greater, compared as big-endian numbers, as
- * memcmp would). Every byte of the key is written, because keys are hashed
- * and compared as bytes; each word is stored whole, so that loading it
- * again is forwarded from the store.
+ * its (address, port) is the greater). Any fixed order of endpoints makes
+ * both directions one key, and nothing outside the table sees it, so the
+ * addresses are compared as the machine's own 64-bit words (no byte swaps).
+ * The key's last word is the packet's sport..family, with the ports
+ * swapped for side 1. Every byte of the key is written, because keys are
+ * hashed and compared as bytes; each word is stored whole, so that loading
+ * it again is forwarded from the store.
  */
 static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_flow_key *k,
 					    uint64_t w[5])
 {
-	uint64_t s[2], d[2], bs0, bs1, bd0, bd1;
-	union dv_flow_key_tail tail;
+	uint64_t s[2], d[2], tail, ports;
 	unsigned int side;
 
 	memcpy(s, p->src, 16);
 	memcpy(d, p->dst, 16);
-	bs0 = rte_be_to_cpu_64(s[0]);
-	bs1 = rte_be_to_cpu_64(s[1]);
-	bd0 = rte_be_to_cpu_64(d[0]);
-	bd1 = rte_be_to_cpu_64(d[1]);
-	side = bs0 != bd0 ? bs0 > bd0 : bs1 != bd1 ? bs1 > bd1 : p->sport > p->dport;
+	memcpy(&tail, &p->sport, 8);
+	side = s[0] != d[0] ? s[0] > d[0] : s[1] != d[1] ? s[1] > d[1] : p->sport > p->dport;
 	w[0] = side ? d[0] : s[0];
 	w[1] = side ? d[1] : s[1];
 	w[2] = side ? s[0] : d[0];
 	w[3] = side ? s[1] : d[1];
-	tail.f.port[0] = side ? p->dport : p->sport;
-	tail.f.port[1] = side ? p->sport : p->dport;
-	tail.f.vlan = (p->flags & DV_PKT_F_VLAN) ? (uint16_t)(DV_KEY_VLAN | (p->vlan_id & 0x0fff))
-						 : 0;
-	tail.f.proto = p->proto;
-	tail.f.family = p->family;
-	w[4] = tail.w;
+	ports = (uint32_t)tail;
+	ports = side ? (ports >> 16 | ports << 16) & 0xffffffffu : ports;
+	w[4] = (tail & ~0xffffffffULL) | ports;
 	memcpy(k, w, 5 * sizeof(w[0]));
 	return side;
 }
@@ -365,13 +357,11 @@ static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_fl
 /* Key equality as five 8-byte words: cheaper than a call to memcmp. */
 static inline int dv_flow_key_eq(const void *a, const void *b)
 {
-	uint64_t x[5], y[5], d = 0;
+	uint64_t x[5], y[5];
 
 	memcpy(x, a, sizeof(x));
 	memcpy(y, b, sizeof(y));
-	for (int i = 0; i < 5; i++)
-		d |= x[i] ^ y[i];
-	return d == 0;
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
 
 _Static_assert(sizeof(struct dv_flow_key) == 5 * sizeof(uint64_t), "dv_flow_key_eq reads 40 bytes");
@@ -703,38 +693,62 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 }
 
 /*
+ * True when no deadline of live flow r has passed at now: the check every
+ * packet makes, as two subtractions. It implies dv_flow_due() == DV_END_MAX
+ * (now is the table clock, never behind a flow's times; a timeout of "never"
+ * is UINT64_MAX, which no difference reaches), so a packet for which it
+ * holds may skip dv_flow_advance().
+ */
+static inline int dv_flow_quiet(const struct dv_flow_table *t, const struct dv_flow_rec *r,
+				uint64_t now)
+{
+	uint64_t end = (r->state & DV_ST_CLOSED) ? t->close_ns : t->idle_ns;
+
+	return now - r->last_ns < end && (dv_seg_empty(r) || now - r->first_ns < t->active_ns);
+}
+
+/*
+ * The rare cases of a packet for a live flow: a deadline has passed, or the
+ * flow is closed (a SYN then starts a new connection on the same ports).
+ * Exports what is due; returns i if the flow lives on, DV_FLOW_NIL if it
+ * ended and the packet needs a new one.
+ */
+static uint32_t dv_flow_revisit(struct dv_flow_table *t, uint32_t i, const struct dv_pkt *p,
+				struct dv_export_buf *out)
+{
+	struct dv_flow_rec *r = &t->recs[i];
+
+	if (!dv_flow_advance(t, i, t->now_ns, out))
+		return DV_FLOW_NIL;
+	if ((r->state & DV_ST_CLOSED) && (p->tcp_flags & (DV_TCP_SYN | DV_TCP_ACK)) == DV_TCP_SYN) {
+		dv_flow_emit(t, r, DV_END_TCP_CLOSE, out);
+		dv_flow_remove(t, i);
+		return DV_FLOW_NIL;
+	}
+	return i;
+}
+
+/*
  * Account one packet whose key and hash are known; `cand` is the record the
  * signature pass picked for it (or NIL), which earlier packets of the burst
  * may since have freed or reused.
  */
-static void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
-			    const struct dv_flow_key *k, struct dv_flow_hash h, unsigned int side,
-			    uint32_t cand, struct dv_export_buf *out)
+static inline void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
+				   const struct dv_flow_key *k, struct dv_flow_hash h,
+				   unsigned int side, uint32_t cand, struct dv_export_buf *out)
 {
-	struct dv_flow_rec *r;
 	uint32_t i = cand;
 
 	if (p->ts_ns > t->now_ns)
 		t->now_ns = p->ts_ns;
-	if (i == DV_FLOW_NIL || !(t->recs[i].state & DV_ST_LIVE) ||
-	    !dv_flow_key_eq(&t->recs[i].key, k))
+	if (unlikely(i == DV_FLOW_NIL || !(t->recs[i].state & DV_ST_LIVE) ||
+		     !dv_flow_key_eq(&t->recs[i].key, k)))
 		i = dv_flow_lookup(t, k, h);
-	if (i != DV_FLOW_NIL) {
-		r = &t->recs[i];
-		if (!dv_flow_advance(t, i, t->now_ns, out))
-			goto create;
-		/* A new connection on a closed flow's ports. */
-		if ((r->state & DV_ST_CLOSED) &&
-		    (p->tcp_flags & (DV_TCP_SYN | DV_TCP_ACK)) == DV_TCP_SYN) {
-			dv_flow_emit(t, r, DV_END_TCP_CLOSE, out);
-			dv_flow_remove(t, i);
-			goto create;
-		}
-		dv_flow_apply(t, i, side, p);
-		return;
-	}
-create:
-	i = dv_flow_create(t, k, h, side, p, out);
+	if (i != DV_FLOW_NIL && unlikely(!dv_flow_quiet(t, &t->recs[i], t->now_ns) ||
+					 (t->recs[i].state & DV_ST_CLOSED)))
+		i = dv_flow_revisit(t, i, p, out);
+	if (unlikely(i == DV_FLOW_NIL))
+		i = dv_flow_create(t, k, h, side, p, out);
 	dv_flow_apply(t, i, side, p);
 }
 
@@ -796,7 +810,8 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, u
 			if (m != 0) {
 				cand[j] = bk->pos[__builtin_ctz(m)];
 				rte_prefetch0(&t->recs[cand[j]]);
-				rte_prefetch0((const char *)&t->recs[cand[j]] + RTE_CACHE_LINE_SIZE);
+				rte_prefetch0((const char *)&t->recs[cand[j]] +
+					      RTE_CACHE_LINE_SIZE);
 			}
 		}
 		if (i >= 2 * DV_FLOW_LAG) {
@@ -932,8 +947,8 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	/* Zeroed: every signature 0 (free), every overflow count 0. */
 	t->recs = dv_flow_alloc("dv_flow_recs", rec_bytes, cfg->socket_id);
 	t->buckets = dv_flow_alloc("dv_flow_index", index_bytes, cfg->socket_id);
-	t->free_pos = dv_flow_alloc("dv_flow_free", (size_t)cfg->capacity * sizeof(uint32_t),
-				    cfg->socket_id);
+	t->free_pos =
+	    dv_flow_alloc("dv_flow_free", (size_t)cfg->capacity * sizeof(uint32_t), cfg->socket_id);
 	if (t->recs == NULL || t->buckets == NULL || t->free_pos == NULL) {
 		snprintf(err, errlen, "flow table %s: out of DPDK memory for %u flows (%zu MB)",
 			 cfg->name, cfg->capacity,
@@ -1024,15 +1039,16 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 			if (i >= t->capacity || seen[i] || !(t->recs[i].state & DV_ST_LIVE)) {
 				snprintf(err, errlen,
 					 "bucket %u entry %u: position %u is out of range, "
-					 "indexed twice or not a live flow", b, e, i);
+					 "indexed twice or not a live flow",
+					 b, e, i);
 				goto out;
 			}
 			seen[i] = 1;
 			entries++;
 			h = dv_flow_hash(t, &t->recs[i].key);
 			if (h.sig != bk->sig[e]) {
-				snprintf(err, errlen, "bucket %u entry %u: signature %u, key's %u", b,
-					 e, bk->sig[e], h.sig);
+				snprintf(err, errlen, "bucket %u entry %u: signature %u, key's %u",
+					 b, e, bk->sig[e], h.sig);
 				goto out;
 			}
 			if (dv_flow_lookup(t, &t->recs[i].key, h) != i) {
@@ -1055,8 +1071,8 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 		uint32_t i = t->free_pos[f];
 
 		if (i >= t->capacity || seen[i]) {
-			snprintf(err, errlen, "free position %u is out of range, live or free twice",
-				 i);
+			snprintf(err, errlen,
+				 "free position %u is out of range, live or free twice", i);
 			goto out;
 		}
 		seen[i] = 1;
@@ -1086,5 +1102,5 @@ size_t dv_flow_bytes_per_flow(void)
 	 */
 	return sizeof(struct dv_flow_rec) + sizeof(uint32_t) +
 	       (sizeof(struct dv_flow_bucket) * 100 + DV_BUCKET_ENTRIES * DV_BUCKET_LOAD_PCT - 1) /
-		       (DV_BUCKET_ENTRIES * DV_BUCKET_LOAD_PCT);
+		   (DV_BUCKET_ENTRIES * DV_BUCKET_LOAD_PCT);
 }

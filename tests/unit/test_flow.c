@@ -250,14 +250,11 @@ static void test_vlan_and_family_distinct(void **state)
 	int tagged10 = 0, tagged20 = 0, untagged = 0;
 
 	(void)state;
-	b.flags = DV_PKT_F_VLAN;
-	b.vlan_id = 10;
-	c.flags = DV_PKT_F_VLAN;
-	c.vlan_id = 20;
+	b.vlan = DV_PKT_VLAN_TAGGED | 10;
+	c.vlan = DV_PKT_VLAN_TAGGED | 20;
 	/* Same ports, opposite direction, VLAN 10: joins b's flow. */
 	d = udp("10.0.0.2", 2000, "10.0.0.1", 1000, 50, 2 * SEC);
-	d.flags = DV_PKT_F_VLAN;
-	d.vlan_id = 10;
+	d.vlan = DV_PKT_VLAN_TAGGED | 10;
 	/* IPv6 0a00:0001:: has the same 16 bytes as IPv4 10.0.0.1. */
 	e = udp("a00:1::", 1000, "a00:2::", 2000, 100, 1 * SEC);
 	feed(t, a);
@@ -918,8 +915,7 @@ static void test_random_against_model(void **state)
 		ref[k].a_to_b = udp(a, (uint16_t)(1000 + k % 10), b, 53, 0, 0);
 		if (k >= 10 && k < 20) {
 			ref[k].a_to_b = ref[k - 10].a_to_b;
-			ref[k].a_to_b.flags = DV_PKT_F_VLAN;
-			ref[k].a_to_b.vlan_id = (uint16_t)(100 + k);
+			ref[k].a_to_b.vlan = (uint16_t)(DV_PKT_VLAN_TAGGED | (100 + k));
 		}
 		if (k >= 20 && k < 30) {
 			/* Keys 20..29 differ from 0..9 only in protocol (TCP
@@ -971,8 +967,8 @@ static void test_random_against_model(void **state)
 
 			if (memcmp(r->src_addr, src, 16) || r->src_port != sport ||
 			    r->proto != tp->proto || ((r->flags & DV_EXPORT_F_VLAN) != 0) !=
-							     ((tp->flags & DV_PKT_F_VLAN) != 0) ||
-			    r->vlan_id != tp->vlan_id)
+							     ((tp->vlan & DV_PKT_VLAN_TAGGED) != 0) ||
+			    r->vlan_id != (tp->vlan & 0x0fff))
 				continue;
 			found++;
 			assert_int_equal(r->src_packets, ref[k].pkts[0]);

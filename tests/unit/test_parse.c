@@ -239,9 +239,9 @@ static uint32_t icmp(struct frame *f, uint8_t type)
  * Parsing helpers
  */
 
-#define TCP_NEED   20 /* the fixed TCP header */
-#define UDP_NEED   8  /* the UDP header */
-#define SCTP_NEED  12 /* the SCTP common header */
+#define TCP_NEED  20 /* the fixed TCP header */
+#define UDP_NEED  8  /* the UDP header */
+#define SCTP_NEED 12 /* the SCTP common header */
 
 /* Properties every OK result must have, whatever the input. */
 static void check_invariants(const struct dv_pkt *p)
@@ -254,10 +254,11 @@ static void check_invariants(const struct dv_pkt *p)
 		}
 	}
 	assert_true(p->frag <= DV_FRAG_LATER);
-	assert_true(p->vlan_id <= 0x0fff);
-	if (!(p->flags & DV_PKT_F_VLAN))
-		assert_int_equal(p->vlan_id, 0);
-	assert_int_equal(p->flags & ~DV_PKT_F_VLAN, 0);
+	/* 0 (untagged) or the tagged bit with a 12-bit id */
+	assert_int_equal(p->vlan & ~(DV_PKT_VLAN_TAGGED | 0x0fff), 0);
+	if (!(p->vlan & DV_PKT_VLAN_TAGGED))
+		assert_int_equal(p->vlan, 0);
+	assert_int_equal(p->flags, 0);
 	if (p->proto != 6 && p->proto != 17 && p->proto != 132) {
 		assert_int_equal(p->sport, 0);
 		assert_int_equal(p->dport, 0);
@@ -275,11 +276,20 @@ static void check_invariants(const struct dv_pkt *p)
  * Parse len bytes copied into a heap block of exactly len bytes, so that a
  * read past the end is an ASan/valgrind error rather than silent.
  */
+/* The fields dv_parse sets; compared as one block. */
+#define PKT_PARSED_BYTES offsetof(struct dv_pkt, wire_len)
+
+/*
+ * dv_parse on a copy of exactly len bytes (so ASan and valgrind see any read
+ * beyond), its invariants, and the same result from dv_parse_general: the
+ * fast path for common frames must never differ from the three-step parse.
+ */
 static enum dv_parse_status parse_exact(const uint8_t *bytes, uint32_t len, int linktype,
 					struct dv_pkt *out)
 {
 	uint8_t *copy = malloc(len);
-	enum dv_parse_status st;
+	enum dv_parse_status st, st_general;
+	struct dv_pkt general;
 
 	assert_true(copy != NULL || len == 0);
 	if (len)
@@ -288,7 +298,13 @@ static enum dv_parse_status parse_exact(const uint8_t *bytes, uint32_t len, int 
 	out->wire_len = WIRE_SENTINEL;
 	out->ts_ns = TS_SENTINEL;
 	st = dv_parse(copy, len, linktype, out);
+	memset(&general, 0xee, sizeof(general));
+	st_general = dv_parse_general(copy, len, linktype, &general);
 	free(copy);
+
+	assert_int_equal(st, st_general);
+	if (st == DV_PARSE_OK)
+		assert_memory_equal(out, &general, PKT_PARSED_BYTES);
 
 	assert_true(st == DV_PARSE_OK || st == DV_PARSE_NON_IP || st == DV_PARSE_MALFORMED);
 	assert_int_equal(out->wire_len, WIRE_SENTINEL);
@@ -297,9 +313,6 @@ static enum dv_parse_status parse_exact(const uint8_t *bytes, uint32_t len, int 
 		check_invariants(out);
 	return st;
 }
-
-/* The fields dv_parse sets; compared as one block. */
-#define PKT_PARSED_BYTES offsetof(struct dv_pkt, wire_len)
 
 /*
  * Parse the whole frame (expecting `want`), then every prefix of it: below
@@ -356,8 +369,7 @@ static void expect_ports(const struct dv_pkt *p, uint8_t proto, uint16_t sport, 
 
 static void expect_no_vlan(const struct dv_pkt *p)
 {
-	assert_int_equal(p->flags & DV_PKT_F_VLAN, 0);
-	assert_int_equal(p->vlan_id, 0);
+	assert_int_equal(p->vlan, 0);
 }
 
 /* A complete Ethernet + IPv4 + UDP frame, the common base of several tests. */
@@ -535,8 +547,7 @@ static void test_vlan_single(void **state)
 	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
 	expect_v4(&p);
 	expect_ports(&p, 17, 1000, 2000);
-	assert_int_equal(p.flags & DV_PKT_F_VLAN, DV_PKT_F_VLAN);
-	assert_int_equal(p.vlan_id, 100);
+	assert_int_equal(p.vlan, DV_PKT_VLAN_TAGGED | 100);
 }
 
 static void test_vlan_id_zero_is_tagged(void **state)
@@ -552,8 +563,7 @@ static void test_vlan_id_zero_is_tagged(void **state)
 	icmp(&f, 128);
 	ip6_done(&f, ip);
 	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
-	assert_int_equal(p.flags & DV_PKT_F_VLAN, DV_PKT_F_VLAN);
-	assert_int_equal(p.vlan_id, 0);
+	assert_int_equal(p.vlan, DV_PKT_VLAN_TAGGED | 0);
 }
 
 static void test_qinq_two_tags(void **state)
@@ -574,8 +584,7 @@ static void test_qinq_two_tags(void **state)
 	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
 	expect_v6(&p);
 	expect_ports(&p, 6, 40000, 80);
-	assert_int_equal(p.vlan_id, 200);
-	assert_int_equal(p.flags & DV_PKT_F_VLAN, DV_PKT_F_VLAN);
+	assert_int_equal(p.vlan, DV_PKT_VLAN_TAGGED | 200);
 }
 
 static void test_qinq_three_tags(void **state)
@@ -597,7 +606,7 @@ static void test_qinq_three_tags(void **state)
 	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
 	expect_v4(&p);
 	expect_ports(&p, 17, 67, 68);
-	assert_int_equal(p.vlan_id, 4094);
+	assert_int_equal(p.vlan, DV_PKT_VLAN_TAGGED | 4094);
 }
 
 /* ---------------------------------------------------------------------------
@@ -640,7 +649,7 @@ static void test_sll_vlan(void **state)
 	check_frame(&f, DV_LINK_SLL, DV_PARSE_OK, &p);
 	expect_v6(&p);
 	expect_ports(&p, 6, 1, 2);
-	assert_int_equal(p.vlan_id, 42);
+	assert_int_equal(p.vlan, DV_PKT_VLAN_TAGGED | 42);
 	assert_int_equal(p.tcp_flags, 0x01);
 }
 
@@ -681,7 +690,7 @@ static void test_sll2_vlan(void **state)
 	check_frame(&f, DV_LINK_SLL2, DV_PARSE_OK, &p);
 	expect_v4(&p);
 	expect_ports(&p, 6, 3, 4);
-	assert_int_equal(p.vlan_id, 7);
+	assert_int_equal(p.vlan, DV_PKT_VLAN_TAGGED | 7);
 	assert_int_equal(p.tcp_flags, 0x04);
 }
 
@@ -1372,11 +1381,10 @@ static void test_addr_hash(void **state)
 
 	/* the VLAN is part of it; untagged differs from tagged id 0 */
 	c = a;
-	c.flags |= DV_PKT_F_VLAN;
-	c.vlan_id = 0;
+	c.vlan = DV_PKT_VLAN_TAGGED | 0;
 	assert_int_not_equal(dv_pkt_addr_hash(&a), dv_pkt_addr_hash(&c));
 	b = c;
-	b.vlan_id = 100;
+	b.vlan = DV_PKT_VLAN_TAGGED | 100;
 	assert_int_not_equal(dv_pkt_addr_hash(&b), dv_pkt_addr_hash(&c));
 	swap_sides(&b);
 	c = b;
@@ -1550,6 +1558,59 @@ static void test_fuzz_mutations(void **state)
 	assert_true(counts[DV_PARSE_OK] > 0 && counts[DV_PARSE_MALFORMED] > 0);
 }
 
+/*
+ * The fast path's edges: Ethernet/IPv4/TCP and UDP frames (with padding,
+ * options, DF) whose link, IP and transport header bytes are set to values
+ * near each of its conditions (ethertype, version and IHL, fragment bits,
+ * protocol, total length, data offset) and cut at every length around the
+ * headers. parse_exact() checks each result against dv_parse_general().
+ */
+static void test_fast_path_equals_general(void **state)
+{
+	struct frame seeds[4];
+	uint64_t s = 7;
+	unsigned counts[3] = {0};
+	struct dv_pkt p;
+	uint32_t ip;
+	/* offsets of the bytes the fast path decides on, and values to put there */
+	static const uint8_t at[] = {12, 13, 14, 16, 17, 20, 21, 23, 46, 47};
+	static const uint8_t vals[] = {0x00, 0x01, 0x06, 0x08, 0x11, 0x14, 0x1c, 0x20, 0x27,
+				       0x28, 0x3f, 0x40, 0x45, 0x46, 0x50, 0x55, 0x86, 0xff};
+
+	(void)state;
+	memset(seeds, 0, sizeof(seeds));
+	build_eth_v4_udp(&seeds[0]);
+	link_eth(&seeds[1], 0x0800);
+	ip = ip4(&seeds[1], 6, 7, 0x4000, 0);
+	tcp(&seeds[1], 443, 50000, 0x10, 5);
+	ip4_done(&seeds[1], ip);
+	link_eth(&seeds[2], 0x0800);
+	ip = ip4(&seeds[2], 6, 8, 0, 0);
+	tcp(&seeds[2], 1, 2, 0x02, 8);
+	put_fill(&seeds[2], 0, 10);
+	ip4_done(&seeds[2], ip);
+	link_eth(&seeds[3], 0x0800); /* a short datagram in a padded frame */
+	ip = ip4(&seeds[3], 17, 9, 0, 0);
+	udp(&seeds[3], 7, 9, 0);
+	ip4_done(&seeds[3], ip);
+	put_fill(&seeds[3], 0, 60 - seeds[3].n);
+
+	for (unsigned i = 0; i < 60000; i++) {
+		struct frame m = seeds[rng_next(&s) % 4];
+		unsigned changes = rng_next(&s) % 3;
+
+		for (unsigned j = 0; j < changes; j++)
+			m.b[at[rng_next(&s) % sizeof(at)]] = vals[rng_next(&s) % sizeof(vals)];
+		uint32_t len = rng_next(&s) % 3 ? m.n : 30 + rng_next(&s) % (m.n - 29);
+
+		counts[parse_exact(m.b, len, DV_LINK_ETHERNET, &p)]++;
+	}
+	print_message("fast path edges: %u ok, %u non-ip, %u malformed\n", counts[0], counts[1],
+		      counts[2]);
+	assert_true(counts[DV_PARSE_OK] > 10000 && counts[DV_PARSE_MALFORMED] > 1000 &&
+		    counts[DV_PARSE_NON_IP] > 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1595,6 +1656,7 @@ int main(void)
 	    cmocka_unit_test(test_addr_hash),
 	    cmocka_unit_test(test_fuzz_random_bytes),
 	    cmocka_unit_test(test_fuzz_mutations),
+	    cmocka_unit_test(test_fast_path_equals_general),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
