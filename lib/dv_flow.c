@@ -92,8 +92,9 @@
 
 #define DV_FLOW_NIL   UINT32_MAX
 #define DV_FLOW_NEVER UINT64_MAX
-#define DV_FLOW_BURST 64 /* keys hashed and looked up together */
-#define DV_FLOW_LAG   8	 /* packets between the stages of dv_flow_update_chunk */
+#define DV_FLOW_BURST 128 /* keys hashed and looked up together */
+#define DV_FLOW_AHEAD_BUCKET 16 /* packets between stages 1 and 2 of dv_flow_update_chunk */
+#define DV_FLOW_AHEAD_RECORD 8	/* packets between stages 2 and 3 */
 
 #define DV_BUCKET_ENTRIES    10 /* signatures and positions in a 64-byte bucket */
 #define DV_BUCKET_MASK	     ((1u << DV_BUCKET_ENTRIES) - 1)
@@ -124,6 +125,7 @@ _Static_assert(sizeof(struct dv_flow_key) == 40, "flow key must have no hidden p
 #define DV_ST_INIT1   0x08	    /* the initiator is side 1 */
 #define DV_ST_FIN(s)  (0x10 << (s)) /* side s sent a FIN */
 #define DV_ST_CLOSED  0x40	    /* RST or FIN both ways: on the closed list */
+#define DV_ST_ACT     0x80	    /* this segment has packets: on the act list */
 
 struct dv_link {
 	uint32_t prev;
@@ -132,22 +134,44 @@ struct dv_link {
 
 enum { DV_LINK_SEEN = 0, DV_LINK_ACT = 1 };
 
-/* The first cache line holds what every packet reads (key, last, bytes). */
+/* The key's last word: ports (key order), VLAN, protocol, family. */
+struct dv_flow_tail {
+	uint16_t port[2];
+	uint16_t vlan;
+	uint8_t proto;
+	uint8_t family; /* 4 or 6; 0 in a free record, which no packet's key matches */
+};
+
+/*
+ * A flow: two cache lines. Line 0 is everything a packet of an IPv4 flow
+ * reads or writes, unless the flow moves in a list or a rare case comes up
+ * (a deadline, a close, a counter carry): at a million flows, one cache
+ * miss for the record instead of two. An IPv4 key fits in line 0 (v4 and
+ * tail); an IPv6 key needs its addresses from line 1 as well.
+ */
 struct dv_flow_rec {
-	struct dv_flow_key key;
-	uint64_t last_ns; /* last packet of the flow (max) */
-	uint64_t bytes[2];
-	uint64_t pkts[2];  /* this segment; both 0: the segment is empty */
-	uint64_t first_ns; /* first packet of this segment (min) */
-	struct dv_link link[2];
+	/* line 0 */
+	uint64_t v4;		  /* IPv4: the key's addresses, 4 bytes each; IPv6: 0 */
+	struct dv_flow_tail tail; /* the key's last word */
+	uint64_t last_ns;	  /* last packet of the flow (max) */
+	uint64_t first_ns;	  /* first packet of this segment (min), if DV_ST_ACT */
+	uint64_t bytes[2];	  /* this segment, per side */
+	uint32_t pkts[2];	  /* this segment, per side: the low 32 bits */
 	uint32_t segment;
 	uint8_t tcp_flags[2];
 	uint8_t state; /* DV_ST_* */
 	uint8_t epoch; /* coarse LRU: low bits of the time slot of the last move */
-	uint8_t id[16];
+	/* line 1 */
+	uint8_t addr[2][16]; /* the key's addresses */
+	struct dv_link link[2];
+	uint32_t pkts_hi[2]; /* the high 32 bits of pkts (a carry every 2^32 packets) */
+	uint64_t serial;     /* the flow's number in this table, from which its id is made */
 } __rte_cache_aligned;
 
-_Static_assert(sizeof(struct dv_flow_rec) == 128, "flow record must stay two cache lines");
+_Static_assert(sizeof(struct dv_flow_tail) == 8 && offsetof(struct dv_flow_key, port) == 32,
+	       "a key's tail is its last 8 bytes");
+_Static_assert(offsetof(struct dv_flow_rec, addr) == 64 && sizeof(struct dv_flow_rec) == 128,
+	       "a flow record is two cache lines, the packet path's fields in the first");
 
 /* One cache line of the index. */
 struct dv_flow_bucket {
@@ -178,7 +202,8 @@ struct dv_flow_table {
 	struct dv_flow_list lru;
 	struct dv_flow_list closed;
 	struct dv_flow_list act;
-	struct dv_rand rand;
+	uint64_t id_key[2]; /* random: flow ids are made from serials under it */
+	uint64_t serial;    /* the next flow's serial */
 	struct dv_flow_stats stats;
 	uint8_t worker;
 	uint8_t coarse;	      /* lists may lag by one slot (see dv_flow_touch) */
@@ -229,7 +254,48 @@ static inline uint64_t dv_add_sat(uint64_t a, uint64_t b)
 
 static inline int dv_seg_empty(const struct dv_flow_rec *r)
 {
-	return (r->pkts[0] | r->pkts[1]) == 0;
+	return !(r->state & DV_ST_ACT);
+}
+
+static inline uint64_t dv_rec_pkts(const struct dv_flow_rec *r, unsigned int side)
+{
+	return (uint64_t)r->pkts_hi[side] << 32 | r->pkts[side];
+}
+
+/* murmur3's fmix64: a bijection of 64-bit words that spreads every bit. */
+static inline uint64_t dv_fmix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/*
+ * A flow's id, a version 4 UUID, made from its serial under the table's
+ * random key. u, a bijection of the serial, fills 8 of the 16 bytes, so two
+ * flows of one table never share an id; the other 8 (less the 6 version
+ * and variant bits) come from a second mix. Made when a row is written, so
+ * the record keeps 8 bytes instead of 16.
+ */
+static void dv_flow_id(const struct dv_flow_table *t, uint64_t serial, uint8_t out[16])
+{
+	uint64_t u = dv_fmix64(serial ^ t->id_key[0]);
+	uint64_t v = dv_fmix64(serial + t->id_key[1]);
+
+	memcpy(out, &u, 6);
+	out[6] = (uint8_t)(0x40 | (v & 0x0f)); /* version 4 */
+	out[7] = (uint8_t)(v >> 8);
+	out[8] = (uint8_t)(0x80 | ((v >> 16) & 0x3f)); /* RFC 4122 variant */
+	out[9] = (uint8_t)(v >> 24);
+	out[10] = (uint8_t)(u >> 48);
+	out[11] = (uint8_t)(u >> 56);
+	out[12] = (uint8_t)(v >> 32);
+	out[13] = (uint8_t)(v >> 40);
+	out[14] = (uint8_t)(v >> 48);
+	out[15] = (uint8_t)(v >> 56);
 }
 
 /* ---- the index ---- */
@@ -269,12 +335,7 @@ static inline struct dv_flow_hash dv_flow_hash_words(const struct dv_flow_table 
 	x = dv_crc_word(w[1], (uint32_t)x);
 	x = dv_crc_word(w[2], (uint32_t)x);
 	x = dv_crc_word(w[3], (uint32_t)x);
-	x = dv_crc_word(w[4], (uint32_t)x);
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
+	x = dv_fmix64(dv_crc_word(w[4], (uint32_t)x));
 	h.bucket = (uint32_t)(((x >> 32) * t->n_buckets) >> 32); /* in [0, n_buckets) */
 	h.sig = (uint16_t)x;
 	if (h.sig == 0)
@@ -354,22 +415,68 @@ static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_fl
 	return side;
 }
 
-/* Key equality as five 8-byte words: cheaper than a call to memcmp. */
-static inline int dv_flow_key_eq(const void *a, const void *b)
+/* A record's v4 word for key k: both IPv4 addresses in one word, else 0
+ * (an IPv4 address is the first 4 bytes of its 16, the rest zero). */
+static inline uint64_t dv_flow_key_v4(const struct dv_flow_key *k)
 {
-	uint64_t x[5], y[5];
+	uint64_t a, b;
 
-	memcpy(x, a, sizeof(x));
-	memcpy(y, b, sizeof(y));
-	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+	if (k->family != 4)
+		return 0;
+	memcpy(&a, k->addr[0], 8);
+	memcpy(&b, k->addr[1], 8);
+	return a | b << 32;
 }
 
-_Static_assert(sizeof(struct dv_flow_key) == 5 * sizeof(uint64_t), "dv_flow_key_eq reads 40 bytes");
+static inline uint64_t dv_flow_key_tail(const struct dv_flow_key *k)
+{
+	uint64_t w;
+
+	memcpy(&w, &k->port, 8);
+	return w;
+}
+
+/*
+ * Is key k (whose v4 word is v4) the key of record r? Line 0 decides for
+ * IPv4 and for any mismatch of ports, VLAN, protocol or family; an IPv6 key
+ * also compares the addresses in line 1. A free record matches nothing.
+ */
+static inline int dv_flow_rec_is(const struct dv_flow_rec *r, const struct dv_flow_key *k,
+				 uint64_t v4)
+{
+	uint64_t tail, x[4], y[4];
+
+	memcpy(&tail, &r->tail, 8);
+	if (((r->v4 ^ v4) | (tail ^ dv_flow_key_tail(k))) != 0)
+		return 0;
+	if (k->family != 6)
+		return 1;
+	memcpy(x, r->addr, sizeof(x));
+	memcpy(y, k->addr, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+
+/* Record r's key, rebuilt from its two lines. */
+static inline void dv_flow_rec_key(const struct dv_flow_rec *r, struct dv_flow_key *k)
+{
+	memcpy(k->addr, r->addr, sizeof(k->addr));
+	memcpy(&k->port, &r->tail, 8);
+}
+
+static inline struct dv_flow_hash dv_flow_rec_hash(const struct dv_flow_table *t,
+						   const struct dv_flow_rec *r)
+{
+	struct dv_flow_key k;
+
+	dv_flow_rec_key(r, &k);
+	return dv_flow_hash(t, &k);
+}
 
 /* The position of the live flow with key k, or DV_FLOW_NIL. */
 static uint32_t dv_flow_lookup(const struct dv_flow_table *t, const struct dv_flow_key *k,
 			       struct dv_flow_hash h)
 {
+	uint64_t v4 = dv_flow_key_v4(k);
 	uint32_t b = h.bucket;
 
 	for (;;) {
@@ -379,7 +486,7 @@ static uint32_t dv_flow_lookup(const struct dv_flow_table *t, const struct dv_fl
 		while (m != 0) {
 			uint32_t i = bk->pos[__builtin_ctz(m)];
 
-			if (dv_flow_key_eq(&t->recs[i].key, k))
+			if (dv_flow_rec_is(&t->recs[i], k, v4))
 				return i;
 			m &= m - 1;
 		}
@@ -448,25 +555,25 @@ static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 		return;
 	e = &out->recs[out->n++];
 	memset(e, 0, sizeof(*e));
-	memcpy(e->id, r->id, sizeof(e->id));
-	memcpy(e->src_addr, r->key.addr[s], 16);
-	memcpy(e->dst_addr, r->key.addr[d], 16);
+	dv_flow_id(t, r->serial, e->id);
+	memcpy(e->src_addr, r->addr[s], 16);
+	memcpy(e->dst_addr, r->addr[d], 16);
 	e->first_ns = r->first_ns;
 	e->last_ns = r->last_ns;
 	e->src_bytes = r->bytes[s];
 	e->dst_bytes = r->bytes[d];
-	e->src_packets = r->pkts[s];
-	e->dst_packets = r->pkts[d];
+	e->src_packets = dv_rec_pkts(r, s);
+	e->dst_packets = dv_rec_pkts(r, d);
 	e->segment = r->segment;
-	e->src_port = r->key.port[s];
-	e->dst_port = r->key.port[d];
-	e->family = r->key.family;
-	e->proto = r->key.proto;
-	if (r->key.vlan & DV_KEY_VLAN) {
+	e->src_port = r->tail.port[s];
+	e->dst_port = r->tail.port[d];
+	e->family = r->tail.family;
+	e->proto = r->tail.proto;
+	if (r->tail.vlan & DV_KEY_VLAN) {
 		e->flags |= DV_EXPORT_F_VLAN;
-		e->vlan_id = r->key.vlan & 0x0fff;
+		e->vlan_id = r->tail.vlan & 0x0fff;
 	}
-	if (r->key.proto == DV_IPPROTO_TCP) {
+	if (r->tail.proto == DV_IPPROTO_TCP) {
 		e->flags |= DV_EXPORT_F_TCP;
 		e->src_tcp_flags = r->tcp_flags[s];
 		e->dst_tcp_flags = r->tcp_flags[d];
@@ -489,8 +596,9 @@ static void dv_flow_remove(struct dv_flow_table *t, uint32_t i)
 	dv_list_unlink(t, dv_seen_list(t, r), DV_LINK_SEEN, i);
 	if (!dv_seg_empty(r))
 		dv_list_unlink(t, &t->act, DV_LINK_ACT, i);
-	dv_flow_index_del(t, dv_flow_hash(t, &r->key), i);
+	dv_flow_index_del(t, dv_flow_rec_hash(t, r), i);
 	r->state = 0;
+	memset(&r->tail, 0, sizeof(r->tail)); /* family 0: no key matches it */
 	t->free_pos[t->capacity - t->count] = i; /* push, then the count drops */
 	t->count--;
 }
@@ -502,8 +610,10 @@ static void dv_flow_next_segment(struct dv_flow_table *t, uint32_t i)
 
 	if (!dv_seg_empty(r))
 		dv_list_unlink(t, &t->act, DV_LINK_ACT, i);
+	r->state &= (uint8_t)~DV_ST_ACT;
 	r->bytes[0] = r->bytes[1] = 0;
 	r->pkts[0] = r->pkts[1] = 0;
+	r->pkts_hi[0] = r->pkts_hi[1] = 0;
 	r->tcp_flags[0] = r->tcp_flags[1] = 0;
 	r->segment++;
 }
@@ -637,15 +747,17 @@ static inline void dv_flow_apply(struct dv_flow_table *t, uint32_t i, unsigned i
 
 	if (dv_seg_empty(r)) {
 		r->first_ns = p->ts_ns;
+		r->state |= DV_ST_ACT;
 		dv_list_push_tail(t, &t->act, DV_LINK_ACT, i);
 	} else if (p->ts_ns < r->first_ns) {
 		r->first_ns = p->ts_ns;
 	}
 	dv_flow_touch(t, i, p->ts_ns);
 	r->bytes[side] += p->wire_len;
-	r->pkts[side]++;
+	if (unlikely(++r->pkts[side] == 0))
+		r->pkts_hi[side]++;
 	r->state |= DV_ST_SEEN(side);
-	if (r->key.proto != DV_IPPROTO_TCP)
+	if (r->tail.proto != DV_IPPROTO_TCP)
 		return;
 	r->tcp_flags[side] |= p->tcp_flags;
 	if (p->tcp_flags & DV_TCP_FIN)
@@ -677,14 +789,16 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 	dv_flow_index_add(t, h, pos);
 	r = &t->recs[pos];
 	memset(r, 0, sizeof(*r));
-	r->key = *k;
+	r->v4 = dv_flow_key_v4(k);
+	memcpy(&r->tail, &k->port, sizeof(r->tail));
+	memcpy(r->addr, k->addr, sizeof(r->addr));
 	/* The receiver of a leading SYN+ACK is the client whose SYN we missed. */
 	if (k->proto == DV_IPPROTO_TCP &&
 	    (p->tcp_flags & (DV_TCP_SYN | DV_TCP_ACK)) == (DV_TCP_SYN | DV_TCP_ACK))
 		init ^= 1;
 	r->state = DV_ST_LIVE | (init ? DV_ST_INIT1 : 0);
 	r->last_ns = p->ts_ns;
-	dv_rand_uuid4(&t->rand, r->id);
+	r->serial = t->serial++;
 	r->epoch = dv_flow_epoch(t, 0, pos);
 	dv_list_push_tail(t, &t->lru, DV_LINK_SEEN, pos);
 	t->count++;
@@ -741,8 +855,7 @@ static inline void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt 
 
 	if (p->ts_ns > t->now_ns)
 		t->now_ns = p->ts_ns;
-	if (unlikely(i == DV_FLOW_NIL || !(t->recs[i].state & DV_ST_LIVE) ||
-		     !dv_flow_key_eq(&t->recs[i].key, k)))
+	if (unlikely(i == DV_FLOW_NIL || !dv_flow_rec_is(&t->recs[i], k, dv_flow_key_v4(k))))
 		i = dv_flow_lookup(t, k, h);
 	if (i != DV_FLOW_NIL && unlikely(!dv_flow_quiet(t, &t->recs[i], t->now_ns) ||
 					 (t->recs[i].state & DV_ST_CLOSED)))
@@ -767,15 +880,58 @@ static inline void dv_flow_frag(struct dv_flow_table *t, struct dv_pkt *p)
 	}
 }
 
+/* Pipeline stage 1 for packet i: key, side, hash; prefetch the bucket. */
+static __rte_always_inline void dv_stage_hash(struct dv_flow_table *t, struct dv_pkt *p,
+					      struct dv_flow_key *k, struct dv_flow_hash *h,
+					      uint8_t *side)
+{
+	uint64_t w[5];
+
+	dv_flow_frag(t, p);
+	*side = (uint8_t)dv_flow_key_make(p, k, w);
+	*h = dv_flow_hash_words(t, w);
+	rte_prefetch0(&t->buckets[h->bucket]);
+}
+
+/* Stage 2: match signatures (following overflow, so that a flow placed
+ * past its full home bucket has its record prefetched too); prefetch the
+ * first candidate's line 0, and line 1 for an IPv6 key. */
+static __rte_always_inline uint32_t dv_stage_match(const struct dv_flow_table *t,
+						   const struct dv_flow_key *k,
+						   struct dv_flow_hash h)
+{
+	uint32_t b = h.bucket, cand;
+	const struct dv_flow_bucket *bk = &t->buckets[b];
+	uint32_t m = dv_bucket_match(bk, h.sig);
+
+	while (m == 0 && bk->overflow != 0) {
+		b = dv_bucket_next(t, b);
+		bk = &t->buckets[b];
+		m = dv_bucket_match(bk, h.sig);
+	}
+	if (m == 0)
+		return DV_FLOW_NIL;
+	cand = bk->pos[__builtin_ctz(m)];
+	rte_prefetch0(&t->recs[cand]);
+	if (k->family == 6)
+		rte_prefetch0(t->recs[cand].addr);
+	return cand;
+}
+
 /*
  * One chunk as a three-stage software pipeline, so that the cache misses of
  * its packets overlap: stage 1 makes packet i's key and hash and prefetches
- * its bucket; stage 2, DV_FLOW_LAG packets later, matches signatures
- * and prefetches the first candidate record; stage 3, another DV_FLOW_LAG
- * later, accounts the packet. Packets are accounted in order. The lag keeps
- * a few misses in flight: issuing a whole burst's prefetches at once
- * overflows the core's miss buffers, and prefetches then stall or are lost.
+ * its bucket; stage 2, DV_FLOW_AHEAD_BUCKET packets later, matches
+ * signatures and prefetches the candidate record; stage 3, another
+ * DV_FLOW_AHEAD_RECORD later, accounts the packet. Packets are accounted in
+ * order. The distances keep a bounded number of misses in flight: issuing a
+ * whole burst's prefetches at once overflows the core's miss buffers, and
+ * prefetches then stall. Chunks of at least DV_FLOW_AHEAD packets run the
+ * stages in straight loops (fill, steady state, drain) without per-packet
+ * tests of which stages apply.
  */
+#define DV_FLOW_AHEAD (DV_FLOW_AHEAD_BUCKET + DV_FLOW_AHEAD_RECORD)
+
 static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, uint32_t n,
 				 struct dv_export_buf *out)
 {
@@ -783,43 +939,40 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, u
 	struct dv_flow_hash h[DV_FLOW_BURST];
 	uint32_t cand[DV_FLOW_BURST];
 	uint8_t side[DV_FLOW_BURST];
+	uint32_t i;
 
-	for (uint32_t i = 0; i < n + 2 * DV_FLOW_LAG; i++) {
-		if (i < n) {
-			uint64_t w[5];
-
-			dv_flow_frag(t, &pkts[i]);
-			side[i] = (uint8_t)dv_flow_key_make(&pkts[i], &keys[i], w);
-			h[i] = dv_flow_hash_words(t, w);
-			rte_prefetch0(&t->buckets[h[i].bucket]);
-		}
-		if (i >= DV_FLOW_LAG && i - DV_FLOW_LAG < n) {
-			uint32_t j = i - DV_FLOW_LAG;
-			uint32_t b = h[j].bucket;
-			const struct dv_flow_bucket *bk = &t->buckets[b];
-			uint32_t m = dv_bucket_match(bk, h[j].sig);
-
-			/* A flow placed past its full home bucket: follow it now,
-			 * so its record is prefetched too. */
-			while (m == 0 && bk->overflow != 0) {
-				b = dv_bucket_next(t, b);
-				bk = &t->buckets[b];
-				m = dv_bucket_match(bk, h[j].sig);
-			}
-			cand[j] = DV_FLOW_NIL;
-			if (m != 0) {
-				cand[j] = bk->pos[__builtin_ctz(m)];
-				rte_prefetch0(&t->recs[cand[j]]);
-				rte_prefetch0((const char *)&t->recs[cand[j]] +
-					      RTE_CACHE_LINE_SIZE);
-			}
-		}
-		if (i >= 2 * DV_FLOW_LAG) {
-			uint32_t j = i - 2 * DV_FLOW_LAG;
-
-			dv_flow_account(t, &pkts[j], &keys[j], h[j], side[j], cand[j], out);
-		}
+#define S1(x) dv_stage_hash(t, &pkts[x], &keys[x], &h[x], &side[x])
+#define S2(x) (cand[x] = dv_stage_match(t, &keys[x], h[x]))
+#define S3(x) dv_flow_account(t, &pkts[x], &keys[x], h[x], side[x], cand[x], out)
+	if (n < DV_FLOW_AHEAD) {
+		for (i = 0; i < n; i++)
+			S1(i);
+		for (i = 0; i < n; i++)
+			S2(i);
+		for (i = 0; i < n; i++)
+			S3(i);
+		return;
 	}
+	for (i = 0; i < DV_FLOW_AHEAD_BUCKET; i++)
+		S1(i);
+	for (; i < DV_FLOW_AHEAD; i++) {
+		S1(i);
+		S2(i - DV_FLOW_AHEAD_BUCKET);
+	}
+	for (; i < n; i++) {
+		S1(i);
+		S2(i - DV_FLOW_AHEAD_BUCKET);
+		S3(i - DV_FLOW_AHEAD);
+	}
+	for (; i < n + DV_FLOW_AHEAD_BUCKET; i++) {
+		S2(i - DV_FLOW_AHEAD_BUCKET);
+		S3(i - DV_FLOW_AHEAD);
+	}
+	for (; i < n + DV_FLOW_AHEAD; i++)
+		S3(i - DV_FLOW_AHEAD);
+#undef S1
+#undef S2
+#undef S3
 }
 
 void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts, uint32_t n,
@@ -976,7 +1129,11 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 		t->lru_shift = dv_flow_slot_shift(t->idle_ns, cfg->lru_slack_div);
 		t->closed_shift = dv_flow_slot_shift(t->close_ns, cfg->lru_slack_div);
 	}
-	dv_rand_seed(&t->rand, cfg->seed[0], cfg->seed[1]);
+	struct dv_rand rand;
+
+	dv_rand_seed(&rand, cfg->seed[0], cfg->seed[1]);
+	t->id_key[0] = dv_rand_next(&rand);
+	t->id_key[1] = dv_rand_next(&rand);
 	return t;
 fail:
 	dv_flow_table_free(t);
@@ -1032,6 +1189,7 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 
 		for (uint32_t e = 0; e < DV_BUCKET_ENTRIES; e++) {
 			uint32_t i = bk->pos[e];
+			struct dv_flow_key key;
 			struct dv_flow_hash h;
 
 			if (bk->sig[e] == 0)
@@ -1045,13 +1203,19 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 			}
 			seen[i] = 1;
 			entries++;
-			h = dv_flow_hash(t, &t->recs[i].key);
+			dv_flow_rec_key(&t->recs[i], &key);
+			if (t->recs[i].v4 != dv_flow_key_v4(&key)) {
+				snprintf(err, errlen, "position %u: its two lines hold different keys",
+					 i);
+				goto out;
+			}
+			h = dv_flow_hash(t, &key);
 			if (h.sig != bk->sig[e]) {
 				snprintf(err, errlen, "bucket %u entry %u: signature %u, key's %u",
 					 b, e, bk->sig[e], h.sig);
 				goto out;
 			}
-			if (dv_flow_lookup(t, &t->recs[i].key, h) != i) {
+			if (dv_flow_lookup(t, &key, h) != i) {
 				snprintf(err, errlen, "position %u: lookup of its key fails", i);
 				goto out;
 			}

@@ -23,7 +23,7 @@
 #include "dv_parse.h"
 #include "dv_time.h"
 
-#define DV_BURST 64
+#define DV_BURST 128
 
 /*
  * An element of an input ring with this bit in dv_pkt.flags is not a packet
