@@ -18,11 +18,14 @@
  *   L3's reach; a lookup reads one bucket line,
  *   compares its signatures at once and reads one record. rte_hash read
  *   four places (two buckets, its key store, then our record).
- * - Records (128 bytes, two cache lines, the key inside) are a plain array
- *   of `capacity`, handed out from a stack of free positions: flows created
- *   together sit together, so a generator's flow range (and the lists
- *   below) walk memory in order. A position never changes while the flow
- *   lives; the lists link positions.
+ * - Records (128 bytes, two cache lines) are a plain array of `capacity`,
+ *   handed out from a stack of free positions: flows created together sit
+ *   together, so a generator's flow range (and the lists below) walk memory
+ *   in order. A position never changes while the flow lives; the lists link
+ *   positions. Line 0 of a record is all a packet of an IPv4 flow touches
+ *   in the common case (the key as two words, times, counters, state); line
+ *   1 has the full addresses (checked for IPv6 keys), the list links, the
+ *   packet counters' carries and the serial the flow's id is made from.
  * - A full home bucket overflows into the next (linear probing by bucket,
  *   wrapping). A bucket's `overflow` counts the flows that passed it, so a
  *   lookup goes on to the next bucket only while it is non-zero, and

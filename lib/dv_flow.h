@@ -3,9 +3,9 @@
  *
  * A table is owned by exactly one lcore (single writer, no locks). Flows are
  * keyed by protocol, outer VLAN and the unordered pair of endpoints, so both
- * directions of a conversation share one record. The table is its own hash
- * index: records sit in 4 KiB groups behind a header of signatures, so a
- * lookup reads one page (see dv_flow.c).
+ * directions of a conversation share one record. An index of one-line
+ * buckets of signatures points into an array of two-line records; a packet
+ * of an IPv4 flow reads one bucket line and one record line (see dv_flow.c).
  *
  * Expiry is O(expired): flows sit on intrusive lists ordered by time (last
  * seen for idle and TCP-close, segment start for active), and expiry pops list
