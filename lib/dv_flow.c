@@ -850,7 +850,7 @@ static uint32_t dv_flow_revisit(struct dv_flow_table *t, uint32_t i, const struc
  * signature pass picked for it (or NIL), which earlier packets of the burst
  * may since have freed or reused.
  */
-static inline void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
+static __rte_always_inline void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
 				   const struct dv_flow_key *k, struct dv_flow_hash h,
 				   unsigned int side, uint32_t cand, struct dv_export_buf *out)
 {

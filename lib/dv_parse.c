@@ -333,61 +333,6 @@ static enum dv_parse_status dv_parse_l4(const uint8_t *d, uint32_t off, uint32_t
 	return DV_PARSE_OK;
 }
 
-/*
- * The frame nearly every packet on a link is: Ethernet II, IPv4 without
- * options, not a fragment (offset 0, no MF), TCP or UDP with the fixed
- * header inside both the IP length and the capture. It is read in one pass
- * with the checks of the general path folded into a few comparisons, and
- * gives exactly what the general path would (test_parse checks this on
- * every capture and on mutated frames). Returns 0 when the frame is not of
- * this shape and the general path must read it; *out may then be partly
- * written.
- */
-static inline int dv_parse_ipv4_fast(const uint8_t *d, uint32_t caplen, struct dv_pkt *out)
-{
-	uint32_t tot_len, need;
-	uint8_t proto;
-
-	if (caplen < DV_ETH_HLEN + DV_IPV4_MIN_HLEN + DV_UDP_NEED ||
-	    dv_be16(d + 12) != DV_ETHERTYPE_IPV4 || d[14] != 0x45 ||
-	    (dv_be16(d + 20) & 0x3fff) != 0)
-		return 0;
-	proto = d[23];
-	if (proto == DV_IPPROTO_TCP)
-		need = DV_TCP_NEED;
-	else if (proto == DV_IPPROTO_UDP)
-		need = DV_UDP_NEED;
-	else
-		return 0;
-	/* With both bounds at least 20 + need past the IP header, the general
-	 * path's transport end (the shorter of the two) leaves room for it. */
-	tot_len = dv_be16(d + 16);
-	if (tot_len < DV_IPV4_MIN_HLEN + need || caplen < DV_ETH_HLEN + DV_IPV4_MIN_HLEN + need)
-		return 0;
-	memset(out, 0, offsetof(struct dv_pkt, wire_len));
-	if (proto == DV_IPPROTO_TCP) {
-		if (d[46] >> 4 < 5)
-			return 0;
-		out->tcp_flags = d[47];
-	}
-	memcpy(out->src, d + 26, 4);
-	memcpy(out->dst, d + 30, 4);
-	out->sport = dv_be16(d + 34);
-	out->dport = dv_be16(d + 36);
-	out->proto = proto;
-	out->family = 4;
-	out->frag_id = dv_be16(d + 18);
-	return 1;
-}
-
-enum dv_parse_status dv_parse(const uint8_t *data, uint32_t caplen, int linktype,
-			      struct dv_pkt *out)
-{
-	if (linktype == DV_LINK_ETHERNET && dv_parse_ipv4_fast(data, caplen, out))
-		return DV_PARSE_OK;
-	return dv_parse_general(data, caplen, linktype, out);
-}
-
 enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int linktype,
 				      struct dv_pkt *out)
 {

@@ -130,40 +130,43 @@ static inline uint64_t rx_time(const struct dv_worker *w, const struct dv_rxq *q
 	return now;
 }
 
-/* One RX burst from one queue: parse, keep or stage, update the table. */
+/* One RX burst from one queue: parse, keep or stage, update the table. The
+ * counters are summed in locals and added once per burst. */
 static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t now)
 {
 	struct rte_mbuf *mbufs[DV_BURST];
 	struct dv_pkt pkts[DV_BURST];
-	uint32_t n_local = 0;
+	uint32_t n_local = 0, n_ip = 0, n_non_ip = 0, n_malformed = 0;
+	uint64_t bytes = 0;
+	const int hw_time = q->ts_dynfield && w->ts_dynfield_offset >= 0;
+	const int distribute = q->distribute;
 	uint16_t n;
 
 	n = rte_eth_rx_burst(q->port, q->queue, mbufs, DV_BURST);
 	if (n == 0)
 		return 0;
-	w->stats.rx_packets += n;
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = mbufs[i];
 		struct dv_pkt *p = &pkts[n_local];
 
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + 1], void *));
-		w->stats.rx_bytes += m->pkt_len;
+		bytes += m->pkt_len;
 		switch (dv_parse(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
 				 DV_LINK_ETHERNET, p)) {
 		case DV_PARSE_OK:
 			break;
 		case DV_PARSE_NON_IP:
-			w->stats.non_ip++;
+			n_non_ip++;
 			continue;
 		default:
-			w->stats.malformed++;
+			n_malformed++;
 			continue;
 		}
-		w->stats.ip_packets++;
+		n_ip++;
 		p->wire_len = m->pkt_len;
-		p->ts_ns = rx_time(w, q, m, now);
-		if (q->distribute) {
+		p->ts_ns = unlikely(hw_time) ? rx_time(w, q, m, now) : now;
+		if (distribute) {
 			uint32_t owner = dv_worker_owner(p, w->n_workers);
 
 			if (owner != w->index) {
@@ -174,6 +177,11 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 		}
 		n_local++;
 	}
+	w->stats.rx_packets += n;
+	w->stats.rx_bytes += bytes;
+	w->stats.ip_packets += n_ip;
+	w->stats.non_ip += n_non_ip;
+	w->stats.malformed += n_malformed;
 	rte_pktmbuf_free_bulk(mbufs, n);
 	if (n_local > 0)
 		dv_flow_table_update_burst(w->table, pkts, n_local, &w->xbuf);
