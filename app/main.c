@@ -421,6 +421,16 @@ static int run_live(struct dv_app *app)
 
 int dv_app_log_type;
 
+/* SIGINT or SIGTERM before the workers run: nothing was captured, so the
+ * program stops here with status 0 (the caller cleans up). */
+static int stopped_during_start_up(void)
+{
+	if (!quit_signal)
+		return 0;
+	DV_LOG(NOTICE, "signal %d during start-up: stopping", (int)quit_signal);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static struct dv_app app;
@@ -473,6 +483,15 @@ int main(int argc, char **argv)
 	}
 	eal_argv[eal_argc] = NULL;
 
+	/* Before the EAL: start-up (hugepages, pools, flow tables) can take
+	 * seconds, and a stop asked for meanwhile must end it cleanly, not kill
+	 * the process half set up. */
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	/* A closed stdout (| head) is reported as a write error, not a kill. */
+	signal(SIGPIPE, SIG_IGN);
+
 	rc = rte_eal_init(eal_argc, eal_argv);
 	if (rc < 0) {
 		fprintf(stderr, "dpdk-devourer: EAL initialisation failed: %s\n",
@@ -483,6 +502,8 @@ int main(int argc, char **argv)
 	if (dv_app_log_type >= 0)
 		rte_log_set_level(dv_app_log_type, (uint32_t)app.opt.log_level);
 
+	if (stopped_during_start_up())
+		goto out;
 	if (app.opt.drain_spool) {
 		status = dv_app_drain_spool(&app);
 		goto out;
@@ -534,12 +555,8 @@ int main(int argc, char **argv)
 	app.ctl.last_stat_ns = app.ctl.start_ns;
 	dv_control_telemetry_init(&app.ctl);
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
-	/* A closed stdout (| head) is reported as a write error, not a kill. */
-	signal(SIGPIPE, SIG_IGN);
-
+	if (stopped_during_start_up())
+		goto out;
 	if (dv_ports_start(&app, err, sizeof(err)) < 0) {
 		fprintf(stderr, "dpdk-devourer: %s\n", err);
 		status = 2;
