@@ -1154,6 +1154,63 @@ static void test_index_overflow_under_churn(void **state)
 	dv_flow_table_free(t);
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/*
+ * Flow ids, which the table makes at export from a per-flow serial: 15000
+ * flows, each cut into two segments by the active timeout. Both rows of a
+ * flow carry one id, every id is a version 4 UUID, and no two flows share
+ * one (BigQuery's insertId is <id>:<segment>).
+ */
+static void test_ids_unique_per_flow(void **state)
+{
+	const uint32_t flows = 15000;
+	struct dv_flow_table *t = table(flows, 0, 1 * SEC, 0);
+	static uint8_t ids[15000][16];
+	uint32_t seen0 = 0, seen1 = 0;
+
+	(void)state;
+	out_reset(OUT_CAP);
+	for (int seg = 0; seg < 2; seg++) {
+		for (uint32_t k = 0; k < flows; k++) {
+			char a[32];
+
+			snprintf(a, sizeof(a), "10.%u.%u.7", k >> 8, k & 255);
+			feed(t, udp(a, 5000, "192.0.2.9", 53, 80, (1 + 2 * (uint64_t)seg) * SEC + k));
+		}
+	}
+	flush_all(t, DV_END_EOF);
+	assert_int_equal(out.n, 2 * flows);
+	for (uint32_t i = 0; i < out.n; i++) {
+		const struct dv_export_rec *r = &out.recs[i];
+		uint32_t k = (uint32_t)r->src_addr[1] << 8 | r->src_addr[2];
+
+		assert_true(uuid_is_v4(r->id));
+		assert_true(k < flows);
+		if (r->segment == 0) {
+			memcpy(ids[k], r->id, 16);
+			seen0++;
+		} else {
+			seen1++;
+		}
+	}
+	assert_int_equal(seen0, flows);
+	assert_int_equal(seen1, flows);
+	for (uint32_t i = 0; i < out.n; i++) {
+		const struct dv_export_rec *r = &out.recs[i];
+		uint32_t k = (uint32_t)r->src_addr[1] << 8 | r->src_addr[2];
+
+		assert_memory_equal(r->id, ids[k], 16); /* segment 1 keeps segment 0's id */
+	}
+	qsort(ids, flows, 16, id_cmp);
+	for (uint32_t k = 1; k < flows; k++)
+		assert_memory_not_equal(ids[k - 1], ids[k], 16);
+	dv_flow_table_free(t);
+}
+
 static void test_end_reason_names(void **state)
 {
 	(void)state;
@@ -1198,6 +1255,7 @@ int main(void)
 		cmocka_unit_test(test_burst_equals_one_by_one),
 		cmocka_unit_test(test_create_rejects_bad_config),
 		cmocka_unit_test(test_index_overflow_under_churn),
+		cmocka_unit_test(test_ids_unique_per_flow),
 		cmocka_unit_test(test_end_reason_names),
 	};
 
