@@ -104,7 +104,6 @@
 #define DV_BUCKET_LOAD_PCT   50 /* buckets hold >= capacity / 0.5 entries */
 #define DV_FLOW_MAX_CAPACITY (1u << 28)
 
-#define DV_IPPROTO_TCP 6
 #define DV_TCP_FIN     0x01
 #define DV_TCP_SYN     0x02
 #define DV_TCP_RST     0x04
@@ -112,15 +111,21 @@
 
 #define DV_KEY_VLAN DV_PKT_VLAN_TAGGED /* key.vlan: the frame was tagged; low 12 bits: id */
 
-struct dv_flow_key {
-	uint8_t addr[2][16]; /* [0] is the lower (address, port) endpoint */
+/* The key's last word: ports (key order), VLAN, protocol, family. */
+struct dv_flow_tail {
 	uint16_t port[2];
 	uint16_t vlan; /* id | DV_KEY_VLAN, or 0 untagged */
 	uint8_t proto;
-	uint8_t family;
+	uint8_t family; /* 4 or 6; 0 in a free record, which no packet's key matches */
 };
 
-_Static_assert(sizeof(struct dv_flow_key) == 40, "flow key must have no hidden padding");
+struct dv_flow_key {
+	uint8_t addr[2][16]; /* [0] is the lower (address, port) endpoint */
+	struct dv_flow_tail tail;
+};
+
+_Static_assert(sizeof(struct dv_flow_tail) == 8 && sizeof(struct dv_flow_key) == 40,
+	       "flow key must have no hidden padding: five words");
 
 /* Bits of dv_flow_rec.state. Side s is 0 or 1 (see the file comment). */
 #define DV_ST_LIVE    0x01
@@ -136,14 +141,6 @@ struct dv_link {
 };
 
 enum { DV_LINK_SEEN = 0, DV_LINK_ACT = 1 };
-
-/* The key's last word: ports (key order), VLAN, protocol, family. */
-struct dv_flow_tail {
-	uint16_t port[2];
-	uint16_t vlan;
-	uint8_t proto;
-	uint8_t family; /* 4 or 6; 0 in a free record, which no packet's key matches */
-};
 
 /*
  * A flow: two cache lines. Line 0 is everything a packet of an IPv4 flow
@@ -171,8 +168,6 @@ struct dv_flow_rec {
 	uint64_t serial;     /* the flow's number in this table, from which its id is made */
 } __rte_cache_aligned;
 
-_Static_assert(sizeof(struct dv_flow_tail) == 8 && offsetof(struct dv_flow_key, port) == 32,
-	       "a key's tail is its last 8 bytes");
 _Static_assert(offsetof(struct dv_flow_rec, addr) == 64 && sizeof(struct dv_flow_rec) == 128,
 	       "a flow record is two cache lines, the packet path's fields in the first");
 
@@ -379,8 +374,7 @@ static inline uint32_t dv_bucket_match(const struct dv_flow_bucket *bk, uint16_t
 #endif
 }
 
-_Static_assert(offsetof(struct dv_flow_key, port) == 32 &&
-		   offsetof(struct dv_pkt, dport) - offsetof(struct dv_pkt, sport) == 2 &&
+_Static_assert(offsetof(struct dv_pkt, dport) - offsetof(struct dv_pkt, sport) == 2 &&
 		   offsetof(struct dv_pkt, vlan) - offsetof(struct dv_pkt, sport) == 4 &&
 		   offsetof(struct dv_pkt, proto) - offsetof(struct dv_pkt, sport) == 6 &&
 		   offsetof(struct dv_pkt, family) - offsetof(struct dv_pkt, sport) == 7,
@@ -424,18 +418,18 @@ static inline uint64_t dv_flow_key_v4(const struct dv_flow_key *k)
 {
 	uint64_t a, b;
 
-	if (k->family != 4)
+	if (k->tail.family != 4)
 		return 0;
 	memcpy(&a, k->addr[0], 8);
 	memcpy(&b, k->addr[1], 8);
 	return a | b << 32;
 }
 
-static inline uint64_t dv_flow_key_tail(const struct dv_flow_key *k)
+static inline uint64_t dv_flow_tail_word(const struct dv_flow_tail *tail)
 {
 	uint64_t w;
 
-	memcpy(&w, &k->port, 8);
+	memcpy(&w, tail, sizeof(w));
 	return w;
 }
 
@@ -447,12 +441,11 @@ static inline uint64_t dv_flow_key_tail(const struct dv_flow_key *k)
 static inline int dv_flow_rec_is(const struct dv_flow_rec *r, const struct dv_flow_key *k,
 				 uint64_t v4)
 {
-	uint64_t tail, x[4], y[4];
+	uint64_t x[4], y[4];
 
-	memcpy(&tail, &r->tail, 8);
-	if (((r->v4 ^ v4) | (tail ^ dv_flow_key_tail(k))) != 0)
+	if (((r->v4 ^ v4) | (dv_flow_tail_word(&r->tail) ^ dv_flow_tail_word(&k->tail))) != 0)
 		return 0;
-	if (k->family != 6)
+	if (k->tail.family != 6)
 		return 1;
 	memcpy(x, r->addr, sizeof(x));
 	memcpy(y, k->addr, sizeof(y));
@@ -463,7 +456,7 @@ static inline int dv_flow_rec_is(const struct dv_flow_rec *r, const struct dv_fl
 static inline void dv_flow_rec_key(const struct dv_flow_rec *r, struct dv_flow_key *k)
 {
 	memcpy(k->addr, r->addr, sizeof(k->addr));
-	memcpy(&k->port, &r->tail, 8);
+	k->tail = r->tail;
 }
 
 static inline struct dv_flow_hash dv_flow_rec_hash(const struct dv_flow_table *t,
@@ -793,10 +786,10 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 	r = &t->recs[pos];
 	memset(r, 0, sizeof(*r));
 	r->v4 = dv_flow_key_v4(k);
-	memcpy(&r->tail, &k->port, sizeof(r->tail));
+	r->tail = k->tail;
 	memcpy(r->addr, k->addr, sizeof(r->addr));
 	/* The receiver of a leading SYN+ACK is the client whose SYN we missed. */
-	if (k->proto == DV_IPPROTO_TCP &&
+	if (k->tail.proto == DV_IPPROTO_TCP &&
 	    (p->tcp_flags & (DV_TCP_SYN | DV_TCP_ACK)) == (DV_TCP_SYN | DV_TCP_ACK))
 		init ^= 1;
 	r->state = DV_ST_LIVE | (init ? DV_ST_INIT1 : 0);
@@ -916,7 +909,7 @@ static __rte_always_inline uint32_t dv_stage_match(const struct dv_flow_table *t
 		return DV_FLOW_NIL;
 	cand = bk->pos[__builtin_ctz(m)];
 	rte_prefetch0(&t->recs[cand]);
-	if (k->family == 6)
+	if (k->tail.family == 6)
 		rte_prefetch0(t->recs[cand].addr);
 	return cand;
 }

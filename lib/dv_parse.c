@@ -23,19 +23,13 @@
 
 #include "dv_parse.h"
 
-#define DV_ETH_HLEN	  14
 #define DV_SLL_HLEN	  16
 #define DV_SLL2_HLEN	  20
 #define DV_VLAN_HLEN	  4
 #define DV_NULL_HLEN	  4
-#define DV_IPV4_MIN_HLEN  20
 #define DV_IPV6_HLEN	  40
 #define DV_IPV6_FRAG_HLEN 8
-/* A transport header counts only when its fixed part is all there (within
- * the IP length and the capture): a fragment of one is a truncated header,
- * which makes no flow, as tshark also judges it. */
-#define DV_TCP_NEED  20 /* fixed TCP header: ports ... urgent pointer */
-#define DV_UDP_NEED  8	/* UDP header */
+/* (DV_TCP_NEED and DV_UDP_NEED are in dv_parse.h, for the fast path.) */
 #define DV_SCTP_NEED 12 /* SCTP common header */
 
 /*
@@ -45,15 +39,12 @@
  */
 #define DV_IPV6_MAX_EXT 8
 
-#define DV_ETHERTYPE_IPV4 0x0800
 #define DV_ETHERTYPE_IPV6 0x86dd
 #define DV_TPID_8021Q	  0x8100
 #define DV_TPID_8021AD	  0x88a8
 #define DV_TPID_QINQ_OLD  0x9100
 
 #define DV_IPPROTO_HOPOPTS  0
-#define DV_IPPROTO_TCP	    6
-#define DV_IPPROTO_UDP	    17
 #define DV_IPPROTO_ROUTING  43
 #define DV_IPPROTO_FRAGMENT 44
 #define DV_IPPROTO_DSTOPTS  60
@@ -65,11 +56,6 @@
 #define DV_AF_INET6_BSD	   24 /* NetBSD, OpenBSD */
 #define DV_AF_INET6_FBSD   28 /* FreeBSD */
 #define DV_AF_INET6_DARWIN 30
-
-static inline uint16_t dv_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 static inline uint32_t dv_be32(const uint8_t *p)
 {
@@ -127,8 +113,8 @@ static enum dv_parse_status dv_skip_vlans(const uint8_t *d, uint32_t caplen, uin
 		if (caplen - *off < DV_VLAN_HLEN)
 			return DV_PARSE_MALFORMED;
 		if (out->vlan == 0)
-			out->vlan = DV_PKT_VLAN_TAGGED | (dv_be16(d + *off) & 0x0fff);
-		*etype = dv_be16(d + *off + 2);
+			out->vlan = DV_PKT_VLAN_TAGGED | (dv_parse_be16(d + *off) & 0x0fff);
+		*etype = dv_parse_be16(d + *off + 2);
 		*off += DV_VLAN_HLEN;
 	}
 	return DV_PARSE_OK;
@@ -147,19 +133,19 @@ static enum dv_parse_status dv_parse_link(const uint8_t *d, uint32_t caplen, int
 		if (caplen < DV_ETH_HLEN)
 			return DV_PARSE_MALFORMED;
 		*off = DV_ETH_HLEN;
-		*etype = dv_be16(d + 12);
+		*etype = dv_parse_be16(d + 12);
 		return dv_skip_vlans(d, caplen, off, etype, out);
 	case DV_LINK_SLL:
 		if (caplen < DV_SLL_HLEN)
 			return DV_PARSE_MALFORMED;
 		*off = DV_SLL_HLEN;
-		*etype = dv_be16(d + 14);
+		*etype = dv_parse_be16(d + 14);
 		return dv_skip_vlans(d, caplen, off, etype, out);
 	case DV_LINK_SLL2:
 		if (caplen < DV_SLL2_HLEN)
 			return DV_PARSE_MALFORMED;
 		*off = DV_SLL2_HLEN;
-		*etype = dv_be16(d);
+		*etype = dv_parse_be16(d);
 		return dv_skip_vlans(d, caplen, off, etype, out);
 	case DV_LINK_RAW:
 		if (caplen < 1)
@@ -222,17 +208,17 @@ static enum dv_parse_status dv_parse_ipv4(const uint8_t *d, uint32_t off, uint32
 	if (hlen < DV_IPV4_MIN_HLEN || hlen > avail)
 		return DV_PARSE_MALFORMED;
 	/* 0 is what a capture of a TSO super-packet shows: length unknown. */
-	tot_len = dv_be16(ip + 2);
+	tot_len = dv_parse_be16(ip + 2);
 	if (tot_len != 0 && tot_len < hlen)
 		return DV_PARSE_MALFORMED;
 
 	out->family = 4;
 	out->proto = ip[9];
-	out->frag_id = dv_be16(ip + 4);
+	out->frag_id = dv_parse_be16(ip + 4);
 	memcpy(out->src, ip + 12, 4);
 	memcpy(out->dst, ip + 16, 4);
 
-	frag = dv_be16(ip + 6);
+	frag = dv_parse_be16(ip + 6);
 	if (frag & 0x1fff)
 		out->frag = DV_FRAG_LATER;
 	else if (frag & 0x2000)
@@ -265,7 +251,7 @@ static enum dv_parse_status dv_parse_ipv6(const uint8_t *d, uint32_t off, uint32
 	memcpy(out->dst, ip + 24, 16);
 
 	/* 0 is a jumbogram or a TSO capture: the capture is the bound. */
-	plen = dv_be16(ip + 4);
+	plen = dv_parse_be16(ip + 4);
 	end = (plen != 0 && plen < avail - DV_IPV6_HLEN) ? off + DV_IPV6_HLEN + plen : caplen;
 	nh = ip[6];
 	off += DV_IPV6_HLEN;
@@ -282,7 +268,7 @@ static enum dv_parse_status dv_parse_ipv6(const uint8_t *d, uint32_t off, uint32
 		if (end - off < hlen)
 			return DV_PARSE_MALFORMED;
 		if (nh == DV_IPPROTO_FRAGMENT) {
-			frag = dv_be16(d + off + 2);
+			frag = dv_parse_be16(d + off + 2);
 			out->frag_id = dv_be32(d + off + 4);
 			if (frag & 0xfff8) {
 				/* No transport header here: stop, its protocol is known. */
@@ -328,8 +314,8 @@ static enum dv_parse_status dv_parse_l4(const uint8_t *d, uint32_t off, uint32_t
 	default:
 		return DV_PARSE_OK; /* no ports: ICMP, GRE, ESP, AH, ... */
 	}
-	out->sport = dv_be16(l4);
-	out->dport = dv_be16(l4 + 2);
+	out->sport = dv_parse_be16(l4);
+	out->dport = dv_parse_be16(l4 + 2);
 	return DV_PARSE_OK;
 }
 

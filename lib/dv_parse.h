@@ -68,7 +68,6 @@ struct dv_pkt {
 	uint64_t ts_ns;	   /* capture time in ns since the epoch, set by the caller */
 };
 
-
 /*
  * dv_parse() without its fast path for the common frame: every frame takes
  * the three steps (link, IP, transport). Same contract and results as
@@ -77,7 +76,18 @@ struct dv_pkt {
 enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int linktype,
 				      struct dv_pkt *out);
 
-/* For the inline fast path below (the rest of the parser is in dv_parse.c). */
+/* What the inline fast path below reads; dv_parse.c has the rest. */
+#define DV_ETH_HLEN	  14
+#define DV_IPV4_MIN_HLEN  20
+#define DV_ETHERTYPE_IPV4 0x0800
+#define DV_IPPROTO_TCP	  6
+#define DV_IPPROTO_UDP	  17
+/* A transport header counts only when its fixed part is all there (within
+ * the IP length and the capture): a fragment of one is a truncated header,
+ * which makes no flow, as tshark also judges it. */
+#define DV_TCP_NEED 20 /* fixed TCP header: ports ... urgent pointer */
+#define DV_UDP_NEED 8  /* UDP header */
+
 static inline uint16_t dv_parse_be16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
@@ -92,42 +102,45 @@ static inline uint16_t dv_parse_be16(const uint8_t *p)
  * every frame it parses and on mutated frames). Inline, so that a worker's
  * receive loop makes no call for it. Returns 0 when the frame is not of
  * this shape and the general path must read it; *out may then be partly
- * written. Offsets: Ethernet 14 bytes, IPv4 20, TCP 20 (data offset in
- * byte 12, flags in 13), UDP 8.
+ * written. The IPv4 header is at 14, its fields at 14 + their offset (total
+ * length 2, id 4, flags and fragment offset 6, protocol 9, addresses 12 and
+ * 16); the transport header at 34 (TCP data offset 12, flags 13).
  */
 static inline int dv_parse_ipv4_fast(const uint8_t *d, uint32_t caplen, struct dv_pkt *out)
 {
+	const uint8_t *ip = d + DV_ETH_HLEN, *l4 = ip + DV_IPV4_MIN_HLEN;
 	uint32_t tot_len, need;
 	uint8_t proto;
 
-	if (caplen < 14 + 20 + 8 || dv_parse_be16(d + 12) != 0x0800 || d[14] != 0x45 ||
-	    (dv_parse_be16(d + 20) & 0x3fff) != 0)
+	if (caplen < DV_ETH_HLEN + DV_IPV4_MIN_HLEN + DV_UDP_NEED ||
+	    dv_parse_be16(d + 12) != DV_ETHERTYPE_IPV4 || ip[0] != 0x45 ||
+	    (dv_parse_be16(ip + 6) & 0x3fff) != 0)
 		return 0;
-	proto = d[23];
-	if (proto == 6)
-		need = 20;
-	else if (proto == 17)
-		need = 8;
+	proto = ip[9];
+	if (proto == DV_IPPROTO_TCP)
+		need = DV_TCP_NEED;
+	else if (proto == DV_IPPROTO_UDP)
+		need = DV_UDP_NEED;
 	else
 		return 0;
 	/* With both bounds at least 20 + need past the IP header, the general
 	 * path's transport end (the shorter of the two) leaves room for it. */
-	tot_len = dv_parse_be16(d + 16);
-	if (tot_len < 20 + need || caplen < 14 + 20 + need)
+	tot_len = dv_parse_be16(ip + 2);
+	if (tot_len < DV_IPV4_MIN_HLEN + need || caplen < DV_ETH_HLEN + DV_IPV4_MIN_HLEN + need)
 		return 0;
 	memset(out, 0, offsetof(struct dv_pkt, wire_len));
-	if (proto == 6) {
-		if (d[46] >> 4 < 5)
+	if (proto == DV_IPPROTO_TCP) {
+		if (l4[12] >> 4 < 5)
 			return 0;
-		out->tcp_flags = d[47];
+		out->tcp_flags = l4[13];
 	}
-	memcpy(out->src, d + 26, 4);
-	memcpy(out->dst, d + 30, 4);
-	out->sport = dv_parse_be16(d + 34);
-	out->dport = dv_parse_be16(d + 36);
+	memcpy(out->src, ip + 12, 4);
+	memcpy(out->dst, ip + 16, 4);
+	out->sport = dv_parse_be16(l4);
+	out->dport = dv_parse_be16(l4 + 2);
 	out->proto = proto;
 	out->family = 4;
-	out->frag_id = dv_parse_be16(d + 18);
+	out->frag_id = dv_parse_be16(ip + 4);
 	return 1;
 }
 

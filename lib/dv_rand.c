@@ -1,9 +1,8 @@
 /*
  * dv_rand: xoshiro256** seeded through splitmix64. Not for secrets: it only
- * has to make flow ids that do not collide, without a system call per flow.
+ * has to give each flow table an unrelated id key, without a system call.
  */
 #include <errno.h>
-#include <string.h>
 #include <sys/random.h>
 
 #include "dv_rand.h"
@@ -61,14 +60,4 @@ uint64_t dv_rand_next(struct dv_rand *r)
 	s[2] ^= t;
 	s[3] = rotl(s[3], 45);
 	return result;
-}
-
-void dv_rand_uuid4(struct dv_rand *r, uint8_t out[16])
-{
-	uint64_t a = dv_rand_next(r), b = dv_rand_next(r);
-
-	memcpy(out, &a, 8);
-	memcpy(out + 8, &b, 8);
-	out[6] = (uint8_t)((out[6] & 0x0f) | 0x40); /* version 4 */
-	out[8] = (uint8_t)((out[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 }

@@ -122,10 +122,11 @@ static int flush_handoff(struct dv_worker *w)
 	return ok;
 }
 
-static inline uint64_t rx_time(const struct dv_worker *w, const struct dv_rxq *q,
-			       const struct rte_mbuf *m, uint64_t now)
+/* The PMD's timestamp of m when it stamped it, else now; only for a queue
+ * whose port stamps (q->ts_dynfield) once the field is registered. */
+static inline uint64_t rx_time(const struct dv_worker *w, const struct rte_mbuf *m, uint64_t now)
 {
-	if (q->ts_dynfield && w->ts_dynfield_offset >= 0 && (m->ol_flags & w->ts_dynflag))
+	if (m->ol_flags & w->ts_dynflag)
 		return *RTE_MBUF_DYNFIELD(m, w->ts_dynfield_offset, const uint64_t *);
 	return now;
 }
@@ -165,7 +166,7 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 		}
 		n_ip++;
 		p->wire_len = m->pkt_len;
-		p->ts_ns = unlikely(hw_time) ? rx_time(w, q, m, now) : now;
+		p->ts_ns = unlikely(hw_time) ? rx_time(w, m, now) : now;
 		if (distribute) {
 			uint32_t owner = dv_worker_owner(p, w->n_workers);
 
