@@ -11,13 +11,13 @@
  * - The index is our own, laid out for the memory system: at a million
  *   flows every packet misses the cache, and in a virtual machine every
  *   miss on a page the TLB does not cover also costs a nested page walk.
- *   A key hashes (CRC32C, two chains, mixed) to a home *bucket* and a 16-bit
- *   signature. A bucket is one cache line: 10 signatures (0: free), the 10
- *   matching record positions and an overflow count. About 13 bytes per
- *   flow, so the whole index of a million flows (12.8 MB) stays within the
- *   L3's reach; a lookup reads one bucket line,
- *   compares its signatures at once and reads one record. rte_hash read
- *   four places (two buckets, its key store, then our record).
+ *   A key hashes (CRC32C over its words, two for IPv4 and five otherwise,
+ *   then mixed) to a home *bucket* and a 16-bit signature. A bucket is one
+ *   cache line: 10 signatures (0: free), the 10 matching record positions
+ *   and an overflow count, about 13 bytes per flow (12.8 MB for a million).
+ *   A lookup reads one bucket line, compares its signatures at once and
+ *   reads one record. rte_hash read four places (two buckets, its key
+ *   store, then our record).
  * - Records (128 bytes, two cache lines) are a plain array of `capacity`,
  *   handed out from a stack of free positions: flows created together sit
  *   together, so a generator's flow range (and the lists below) walk memory
@@ -314,26 +314,19 @@ static inline uint32_t dv_crc_word(uint64_t w, uint32_t crc)
 }
 
 /*
- * The hash of a key given as its five words (see dv_flow_key_make): a
- * CRC32C chain over the words, spread to 64 bits by murmur3's fmix64; the
- * bucket comes from the high half, the signature from the low bits. (Taking
- * both from the CRC itself would not do: CRC is linear, and keys of one
- * bucket would share signatures.) Two keys with the same CRC share bucket
- * and signature, which costs a key comparison, nothing more.
+ * The hash of a key: a CRC32C chain over its words, spread to 64 bits by
+ * murmur3's fmix64; the bucket comes from the high half, the signature from
+ * the low bits. (Taking both from the CRC itself would not do: CRC is
+ * linear, and keys of one bucket would share signatures.) An IPv4 key is
+ * hashed as two words, its v4 word and its tail; any other as its five
+ * words (see dv_flow_key_make). Two keys with the same CRC share bucket and
+ * signature, which costs a key comparison, nothing more.
  */
-static inline struct dv_flow_hash dv_flow_hash_words(const struct dv_flow_table *t,
-						     const uint64_t w[5])
+static inline struct dv_flow_hash dv_flow_hash_mix(const struct dv_flow_table *t, uint32_t crc)
 {
-	uint64_t x;
+	uint64_t x = dv_fmix64(crc);
 	struct dv_flow_hash h;
 
-	/* Written out: -O2 keeps a five-step loop, at a compare and a branch
-	 * per word. */
-	x = dv_crc_word(w[0], 0);
-	x = dv_crc_word(w[1], (uint32_t)x);
-	x = dv_crc_word(w[2], (uint32_t)x);
-	x = dv_crc_word(w[3], (uint32_t)x);
-	x = dv_fmix64(dv_crc_word(w[4], (uint32_t)x));
 	h.bucket = (uint32_t)(((x >> 32) * t->n_buckets) >> 32); /* in [0, n_buckets) */
 	h.sig = (uint16_t)x;
 	if (h.sig == 0)
@@ -341,13 +334,22 @@ static inline struct dv_flow_hash dv_flow_hash_words(const struct dv_flow_table 
 	return h;
 }
 
-static inline struct dv_flow_hash dv_flow_hash(const struct dv_flow_table *t,
-					       const struct dv_flow_key *k)
+static inline uint32_t dv_flow_crc_v4(uint64_t v4, uint64_t tail)
 {
-	uint64_t w[5];
+	return dv_crc_word(tail, dv_crc_word(v4, 0));
+}
 
-	memcpy(w, k, sizeof(w));
-	return dv_flow_hash_words(t, w);
+static inline uint32_t dv_flow_crc_words(const uint64_t w[5])
+{
+	uint32_t x;
+
+	/* Written out: -O2 keeps a five-step loop, at a compare and a branch
+	 * per word. */
+	x = dv_crc_word(w[0], 0);
+	x = dv_crc_word(w[1], x);
+	x = dv_crc_word(w[2], x);
+	x = dv_crc_word(w[3], x);
+	return dv_crc_word(w[4], x);
 }
 
 static inline uint32_t dv_bucket_next(const struct dv_flow_table *t, uint32_t b)
@@ -391,24 +393,60 @@ _Static_assert(offsetof(struct dv_pkt, dport) - offsetof(struct dv_pkt, sport) =
  * hashed and compared as bytes; each word is stored whole, so that loading
  * it again is forwarded from the store.
  */
+static inline uint64_t dv_flow_key_tail(const struct dv_pkt *p, unsigned int side)
+{
+	uint64_t tail, ports;
+
+	memcpy(&tail, &p->sport, 8);
+	ports = (uint32_t)tail;
+	ports = side ? (ports >> 16 | ports << 16) & 0xffffffffu : ports;
+	return (tail & ~0xffffffffULL) | ports;
+}
+
 static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_flow_key *k,
 					    uint64_t w[5])
 {
-	uint64_t s[2], d[2], tail, ports;
+	uint64_t s[2], d[2];
 	unsigned int side;
 
 	memcpy(s, p->src, 16);
 	memcpy(d, p->dst, 16);
-	memcpy(&tail, &p->sport, 8);
 	side = s[0] != d[0] ? s[0] > d[0] : s[1] != d[1] ? s[1] > d[1] : p->sport > p->dport;
 	w[0] = side ? d[0] : s[0];
 	w[1] = side ? d[1] : s[1];
 	w[2] = side ? s[0] : d[0];
 	w[3] = side ? s[1] : d[1];
-	ports = (uint32_t)tail;
-	ports = side ? (ports >> 16 | ports << 16) & 0xffffffffu : ports;
-	w[4] = (tail & ~0xffffffffULL) | ports;
+	w[4] = dv_flow_key_tail(p, side);
 	memcpy(k, w, 5 * sizeof(w[0]));
+	return side;
+}
+
+/*
+ * dv_flow_key_make for an IPv4 packet, which also returns the key's v4
+ * word (see dv_flow_key_v4) and tail word, what its hash reads. An IPv4
+ * address is the first 4 bytes of its 16, the rest zero, so comparing the
+ * 4 bytes as a word orders endpoints as dv_flow_key_make does.
+ */
+static inline unsigned int dv_flow_key_make_v4(const struct dv_pkt *p, struct dv_flow_key *k,
+					       uint64_t *v4, uint64_t *tail_word)
+{
+	uint32_t s, d;
+	uint64_t lo, hi, w[5];
+	unsigned int side;
+
+	memcpy(&s, p->src, 4);
+	memcpy(&d, p->dst, 4);
+	side = s != d ? s > d : p->sport > p->dport;
+	lo = side ? d : s;
+	hi = side ? s : d;
+	w[0] = lo;
+	w[1] = 0;
+	w[2] = hi;
+	w[3] = 0;
+	w[4] = dv_flow_key_tail(p, side);
+	memcpy(k, w, sizeof(w));
+	*v4 = lo | hi << 32;
+	*tail_word = w[4];
 	return side;
 }
 
@@ -431,6 +469,18 @@ static inline uint64_t dv_flow_tail_word(const struct dv_flow_tail *tail)
 
 	memcpy(&w, tail, sizeof(w));
 	return w;
+}
+
+static inline struct dv_flow_hash dv_flow_hash(const struct dv_flow_table *t,
+					       const struct dv_flow_key *k)
+{
+	uint64_t w[5];
+
+	if (k->tail.family == 4)
+		return dv_flow_hash_mix(
+		    t, dv_flow_crc_v4(dv_flow_key_v4(k), dv_flow_tail_word(&k->tail)));
+	memcpy(w, k, sizeof(w));
+	return dv_flow_hash_mix(t, dv_flow_crc_words(w));
 }
 
 /*
@@ -699,7 +749,9 @@ static void dv_flow_make_room(struct dv_flow_table *t, struct dv_export_buf *out
 static inline uint8_t dv_flow_epoch(const struct dv_flow_table *t, int closed, uint32_t i)
 {
 	uint8_t shift = closed ? t->closed_shift : t->lru_shift;
-	uint64_t phase = shift ? ((uint64_t)i * 0x9e3779b97f4a7c15ULL) >> (64 - shift) : 0;
+	/* The top `shift` bits of a golden-ratio product of i (none for a
+	 * shift of 0), without a branch: shift <= 62. */
+	uint64_t phase = ((uint64_t)i * 0x9e3779b97f4a7c15ULL >> 1) >> (63 - shift);
 
 	return (uint8_t)((t->now_ns + phase) >> shift);
 }
@@ -716,28 +768,35 @@ static inline uint8_t dv_flow_epoch(const struct dv_flow_table *t, int closed, u
  * slot, and eviction takes a flow seen less than one slot after the least
  * recently seen one.
  */
-static inline void dv_flow_touch(struct dv_flow_table *t, uint32_t i, uint64_t ts)
+static void dv_flow_move(struct dv_flow_table *t, struct dv_flow_list *l, uint32_t i)
 {
-	struct dv_flow_rec *r = &t->recs[i];
-	int closed = (r->state & DV_ST_CLOSED) != 0;
-	uint8_t ep = dv_flow_epoch(t, closed, i);
-	struct dv_flow_list *l;
-
-	if (ts > r->last_ns)
-		r->last_ns = ts;
-	if (t->coarse && r->epoch == ep)
-		return;
-	r->epoch = ep;
-	l = closed ? &t->closed : &t->lru;
 	if (l->tail != i) {
 		dv_list_unlink(t, l, DV_LINK_SEEN, i);
 		dv_list_push_tail(t, l, DV_LINK_SEEN, i);
 	}
 }
 
-/* Count one packet from `side` into flow i. */
-static inline void dv_flow_apply(struct dv_flow_table *t, uint32_t i, unsigned int side,
-				 const struct dv_pkt *p)
+/* `closed`: whether flow i is on the closed list (a constant where the
+ * caller knows it). */
+static __rte_always_inline void dv_flow_touch(struct dv_flow_table *t, uint32_t i, uint64_t ts,
+					      int closed)
+{
+	struct dv_flow_rec *r = &t->recs[i];
+	uint8_t ep = dv_flow_epoch(t, closed, i);
+
+	if (ts > r->last_ns)
+		r->last_ns = ts;
+	if (t->coarse && r->epoch == ep)
+		return;
+	r->epoch = ep;
+	dv_flow_move(t, closed ? &t->closed : &t->lru, i);
+}
+
+/* Count one packet from `side` into flow i, which is closed or not as
+ * `closed` says. */
+static __rte_always_inline void dv_flow_apply_as(struct dv_flow_table *t, uint32_t i,
+						 unsigned int side, const struct dv_pkt *p,
+						 int closed)
 {
 	struct dv_flow_rec *r = &t->recs[i];
 
@@ -748,7 +807,7 @@ static inline void dv_flow_apply(struct dv_flow_table *t, uint32_t i, unsigned i
 	} else if (p->ts_ns < r->first_ns) {
 		r->first_ns = p->ts_ns;
 	}
-	dv_flow_touch(t, i, p->ts_ns);
+	dv_flow_touch(t, i, p->ts_ns, closed);
 	r->bytes[side] += p->wire_len;
 	if (unlikely(++r->pkts[side] == 0))
 		r->pkts_hi[side]++;
@@ -766,6 +825,13 @@ static inline void dv_flow_apply(struct dv_flow_table *t, uint32_t i, unsigned i
 		r->epoch = dv_flow_epoch(t, 1, i);
 		dv_list_push_tail(t, &t->closed, DV_LINK_SEEN, i);
 	}
+}
+
+/* Count one packet from `side` into flow i: the rare cases' way. */
+static void dv_flow_apply(struct dv_flow_table *t, uint32_t i, unsigned int side,
+			  const struct dv_pkt *p)
+{
+	dv_flow_apply_as(t, i, side, p, (t->recs[i].state & DV_ST_CLOSED) != 0);
 }
 
 /* A new flow for a packet with no live flow; returns its position. */
@@ -803,18 +869,21 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 }
 
 /*
- * True when no deadline of live flow r has passed at now: the check every
- * packet makes, as two subtractions. It implies dv_flow_due() == DV_END_MAX
- * (now is the table clock, never behind a flow's times; a timeout of "never"
- * is UINT64_MAX, which no difference reaches), so a packet for which it
- * holds may skip dv_flow_advance().
+ * True when live flow r is open and no deadline of it has passed at now:
+ * the check every packet makes, as two subtractions. It implies
+ * dv_flow_due() == DV_END_MAX (now is the table clock, never behind a
+ * flow's times; a timeout of "never" is UINT64_MAX, which no difference
+ * reaches), so a packet for which it holds may skip dv_flow_revisit(). A
+ * closed flow always takes dv_flow_revisit() (a SYN may start a new
+ * connection).
  */
 static inline int dv_flow_quiet(const struct dv_flow_table *t, const struct dv_flow_rec *r,
 				uint64_t now)
 {
-	uint64_t end = (r->state & DV_ST_CLOSED) ? t->close_ns : t->idle_ns;
+	uint8_t st = r->state;
 
-	return now - r->last_ns < end && (dv_seg_empty(r) || now - r->first_ns < t->active_ns);
+	return !(st & DV_ST_CLOSED) && now - r->last_ns < t->idle_ns &&
+	       (!(st & DV_ST_ACT) || now - r->first_ns < t->active_ns);
 }
 
 /*
@@ -844,19 +913,23 @@ static uint32_t dv_flow_revisit(struct dv_flow_table *t, uint32_t i, const struc
  * may since have freed or reused.
  */
 static __rte_always_inline void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
-				   const struct dv_flow_key *k, struct dv_flow_hash h,
-				   unsigned int side, uint32_t cand, struct dv_export_buf *out)
+				   const struct dv_flow_key *k, uint64_t v4,
+				   struct dv_flow_hash h, unsigned int side, uint32_t cand,
+				   struct dv_export_buf *out)
 {
 	uint32_t i = cand;
 
 	if (p->ts_ns > t->now_ns)
 		t->now_ns = p->ts_ns;
-	if (unlikely(i == DV_FLOW_NIL || !dv_flow_rec_is(&t->recs[i], k, dv_flow_key_v4(k))))
+	if (unlikely(i == DV_FLOW_NIL || !dv_flow_rec_is(&t->recs[i], k, v4)))
 		i = dv_flow_lookup(t, k, h);
-	if (i != DV_FLOW_NIL && unlikely(!dv_flow_quiet(t, &t->recs[i], t->now_ns) ||
-					 (t->recs[i].state & DV_ST_CLOSED)))
+	if (likely(i != DV_FLOW_NIL) && likely(dv_flow_quiet(t, &t->recs[i], t->now_ns))) {
+		dv_flow_apply_as(t, i, side, p, 0); /* the common case: open, quiet */
+		return;
+	}
+	if (i != DV_FLOW_NIL)
 		i = dv_flow_revisit(t, i, p, out);
-	if (unlikely(i == DV_FLOW_NIL))
+	if (i == DV_FLOW_NIL)
 		i = dv_flow_create(t, k, h, side, p, out);
 	dv_flow_apply(t, i, side, p);
 }
@@ -876,16 +949,23 @@ static inline void dv_flow_frag(struct dv_flow_table *t, struct dv_pkt *p)
 	}
 }
 
-/* Pipeline stage 1 for packet i: key, side, hash; prefetch the bucket. */
+/* Pipeline stage 1 for packet i: key, side, v4 word, hash; prefetch the
+ * bucket. */
 static __rte_always_inline void dv_stage_hash(struct dv_flow_table *t, struct dv_pkt *p,
-					      struct dv_flow_key *k, struct dv_flow_hash *h,
-					      uint8_t *side)
+					      struct dv_flow_key *k, uint64_t *v4,
+					      struct dv_flow_hash *h, uint8_t *side)
 {
-	uint64_t w[5];
+	uint64_t w[5], tail;
 
 	dv_flow_frag(t, p);
-	*side = (uint8_t)dv_flow_key_make(p, k, w);
-	*h = dv_flow_hash_words(t, w);
+	if (likely(p->family == 4)) {
+		*side = (uint8_t)dv_flow_key_make_v4(p, k, v4, &tail);
+		*h = dv_flow_hash_mix(t, dv_flow_crc_v4(*v4, tail));
+	} else {
+		*side = (uint8_t)dv_flow_key_make(p, k, w);
+		*v4 = 0;
+		*h = dv_flow_hash_mix(t, dv_flow_crc_words(w));
+	}
 	rte_prefetch0(&t->buckets[h->bucket]);
 }
 
@@ -932,14 +1012,15 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, u
 				 struct dv_export_buf *out)
 {
 	struct dv_flow_key keys[DV_FLOW_BURST];
+	uint64_t v4[DV_FLOW_BURST];
 	struct dv_flow_hash h[DV_FLOW_BURST];
 	uint32_t cand[DV_FLOW_BURST];
 	uint8_t side[DV_FLOW_BURST];
 	uint32_t i;
 
-#define S1(x) dv_stage_hash(t, &pkts[x], &keys[x], &h[x], &side[x])
+#define S1(x) dv_stage_hash(t, &pkts[x], &keys[x], &v4[x], &h[x], &side[x])
 #define S2(x) (cand[x] = dv_stage_match(t, &keys[x], h[x]))
-#define S3(x) dv_flow_account(t, &pkts[x], &keys[x], h[x], side[x], cand[x], out)
+#define S3(x) dv_flow_account(t, &pkts[x], &keys[x], v4[x], h[x], side[x], cand[x], out)
 	if (n < DV_FLOW_AHEAD) {
 		for (i = 0; i < n; i++)
 			S1(i);

@@ -24,6 +24,7 @@
 #include "dv_time.h"
 
 #define DV_BURST 128
+#define DV_RX_BURST 32 /* packets a receive call asks for; DV_BURST is a multiple */
 
 /*
  * An element of an input ring with this bit in dv_pkt.flags is not a packet
