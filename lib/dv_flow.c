@@ -313,43 +313,47 @@ static inline uint32_t dv_crc_word(uint64_t w, uint32_t crc)
 #endif
 }
 
-/*
- * The hash of a key: a CRC32C chain over its words, spread to 64 bits by
- * murmur3's fmix64; the bucket comes from the high half, the signature from
- * the low bits. (Taking both from the CRC itself would not do: CRC is
- * linear, and keys of one bucket would share signatures.) An IPv4 key is
- * hashed as two words, its v4 word and its tail; any other as its five
- * words (see dv_flow_key_make). Two keys with the same CRC share bucket and
- * signature, which costs a key comparison, nothing more.
- */
-static inline struct dv_flow_hash dv_flow_hash_mix(const struct dv_flow_table *t, uint32_t crc)
+/* An IPv4 key's v4 word from its five words (see dv_flow_key_make): both
+ * addresses, 4 bytes each; 0 for any other key. */
+static inline uint64_t dv_flow_words_v4(const uint64_t w[5], uint8_t family)
 {
-	uint64_t x = dv_fmix64(crc);
+	return family == 4 ? w[0] | w[2] << 32 : 0;
+}
+
+/*
+ * The hash of a key given as its five words (see dv_flow_key_make): a
+ * CRC32C chain over the words that carry it, spread to 64 bits by murmur3's
+ * fmix64; the bucket comes from the high half, the signature from the low
+ * bits. (Taking both from the CRC itself would not do: CRC is linear, and
+ * keys of one bucket would share signatures.) An IPv4 key is hashed as two
+ * words, its v4 word and its tail; any other as all five. Two keys with the
+ * same CRC share bucket and signature, which costs a key comparison,
+ * nothing more.
+ */
+static inline struct dv_flow_hash dv_flow_hash_words(const struct dv_flow_table *t,
+						     const uint64_t w[5], uint8_t family)
+{
+	uint32_t crc;
+	uint64_t x;
 	struct dv_flow_hash h;
 
+	if (family == 4) {
+		crc = dv_crc_word(w[4], dv_crc_word(dv_flow_words_v4(w, family), 0));
+	} else {
+		/* Written out: -O2 keeps a five-step loop, at a compare and a
+		 * branch per word. */
+		crc = dv_crc_word(w[0], 0);
+		crc = dv_crc_word(w[1], crc);
+		crc = dv_crc_word(w[2], crc);
+		crc = dv_crc_word(w[3], crc);
+		crc = dv_crc_word(w[4], crc);
+	}
+	x = dv_fmix64(crc);
 	h.bucket = (uint32_t)(((x >> 32) * t->n_buckets) >> 32); /* in [0, n_buckets) */
 	h.sig = (uint16_t)x;
 	if (h.sig == 0)
 		h.sig = 1;
 	return h;
-}
-
-static inline uint32_t dv_flow_crc_v4(uint64_t v4, uint64_t tail)
-{
-	return dv_crc_word(tail, dv_crc_word(v4, 0));
-}
-
-static inline uint32_t dv_flow_crc_words(const uint64_t w[5])
-{
-	uint32_t x;
-
-	/* Written out: -O2 keeps a five-step loop, at a compare and a branch
-	 * per word. */
-	x = dv_crc_word(w[0], 0);
-	x = dv_crc_word(w[1], x);
-	x = dv_crc_word(w[2], x);
-	x = dv_crc_word(w[3], x);
-	return dv_crc_word(w[4], x);
 }
 
 static inline uint32_t dv_bucket_next(const struct dv_flow_table *t, uint32_t b)
@@ -422,45 +426,35 @@ static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_fl
 }
 
 /*
- * dv_flow_key_make for an IPv4 packet, which also returns the key's v4
- * word (see dv_flow_key_v4) and tail word, what its hash reads. An IPv4
+ * dv_flow_key_make for an IPv4 packet, with fewer comparisons: an IPv4
  * address is the first 4 bytes of its 16, the rest zero, so comparing the
  * 4 bytes as a word orders endpoints as dv_flow_key_make does.
  */
 static inline unsigned int dv_flow_key_make_v4(const struct dv_pkt *p, struct dv_flow_key *k,
-					       uint64_t *v4, uint64_t *tail_word)
+					       uint64_t w[5])
 {
 	uint32_t s, d;
-	uint64_t lo, hi, w[5];
 	unsigned int side;
 
 	memcpy(&s, p->src, 4);
 	memcpy(&d, p->dst, 4);
 	side = s != d ? s > d : p->sport > p->dport;
-	lo = side ? d : s;
-	hi = side ? s : d;
-	w[0] = lo;
+	w[0] = side ? d : s;
 	w[1] = 0;
-	w[2] = hi;
+	w[2] = side ? s : d;
 	w[3] = 0;
 	w[4] = dv_flow_key_tail(p, side);
-	memcpy(k, w, sizeof(w));
-	*v4 = lo | hi << 32;
-	*tail_word = w[4];
+	memcpy(k, w, 5 * sizeof(w[0]));
 	return side;
 }
 
-/* A record's v4 word for key k: both IPv4 addresses in one word, else 0
- * (an IPv4 address is the first 4 bytes of its 16, the rest zero). */
+/* A record's v4 word for key k (see dv_flow_words_v4). */
 static inline uint64_t dv_flow_key_v4(const struct dv_flow_key *k)
 {
-	uint64_t a, b;
+	uint64_t w[5];
 
-	if (k->tail.family != 4)
-		return 0;
-	memcpy(&a, k->addr[0], 8);
-	memcpy(&b, k->addr[1], 8);
-	return a | b << 32;
+	memcpy(w, k, sizeof(w));
+	return dv_flow_words_v4(w, k->tail.family);
 }
 
 static inline uint64_t dv_flow_tail_word(const struct dv_flow_tail *tail)
@@ -476,11 +470,8 @@ static inline struct dv_flow_hash dv_flow_hash(const struct dv_flow_table *t,
 {
 	uint64_t w[5];
 
-	if (k->tail.family == 4)
-		return dv_flow_hash_mix(
-		    t, dv_flow_crc_v4(dv_flow_key_v4(k), dv_flow_tail_word(&k->tail)));
 	memcpy(w, k, sizeof(w));
-	return dv_flow_hash_mix(t, dv_flow_crc_words(w));
+	return dv_flow_hash_words(t, w, k->tail.family);
 }
 
 /*
@@ -955,17 +946,15 @@ static __rte_always_inline void dv_stage_hash(struct dv_flow_table *t, struct dv
 					      struct dv_flow_key *k, uint64_t *v4,
 					      struct dv_flow_hash *h, uint8_t *side)
 {
-	uint64_t w[5], tail;
+	uint64_t w[5];
+	uint8_t family;
 
 	dv_flow_frag(t, p);
-	if (likely(p->family == 4)) {
-		*side = (uint8_t)dv_flow_key_make_v4(p, k, v4, &tail);
-		*h = dv_flow_hash_mix(t, dv_flow_crc_v4(*v4, tail));
-	} else {
-		*side = (uint8_t)dv_flow_key_make(p, k, w);
-		*v4 = 0;
-		*h = dv_flow_hash_mix(t, dv_flow_crc_words(w));
-	}
+	family = p->family;
+	*side = (uint8_t)(likely(family == 4) ? dv_flow_key_make_v4(p, k, w)
+					      : dv_flow_key_make(p, k, w));
+	*v4 = dv_flow_words_v4(w, family);
+	*h = dv_flow_hash_words(t, w, family);
 	rte_prefetch0(&t->buckets[h->bucket]);
 }
 
