@@ -11,10 +11,11 @@
  * - The index is our own, laid out for the memory system: at a million
  *   flows every packet misses the cache, and in a virtual machine every
  *   miss on a page the TLB does not cover also costs a nested page walk.
- *   A key hashes (CRC32C over its words, two for IPv4 and five otherwise,
- *   then mixed) to a home *bucket* and a 16-bit signature. A bucket is one
- *   cache line: 10 signatures (0: free), the 10 matching record positions
- *   and an overflow count, about 13 bytes per flow (12.8 MB for a million).
+ *   A key hashes (NH under a secret random key of the table, over its
+ *   words: two for IPv4 and five otherwise) to a home *bucket* and a
+ *   16-bit signature. A bucket is one cache line: 10 signatures (0: free),
+ *   the 10 matching record positions and an overflow count, about 13 bytes
+ *   per flow (12.8 MB for a million).
  *   A lookup reads one bucket line, compares its signatures at once and
  *   reads one record. rte_hash read four places (two buckets, its key
  *   store, then our record).
@@ -81,7 +82,6 @@
 #include <rte_byteorder.h>
 #include <rte_common.h>
 #include <rte_errno.h>
-#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
@@ -201,6 +201,7 @@ struct dv_flow_table {
 	struct dv_flow_list closed;
 	struct dv_flow_list act;
 	uint64_t id_key[2]; /* random: flow ids are made from serials under it */
+	uint64_t hash_key[6]; /* random: the secret key of dv_flow_hash_words() */
 	uint64_t serial;    /* the next flow's serial */
 	struct dv_flow_stats stats;
 	uint8_t worker;
@@ -304,15 +305,6 @@ struct dv_flow_hash {
 	uint16_t sig;
 };
 
-static inline uint32_t dv_crc_word(uint64_t w, uint32_t crc)
-{
-#if defined(__SSE4_2__)
-	return (uint32_t)__builtin_ia32_crc32di(crc, w); /* no run-time dispatch */
-#else
-	return rte_hash_crc_8byte(w, crc);
-#endif
-}
-
 /* An IPv4 key's v4 word from its five words (see dv_flow_key_make): both
  * addresses, 4 bytes each; 0 for any other key. */
 static inline uint64_t dv_flow_words_v4(const uint64_t w[5], uint8_t family)
@@ -320,37 +312,45 @@ static inline uint64_t dv_flow_words_v4(const uint64_t w[5], uint8_t family)
 	return family == 4 ? w[0] | w[2] << 32 : 0;
 }
 
+/* One NH step: the 128-bit product of two key words, each plus its own
+ * word of the table's secret key. */
+static inline unsigned __int128 dv_nh(uint64_t a, uint64_t b, const uint64_t *key)
+{
+	return (unsigned __int128)(a + key[0]) * (b + key[1]);
+}
+
 /*
- * The hash of a key given as its five words (see dv_flow_key_make): a
- * CRC32C chain over the words that carry it, spread to 64 bits by murmur3's
- * fmix64; the bucket comes from the high half, the signature from the low
- * bits. (Taking both from the CRC itself would not do: CRC is linear, and
- * keys of one bucket would share signatures.) An IPv4 key is hashed as two
- * words, its v4 word and its tail; any other as all five. Two keys with the
- * same CRC share bucket and signature, which costs a key comparison,
- * nothing more.
+ * The hash of a key given as its five words (see dv_flow_key_make): NH
+ * (the hash of UMAC, RFC 4418) over the words that carry it, under the
+ * table's random secret key, folded to 64 bits; the bucket comes from the
+ * high half, the signature from bits 16-31. An IPv4 key is hashed as two
+ * words, its v4 word and its tail; any other as all five.
+ *
+ * Keyed, because the traffic chooses the keys: with a fixed function
+ * (this table used CRC32C, which is linear) anyone can compute offline as
+ * many flows as they like that share a bucket, and every packet of such a
+ * flood then walks one long run of full buckets. Under a secret key chosen
+ * at start, two different keys share all 128 bits of the NH sum with
+ * probability at most 2^-64 (NH is almost universal), and which keys share
+ * a bucket cannot be worked out from the packets. Two keys with the same
+ * hash cost a key comparison, nothing more.
  */
 static inline struct dv_flow_hash dv_flow_hash_words(const struct dv_flow_table *t,
 						     const uint64_t w[5], uint8_t family)
 {
-	uint32_t crc;
+	unsigned __int128 nh;
 	uint64_t x;
 	struct dv_flow_hash h;
 
 	if (family == 4) {
-		crc = dv_crc_word(w[4], dv_crc_word(dv_flow_words_v4(w, family), 0));
+		nh = dv_nh(dv_flow_words_v4(w, family), w[4], t->hash_key);
 	} else {
-		/* Written out: -O2 keeps a five-step loop, at a compare and a
-		 * branch per word. */
-		crc = dv_crc_word(w[0], 0);
-		crc = dv_crc_word(w[1], crc);
-		crc = dv_crc_word(w[2], crc);
-		crc = dv_crc_word(w[3], crc);
-		crc = dv_crc_word(w[4], crc);
+		nh = dv_nh(w[0], w[1], t->hash_key) + dv_nh(w[2], w[3], t->hash_key + 2) +
+		     dv_nh(w[4], 0, t->hash_key + 4);
 	}
-	x = dv_fmix64(crc);
+	x = (uint64_t)nh ^ (uint64_t)(nh >> 64);
 	h.bucket = (uint32_t)(((x >> 32) * t->n_buckets) >> 32); /* in [0, n_buckets) */
-	h.sig = (uint16_t)x;
+	h.sig = (uint16_t)(x >> 16);
 	if (h.sig == 0)
 		h.sig = 1;
 	return h;
@@ -1200,6 +1200,8 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	dv_rand_seed(&rand, cfg->seed[0], cfg->seed[1]);
 	t->id_key[0] = dv_rand_next(&rand);
 	t->id_key[1] = dv_rand_next(&rand);
+	for (int i = 0; i < 6; i++)
+		t->hash_key[i] = dv_rand_next(&rand);
 	return t;
 fail:
 	dv_flow_table_free(t);
