@@ -87,6 +87,7 @@
 
 #include "dv_flow.h"
 #include "dv_frag.h"
+#include "dv_hash.h"
 #include "dv_rand.h"
 
 #if defined(__SSE2__)
@@ -201,7 +202,7 @@ struct dv_flow_table {
 	struct dv_flow_list closed;
 	struct dv_flow_list act;
 	uint64_t id_key[2]; /* random: flow ids are made from serials under it */
-	uint64_t hash_key[6]; /* random: the secret key of dv_flow_hash_words() */
+	struct dv_hash_key hash_key; /* random: the secret of dv_flow_hash_words() */
 	uint64_t serial;    /* the next flow's serial */
 	struct dv_flow_stats stats;
 	uint8_t worker;
@@ -312,43 +313,20 @@ static inline uint64_t dv_flow_words_v4(const uint64_t w[5], uint8_t family)
 	return family == 4 ? w[0] | w[2] << 32 : 0;
 }
 
-/* One NH step: the 128-bit product of two key words, each plus its own
- * word of the table's secret key. */
-static inline unsigned __int128 dv_nh(uint64_t a, uint64_t b, const uint64_t *key)
-{
-	return (unsigned __int128)(a + key[0]) * (b + key[1]);
-}
-
 /*
- * The hash of a key given as its five words (see dv_flow_key_make): NH
- * (the hash of UMAC, RFC 4418) over the words that carry it, under the
- * table's random secret key, folded to 64 bits; the bucket comes from the
- * high half, the signature from bits 16-31. An IPv4 key is hashed as two
- * words, its v4 word and its tail; any other as all five.
- *
- * Keyed, because the traffic chooses the keys: with a fixed function
- * (this table used CRC32C, which is linear) anyone can compute offline as
- * many flows as they like that share a bucket, and every packet of such a
- * flood then walks one long run of full buckets. Under a secret key chosen
- * at start, two different keys share all 128 bits of the NH sum with
- * probability at most 2^-64 (NH is almost universal), and which keys share
- * a bucket cannot be worked out from the packets. Two keys with the same
+ * The hash of a key given as its five words (see dv_flow_key_make), keyed
+ * with the table's secret (see dv_hash.h): an IPv4 key is hashed as two
+ * words, its v4 word and its tail; any other as all five. The bucket comes
+ * from the high half, the signature from bits 16-31. Two keys with the same
  * hash cost a key comparison, nothing more.
  */
 static inline struct dv_flow_hash dv_flow_hash_words(const struct dv_flow_table *t,
 						     const uint64_t w[5], uint8_t family)
 {
-	unsigned __int128 nh;
-	uint64_t x;
+	uint64_t x = family == 4 ? dv_hash2(dv_flow_words_v4(w, family), w[4], &t->hash_key)
+				 : dv_hash5(w, &t->hash_key);
 	struct dv_flow_hash h;
 
-	if (family == 4) {
-		nh = dv_nh(dv_flow_words_v4(w, family), w[4], t->hash_key);
-	} else {
-		nh = dv_nh(w[0], w[1], t->hash_key) + dv_nh(w[2], w[3], t->hash_key + 2) +
-		     dv_nh(w[4], 0, t->hash_key + 4);
-	}
-	x = (uint64_t)nh ^ (uint64_t)(nh >> 64);
 	h.bucket = (uint32_t)(((x >> 32) * t->n_buckets) >> 32); /* in [0, n_buckets) */
 	h.sig = (uint16_t)(x >> 16);
 	if (h.sig == 0)
@@ -1144,6 +1122,7 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 {
 	struct dv_flow_table *t;
 	size_t rec_bytes, index_bytes;
+	struct dv_rand rand;
 
 	if (cfg == NULL || cfg->name == NULL || cfg->name[0] == '\0') {
 		snprintf(err, errlen, "flow table: a name is required");
@@ -1178,7 +1157,13 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	 * other get neighbouring records. */
 	for (uint32_t i = 0; i < cfg->capacity; i++)
 		t->free_pos[i] = cfg->capacity - 1 - i;
-	t->frag = dv_frag_cache_create(cfg->frag_capacity, cfg->socket_id, err, errlen);
+	dv_rand_seed(&rand, cfg->seed[0], cfg->seed[1]);
+	t->id_key[0] = dv_rand_next(&rand);
+	t->id_key[1] = dv_rand_next(&rand);
+	for (int i = 0; i < 6; i++)
+		t->hash_key.k[i] = dv_rand_next(&rand);
+	t->frag = dv_frag_cache_create(cfg->frag_capacity, &t->hash_key, cfg->socket_id, err,
+				       errlen);
 	if (t->frag == NULL)
 		goto fail;
 
@@ -1195,13 +1180,6 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 		t->lru_shift = dv_flow_slot_shift(t->idle_ns, cfg->lru_slack_div);
 		t->closed_shift = dv_flow_slot_shift(t->close_ns, cfg->lru_slack_div);
 	}
-	struct dv_rand rand;
-
-	dv_rand_seed(&rand, cfg->seed[0], cfg->seed[1]);
-	t->id_key[0] = dv_rand_next(&rand);
-	t->id_key[1] = dv_rand_next(&rand);
-	for (int i = 0; i < 6; i++)
-		t->hash_key[i] = dv_rand_next(&rand);
 	return t;
 fail:
 	dv_flow_table_free(t);

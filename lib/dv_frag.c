@@ -2,23 +2,25 @@
  * dv_frag: fragment cache, first fragment's ports for the later ones.
  *
  * Shape: a power-of-two array of 64-byte entries grouped in sets of four
- * (one set is four cache lines, found by one CRC of the key). A lookup reads
- * one set; an insert takes the entry with the same key, else a free or aged
- * one, else the oldest of the set. There is no delete: the last fragment is
- * not known to the parser, and an entry simply ages out (DV_FRAG_MAX_AGE_NS of
- * packet time) or is overwritten. This bounds memory and work whatever the
- * traffic, which matters more here than never losing a datagram's ports: a
- * fragment that misses is still counted, in the flow with ports 0 (SPEC 2).
+ * (one set is four cache lines, found by the keyed hash of dv_hash.h, so
+ * that no one can aim a flood of fragments at the set of a datagram whose
+ * ports they want lost). A lookup reads one set; an insert takes the entry
+ * with the same key, else a free or aged one, else the oldest of the set.
+ * There is no delete: the last fragment is not known to the parser, and an
+ * entry simply ages out (DV_FRAG_MAX_AGE_NS of packet time) or is
+ * overwritten. This bounds memory and work whatever the traffic, which
+ * matters more here than never losing a datagram's ports: a fragment that
+ * misses is still counted, in the flow with ports 0 (SPEC 2).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <rte_common.h>
-#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 
 #include "dv_frag.h"
+#include "dv_hash.h"
 
 #define DV_FRAG_WAYS 4
 
@@ -42,11 +44,13 @@ struct dv_frag_entry {
 	uint64_t ts_ns; /* packet time of the first fragment */
 } __rte_cache_aligned;
 
-_Static_assert(sizeof(struct dv_frag_key) == 40, "fragment key must have no hidden padding");
+_Static_assert(sizeof(struct dv_frag_key) == 40,
+	       "fragment key must have no hidden padding: five words");
 _Static_assert(sizeof(struct dv_frag_entry) == 64, "one fragment entry per cache line");
 
 struct dv_frag_cache {
-	uint32_t set_mask; /* sets - 1 */
+	struct dv_hash_key key; /* the set hash's secret */
+	uint32_t set_mask;	/* sets - 1 */
 	uint32_t entries;
 	struct dv_frag_entry *e; /* entries, DV_FRAG_WAYS per set */
 };
@@ -60,8 +64,8 @@ static uint32_t dv_frag_pow2(uint32_t v)
 	return p;
 }
 
-struct dv_frag_cache *dv_frag_cache_create(uint32_t entries, int socket_id, char *err,
-					   size_t errlen)
+struct dv_frag_cache *dv_frag_cache_create(uint32_t entries, const struct dv_hash_key *key,
+					   int socket_id, char *err, size_t errlen)
 {
 	struct dv_frag_cache *c;
 	uint32_t n;
@@ -89,6 +93,7 @@ struct dv_frag_cache *dv_frag_cache_create(uint32_t entries, int socket_id, char
 		snprintf(err, errlen, "fragment cache: out of DPDK memory for %u entries", n);
 		return NULL;
 	}
+	c->key = *key;
 	c->entries = n;
 	c->set_mask = n / DV_FRAG_WAYS - 1;
 	return c;
@@ -120,9 +125,10 @@ static void dv_frag_key_of(const struct dv_pkt *pkt, struct dv_frag_key *k)
 
 static struct dv_frag_entry *dv_frag_set(struct dv_frag_cache *c, const struct dv_frag_key *k)
 {
-	uint32_t h = rte_hash_crc(k, sizeof(*k), 0);
+	uint64_t w[5];
 
-	return &c->e[(size_t)(h & c->set_mask) * DV_FRAG_WAYS];
+	memcpy(w, k, sizeof(w));
+	return &c->e[(size_t)(dv_hash5(w, &c->key) & c->set_mask) * DV_FRAG_WAYS];
 }
 
 /* An entry stamped later than the packet (captures are not perfectly ordered)

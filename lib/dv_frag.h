@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dv_hash.h"
 #include "dv_parse.h"
 
 /* Entries used when the caller asks for 0. */
@@ -30,11 +31,12 @@ struct dv_frag_cache;
 
 /*
  * Create a cache of at least `entries` entries (rounded up to a power of two,
- * 0 for DV_FRAG_DEFAULT_ENTRIES) in DPDK memory on socket_id. Returns NULL and
- * writes a one-line reason to err on failure.
+ * 0 for DV_FRAG_DEFAULT_ENTRIES) in DPDK memory on socket_id, its sets chosen
+ * by the keyed hash of dv_hash.h under `key` (random; the caller's secret).
+ * Returns NULL and writes a one-line reason to err on failure.
  */
-struct dv_frag_cache *dv_frag_cache_create(uint32_t entries, int socket_id, char *err,
-					   size_t errlen);
+struct dv_frag_cache *dv_frag_cache_create(uint32_t entries, const struct dv_hash_key *key,
+					   int socket_id, char *err, size_t errlen);
 
 void dv_frag_cache_free(struct dv_frag_cache *c);
 

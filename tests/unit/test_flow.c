@@ -847,7 +847,8 @@ static void test_fragment_later_then_first(void **state)
 static void test_frag_cache_ages_and_overwrites(void **state)
 {
 	char err[128];
-	struct dv_frag_cache *c = dv_frag_cache_create(4, -1, err, sizeof(err));
+	const struct dv_hash_key key = {{1, 2, 3, 4, 5, 6}};
+	struct dv_frag_cache *c = dv_frag_cache_create(4, &key, -1, err, sizeof(err));
 	struct dv_pkt first = frag("10.12.0.1", "10.12.0.2", 1, 2, DV_FRAG_FIRST, 1, 0, 0);
 	struct dv_pkt later = frag("10.12.0.1", "10.12.0.2", 0, 0, DV_FRAG_LATER, 1, 0, 0);
 
