@@ -161,7 +161,7 @@ static int create_workers(struct dv_app *app, char *err, size_t errlen)
 
 	rc = dv_rand_os_seed(seed);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot seed flow ids: %s", strerror(-rc));
+		snprintf(err, errlen, "cannot seed flow ids and hash keys: %s", strerror(-rc));
 		return -1;
 	}
 	app->workers = rte_zmalloc("dv_workers", sizeof(*app->workers) * n, 64);

@@ -35,7 +35,7 @@ struct dv_flow_config {
 	uint64_t tcp_close_timeout_ns; /* --tcp-close-timeout */
 	int socket_id;                 /* NUMA socket for memory, or SOCKET_ID_ANY */
 	uint8_t worker;                /* copied into every export record */
-	uint64_t seed[2];              /* seeds the flow-id generator (random at startup) */
+	uint64_t seed[2];              /* seeds flow ids and the secret hash key (random at start) */
 	uint32_t lru_slack_div;        /* 0: exact LRU (a list move per packet); n: a flow
 					* moves at most once per timeout/n, so expiry may
 					* lag and eviction may err by that much (faster) */
