@@ -1160,7 +1160,7 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	dv_rand_seed(&rand, cfg->seed[0], cfg->seed[1]);
 	t->id_key[0] = dv_rand_next(&rand);
 	t->id_key[1] = dv_rand_next(&rand);
-	for (int i = 0; i < 6; i++)
+	for (size_t i = 0; i < RTE_DIM(t->hash_key.k); i++)
 		t->hash_key.k[i] = dv_rand_next(&rand);
 	t->frag = dv_frag_cache_create(cfg->frag_capacity, &t->hash_key, cfg->socket_id, err,
 				       errlen);
