@@ -150,6 +150,8 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 	uint16_t n, got = 0;
 
 	do {
+		uint64_t not_plain = 0;
+
 		n = rte_eth_rx_burst(q->port, q->queue, mbufs, DV_RX_BURST);
 		for (uint16_t i = 0; i < n; i++) {
 			struct rte_mbuf *m = mbufs[i];
@@ -158,6 +160,7 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 			if (i + 1 < n)
 				rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + 1], void *));
 			bytes += m->pkt_len;
+			not_plain |= dv_mbuf_not_plain(m, mbufs[0]->pool);
 			switch (dv_parse(rte_pktmbuf_mtod(m, const uint8_t *),
 					 rte_pktmbuf_data_len(m), DV_LINK_ETHERNET, p)) {
 			case DV_PARSE_OK:
@@ -183,8 +186,7 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 			}
 			n_local++;
 		}
-		if (n > 0)
-			rte_pktmbuf_free_bulk(mbufs, n);
+		dv_mbuf_free_burst(mbufs, n, not_plain);
 		got += n;
 	} while (n == DV_RX_BURST && got + DV_RX_BURST <= DV_BURST);
 	if (got == 0)
