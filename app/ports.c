@@ -10,6 +10,13 @@
  * - anything else (net_pcap, net_ring, single-queue NICs) is polled by
  *   worker 0, which hands each packet to its owner by the same symmetric
  *   address hash the --read path uses.
+ * These are three different functions from a packet to a worker (the NIC's
+ * Toeplitz hash, the kernel's flow hash, ours), and a tap often delivers
+ * the two directions of a link on two ports. So all ports must spread with
+ * the same one: when they would not (say a NIC with RSS and a pcap or
+ * af_packet port), every port is read by worker 0 and handed off by our
+ * hash, which is slower but keeps both directions of every flow in one
+ * table, and the log says why.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,11 +42,12 @@ static int symmetric_safe_driver(const char *drv)
 	return strcmp(drv, "net_af_packet") == 0;
 }
 
-/* Drivers whose queues are separate inputs (files, rings): all are read. */
+/* Drivers whose queues are separate inputs (files, rings, the sockets of
+ * a fanout group): when worker 0 reads such a port, it reads them all. */
 static int queues_are_inputs(const char *drv)
 {
 	return strcmp(drv, "net_pcap") == 0 || strcmp(drv, "net_ring") == 0 ||
-	       strcmp(drv, "net_memif") == 0;
+	       strcmp(drv, "net_memif") == 0 || strcmp(drv, "net_af_packet") == 0;
 }
 
 static int add_rxq(struct dv_worker *w, uint16_t port, uint16_t q, int distribute, int ts,
@@ -82,14 +90,39 @@ static struct rte_mempool *worker_pool(struct dv_app *app, uint32_t w, char *err
 	return app->pools[w];
 }
 
-static int setup_port(struct dv_app *app, uint16_t port, int want_ts, char *err,
-		      size_t errlen)
+/* How a port's packets reach their workers. */
+enum spread {
+	SPREAD_RSS = 0,	     /* the NIC's symmetric RSS: queue i -> worker i */
+	SPREAD_FANOUT = 1,   /* the kernel's symmetric fanout (af_packet): queue i -> worker i */
+	SPREAD_SOFTWARE = 2, /* worker 0 reads every queue and hands packets off */
+};
+
+static const char *const spread_name[] = {"RSS", "kernel fanout", "worker 0 and hand-off"};
+
+static uint64_t rss_types(const struct dv_app *app)
+{
+	return app->opt.rss_l4 ? (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP |
+				  RTE_ETH_RSS_SCTP)
+			       : RTE_ETH_RSS_IP;
+}
+
+/* How port could spread over nw workers on its own. */
+static enum spread port_spread(const struct dv_app *app, const struct rte_eth_dev_info *info,
+			       uint32_t nw)
+{
+	if (nw > 1 && (info->flow_type_rss_offloads & rss_types(app)) && info->max_rx_queues >= nw)
+		return SPREAD_RSS;
+	if (symmetric_safe_driver(info->driver_name) && info->max_rx_queues >= nw)
+		return SPREAD_FANOUT;
+	return SPREAD_SOFTWARE;
+}
+
+static int setup_port(struct dv_app *app, uint16_t port, enum spread spread, int want_ts,
+		      char *err, size_t errlen)
 {
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf conf;
-	uint64_t want_hf = app->opt.rss_l4 ? (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP |
-					     RTE_ETH_RSS_SCTP)
-					  : RTE_ETH_RSS_IP;
+	uint64_t want_hf = rss_types(app);
 	uint32_t nw = app->n_workers;
 	uint16_t nq, rxd = RX_DESC, txd = TX_DESC;
 	int mode, rc, ts;
@@ -103,7 +136,7 @@ static int setup_port(struct dv_app *app, uint16_t port, int want_ts, char *err,
 		return -1;
 	}
 	memset(&conf, 0, sizeof(conf));
-	if (nw > 1 && (info.flow_type_rss_offloads & want_hf) && info.max_rx_queues >= nw) {
+	if (spread == SPREAD_RSS) {
 		mode = 0; /* RSS: queue i -> worker i */
 		nq = (uint16_t)nw;
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
@@ -113,7 +146,7 @@ static int setup_port(struct dv_app *app, uint16_t port, int want_ts, char *err,
 		if (conf.rx_adv_conf.rss_conf.rss_key_len > sizeof(sym_key))
 			conf.rx_adv_conf.rss_conf.rss_key_len = sizeof(sym_key);
 		conf.rx_adv_conf.rss_conf.rss_hf = want_hf & info.flow_type_rss_offloads;
-	} else if (symmetric_safe_driver(info.driver_name) && info.max_rx_queues >= nw) {
+	} else if (spread == SPREAD_FANOUT) {
 		mode = 0; /* the kernel's symmetric fanout already split it */
 		nq = (uint16_t)nw;
 	} else {
@@ -170,12 +203,42 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 	if (app->opt.n_read > 0 || app->opt.drain_spool)
 		return 0; /* no live input */
 	want_ts = app->opt.clock == DV_CLOCK_OPT_PACKET;
+	/* One spreading function for all ports (see the top of this file). */
+	enum spread first = SPREAD_SOFTWARE;
+	uint16_t first_port = 0, n_seen = 0;
+	int mixed = 0;
+
 	RTE_ETH_FOREACH_DEV(port) {
+		struct rte_eth_dev_info info;
+		enum spread s;
+
+		if (rte_eth_dev_info_get(port, &info) != 0)
+			continue; /* setup_port reports it */
+		s = port_spread(app, &info, app->n_workers);
+		if (n_seen++ == 0) {
+			first = s;
+			first_port = port;
+		} else if (s != first && !mixed && app->n_workers > 1) {
+			mixed = 1;
+			DV_LOG(WARNING,
+			       "port %u spreads packets by %s and port %u by %s: both directions "
+			       "of a flow could reach different workers, so every port is read "
+			       "by worker 0 and handed off by one hash (slower; use ports of "
+			       "one kind, or one worker)",
+			       first_port, spread_name[first], port, spread_name[s]);
+		}
+	}
+	RTE_ETH_FOREACH_DEV(port) {
+		struct rte_eth_dev_info info;
+		enum spread s = SPREAD_SOFTWARE;
+
 		if (app->n_ports >= DV_MAX_PORTS) {
 			snprintf(err, errlen, "more than %d ports", DV_MAX_PORTS);
 			return -1;
 		}
-		if (setup_port(app, port, want_ts, err, errlen) < 0)
+		if (rte_eth_dev_info_get(port, &info) == 0)
+			s = mixed ? SPREAD_SOFTWARE : port_spread(app, &info, app->n_workers);
+		if (setup_port(app, port, s, want_ts, err, errlen) < 0)
 			return -1;
 		app->ports[app->n_ports++] = port;
 	}

@@ -18,6 +18,12 @@
    devourer (its own EAL defaults, 2 workers) and a python UDP echo run in
    one, a python sender in the other; the one row holds the datagrams both
    ways. Skipped (the rest still runs) if namespaces cannot be made.
+5. Ports that spread packets differently, on the same veth: an af_packet
+   port (2 queue pairs: the kernel's fanout hash picks the worker) carries
+   32 UDP datagrams one way, a net_pcap port (no RSS: worker 0 hands off by
+   devourer's hash) the 32 answers, 2 workers. Each of the 32 flows must be
+   one row holding both directions. Before devourer made all ports spread
+   by one function, about half of them came out as two half-flows.
 
 Expected values come from tshark, the senders' own counts and frame sizes
 computed from the headers, never from devourer's output.
@@ -25,6 +31,8 @@ computed from the headers, never from devourer's output.
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -270,10 +278,98 @@ def netns_case(prog, d, rep):
         rep.check(rc == 0, "%s: exit 0 after SIGTERM" % tag,
                   "status %r; %s" % (rc, proc.stderr()[-400:]))
         L.remove_runtime(prefix)
+        mixed_ports_case(prog, d, rep, ns1, ns2, va)
         return True
     finally:
         ip("netns", "del", ns1, check=False)
         ip("netns", "del", ns2, check=False)
+
+
+UDP_SINK = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(20)
+for _ in range(int(sys.argv[3])):
+    s.recvfrom(2048)
+"""
+
+UDP_SPRAY = """
+import socket, sys
+n, size = int(sys.argv[4]), int(sys.argv[5])
+for i in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((sys.argv[1], 7000 + i))
+    s.sendto(bytes([i]) * size, (sys.argv[2], int(sys.argv[3])))
+    s.close()
+print(n)
+"""
+
+
+def ipv4_udp_frame(src, sport, dst, dport, payload):
+    """Ethernet II / IPv4 (header checksum set) / UDP (checksum 0) bytes."""
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                      socket.inet_aton(src), socket.inet_aton(dst))
+    c = sum(struct.unpack("!10H", hdr))
+    c = (c & 0xffff) + (c >> 16)
+    c = (c & 0xffff) + (c >> 16)
+    hdr = hdr[:10] + struct.pack("!H", ~c & 0xffff) + hdr[12:]
+    eth = bytes.fromhex("02000000000102000000000208 00".replace(" ", ""))
+    return eth + hdr + udp
+
+
+def write_pcap(path, frames):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", 1700000000, i, len(fr), len(fr)))
+            f.write(fr)
+
+
+def mixed_ports_case(prog, d, rep, ns1, ns2, va):
+    tag = "af_packet + pcap"
+    n, payload = 32, 100
+    frame = 14 + 20 + 8 + payload
+    answers = os.path.join(d, "answers.pcap")
+    write_pcap(answers, [ipv4_udp_frame("10.199.7.1", 6000, "10.199.7.2", 7000 + i,
+                                        bytes([i]) * payload) for i in range(n)])
+    prefix = L.new_prefix("veth-mixed")
+    rows_path = os.path.join(d, "mixed.ndjson")
+    proc = L.Proc(["ip", "netns", "exec", ns1, prog] +
+                  L.eal_args(prefix, vdevs=("net_af_packet0,iface=%s,qpairs=2" % va,
+                                            "net_pcap0,rx_pcap=%s" % answers)) +
+                  ["--", "--stat-interval", "0", "--max-flows", "4096"],
+                  rows_path, os.path.join(d, "mixed-err.txt"))
+    up = L.wait_telemetry(prefix, proc, 30)
+    rep.check(up is not None, "%s: devourer runs with both ports" % tag, proc.stderr()[-500:])
+    sink = L.Proc(["ip", "netns", "exec", ns1, sys.executable, "-c", UDP_SINK,
+                   "10.199.7.1", "6000", str(n)],
+                  os.path.join(d, "sink-out.txt"), os.path.join(d, "sink-err.txt"))
+    time.sleep(0.5)
+    subprocess.run(["ip", "netns", "exec", ns2, sys.executable, "-c", UDP_SPRAY,
+                    "10.199.7.2", "10.199.7.1", "6000", str(n), str(payload)],
+                   capture_output=True, text=True, timeout=30)
+    sink.stop(signal.SIGTERM, 5)
+    L.wait_rx(prefix, proc, 2 * n, 10, key="ip_packets")
+    rc, _ = proc.stop(signal.SIGTERM, 10)
+    rep.check(rc == 0, "%s: exit 0 after SIGTERM" % tag, "status %r; %s" % (rc, proc.stderr()[-400:]))
+    L.remove_runtime(prefix)
+    rows = [r for r in L.read_rows(rows_path)
+            if r["ip_protocol"] == 17 and 6000 in (r["src_port"], r["dst_port"])]
+    whole = 0
+    for i in range(n):
+        mine = [r for r in rows if 7000 + i in (r["src_port"], r["dst_port"])]
+        if len(mine) == 1 and mine[0]["src_packets"] == 1 and mine[0]["dst_packets"] == 1 \
+                and mine[0]["src_bytes"] == frame and mine[0]["dst_bytes"] == frame:
+            whole += 1
+    rep.check(whole == n and len(rows) == n,
+              "%s: each of the %d flows is one row with one %d-byte packet each way "
+              "(2 workers): %d of %d" % (tag, n, frame, whole, n),
+              "%d rows: %r" % (len(rows), rows[:4]))
+    rep.check("spreads packets by" in proc.stderr(),
+              "%s: the log says why every port is read by worker 0" % tag,
+              proc.stderr()[-400:])
 
 
 def start_up_case(prog, d, rep):
