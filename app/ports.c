@@ -117,15 +117,18 @@ static enum spread port_spread(const struct dv_app *app, const struct rte_eth_de
 	return SPREAD_SOFTWARE;
 }
 
-static int setup_port(struct dv_app *app, uint16_t port, enum spread spread, int want_ts,
-		      char *err, size_t errlen)
+/* `mixed`: the ports disagree on how they spread, so this one is read by
+ * worker 0 whatever it could do (see dv_ports_setup). */
+static int setup_port(struct dv_app *app, uint16_t port, int mixed, int want_ts, char *err,
+		      size_t errlen)
 {
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf conf;
 	uint64_t want_hf = rss_types(app);
 	uint32_t nw = app->n_workers;
 	uint16_t nq, rxd = RX_DESC, txd = TX_DESC;
-	int mode, rc, ts;
+	enum spread spread;
+	int rc, ts;
 	char name[RTE_ETH_NAME_MAX_LEN] = "";
 
 	rte_eth_dev_get_name_by_port(port, name);
@@ -136,8 +139,8 @@ static int setup_port(struct dv_app *app, uint16_t port, enum spread spread, int
 		return -1;
 	}
 	memset(&conf, 0, sizeof(conf));
+	spread = mixed ? SPREAD_SOFTWARE : port_spread(app, &info, nw);
 	if (spread == SPREAD_RSS) {
-		mode = 0; /* RSS: queue i -> worker i */
 		nq = (uint16_t)nw;
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_key = sym_key;
@@ -147,10 +150,8 @@ static int setup_port(struct dv_app *app, uint16_t port, enum spread spread, int
 			conf.rx_adv_conf.rss_conf.rss_key_len = sizeof(sym_key);
 		conf.rx_adv_conf.rss_conf.rss_hf = want_hf & info.flow_type_rss_offloads;
 	} else if (spread == SPREAD_FANOUT) {
-		mode = 0; /* the kernel's symmetric fanout already split it */
 		nq = (uint16_t)nw;
 	} else {
-		mode = 1; /* worker 0 reads every queue and hands packets off */
 		nq = queues_are_inputs(info.driver_name) ? info.max_rx_queues : 1;
 		if (nq == 0 || nq > DV_MAX_RXQ)
 			nq = 1;
@@ -166,7 +167,7 @@ static int setup_port(struct dv_app *app, uint16_t port, enum spread spread, int
 	}
 	rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd);
 	for (uint16_t q = 0; q < nq; q++) {
-		uint32_t owner = mode == 0 ? q : 0;
+		uint32_t owner = spread == SPREAD_SOFTWARE ? 0 : q;
 		struct rte_mempool *mp = worker_pool(app, owner, err, errlen);
 
 		if (mp == NULL)
@@ -177,8 +178,8 @@ static int setup_port(struct dv_app *app, uint16_t port, enum spread spread, int
 				 strerror(-rc));
 			return -1;
 		}
-		if (add_rxq(&app->workers[owner], port, q, mode == 1 && nw > 1, ts, err,
-			    errlen))
+		if (add_rxq(&app->workers[owner], port, q, spread == SPREAD_SOFTWARE && nw > 1, ts,
+			    err, errlen))
 			return -1;
 	}
 	rc = rte_eth_tx_queue_setup(port, 0, txd, rte_eth_dev_socket_id(port), NULL);
@@ -187,7 +188,7 @@ static int setup_port(struct dv_app *app, uint16_t port, enum spread spread, int
 		return -1;
 	}
 	DV_LOG(INFO, "port %u (%s, %s): %u RX queue(s), %s", port, name, info.driver_name, nq,
-	       mode == 0 ? "one per worker" : "read by worker 0, handed off by hash");
+	       spread == SPREAD_SOFTWARE ? "read by worker 0, handed off by hash" : "one per worker");
 	return 0;
 }
 
@@ -205,8 +206,8 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 	want_ts = app->opt.clock == DV_CLOCK_OPT_PACKET;
 	/* One spreading function for all ports (see the top of this file). */
 	enum spread first = SPREAD_SOFTWARE;
-	uint16_t first_port = 0, n_seen = 0;
-	int mixed = 0;
+	uint16_t first_port = 0;
+	int seen = 0, mixed = 0;
 
 	RTE_ETH_FOREACH_DEV(port) {
 		struct rte_eth_dev_info info;
@@ -215,7 +216,8 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 		if (rte_eth_dev_info_get(port, &info) != 0)
 			continue; /* setup_port reports it */
 		s = port_spread(app, &info, app->n_workers);
-		if (n_seen++ == 0) {
+		if (!seen) {
+			seen = 1;
 			first = s;
 			first_port = port;
 		} else if (s != first && !mixed && app->n_workers > 1) {
@@ -229,16 +231,11 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 		}
 	}
 	RTE_ETH_FOREACH_DEV(port) {
-		struct rte_eth_dev_info info;
-		enum spread s = SPREAD_SOFTWARE;
-
 		if (app->n_ports >= DV_MAX_PORTS) {
 			snprintf(err, errlen, "more than %d ports", DV_MAX_PORTS);
 			return -1;
 		}
-		if (rte_eth_dev_info_get(port, &info) == 0)
-			s = mixed ? SPREAD_SOFTWARE : port_spread(app, &info, app->n_workers);
-		if (setup_port(app, port, s, want_ts, err, errlen) < 0)
+		if (setup_port(app, port, mixed, want_ts, err, errlen) < 0)
 			return -1;
 		app->ports[app->n_ports++] = port;
 	}

@@ -150,9 +150,11 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 	uint16_t n, got = 0;
 
 	do {
+		const struct rte_mempool *pool;
 		uint64_t not_plain = 0;
 
 		n = rte_eth_rx_burst(q->port, q->queue, mbufs, DV_RX_BURST);
+		pool = n > 0 ? mbufs[0]->pool : NULL;
 		for (uint16_t i = 0; i < n; i++) {
 			struct rte_mbuf *m = mbufs[i];
 			struct dv_pkt *p = &pkts[n_local];
@@ -160,7 +162,7 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 			if (i + 1 < n)
 				rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + 1], void *));
 			bytes += m->pkt_len;
-			not_plain |= dv_mbuf_not_plain(m, mbufs[0]->pool);
+			not_plain |= dv_mbuf_not_plain(m, pool);
 			switch (dv_parse(rte_pktmbuf_mtod(m, const uint8_t *),
 					 rte_pktmbuf_data_len(m), DV_LINK_ETHERNET, p)) {
 			case DV_PARSE_OK:

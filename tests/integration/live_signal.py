@@ -315,7 +315,7 @@ def ipv4_udp_frame(src, sport, dst, dport, payload):
     c = (c & 0xffff) + (c >> 16)
     c = (c & 0xffff) + (c >> 16)
     hdr = hdr[:10] + struct.pack("!H", ~c & 0xffff) + hdr[12:]
-    eth = bytes.fromhex("02000000000102000000000208 00".replace(" ", ""))
+    eth = bytes.fromhex("020000000001" "020000000002" "0800")  # dst, src, IPv4
     return eth + hdr + udp
 
 
