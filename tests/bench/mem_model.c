@@ -3,12 +3,13 @@
  * to weigh a flow-table layout before building it (docs/benchmarks.md,
  * "Why 0.5 at 1M random flows sits at this VM's memory limit").
  *
- *   mem_model index|direct random|seq [SLOTS_M]
+ *   mem_model frames|index|direct random|seq [SLOTS_M]
  *
  * Each step "receives" 128 frames the way the pcap PMD replays a capture
  * from memory (the length from a stored mbuf's first line, 64 bytes from
  * its data line 256 bytes on; stored mbufs 2432 bytes apart, 2M of them,
  * walked in order), then runs the table's lines for them:
+ * - frames: the frames alone, no table (what receiving costs here).
  * - index: today's table. A bucket in a 25.6 MB index (hash of the flow),
  *   prefetched 16 packets ahead; from it the record position, whose
  *   128-byte record (records in creation order) is prefetched 8 ahead,
@@ -63,14 +64,11 @@ static uint8_t *huge(size_t bytes)
 	return p;
 }
 
+/* Where flow x hashes to: a golden-ratio product, high half folded in. */
 static inline uint64_t mix(uint64_t x)
 {
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
+	x = (x + 1) * 0x9e3779b97f4a7c15ULL;
+	return x ^ x >> 29;
 }
 
 int main(int argc, char **argv)
@@ -82,14 +80,16 @@ int main(int argc, char **argv)
 	size_t n_buckets = INDEX_BYTES / 64, n_slots = 0, pos = 0, s = 0;
 	uint8_t *stored, *index = NULL, *recs = NULL, *slots = NULL;
 	uint64_t seed = 7, sum = 0, moved = 0;
-	int direct, random_order;
+	int frames_only, direct, random_order;
 	double t0 = 0;
 
-	if (argc < 3 || (strcmp(argv[1], "index") && strcmp(argv[1], "direct")) ||
+	if (argc < 3 ||
+	    (strcmp(argv[1], "frames") && strcmp(argv[1], "index") && strcmp(argv[1], "direct")) ||
 	    (strcmp(argv[2], "random") && strcmp(argv[2], "seq"))) {
-		fprintf(stderr, "usage: mem_model index|direct random|seq [SLOTS_M]\n");
+		fprintf(stderr, "usage: mem_model frames|index|direct random|seq [SLOTS_M]\n");
 		return 2;
 	}
+	frames_only = strcmp(argv[1], "frames") == 0;
 	direct = strcmp(argv[1], "direct") == 0;
 	random_order = strcmp(argv[2], "random") == 0;
 	if (direct) {
@@ -143,6 +143,8 @@ int main(int argc, char **argv)
 				flow[i] = order[pos];
 				pos = pos + 1 == NPKT ? 0 : pos + 1;
 			}
+			if (frames_only)
+				continue;
 			if (direct) {
 				for (int i = 0; i < BURST + AHEAD_BUCKET; i++) {
 					if (i < BURST) {

@@ -36,9 +36,13 @@ run()
 rc() { cat "$tmp/$1.rc"; }
 lines() { grep -c . "$tmp/$1.$2"; }
 
+# What a run without --dry-run would change: pages reserved (not free pages,
+# which any DPDK process on the machine moves), hugetlbfs mounts, drivers.
 state()
 {
-	grep -E '^HugePages_(Total|Free)' /proc/meminfo
+	grep -E '^HugePages_Total' /proc/meminfo
+	cat /sys/kernel/mm/hugepages/hugepages-*/nr_hugepages 2>/dev/null
+	grep -w hugetlbfs /proc/mounts | sort
 	for d in /sys/bus/pci/devices/*; do
 		echo "$(basename "$d") $(basename "$(readlink "$d/driver" 2>/dev/null)" 2>/dev/null)"
 	done
