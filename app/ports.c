@@ -6,17 +6,20 @@
  *   symmetric key (0x6d5a repeated), hashing on addresses only unless
  *   --rss ip-l4, so fragments of a datagram stay together;
  * - net_af_packet queues are already split by the kernel's symmetric fanout
- *   hash, so queue i simply goes to worker i;
+ *   hash, so queue i simply goes to worker i; so are net_tap queues, by the
+ *   kernel's symmetric choice of a tap queue (counted as a kind of its own);
  * - anything else (net_pcap, net_ring, single-queue NICs) is polled by
  *   worker 0, which hands each packet to its owner by the same symmetric
  *   address hash the --read path uses.
- * These are three different functions from a packet to a worker (the NIC's
- * Toeplitz hash, the kernel's flow hash, ours), and a tap often delivers
+ * These are different functions from a packet to a worker (the NIC's
+ * Toeplitz hash, the kernel's flow hashes, ours), and a tap often delivers
  * the two directions of a link on two ports. So all ports must spread with
  * the same one: when they would not (say a NIC with RSS and a pcap or
  * af_packet port), every port is read by worker 0 and handed off by our
  * hash, which is slower but keeps both directions of every flow in one
- * table, and the log says why.
+ * table, and the log says why. Ports that all use RSS must also map a hash
+ * to one worker: after start their redirection tables are read and, if
+ * they disagree, written (rss_tables_agree, dv_reta.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +32,7 @@
 #include <rte_mempool.h>
 
 #include "app.h"
+#include "dv_reta.h"
 #include "ports.h"
 
 #define RX_DESC 1024
@@ -95,9 +99,11 @@ enum spread {
 	SPREAD_RSS = 0,	     /* the NIC's symmetric RSS: queue i -> worker i */
 	SPREAD_FANOUT = 1,   /* the kernel's symmetric fanout (af_packet): queue i -> worker i */
 	SPREAD_SOFTWARE = 2, /* worker 0 reads every queue and hands packets off */
+	SPREAD_TUN = 3,	     /* the kernel's symmetric choice of a tap queue: queue i -> worker i */
 };
 
-static const char *const spread_name[] = {"RSS", "kernel fanout", "worker 0 and hand-off"};
+static const char *const spread_name[] = {"RSS", "kernel fanout", "worker 0 and hand-off",
+					  "the kernel's tap queue hash"};
 
 static uint64_t rss_types(const struct dv_app *app)
 {
@@ -110,6 +116,11 @@ static uint64_t rss_types(const struct dv_app *app)
 static enum spread port_spread(const struct dv_app *app, const struct rte_eth_dev_info *info,
 			       uint32_t nw)
 {
+	/* net_tap offers RSS, but only through rte_flow rules: without them
+	 * the kernel picks a queue for each packet from its symmetric flow
+	 * hash (tun's automatic steering, as devourer never transmits). */
+	if (strcmp(info->driver_name, "net_tap") == 0)
+		return nw > 1 && info->max_rx_queues >= nw ? SPREAD_TUN : SPREAD_SOFTWARE;
 	if (nw > 1 && (info->flow_type_rss_offloads & rss_types(app)) && info->max_rx_queues >= nw)
 		return SPREAD_RSS;
 	if (symmetric_safe_driver(info->driver_name) && info->max_rx_queues >= nw)
@@ -118,7 +129,8 @@ static enum spread port_spread(const struct dv_app *app, const struct rte_eth_de
 }
 
 /* `mixed`: the ports disagree on how they spread, so this one is read by
- * worker 0 whatever it could do (see dv_ports_setup). */
+ * worker 0 whatever it could do (see dv_ports_setup). Returns how the port
+ * spreads (enum spread), or -1 with err. */
 static int setup_port(struct dv_app *app, uint16_t port, int mixed, int want_ts, char *err,
 		      size_t errlen)
 {
@@ -126,7 +138,7 @@ static int setup_port(struct dv_app *app, uint16_t port, int mixed, int want_ts,
 	struct rte_eth_conf conf;
 	uint64_t want_hf = rss_types(app);
 	uint32_t nw = app->n_workers;
-	uint16_t nq, rxd = RX_DESC, txd = TX_DESC;
+	uint16_t nq, ntx = 1, rxd = RX_DESC, txd = TX_DESC;
 	enum spread spread;
 	int rc, ts;
 	char name[RTE_ETH_NAME_MAX_LEN] = "";
@@ -149,8 +161,10 @@ static int setup_port(struct dv_app *app, uint16_t port, int mixed, int want_ts,
 		if (conf.rx_adv_conf.rss_conf.rss_key_len > sizeof(sym_key))
 			conf.rx_adv_conf.rss_conf.rss_key_len = sizeof(sym_key);
 		conf.rx_adv_conf.rss_conf.rss_hf = want_hf & info.flow_type_rss_offloads;
-	} else if (spread == SPREAD_FANOUT) {
+	} else if (spread == SPREAD_FANOUT || spread == SPREAD_TUN) {
 		nq = (uint16_t)nw;
+		if (spread == SPREAD_TUN)
+			ntx = nq; /* net_tap takes only as many RX queues as TX queues */
 	} else {
 		nq = queues_are_inputs(info.driver_name) ? info.max_rx_queues : 1;
 		if (nq == 0 || nq > DV_MAX_RXQ)
@@ -159,7 +173,7 @@ static int setup_port(struct dv_app *app, uint16_t port, int mixed, int want_ts,
 	ts = want_ts && (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP);
 	if (ts)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
-	rc = rte_eth_dev_configure(port, nq, 1, &conf);
+	rc = rte_eth_dev_configure(port, nq, ntx, &conf);
 	if (rc != 0) {
 		snprintf(err, errlen, "port %u (%s): cannot configure %u RX queues: %s", port,
 			 name, nq, strerror(-rc));
@@ -182,14 +196,17 @@ static int setup_port(struct dv_app *app, uint16_t port, int mixed, int want_ts,
 			    err, errlen))
 			return -1;
 	}
-	rc = rte_eth_tx_queue_setup(port, 0, txd, rte_eth_dev_socket_id(port), NULL);
-	if (rc != 0) {
-		snprintf(err, errlen, "port %u (%s): TX queue: %s", port, name, strerror(-rc));
-		return -1;
+	for (uint16_t q = 0; q < ntx; q++) {
+		rc = rte_eth_tx_queue_setup(port, q, txd, rte_eth_dev_socket_id(port), NULL);
+		if (rc != 0) {
+			snprintf(err, errlen, "port %u (%s): TX queue %u: %s", port, name, q,
+				 strerror(-rc));
+			return -1;
+		}
 	}
 	DV_LOG(INFO, "port %u (%s, %s): %u RX queue(s), %s", port, name, info.driver_name, nq,
 	       spread == SPREAD_SOFTWARE ? "read by worker 0, handed off by hash" : "one per worker");
-	return 0;
+	return (int)spread;
 }
 
 int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
@@ -235,8 +252,11 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 			snprintf(err, errlen, "more than %d ports", DV_MAX_PORTS);
 			return -1;
 		}
-		if (setup_port(app, port, mixed, want_ts, err, errlen) < 0)
+		int spread = setup_port(app, port, mixed, want_ts, err, errlen);
+
+		if (spread < 0)
 			return -1;
+		app->port_rss[app->n_ports] = spread == SPREAD_RSS;
 		app->ports[app->n_ports++] = port;
 	}
 	if (app->n_ports == 0) {
@@ -268,6 +288,138 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 	return 0;
 }
 
+/* Port `port`'s RSS redirection table into t; its size, or 0 (and a
+ * reason in why) when it cannot be read or is not of a size dv_reta takes. */
+static uint32_t reta_read(uint16_t port, uint16_t *t, const char **why)
+{
+	struct rte_eth_rss_reta_entry64 conf[DV_RETA_MAX / RTE_ETH_RETA_GROUP_SIZE];
+	struct rte_eth_dev_info info;
+	uint32_t size;
+	int rc;
+
+	if (rte_eth_dev_info_get(port, &info) != 0) {
+		*why = "no device info";
+		return 0;
+	}
+	size = info.reta_size;
+	if (!dv_reta_size_ok(size)) {
+		*why = size == 0 ? "the device reports no table" : "its size is not a power of two";
+		return 0;
+	}
+	memset(conf, 0, sizeof(conf));
+	for (uint32_t g = 0; g * RTE_ETH_RETA_GROUP_SIZE < size; g++)
+		conf[g].mask = size - g * RTE_ETH_RETA_GROUP_SIZE >= RTE_ETH_RETA_GROUP_SIZE
+				       ? UINT64_MAX
+				       : (1ULL << (size - g * RTE_ETH_RETA_GROUP_SIZE)) - 1;
+	rc = rte_eth_dev_rss_reta_query(port, conf, (uint16_t)size);
+	if (rc != 0) {
+		*why = rc == -ENOTSUP ? "the PMD cannot read it" : "reading it failed";
+		return 0;
+	}
+	for (uint32_t e = 0; e < size; e++)
+		t[e] = conf[e / RTE_ETH_RETA_GROUP_SIZE].reta[e % RTE_ETH_RETA_GROUP_SIZE];
+	return size;
+}
+
+static int reta_write(uint16_t port, const uint16_t *t, uint32_t size)
+{
+	struct rte_eth_rss_reta_entry64 conf[DV_RETA_MAX / RTE_ETH_RETA_GROUP_SIZE];
+
+	memset(conf, 0, sizeof(conf));
+	for (uint32_t e = 0; e < size; e++) {
+		conf[e / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (e % RTE_ETH_RETA_GROUP_SIZE);
+		conf[e / RTE_ETH_RETA_GROUP_SIZE].reta[e % RTE_ETH_RETA_GROUP_SIZE] = t[e];
+	}
+	return rte_eth_dev_rss_reta_update(port, conf, (uint16_t)size);
+}
+
+/* Read the RSS ports' tables; n of them read, into tab/size/idx. Logs a
+ * warning for a port whose table cannot be read. */
+static uint32_t reta_read_all(struct dv_app *app, uint16_t (*tab)[DV_RETA_MAX],
+			      uint32_t *size, uint16_t *idx, int *unreadable)
+{
+	uint32_t n = 0;
+
+	*unreadable = 0;
+	for (uint16_t i = 0; i < app->n_ports; i++) {
+		const char *why = "";
+
+		if (!app->port_rss[i])
+			continue;
+		size[n] = reta_read(app->ports[i], tab[n], &why);
+		if (size[n] == 0) {
+			DV_LOG(WARNING,
+			       "port %u: cannot check its RSS redirection table against the other "
+			       "ports' (%s)",
+			       app->ports[i], why);
+			*unreadable = 1;
+			continue;
+		}
+		idx[n++] = i;
+	}
+	return n;
+}
+
+/*
+ * With two or more RSS ports, every hash must reach the same worker on each
+ * (see dv_reta.h). The PMDs' default tables usually do; when they do not
+ * (tables of different sizes and a worker count that is not a power of
+ * two), they are written so that they do, read back and checked again.
+ */
+static void rss_tables_agree(struct dv_app *app)
+{
+	static uint16_t tab[DV_MAX_PORTS][DV_RETA_MAX];
+	const uint16_t *tp[DV_MAX_PORTS];
+	uint32_t size[DV_MAX_PORTS], n, common, h, a, b;
+	uint16_t idx[DV_MAX_PORTS];
+	int unreadable, rss_ports = 0;
+
+	for (uint16_t i = 0; i < app->n_ports; i++)
+		rss_ports += app->port_rss[i];
+	if (rss_ports < 2)
+		return; /* one port: a flow's one hash picks one entry of one table */
+	n = reta_read_all(app, tab, size, idx, &unreadable);
+	for (uint32_t p = 0; p < n; p++)
+		tp[p] = tab[p];
+	if (n < 2 || dv_reta_agree(tp, size, n, &h, &a, &b)) {
+		if (n >= 2 && !unreadable)
+			DV_LOG(INFO, "the RSS redirection tables of the %u RSS ports agree", n);
+		return;
+	}
+	DV_LOG(NOTICE,
+	       "port %u sends RSS hash %u to worker %u and port %u to worker %u: writing the "
+	       "redirection tables so that both directions of a flow reach one worker",
+	       app->ports[idx[a]], h, tab[a][h & (size[a] - 1)], app->ports[idx[b]],
+	       tab[b][h & (size[b] - 1)]);
+	common = size[0];
+	for (uint32_t p = 1; p < n; p++)
+		if (size[p] < common)
+			common = size[p];
+	if (common < app->n_workers)
+		DV_LOG(WARNING,
+		       "the smallest RSS redirection table has %u entries for %u workers: "
+		       "workers %u and up get no packets from the RSS ports",
+		       common, app->n_workers, common);
+	for (uint32_t p = 0; p < n; p++) {
+		int rc;
+
+		dv_reta_fill(tab[p], size[p], common, (uint16_t)app->n_workers);
+		rc = reta_write(app->ports[idx[p]], tab[p], size[p]);
+		if (rc != 0)
+			DV_LOG(WARNING, "port %u: cannot write its RSS redirection table: %s",
+			       app->ports[idx[p]], strerror(-rc));
+	}
+	n = reta_read_all(app, tab, size, idx, &unreadable);
+	if (n >= 2 && dv_reta_agree(tp, size, n, &h, &a, &b))
+		DV_LOG(NOTICE, "the RSS redirection tables of the %u RSS ports now agree", n);
+	else if (n >= 2)
+		DV_LOG(WARNING,
+		       "ports %u and %u still send RSS hash %u to different workers: the two "
+		       "directions of a flow arriving on them can be counted as two flows; "
+		       "use NICs of one model or a power-of-two number of workers",
+		       app->ports[idx[a]], app->ports[idx[b]], h);
+}
+
 int dv_ports_start(struct dv_app *app, char *err, size_t errlen)
 {
 	for (uint16_t i = 0; i < app->n_ports; i++) {
@@ -290,6 +442,8 @@ int dv_ports_start(struct dv_app *app, char *err, size_t errlen)
 		}
 	}
 	app->ports_started = 1;
+	if (app->n_workers > 1)
+		rss_tables_agree(app);
 	return 0;
 }
 

@@ -24,6 +24,14 @@
    devourer's hash) the 32 answers, 2 workers. Each of the 32 flows must be
    one row holding both directions. Before devourer made all ports spread
    by one function, about half of them came out as two half-flows.
+6. Two net_tap ports (kernel tap interfaces the PMD makes in the namespace
+   of case 4), 2 workers: 32 UDP datagrams written into one tap's kernel
+   side, the 32 answers into the other's (raw packet sockets). The kernel
+   picks each packet's tap queue by its symmetric flow hash, so each flow
+   must be one row with one packet each way, both workers must have
+   received some, and no port may be read by worker 0 alone. Before
+   net_tap got as many TX queues as RX queues, devourer could not
+   configure it for 2 workers ("cannot configure 2 RX queues").
 
 Expected values come from tshark, the senders' own counts and frame sizes
 computed from the headers, never from devourer's output.
@@ -279,6 +287,7 @@ def netns_case(prog, d, rep):
                   "status %r; %s" % (rc, proc.stderr()[-400:]))
         L.remove_runtime(prefix)
         mixed_ports_case(prog, d, rep, ns1, ns2, va)
+        tap_case(prog, d, rep, ns1)
         return True
     finally:
         ip("netns", "del", ns1, check=False)
@@ -327,6 +336,22 @@ def write_pcap(path, frames):
             f.write(fr)
 
 
+def whole_flows(rows_path, n, frame, initiator_port=False):
+    """The UDP rows of the n flows port 7000+i <-> port 6000, and how many of
+    the flows are one row with one packet of `frame` bytes each way (with
+    initiator_port, also with port 7000+i as the source)."""
+    rows = [r for r in L.read_rows(rows_path)
+            if r["ip_protocol"] == 17 and 6000 in (r["src_port"], r["dst_port"])]
+    whole = 0
+    for i in range(n):
+        mine = [r for r in rows if 7000 + i in (r["src_port"], r["dst_port"])]
+        if len(mine) == 1 and mine[0]["src_packets"] == 1 and mine[0]["dst_packets"] == 1 \
+                and mine[0]["src_bytes"] == frame and mine[0]["dst_bytes"] == frame \
+                and (not initiator_port or mine[0]["src_port"] == 7000 + i):
+            whole += 1
+    return rows, whole
+
+
 def mixed_ports_case(prog, d, rep, ns1, ns2, va):
     tag = "af_packet + pcap"
     n, payload = 32, 100
@@ -355,20 +380,79 @@ def mixed_ports_case(prog, d, rep, ns1, ns2, va):
     rc, _ = proc.stop(signal.SIGTERM, 10)
     rep.check(rc == 0, "%s: exit 0 after SIGTERM" % tag, "status %r; %s" % (rc, proc.stderr()[-400:]))
     L.remove_runtime(prefix)
-    rows = [r for r in L.read_rows(rows_path)
-            if r["ip_protocol"] == 17 and 6000 in (r["src_port"], r["dst_port"])]
-    whole = 0
-    for i in range(n):
-        mine = [r for r in rows if 7000 + i in (r["src_port"], r["dst_port"])]
-        if len(mine) == 1 and mine[0]["src_packets"] == 1 and mine[0]["dst_packets"] == 1 \
-                and mine[0]["src_bytes"] == frame and mine[0]["dst_bytes"] == frame:
-            whole += 1
+    rows, whole = whole_flows(rows_path, n, frame)
     rep.check(whole == n and len(rows) == n,
               "%s: each of the %d flows is one row with one %d-byte packet each way "
               "(2 workers): %d of %d" % (tag, n, frame, whole, n),
               "%d rows: %r" % (len(rows), rows[:4]))
     rep.check("spreads packets by" in proc.stderr(),
               "%s: the log says why every port is read by worker 0" % tag,
+              proc.stderr()[-400:])
+
+
+TAP_SEND = """
+import socket, sys
+frames = bytes.fromhex(sys.stdin.read())
+n = int(sys.argv[3])
+size = len(frames) // (2 * n)
+for k, iface in enumerate(sys.argv[1:3]):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    for i in range(n):
+        s.send(frames[(k * n + i) * size:(k * n + i + 1) * size])
+print(2 * n)
+"""
+
+
+def tap_case(prog, d, rep, ns):
+    tag = "net_tap x 2"
+    n, payload = 32, 100
+    frame = 14 + 20 + 8 + payload
+    ta, tb = "dvta%d" % (os.getpid() % 10000), "dvtb%d" % (os.getpid() % 10000)
+    # No IPv6 on the new interfaces: their only IP traffic is what we send.
+    subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                    "net.ipv6.conf.default.disable_ipv6=1"], timeout=20)
+    prefix = L.new_prefix("tap")
+    rows_path = os.path.join(d, "tap.ndjson")
+    proc = L.Proc(["ip", "netns", "exec", ns, prog] +
+                  L.eal_args(prefix, vdevs=("net_tap0,iface=%s" % ta, "net_tap1,iface=%s" % tb)) +
+                  ["--", "--stat-interval", "0", "--max-flows", "4096"],
+                  rows_path, os.path.join(d, "tap-err.txt"))
+    up = L.wait_telemetry(prefix, proc, 30)
+    rep.check(up is not None, "%s: devourer runs with two net_tap ports and 2 workers" % tag,
+              proc.stderr()[-500:])
+    if up is None:
+        proc.stop(signal.SIGTERM, 10)
+        L.remove_runtime(prefix)
+        return
+    frames = b"".join([ipv4_udp_frame("10.199.8.2", 7000 + i, "10.199.8.1", 6000,
+                                      bytes([i]) * payload) for i in range(n)] +
+                      [ipv4_udp_frame("10.199.8.1", 6000, "10.199.8.2", 7000 + i,
+                                      bytes([i]) * payload) for i in range(n)])
+    send = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", TAP_SEND, ta, tb,
+                           str(n)], input=frames.hex(), capture_output=True, text=True,
+                          timeout=30)
+    rep.check(send.stdout.strip() == str(2 * n), "%s: %d frames written into the taps" %
+              (tag, 2 * n), send.stderr[-300:])
+    L.wait_rx(prefix, proc, 2 * n, 10, key="ip_packets")
+    ws = L.telemetry(prefix, "/devourer/workers")
+    per = sorted(w.get("rx_packets", 0) for w in ws.values()) if isinstance(ws, dict) else None
+    rxq = sorted(w.get("rx_queues") for w in ws.values()) if isinstance(ws, dict) else None
+    rep.check(rxq == [2, 2] and per is not None and per[0] > 0 and sum(per) == 2 * n,
+              "%s: each worker polls one queue of each tap, and both received some of "
+              "the %d frames" % (tag, 2 * n),
+              "rx_queues %r, rx_packets %r" % (rxq, per))
+    rc, _ = proc.stop(signal.SIGTERM, 10)
+    rep.check(rc == 0, "%s: exit 0 after SIGTERM" % tag, "status %r; %s" % (rc, proc.stderr()[-400:]))
+    L.remove_runtime(prefix)
+    rows, whole = whole_flows(rows_path, n, frame, initiator_port=True)
+    rep.check(whole == n and len(rows) == n,
+              "%s: each of the %d flows is one row with one %d-byte packet each way, the "
+              "first sender first: %d of %d" % (tag, n, frame, whole, n),
+              "%d rows: %r" % (len(rows), rows[:4]))
+    rep.check("spreads packets by" not in proc.stderr() and
+              "redirection table" not in proc.stderr(),
+              "%s: no port is read by worker 0 alone, and no RSS table to check" % tag,
               proc.stderr()[-400:])
 
 
