@@ -9,12 +9,16 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <rte_dev.h>
@@ -130,6 +134,65 @@ static int default_eal_args(const struct dv_options *o, char *prog, char **out, 
 }
 
 /*
+ * The most of a frame DPDK 22.11's af_packet port hands over: its ring
+ * frames are 2048 bytes, 66 of them taken by the kernel's packet header,
+ * and the PMD gives the captured length as the frame's length (measured:
+ * a 4042-byte frame became a 1982-byte packet).
+ */
+#define IFACE_FRAME_MAX 1982
+
+/* One ethtool "get" on interface name; its value, or -1. */
+static int iface_ethtool_get(int fd, const char *name, uint32_t cmd)
+{
+	struct ethtool_value ev = {.cmd = cmd};
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_data = (void *)&ev;
+	return ioctl(fd, SIOCETHTOOL, &ifr) == 0 ? (int)ev.data : -1;
+}
+
+/*
+ * Frames longer than IFACE_FRAME_MAX reach devourer cut to that length and
+ * counted as that length. Say so at start when the interface will deliver
+ * them: an MTU above 1500, or receive offloads that coalesce TCP segments
+ * into one large packet before af_packet sees it (GRO, LRO; on by default
+ * on many NICs, so tcpdump shows packets longer than the MTU).
+ */
+static void check_interface(const char *name)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct ifreq ifr;
+	int v;
+
+	if (fd < 0)
+		return;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu + 18 > IFACE_FRAME_MAX)
+		DV_LOG(WARNING,
+		       "--interface %s: MTU %d: af_packet hands devourer at most %d bytes of a "
+		       "frame, so longer frames are counted as %d bytes (rows undercount them)",
+		       name, ifr.ifr_mtu, IFACE_FRAME_MAX, IFACE_FRAME_MAX);
+	v = iface_ethtool_get(fd, name, ETHTOOL_GGRO);
+	if (v > 0)
+		DV_LOG(WARNING,
+		       "--interface %s: generic receive offload is on: the kernel joins TCP "
+		       "segments into one packet before devourer sees it, counted as one packet "
+		       "of at most %d bytes; for exact counts: ethtool -K %s gro off",
+		       name, IFACE_FRAME_MAX, name);
+	v = iface_ethtool_get(fd, name, ETHTOOL_GFLAGS);
+	if (v > 0 && (v & ETH_FLAG_LRO))
+		DV_LOG(WARNING,
+		       "--interface %s: large receive offload is on: the NIC joins TCP segments "
+		       "into one packet, counted as one packet of at most %d bytes; for exact "
+		       "counts: ethtool -K %s lro off",
+		       name, IFACE_FRAME_MAX, name);
+	close(fd);
+}
+
+/*
  * -i IFACE: an af_packet port with a queue pair per worker lcore. Made after
  * the EAL is up, when the worker count is known whether devourer chose the
  * lcores or the user did (-l, --lcores).
@@ -147,6 +210,7 @@ static int open_interface(struct dv_app *app, char *err, size_t errlen)
 			 app->opt.interface, rte_strerror(-rc));
 		return -1;
 	}
+	check_interface(app->opt.interface);
 	return 0;
 }
 

@@ -32,6 +32,15 @@
    received some, and no port may be read by worker 0 alone. Before
    net_tap got as many TX queues as RX queues, devourer could not
    configure it for 2 workers ("cannot configure 2 RX queues").
+7. `-i` on a VLAN trunk: 10 UDP frames tagged VLAN 100 written raw into
+   the far end of the veth of case 4. The kernel moves the tag of every
+   frame it hands to af_packet into metadata (and DPDK 22.11's PMD puts it
+   back, as devourer asks for no VLAN stripping); the row must say VLAN 100
+   and count each frame with its 4 tag bytes, as they were on the wire.
+8. `-i` and long frames: af_packet hands devourer at most 1982 bytes of a
+   frame. With the veth at MTU 1500 and GRO off, start-up says nothing
+   about the interface; at MTU 9000 (and GRO on, when ethtool is there) it
+   warns, and a 4042-byte frame is indeed counted as 1982 bytes.
 
 Expected values come from tshark, the senders' own counts and frame sizes
 computed from the headers, never from devourer's output.
@@ -288,6 +297,8 @@ def netns_case(prog, d, rep):
         L.remove_runtime(prefix)
         mixed_ports_case(prog, d, rep, ns1, ns2, va)
         tap_case(prog, d, rep, ns1)
+        vlan_case(prog, d, rep, ns1, ns2, va, vb)
+        long_frames_case(prog, d, rep, ns1, ns2, va, vb)
         return True
     finally:
         ip("netns", "del", ns1, check=False)
@@ -390,7 +401,84 @@ def mixed_ports_case(prog, d, rep, ns1, ns2, va):
               proc.stderr()[-400:])
 
 
-TAP_SEND = """
+def vlan_case(prog, d, rep, ns1, ns2, va, vb):
+    tag = "-i on a VLAN trunk"
+    n, payload = 5, 100
+    untagged = ipv4_udp_frame("10.199.10.2", 5556, "10.199.10.1", 5555, bytes(payload))
+    # The same frame with an 802.1Q tag, VLAN 100, after the addresses.
+    tagged = untagged[:12] + bytes.fromhex("81000064") + untagged[12:]
+    prefix = L.new_prefix("vlan")
+    rows_path = os.path.join(d, "vlan.ndjson")
+    proc = L.Proc(["ip", "netns", "exec", ns1, prog] +
+                  L.eal_args(prefix, vdevs=("net_af_packet0,iface=%s,qpairs=2" % va,)) +
+                  ["--", "--stat-interval", "0", "--max-flows", "4096"],
+                  rows_path, os.path.join(d, "vlan-err.txt"))
+    up = L.wait_telemetry(prefix, proc, 30)
+    rep.check(up is not None, "%s: devourer runs on %s" % (tag, va), proc.stderr()[-500:])
+    # Written raw into the far end of the veth (one interface twice: the
+    # sender writes n frames on each name it is given).
+    send = subprocess.run(["ip", "netns", "exec", ns2, sys.executable, "-c", RAW_SEND, vb, vb,
+                           str(n)], input=(tagged * (2 * n)).hex(), capture_output=True,
+                          text=True, timeout=30)
+    rep.check(send.stdout.strip() == str(2 * n), "%s: %d frames tagged VLAN 100 written" %
+              (tag, 2 * n), send.stderr[-300:])
+    L.wait_rx(prefix, proc, 2 * n, 10, key="ip_packets")
+    rc, _ = proc.stop(signal.SIGTERM, 10)
+    rep.check(rc == 0, "%s: exit 0 after SIGTERM" % tag, "status %r; %s" % (rc, proc.stderr()[-400:]))
+    L.remove_runtime(prefix)
+    frame = len(tagged)  # 14 Ethernet + 4 tag + 20 IPv4 + 8 UDP + payload
+    rows = [r for r in L.read_rows(rows_path) if r["ip_protocol"] == 17]
+    want = [(100, "10.199.10.2", 5556, 2 * n, 2 * n * frame)]
+    have = [(r["vlan_id"], r["src_addr"], r["src_port"], r["src_packets"], r["src_bytes"])
+            for r in rows]
+    rep.check(have == want,
+              "%s: one row, VLAN 100, %d packets of %d bytes (tag included)" %
+              (tag, 2 * n, frame), "got %r" % have)
+
+
+def long_frames_case(prog, d, rep, ns1, ns2, va, vb):
+    tag = "-i and long frames"
+    big = ipv4_udp_frame("10.199.7.2", 5557, "10.199.7.1", 5558, bytes(4000))
+
+    def run(label, send):
+        rows_path = os.path.join(d, "long-%s.ndjson" % label)
+        proc = L.Proc(["ip", "netns", "exec", ns1, prog, "-i", va, "--workers", "2",
+                       "--stat-interval", "0", "--max-flows", "4096"],
+                      rows_path, os.path.join(d, "long-%s-err.txt" % label))
+        prefix = "devourer-%d" % proc.pid
+        up = L.wait_telemetry(prefix, proc, 30)
+        if up is not None and send:
+            subprocess.run(["ip", "netns", "exec", ns2, sys.executable, "-c", RAW_SEND, vb, vb,
+                            "1"], input=(big * 2).hex(), capture_output=True, text=True,
+                           timeout=30)
+            L.wait_rx(prefix, proc, 2, 10, key="ip_packets")
+        rc, _ = proc.stop(signal.SIGTERM, 10)
+        L.remove_runtime(prefix)
+        rep.check(up is not None and rc == 0, "%s: devourer -i %s (%s) ran and exited 0" %
+                  (tag, va, label), proc.stderr()[-400:])
+        return proc.stderr(), L.read_rows(rows_path)
+
+    err, _ = run("mtu1500", False)
+    rep.check("--interface" not in err, "%s: at MTU 1500, GRO off: no warning about the "
+              "interface" % tag, err[-400:])
+    for ns, dev in ((ns1, va), (ns2, vb)):
+        subprocess.run(["ip", "-n", ns, "link", "set", dev, "mtu", "9000"], timeout=20)
+    gro = shutil.which("ethtool") is not None and subprocess.run(
+        ["ip", "netns", "exec", ns1, "ethtool", "-K", va, "gro", "on"],
+        capture_output=True, timeout=20).returncode == 0
+    err, rows = run("mtu9000", True)
+    rep.check("MTU 9000" in err and (not gro or "generic receive offload is on" in err),
+              "%s: at MTU 9000%s: start-up warns" % (tag, ", GRO on" if gro else ""),
+              err[-600:])
+    udp = [(r["src_packets"], r["src_bytes"]) for r in rows if r["ip_protocol"] == 17]
+    rep.check(udp == [(2, 2 * 1982)],
+              "%s: two %d-byte frames are counted as 2 packets of 1982 bytes, as warned" %
+              (tag, len(big)), "got %r" % udp)
+    for ns, dev in ((ns1, va), (ns2, vb)):
+        subprocess.run(["ip", "-n", ns, "link", "set", dev, "mtu", "1500"], timeout=20)
+
+
+RAW_SEND = """
 import socket, sys
 frames = bytes.fromhex(sys.stdin.read())
 n = int(sys.argv[3])
@@ -429,7 +517,7 @@ def tap_case(prog, d, rep, ns):
                                       bytes([i]) * payload) for i in range(n)] +
                       [ipv4_udp_frame("10.199.8.1", 6000, "10.199.8.2", 7000 + i,
                                       bytes([i]) * payload) for i in range(n)])
-    send = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", TAP_SEND, ta, tb,
+    send = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", RAW_SEND, ta, tb,
                            str(n)], input=frames.hex(), capture_output=True, text=True,
                           timeout=30)
     rep.check(send.stdout.strip() == str(2 * n), "%s: %d frames written into the taps" %
