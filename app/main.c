@@ -141,14 +141,19 @@ static int default_eal_args(const struct dv_options *o, char *prog, char **out, 
  */
 #define IFACE_FRAME_MAX 1982
 
+static void ifreq_named(struct ifreq *ifr, const char *name)
+{
+	memset(ifr, 0, sizeof(*ifr));
+	snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", name);
+}
+
 /* One ethtool "get" on interface name; its value, or -1. */
 static int iface_ethtool_get(int fd, const char *name, uint32_t cmd)
 {
 	struct ethtool_value ev = {.cmd = cmd};
 	struct ifreq ifr;
 
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifreq_named(&ifr, name);
 	ifr.ifr_data = (void *)&ev;
 	return ioctl(fd, SIOCETHTOOL, &ifr) == 0 ? (int)ev.data : -1;
 }
@@ -156,9 +161,10 @@ static int iface_ethtool_get(int fd, const char *name, uint32_t cmd)
 /*
  * Frames longer than IFACE_FRAME_MAX reach devourer cut to that length and
  * counted as that length. Say so at start when the interface will deliver
- * them: an MTU above 1500, or receive offloads that coalesce TCP segments
- * into one large packet before af_packet sees it (GRO, LRO; on by default
- * on many NICs, so tcpdump shows packets longer than the MTU).
+ * them: an MTU whose frames (Ethernet header and a VLAN tag included) are
+ * longer, or receive offloads that coalesce TCP segments into one large
+ * packet before af_packet sees it (GRO, LRO; on by default on many NICs,
+ * so tcpdump shows packets longer than the MTU).
  */
 static void check_interface(const char *name)
 {
@@ -168,8 +174,7 @@ static void check_interface(const char *name)
 
 	if (fd < 0)
 		return;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifreq_named(&ifr, name);
 	if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu + 18 > IFACE_FRAME_MAX)
 		DV_LOG(WARNING,
 		       "--interface %s: MTU %d: af_packet hands devourer at most %d bytes of a "

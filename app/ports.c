@@ -288,6 +288,15 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 	return 0;
 }
 
+/* A table of `size` entries as DPDK passes it: groups of 64, every entry's
+ * mask bit set (a query fills only the entries whose bit is set). */
+static void reta_conf_init(struct rte_eth_rss_reta_entry64 *conf, uint32_t size)
+{
+	memset(conf, 0, sizeof(*conf) * (DV_RETA_MAX / RTE_ETH_RETA_GROUP_SIZE));
+	for (uint32_t e = 0; e < size; e++)
+		conf[e / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (e % RTE_ETH_RETA_GROUP_SIZE);
+}
+
 /* Port `port`'s RSS redirection table into t; its size, or 0 (and a
  * reason in why) when it cannot be read or is not of a size dv_reta takes. */
 static uint32_t reta_read(uint16_t port, uint16_t *t, const char **why)
@@ -306,11 +315,7 @@ static uint32_t reta_read(uint16_t port, uint16_t *t, const char **why)
 		*why = size == 0 ? "the device reports no table" : "its size is not a power of two";
 		return 0;
 	}
-	memset(conf, 0, sizeof(conf));
-	for (uint32_t g = 0; g * RTE_ETH_RETA_GROUP_SIZE < size; g++)
-		conf[g].mask = size - g * RTE_ETH_RETA_GROUP_SIZE >= RTE_ETH_RETA_GROUP_SIZE
-				       ? UINT64_MAX
-				       : (1ULL << (size - g * RTE_ETH_RETA_GROUP_SIZE)) - 1;
+	reta_conf_init(conf, size);
 	rc = rte_eth_dev_rss_reta_query(port, conf, (uint16_t)size);
 	if (rc != 0) {
 		*why = rc == -ENOTSUP ? "the PMD cannot read it" : "reading it failed";
@@ -325,11 +330,9 @@ static int reta_write(uint16_t port, const uint16_t *t, uint32_t size)
 {
 	struct rte_eth_rss_reta_entry64 conf[DV_RETA_MAX / RTE_ETH_RETA_GROUP_SIZE];
 
-	memset(conf, 0, sizeof(conf));
-	for (uint32_t e = 0; e < size; e++) {
-		conf[e / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (e % RTE_ETH_RETA_GROUP_SIZE);
+	reta_conf_init(conf, size);
+	for (uint32_t e = 0; e < size; e++)
 		conf[e / RTE_ETH_RETA_GROUP_SIZE].reta[e % RTE_ETH_RETA_GROUP_SIZE] = t[e];
-	}
 	return rte_eth_dev_rss_reta_update(port, conf, (uint16_t)size);
 }
 

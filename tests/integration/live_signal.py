@@ -415,13 +415,9 @@ def vlan_case(prog, d, rep, ns1, ns2, va, vb):
                   rows_path, os.path.join(d, "vlan-err.txt"))
     up = L.wait_telemetry(prefix, proc, 30)
     rep.check(up is not None, "%s: devourer runs on %s" % (tag, va), proc.stderr()[-500:])
-    # Written raw into the far end of the veth (one interface twice: the
-    # sender writes n frames on each name it is given).
-    send = subprocess.run(["ip", "netns", "exec", ns2, sys.executable, "-c", RAW_SEND, vb, vb,
-                           str(n)], input=(tagged * (2 * n)).hex(), capture_output=True,
-                          text=True, timeout=30)
-    rep.check(send.stdout.strip() == str(2 * n), "%s: %d frames tagged VLAN 100 written" %
-              (tag, 2 * n), send.stderr[-300:])
+    # Written raw into the far end of the veth.
+    sent, err = raw_send(ns2, [(vb, tagged)] * (2 * n))
+    rep.check(sent == 2 * n, "%s: %d frames tagged VLAN 100 written" % (tag, 2 * n), err[-300:])
     L.wait_rx(prefix, proc, 2 * n, 10, key="ip_packets")
     rc, _ = proc.stop(signal.SIGTERM, 10)
     rep.check(rc == 0, "%s: exit 0 after SIGTERM" % tag, "status %r; %s" % (rc, proc.stderr()[-400:]))
@@ -448,9 +444,7 @@ def long_frames_case(prog, d, rep, ns1, ns2, va, vb):
         prefix = "devourer-%d" % proc.pid
         up = L.wait_telemetry(prefix, proc, 30)
         if up is not None and send:
-            subprocess.run(["ip", "netns", "exec", ns2, sys.executable, "-c", RAW_SEND, vb, vb,
-                            "1"], input=(big * 2).hex(), capture_output=True, text=True,
-                           timeout=30)
+            raw_send(ns2, [(vb, big)] * 2)
             L.wait_rx(prefix, proc, 2, 10, key="ip_packets")
         rc, _ = proc.stop(signal.SIGTERM, 10)
         L.remove_runtime(prefix)
@@ -480,16 +474,25 @@ def long_frames_case(prog, d, rep, ns1, ns2, va, vb):
 
 RAW_SEND = """
 import socket, sys
-frames = bytes.fromhex(sys.stdin.read())
-n = int(sys.argv[3])
-size = len(frames) // (2 * n)
-for k, iface in enumerate(sys.argv[1:3]):
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-    s.bind((iface, 0))
-    for i in range(n):
-        s.send(frames[(k * n + i) * size:(k * n + i + 1) * size])
-print(2 * n)
+socks, sent = {}, 0
+for line in sys.stdin:
+    iface, frame = line.split()
+    if iface not in socks:
+        socks[iface] = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        socks[iface].bind((iface, 0))
+    socks[iface].send(bytes.fromhex(frame))
+    sent += 1
+print(sent)
 """
+
+
+def raw_send(ns, sends):
+    """Write each (interface, frame) of sends, in order, raw into its
+    interface in namespace ns; returns the number the sender wrote."""
+    r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", RAW_SEND],
+                       input="".join("%s %s\n" % (i, f.hex()) for i, f in sends),
+                       capture_output=True, text=True, timeout=30)
+    return int(r.stdout.strip() or 0), r.stderr
 
 
 def tap_case(prog, d, rep, ns):
@@ -513,15 +516,11 @@ def tap_case(prog, d, rep, ns):
         proc.stop(signal.SIGTERM, 10)
         L.remove_runtime(prefix)
         return
-    frames = b"".join([ipv4_udp_frame("10.199.8.2", 7000 + i, "10.199.8.1", 6000,
-                                      bytes([i]) * payload) for i in range(n)] +
-                      [ipv4_udp_frame("10.199.8.1", 6000, "10.199.8.2", 7000 + i,
-                                      bytes([i]) * payload) for i in range(n)])
-    send = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", RAW_SEND, ta, tb,
-                           str(n)], input=frames.hex(), capture_output=True, text=True,
-                          timeout=30)
-    rep.check(send.stdout.strip() == str(2 * n), "%s: %d frames written into the taps" %
-              (tag, 2 * n), send.stderr[-300:])
+    sent, err = raw_send(ns, [(ta, ipv4_udp_frame("10.199.8.2", 7000 + i, "10.199.8.1", 6000,
+                                                  bytes([i]) * payload)) for i in range(n)] +
+                         [(tb, ipv4_udp_frame("10.199.8.1", 6000, "10.199.8.2", 7000 + i,
+                                              bytes([i]) * payload)) for i in range(n)])
+    rep.check(sent == 2 * n, "%s: %d frames written into the taps" % (tag, 2 * n), err[-300:])
     L.wait_rx(prefix, proc, 2 * n, 10, key="ip_packets")
     ws = L.telemetry(prefix, "/devourer/workers")
     per = sorted(w.get("rx_packets", 0) for w in ws.values()) if isinstance(ws, dict) else None
