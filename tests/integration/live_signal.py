@@ -516,10 +516,15 @@ def tap_case(prog, d, rep, ns):
         proc.stop(signal.SIGTERM, 10)
         L.remove_runtime(prefix)
         return
+    # The answers go out only once devourer has the requests: the two taps
+    # are two ports, polled in turn, so frames written into both at once
+    # could be read answers first (and the rows' initiators would differ).
     sent, err = raw_send(ns, [(ta, ipv4_udp_frame("10.199.8.2", 7000 + i, "10.199.8.1", 6000,
-                                                  bytes([i]) * payload)) for i in range(n)] +
-                         [(tb, ipv4_udp_frame("10.199.8.1", 6000, "10.199.8.2", 7000 + i,
-                                              bytes([i]) * payload)) for i in range(n)])
+                                                  bytes([i]) * payload)) for i in range(n)])
+    L.wait_rx(prefix, proc, n, 10, key="ip_packets")
+    sent_b, err_b = raw_send(ns, [(tb, ipv4_udp_frame("10.199.8.1", 6000, "10.199.8.2", 7000 + i,
+                                                      bytes([i]) * payload)) for i in range(n)])
+    sent, err = sent + sent_b, err + err_b
     rep.check(sent == 2 * n, "%s: %d frames written into the taps" % (tag, 2 * n), err[-300:])
     L.wait_rx(prefix, proc, 2 * n, 10, key="ip_packets")
     ws = L.telemetry(prefix, "/devourer/workers")
