@@ -6,13 +6,17 @@
  *   symmetric key (0x6d5a repeated), hashing on addresses only unless
  *   --rss ip-l4, so fragments of a datagram stay together;
  * - net_af_packet queues are already split by the kernel's symmetric fanout
- *   hash, so queue i simply goes to worker i; so are net_tap queues, by the
- *   kernel's symmetric choice of a tap queue (counted as a kind of its own);
+ *   hash (which reassembles fragments first), so queue i simply goes to
+ *   worker i;
+ * - net_tap gets one queue per worker too, but the kernel's choice of a tap
+ *   queue hashes ports for whole packets and not for fragments, so a
+ *   fragmented datagram could reach another worker than its flow: worker i
+ *   reads queue i and hands each packet to its owner by our address hash;
  * - anything else (net_pcap, net_ring, single-queue NICs) is polled by
  *   worker 0, which hands each packet to its owner by the same symmetric
  *   address hash the --read path uses.
  * These are different functions from a packet to a worker (the NIC's
- * Toeplitz hash, the kernel's flow hashes, ours), and a tap often delivers
+ * Toeplitz hash, the kernel's fanout hash, ours), and a tap often delivers
  * the two directions of a link on two ports. So all ports must spread with
  * the same one: when they would not (say a NIC with RSS and a pcap or
  * af_packet port), every port is read by worker 0 and handed off by our
@@ -99,11 +103,19 @@ enum spread {
 	SPREAD_RSS = 0,	     /* the NIC's symmetric RSS: queue i -> worker i */
 	SPREAD_FANOUT = 1,   /* the kernel's symmetric fanout (af_packet): queue i -> worker i */
 	SPREAD_SOFTWARE = 2, /* worker 0 reads every queue and hands packets off */
-	SPREAD_TUN = 3,	     /* the kernel's symmetric choice of a tap queue: queue i -> worker i */
+	SPREAD_TUN = 3,	     /* queue i -> worker i, which hands packets off (net_tap) */
 };
 
+/* Whether a port's packets reach their owners by our address hash (read by
+ * worker 0 or, for a tap, by each worker) rather than by the device's or
+ * the kernel's spread. */
+static int spread_hands_off(enum spread s)
+{
+	return s == SPREAD_SOFTWARE || s == SPREAD_TUN;
+}
+
 static const char *const spread_name[] = {"RSS", "kernel fanout", "worker 0 and hand-off",
-					  "the kernel's tap queue hash"};
+					  "tap queues and hand-off"};
 
 static uint64_t rss_types(const struct dv_app *app)
 {
@@ -118,7 +130,8 @@ static enum spread port_spread(const struct dv_app *app, const struct rte_eth_de
 {
 	/* net_tap offers RSS, but only through rte_flow rules: without them
 	 * the kernel picks a queue for each packet from its symmetric flow
-	 * hash (tun's automatic steering, as devourer never transmits). */
+	 * hash (tun's automatic steering, as devourer never transmits), with
+	 * ports for a whole packet and without for a fragment. */
 	if (strcmp(info->driver_name, "net_tap") == 0)
 		return nw > 1 && info->max_rx_queues >= nw ? SPREAD_TUN : SPREAD_SOFTWARE;
 	if (nw > 1 && (info->flow_type_rss_offloads & rss_types(app)) && info->max_rx_queues >= nw)
@@ -192,7 +205,7 @@ static int setup_port(struct dv_app *app, uint16_t port, int mixed, int want_ts,
 				 strerror(-rc));
 			return -1;
 		}
-		if (add_rxq(&app->workers[owner], port, q, spread == SPREAD_SOFTWARE && nw > 1, ts,
+		if (add_rxq(&app->workers[owner], port, q, spread_hands_off(spread) && nw > 1, ts,
 			    err, errlen))
 			return -1;
 	}
@@ -205,7 +218,9 @@ static int setup_port(struct dv_app *app, uint16_t port, int mixed, int want_ts,
 		}
 	}
 	DV_LOG(INFO, "port %u (%s, %s): %u RX queue(s), %s", port, name, info.driver_name, nq,
-	       spread == SPREAD_SOFTWARE ? "read by worker 0, handed off by hash" : "one per worker");
+	       spread == SPREAD_SOFTWARE ? "read by worker 0, handed off by hash"
+	       : spread == SPREAD_TUN	 ? "one per worker, handed off by hash"
+					 : "one per worker");
 	return (int)spread;
 }
 

@@ -3,7 +3,7 @@
  *
  *   push waiting export records to the ring
  *   -> RX a burst from each queue, parse, keep own packets, stage the rest
- *      for their owners (ports with fewer queues than workers)
+ *      for their owners (ports with fewer queues than workers, tap queues)
  *   -> take a burst of parsed packets from the input ring
  *   -> update the flow table with the burst
  *   -> expire a bounded number of flows
@@ -308,11 +308,15 @@ static void finish(struct dv_worker *w)
 {
 	uint32_t idle_loops = 0;
 
-	/* Every staged packet must reach its owner before it may finish. */
+	/* Every staged packet must reach its owner before it may finish. Two
+	 * workers may hand off to each other (tap queues): each keeps taking
+	 * from its own input ring meanwhile, or both could wait on full rings. */
 	for (;;) {
 		uint32_t left = 0;
 
 		flush_handoff(w);
+		if (w->in_ring != NULL && dv_export_buf_room(&w->xbuf) >= DV_BURST)
+			poll_in_ring(w);
 		for (uint32_t j = 0; w->peer_pending && j < w->n_workers; j++)
 			left += w->peer_n[j];
 		if (left == 0)

@@ -77,7 +77,7 @@ static inline void dv_mbuf_free_burst(struct rte_mbuf **m, uint16_t n, uint64_t 
 struct dv_rxq {
 	uint16_t port;
 	uint16_t queue;
-	uint8_t distribute; /* 1: the port has fewer queues than workers; hand off by hash */
+	uint8_t distribute; /* 1: hand packets off to their owners by dv_worker_owner() */
 	uint8_t ts_dynfield; /* 1: use the PMD's RX timestamp (--clock packet) */
 };
 
@@ -106,7 +106,7 @@ struct dv_worker {
 	uint32_t n_workers;
 	struct dv_flow_table *table;
 	struct rte_ring *export_ring;  /* SP/SC, elements struct dv_export_rec */
-	struct rte_ring *in_ring;      /* SP/SC, elements struct dv_pkt; may be NULL */
+	struct rte_ring *in_ring;      /* MP/SC, elements struct dv_pkt; may be NULL */
 	struct rte_ring **peer_in;     /* every worker's in_ring, for distribution */
 	struct dv_rxq rxq[DV_MAX_RXQ];
 	uint16_t n_rxq;

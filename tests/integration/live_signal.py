@@ -25,13 +25,18 @@
    one row holding both directions. Before devourer made all ports spread
    by one function, about half of them came out as two half-flows.
 6. Two net_tap ports (kernel tap interfaces the PMD makes in the namespace
-   of case 4), 2 workers: 32 UDP datagrams written into one tap's kernel
-   side, the 32 answers into the other's (raw packet sockets). The kernel
-   picks each packet's tap queue by its symmetric flow hash, so each flow
-   must be one row with one packet each way, both workers must have
-   received some, and no port may be read by worker 0 alone. Before
-   net_tap got as many TX queues as RX queues, devourer could not
-   configure it for 2 workers ("cannot configure 2 RX queues").
+   of case 4), 2 workers, 32 flows between 32 address pairs: each flow is a
+   UDP datagram and a datagram in two IPv4 fragments written into one tap's
+   kernel side, then an answer written into the other's (raw packet
+   sockets). Each flow must be one row with 3 packets one way and 1 the
+   other, the first sender as src; both workers must have received frames
+   from the kernel, both must have handed some to the other, and no port
+   may be read by worker 0 alone. The kernel picks a tap queue by a hash
+   with ports for a whole packet and without for a fragment: before each
+   worker handed its tap packets to their owners by devourer's address
+   hash, 11 of the 32 flows came out as two rows. Before net_tap got as
+   many TX queues as RX queues, devourer could not configure it for 2
+   workers ("cannot configure 2 RX queues").
 7. `-i` on a VLAN trunk: 10 UDP frames tagged VLAN 100 written raw into
    the far end of the veth of case 4. The kernel moves the tag of every
    frame it hands to af_packet into metadata (and DPDK 22.11's PMD puts it
@@ -339,6 +344,24 @@ def ipv4_udp_frame(src, sport, dst, dport, payload):
     return eth + hdr + udp
 
 
+def ipv4_udp_fragments(src, sport, dst, dport, payload, ident, first=104):
+    """One UDP datagram as two IPv4 fragments (Ethernet II frames): the
+    first carries the UDP header and first-8 payload bytes (first: a
+    multiple of 8), the second the rest."""
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    frames = []
+    for off, part, more in ((0, udp[:first], 1), (first, udp[first:], 0)):
+        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(part), ident,
+                          (more << 13) | (off // 8), 64, 17, 0,
+                          socket.inet_aton(src), socket.inet_aton(dst))
+        c = sum(struct.unpack("!10H", hdr))
+        c = (c & 0xffff) + (c >> 16)
+        c = (c & 0xffff) + (c >> 16)
+        hdr = hdr[:10] + struct.pack("!H", ~c & 0xffff) + hdr[12:]
+        frames.append(bytes.fromhex("020000000001" "020000000002" "0800") + hdr + part)
+    return frames
+
+
 def write_pcap(path, frames):
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
@@ -347,17 +370,20 @@ def write_pcap(path, frames):
             f.write(fr)
 
 
-def whole_flows(rows_path, n, frame, initiator_port=False):
+def whole_flows(rows_path, n, frame, initiator_port=False, src_frames=None):
     """The UDP rows of the n flows port 7000+i <-> port 6000, and how many of
     the flows are one row with one packet of `frame` bytes each way (with
+    src_frames, the list of frame sizes one way instead; with
     initiator_port, also with port 7000+i as the source)."""
+    one_way = src_frames if src_frames is not None else [frame]
     rows = [r for r in L.read_rows(rows_path)
             if r["ip_protocol"] == 17 and 6000 in (r["src_port"], r["dst_port"])]
     whole = 0
     for i in range(n):
         mine = [r for r in rows if 7000 + i in (r["src_port"], r["dst_port"])]
-        if len(mine) == 1 and mine[0]["src_packets"] == 1 and mine[0]["dst_packets"] == 1 \
-                and mine[0]["src_bytes"] == frame and mine[0]["dst_bytes"] == frame \
+        if len(mine) == 1 and mine[0]["src_packets"] == len(one_way) \
+                and mine[0]["dst_packets"] == 1 \
+                and mine[0]["src_bytes"] == sum(one_way) and mine[0]["dst_bytes"] == frame \
                 and (not initiator_port or mine[0]["src_port"] == 7000 + i):
             whole += 1
     return rows, whole
@@ -516,31 +542,49 @@ def tap_case(prog, d, rep, ns):
         proc.stop(signal.SIGTERM, 10)
         L.remove_runtime(prefix)
         return
+    # Flow i: 10.199.8.(10+i):7000+i -> 10.199.8.1:6000, a whole datagram
+    # and one in two fragments, then the answer. Many address pairs, so that
+    # both workers own flows (devourer's hash is on addresses only).
     # The answers go out only once devourer has the requests: the two taps
     # are two ports, polled in turn, so frames written into both at once
     # could be read answers first (and the rows' initiators would differ).
-    sent, err = raw_send(ns, [(ta, ipv4_udp_frame("10.199.8.2", 7000 + i, "10.199.8.1", 6000,
-                                                  bytes([i]) * payload)) for i in range(n)])
-    L.wait_rx(prefix, proc, n, 10, key="ip_packets")
-    sent_b, err_b = raw_send(ns, [(tb, ipv4_udp_frame("10.199.8.1", 6000, "10.199.8.2", 7000 + i,
-                                                      bytes([i]) * payload)) for i in range(n)])
+    asks, frags = [], []
+    for i in range(n):
+        src = "10.199.8.%d" % (10 + i)
+        asks.append((ta, ipv4_udp_frame(src, 7000 + i, "10.199.8.1", 6000,
+                                        bytes([i]) * payload)))
+        frags = ipv4_udp_fragments(src, 7000 + i, "10.199.8.1", 6000, bytes([i]) * 200,
+                                   ident=100 + i)
+        asks += [(ta, f) for f in frags]
+    one_way = [frame] + [len(f) for f in frags]
+    sent, err = raw_send(ns, asks)
+    L.wait_rx(prefix, proc, len(asks), 10, key="ip_packets")
+    sent_b, err_b = raw_send(ns, [(tb, ipv4_udp_frame("10.199.8.1", 6000, "10.199.8.%d" % (10 + i),
+                                                      7000 + i, bytes([i]) * payload))
+                                  for i in range(n)])
     sent, err = sent + sent_b, err + err_b
-    rep.check(sent == 2 * n, "%s: %d frames written into the taps" % (tag, 2 * n), err[-300:])
-    L.wait_rx(prefix, proc, 2 * n, 10, key="ip_packets")
+    total = len(asks) + n
+    rep.check(sent == total, "%s: %d frames written into the taps" % (tag, total), err[-300:])
+    L.wait_rx(prefix, proc, total, 10, key="ip_packets")
     ws = L.telemetry(prefix, "/devourer/workers")
-    per = sorted(w.get("rx_packets", 0) for w in ws.values()) if isinstance(ws, dict) else None
-    rxq = sorted(w.get("rx_queues") for w in ws.values()) if isinstance(ws, dict) else None
-    rep.check(rxq == [2, 2] and per is not None and per[0] > 0 and sum(per) == 2 * n,
+    ws = list(ws.values()) if isinstance(ws, dict) else []
+    per = sorted(w.get("rx_packets", 0) for w in ws)
+    rxq = sorted(w.get("rx_queues") for w in ws)
+    handed = sorted(w.get("handed_off", 0) for w in ws)
+    rep.check(rxq == [2, 2] and len(per) == 2 and per[0] > 0 and sum(per) == total,
               "%s: each worker polls one queue of each tap, and both received some of "
-              "the %d frames" % (tag, 2 * n),
+              "the %d frames" % (tag, total),
               "rx_queues %r, rx_packets %r" % (rxq, per))
+    rep.check(len(handed) == 2 and handed[0] > 0,
+              "%s: each worker handed packets to the other" % tag, "handed_off %r" % handed)
     rc, _ = proc.stop(signal.SIGTERM, 10)
     rep.check(rc == 0, "%s: exit 0 after SIGTERM" % tag, "status %r; %s" % (rc, proc.stderr()[-400:]))
     L.remove_runtime(prefix)
-    rows, whole = whole_flows(rows_path, n, frame, initiator_port=True)
+    rows, whole = whole_flows(rows_path, n, frame, initiator_port=True, src_frames=one_way)
     rep.check(whole == n and len(rows) == n,
-              "%s: each of the %d flows is one row with one %d-byte packet each way, the "
-              "first sender first: %d of %d" % (tag, n, frame, whole, n),
+              "%s: each of the %d flows is one row, %d packets of %r bytes one way and "
+              "one %d-byte packet back, the first sender first: %d of %d" %
+              (tag, n, len(one_way), one_way, frame, whole, n),
               "%d rows: %r" % (len(rows), rows[:4]))
     rep.check("spreads packets by" not in proc.stderr() and
               "redirection table" not in proc.stderr(),
