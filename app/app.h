@@ -36,6 +36,7 @@ struct dv_app {
 	/* live ports */
 	uint16_t ports[DV_MAX_PORTS];
 	uint8_t port_rss[DV_MAX_PORTS]; /* ports[i] spreads over the workers by NIC RSS */
+	struct dv_port_sockets port_socks[DV_MAX_PORTS]; /* af_packet ports' sockets */
 	uint16_t n_ports;
 	struct rte_mempool *pools[DV_MAX_WORKERS];
 	int ports_started;

@@ -10,6 +10,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include <linux/if_packet.h>
 
 #include <rte_ethdev.h>
 #include <rte_ring.h>
@@ -65,11 +68,28 @@ uint32_t dv_control_drain(struct dv_control *c)
 	return total;
 }
 
+uint64_t dv_port_sockets_drops(struct dv_port_sockets *ps)
+{
+	uint16_t n = __atomic_load_n(&ps->n, __ATOMIC_ACQUIRE);
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct tpacket_stats_v3 st; /* a TPACKET_V2 socket fills its first part */
+		socklen_t len = sizeof(st);
+
+		memset(&st, 0, sizeof(st));
+		if (getsockopt(ps->fd[i], SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
+			__atomic_fetch_add(&ps->drops, st.tp_drops, __ATOMIC_RELAXED);
+	}
+	return __atomic_load_n(&ps->drops, __ATOMIC_RELAXED);
+}
+
 static void port_totals(const struct dv_control *c, struct dv_totals *t)
 {
 	for (uint16_t i = 0; i < c->n_ports; i++) {
 		struct rte_eth_stats st;
 
+		if (c->socks != NULL)
+			t->imissed += dv_port_sockets_drops(&c->socks[i]);
 		if (rte_eth_stats_get(c->ports[i], &st) != 0)
 			continue;
 		t->imissed += st.imissed;

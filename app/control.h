@@ -18,6 +18,19 @@
 #define DV_MAX_SINKS 4
 #define DV_MAX_PORTS 32
 
+/*
+ * The packet sockets of an af_packet port. The kernel counts the frames it
+ * drops because a socket's ring is full (PACKET_STATISTICS); DPDK 22.11's
+ * af_packet PMD does not report them, so the control lcore reads them and
+ * adds them to the port's imissed. A read resets the kernel's count, so the
+ * reads are summed here (atomically: telemetry reads too).
+ */
+struct dv_port_sockets {
+	int fd[DV_MAX_RXQ];
+	uint16_t n;	/* 0 once the port is stopped (the PMD closes them) */
+	uint64_t drops; /* summed tp_drops */
+};
+
 struct dv_control {
 	struct dv_worker **workers;
 	uint32_t n_workers;
@@ -32,6 +45,7 @@ struct dv_control {
 	/* live ports, for stats */
 	uint16_t ports[DV_MAX_PORTS];
 	uint16_t n_ports;
+	struct dv_port_sockets *socks; /* per port, as ports[] */
 
 	/* --read input totals (the control lcore parses in --read mode) */
 	struct dv_reader_stats rd;
@@ -60,6 +74,10 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final);
 
 /* Register /devourer/stats and /devourer/workers with DPDK telemetry. */
 int dv_control_telemetry_init(struct dv_control *c);
+
+/* Add what the kernel dropped since the last read on the port's sockets to
+ * ps->drops; returns ps->drops. */
+uint64_t dv_port_sockets_drops(struct dv_port_sockets *ps);
 
 /* Sum of the sinks' and workers' counters, for stats and telemetry. */
 struct dv_totals {

@@ -5,13 +5,16 @@
  * - a device with RSS and enough queues gets one queue per worker and the
  *   symmetric key (0x6d5a repeated), hashing on addresses only unless
  *   --rss ip-l4, so fragments of a datagram stay together;
- * - net_af_packet queues are already split by the kernel's symmetric fanout
- *   hash (which reassembles fragments first), so queue i simply goes to
- *   worker i;
- * - net_tap gets one queue per worker too, but the kernel's choice of a tap
- *   queue hashes ports for whole packets and not for fragments, so a
- *   fragmented datagram could reach another worker than its flow: worker i
- *   reads queue i and hands each packet to its owner by our address hash;
+ * - net_af_packet and net_tap get one queue per worker, which worker i
+ *   reads, and it hands each packet to its owner by our address hash: the
+ *   kernel's choice of a queue keeps a flow together only most of the time.
+ *   af_packet's fanout hash is symmetric (and reassembles fragments first),
+ *   but the PMD asks for rollover, so a packet that finds its socket's ring
+ *   full goes to another socket (10 of 256 flows in two rows under
+ *   overload); tun's choice of a tap queue hashes ports for whole packets
+ *   and not for fragments (11 of 32 fragmented flows in two rows). A flow
+ *   whose packets all come from one queue still keeps its order: one
+ *   reader, then one ring;
  * - anything else (net_pcap, net_ring, single-queue NICs) is polled by
  *   worker 0, which hands each packet to its owner by the same symmetric
  *   address hash the --read path uses.
@@ -25,9 +28,14 @@
  * to one worker: after start their redirection tables are read and, if
  * they disagree, written (rss_tables_agree, dv_reta.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include <linux/if_packet.h>
 
 #include <rte_ethdev.h>
 #include <rte_errno.h>
@@ -101,21 +109,21 @@ static struct rte_mempool *worker_pool(struct dv_app *app, uint32_t w, char *err
 /* How a port's packets reach their workers. */
 enum spread {
 	SPREAD_RSS = 0,	     /* the NIC's symmetric RSS: queue i -> worker i */
-	SPREAD_FANOUT = 1,   /* the kernel's symmetric fanout (af_packet): queue i -> worker i */
+	SPREAD_FANOUT = 1,   /* queue i -> worker i, which hands packets off (af_packet) */
 	SPREAD_SOFTWARE = 2, /* worker 0 reads every queue and hands packets off */
 	SPREAD_TUN = 3,	     /* queue i -> worker i, which hands packets off (net_tap) */
 };
 
 /* Whether a port's packets reach their owners by our address hash (read by
- * worker 0 or, for a tap, by each worker) rather than by the device's or
- * the kernel's spread. */
+ * worker 0, or by each worker from the queue the kernel chose) rather than
+ * by the NIC's RSS. */
 static int spread_hands_off(enum spread s)
 {
-	return s == SPREAD_SOFTWARE || s == SPREAD_TUN;
+	return s != SPREAD_RSS;
 }
 
-static const char *const spread_name[] = {"RSS", "kernel fanout", "worker 0 and hand-off",
-					  "tap queues and hand-off"};
+static const char *const spread_name[] = {"RSS", "kernel fanout and hand-off",
+					  "worker 0 and hand-off", "tap queues and hand-off"};
 
 static uint64_t rss_types(const struct dv_app *app)
 {
@@ -219,9 +227,55 @@ static int setup_port(struct dv_app *app, uint16_t port, int mixed, int want_ts,
 	}
 	DV_LOG(INFO, "port %u (%s, %s): %u RX queue(s), %s", port, name, info.driver_name, nq,
 	       spread == SPREAD_SOFTWARE ? "read by worker 0, handed off by hash"
-	       : spread == SPREAD_TUN	 ? "one per worker, handed off by hash"
-					 : "one per worker");
+	       : spread == SPREAD_RSS	 ? "one per worker"
+					 : "one per worker, handed off by hash");
 	return (int)spread;
+}
+
+/*
+ * The sockets an af_packet port reads, which the PMD keeps to itself: every
+ * AF_PACKET socket of this process bound to the port's interface (the PMD
+ * opens them when the device is probed and closes them when it stops).
+ * Only their drop counts are read (dv_port_sockets_drops).
+ */
+static void find_packet_sockets(uint16_t port, struct dv_port_sockets *ps)
+{
+	struct rte_eth_dev_info info;
+	struct dirent *e;
+	DIR *d;
+
+	ps->n = 0;
+	ps->drops = 0;
+	if (rte_eth_dev_info_get(port, &info) != 0 ||
+	    strcmp(info.driver_name, "net_af_packet") != 0)
+		return;
+	d = opendir("/proc/self/fd");
+	while (d != NULL && (e = readdir(d)) != NULL && ps->n < DV_MAX_RXQ) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		struct sockaddr_ll ll;
+		socklen_t len = sizeof(int), ll_len = sizeof(ll);
+		int domain = 0;
+
+		if (end == e->d_name || *end != '\0' || fd == dirfd(d))
+			continue;
+		if (getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 ||
+		    domain != AF_PACKET)
+			continue;
+		if (getsockname((int)fd, (struct sockaddr *)&ll, &ll_len) != 0 ||
+		    ll.sll_ifindex <= 0 || (uint32_t)ll.sll_ifindex != info.if_index)
+			continue;
+		ps->fd[ps->n++] = (int)fd;
+	}
+	if (d != NULL)
+		closedir(d);
+	if (ps->n == 0)
+		DV_LOG(WARNING, "port %u (af_packet): its sockets were not found, so frames the "
+				"kernel drops when their rings are full are not counted in imissed",
+		       port);
+	else
+		DV_LOG(INFO, "port %u (af_packet): imissed counts the kernel's drops on its %u "
+			     "sockets", port, ps->n);
 }
 
 int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
@@ -272,6 +326,7 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 		if (spread < 0)
 			return -1;
 		app->port_rss[app->n_ports] = spread == SPREAD_RSS;
+		find_packet_sockets(port, &app->port_socks[app->n_ports]);
 		app->ports[app->n_ports++] = port;
 	}
 	if (app->n_ports == 0) {
@@ -300,6 +355,7 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 			app->workers[i].in_ring = NULL;
 	memcpy(app->ctl.ports, app->ports, sizeof(app->ports));
 	app->ctl.n_ports = app->n_ports;
+	app->ctl.socks = app->port_socks;
 	return 0;
 }
 
@@ -469,8 +525,12 @@ void dv_ports_stop(struct dv_app *app)
 {
 	if (!app->ports_started)
 		return;
-	for (uint16_t i = 0; i < app->n_ports; i++)
+	for (uint16_t i = 0; i < app->n_ports; i++) {
+		/* The last drops, before the PMD closes its sockets. */
+		dv_port_sockets_drops(&app->port_socks[i]);
+		__atomic_store_n(&app->port_socks[i].n, 0, __ATOMIC_RELEASE);
 		rte_eth_dev_stop(app->ports[i]);
+	}
 	app->ports_started = 0;
 }
 
