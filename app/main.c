@@ -267,8 +267,8 @@ static int create_workers(struct dv_app *app, char *err, size_t errlen)
 						      EXPORT_RING_SIZE, socket,
 						      RING_F_SP_ENQ | RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "dv_in_%u", i);
-		/* Several producers: each worker reading a tap queue hands
-		 * packets off (the enqueue is one compare-and-swap a burst). */
+		/* Several producers: each worker reading an af_packet or tap
+		 * queue hands packets off (one compare-and-swap a burst). */
 		app->in_rings[i] = rte_ring_create_elem(name, sizeof(struct dv_pkt),
 							IN_RING_SIZE, socket, RING_F_SC_DEQ);
 		if (w->export_ring == NULL || app->in_rings[i] == NULL) {

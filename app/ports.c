@@ -235,10 +235,21 @@ static int setup_port(struct dv_app *app, uint16_t port, int mixed, int want_ts,
 /*
  * The sockets an af_packet port reads, which the PMD keeps to itself: every
  * AF_PACKET socket of this process bound to the port's interface (the PMD
- * opens them when the device is probed and closes them when it stops).
- * Only their drop counts are read (dv_port_sockets_drops).
+ * opens them when the device is probed and closes them when it stops) and
+ * not already another port's. Only their drop counts are read
+ * (dv_port_sockets_drops).
  */
-static void find_packet_sockets(uint16_t port, struct dv_port_sockets *ps)
+static int socket_claimed(const struct dv_app *app, int fd)
+{
+	for (uint16_t i = 0; i < app->n_ports; i++)
+		for (uint16_t j = 0; j < app->port_socks[i].n; j++)
+			if (app->port_socks[i].fd[j] == fd)
+				return 1;
+	return 0;
+}
+
+static void find_packet_sockets(const struct dv_app *app, uint16_t port,
+				struct dv_port_sockets *ps)
 {
 	struct rte_eth_dev_info info;
 	struct dirent *e;
@@ -250,14 +261,18 @@ static void find_packet_sockets(uint16_t port, struct dv_port_sockets *ps)
 	    strcmp(info.driver_name, "net_af_packet") != 0)
 		return;
 	d = opendir("/proc/self/fd");
-	while (d != NULL && (e = readdir(d)) != NULL && ps->n < DV_MAX_RXQ) {
+	/* The PMD opens a socket per queue pair, a port's after another's,
+	 * so each port takes as many as it has queues, lowest first. */
+	while (d != NULL && (e = readdir(d)) != NULL && ps->n < DV_MAX_RXQ &&
+	       ps->n < info.max_rx_queues) {
 		char *end;
 		long fd = strtol(e->d_name, &end, 10);
 		struct sockaddr_ll ll;
 		socklen_t len = sizeof(int), ll_len = sizeof(ll);
 		int domain = 0;
 
-		if (end == e->d_name || *end != '\0' || fd == dirfd(d))
+		if (end == e->d_name || *end != '\0' || fd == dirfd(d) ||
+		    socket_claimed(app, (int)fd))
 			continue;
 		if (getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 ||
 		    domain != AF_PACKET)
@@ -326,7 +341,7 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 		if (spread < 0)
 			return -1;
 		app->port_rss[app->n_ports] = spread == SPREAD_RSS;
-		find_packet_sockets(port, &app->port_socks[app->n_ports]);
+		find_packet_sockets(app, port, &app->port_socks[app->n_ports]);
 		app->ports[app->n_ports++] = port;
 	}
 	if (app->n_ports == 0) {
