@@ -40,6 +40,8 @@ struct dv_app {
 	uint16_t n_ports;
 	struct rte_mempool *pools[DV_MAX_WORKERS];
 	int ports_started;
+	uint8_t link_up[DV_MAX_PORTS]; /* last link status logged */
+	uint64_t link_check_at;	       /* monotonic ns of the next dv_ports_watch_links() */
 };
 
 extern int dv_app_log_type;

@@ -363,6 +363,7 @@ static void control_step(struct dv_app *app)
 
 	dv_control_poll(&app->ctl, mono);
 	clock_adjust(app, mono);
+	dv_ports_watch_links(app, mono);
 	if (hup_signal) {
 		hup_signal = 0;
 		for (uint32_t s = 0; s < app->ctl.n_sinks; s++)

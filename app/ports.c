@@ -33,7 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <linux/if_packet.h>
 
@@ -289,8 +292,8 @@ static void find_packet_sockets(const struct dv_app *app, uint16_t port,
 				"kernel drops when their rings are full are not counted in imissed",
 		       port);
 	else
-		DV_LOG(INFO, "port %u (af_packet): imissed counts the kernel's drops on its %u "
-			     "sockets", port, ps->n);
+		DV_LOG(NOTICE, "port %u (af_packet): imissed counts the kernel's drops on its %u "
+			       "sockets", port, ps->n);
 }
 
 int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
@@ -509,6 +512,39 @@ static void rss_tables_agree(struct dv_app *app)
 		       app->ports[idx[a]], app->ports[idx[b]], h);
 }
 
+/* An af_packet port's link: DPDK 22.11's PMD always says up, so ask the
+ * kernel whether its interface is up and running. 1 up, 0 down, -1 unknown. */
+static int kernel_link_up(uint16_t port)
+{
+	struct rte_eth_dev_info info;
+	struct ifreq ifr;
+	int fd, rc = -1;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (rte_eth_dev_info_get(port, &info) != 0 ||
+	    strcmp(info.driver_name, "net_af_packet") != 0 || info.if_index == 0 ||
+	    if_indextoname(info.if_index, ifr.ifr_name) == NULL)
+		return -1;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0)
+		rc = (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+	close(fd);
+	return rc;
+}
+
+/* A port's link as the PMD says, or as the kernel says for af_packet. */
+static int port_link(uint16_t port, struct rte_eth_link *link)
+{
+	int kernel = kernel_link_up(port);
+	int rc = rte_eth_link_get_nowait(port, link);
+
+	if (rc == 0 && kernel >= 0)
+		link->link_status = kernel ? RTE_ETH_LINK_UP : RTE_ETH_LINK_DOWN;
+	return rc;
+}
+
 int dv_ports_start(struct dv_app *app, char *err, size_t errlen)
 {
 	for (uint16_t i = 0; i < app->n_ports; i++) {
@@ -523,17 +559,43 @@ int dv_ports_start(struct dv_app *app, char *err, size_t errlen)
 		rc = rte_eth_promiscuous_enable(port);
 		if (rc != 0 && rc != -ENOTSUP)
 			DV_LOG(WARNING, "port %u: promiscuous mode: %s", port, strerror(-rc));
-		if (rte_eth_link_get_nowait(port, &link) == 0) {
+		if (port_link(port, &link) == 0) {
 			char text[RTE_ETH_LINK_MAX_STR_LEN];
 
 			rte_eth_link_to_str(text, sizeof(text), &link);
 			DV_LOG(NOTICE, "port %u: %s", port, text);
+			app->link_up[i] = link.link_status == RTE_ETH_LINK_UP;
 		}
 	}
 	app->ports_started = 1;
 	if (app->n_workers > 1)
 		rss_tables_agree(app);
 	return 0;
+}
+
+void dv_ports_watch_links(struct dv_app *app, uint64_t mono)
+{
+	if (!app->ports_started || mono < app->link_check_at)
+		return;
+	app->link_check_at = mono + DV_NS_PER_SEC;
+	for (uint16_t i = 0; i < app->n_ports; i++) {
+		struct rte_eth_link link;
+		char text[RTE_ETH_LINK_MAX_STR_LEN];
+		uint8_t up;
+
+		if (port_link(app->ports[i], &link) != 0)
+			continue;
+		up = link.link_status == RTE_ETH_LINK_UP;
+		if (up == app->link_up[i])
+			continue;
+		app->link_up[i] = up;
+		rte_eth_link_to_str(text, sizeof(text), &link);
+		if (up)
+			DV_LOG(NOTICE, "port %u: %s", app->ports[i], text);
+		else
+			DV_LOG(WARNING, "port %u: %s: no packets until it comes back", app->ports[i],
+			       text);
+	}
 }
 
 void dv_ports_stop(struct dv_app *app)

@@ -8,6 +8,7 @@
 #define DV_APP_PORTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct dv_app;
 
@@ -16,6 +17,10 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen);
 
 /* Start the ports (after the workers' rings exist). 0 or -1 with err. */
 int dv_ports_start(struct dv_app *app, char *err, size_t errlen);
+
+/* Log every port whose link went down or came up since the last look; looks
+ * at most once a second (mono: monotonic ns). */
+void dv_ports_watch_links(struct dv_app *app, uint64_t mono);
 
 /* Stop receiving (after the workers stopped polling). */
 void dv_ports_stop(struct dv_app *app);

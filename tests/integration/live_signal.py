@@ -17,7 +17,9 @@
 4. `-i IFACE` on a veth pair between two network namespaces made here:
    devourer (its own EAL defaults, 2 workers) and a python UDP echo run in
    one, a python sender in the other; the one row holds the datagrams both
-   ways. Skipped (the rest still runs) if namespaces cannot be made.
+   ways. Then the far end of the veth goes down and up: the log must say
+   "port 0: Link down" and later "Link up" again. Skipped (the rest still
+   runs) if namespaces cannot be made.
 5. Ports that spread packets differently, on the same veth: an af_packet
    port (2 queue pairs: the kernel's fanout hash picks the worker) carries
    32 UDP datagrams one way, a net_pcap port (no RSS: worker 0 hands off by
@@ -275,6 +277,14 @@ def netns_case(prog, d, rep):
         # 14 Ethernet + 20 IPv4 + 8 UDP + payload.
         frame = 14 + 20 + 8 + payload
         L.wait_rx(prefix, proc, count + got, 10, key="ip_packets")
+        # The far end goes down and comes back: the log says both (DPDK
+        # 22.11's af_packet PMD always says up; devourer asks the kernel).
+        ip("-n", ns2, "link", "set", vb, "down")
+        down = L.wait_for(lambda: "port 0: Link down" in proc.stderr(), 5)
+        ip("-n", ns2, "link", "set", vb, "up")
+        back = L.wait_for(lambda: proc.stderr().count("port 0: Link up") >= 2, 5)
+        rep.check(down and back, "%s: the log says when %s loses its link and when it is "
+                  "back" % (tag, va), proc.stderr()[-500:])
         rc, secs = proc.stop(signal.SIGTERM, 10)
         rep.check(rc == 0 and secs < 2.0, "%s: exit 0 in %.2fs after SIGTERM" % (tag, secs),
                   "status %r; %s" % (rc, proc.stderr()[-500:]))
