@@ -76,7 +76,6 @@ uint64_t dv_port_sockets_drops(struct dv_port_sockets *ps)
 		struct tpacket_stats_v3 st; /* a TPACKET_V2 socket fills its first part */
 		socklen_t len = sizeof(st);
 
-		memset(&st, 0, sizeof(st));
 		if (getsockopt(ps->fd[i], SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
 			__atomic_fetch_add(&ps->drops, st.tp_drops, __ATOMIC_RELAXED);
 	}
@@ -88,8 +87,7 @@ static void port_totals(const struct dv_control *c, struct dv_totals *t)
 	for (uint16_t i = 0; i < c->n_ports; i++) {
 		struct rte_eth_stats st;
 
-		if (c->socks != NULL)
-			t->imissed += dv_port_sockets_drops(&c->socks[i]);
+		t->imissed += dv_port_sockets_drops(&c->socks[i]);
 		if (rte_eth_stats_get(c->ports[i], &st) != 0)
 			continue;
 		t->imissed += st.imissed;

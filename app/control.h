@@ -27,8 +27,9 @@
  */
 struct dv_port_sockets {
 	int fd[DV_MAX_RXQ];
-	uint16_t n;	/* 0 once the port is stopped (the PMD closes them) */
-	uint64_t drops; /* summed tp_drops */
+	uint16_t n;	   /* 0 once the port is stopped (the PMD closes them) */
+	uint32_t if_index; /* the kernel interface of an af_packet port, else 0 */
+	uint64_t drops;	   /* summed tp_drops */
 };
 
 struct dv_control {

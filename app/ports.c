@@ -56,7 +56,8 @@
 
 static uint8_t sym_key[52];
 
-static int symmetric_safe_driver(const char *drv)
+/* Drivers whose queues the kernel fills, one per worker (af_packet's fanout). */
+static int kernel_fanout_driver(const char *drv)
 {
 	return strcmp(drv, "net_af_packet") == 0;
 }
@@ -147,7 +148,7 @@ static enum spread port_spread(const struct dv_app *app, const struct rte_eth_de
 		return nw > 1 && info->max_rx_queues >= nw ? SPREAD_TUN : SPREAD_SOFTWARE;
 	if (nw > 1 && (info->flow_type_rss_offloads & rss_types(app)) && info->max_rx_queues >= nw)
 		return SPREAD_RSS;
-	if (symmetric_safe_driver(info->driver_name) && info->max_rx_queues >= nw)
+	if (kernel_fanout_driver(info->driver_name) && info->max_rx_queues >= nw)
 		return SPREAD_FANOUT;
 	return SPREAD_SOFTWARE;
 }
@@ -260,9 +261,11 @@ static void find_packet_sockets(const struct dv_app *app, uint16_t port,
 
 	ps->n = 0;
 	ps->drops = 0;
+	ps->if_index = 0;
 	if (rte_eth_dev_info_get(port, &info) != 0 ||
 	    strcmp(info.driver_name, "net_af_packet") != 0)
 		return;
+	ps->if_index = info.if_index;
 	d = opendir("/proc/self/fd");
 	/* The PMD opens a socket per queue pair, a port's after another's,
 	 * so each port takes as many as it has queues, lowest first. */
@@ -512,18 +515,16 @@ static void rss_tables_agree(struct dv_app *app)
 		       app->ports[idx[a]], app->ports[idx[b]], h);
 }
 
-/* An af_packet port's link: DPDK 22.11's PMD always says up, so ask the
- * kernel whether its interface is up and running. 1 up, 0 down, -1 unknown. */
-static int kernel_link_up(uint16_t port)
+/* The link of an af_packet port's interface (if_index): DPDK 22.11's PMD
+ * always says up, so ask the kernel whether it is up and running. 1 up,
+ * 0 down, -1 unknown. */
+static int kernel_link_up(uint32_t if_index)
 {
-	struct rte_eth_dev_info info;
 	struct ifreq ifr;
 	int fd, rc = -1;
 
 	memset(&ifr, 0, sizeof(ifr));
-	if (rte_eth_dev_info_get(port, &info) != 0 ||
-	    strcmp(info.driver_name, "net_af_packet") != 0 || info.if_index == 0 ||
-	    if_indextoname(info.if_index, ifr.ifr_name) == NULL)
+	if (if_indextoname(if_index, ifr.ifr_name) == NULL)
 		return -1;
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -534,11 +535,12 @@ static int kernel_link_up(uint16_t port)
 	return rc;
 }
 
-/* A port's link as the PMD says, or as the kernel says for af_packet. */
-static int port_link(uint16_t port, struct rte_eth_link *link)
+/* Port i's link as the PMD says, or as the kernel says for af_packet. */
+static int port_link(const struct dv_app *app, uint16_t i, struct rte_eth_link *link)
 {
-	int kernel = kernel_link_up(port);
-	int rc = rte_eth_link_get_nowait(port, link);
+	uint32_t if_index = app->port_socks[i].if_index;
+	int kernel = if_index != 0 ? kernel_link_up(if_index) : -1;
+	int rc = rte_eth_link_get_nowait(app->ports[i], link);
 
 	if (rc == 0 && kernel >= 0)
 		link->link_status = kernel ? RTE_ETH_LINK_UP : RTE_ETH_LINK_DOWN;
@@ -559,7 +561,7 @@ int dv_ports_start(struct dv_app *app, char *err, size_t errlen)
 		rc = rte_eth_promiscuous_enable(port);
 		if (rc != 0 && rc != -ENOTSUP)
 			DV_LOG(WARNING, "port %u: promiscuous mode: %s", port, strerror(-rc));
-		if (port_link(port, &link) == 0) {
+		if (port_link(app, i, &link) == 0) {
 			char text[RTE_ETH_LINK_MAX_STR_LEN];
 
 			rte_eth_link_to_str(text, sizeof(text), &link);
@@ -583,7 +585,7 @@ void dv_ports_watch_links(struct dv_app *app, uint64_t mono)
 		char text[RTE_ETH_LINK_MAX_STR_LEN];
 		uint8_t up;
 
-		if (port_link(app->ports[i], &link) != 0)
+		if (port_link(app, i, &link) != 0)
 			continue;
 		up = link.link_status == RTE_ETH_LINK_UP;
 		if (up == app->link_up[i])
@@ -593,8 +595,8 @@ void dv_ports_watch_links(struct dv_app *app, uint64_t mono)
 		if (up)
 			DV_LOG(NOTICE, "port %u: %s", app->ports[i], text);
 		else
-			DV_LOG(WARNING, "port %u: %s: no packets until it comes back", app->ports[i],
-			       text);
+			DV_LOG(WARNING, "port %u: %s: no packets until it comes back",
+			       app->ports[i], text);
 	}
 }
 

@@ -3,7 +3,8 @@
  *
  *   push waiting export records to the ring
  *   -> RX a burst from each queue, parse, keep own packets, stage the rest
- *      for their owners (ports with fewer queues than workers, tap queues)
+ *      for their owners (ports with fewer queues than workers, af_packet
+ *      and tap queues)
  *   -> take a burst of parsed packets from the input ring
  *   -> update the flow table with the burst
  *   -> expire a bounded number of flows
@@ -309,8 +310,9 @@ static void finish(struct dv_worker *w)
 	uint32_t idle_loops = 0;
 
 	/* Every staged packet must reach its owner before it may finish. Two
-	 * workers may hand off to each other (tap queues): each keeps taking
-	 * from its own input ring meanwhile, or both could wait on full rings. */
+	 * workers may hand off to each other (af_packet and tap queues): each
+	 * keeps taking from its own input ring meanwhile, or both could wait on
+	 * full rings. */
 	for (;;) {
 		uint32_t left = 0;
 

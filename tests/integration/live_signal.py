@@ -352,17 +352,23 @@ print(n)
 """
 
 
-def ipv4_udp_frame(src, sport, dst, dport, payload):
-    """Ethernet II / IPv4 (header checksum set) / UDP (checksum 0) bytes."""
-    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+def ipv4_frame(src, dst, proto, payload, ident=0, frag=0):
+    """Ethernet II / IPv4 (header checksum set) bytes around payload; frag is
+    the flags and fragment offset field."""
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, frag, 64, proto, 0,
                       socket.inet_aton(src), socket.inet_aton(dst))
     c = sum(struct.unpack("!10H", hdr))
     c = (c & 0xffff) + (c >> 16)
     c = (c & 0xffff) + (c >> 16)
     hdr = hdr[:10] + struct.pack("!H", ~c & 0xffff) + hdr[12:]
     eth = bytes.fromhex("020000000001" "020000000002" "0800")  # dst, src, IPv4
-    return eth + hdr + udp
+    return eth + hdr + payload
+
+
+def ipv4_udp_frame(src, sport, dst, dport, payload):
+    """Ethernet II / IPv4 / UDP (checksum 0) bytes."""
+    return ipv4_frame(src, dst, 17, struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) +
+                      payload)
 
 
 def ipv4_udp_fragments(src, sport, dst, dport, payload, ident, first=104):
@@ -370,17 +376,8 @@ def ipv4_udp_fragments(src, sport, dst, dport, payload, ident, first=104):
     first carries the UDP header and first-8 payload bytes (first: a
     multiple of 8), the second the rest."""
     udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-    frames = []
-    for off, part, more in ((0, udp[:first], 1), (first, udp[first:], 0)):
-        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(part), ident,
-                          (more << 13) | (off // 8), 64, 17, 0,
-                          socket.inet_aton(src), socket.inet_aton(dst))
-        c = sum(struct.unpack("!10H", hdr))
-        c = (c & 0xffff) + (c >> 16)
-        c = (c & 0xffff) + (c >> 16)
-        hdr = hdr[:10] + struct.pack("!H", ~c & 0xffff) + hdr[12:]
-        frames.append(bytes.fromhex("020000000001" "020000000002" "0800") + hdr + part)
-    return frames
+    return [ipv4_frame(src, dst, 17, udp[:first], ident, 1 << 13),  # more fragments
+            ipv4_frame(src, dst, 17, udp[first:], ident, first // 8)]
 
 
 def write_pcap(path, frames):
