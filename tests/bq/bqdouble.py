@@ -78,6 +78,9 @@ class Fault:
       reset   - insertAll connection is reset (RST) without an answer
       token   - token endpoint answers HTTP `code`
       down    - every listener refuses connections for `seconds`
+      outage  - every BigQuery, token and metadata request (not /_double/) answers HTTP
+                `code` (503 by default) with Google's error envelope: the whole service
+                unavailable, start-up requests included
     It applies to the next `count` matching requests, or (with `seconds`) until
     that much time has passed; whichever is given."""
 
@@ -283,6 +286,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(404, "Not found", "notFound")
         if path.startswith("/_double/"):
             return self.control(method, path, query, body)
+        f = st.fault({"outage"})
+        if f:
+            st.count("outage", f.code)
+            return self.error(f.code, "Injected outage: the service is unavailable",
+                              "backendError")
         if path == "/token" and method == "POST":
             return self.token(body)
         if path == "/computeMetadata/v1/instance/service-accounts/default/token":
