@@ -77,14 +77,46 @@ static void test_default_tables(void **state)
 	assert_true(disagree > 0);
 }
 
-/* The example of dv_reta.h: 3 queues, tables of 128 and 512, hash 128. */
+/*
+ * The example of dv_reta.h, through the library: 3 queues, a port whose NIC
+ * has the default table of 128 entries and one with 512. The NIC sends hash
+ * h to entry h mod size, so hash 128 meets entry 0 (queue 0) of the small
+ * table and entry 128 (queue 128 mod 3 = 2) of the large one, and every
+ * smaller hash h meets entry h (queue h mod 3) of both: 128 is the first
+ * hash on which they differ. dv_reta_agree must name it; after
+ * dv_reta_fill for the common size 128, both must agree, and hash 128 must
+ * go to queue 0 through both (entry 128 of the large table is
+ * (128 mod 128) mod 3 = 0).
+ */
 static void test_header_example(void **state)
 {
+	const uint16_t *t[2] = {tab_a, tab_b};
+	uint32_t sz[2] = {128, 512}, h = 0, a = 0, b = 0;
+
 	(void)state;
 	fill_default(tab_a, 128, 3);
 	fill_default(tab_b, 512, 3);
+	assert_int_equal(dv_reta_agree(t, sz, 2, &h, &a, &b), 0);
+	assert_int_equal(h, 128);
+	assert_true((a == 0 && b == 1) || (a == 1 && b == 0));
+	assert_int_equal(t[0][h & 127], 0);
+	assert_int_equal(t[1][h & 511], 2);
+
+	/* Either order of the two ports names the same hash. */
+	t[0] = tab_b, t[1] = tab_a, sz[0] = 512, sz[1] = 128;
+	h = 0;
+	assert_int_equal(dv_reta_agree(t, sz, 2, &h, &a, &b), 0);
+	assert_int_equal(h, 128);
+
+	dv_reta_fill(tab_a, 128, 128, 3);
+	dv_reta_fill(tab_b, 512, 128, 3);
+	t[0] = tab_a, t[1] = tab_b, sz[0] = 128, sz[1] = 512;
+	assert_int_equal(dv_reta_agree(t, sz, 2, &h, &a, &b), 1);
 	assert_int_equal(tab_a[128 & 127], 0);
-	assert_int_equal(tab_b[128 & 511], 2);
+	assert_int_equal(tab_b[128 & 511], 0);
+	/* The small table is the NIC's default; the large one repeats it. */
+	for (uint32_t e = 0; e < 512; e++)
+		assert_int_equal(tab_b[e], (e % 128) % 3);
 }
 
 /* Tables filled for the smallest size agree whatever the sizes and queue
