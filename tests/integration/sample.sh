@@ -17,13 +17,19 @@
 # IPv4 later fragments counted with the first fragment's ports, an IPv6 later
 # fragment seen before its first counted with ports 0, times, ids, sensor,
 # and the final stats line (1 non-IP frame, 1 malformed).
-# Exit: 0 pass, 1 fail, 77 no python3/tshark.
+# Exit: 0 pass, 1 fail, 77 no python3 or no tshark (every other check still
+# runs first, and fails with 1). With CI=true a missing python3 or tshark is a
+# failure (exit 1): CI installs both (scripts/setup).
 set -u
 program=${1:?usage: sample.sh PROGRAM [ARGS...]}
 shift
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 sample=$repo/tests/fixtures/sample.pcap
-command -v python3 >/dev/null || { echo "sample: SKIP: no python3"; exit 77; }
+if ! command -v python3 >/dev/null; then
+	[ "${CI:-}" = true ] && { echo "sample: FAIL: no python3 (CI=true)"; exit 1; }
+	echo "sample: SKIP: no python3"
+	exit 77
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -136,8 +142,10 @@ check("stats packets/ip/non_ip/malformed/flows/rows",
 
 # The same totals from tshark, keyed like expect_tshark (independent decoder).
 import expect_tshark
+import os
 import shutil
-if shutil.which("tshark"):
+have_tshark = shutil.which("tshark") is not None
+if have_tshark:
     exp = expect_tshark.flow_list(expect_tshark.expect(sample))
     mine = []
     for (proto, src, sport, dst, dport, vlan, sp, sb, dp, db) in (e[:10] for e in EXPECTED):
@@ -154,8 +162,18 @@ if shutil.which("tshark"):
     else:
         check("hand table vs tshark's totals (differing flows)",
               [f for f in exp if f not in mine], [f for f in mine if f not in exp])
-else:
-    print("note: tshark absent, cross-check skipped")
-print("sample: %s (%d rows checked)" % ("FAIL" if fails else "pass", len(rows)))
-sys.exit(1 if fails else 0)
+if fails:
+    print("sample: FAIL (%d rows checked, %d checks failed)" % (len(rows), fails))
+    sys.exit(1)
+if not have_tshark:
+    # The hand table was never compared with an independent decoder: that
+    # is not a pass.
+    if os.environ.get("CI") == "true":
+        print("sample: FAIL: tshark absent (CI=true), hand table not cross-checked")
+        sys.exit(1)
+    print("sample: SKIP: tshark absent, hand table not cross-checked (%d rows checked)"
+          % len(rows))
+    sys.exit(77)
+print("sample: pass (%d rows checked)" % len(rows))
+sys.exit(0)
 EOF
