@@ -18,8 +18,9 @@
    devourer (its own EAL defaults, 2 workers) and a python UDP echo run in
    one, a python sender in the other; the one row holds the datagrams both
    ways. Then the far end of the veth goes down and up: the log must say
-   "port 0: Link down" and later "Link up" again. Skipped (the rest still
-   runs) if namespaces cannot be made.
+   "port 0: Link down" and later "Link up" again. If namespaces cannot be
+   made, cases 4-9 are skipped (the rest still runs) and the test exits 77,
+   not 0; with CI=true that is a failure.
 5. Ports that spread packets differently, on the same veth: an af_packet
    port (2 queue pairs: the kernel's fanout hash picks the worker) carries
    32 UDP datagrams one way, a net_pcap port (no RSS: worker 0 hands off by
@@ -57,6 +58,8 @@
    sockets), and each flow must be one row although the kernel rolls
    packets over to another socket when a ring is full. Before: imissed 0
    with 13-15 % of the frames gone, and 10 of 256 flows in two rows (-i).
+   Without dpdk-testpmd this case is skipped: exit 77, with CI=true a
+   failure.
 
 Expected values come from tshark, the senders' own counts and frame sizes
 computed from the headers, never from devourer's output.
@@ -235,8 +238,9 @@ def netns_case(prog, d, rep):
     try:
         ip("netns", "add", ns1)
     except (subprocess.CalledProcessError, OSError) as e:
-        rep.note("%s: skipped: cannot create a network namespace (%s)" %
-                 (tag, getattr(e, "stderr", "") or e))
+        rep.skip("cases 4-9 (-i veth, af_packet + pcap, net_tap, VLAN, long frames, "
+                 "af_packet overloaded)", "cannot create a network namespace (%s)" %
+                 (getattr(e, "stderr", "") or e).strip())
         return False
     try:
         ip("netns", "add", ns2)
@@ -526,7 +530,7 @@ def iface_rx_packets(ns, dev):
 def overload_case(prog, d, rep, ns1, ns2, va, vb):
     tag = "af_packet overloaded"
     if shutil.which("dpdk-testpmd") is None:
-        rep.note("%s: skipped: dpdk-testpmd is not installed (Debian package dpdk)" % tag)
+        rep.skip(tag, "dpdk-testpmd is not installed (Debian package dpdk)")
         return
     # Rings of 16 frames, and devourer's two workers and control lcore on
     # one CPU while testpmd sends from the other: the sockets' rings fill.

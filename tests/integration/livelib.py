@@ -296,13 +296,21 @@ def split_alternate(path, out0, out1):
     return (len(recs) + 1) // 2, len(recs) // 2
 
 
+def in_ci():
+    """Whether this runs in CI (CI=true), where root, network namespaces,
+    tshark and dpdk-testpmd are all there: wanting one is a failure."""
+    return os.environ.get("CI") == "true"
+
+
 class Report:
-    """Prints each check as it happens and the one-line summary at the end."""
+    """Prints each check as it happens and the one-line summary at the end.
+    Parts that could not run are counted as skips, never as passes."""
 
     def __init__(self, name):
         self.name = name
         self.passed = 0
         self.failed = []
+        self.skipped = []
 
     def check(self, cond, what, detail=""):
         if cond:
@@ -313,14 +321,30 @@ class Report:
             print("FAIL %s%s" % (what, (": " + detail) if detail else ""), flush=True)
         return cond
 
+    def skip(self, what, reason, ci_has=True):
+        """A part of the test that cannot run here (for want of reason).
+        finish() then exits 77, not 0; with CI=true, when ci_has says CI is
+        meant to have what is missing, it is a failed check instead."""
+        if ci_has and in_ci():
+            self.check(False, "%s: not run, and CI=true" % what, reason)
+            return
+        self.skipped.append(what)
+        print("SKIP %s: %s" % (what, reason), flush=True)
+
     def note(self, text):
         print("     %s" % text, flush=True)
 
     def finish(self, extra=""):
+        """Exit status: 1 if a check failed, else 77 if a part was skipped,
+        else 0. The last line says which."""
         if self.failed:
             print("%s: %d checks failed (first: %s), %d passed%s" %
                   (self.name, len(self.failed), self.failed[0], self.passed, extra))
             return 1
+        if self.skipped:
+            print("%s: SKIP: %d part(s) not run (first: %s), %d checks passed%s" %
+                  (self.name, len(self.skipped), self.skipped[0], self.passed, extra))
+            return SKIP
         print("%s: all %d checks passed%s" % (self.name, self.passed, extra))
         return 0
 
