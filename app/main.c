@@ -539,6 +539,14 @@ int main(int argc, char **argv)
 		die_usage(err);
 	}
 
+	/* The Go tool's command line runs unchanged; one line says what differs. */
+	if (app.opt.go_command)
+		fprintf(stderr,
+			"dpdk-devourer: the Go devourer's command line: here rows are one per flow "
+			"segment with more columns, the output is bigquery when a project is set, "
+			"and the statistics line is %s (README: Coming from devourer (Go))\n",
+			app.opt.stat_interval_ns ? "on (-s 0: off)" : "off");
+
 	if (eal_argc == 0) {
 		eal_argc = default_eal_args(&app.opt, argv[0], eal_argv, 63, eal_buf,
 					    sizeof(eal_buf));

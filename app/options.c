@@ -5,6 +5,14 @@
  * wherever it comes from. Layers are applied lowest first (defaults, config
  * file, environment, command line); a list option (--read) given in a higher
  * layer replaces the lower layer's list instead of adding to it.
+ *
+ * The Go tool's command lines run unchanged: its command word ("capture",
+ * "c") may come first, and its -s/--show-stats takes no value. -s is also
+ * this program's --stat-interval, so -s takes the next argument as its
+ * period unless there is none or it starts with '-' (no duration does);
+ * alone, it is --show-stats. Options are read in order up to the first
+ * argument that is not one (there are no operands), so "-s VALUE" is never
+ * reordered.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -34,7 +42,10 @@ struct opt_def {
 	dv_setter set;
 	const char *env_alias[3]; /* extra environment names (the Go tool's) */
 	int secret;       /* never echo the value */
+	const char *bare; /* the short form given no value is this option, valueless */
 };
+
+#define DV_STAT_INTERVAL_DEFAULT_NS (10 * DV_NS_PER_SEC)
 
 static char *dupstr(const char *s)
 {
@@ -48,6 +59,22 @@ static char *dupstr(const char *s)
 }
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
+
+/* 1 for true, t, yes, on, 1; 0 for false, f, no, off, 0 (any case, as Go's
+ * strconv.ParseBool and the usual words); -1 for anything else. */
+static int parse_bool(const char *v)
+{
+	static const char *const yes[] = {"true", "t", "yes", "on", "1"};
+	static const char *const no[] = {"false", "f", "no", "off", "0"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(v, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
 
 static int set_duration(const char *name, uint64_t *dst, const char *v, char *err,
 			size_t errlen)
@@ -267,12 +294,30 @@ static int set_spool_max_bytes(struct dv_options *o, const char *v, char *err, s
 
 static int set_write_ahead(struct dv_options *o, const char *v, char *err, size_t errlen)
 {
-	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
-		o->write_ahead = 1;
-	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
-		o->write_ahead = 0;
-	else
+	int on = parse_bool(v);
+
+	if (on < 0)
 		return ERR("--write-ahead: '%s' is not on or off", v);
+	o->write_ahead = on;
+	return 0;
+}
+
+/*
+ * --show-stats, the Go tool's flag (and -s with no value): the statistics
+ * line on, at the period set so far (10s unless --stat-interval, its
+ * variable or the config file set another); "false" turns it off, which was
+ * the Go tool's default. The Go tool's period was 10s too.
+ */
+static int set_show_stats(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	int on = *v == '\0' ? 1 : parse_bool(v);
+
+	if (on < 0)
+		return ERR("--show-stats: '%s' is not true or false", v);
+	if (!on)
+		o->stat_interval_ns = 0;
+	else if (o->stat_interval_ns == 0)
+		o->stat_interval_ns = DV_STAT_INTERVAL_DEFAULT_NS;
 	return 0;
 }
 
@@ -304,6 +349,7 @@ static int set_flag_version(struct dv_options *o, const char *v, char *err, size
 	}
 #define REQ required_argument
 #define NO no_argument
+#define OPTIONAL optional_argument /* long form only: --name or --name=VALUE */
 
 static const struct opt_def defs[] = {
 	OPT("read", 'r', REQ, "Input", "FILE", NULL,
@@ -336,7 +382,12 @@ static const struct opt_def defs[] = {
 	 set_write_file),
 	OPT("sensor", 0, REQ, "Output", "NAME", "host name", "written into every row", set_sensor),
 	OPT("stat-interval", 's', REQ, "Output", "DUR", "10s",
-	 "period of the statistics line on stderr; 0 turns it off", set_stat_interval),
+	 "period of the statistics line on stderr; 0 turns it off. -s with no value "
+	 "(last, or before another option) is --show-stats", set_stat_interval,
+	 .bare = "show-stats"),
+	OPT("show-stats", 0, OPTIONAL, "Output", "true|false", NULL,
+	 "the statistics line on at its period, or off (the Go tool's flag; its "
+	 "variable DEVOURER_SHOW_STATS takes the same values)", set_show_stats),
 	OPT("log-level", 0, REQ, "Output", "LEVEL", "notice",
 	 "error, warning, notice, info or debug", set_log_level),
 
@@ -344,7 +395,8 @@ static const struct opt_def defs[] = {
 	 set_bq_project, .env_alias = {"DEVOURER_BQ_PROJECT_ID", "DEVOURER_BIGQUERY_PROJECT_ID"}),
 	OPT("bq-project-id", 0, REQ, NULL, "ID", NULL, NULL, set_bq_project),
 	OPT("bq-dataset", 0, REQ, "BigQuery", "ID", NULL,
-	 "dataset, must exist (alias --bq-dataset-id)", set_bq_dataset, .env_alias = {"DEVOURER_BIGQUERY_DATASET_ID"}),
+	 "dataset, must exist (alias --bq-dataset-id)", set_bq_dataset,
+	 .env_alias = {"DEVOURER_BQ_DATASET_ID", "DEVOURER_BIGQUERY_DATASET_ID"}),
 	OPT("bq-dataset-id", 0, REQ, NULL, "ID", NULL, NULL, set_bq_dataset),
 	OPT("bq-table", 0, REQ, "BigQuery", "NAME", "flow_logs",
 	 "table, created on first run if missing", set_bq_table),
@@ -409,10 +461,13 @@ void dv_options_usage(const char *prog)
 {
 	const char *group = NULL;
 
-	printf("Usage: %s [EAL options --] [options]\n"
-	       "Log every network flow as one row in BigQuery or NDJSON.\n"
-	       "Without EAL options devourer picks safe ones (--no-huge, no PCI, --workers lcores).\n",
-	       prog);
+	printf(
+	    "Usage: %s [EAL options --] [capture|c] [options]\n"
+	    "Log every network flow as one row in BigQuery or NDJSON.\n"
+	    "Without EAL options devourer picks safe ones (--no-huge, no PCI, --workers lcores).\n"
+	    "'capture' (or 'c'), the Go devourer's command word, may come first; it changes\n"
+	    "nothing.\n",
+	    prog);
 	for (size_t i = 0; i < N_DEFS; i++) {
 		const struct opt_def *d = &defs[i];
 		char left[64];
@@ -423,7 +478,9 @@ void dv_options_usage(const char *prog)
 			group = d->group;
 			printf("\n%s:\n", group);
 		}
-		if (d->short_name)
+		if (d->has_arg == OPTIONAL)
+			snprintf(left, sizeof(left), "    --%s[=%s]", d->name, d->arg);
+		else if (d->short_name)
 			snprintf(left, sizeof(left), "-%c, --%s%s%s", d->short_name, d->name,
 				 d->arg ? " " : "", d->arg ? d->arg : "");
 		else
@@ -587,7 +644,7 @@ static void set_defaults(struct dv_options *o)
 
 	memset(o, 0, sizeof(*o));
 	o->workers = 1;
-	o->stat_interval_ns = 10 * DV_NS_PER_SEC;
+	o->stat_interval_ns = DV_STAT_INTERVAL_DEFAULT_NS;
 	o->flow_timeout_ns = 120 * DV_NS_PER_SEC;
 	o->active_timeout_ns = 1800 * DV_NS_PER_SEC;
 	o->tcp_close_timeout_ns = 10 * DV_NS_PER_SEC;
@@ -622,6 +679,8 @@ static void build_getopt(struct option *longopts, char *shortopts)
 			shortopts[s++] = (char)defs[i].short_name;
 			if (defs[i].has_arg == REQ)
 				shortopts[s++] = ':';
+			if (defs[i].bare) /* optional here; the parser may take the next word */
+				shortopts[s++] = ':';
 		}
 	}
 	memset(&longopts[N_DEFS], 0, sizeof(longopts[N_DEFS]));
@@ -641,18 +700,29 @@ static const struct opt_def *def_of(int c)
 int dv_options_parse(struct dv_options *o, int argc, char **argv, char *err, size_t errlen)
 {
 	struct option longopts[N_DEFS + 1];
-	char shortopts[2 * N_DEFS + 2] = ":";
+	/* '+': stop at the first non-option (there are no operands), so "-s
+	 * VALUE" stays in order; ':': report a missing value as ':'. */
+	char shortopts[3 * N_DEFS + 3] = "+:";
 	struct {
 		const struct opt_def *d;
 		const char *v;
 	} cli[512];
-	int n_cli = 0, c, read_on_cli = 0;
+	int n_cli = 0, c, read_on_cli = 0, go_command = 0;
 	const char *config = NULL;
 
+	/* The Go tool's "devourer capture ..." (alias "c"): only its first
+	 * argument, as there; the word changes nothing. */
+	if (argc > 1 && (strcmp(argv[1], "capture") == 0 || strcmp(argv[1], "c") == 0)) {
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+		go_command = 1;
+	}
 	set_defaults(o);
-	build_getopt(longopts, shortopts + 1);
+	o->go_command = go_command;
+	build_getopt(longopts, shortopts + 2);
 	opterr = 0;
-	optind = 1;
+	optind = 0; /* 0, not 1: glibc starts afresh (and reads the '+') on every call */
 	/* Pass 1: collect the command line; it is applied last (highest precedence). */
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		const struct opt_def *d;
@@ -674,8 +744,20 @@ int dv_options_parse(struct dv_options *o, int argc, char **argv, char *err, siz
 			config = optarg;
 		cli[n_cli].d = d;
 		cli[n_cli].v = optarg ? optarg : "";
+		if (c < 256 && d->bare && optarg == NULL) {
+			/* "-s 5s" or "-s": see the opening comment. */
+			if (optind < argc && argv[optind][0] != '-')
+				cli[n_cli].v = argv[optind++];
+			else
+				cli[n_cli].d = find_def(d->bare);
+		}
 		n_cli++;
 	}
+	if (optind < argc &&
+	    (strcmp(argv[optind], "capture") == 0 || strcmp(argv[optind], "c") == 0))
+		return ERR("unexpected argument '%s' (the Go tool's command word goes first, "
+			   "before every option)",
+			   argv[optind]);
 	if (optind < argc)
 		return ERR("unexpected argument '%s' (options start with --; see --help)",
 			   argv[optind]);

@@ -69,14 +69,17 @@ struct dv_options {
 	uint64_t bq_max_inflight;
 
 	const char *config_file;
+	int go_command; /* the Go tool's command word (capture, c) was given */
 	int help;
 	int version;
 };
 
 /*
  * Fill o from argv (devourer's own arguments, after the EAL's), the
- * environment and the config file. Returns 0, 1 if --help or --version was
- * handled (already printed), or -1 with one line in err (exit status 2).
+ * environment and the config file. argv[1] may be the Go tool's command
+ * word, "capture" or "c": it is skipped (o->go_command says it was there).
+ * Returns 0, 1 if --help or --version was asked for (o->help, o->version),
+ * or -1 with one line in err (exit status 2).
  */
 int dv_options_parse(struct dv_options *o, int argc, char **argv, char *err, size_t errlen);
 

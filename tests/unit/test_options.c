@@ -1,0 +1,271 @@
+/*
+ * test_options: the command-line forms of the Go devourer that app/options.c
+ * takes (issue 24): its command word "capture" / "c", -s and --show-stats
+ * without a value beside -s DUR and --stat-interval DUR, and the Go tool's
+ * environment variables.
+ *
+ * Expected values are the documented rules: the default period is 10 s;
+ * "-s" takes the next argument unless there is none or it starts with '-';
+ * DEVOURER_SHOW_STATS=true|1 turns the line on, false|0 off; the command
+ * line wins over the environment.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dv_time.h"
+#include "options.h"
+
+#define S(x) ((uint64_t)(x)*DV_NS_PER_SEC)
+
+static char err[1024];
+
+/* Every parse gets its own slot, kept to the end: the parser's strings stay
+ * reachable, so LeakSanitizer (the unit-asan run) does not count them. */
+static struct dv_options *slot(void)
+{
+	static struct dv_options slots[128];
+	static unsigned int used;
+
+	assert_true(used < sizeof(slots) / sizeof(slots[0]));
+	return &slots[used++];
+}
+
+/* Every DEVOURER_* variable this test sets, cleared before each case. */
+static const char *const env_names[] = {
+    "DEVOURER_SHOW_STATS",
+    "DEVOURER_STAT_INTERVAL",
+    "DEVOURER_BQ_PROJECT_ID",
+    "DEVOURER_BQ_DATASET",
+    "DEVOURER_BQ_DATASET_ID",
+    "DEVOURER_BQ_SA_KEY_FILE",
+    "DEVOURER_INTERFACE",
+    "DEVOURER_OUTPUT",
+    "DEVOURER_WRITE_FILE",
+    "DEVOURER_BIGQUERY_PROJECT_ID",
+    "DEVOURER_BIGQUERY_DATASET_ID",
+    "DEVOURER_BIGQUERY_SA_KEY_FILE",
+    "DEVOURER_BIGQUERY_SA_KEY_DATA",
+    "DEVOURER_CONFIG",
+};
+
+static int clear_env(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++)
+		unsetenv(env_names[i]);
+	return 0;
+}
+
+/* Parse a NULL-terminated list of arguments (argv[0] is added). */
+static int parse(struct dv_options *o, ...)
+{
+	static char *argv[64];
+	int argc = 0;
+	va_list ap;
+	char *a;
+
+	argv[argc++] = "dpdk-devourer";
+	va_start(ap, o);
+	while ((a = va_arg(ap, char *)) != NULL && argc < 63)
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+	err[0] = '\0';
+	return dv_options_parse(o, argc, argv, err, sizeof(err));
+}
+
+static void test_command_word(void **state)
+{
+	struct dv_options *o;
+
+	(void)state;
+	assert_int_equal(parse(o = slot(), "capture", "-i", "eth0", NULL), 0);
+	assert_string_equal(o->interface, "eth0");
+	assert_true(o->go_command);
+	assert_int_equal(parse(o = slot(), "c", "-i", "eth1", NULL), 0);
+	assert_string_equal(o->interface, "eth1");
+	assert_true(o->go_command);
+	assert_int_equal(parse(o = slot(), "-i", "eth2", NULL), 0);
+	assert_false(o->go_command);
+	/* Only first, as in the Go tool; elsewhere it says where it goes. */
+	assert_int_equal(parse(o = slot(), "-i", "eth0", "capture", NULL), -1);
+	assert_non_null(strstr(err, "'capture'"));
+	assert_non_null(strstr(err, "goes first"));
+	assert_int_equal(parse(o = slot(), "capture", "capture", NULL), -1);
+	assert_int_equal(parse(o = slot(), "-i", "eth0", "stray", NULL), -1);
+	assert_non_null(strstr(err, "unexpected argument 'stray'"));
+	/* Only the word itself. */
+	assert_int_equal(parse(o = slot(), "captures", "-i", "eth0", NULL), -1);
+	assert_int_equal(parse(o = slot(), "capture", "--help", NULL), 1);
+	assert_true(o->help);
+}
+
+static void test_s_forms(void **state)
+{
+	struct dv_options *o;
+
+	(void)state;
+	assert_int_equal(parse(o = slot(), "-i", "eth0", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(10));
+	/* -s DUR, -sDUR, --stat-interval DUR, --stat-interval=DUR */
+	assert_int_equal(parse(o = slot(), "-s", "5s", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(5));
+	assert_int_equal(parse(o = slot(), "-s2m", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(120));
+	assert_int_equal(parse(o = slot(), "--stat-interval", "30", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(30));
+	assert_int_equal(parse(o = slot(), "--stat-interval=0", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, 0);
+	assert_int_equal(parse(o = slot(), "-s", "0", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, 0);
+	/* -s alone: last, or before another option. */
+	assert_int_equal(parse(o = slot(), "-i", "eth0", "-s", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(10));
+	assert_string_equal(o->interface, "eth0");
+	assert_int_equal(parse(o = slot(), "-s", "-i", "eth0", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(10));
+	assert_string_equal(o->interface, "eth0");
+	assert_int_equal(
+	    parse(o = slot(), "c", "-i", "eth0", "-o", "file", "-w", "f.ndjson", "-s", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(10));
+	assert_int_equal(o->outputs, DV_OUT_FILE);
+	assert_string_equal(o->write_file, "f.ndjson");
+	/* On again after an earlier 0; a period set before is kept. */
+	assert_int_equal(parse(o = slot(), "-s", "0", "-s", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(10));
+	assert_int_equal(parse(o = slot(), "-s", "3s", "--show-stats", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(3));
+	assert_int_equal(parse(o = slot(), "--stat-interval", "0", "--show-stats", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(10));
+	assert_int_equal(parse(o = slot(), "--show-stats=false", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, 0);
+	assert_int_equal(parse(o = slot(), "--show-stats=true", "-i", "eth0", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(10));
+	/* A word after -s is its value, so a bad one is named as a duration. */
+	assert_int_equal(parse(o = slot(), "-s", "10x", NULL), -1);
+	assert_non_null(strstr(err, "invalid duration '10x'"));
+	/* --show-stats never takes the next word; --stat-interval always does. */
+	assert_int_equal(parse(o = slot(), "--show-stats", "5s", NULL), -1);
+	assert_non_null(strstr(err, "unexpected argument '5s'"));
+	assert_int_equal(parse(o = slot(), "--stat-interval", NULL), -1);
+	assert_non_null(strstr(err, "needs a value"));
+	assert_int_equal(parse(o = slot(), "--show-stats=maybe", NULL), -1);
+	assert_non_null(strstr(err, "--show-stats"));
+}
+
+static void test_show_stats_env(void **state)
+{
+	struct dv_options *o;
+
+	(void)state;
+	setenv("DEVOURER_STAT_INTERVAL", "0", 1);
+	assert_int_equal(parse(o = slot(), NULL), 0);
+	assert_int_equal(o->stat_interval_ns, 0);
+	setenv("DEVOURER_SHOW_STATS", "true", 1);
+	assert_int_equal(parse(o = slot(), NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(10));
+	setenv("DEVOURER_SHOW_STATS", "1", 1);
+	assert_int_equal(parse(o = slot(), NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(10));
+	unsetenv("DEVOURER_STAT_INTERVAL");
+	setenv("DEVOURER_SHOW_STATS", "false", 1);
+	assert_int_equal(parse(o = slot(), NULL), 0);
+	assert_int_equal(o->stat_interval_ns, 0);
+	setenv("DEVOURER_SHOW_STATS", "0", 1);
+	assert_int_equal(parse(o = slot(), NULL), 0);
+	assert_int_equal(o->stat_interval_ns, 0);
+	/* The command line wins over the environment. */
+	assert_int_equal(parse(o = slot(), "-s", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(10));
+	assert_int_equal(parse(o = slot(), "-s", "4s", NULL), 0);
+	assert_int_equal(o->stat_interval_ns, S(4));
+	setenv("DEVOURER_SHOW_STATS", "perhaps", 1);
+	assert_int_equal(parse(o = slot(), NULL), -1);
+	assert_non_null(strstr(err, "DEVOURER_SHOW_STATS"));
+}
+
+/* The Go README's variables, and the Go code's DEVOURER_BIGQUERY_* ones. */
+static void test_go_env(void **state)
+{
+	struct dv_options *o;
+
+	(void)state;
+	setenv("DEVOURER_BQ_PROJECT_ID", "p1", 1);
+	setenv("DEVOURER_BQ_DATASET", "d1", 1);
+	setenv("DEVOURER_BQ_SA_KEY_FILE", "/k1.json", 1);
+	setenv("DEVOURER_INTERFACE", "veth9", 1);
+	assert_int_equal(parse(o = slot(), "capture", NULL), 0);
+	assert_string_equal(o->bq_project, "p1");
+	assert_string_equal(o->bq_dataset, "d1");
+	assert_string_equal(o->bq_sa_key_file, "/k1.json");
+	assert_string_equal(o->interface, "veth9");
+	assert_int_equal(o->outputs, DV_OUT_BIGQUERY);
+	clear_env(NULL);
+
+	setenv("DEVOURER_BIGQUERY_PROJECT_ID", "p2", 1);
+	setenv("DEVOURER_BIGQUERY_DATASET_ID", "d2", 1);
+	setenv("DEVOURER_BIGQUERY_SA_KEY_DATA", "{}", 1);
+	setenv("DEVOURER_OUTPUT", "file", 1);
+	setenv("DEVOURER_WRITE_FILE", "/tmp/x.ndjson", 1);
+	assert_int_equal(parse(o = slot(), "c", "-i", "eth0", NULL), 0);
+	assert_string_equal(o->bq_project, "p2");
+	assert_string_equal(o->bq_dataset, "d2");
+	assert_string_equal(o->bq_sa_key_data, "{}");
+	assert_int_equal(o->outputs, DV_OUT_FILE);
+	assert_string_equal(o->write_file, "/tmp/x.ndjson");
+	clear_env(NULL);
+
+	setenv("DEVOURER_BQ_DATASET_ID", "d3", 1);
+	setenv("DEVOURER_BIGQUERY_SA_KEY_FILE", "/k3.json", 1);
+	assert_int_equal(parse(o = slot(), NULL), 0);
+	assert_string_equal(o->bq_dataset, "d3");
+	assert_string_equal(o->bq_sa_key_file, "/k3.json");
+}
+
+/* The Go README's flags, verbatim. */
+static void test_go_flags(void **state)
+{
+	struct dv_options *o;
+
+	(void)state;
+	assert_int_equal(parse(o = slot(), "capture", "-i", "eth0", "--bq-project-id", "p",
+			       "--bq-dataset", "d", "--bq-sa-key-file", "k.json", NULL),
+			 0);
+	assert_string_equal(o->bq_project, "p");
+	assert_string_equal(o->bq_dataset, "d");
+	assert_string_equal(o->bq_sa_key_file, "k.json");
+	assert_int_equal(o->outputs, DV_OUT_BIGQUERY);
+	assert_int_equal(parse(o = slot(), "capture", "--interface", "eth0", "--output", "bigquery",
+			       "--bq-project-id", "p", "--bq-dataset-id", "d", "--bq-sa-key-data",
+			       "{}", NULL),
+			 0);
+	assert_string_equal(o->bq_dataset, "d");
+	assert_string_equal(o->bq_sa_key_data, "{}");
+	assert_int_equal(parse(o = slot(), "c", "-i", "eth0", "--output", "file", "--write-file",
+			       "flows.json", NULL),
+			 0);
+	assert_string_equal(o->write_file, "flows.json");
+	assert_int_equal(parse(o = slot(), "capture", "-i", "eth0", "--stat-interval", "10s", NULL),
+			 0);
+	assert_int_equal(o->stat_interval_ns, S(10));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup(test_command_word, clear_env),
+	    cmocka_unit_test_setup(test_s_forms, clear_env),
+	    cmocka_unit_test_setup(test_show_stats_env, clear_env),
+	    cmocka_unit_test_setup(test_go_env, clear_env),
+	    cmocka_unit_test_setup(test_go_flags, clear_env),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
