@@ -8,11 +8,12 @@ each process is stopped by its PID, each DPDK runtime directory and temp
 directory is removed, also when the test itself is interrupted.
 
 Expected values never come from devourer itself: frame counts come from
-capinfos, the reference rows from a --read run of the original capture
-(a different input path through the program) and generator counts from
-testpmd.
+capinfos, per-flow counters from tshark (tests/expect_tshark.py), generator
+counts from testpmd; a --read run of the original capture (a different input
+path through the program) is a second reference where a test says so.
 """
 import atexit
+import ipaddress
 import json
 import os
 import shutil
@@ -22,6 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import expect_tshark  # noqa: E402  (tests/expect_tshark.py, the tshark oracle)
 
 SKIP = 77
 
@@ -253,16 +257,82 @@ def key_sums(rows):
     return sums
 
 
-def compare_sums(got, want, limit=5):
-    """Differences between two key_sums() results, as readable lines."""
-    diffs = []
-    for key in sorted(set(got) | set(want), key=repr):
-        g, w = got.get(key), want.get(key)
-        if g != w:
-            diffs.append("key %r: live %r, --read %r" % (key, g, w))
-    if len(diffs) > limit:
-        diffs = diffs[:limit] + ["... %d more" % (len(diffs) - limit)]
-    return diffs
+def flow_key(proto, vlan, a, b):
+    """The canonical key of a flow as tests/expect_tshark.py writes it:
+    (ip_protocol, vlan_id, endpoint lo, endpoint hi), endpoints (address in
+    compressed form, port) in expect_tshark's order."""
+    lo, hi = sorted([a, b], key=expect_tshark.ep_sort_key)
+    return (proto, vlan, lo, hi)
+
+
+def row_sides(r):
+    """A row as (key, {endpoint: [packets, bytes]}); endpoints that sent
+    nothing are left out (as expect_tshark leaves them), and a flow whose two
+    endpoints are equal has both sides on that one endpoint."""
+    a = (ipaddress.ip_address(r["src_addr"]).compressed, int(r["src_port"]))
+    b = (ipaddress.ip_address(r["dst_addr"]).compressed, int(r["dst_port"]))
+    per = {}
+    for ep, side in ((a, "src"), (b, "dst")):
+        c = per.setdefault(ep, [0, 0])
+        c[0] += r[side + "_packets"]
+        c[1] += r[side + "_bytes"]
+    per = {ep: c for ep, c in per.items() if c != [0, 0]}
+    return flow_key(r["ip_protocol"], r["vlan_id"], a, b), per
+
+
+def tshark_flows(path):
+    """{key: {endpoint: [packets, bytes]}} for a capture, derived from tshark
+    by tests/expect_tshark.py (which never runs devourer)."""
+    exp = expect_tshark.expect(path)
+    return {k: {ep: list(c) for ep, c in per.items() if c != [0, 0]}
+            for k, per in exp.flows.items()}
+
+
+def one_row_per_flow(rows, want, reopened=lambda r: False, limit=5):
+    """Check that each flow of want (tshark_flows) is exactly one row, both
+    directions in it, with each endpoint's packets and bytes as tshark counts
+    them, and that no row is of a flow tshark does not know. A flow split
+    into two half-flows (one row per direction, or two rows of one
+    direction) fails. Rows for which reopened(row) is true (a flow closed
+    and started again, see live_tap.not_shutdown) are not counted as the
+    flow's row; a flow with such rows must still sum to tshark's counts.
+    Returns (number of flows with reopened rows, readable problem lines)."""
+    by_key = {}
+    for r in rows:
+        k, per = row_sides(r)
+        by_key.setdefault(k, []).append((r, per))
+    problems, with_reopen = [], 0
+    for k in sorted(set(by_key) | set(want), key=repr):
+        got, w = by_key.get(k, []), want.get(k)
+        if w is None:
+            problems.append("%r: %d rows, tshark has no such flow" % (k, len(got)))
+            continue
+        if not got:
+            problems.append("%r: no row, tshark %r" % (k, w))
+            continue
+        main = [(r, per) for r, per in got if not reopened(r)]
+        if len(main) != 1:
+            problems.append("%r: %d rows (%s), must be one holding both directions %r" %
+                            (k, len(main), "; ".join("%r" % per for _, per in main), w))
+            continue
+        r, per = main[0]
+        if len(got) > 1:
+            with_reopen += 1
+            per = {}
+            for _, p in got:
+                for ep, c in p.items():
+                    s = per.setdefault(ep, [0, 0])
+                    s[0] += c[0]
+                    s[1] += c[1]
+        if per != w:
+            problems.append("%r: row %r, tshark %r" % (k, per, w))
+        both = r["src_packets"] > 0 and r["dst_packets"] > 0
+        if r["status"] != ("established" if both else "init"):
+            problems.append("%r: status %r with %d/%d packets src/dst" %
+                            (k, r["status"], r["src_packets"], r["dst_packets"]))
+    if len(problems) > limit:
+        problems = problems[:limit] + ["... %d more" % (len(problems) - limit)]
+    return with_reopen, problems
 
 
 def read_pcap(path):
@@ -352,17 +422,6 @@ class Report:
 def skip(name, reason):
     print("%s: skipped: %s" % (name, reason))
     sys.exit(SKIP)
-
-
-def read_reference(prog, pcap, outdir, timeout=300):
-    """Rows of `--read pcap` (devourer's own EAL defaults, one worker):
-    (exit status, rows, stderr)."""
-    out = os.path.join(outdir, "read.ndjson")
-    with open(out, "wb") as f:
-        r = subprocess.run([prog, "--read", pcap, "--max-flows", "65536",
-                            "--stat-interval", "0", "-o", "stdout"],
-                           stdout=f, stderr=subprocess.PIPE, timeout=timeout)
-    return r.returncode, read_rows(out), r.stderr.decode(errors="replace")
 
 
 def wait_rx(prefix, proc, want, timeout=60.0, key="rx_packets"):
