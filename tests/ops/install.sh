@@ -2,8 +2,10 @@
 # install: "meson install --destdir" of a scratch build (prefix /usr, as on an
 # appliance) puts in place the binary, the example config, the BigQuery
 # schema, the systemd unit and the man page, plus the reference copies, the
-# setup script and the pktgen profile; and a second install keeps an edited
-# /etc/devourer/devourer.conf (the new example goes next to it as .new).
+# setup script and the pktgen profile, and /usr/bin/devourer, a link to
+# dpdk-devourer for the Go tool's scripts (none with -Ddevourer_link=false);
+# and a second install keeps an edited /etc/devourer/devourer.conf (the new
+# example goes next to it as .new).
 # Prints the installed tree.
 #
 # Usage: tests/ops/install.sh   (DV_JOBS=N limits the build, default 2)
@@ -64,6 +66,13 @@ want_file /usr/share/dpdk-devourer/setup-appliance exec
 want_file /usr/share/dpdk-devourer/pktgen/flows.lua
 want_file /usr/share/dpdk-devourer/pktgen/flows.pkt
 
+# The Go tool's name: a relative link, so it works under any DESTDIR.
+if [ "$(readlink "$dest/usr/bin/devourer" 2>/dev/null)" = dpdk-devourer ]; then
+	echo "ok: /usr/bin/devourer -> dpdk-devourer"
+else
+	fail "/usr/bin/devourer is not a link to dpdk-devourer ($(ls -l "$dest/usr/bin/devourer" 2>&1))"
+fi
+
 if [ -f "$dest/usr/bin/dpdk-devourer" ]; then
 	file_type=$(od -An -c -N4 "$dest/usr/bin/dpdk-devourer" | tr -d ' ')
 	[ "$file_type" = '177ELF' ] || fail "/usr/bin/dpdk-devourer is not an ELF file"
@@ -96,6 +105,19 @@ if [ -f "$dest/etc/devourer/devourer.conf" ]; then
 	else
 		echo "ok: a second install kept the edited devourer.conf and wrote devourer.conf.new"
 	fi
+fi
+
+# -Ddevourer_link=false leaves the link out (next to the Go tool's own).
+step nolink-config timeout 300 meson configure "$tmp/build" -Ddevourer_link=false
+# ninja regenerates the install list (meson configure alone does not).
+step nolink-regen timeout 300 ninja -C "$tmp/build" -j "${DV_JOBS:-2}"
+step nolink-install timeout 300 meson install -C "$tmp/build" --no-rebuild --destdir "$tmp/nolink"
+if [ -e "$tmp/nolink/usr/bin/devourer" ] || [ -L "$tmp/nolink/usr/bin/devourer" ]; then
+	fail "with -Ddevourer_link=false, /usr/bin/devourer is installed all the same"
+elif [ ! -f "$tmp/nolink/usr/bin/dpdk-devourer" ]; then
+	fail "with -Ddevourer_link=false, /usr/bin/dpdk-devourer is not installed"
+else
+	echo "ok: with -Ddevourer_link=false only dpdk-devourer is installed"
 fi
 
 if [ $failures -gt 0 ]; then
