@@ -143,6 +143,7 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 		t->requests = ps->stats.requests;
 		t->request_errors = ps->stats.request_errors;
 		t->retries = ps->stats.retries;
+		t->unverified = ps->stats.unverified;
 	}
 }
 
@@ -161,12 +162,12 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 			" flows=%" PRIu64 " evicted=%" PRIu64 " rows=%" PRIu64
 			" recovered=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64 " spooled=%" PRIu64
 			" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " imissed=%" PRIu64
-			" rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64 "\n",
+			" rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64 "%s\n",
 			secs, t.rx_packets, t.rx_bytes, t.ip_packets, t.non_ip, t.malformed,
 			t.flows_created, t.flows_evicted, t.rows, t.rows_recovered, t.rows_delivered,
 			t.rows_pending,
 			t.rows_spooled, t.rows_dead, t.rows_dropped, t.imissed, t.rx_nombuf,
-			t.ring_waits);
+			t.ring_waits, t.unverified ? " table_unverified=1" : "");
 		fflush(f);
 		return;
 	}
@@ -181,14 +182,14 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 		" | rows=%" PRIu64 " recovered=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64
 		" spooled=%" PRIu64
 		" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " requests=%" PRIu64
-		" request_errors=%" PRIu64 "\n",
+		" request_errors=%" PRIu64 "%s\n",
 		(double)(t.rx_packets - c->prev_packets) / secs,
 		(double)(t.rx_bytes - c->prev_bytes) * 8 / secs, t.rx_packets, t.malformed,
 		t.non_ip, t.flows_active, t.flows_created, t.flows_exported, t.flows_evicted,
 		t.table_full, t.imissed, t.rx_nombuf, t.ring_waits, t.rows, t.rows_recovered,
 		t.rows_delivered,
 		t.rows_pending, t.rows_spooled, t.rows_dead, t.rows_dropped, t.requests,
-		t.request_errors);
+		t.request_errors, t.unverified ? " table_unverified=1" : "");
 	fflush(f);
 	c->prev_packets = t.rx_packets;
 	c->prev_bytes = t.rx_bytes;
@@ -245,6 +246,7 @@ static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *d
 	ADD(d, "upload_requests", t.requests);
 	ADD(d, "upload_errors", t.request_errors);
 	ADD(d, "upload_retries", t.retries);
+	ADD(d, "table_unverified", t.unverified);
 	return 0;
 }
 

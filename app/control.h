@@ -89,6 +89,7 @@ struct dv_totals {
 	uint64_t rows, rows_recovered, rows_delivered, rows_pending, rows_spooled, rows_dead,
 		rows_dropped;
 	uint64_t requests, request_errors, retries;
+	uint64_t unverified; /* the BigQuery table is not verified yet: rows wait in the spool */
 };
 
 void dv_control_totals(const struct dv_control *c, struct dv_totals *t);

@@ -29,6 +29,8 @@ struct dv_sink_stats {
 	uint64_t retries;        /* rows sent again */
 	uint64_t bytes_out;      /* bytes written or sent */
 	uint64_t rows_recovered; /* rows found in the spool at startup (BigQuery sink) */
+	uint64_t unverified;     /* 1 while the destination is not verified (BigQuery not
+				  * reached yet, or it refused): rows wait in the spool */
 };
 
 struct dv_sink;
@@ -42,7 +44,9 @@ struct dv_sink_ops {
 	int (*poll)(struct dv_sink *s, uint64_t now_ns);
 	/* Finish pending work until deadline_ns (system clock): returns 0 when
 	 * nothing is left in memory, -ETIMEDOUT if the deadline passed (the sink
-	 * spools what it can before returning), other negative errno on error. */
+	 * spools what it can before returning), -EIO when the destination
+	 * refused for good (rows spooled, the reason logged), other negative
+	 * errno on error. */
 	int (*drain)(struct dv_sink *s, uint64_t deadline_ns);
 	/* Reopen output files (SIGHUP, log rotation); may be NULL. */
 	int (*reopen)(struct dv_sink *s);

@@ -216,6 +216,8 @@ uint64_t dv_bq_jitter(uint64_t n)
 static int dv_bq_curl_retryable(CURLcode rc)
 {
 	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST: /* DNS down is an outage too */
+	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_OPERATION_TIMEDOUT:
 	case CURLE_SEND_ERROR:
@@ -227,6 +229,16 @@ static int dv_bq_curl_retryable(CURLcode rc)
 	default:
 		return 0;
 	}
+}
+
+/* Abort a transfer in progress once the owner asks (CURLOPT_XFERINFOFUNCTION). */
+static int dv_bq_http_cancelled(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+				curl_off_t ulnow)
+{
+	const int *cancel = arg;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return __atomic_load_n(cancel, __ATOMIC_ACQUIRE) != 0;
 }
 
 long dv_bq_http_sync(const struct dv_bq_http *h, const char *method, const char *url,
@@ -258,9 +270,16 @@ long dv_bq_http_sync(const struct dv_bq_http *h, const char *method, const char 
 		long left_ms = now < deadline_ns ? (long)((deadline_ns - now) / 1000000) : 0;
 		CURLcode rc;
 
+		if (h->cancel && __atomic_load_n(h->cancel, __ATOMIC_ACQUIRE)) {
+			snprintf(err, errlen, "request to %s cancelled", url);
+			status = -ECANCELED;
+			break;
+		}
 		if (left_ms <= 0) {
-			if (status == -EIO)
+			if (status == -EIO) { /* never tried: no time was left */
 				snprintf(err, errlen, "request to %s timed out", url);
+				status = -ETIMEDOUT;
+			}
 			break;
 		}
 		curl_easy_reset(e);
@@ -274,6 +293,11 @@ long dv_bq_http_sync(const struct dv_bq_http *h, const char *method, const char 
 		curl_easy_setopt(e, CURLOPT_URL, url);
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+		if (h->cancel) {
+			curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+			curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, dv_bq_http_cancelled);
+			curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)h->cancel);
+		}
 		if (body) {
 			curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
 			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -286,6 +310,10 @@ long dv_bq_http_sync(const struct dv_bq_http *h, const char *method, const char 
 			if (status != 429 && status < 500)
 				break;
 			snprintf(err, errlen, "%s answered HTTP %ld", url, status);
+		} else if (rc == CURLE_ABORTED_BY_CALLBACK && h->cancel) {
+			snprintf(err, errlen, "request to %s cancelled", url);
+			status = -ECANCELED;
+			break;
 		} else {
 			dv_bq_curl_strerror(rc, errbuf, url, err, errlen);
 			/* -EHOSTUNREACH: not reachable now (worth waiting for);
@@ -296,7 +324,7 @@ long dv_bq_http_sync(const struct dv_bq_http *h, const char *method, const char 
 			}
 			status = -EHOSTUNREACH;
 		}
-		dv_bq_logf(h->log, DV_BQ_WARN, "%s; retrying", err);
+		dv_bq_logf(h->log, h->quiet_retries ? DV_BQ_DEBUG : DV_BQ_WARN, "%s; retrying", err);
 		now = dv_monotonic_ns();
 		if (now + delay >= deadline_ns)
 			break;

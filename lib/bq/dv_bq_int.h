@@ -6,6 +6,7 @@
 #ifndef DV_BQ_INT_H
 #define DV_BQ_INT_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,9 +22,10 @@ struct dv_bq_log {
 	void *arg;
 };
 
-#define DV_BQ_ERR   4 /* RTE_LOG_ERR */
-#define DV_BQ_WARN  5 /* RTE_LOG_WARNING */
-#define DV_BQ_INFO  7 /* RTE_LOG_INFO */
+#define DV_BQ_ERR    4 /* RTE_LOG_ERR */
+#define DV_BQ_WARN   5 /* RTE_LOG_WARNING */
+#define DV_BQ_NOTICE 6 /* RTE_LOG_NOTICE */
+#define DV_BQ_INFO   7 /* RTE_LOG_INFO */
 #define DV_BQ_DEBUG 8 /* RTE_LOG_DEBUG */
 
 void dv_bq_logf(const struct dv_bq_log *l, int level, const char *fmt, ...)
@@ -56,6 +58,8 @@ struct dv_bq_http {
 	long connect_timeout_ms;
 	long request_timeout_ms;
 	struct dv_bq_log *log;
+	int quiet_retries;	   /* dv_bq_http_sync logs its retries at DEBUG, not WARN */
+	const int *cancel;	   /* dv_bq_http_sync gives up (-ECANCELED) once *cancel */
 };
 
 /* Set TLS, timeouts, keep-alive and the user agent on a (new or reset) easy
@@ -70,12 +74,20 @@ int dv_bq_url_check(const char *url, const char *what, char *err, size_t errlen)
  * body may be NULL. Retries connection errors, timeouts, 429 and 5xx with
  * backoff until deadline_ns (monotonic). Returns the HTTP status (>0) with the
  * answer in resp, or a negative errno with one line in err: -EHOSTUNREACH
- * (no connection until the deadline) and -EAGAIN (429/5xx until the
- * deadline) mean "not now"; -EIO a failure retrying does not fix.
+ * (no connection until the deadline), -EAGAIN (429/5xx until the deadline)
+ * and -ETIMEDOUT (no time left to try) mean "not now" (dv_bq_transient);
+ * -ECANCELED that h->cancel was set; -EIO a failure retrying does not fix.
  */
 long dv_bq_http_sync(const struct dv_bq_http *h, const char *method, const char *url,
 		     const char *auth_header, const char *ctype, const char *body, size_t body_len,
 		     uint64_t deadline_ns, struct dv_bq_buf *resp, char *err, size_t errlen);
+
+/* 1 for the negative errnos of the startup requests that mean "BigQuery
+ * cannot be reached now" rather than "this configuration is wrong". */
+static inline int dv_bq_transient(int rc)
+{
+	return rc == -EHOSTUNREACH || rc == -EAGAIN || rc == -ETIMEDOUT;
+}
 
 /* Describe a curl failure in one line, e.g. for CURLE_PEER_FAILED_VERIFICATION
  * a hint about --bq-ca-file. */

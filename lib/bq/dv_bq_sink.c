@@ -35,10 +35,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dv_bq_int.h"
@@ -50,7 +52,8 @@
 #define DV_BQ_MAX_ROWS_PER_REQ 50000
 #define DV_BQ_ROW_OVERHEAD     32 /* {"insertId":"","json":}, per row in the body */
 #define DV_BQ_MARKER	       "table-verified"
-#define DV_BQ_OFFLINE_START_NS (5 * DV_NS_PER_SEC)
+#define DV_BQ_START_WAIT_NS    (5 * DV_NS_PER_SEC) /* startup waits this long for BigQuery */
+#define DV_BQ_REMIND_NS	       (60 * DV_NS_PER_SEC) /* "still unreachable" once a minute */
 #define DV_BQ_REFILL_BYTES     (4u << 20) /* spool read per poll at most */
 
 /* A queued row: insertId and row text, both NUL-terminated, in one block. */
@@ -73,6 +76,12 @@ static inline size_t dv_bq_row_mem(const struct dv_bq_row *r)
 {
 	return sizeof(*r) + r->id_len + r->len + 2;
 }
+
+/* Whether rows may be sent: the table was verified (auth, dataset, table and
+ * schema), is being checked while BigQuery cannot be reached, or BigQuery
+ * gave a definite "no" (dataset missing, schema conflict, key refused). */
+enum dv_bq_table_state { DV_BQ_TABLE_OK = 0, DV_BQ_TABLE_CHECKING, DV_BQ_TABLE_REFUSED };
+enum { DV_BQ_VERIFY_RUNNING = 0, DV_BQ_VERIFY_OK, DV_BQ_VERIFY_REFUSED, DV_BQ_VERIFY_CANCELLED };
 
 /* Verdict on one row of an answered batch. */
 enum dv_bq_verdict { DV_BQ_OK = 0, DV_BQ_RETRY, DV_BQ_STOPPED, DV_BQ_DEAD };
@@ -148,6 +157,16 @@ struct dv_bq_sink {
 
 	uint64_t now_ns; /* monotonic, as of the last poll */
 	uint64_t drops_logged;
+
+	/* The destination check (see "destination check" below). */
+	enum dv_bq_table_state table; /* the control lcore's view */
+	int verify_state;	      /* DV_BQ_VERIFY_*: the helper thread's result (atomic) */
+	int verify_cancel;	      /* destroy() asks the helper to stop (atomic) */
+	int verify_running;	      /* the helper was started and not joined yet */
+	pthread_t verify_tid;
+	char verify_err[640];	       /* the helper's definite answer, read after verify_state */
+	struct dv_bq_config table_cfg; /* project, dataset, table (copies), create_table */
+	uint64_t verify_timeout_ns;    /* one round of startup requests at most */
 };
 
 static struct dv_bq_sink *dv_bq_of(struct dv_sink *s)
@@ -389,8 +408,9 @@ static int dv_bq_write(struct dv_sink *sink, const struct dv_export_rec *rec, co
 	}
 	id_len = dv_row_insert_id(rec, id);
 	mem = sizeof(*r) + (size_t)id_len + len + 2;
-	room =
-	    s->mem_bytes + mem <= s->mem_max_bytes && (!s->write_ahead || s->nmem < s->window_rows);
+	/* While the table is not verified, rows wait on disk only. */
+	room = s->table == DV_BQ_TABLE_OK && s->mem_bytes + mem <= s->mem_max_bytes &&
+	       (!s->write_ahead || s->nmem < s->window_rows);
 	if (s->write_ahead || !room) {
 		rc = dv_spool_append(s->spool, id, (size_t)id_len, row, len, room, &ref);
 		if (rc) {
@@ -794,16 +814,211 @@ static void dv_bq_token_done(struct dv_bq_sink *s, CURLcode rc)
 	snprintf(s->last_error, sizeof(s->last_error), "token refresh failed: %s", err);
 }
 
+/* ---- destination check ------------------------------------------------------------ */
+
+/*
+ * Rows are sent only once the table is verified: token, datasets.get,
+ * tables.get (insert on 404, patch for missing columns), schema. Startup
+ * tries for DV_BQ_START_WAIT_NS. A definite answer ends startup with one
+ * line; when BigQuery cannot be reached (no connection, timeouts, DNS, 429,
+ * 5xx, 403 rate limits) the sink starts anyway, every row goes to the spool,
+ * and a helper thread repeats the check with backoff until BigQuery answers.
+ * The thread owns the auth object and its own HTTP requests until it
+ * publishes its result (verify_state, release); the control lcore touches
+ * neither auth nor the network for rows before it has read that result
+ * (acquire) and joined the thread, so nothing is shared while both run.
+ */
+
+static int dv_bq_verify(struct dv_bq_sink *s, const struct dv_bq_http *h, uint64_t deadline,
+			char *err, size_t errlen)
+{
+	char aerr[400];
+	int rc = 0;
+
+	if (!dv_bq_auth_header(s->auth, dv_monotonic_ns()))
+		rc = dv_bq_auth_fetch_sync(s->auth, h, deadline, aerr, sizeof(aerr));
+	if (rc) {
+		snprintf(err, errlen, "BigQuery authentication failed: %s", aerr);
+		return rc;
+	}
+	return dv_bq_table_prepare(h, dv_bq_auth_header(s->auth, dv_monotonic_ns()),
+				   &s->table_cfg, deadline, err, errlen);
+}
+
+static int dv_bq_verify_cancelled(struct dv_bq_sink *s)
+{
+	return __atomic_load_n(&s->verify_cancel, __ATOMIC_ACQUIRE);
+}
+
+static void *dv_bq_verify_main(void *arg)
+{
+	struct dv_bq_sink *s = arg;
+	struct dv_bq_http h = s->http;
+	uint64_t backoff = s->backoff_min_ns;
+	uint64_t remind = dv_monotonic_ns() + DV_BQ_REMIND_NS;
+	char err[sizeof(s->verify_err)];
+	int rc, result;
+
+	h.quiet_retries = 1; /* one reminder a minute, not a line per retry */
+	h.cancel = &s->verify_cancel;
+	for (;;) {
+		uint64_t now, wait;
+
+		rc = dv_bq_verify(s, &h, dv_monotonic_ns() + s->verify_timeout_ns, err,
+				  sizeof(err));
+		if (rc == 0 || !dv_bq_transient(rc) || dv_bq_verify_cancelled(s))
+			break;
+		now = dv_monotonic_ns();
+		if (now >= remind) {
+			remind = now + DV_BQ_REMIND_NS;
+			dv_bq_logf(&s->log, DV_BQ_WARN,
+				   "BigQuery still cannot be reached (%s); rows wait in the spool "
+				   "%s",
+				   err, s->spool_dir);
+		}
+		wait = backoff / 2 + dv_bq_jitter(backoff / 2 + 1);
+		for (uint64_t t0 = now; dv_monotonic_ns() - t0 < wait && !dv_bq_verify_cancelled(s);)
+			nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
+		if (dv_bq_verify_cancelled(s))
+			break;
+		backoff = backoff * 2 < s->backoff_max_ns ? backoff * 2 : s->backoff_max_ns;
+	}
+	result = dv_bq_verify_cancelled(s) ? DV_BQ_VERIFY_CANCELLED
+		 : rc == 0		   ? DV_BQ_VERIFY_OK
+					   : DV_BQ_VERIFY_REFUSED;
+	snprintf(s->verify_err, sizeof(s->verify_err), "%s", rc == 0 ? "" : err);
+	__atomic_store_n(&s->verify_state, result, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void dv_bq_verify_join(struct dv_bq_sink *s)
+{
+	if (!s->verify_running)
+		return;
+	__atomic_store_n(&s->verify_cancel, 1, __ATOMIC_RELEASE);
+	pthread_join(s->verify_tid, NULL);
+	s->verify_running = 0;
+}
+
+/* The marker says this spool already saw the table verified at this
+ * endpoint, so BigQuery being unreachable at startup is an outage, not a
+ * misconfiguration. */
+static void dv_bq_marker_text(const struct dv_bq_sink *s, char *out, size_t n)
+{
+	snprintf(out, n, "%s %s\n", s->http.endpoint, s->table_name);
+}
+
+static int dv_bq_marker_ok(const struct dv_bq_sink *s)
+{
+	char want[1024], got[1024] = "", path[4200];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", s->spool_dir, DV_BQ_MARKER);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(got, sizeof(got), f))
+		got[0] = '\0';
+	fclose(f);
+	dv_bq_marker_text(s, want, sizeof(want));
+	return strcmp(want, got) == 0;
+}
+
+static void dv_bq_marker_write(const struct dv_bq_sink *s)
+{
+	char text[1024], path[4200], tmp[4210];
+	FILE *f;
+
+	if (dv_bq_marker_ok(s))
+		return;
+	dv_bq_marker_text(s, text, sizeof(text));
+	snprintf(path, sizeof(path), "%s/%s", s->spool_dir, DV_BQ_MARKER);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f || fputs(text, f) < 0 || fflush(f) || fsync(fileno(f))) {
+		if (f)
+			fclose(f);
+		unlink(tmp);
+		return; /* only costs a slower start during a later outage */
+	}
+	fclose(f);
+	rename(tmp, path);
+}
+
+
+/*
+ * 1 when rows may be sent. While the helper runs, 0; once it has finished,
+ * its result is taken over here, on the control lcore.
+ */
+static int dv_bq_table_ready(struct dv_bq_sink *s)
+{
+	int st;
+
+	if (s->table == DV_BQ_TABLE_OK)
+		return 1;
+	if (s->table == DV_BQ_TABLE_REFUSED || !s->verify_running)
+		return 0;
+	st = __atomic_load_n(&s->verify_state, __ATOMIC_ACQUIRE);
+	if (st == DV_BQ_VERIFY_RUNNING)
+		return 0;
+	pthread_join(s->verify_tid, NULL);
+	s->verify_running = 0;
+	if (st == DV_BQ_VERIFY_OK) {
+		s->table = DV_BQ_TABLE_OK;
+		s->sink.stats.unverified = 0;
+		s->next_send_ns = 0;
+		s->last_error[0] = '\0';
+		dv_bq_marker_write(s);
+		dv_bq_logf(&s->log, DV_BQ_NOTICE,
+			   "BigQuery answered: table %s verified; sending the %" PRIu64
+			   " rows waiting",
+			   s->table_name, s->sink.stats.rows_pending);
+		return 1;
+	}
+	if (st == DV_BQ_VERIFY_REFUSED) {
+		s->table = DV_BQ_TABLE_REFUSED;
+		snprintf(s->last_error, sizeof(s->last_error), "%s", s->verify_err);
+		dv_bq_logf(&s->log, DV_BQ_ERR,
+			   "BigQuery answered, but %s; no row is sent: rows stay in the spool %s "
+			   "until this is fixed and the spool is drained",
+			   s->verify_err, s->spool_dir);
+	}
+	return 0;
+}
+
+/* Start the helper after a startup that could not reach BigQuery. */
+static int dv_bq_verify_start(struct dv_bq_sink *s, const char *why)
+{
+	int rc;
+
+	s->table = DV_BQ_TABLE_CHECKING;
+	s->sink.stats.unverified = 1;
+	snprintf(s->last_error, sizeof(s->last_error), "%s", why);
+	rc = pthread_create(&s->verify_tid, NULL, dv_bq_verify_main, s);
+	if (rc)
+		return -rc;
+	s->verify_running = 1;
+	dv_bq_logf(&s->log, DV_BQ_WARN,
+		   "BigQuery cannot be reached (%s): starting anyway; rows are spooled in %s "
+		   "and sent once BigQuery answers and the table %s is verified%s",
+		   why, s->spool_dir, s->table_name,
+		   dv_bq_marker_ok(s) ? " (it was verified before)" : "");
+	return 0;
+}
+
 /* ---- poll / drain ---------------------------------------------------------------- */
 
 static void dv_bq_progress(struct dv_bq_sink *s)
 {
 	CURLMsg *m;
-	int running, left;
+	int running, left, ready;
 
 	s->now_ns = dv_monotonic_ns();
-	dv_bq_token_start(s);
-	dv_bq_schedule(s);
+	ready = dv_bq_table_ready(s);
+	if (ready) {
+		dv_bq_token_start(s);
+		dv_bq_schedule(s);
+	}
 	curl_multi_perform(s->multi, &running);
 	while ((m = curl_multi_info_read(s->multi, &left))) {
 		struct dv_bq_xfer *x = NULL;
@@ -825,9 +1040,11 @@ static void dv_bq_progress(struct dv_bq_sink *s)
 		x->nrows = 0;
 	}
 	/* Answers may have freed slots or brought a token: send now, not next poll. */
-	dv_bq_token_start(s);
-	dv_bq_refill(s);
-	dv_bq_schedule(s);
+	if (ready) {
+		dv_bq_token_start(s);
+		dv_bq_refill(s);
+		dv_bq_schedule(s);
+	}
 	dv_spool_tick(s->spool, s->now_ns);
 	dv_bq_sync_spooled(s);
 }
@@ -873,6 +1090,14 @@ static int dv_bq_drain(struct dv_sink *sink, uint64_t deadline_ns)
 		dv_bq_progress(s);
 		if (!s->head && s->inflight == 0 && dv_spool_out(s->spool) == 0)
 			break;
+		if (s->table == DV_BQ_TABLE_REFUSED) {
+			dv_bq_put_away(s);
+			s->draining = 0;
+			dv_bq_logf(&s->log, DV_BQ_ERR,
+				   "%" PRIu64 " rows stay in the spool %s: %s",
+				   s->sink.stats.rows_pending, s->spool_dir, s->last_error);
+			return -EIO;
+		}
 		wall = dv_realtime_ns();
 		if (s->stop_flag && *s->stop_flag && deadline_ns > wall + s->shutdown_ns) {
 			deadline_ns = wall + s->shutdown_ns;
@@ -927,11 +1152,16 @@ int dv_bq_sink_drain_spool(struct dv_sink *sink, uint64_t deadline_ns, uint64_t 
 			delivered = done;
 			last_progress = now;
 		}
-		if (dv_realtime_ns() >= deadline_ns ||
+		if (dv_realtime_ns() >= deadline_ns || s->table == DV_BQ_TABLE_REFUSED ||
 		    (stall_ns && now - last_progress >= stall_ns)) {
 			dv_bq_abort_all(s);
 			dv_bq_put_away(s);
 			s->draining = 0;
+			if (s->table == DV_BQ_TABLE_REFUSED) {
+				snprintf(err, errlen, "%" PRIu64 " rows still in the spool %s: %s",
+					 sink->stats.rows_pending, s->spool_dir, s->last_error);
+				return -EIO;
+			}
 			snprintf(err, errlen,
 				 "%" PRIu64
 				 " rows still in the spool %s: BigQuery took none in the "
@@ -983,6 +1213,7 @@ static void dv_bq_destroy(struct dv_sink *sink)
 	if (!sink)
 		return;
 	s = dv_bq_of(sink);
+	dv_bq_verify_join(s); /* first: the helper uses auth, http and the names */
 	if (s->multi)
 		dv_bq_abort_all(s);
 	if (s->spool) {
@@ -1041,6 +1272,9 @@ static void dv_bq_destroy(struct dv_sink *sink)
 	free(s->spool_dir);
 	free(s->insert_url);
 	free(s->table_name);
+	free((char *)s->table_cfg.project);
+	free((char *)s->table_cfg.dataset);
+	free((char *)s->table_cfg.table);
 	free(s->http.endpoint);
 	free(s->http.ca_file);
 	free(s->http.ca_path);
@@ -1211,57 +1445,6 @@ static int dv_bq_open_spool(struct dv_bq_sink *s, const struct dv_bq_config *c, 
 	return 0;
 }
 
-/* The marker says this spool already saw the table verified at this
- * endpoint, so BigQuery being unreachable at startup is an outage, not a
- * misconfiguration. */
-static void dv_bq_marker_text(const struct dv_bq_sink *s, char *out, size_t n)
-{
-	snprintf(out, n, "%s %s\n", s->http.endpoint, s->table_name);
-}
-
-static int dv_bq_marker_ok(const struct dv_bq_sink *s)
-{
-	char want[1024], got[1024] = "", path[4200];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", s->spool_dir, DV_BQ_MARKER);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (!fgets(got, sizeof(got), f))
-		got[0] = '\0';
-	fclose(f);
-	dv_bq_marker_text(s, want, sizeof(want));
-	return strcmp(want, got) == 0;
-}
-
-static void dv_bq_marker_write(const struct dv_bq_sink *s)
-{
-	char text[1024], path[4200], tmp[4210];
-	FILE *f;
-
-	if (dv_bq_marker_ok(s))
-		return;
-	dv_bq_marker_text(s, text, sizeof(text));
-	snprintf(path, sizeof(path), "%s/%s", s->spool_dir, DV_BQ_MARKER);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fflush(f) || fsync(fileno(f))) {
-		if (f)
-			fclose(f);
-		unlink(tmp);
-		return; /* only costs a slower start during a later outage */
-	}
-	fclose(f);
-	rename(tmp, path);
-}
-
-/* Startup errors that mean "not reachable now" rather than "wrong". */
-static int dv_bq_transient(int rc)
-{
-	return rc == -EHOSTUNREACH || rc == -EAGAIN;
-}
-
 static int dv_bq_setup_transfers(struct dv_bq_sink *s, const struct dv_bq_config *c)
 {
 	s->multi = curl_multi_init();
@@ -1286,10 +1469,9 @@ static int dv_bq_setup_transfers(struct dv_bq_sink *s, const struct dv_bq_config
 struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_t errlen)
 {
 	struct dv_bq_sink *s;
-	uint64_t deadline;
-	char p[256], d[256], t[256], ua[64], aerr[400];
+	char p[256], d[256], t[256], ua[64];
 	size_t n;
-	int rc, offline_ok;
+	int rc;
 
 	if (dv_bq_check_config(c, err, errlen))
 		return NULL;
@@ -1334,8 +1516,10 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	/* The spool first: it creates the directory the default dead-letter
+	 * file lives in. */
 	if (dv_bq_url_check(s->http.endpoint, "BigQuery endpoint", err, errlen) ||
-	    dv_bq_open_dead_letter(s, c, err, errlen))
+	    dv_bq_open_spool(s, c, err, errlen) || dv_bq_open_dead_letter(s, c, err, errlen))
 		goto fail;
 
 	/* Table path pieces, escaped once. */
@@ -1360,37 +1544,38 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 		goto fail;
 	}
 
-	s->auth = dv_bq_auth_create(c, &s->log, err, errlen);
-	if (!s->auth || dv_bq_open_spool(s, c, err, errlen))
-		goto fail;
-	/* A table verified before: an unreachable service is an outage to
-	 * spool through, so do not make the capture wait long for it. */
-	offline_ok = dv_bq_marker_ok(s);
-	deadline = dv_monotonic_ns() + (offline_ok && c->startup_timeout_ns > DV_BQ_OFFLINE_START_NS
-					    ? DV_BQ_OFFLINE_START_NS
-					    : c->startup_timeout_ns);
-	rc = dv_bq_auth_fetch_sync(s->auth, &s->http, deadline, aerr, sizeof(aerr));
-	if (rc == 0)
-		rc = dv_bq_table_prepare(&s->http, dv_bq_auth_header(s->auth, dv_monotonic_ns()), c,
-					 deadline, err, errlen);
-	else
-		snprintf(err, errlen, "BigQuery authentication failed: %s", aerr);
-	if (rc == 0) {
-		dv_bq_marker_write(s);
-	} else if (offline_ok && dv_bq_transient(rc)) {
-		dv_bq_logf(&s->log, DV_BQ_WARN,
-			   "starting without BigQuery: %s; the table was verified before (%s/%s), "
-			   "so rows are spooled until it answers",
-			   err, s->spool_dir, DV_BQ_MARKER);
-		snprintf(s->last_error, sizeof(s->last_error), "%s", err);
-		err[0] = '\0';
-	} else {
+	s->table_cfg.project = strdup(c->project);
+	s->table_cfg.dataset = strdup(c->dataset);
+	s->table_cfg.table = strdup(c->table);
+	s->table_cfg.create_table = c->create_table;
+	if (!s->table_cfg.project || !s->table_cfg.dataset || !s->table_cfg.table) {
+		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	s->auth = dv_bq_auth_create(c, &s->log, err, errlen);
+	if (!s->auth)
+		goto fail;
 	if (dv_bq_setup_transfers(s, c)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	/* A capture must not wait long for BigQuery: only a definite answer
+	 * stops it; an unreachable service is an outage to spool through. */
+	s->verify_timeout_ns = c->startup_timeout_ns;
+	rc = dv_bq_verify(s, &s->http,
+			  dv_monotonic_ns() + (c->startup_timeout_ns < DV_BQ_START_WAIT_NS
+						   ? c->startup_timeout_ns
+						   : DV_BQ_START_WAIT_NS),
+			  err, errlen);
+	if (rc == 0) {
+		dv_bq_marker_write(s);
+	} else if (!dv_bq_transient(rc)) {
+		goto fail;
+	} else if ((rc = dv_bq_verify_start(s, err)) != 0) {
+		snprintf(err, errlen, "cannot start a thread: %s", strerror(-rc));
+		goto fail;
+	}
+	err[0] = '\0';
 	s->now_ns = dv_monotonic_ns();
 	dv_bq_logf(&s->log, DV_BQ_INFO,
 		   "rows go to %s at %s (batches of %u rows or %" PRIu64

@@ -94,6 +94,24 @@ static void dv_bq_answer(long status, const struct dv_bq_buf *resp, char *out, s
 }
 
 /*
+ * The errno for a startup answer other than the one hoped for: a 403 that
+ * only says "slow down" (rateLimitExceeded, quotaExceeded) is -EAGAIN, a
+ * passing condition like 429 and 5xx (dv_bq_http_sync turns those into
+ * -EAGAIN itself); anything else is the caller's definite errno.
+ */
+static int dv_bq_refusal(long status, const struct dv_bq_buf *resp, int definite)
+{
+	char msg[8], reason[64];
+
+	if (status != 403)
+		return definite;
+	dv_bq_google_error(resp->p ? resp->p : "", resp->len, msg, sizeof(msg), reason,
+			   sizeof(reason));
+	return !strcmp(reason, "rateLimitExceeded") || !strcmp(reason, "quotaExceeded") ? -EAGAIN
+											: definite;
+}
+
+/*
  * Compare the existing schema with ours. Missing columns are appended (as
  * NULLABLE) to a copy of the existing fields in *patch. 0, or -EINVAL with
  * the conflict in err.
@@ -198,7 +216,7 @@ static int dv_bq_tables_insert(const struct dv_bq_http *h, const char *auth,
 
 		dv_bq_answer(status, &resp, ans, sizeof(ans));
 		snprintf(err, errlen, "cannot create table %s: %s", full, ans);
-		rc = -EIO;
+		rc = dv_bq_refusal(status, &resp, -EIO);
 	} else {
 		rc = (int)status;
 	}
@@ -244,7 +262,7 @@ int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth, const stru
 		else
 			snprintf(err, errlen, "datasets.get %s:%s failed: %s", c->project,
 				 c->dataset, ans);
-		rc = status == 404 ? -ENOENT : -EACCES;
+		rc = dv_bq_refusal(status, &resp, status == 404 ? -ENOENT : -EACCES);
 		goto out;
 	}
 
@@ -263,7 +281,7 @@ int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth, const stru
 		if (status != 404 || !c->create_table) {
 			dv_bq_answer(status, &resp, ans, sizeof(ans));
 			snprintf(err, errlen, "tables.get %s failed: %s", full, ans);
-			rc = status == 404 ? -ENOENT : -EIO;
+			rc = dv_bq_refusal(status, &resp, status == 404 ? -ENOENT : -EIO);
 			goto out;
 		}
 		snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/datasets/%s/tables",
@@ -309,7 +327,7 @@ int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth, const stru
 			dv_bq_answer(status, &resp, ans, sizeof(ans));
 			snprintf(err, errlen, "cannot add missing columns to table %s: %s", full,
 				 ans);
-			rc = -EIO;
+			rc = dv_bq_refusal(status, &resp, -EIO);
 		} else {
 			rc = (int)status;
 		}

@@ -850,6 +850,36 @@ static int list_segments(struct dv_spool *sp, uint64_t **seqs, size_t *n)
 	return 0;
 }
 
+/*
+ * mkdir -p: every missing directory of path, mode 0750 (rows are not for
+ * other users). 0, or negative errno with the directory that failed in err.
+ */
+static int dv_spool_mkdirs(const char *path, char *err, size_t errlen)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf)) {
+		snprintf(err, errlen, "spool directory %s: name too long", path);
+		return -ENAMETOOLONG;
+	}
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0750) && errno != EEXIST) {
+			int rc = -errno;
+
+			snprintf(err, errlen, "spool directory %s: cannot create %s: %s", path, buf,
+				 strerror(-rc));
+			return rc;
+		}
+		buf[i] = path[i];
+	}
+	return 0;
+}
+
 int dv_spool_open(const struct dv_spool_config *c, struct dv_spool **out, char *err, size_t errlen)
 {
 	struct dv_spool *sp;
@@ -878,11 +908,9 @@ int dv_spool_open(const struct dv_spool_config *c, struct dv_spool **out, char *
 	sp->no_sync = c->no_sync;
 	sp->last_commit_ns = dv_monotonic_ns();
 
-	if (mkdir(c->dir, 0750) && errno != EEXIST) {
-		rc = -errno;
-		snprintf(err, errlen, "spool directory %s: %s", c->dir, strerror(errno));
+	rc = dv_spool_mkdirs(c->dir, err, errlen);
+	if (rc)
 		goto fail;
-	}
 	sp->dir_fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->dir_fd < 0) {
 		rc = -errno;

@@ -46,7 +46,7 @@ struct dv_spool_ref {
 };
 
 struct dv_spool_config {
-	const char *dir;	     /* created if missing (one level) */
+	const char *dir;	     /* created with its parents (0750) if missing */
 	uint64_t max_bytes;	     /* record bytes of all segments together */
 	uint64_t segment_bytes;	     /* a segment is sealed past this; default 16 MiB */
 	uint64_t commit_interval_ns; /* group commit period; default 200 ms */

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,9 @@ struct logcap {
 
 static struct logcap logs;
 
+/* The sink's destination check logs from its own thread. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void capture_log(void *arg, int level, const char *msg)
 {
 	struct logcap *l = arg;
@@ -61,8 +65,12 @@ static void capture_log(void *arg, int level, const char *msg)
 	(void)level;
 	if (getenv("DV_BQ_TEST_VERBOSE"))
 		fprintf(stderr, "  log[%d]: %s\n", level, msg);
+	pthread_mutex_lock(&log_lock);
 	if (l->n < 512)
-		snprintf(l->lines[l->n++], sizeof(l->lines[0]), "%s", msg);
+		snprintf(l->lines[l->n], sizeof(l->lines[0]), "%s", msg);
+	if (l->n < 512)
+		__atomic_store_n(&l->n, l->n + 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&log_lock);
 }
 
 static int log_has(const char *needle)
@@ -657,21 +665,79 @@ static void test_bad_endpoint(void **state)
 static void test_unreachable_endpoint(void **state)
 {
 	struct dv_bq_config c;
+	struct dv_sink *s;
 	uint64_t t0 = dv_monotonic_ns(), took;
 
 	(void)state;
 	fresh();
+	make_rows(50);
 	base_config(&c, "t");
 	c.auth = DV_BQ_AUTH_NONE;
 	c.endpoint = "https://127.0.0.1:1";
 	c.startup_timeout_ns = 2 * DV_NS_PER_SEC;
-	assert_null(dv_bq_sink_create(&c, err, sizeof(err)));
+	/* Not reachable is an outage, not a misconfiguration: the sink starts
+	 * after the startup wait and keeps every row in the spool. */
+	s = create_ok(&c);
 	took = dv_monotonic_ns() - t0;
 	assert_true(took < 4 * DV_NS_PER_SEC);
-	assert_non_null(strstr(err, "https://127.0.0.1:1/bigquery/v2/projects/p/datasets/d"));
-	assert_non_null(strstr(err, "onnect"));
+	assert_int_equal(s->stats.unverified, 1);
+	assert_true(log_has("https://127.0.0.1:1/bigquery/v2/projects/p/datasets/d"));
+	assert_true(log_has("onnect"));
+	assert_true(log_has("starting anyway"));
 	assert_true(log_has("retrying"));
-	assert_no_secrets(err);
+	write_all(s, 0, rs.n);
+	poll_until_done(s, 1);
+	assert_int_equal(s->stats.rows_delivered, 0);
+	assert_int_equal(s->stats.rows_spooled, (uint64_t)rs.n);
+	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), -ETIMEDOUT);
+	assert_identity(s);
+	/* The helper that keeps trying is stopped at once, mid-backoff or
+	 * mid-request. */
+	t0 = dv_monotonic_ns();
+	s->ops->destroy(s);
+	assert_true(dv_monotonic_ns() - t0 < DV_NS_PER_SEC);
+	assert_no_secrets(NULL);
+}
+
+/* BigQuery unreachable at start, then it answers with a definite "no"
+ * (here: the dataset does not exist). The rows stay in the spool, drain()
+ * and --drain-spool's call say why at once instead of waiting. */
+static void test_refused_after_outage(void **state)
+{
+	struct dv_bq_config c;
+	struct dv_sink *s;
+	uint64_t t0;
+
+	(void)state;
+	fresh();
+	make_rows(20);
+	base_config(&c, "t");
+	c.dataset = "nope";
+	ctl_do("/_double/fault", "{\"kind\":\"outage\",\"code\":503,\"seconds\":2}");
+	c.startup_timeout_ns = DV_NS_PER_SEC;
+	s = create_ok(&c);
+	assert_int_equal(s->stats.unverified, 1);
+	write_all(s, 0, rs.n);
+	t0 = dv_monotonic_ns();
+	while (!log_has("BigQuery answered, but") && dv_monotonic_ns() - t0 < 20 * DV_NS_PER_SEC) {
+		s->ops->poll(s, dv_realtime_ns());
+		usleep(20000);
+	}
+	assert_true(log_has("BigQuery answered, but dataset p:nope not found"));
+	assert_int_equal(s->stats.unverified, 1);
+	assert_int_equal(s->stats.rows_spooled, (uint64_t)rs.n);
+	t0 = dv_monotonic_ns();
+	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + 30 * DV_NS_PER_SEC), -EIO);
+	assert_int_equal(dv_bq_sink_drain_spool(s, dv_realtime_ns() + 30 * DV_NS_PER_SEC,
+						10 * DV_NS_PER_SEC, err, sizeof(err)),
+			 -EIO);
+	assert_true(dv_monotonic_ns() - t0 < 2 * DV_NS_PER_SEC);
+	assert_non_null(strstr(err, "dataset p:nope not found"));
+	assert_int_equal(s->stats.rows_pending, (uint64_t)rs.n);
+	assert_int_equal(s->stats.rows_delivered, 0);
+	assert_identity(s);
+	s->ops->destroy(s);
+	assert_true(double_stat("outage 503") > 0); /* the outage did fire */
 }
 
 /* --bq-ca-file must add a trust anchor, not replace the system's: CA B as the
@@ -1391,7 +1457,8 @@ static void test_offline_start(void **state)
 	t0 = dv_monotonic_ns();
 	s = create_ok(&c);
 	assert_true(dv_monotonic_ns() - t0 < 7 * DV_NS_PER_SEC); /* did not wait 30 s */
-	assert_true(log_has("starting without BigQuery"));
+	assert_true(log_has("BigQuery cannot be reached"));
+	assert_true(log_has("(it was verified before)"));
 	write_all(s, 0, rs.n);
 	assert_int_equal(s->stats.rows_delivered, 0);
 	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + 60 * DV_NS_PER_SEC), 0);
@@ -1438,6 +1505,7 @@ int main(void)
 	    cmocka_unit_test(test_untrusted_cert),
 	    cmocka_unit_test(test_bad_endpoint),
 	    cmocka_unit_test(test_unreachable_endpoint),
+	    cmocka_unit_test(test_refused_after_outage),
 	    cmocka_unit_test(test_ca_file_and_ca_path_both_trusted),
 	    cmocka_unit_test(test_key_mode_warning),
 	    cmocka_unit_test(test_auth_mode_parse),
