@@ -18,11 +18,16 @@ Control endpoints (no auth, same listener):
   POST /_double/reset             forget tables, rows, faults, stats (not tokens)
   POST /_double/fault             add a fault (JSON, see Fault below)
   GET  /_double/rows?table=T      NDJSON: {"insertId":..., "json":{...}} per stored row
-  GET  /_double/stats             counters (requests by kind and status, rows)
+  GET  /_double/stats             counters (requests by kind and status, rows; rows_repeated
+                                  counts every accepted row whose insertId came before,
+                                  whether the dedup window hid it (rows_deduped) or not)
+  GET  /_double/repeats?table=T   {"repeats": {insertId: times received again}, "rows": N}
   GET  /_double/tokens            access tokens issued (tests grep logs for them)
   GET  /_double/table?table=T     the stored table resource
   POST /_double/table?table=T     install a table resource as it is (an "old" table)
-  POST /_double/config            {"token_ttl":N, "fast":bool, "dedup_window":S}
+  POST /_double/config            {"token_ttl":N, "fast":bool, "dedup_window":S}; a test
+                                  that asserts "stored once" sets dedup_window 0, so a
+                                  repeat is stored (and seen) instead of hidden
   POST /_double/revoke            forget issued tokens (the next request gets 401)
 """
 
@@ -134,8 +139,9 @@ class State:
             self.tables = {}    # "p:d.t" -> table resource
             self.rows = {}      # "p:d.t" -> list of (insertId, row dict)
             self.seen = {}      # "p:d.t" -> {insertId: time}
+            self.repeats = {}   # "p:d.t" -> {insertId: times received again}
             self.faults = []
-            self.stats = {"requests": {}, "rows_stored": 0, "rows_deduped": 0,
+            self.stats = {"requests": {}, "rows_stored": 0, "rows_deduped": 0, "rows_repeated": 0,
                           "rows_invalid": 0, "bytes_in": 0, "insert_requests": 0}
 
     def count(self, kind, status):
@@ -364,6 +370,11 @@ class Handler(BaseHTTPRequestHandler):
                 rows = list(st.rows.get(t, []))
             out = "".join(json.dumps({"insertId": i, "json": r}) + "\n" for i, r in rows)
             return self.send(200, raw=out.encode(), ctype="application/x-ndjson")
+        if path == "/_double/repeats":
+            t = query.get("table", [""])[0]
+            with st.lock:
+                rep = dict(st.repeats.get(t, {}))
+            return self.send(200, {"repeats": rep, "rows": sum(rep.values())})
         if path == "/_double/stats":
             with st.lock:
                 return self.send(200, st.stats)
@@ -377,6 +388,7 @@ class Handler(BaseHTTPRequestHandler):
                 st.tables[t] = res
                 st.rows[t] = []
                 st.seen[t] = {}
+                st.repeats[t] = {}
             return self.send(200, {"ok": True})
         if path == "/_double/table":
             t = query.get("table", [""])[0]
@@ -520,6 +532,7 @@ class Handler(BaseHTTPRequestHandler):
                 st.tables[full] = t
                 st.rows[full] = []
                 st.seen[full] = {}
+                st.repeats[full] = {}
         st.count("tables.insert", 409 if exists else 200)
         if exists:
             return self.error(409, "Already Exists: Table %s" % full, "duplicate")
@@ -652,6 +665,11 @@ class Handler(BaseHTTPRequestHandler):
                 iid = r.get("insertId")
                 if iid is not None:
                     t0 = seen.get(iid)
+                    if t0 is not None:
+                        # Every repeat is on record, hidden by the dedup window or not.
+                        rep = st.repeats.setdefault(full, {})
+                        rep[iid] = rep.get(iid, 0) + 1
+                        st.stats["rows_repeated"] += 1
                     if t0 is not None and now - t0 < st.args.dedup_window:
                         deduped += 1
                         continue
@@ -678,10 +696,15 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             seen = st.seen[full]
             before = len(seen)
+            rep = st.repeats.setdefault(full, {})
+            for iid in ids:
+                if iid in seen:
+                    rep[iid] = rep.get(iid, 0) + 1
             seen.update(dict.fromkeys(ids, 0))
             stored = len(seen) - before
             st.stats["rows_stored"] += stored
             st.stats["rows_deduped"] += len(ids) - stored
+            st.stats["rows_repeated"] += len(ids) - stored
         st.count("insertAll", 200)
         return self.send(200, raw=b'{"kind":"bigquery#tableDataInsertAllResponse"}')
 

@@ -133,6 +133,22 @@ class Double(unittest.TestCase):
         with urllib.request.urlopen(BASE + "/_double/rows?table=p:d.t", context=CTX) as r:
             ids = [json.loads(l)["insertId"] for l in r.read().splitlines()]
         self.assertEqual(ids.count("d1"), 1)
+        # The repeat is hidden from the rows but on record.
+        with urllib.request.urlopen(BASE + "/_double/repeats?table=p:d.t", context=CTX) as r:
+            self.assertEqual(json.loads(r.read())["repeats"].get("d1"), 1)
+
+    def test_repeats_stored_without_dedup(self):
+        """With dedup_window 0 a repeat is stored, so "stored once" can fail."""
+        call(BASE + "/_double/config", json.dumps({"dedup_window": 0}).encode())
+        try:
+            for _ in range(2):
+                st, ans = self.insert([{"insertId": "r1", "json": {"a": 8}}])
+                self.assertEqual((st, ans.get("insertErrors")), (200, None))
+        finally:
+            call(BASE + "/_double/config", json.dumps({"dedup_window": 600}).encode())
+        with urllib.request.urlopen(BASE + "/_double/rows?table=p:d.t", context=CTX) as r:
+            ids = [json.loads(l)["insertId"] for l in r.read().splitlines()]
+        self.assertEqual(ids.count("r1"), 2)
 
     def test_metadata_header(self):
         url = MD + "/computeMetadata/v1/instance/service-accounts/default/token"
