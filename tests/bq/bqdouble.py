@@ -21,7 +21,12 @@ Control endpoints (no auth, same listener):
   GET  /_double/stats             counters (requests by kind and status, rows; rows_repeated
                                   counts every accepted row whose insertId came before,
                                   whether the dedup window hid it (rows_deduped) or not)
-  GET  /_double/repeats?table=T   {"repeats": {insertId: times received again}, "rows": N}
+  GET  /_double/repeats?table=T   {"repeats": {insertId: times received again}, "rows": N,
+                                   "at_risk": N, "unexplained": [insertId...]}: a repeat is
+                                  explained only when the first copy's answer may never
+                                  have reached the client (its request was in progress
+                                  when a `down` fault cut connections, or `slow`); any
+                                  other repeat is a row the client sent twice
   GET  /_double/tokens            access tokens issued (tests grep logs for them)
   GET  /_double/table?table=T     the stored table resource
   POST /_double/table?table=T     install a table resource as it is (an "old" table)
@@ -140,6 +145,11 @@ class State:
             self.rows = {}      # "p:d.t" -> list of (insertId, row dict)
             self.seen = {}      # "p:d.t" -> {insertId: time}
             self.repeats = {}   # "p:d.t" -> {insertId: times received again}
+            # insertIds whose answer the client may never have read (a request
+            # in progress when go_down cut the connections, or a slowed one):
+            # the only rows a correct client may send again after acceptance.
+            self.at_risk = {}   # "p:d.t" -> set of insertIds
+            self.inflight = {}  # handler -> ("p:d.t", insertIds) between store and answer
             self.faults = []
             self.stats = {"requests": {}, "rows_stored": 0, "rows_deduped": 0, "rows_repeated": 0,
                           "rows_invalid": 0, "bytes_in": 0, "insert_requests": 0}
@@ -374,7 +384,10 @@ class Handler(BaseHTTPRequestHandler):
             t = query.get("table", [""])[0]
             with st.lock:
                 rep = dict(st.repeats.get(t, {}))
-            return self.send(200, {"repeats": rep, "rows": sum(rep.values())})
+                risk = st.at_risk.get(t, set())
+                unexplained = sorted(i for i in rep if i not in risk)
+            return self.send(200, {"repeats": rep, "rows": sum(rep.values()),
+                                   "at_risk": len(risk), "unexplained": unexplained})
         if path == "/_double/stats":
             with st.lock:
                 return self.send(200, st.stats)
@@ -585,6 +598,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reset_connection()
         if f and f.kind == "slow":
             time.sleep(f.delay)
+            st.count("insertAll slowed", 200)
         if f and f.kind == "status":
             st.count("insertAll", f.code)
             reason = f.reason or ("backendError" if f.code >= 500 else
@@ -624,6 +638,8 @@ class Handler(BaseHTTPRequestHandler):
             if rowf and i % rowf.every == 0:
                 errors[i] = {"reason": rowf.reason, "location": "",
                              "message": "Injected %s." % rowf.reason}
+                with st.lock:
+                    st.stats["row_faults"] = st.stats.get("row_faults", 0) + 1
                 continue
             if st.args.fast:
                 continue
@@ -655,6 +671,11 @@ class Handler(BaseHTTPRequestHandler):
         stored = deduped = 0
         with st.lock:
             seen, store = st.seen[full], st.rows[full]
+            ids = [r.get("insertId") for r in rows if isinstance(r, dict)]
+            if f and f.kind == "slow":
+                # The client may have given up on this answer and sent again.
+                st.at_risk.setdefault(full, set()).update(ids)
+            st.inflight[id(self)] = (full, ids)
             for i, r in enumerate(rows):
                 e = errors.get(i)
                 if e is None and has_invalid and not skip_invalid:
@@ -683,7 +704,11 @@ class Handler(BaseHTTPRequestHandler):
         resp = {"kind": "bigquery#tableDataInsertAllResponse"}
         if out:
             resp["insertErrors"] = out
-        return self.send(200, resp)
+        try:
+            return self.send(200, resp)
+        finally:
+            with st.lock:
+                st.inflight.pop(id(self), None)
 
 
     IID_RE = re.compile(rb'"insertId":"([^"]*)"')
@@ -732,6 +757,9 @@ class Server(ThreadingHTTPServer):
         """Refuse connections for a while: close every listener, then reopen
         on the same port. Open keep-alive connections (but spare, the one
         that asked) are cut too."""
+        with self.st.lock:
+            for full, ids in self.st.inflight.values():
+                self.st.at_risk.setdefault(full, set()).update(ids)
         threads = [threading.Thread(target=s.pause, args=(seconds, spare), daemon=True)
                    for s in [self] + self.peers]
         for t in threads:
