@@ -4,13 +4,15 @@ a steady packet rate, over and over, until SIGTERM, so a live dpdk-devourer
 on the other end of a veth pair sees traffic (and exports rows) for as long
 as a fault scenario lasts.
 
-    replay_live.py IFACE PPS CAPTURE...
+    replay_live.py [--record FILE] IFACE PPS CAPTURE...
 
 Captures are converted to classic pcap with editcap (pcapng too); only
 Ethernet captures are used, and frames longer than the interface MTU + 14
 are skipped (TSO captures). Each pass over the captures is a new set of
 flows for a receiver whose idle timeout is shorter than the pass. Prints the
-frames sent on exit. Python stdlib only (AF_PACKET).
+frames sent on exit. With --record, every frame actually sent is also
+written to FILE (classic pcap), so a test can take the flows it expects from
+tshark over exactly what went on the wire. Python stdlib only (AF_PACKET).
 """
 import os
 import signal
@@ -41,7 +43,12 @@ def frames_of(path, tmp, maxlen):
 
 
 def main():
-    iface, pps, caps = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+    args = sys.argv[1:]
+    record = None
+    if args[:1] == ["--record"]:
+        record, args = open(args[1], "wb"), args[2:]
+        record.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 262144, 1))
+    iface, pps, caps = args[0], float(args[1]), args[2:]
     mtu = int(open("/sys/class/net/%s/mtu" % iface).read())
     frames = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,12 +71,18 @@ def main():
             try:
                 s.send(fr)
                 sent += 1
+                if record:
+                    now = time.time()
+                    record.write(struct.pack("<IIII", int(now), int(now % 1 * 1e6), len(fr),
+                                             len(fr)) + fr)
             except OSError:
                 pass
             t += gap
             d = t - time.monotonic()
             if d > 0:
                 time.sleep(d)
+    if record:
+        record.close()
     print("replay_live: %d frames sent" % sent, flush=True)
 
 
