@@ -150,6 +150,23 @@ def common(table, spool, out, endpoint, key):
             "--flow-timeout", "1s", "--tcp-close-timeout", "1s"]
 
 
+def drain_fails(label, table, spool, endpoint):
+    """--drain-spool while nothing answers: exit 1 after --shutdown-timeout
+    without progress, one line naming the rows left and why."""
+    t0 = time.monotonic()
+    r = subprocess.run([PROG, "--drain-spool", "--bq-project", "p", "--bq-dataset", "d",
+                        "--bq-table", table, "--bq-endpoint", endpoint, "--bq-ca-file", CA,
+                        "--bq-sa-key-file", os.path.join(D, "sa.json"), "--spool-dir", spool,
+                        "--shutdown-timeout", "2s"], capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - t0
+    want = "%d rows still in the spool %s: BigQuery took none in the last 2 s" % (len(WANT), spool)
+    rep.check(r.returncode == 1 and want in r.stderr and "Couldn't connect" in r.stderr
+              and took < 30,
+              "%s: --drain-spool while BigQuery is down: exit %d after %.0f s: %s"
+              % (label, r.returncode, took, [ln[:160] for ln in r.stderr.splitlines()
+                                               if "still in the spool" in ln][:1]))
+
+
 def drain(label, table, spool):
     r = subprocess.run([PROG, "--drain-spool", "--bq-project", "p", "--bq-dataset", "d",
                         "--bq-table", table, "--bq-endpoint", EP, "--bq-ca-file", CA,
@@ -193,6 +210,8 @@ def run_down(label, table, live):
               % (label, n, {k: fin.get(k) for k in ("rows", "pending", "spooled", "delivered",
                                                       "table_unverified")}))
     rep.check(stored(table) == [], "%s: nothing reached the double while it was 'down'" % label)
+    if not live:
+        drain_fails(label, table, spool, "https://127.0.0.1:%d" % port)
     drain(label, table, spool)
     check_once(label, table)
 
