@@ -5,9 +5,9 @@
  * uses no printf family, no allocation and no locale or time-zone calls:
  * numbers, UUIDs, addresses and timestamps are written digit by digit into
  * a bounded cursor. Every append checks the room left, so a short buffer
- * gives -ENOSPC instead of a truncated row. The key order is fixed by the
- * table schema and is written out literally, field after field, so that a
- * reader can check it against SPEC section 3 top to bottom.
+ * gives -ENOSPC instead of a truncated row. The columns, their order and
+ * where each value comes from are dv_columns.def, the list the BigQuery
+ * schema is made from too; here is one writer per kind of value.
  *
  * IPv6 text follows RFC 5952 exactly (glibc's inet_ntop does not: it prints
  * "::2" as "::0.0.0.2"), and dates come from a civil-from-days conversion
@@ -391,65 +391,97 @@ static void put_str(struct dv_cursor *c, const char *s)
 	put_mem(c, s, strlen(s));
 }
 
+/* ---- one writer per kind of column (dv_columns.def) ---------------------- */
+
+static void put_col_uuid(struct dv_cursor *c, const uint8_t id[16])
+{
+	PUT_LIT(c, "\"");
+	put_uuid(c, id);
+	PUT_LIT(c, "\"");
+}
+
+static void put_col_proto(struct dv_cursor *c, uint8_t proto, uint8_t family)
+{
+	char tmp[16];
+
+	PUT_LIT(c, "\"");
+	put_str(c, dv_proto_name(proto, family, tmp));
+	PUT_LIT(c, "\"");
+}
+
+static void put_col_addr(struct dv_cursor *c, const uint8_t addr[16], uint8_t family)
+{
+	PUT_LIT(c, "\"");
+	put_addr(c, addr, family);
+	PUT_LIT(c, "\"");
+}
+
+static void put_col_time(struct dv_cursor *c, uint64_t ns)
+{
+	PUT_LIT(c, "\"");
+	put_time(c, ns);
+	PUT_LIT(c, "\"");
+}
+
+static void put_col_u64(struct dv_cursor *c, uint64_t v)
+{
+	put_u64(c, v);
+}
+
+static void put_col_counter(struct dv_cursor *c, uint64_t v)
+{
+	put_counter(c, v);
+}
+
+static void put_col_status(struct dv_cursor *c, uint8_t status)
+{
+	PUT_LIT(c, "\"");
+	put_str(c, status_name(status));
+	PUT_LIT(c, "\"");
+}
+
+static void put_col_end_reason(struct dv_cursor *c, uint8_t reason)
+{
+	PUT_LIT(c, "\"");
+	put_str(c, dv_end_reason_name(reason));
+	PUT_LIT(c, "\"");
+}
+
+static void put_col_nullable(struct dv_cursor *c, bool valid, uint64_t v)
+{
+	put_nullable_u64(c, valid, v);
+}
+
+static void put_col_sensor(struct dv_cursor *c, const char *sensor)
+{
+	if (sensor == NULL) {
+		PUT_LIT(c, "null");
+		return;
+	}
+	PUT_LIT(c, "\"");
+	put_json_string(c, sensor);
+	PUT_LIT(c, "\"");
+}
+
 /*
  * The row ends with a NUL after the closing brace, so the text is also a C
- * string; the NUL is not counted in the length but must fit in cap.
+ * string; the NUL is not counted in the length but must fit in cap. Every
+ * column is written as ,"name":value; the first comma becomes the '{'.
  */
 int dv_row_format(const struct dv_export_rec *r, const char *sensor, char *buf, size_t cap)
 {
 	struct dv_cursor c = {.p = buf, .end = buf + cap, .full = false};
-	char tmp[16];
 
 	if (r->family != 4 && r->family != 6)
 		return -EINVAL;
-
-	PUT_LIT(&c, "{\"id\":\"");
-	put_uuid(&c, r->id);
-	PUT_LIT(&c, "\",\"protocol\":\"");
-	put_str(&c, dv_proto_name(r->proto, r->family, tmp));
-	PUT_LIT(&c, "\",\"src_addr\":\"");
-	put_addr(&c, r->src_addr, r->family);
-	PUT_LIT(&c, "\",\"dst_addr\":\"");
-	put_addr(&c, r->dst_addr, r->family);
-	PUT_LIT(&c, "\",\"src_port\":");
-	put_u64(&c, r->src_port);
-	PUT_LIT(&c, ",\"dst_port\":");
-	put_u64(&c, r->dst_port);
-	PUT_LIT(&c, ",\"first_seen_at\":\"");
-	put_time(&c, r->first_ns);
-	PUT_LIT(&c, "\",\"last_seen_at\":\"");
-	put_time(&c, r->last_ns);
-	PUT_LIT(&c, "\",\"src_bytes\":");
-	put_counter(&c, r->src_bytes);
-	PUT_LIT(&c, ",\"dst_bytes\":");
-	put_counter(&c, r->dst_bytes);
-	PUT_LIT(&c, ",\"src_packets\":");
-	put_counter(&c, r->src_packets);
-	PUT_LIT(&c, ",\"dst_packets\":");
-	put_counter(&c, r->dst_packets);
-	PUT_LIT(&c, ",\"status\":\"");
-	put_str(&c, status_name(r->status));
-	PUT_LIT(&c, "\",\"end_reason\":\"");
-	put_str(&c, dv_end_reason_name(r->end_reason));
-	PUT_LIT(&c, "\",\"segment\":");
-	put_u64(&c, r->segment);
-	PUT_LIT(&c, ",\"ip_protocol\":");
-	put_u64(&c, r->proto);
-	PUT_LIT(&c, ",\"vlan_id\":");
-	put_nullable_u64(&c, r->flags & DV_EXPORT_F_VLAN, r->vlan_id);
-	PUT_LIT(&c, ",\"src_tcp_flags\":");
-	put_nullable_u64(&c, r->flags & DV_EXPORT_F_TCP, r->src_tcp_flags);
-	PUT_LIT(&c, ",\"dst_tcp_flags\":");
-	put_nullable_u64(&c, r->flags & DV_EXPORT_F_TCP, r->dst_tcp_flags);
-	if (sensor != NULL) {
-		PUT_LIT(&c, ",\"sensor\":\"");
-		put_json_string(&c, sensor);
-		PUT_LIT(&c, "\"}");
-	} else {
-		PUT_LIT(&c, ",\"sensor\":null}");
-	}
+#define DV_COLUMN(name, type, mode, description, kind, ...)                                         \
+	PUT_LIT(&c, ",\"" #name "\":");                                                          \
+	put_col_##kind(&c, __VA_ARGS__);
+#include "dv_columns.def"
+	PUT_LIT(&c, "}");
 	put_mem(&c, "", 1); /* the terminating NUL */
 	if (c.full)
 		return -ENOSPC;
+	buf[0] = '{';
 	return (int)(c.p - buf - 1);
 }

@@ -1,7 +1,8 @@
 /*
- * dv_bq_table: the flow_logs table. Holds the schema of SPEC section 3 (one
- * table of columns below, the single source for tables.insert, the schema
- * check and config/flow_logs.schema.json's test), and the startup dialogue:
+ * dv_bq_table: the flow_logs table. Makes the schema of SPEC section 3 from
+ * dv_columns.def (the list the row writer uses too) for tables.insert, the
+ * schema check and the installed flow_logs.schema.json, and holds the
+ * startup dialogue:
  * datasets.get, tables.get, tables.insert on 404 (409: someone else won the
  * race, fine), tables.patch to add missing columns as NULLABLE. A column of
  * another type, or a mode that would reject our rows, is a startup error:
@@ -20,27 +21,14 @@ struct dv_bq_column {
 	const char *description;
 };
 
+#define DV_BQ_MODE_REQUIRED 0
+#define DV_BQ_MODE_NULLABLE 1
+
+/* The columns of dv_columns.def, the list the row writer uses too. */
 static const struct dv_bq_column dv_bq_columns[] = {
-    {"id", "STRING", 0, "flow UUID (v4), the same on every segment of one flow"},
-    {"protocol", "STRING", 0, "tcp, udp, icmp4, icmp6, sctp, gre, esp, ..., else ip-<number>"},
-    {"src_addr", "STRING", 0, "initiator address (IPv6 in RFC 5952 form)"},
-    {"dst_addr", "STRING", 0, "responder address"},
-    {"src_port", "INTEGER", 0, "initiator port, 0 where the protocol has none"},
-    {"dst_port", "INTEGER", 0, "responder port, 0 where the protocol has none"},
-    {"first_seen_at", "TIMESTAMP", 0, "first packet of this segment (UTC)"},
-    {"last_seen_at", "TIMESTAMP", 0, "last packet of this segment (UTC)"},
-    {"src_bytes", "INTEGER", 0, "layer-2 bytes sent by src in this segment"},
-    {"dst_bytes", "INTEGER", 0, "layer-2 bytes sent by dst in this segment"},
-    {"src_packets", "INTEGER", 0, "packets sent by src in this segment"},
-    {"dst_packets", "INTEGER", 0, "packets sent by dst in this segment"},
-    {"status", "STRING", 0, "init or established"},
-    {"end_reason", "STRING", 0, "idle, active, tcp_close, evicted, shutdown or eof"},
-    {"segment", "INTEGER", 0, "0, 1, 2, ... within one flow"},
-    {"ip_protocol", "INTEGER", 0, "IP protocol number"},
-    {"vlan_id", "INTEGER", 1, "outer VLAN id, NULL if untagged"},
-    {"src_tcp_flags", "INTEGER", 1, "OR of the TCP flags src sent, NULL if not TCP"},
-    {"dst_tcp_flags", "INTEGER", 1, "OR of the TCP flags dst sent, NULL if not TCP"},
-    {"sensor", "STRING", 0, "name of the devourer that saw the flow"},
+#define DV_COLUMN(name, type, mode, description, ...)                                              \
+	{#name, #type, DV_BQ_MODE_##mode, description},
+#include "dv_columns.def"
 };
 
 #define DV_BQ_NCOLUMNS (sizeof(dv_bq_columns) / sizeof(dv_bq_columns[0]))
@@ -189,11 +177,19 @@ static int dv_bq_tables_insert(const struct dv_bq_http *h, const char *auth,
 			       uint64_t deadline_ns, char *err, size_t errlen)
 {
 	struct dv_bq_buf resp = {0};
+#define DV_PARTITION(column) #column
+	static const char *const partition = {
+#include "dv_columns.def"
+	};
+#define DV_CLUSTER(a, b, c, d) #a, #b, #c, #d
+	static const char *const cluster[4] = {
+#include "dv_columns.def"
+	};
 	json_t *t = json_pack("{s:{s:s, s:s, s:s}, s:o, s:{s:s, s:s}, s:{s:[s,s,s,s]}, s:s}",
 			      "tableReference", "projectId", c->project, "datasetId", c->dataset,
 			      "tableId", c->table, "schema", dv_bq_schema_json(),
-			      "timePartitioning", "type", "DAY", "field", "first_seen_at",
-			      "clustering", "fields", "sensor", "protocol", "src_addr", "dst_addr",
+			      "timePartitioning", "type", "DAY", "field", partition,
+			      "clustering", "fields", cluster[0], cluster[1], cluster[2], cluster[3],
 			      "description", "Network flows logged by dpdk-devourer");
 	char *body = t ? json_dumps(t, JSON_COMPACT) : NULL;
 	long status;

@@ -9,7 +9,8 @@
 # the same rows, row for row by insertId (<id>:<segment>). The double stores
 # repeats for this run (dedup window 0) and reports every repeated insertId:
 # none may be stored twice or sent again after it was accepted. The table
-# must have the schema of config/flow_logs.schema.json, DAY partitioning on
+# must have the schema the build installs (build/config/flow_logs.schema.json,
+# made from lib/dv_columns.def), DAY partitioning on
 # first_seen_at and the clustering of SPEC section 3. A capture whose packets
 # span years (1kxun.pcap does) makes rows BigQuery's streaming API refuses
 # (partition day more than 1825 days back or 366 ahead): those must be in the
@@ -58,12 +59,12 @@ curl -sf --cacert "$dir/ca-a.pem" "https://127.0.0.1:$port/_double/table?table=p
 curl -sf --cacert "$dir/ca-a.pem" "https://127.0.0.1:$port/_double/repeats?table=p:d.flow_logs" \
 	>"$dir/repeats.json"
 curl -sf --cacert "$dir/ca-a.pem" "https://127.0.0.1:$port/_double/stats" >"$dir/stats.json"
-python3 - "$dir" "$DV_BQ_TEST_SRC" "${reads[@]}" <<'PY'
+python3 - "$dir" "$DV_BQ_TEST_SRC" "$(dirname "$(dirname "$app")")" "${reads[@]}" <<'PY'
 import json, os, sys
 from datetime import datetime, timezone
-d, src = sys.argv[1:3]
-captures = [a for a in sys.argv[3:] if a != "--read"]
-schema_file = src + "/config/flow_logs.schema.json"
+d, src, build = sys.argv[1:4]
+captures = [a for a in sys.argv[4:] if a != "--read"]
+schema_file = build + "/config/flow_logs.schema.json"  # made from lib/dv_columns.def
 sys.path.insert(0, src + "/tests")
 import expect_tshark
 today = datetime.now(timezone.utc).date()

@@ -256,7 +256,8 @@ def run_503():
 def run_definite():
     bad_parent = os.path.join(D, "a-file")
     open(bad_parent, "w").close()
-    conflicting = json.load(open(os.path.join(ROOT, "config", "flow_logs.schema.json")))
+    conflicting = json.load(open(os.path.join(os.path.dirname(os.path.dirname(PROG)), "config",
+                                              "flow_logs.schema.json")))
     for f in conflicting:
         if f["name"] == "src_port":
             f["type"] = "STRING"
