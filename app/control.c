@@ -27,7 +27,7 @@
 static const struct dv_sink *primary_sink(const struct dv_control *c)
 {
 	for (uint32_t i = 0; i < c->n_sinks; i++)
-		if (strcmp(c->sinks[i]->name, "bigquery") == 0)
+		if (c->sinks[i]->flags & DV_SINK_F_DELIVERY)
 			return c->sinks[i];
 	return c->n_sinks ? c->sinks[0] : NULL;
 }

@@ -673,8 +673,8 @@ int main(int argc, char **argv)
 
 			/* A signal during a --read run's long wait cuts it to
 			 * --shutdown-timeout; what is left stays in the spool. */
-			if (strcmp(sk->name, "bigquery") == 0)
-				dv_bq_sink_set_stop_flag(sk, &quit_signal);
+			if (sk->ops->set_stop_flag)
+				sk->ops->set_stop_flag(sk, &quit_signal);
 			rc = sk->ops->drain(sk, deadline);
 			if (rc < 0 && rc != -ETIMEDOUT)
 				DV_LOG(ERR, "%s output: %s", sk->name, strerror(-rc));

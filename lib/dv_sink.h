@@ -10,6 +10,7 @@
 #ifndef DV_SINK_H
 #define DV_SINK_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,12 +51,22 @@ struct dv_sink_ops {
 	int (*drain)(struct dv_sink *s, uint64_t deadline_ns);
 	/* Reopen output files (SIGHUP, log rotation); may be NULL. */
 	int (*reopen)(struct dv_sink *s);
+	/* A flag (the program's signal flag) that bounds a long drain(): once it
+	 * is non-zero, the sink gives up waiting after its own shutdown budget;
+	 * may be NULL (a sink whose drain never waits long). */
+	void (*set_stop_flag)(struct dv_sink *s, const volatile sig_atomic_t *flag);
 	/* Release everything; the sink must have been drained. */
 	void (*destroy)(struct dv_sink *s);
 };
 
+/* DV_SINK_F_DELIVERY: this sink's counters are the program's delivery figures
+ * (delivered, pending, spooled, ...) in the stats line and telemetry: the
+ * remote, durable output, where there is one. */
+#define DV_SINK_F_DELIVERY (1u << 0)
+
 struct dv_sink {
-	const char *name; /* "stdout", "file", "bigquery" */
+	const char *name;   /* "stdout", "file", "bigquery": for messages */
+	unsigned int flags; /* DV_SINK_F_* */
 	const struct dv_sink_ops *ops;
 	struct dv_sink_stats stats;
 	void *priv;

@@ -1288,6 +1288,7 @@ static const struct dv_sink_ops dv_bq_ops = {
     .poll = dv_bq_poll,
     .drain = dv_bq_drain,
     .reopen = NULL,
+    .set_stop_flag = dv_bq_sink_set_stop_flag,
     .destroy = dv_bq_destroy,
 };
 
@@ -1487,6 +1488,7 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 	}
 	s->dl_fd = -1;
 	s->sink.name = "bigquery";
+	s->sink.flags = DV_SINK_F_DELIVERY;
 	s->sink.ops = &dv_bq_ops;
 	s->sink.priv = s;
 	s->log.fn = c->log;
