@@ -1,7 +1,7 @@
 /*
  * dv_export: helpers for the export record (the record itself is the
  * contract in dv_export.h). The names here are the values of the
- * `end_reason` column, so they must never change (SPEC section 2).
+ * `end_reason` column, so they must never change (README.md, "Rows").
  */
 #include "dv_export.h"
 

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-/* Why a segment was exported (SPEC section 2). */
+/* Why a segment was exported (the end_reason column). */
 enum dv_end_reason {
 	DV_END_IDLE = 0,
 	DV_END_ACTIVE = 1,

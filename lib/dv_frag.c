@@ -10,7 +10,7 @@
  * entry simply ages out (DV_FRAG_MAX_AGE_NS of packet time) or is
  * overwritten. This bounds memory and work whatever the traffic, which
  * matters more here than never losing a datagram's ports: a fragment that
- * misses is still counted, in the flow with ports 0 (SPEC 2).
+ * misses is still counted, in the flow with ports 0.
  */
 #include <errno.h>
 #include <stdio.h>

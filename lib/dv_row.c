@@ -1,5 +1,6 @@
 /*
- * dv_row: export record -> one BigQuery row as JSON (SPEC section 3).
+ * dv_row: export record -> one BigQuery row as JSON (the columns of
+ * dv_columns.def; README.md "Rows" says what each means).
  *
  * The control lcore formats every row the appliance exports, so this file
  * uses no printf family, no allocation and no locale or time-zone calls:

@@ -131,7 +131,7 @@ struct dv_worker {
 	/* private to the worker */
 	struct dv_export_buf xbuf;
 	struct dv_export_rec xrecs[4 * DV_BURST];
-	struct dv_pkt *peer_pending; /* per peer: DV_BURST staged packets */
+	struct dv_pkt *peer_pending; /* per peer: 2 * DV_BURST staged packets (STAGE_CAP) */
 	uint32_t peer_n[DV_MAX_WORKERS];
 	uint64_t pkt_clock_last; /* packet clock: last table time seen ... */
 	uint64_t pkt_clock_sys;  /* ... and the TSC wall time when it was seen */

@@ -74,8 +74,8 @@ struct dv_bq_config {
 	uint64_t flush_interval_ns; /* default 1 s */
 	size_t batch_max_bytes;	    /* default 9 MB (the request limit is 10 MB) */
 	uint32_t max_inflight;	    /* default 4 */
-	size_t mem_max_bytes;	    /* rows held in memory; past it write() drops (until the
-				     * spool of issue 5 takes them); default 512 MiB */
+	size_t mem_max_bytes;	    /* rows held in memory; past it write() sends them to
+				     * the spool only; default 512 MiB */
 
 	/* Retries: exponential backoff with jitter between these bounds */
 	uint64_t backoff_min_ns; /* default 1 s */
@@ -152,7 +152,7 @@ void dv_bq_sink_spool_stats(const struct dv_sink *s, struct dv_bq_spool_stats *o
  */
 int dv_bq_partition_ok(uint64_t ts_ns, uint64_t now_ns);
 
-/* The table schema of SPEC section 3 as BigQuery JSON ({"fields":[...]}), a
+/* The table schema (lib/dv_columns.def) as BigQuery JSON ({"fields":[...]}), a
  * new reference the caller must json_decref(); for tools and tests. */
 struct json_t;
 struct json_t *dv_bq_schema_json(void);

@@ -24,7 +24,7 @@
  * backlog never starves them. drain() sends until the deadline, then leaves
  * everything in the spool.
  *
- * Answers (SPEC section 4): connection errors, timeouts, 429, 5xx and 403
+ * Answers (docs/bigquery.md): connection errors, timeouts, 429, 5xx and 403
  * rateLimitExceeded/quotaExceeded are retried after an exponential backoff
  * with jitter (backoff_min doubling to backoff_max); 401 renews the token; a
  * 400 for the whole request is bisected until the bad row is alone, then
@@ -219,7 +219,8 @@ static void dv_bq_settled(struct dv_bq_sink *s, struct dv_bq_row *r)
 		dv_spool_done(s->spool, &r->ref);
 }
 
-/* ---- row fates: the only places that move rows out of "pending" ------------ */
+/* ---- row fates: where a row leaves "pending" (and dv_bq_put_away, which drops a
+ * row the spool cannot take) ---------------------------------------------------- */
 
 static void dv_bq_delivered(struct dv_bq_sink *s, struct dv_bq_row *r)
 {

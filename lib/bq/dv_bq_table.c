@@ -1,5 +1,5 @@
 /*
- * dv_bq_table: the flow_logs table. Makes the schema of SPEC section 3 from
+ * dv_bq_table: the flow_logs table. Makes the table schema from
  * dv_columns.def (the list the row writer uses too) for tables.insert, the
  * schema check and the installed flow_logs.schema.json, and holds the
  * startup dialogue:
