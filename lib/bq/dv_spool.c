@@ -470,7 +470,7 @@ static int replay_seg(struct dv_spool *sp, struct dv_spool_seg *g, uint32_t max_
 		close(fd);
 		return -ENOMEM;
 	}
-	while (g->nout > 0 && (uint32_t)loaded<max_rows && * budget> 0 &&
+	while (g->nout > 0 && *budget > 0 && (uint32_t)loaded < max_rows &&
 	       g->scan_off < g->written) {
 		size_t want = g->written - g->scan_off, off = 0;
 		int n;
