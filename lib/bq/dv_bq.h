@@ -35,6 +35,10 @@
 
 #include "dv_sink.h"
 
+/* Limits of the settings (insertAll takes at most 50,000 rows a request). */
+#define DV_BQ_MAX_ROWS_PER_REQ 50000
+#define DV_BQ_MAX_INFLIGHT     64
+
 enum dv_bq_auth_mode {
 	DV_BQ_AUTH_AUTO = 0, /* key if given, else GOOGLE_APPLICATION_CREDENTIALS, else metadata */
 	DV_BQ_AUTH_KEY,	     /* service-account key: RS256 JWT exchanged at the token URI */

@@ -49,7 +49,6 @@
 #include "dv_time.h"
 
 #define DV_BQ_DEFAULT_ENDPOINT "https://bigquery.googleapis.com"
-#define DV_BQ_MAX_ROWS_PER_REQ 50000
 #define DV_BQ_ROW_OVERHEAD     32 /* {"insertId":"","json":}, per row in the body */
 #define DV_BQ_MARKER	       "table-verified"
 #define DV_BQ_START_WAIT_NS    (5 * DV_NS_PER_SEC) /* startup waits this long for BigQuery */
@@ -1377,8 +1376,9 @@ static int dv_bq_check_config(const struct dv_bq_config *c, char *err, size_t er
 		snprintf(err, errlen, "BigQuery batch rows must be 1..%d", DV_BQ_MAX_ROWS_PER_REQ);
 		return -EINVAL;
 	}
-	if (c->max_inflight == 0 || c->max_inflight > 64) {
-		snprintf(err, errlen, "BigQuery max in-flight requests must be 1..64");
+	if (c->max_inflight == 0 || c->max_inflight > DV_BQ_MAX_INFLIGHT) {
+		snprintf(err, errlen, "BigQuery max in-flight requests must be 1..%d",
+			 DV_BQ_MAX_INFLIGHT);
 		return -EINVAL;
 	}
 	if (c->flush_interval_ns == 0 || c->batch_max_bytes < 4096 ||
