@@ -697,33 +697,31 @@ static const struct opt_def *def_of(int c)
 	return NULL;
 }
 
-int dv_options_parse(struct dv_options *o, int argc, char **argv, char *err, size_t errlen)
+/* The command line as given, kept to be applied after the lower layers. */
+struct cli_args {
+	struct {
+		const struct opt_def *d;
+		const char *v;
+	} opt[512];
+	int n;
+	const char *config; /* --config, read before everything else */
+};
+
+/*
+ * Pass 1: collect the command line into cli, each option with its value,
+ * without applying any. Then nothing may follow the options.
+ */
+static int collect_cli(struct cli_args *cli, int argc, char **argv, char *err, size_t errlen)
 {
 	struct option longopts[N_DEFS + 1];
 	/* '+': stop at the first non-option (there are no operands), so "-s
 	 * VALUE" stays in order; ':': report a missing value as ':'. */
 	char shortopts[3 * N_DEFS + 3] = "+:";
-	struct {
-		const struct opt_def *d;
-		const char *v;
-	} cli[512];
-	int n_cli = 0, c, read_on_cli = 0, go_command = 0;
-	const char *config = NULL;
+	int c;
 
-	/* The Go tool's "devourer capture ..." (alias "c"): only its first
-	 * argument, as there; the word changes nothing. */
-	if (argc > 1 && (strcmp(argv[1], "capture") == 0 || strcmp(argv[1], "c") == 0)) {
-		argv[1] = argv[0];
-		argv++;
-		argc--;
-		go_command = 1;
-	}
-	set_defaults(o);
-	o->go_command = go_command;
 	build_getopt(longopts, shortopts + 2);
 	opterr = 0;
 	optind = 0; /* 0, not 1: glibc starts afresh (and reads the '+') on every call */
-	/* Pass 1: collect the command line; it is applied last (highest precedence). */
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		const struct opt_def *d;
 
@@ -738,20 +736,20 @@ int dv_options_parse(struct dv_options *o, int argc, char **argv, char *err, siz
 		d = def_of(c);
 		if (d == NULL)
 			return ERR("unknown option (see --help)");
-		if (n_cli >= (int)(sizeof(cli) / sizeof(cli[0])))
+		if (cli->n >= (int)(sizeof(cli->opt) / sizeof(cli->opt[0])))
 			return ERR("too many options");
 		if (d->set == set_config)
-			config = optarg;
-		cli[n_cli].d = d;
-		cli[n_cli].v = optarg ? optarg : "";
+			cli->config = optarg;
+		cli->opt[cli->n].d = d;
+		cli->opt[cli->n].v = optarg ? optarg : "";
 		if (c < 256 && d->bare && optarg == NULL) {
 			/* "-s 5s" or "-s": see the opening comment. */
 			if (optind < argc && argv[optind][0] != '-')
-				cli[n_cli].v = argv[optind++];
+				cli->opt[cli->n].v = argv[optind++];
 			else
-				cli[n_cli].d = find_def(d->bare);
+				cli->opt[cli->n].d = find_def(d->bare);
 		}
-		n_cli++;
+		cli->n++;
 	}
 	if (optind < argc &&
 	    (strcmp(argv[optind], "capture") == 0 || strcmp(argv[optind], "c") == 0))
@@ -761,14 +759,16 @@ int dv_options_parse(struct dv_options *o, int argc, char **argv, char *err, siz
 	if (optind < argc)
 		return ERR("unexpected argument '%s' (options start with --; see --help)",
 			   argv[optind]);
-	for (int i = 0; i < n_cli; i++) {
-		if (cli[i].d->set == set_flag_help)
-			o->help = 1;
-		if (cli[i].d->set == set_flag_version)
-			o->version = 1;
-	}
-	if (o->help || o->version)
-		return 1;
+	return 0;
+}
+
+/* Pass 2: the layers above the defaults, lowest first: the config file
+ * (--config, else DEVOURER_CONFIG), the environment, the command line. */
+static int apply_layers(struct dv_options *o, const struct cli_args *cli, char *err,
+			size_t errlen)
+{
+	const char *config = cli->config;
+	int read_on_cli = 0;
 
 	if (config == NULL)
 		config = getenv("DEVOURER_CONFIG");
@@ -779,18 +779,22 @@ int dv_options_parse(struct dv_options *o, int argc, char **argv, char *err, siz
 	}
 	if (load_env(o, err, errlen))
 		return -1;
-	for (int i = 0; i < n_cli; i++) {
-		if (cli[i].d->set == set_config)
+	for (int i = 0; i < cli->n; i++) {
+		if (cli->opt[i].d->set == set_config)
 			continue;
-		if (cli[i].d->set == set_read && !read_on_cli) {
+		if (cli->opt[i].d->set == set_read && !read_on_cli) {
 			read_on_cli = 1;
 			o->n_read = 0;
 		}
-		if (apply(o, cli[i].d, cli[i].v, NULL, err, errlen))
+		if (apply(o, cli->opt[i].d, cli->opt[i].v, NULL, err, errlen))
 			return -1;
 	}
+	return 0;
+}
 
-	/* Cross-option checks: nothing starts half-configured. */
+/* Cross-option checks: nothing starts half-configured. */
+static int check_combination(struct dv_options *o, char *err, size_t errlen)
+{
 	if (o->outputs == 0)
 		o->outputs = o->bq_project ? DV_OUT_BIGQUERY : DV_OUT_STDOUT;
 	if ((o->outputs & DV_OUT_FILE) && o->write_file == NULL)
@@ -826,4 +830,34 @@ int dv_options_parse(struct dv_options *o, int argc, char **argv, char *err, siz
 		o->dead_letter = p;
 	}
 	return 0;
+}
+
+int dv_options_parse(struct dv_options *o, int argc, char **argv, char *err, size_t errlen)
+{
+	struct cli_args cli = {.n = 0};
+	int go_command = 0;
+
+	/* The Go tool's "devourer capture ..." (alias "c"): only its first
+	 * argument, as there; the word changes nothing. */
+	if (argc > 1 && (strcmp(argv[1], "capture") == 0 || strcmp(argv[1], "c") == 0)) {
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+		go_command = 1;
+	}
+	set_defaults(o);
+	o->go_command = go_command;
+	if (collect_cli(&cli, argc, argv, err, errlen))
+		return -1;
+	for (int i = 0; i < cli.n; i++) {
+		if (cli.opt[i].d->set == set_flag_help)
+			o->help = 1;
+		if (cli.opt[i].d->set == set_flag_version)
+			o->version = 1;
+	}
+	if (o->help || o->version)
+		return 1;
+	if (apply_layers(o, &cli, err, errlen))
+		return -1;
+	return check_combination(o, err, errlen);
 }
