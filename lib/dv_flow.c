@@ -90,10 +90,6 @@
 #include "dv_hash.h"
 #include "dv_rand.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #define DV_FLOW_NIL   UINT32_MAX
 #define DV_FLOW_NEVER UINT64_MAX
 #define DV_FLOW_BURST 128 /* keys hashed and looked up together */
@@ -104,6 +100,14 @@
 #define DV_BUCKET_MASK	     ((1u << DV_BUCKET_ENTRIES) - 1)
 #define DV_BUCKET_LOAD_PCT   50 /* buckets hold >= capacity / 0.5 entries */
 #define DV_FLOW_MAX_CAPACITY (1u << 28)
+
+/* The signature compare for this CPU, chosen by #include (as DPDK's l3fwd
+ * does): dv_sig_match() over a bucket's DV_BUCKET_ENTRIES signatures. */
+#if defined(__SSE2__)
+#include "dv_flow_sse2.h"
+#else
+#include "dv_flow_scalar.h"
+#endif
 
 #define DV_TCP_FIN     0x01
 #define DV_TCP_SYN     0x02
@@ -339,24 +343,59 @@ static inline uint32_t dv_bucket_next(const struct dv_flow_table *t, uint32_t b)
 	return b + 1 == t->n_buckets ? 0 : b + 1;
 }
 
-/* Bit e set for each entry e of the bucket whose signature equals sig. */
+/* Bit e set for each entry e of the bucket whose signature equals sig
+ * (dv_sig_match: dv_flow_sse2.h or dv_flow_scalar.h). */
 static inline uint32_t dv_bucket_match(const struct dv_flow_bucket *bk, uint16_t sig)
 {
-#if defined(__SSE2__)
-	/* Entries 0..7, then 8..15 of which 8 and 9 are signatures. */
-	__m128i want = _mm_set1_epi16((short)sig);
-	__m128i a = _mm_cmpeq_epi16(_mm_load_si128((const __m128i *)bk->sig), want);
-	__m128i b = _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(bk->sig + 8)), want);
-
-	return (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(a, b)) & DV_BUCKET_MASK;
-#else
-	uint32_t m = 0;
-
-	for (uint32_t e = 0; e < DV_BUCKET_ENTRIES; e++)
-		m |= (uint32_t)(bk->sig[e] == sig) << e;
-	return m;
-#endif
+	return dv_sig_match(bk->sig, sig);
 }
+
+/*
+ * The walk every search of the index takes, written once (as
+ * rte_cuckoo_hash's FOR_EACH_BUCKET): the entries whose signature is
+ * h.sig, in the home bucket first, then in the next buckets (wrapping) for
+ * as long as the bucket just searched says flows passed it (overflow). A
+ * flow placed past its home bucket passed every bucket before its own, so
+ * the walk meets every flow that can have this hash.
+ *
+ *	DV_INDEX_FOR_EACH(t, h, w, e)
+ *		... t->buckets[w.b].pos[e] is a candidate ...
+ *
+ * After the loop, e is -1 if the walk ran out, else the entry the body
+ * stopped at (break), in bucket w.b.
+ */
+struct dv_index_walk {
+	uint32_t b; /* the bucket being searched */
+	uint32_t m; /* its entries with the signature, not yet visited */
+};
+
+static __rte_always_inline struct dv_index_walk dv_index_walk(const struct dv_flow_table *t,
+							      struct dv_flow_hash h)
+{
+	struct dv_index_walk w = {h.bucket, dv_bucket_match(&t->buckets[h.bucket], h.sig)};
+
+	return w;
+}
+
+/* The walk's next entry (w->b is its bucket), or -1 when there is none. */
+static __rte_always_inline int dv_index_next(const struct dv_flow_table *t, struct dv_flow_hash h,
+					     struct dv_index_walk *w)
+{
+	int e;
+
+	while (w->m == 0) {
+		if (t->buckets[w->b].overflow == 0)
+			return -1;
+		w->b = dv_bucket_next(t, w->b);
+		w->m = dv_bucket_match(&t->buckets[w->b], h.sig);
+	}
+	e = __builtin_ctz(w->m);
+	w->m &= w->m - 1;
+	return e;
+}
+
+#define DV_INDEX_FOR_EACH(t, h, w, e)                                                       \
+	for ((w) = dv_index_walk(t, h); ((e) = dv_index_next(t, h, &(w))) >= 0;)
 
 _Static_assert(offsetof(struct dv_pkt, dport) - offsetof(struct dv_pkt, sport) == 2 &&
 		   offsetof(struct dv_pkt, vlan) - offsetof(struct dv_pkt, sport) == 4 &&
@@ -492,23 +531,16 @@ static uint32_t dv_flow_lookup(const struct dv_flow_table *t, const struct dv_fl
 			       struct dv_flow_hash h)
 {
 	uint64_t v4 = dv_flow_key_v4(k);
-	uint32_t b = h.bucket;
+	struct dv_index_walk w;
+	int e;
 
-	for (;;) {
-		const struct dv_flow_bucket *bk = &t->buckets[b];
-		uint32_t m = dv_bucket_match(bk, h.sig);
+	DV_INDEX_FOR_EACH(t, h, w, e) {
+		uint32_t i = t->buckets[w.b].pos[e];
 
-		while (m != 0) {
-			uint32_t i = bk->pos[__builtin_ctz(m)];
-
-			if (dv_flow_rec_is(&t->recs[i], k, v4))
-				return i;
-			m &= m - 1;
-		}
-		if (bk->overflow == 0)
-			return DV_FLOW_NIL;
-		b = dv_bucket_next(t, b);
+		if (dv_flow_rec_is(&t->recs[i], k, v4))
+			return i;
 	}
+	return DV_FLOW_NIL;
 }
 
 /* Enter record position i for a key known to be absent; the table has fewer
@@ -536,25 +568,18 @@ static void dv_flow_index_add(struct dv_flow_table *t, struct dv_flow_hash h, ui
 /* Take record position i, whose key hashes to h, out of the index. */
 static void dv_flow_index_del(struct dv_flow_table *t, struct dv_flow_hash h, uint32_t i)
 {
-	uint32_t b = h.bucket;
+	struct dv_index_walk w;
+	int e;
 
-	for (;;) {
-		struct dv_flow_bucket *bk = &t->buckets[b];
-		uint32_t m = dv_bucket_match(bk, h.sig);
-
-		while (m != 0) {
-			uint32_t e = (uint32_t)__builtin_ctz(m);
-
-			if (bk->pos[e] == i) {
-				bk->sig[e] = 0;
-				return;
-			}
-			m &= m - 1;
-		}
-		/* Not here: it was placed past this bucket. */
-		bk->overflow--;
-		b = dv_bucket_next(t, b);
-	}
+	DV_INDEX_FOR_EACH(t, h, w, e)
+		if (t->buckets[w.b].pos[e] == i)
+			break;
+	if (unlikely(e < 0))
+		return; /* not indexed: never, for a live flow (dv_flow_table_verify) */
+	t->buckets[w.b].sig[e] = 0;
+	/* It was placed past the buckets before its own: they count it no more. */
+	for (uint32_t b = h.bucket; b != w.b; b = dv_bucket_next(t, b))
+		t->buckets[b].overflow--;
 }
 
 /* ---- export ---- */
@@ -943,18 +968,13 @@ static __rte_always_inline uint32_t dv_stage_match(const struct dv_flow_table *t
 						   const struct dv_flow_key *k,
 						   struct dv_flow_hash h)
 {
-	uint32_t b = h.bucket, cand;
-	const struct dv_flow_bucket *bk = &t->buckets[b];
-	uint32_t m = dv_bucket_match(bk, h.sig);
+	struct dv_index_walk w = dv_index_walk(t, h);
+	int e = dv_index_next(t, h, &w);
+	uint32_t cand;
 
-	while (m == 0 && bk->overflow != 0) {
-		b = dv_bucket_next(t, b);
-		bk = &t->buckets[b];
-		m = dv_bucket_match(bk, h.sig);
-	}
-	if (m == 0)
+	if (e < 0)
 		return DV_FLOW_NIL;
-	cand = bk->pos[__builtin_ctz(m)];
+	cand = t->buckets[w.b].pos[e];
 	rte_prefetch0(&t->recs[cand]);
 	if (k->tail.family == 6)
 		rte_prefetch0(t->recs[cand].addr);
