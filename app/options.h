@@ -86,6 +86,13 @@ int dv_options_parse(struct dv_options *o, int argc, char **argv, char *err, siz
 /* Print --help to stdout. */
 void dv_options_usage(const char *prog);
 
+/* Parse "500ms", "10s", "2m", "1h", "1d", "250us", "5ns" or a plain number of
+ * seconds (fractions allowed) into ns. Returns 0, or -EINVAL / -ERANGE. */
+int dv_duration_parse(const char *s, uint64_t *ns);
+
+/* Parse a byte size: "1024", "64KiB", "10GiB", "5MB" (SI and IEC). 0 or -EINVAL/-ERANGE. */
+int dv_size_parse(const char *s, uint64_t *bytes);
+
 /* Name of the log level for a RTE_LOG_* value. */
 const char *dv_log_level_name(uint32_t level);
 

@@ -1,5 +1,5 @@
 /*
- * dv_time: durations and clocks.
+ * dv_time: the wall clock, ns since the epoch, read from the TSC.
  *
  * Workers must not make a system call per packet, so live time comes from
  * the TSC: dv_clock_init() pairs one reading of CLOCK_REALTIME with one TSC
@@ -26,13 +26,6 @@
 #include <stdint.h>
 
 #define DV_NS_PER_SEC 1000000000ULL
-
-/* Parse "500ms", "10s", "2m", "1h", "1d", "250us", "5ns" or a plain number of
- * seconds (fractions allowed) into ns. Returns 0, or -EINVAL / -ERANGE. */
-int dv_duration_parse(const char *s, uint64_t *ns);
-
-/* Parse a byte size: "1024", "64KiB", "10GiB", "5MB" (SI and IEC). 0 or -EINVAL/-ERANGE. */
-int dv_size_parse(const char *s, uint64_t *bytes);
 
 #define DV_CLOCK_STEP_NS  1000000000ULL /* further apart than this: jump */
 #define DV_CLOCK_SLEW_PPM 500            /* the most the rate is bent to close a gap */

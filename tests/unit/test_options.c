@@ -1,13 +1,15 @@
 /*
- * test_options: the command-line forms of the Go devourer that app/options.c
- * takes (issue 24): its command word "capture" / "c", -s and --show-stats
- * without a value beside -s DUR and --stat-interval DUR, and the Go tool's
+ * test_options: app/options.c. Durations and sizes as a user types them;
+ * the command-line forms of the Go devourer that the parser takes (issue
+ * 24): its command word "capture" / "c", -s and --show-stats without a
+ * value beside -s DUR and --stat-interval DUR, and the Go tool's
  * environment variables.
  *
- * Expected values are the documented rules: the default period is 10 s;
- * "-s" takes the next argument unless there is none or it starts with '-';
- * DEVOURER_SHOW_STATS=true|1 turns the line on, false|0 off; the command
- * line wins over the environment.
+ * Expected values are the arithmetic of the units (1 m = 60 s, 1 KiB = 1024
+ * bytes, 1 MB = 10^6 bytes) and the documented rules: the default period is
+ * 10 s; "-s" takes the next argument unless there is none or it starts with
+ * '-'; DEVOURER_SHOW_STATS=true|1 turns the line on, false|0 off; the
+ * command line wins over the environment.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +26,114 @@
 #include "options.h"
 
 #define S(x) ((uint64_t)(x)*DV_NS_PER_SEC)
+#define NS_MS 1000000ULL
+#define NS_S  1000000000ULL
 
 static char err[1024];
+
+struct parse_case {
+	const char *text;
+	int rc;
+	uint64_t value;
+};
+
+static void check_cases(int (*parse)(const char *, uint64_t *), const struct parse_case *c,
+			size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v = 0xdeadbeef;
+		int rc = parse(c[i].text, &v);
+
+		if (rc != c[i].rc)
+			fail_msg("\"%s\": rc %d, want %d", c[i].text, rc, c[i].rc);
+		if (rc == 0 && v != c[i].value)
+			fail_msg("\"%s\": %llu, want %llu", c[i].text, (unsigned long long)v,
+				 (unsigned long long)c[i].value);
+	}
+}
+
+static void test_duration_parse(void **state)
+{
+	static const struct parse_case cases[] = {
+		{"500ms", 0, 500 * NS_MS},
+		{"10s", 0, 10 * NS_S},
+		{"2m", 0, 120 * NS_S},
+		{"1h", 0, 3600 * NS_S},
+		{"1d", 0, 86400 * NS_S},
+		{"250us", 0, 250000},
+		{"5ns", 0, 5},
+		{"1.5", 0, 1500 * NS_MS}, /* plain number: seconds, fractions allowed */
+		{"120", 0, 120 * NS_S},
+		{"0", 0, 0},
+		{"0s", 0, 0},
+		{"1.5s", 0, 1500 * NS_MS},
+		{"0.25h", 0, 900 * NS_S},
+		{"30m", 0, 1800 * NS_S}, /* the --active-timeout default */
+		{"10S", 0, 10 * NS_S},   /* units are case-insensitive */
+		{"", -EINVAL, 0},
+		{"-1", -EINVAL, 0},
+		{"-1s", -EINVAL, 0},
+		{"+1s", -EINVAL, 0},
+		{"10x", -EINVAL, 0},
+		{"s", -EINVAL, 0},
+		{"ms", -EINVAL, 0},
+		{"10 s", -EINVAL, 0},
+		{"10s ", -EINVAL, 0},
+		{"1s2", -EINVAL, 0},
+		{"inf", -EINVAL, 0},
+		{"nan", -EINVAL, 0},
+		{"1e20", -ERANGE, 0}, /* 10^29 ns does not fit in 64 bits */
+		{"300000000000h", -ERANGE, 0},
+	};
+
+	(void)state;
+	check_cases(dv_duration_parse, cases, sizeof(cases) / sizeof(cases[0]));
+	assert_int_equal(dv_duration_parse(NULL, &(uint64_t){0}), -EINVAL);
+}
+
+/*
+ * Durations between 2^63 and 2^64 ns (292 to 584 years) fit the uint64_t
+ * result and must come out exact, not wrapped to 2^63.
+ */
+static void test_duration_parse_above_int64(void **state)
+{
+	static const struct parse_case cases[] = {
+		{"9300000000s", 0, 9300000000ULL * NS_S},
+		{"10000000000s", 0, 10000000000ULL * NS_S},
+	};
+
+	(void)state;
+	check_cases(dv_duration_parse, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+static void test_size_parse(void **state)
+{
+	static const struct parse_case cases[] = {
+		{"10GiB", 0, 10ULL << 30}, /* the --spool-max-bytes default */
+		{"64KiB", 0, 64ULL << 10},
+		{"5MB", 0, 5000000},
+		{"100", 0, 100},
+		{"0", 0, 0},
+		{"1024", 0, 1024},
+		{"1kB", 0, 1000},
+		{"3MiB", 0, 3ULL << 20},
+		{"2GB", 0, 2000000000ULL},
+		{"1TiB", 0, 1ULL << 40},
+		{"1.5KiB", 0, 1536},
+		{"10b", 0, 10},
+		{"", -EINVAL, 0},
+		{"-5", -EINVAL, 0},
+		{"GiB", -EINVAL, 0},
+		{"10XB", -EINVAL, 0},
+		{"10 GiB", -EINVAL, 0},
+		{"1.2.3", -EINVAL, 0},
+		{"16777216TiB", -ERANGE, 0}, /* 2^64 bytes */
+	};
+
+	(void)state;
+	check_cases(dv_size_parse, cases, sizeof(cases) / sizeof(cases[0]));
+	assert_int_equal(dv_size_parse(NULL, &(uint64_t){0}), -EINVAL);
+}
 
 /* Every parse gets its own slot, kept to the end: the parser's strings stay
  * reachable, so LeakSanitizer (the unit-asan run) does not count them. */
@@ -260,6 +369,9 @@ static void test_go_flags(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_duration_parse),
+	    cmocka_unit_test(test_duration_parse_above_int64),
+	    cmocka_unit_test(test_size_parse),
 	    cmocka_unit_test_setup(test_command_word, clear_env),
 	    cmocka_unit_test_setup(test_s_forms, clear_env),
 	    cmocka_unit_test_setup(test_show_stats_env, clear_env),
