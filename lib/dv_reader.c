@@ -101,8 +101,12 @@ int dv_reader_next(struct dv_reader *r, struct dv_pkt *pkt, char *err, size_t er
 				 (unsigned long long)r->stats.packets, pcap_geterr(r->pcap));
 			return -EIO;
 		}
-		uint32_t wire = h->len > h->caplen ? h->len : h->caplen;
+		uint32_t wire = h->len;
 
+		if (h->len > DV_WIRE_LEN_MAX || h->len < h->caplen) {
+			r->stats.bad_length++;
+			wire = h->caplen;
+		}
 		r->stats.packets++;
 		r->stats.bytes += wire;
 		switch (dv_parse(data, h->caplen, r->linktype, pkt)) {

@@ -16,12 +16,24 @@
 
 struct dv_reader;
 
+/*
+ * A record's original length is the frame's length on the wire, which the
+ * rows count, but a damaged or fuzzed file can claim anything (4 GB for a
+ * 48-byte record). One longer than DV_WIRE_LEN_MAX (libpcap's largest snap
+ * length: no link devourer reads carries a longer frame) or shorter than the
+ * bytes captured is not believed: the record counts as bad_length, and its
+ * captured length stands for its wire length. libpcap itself cuts a record
+ * captured past the file's snap length to that length.
+ */
+#define DV_WIRE_LEN_MAX 262144
+
 struct dv_reader_stats {
 	uint64_t packets;    /* frames read */
 	uint64_t bytes;      /* their wire length */
 	uint64_t ip_packets; /* parsed as IP */
 	uint64_t non_ip;     /* valid frames without IP */
 	uint64_t malformed;  /* truncated or invalid headers */
+	uint64_t bad_length; /* original length not believed (see DV_WIRE_LEN_MAX) */
 };
 
 /*

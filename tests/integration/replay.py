@@ -57,11 +57,14 @@ CAPTURE_EXT = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
 # still fails. Empty means none.
 EXCEPTIONS = {
     # The fuzzed record's original length is 4093509168 (checked in the raw
-    # record header: caplen 48, len 0xF3FDFE30). SPEC counts bytes as the
-    # record's original length, which the program does; tshark's frame.len
-    # is a signed 32-bit field and clamps it to 2147483647.
+    # record header: caplen 48, len 0xF3FDFE30). No frame is that long: the
+    # program does not believe an original length over 262144 (libpcap's
+    # largest snap length) and counts the record's 48 captured bytes
+    # (bad_length); tshark's frame.len is a signed 32-bit field and clamps
+    # it to 2147483647.
     "fuzz-2021-06-07-c6c72a0a56.pcap": {
-        "reason": "tshark clamps frame.len to 2^31-1; the record says 4093509168",
+        "reason": "the record claims 4093509168 bytes: the program counts its 48 captured "
+                  "bytes, tshark clamps frame.len to 2^31-1",
         "keys": ["17/- 0.6.255.0:53975-102.110.128.32:2152"],
     },
 }
