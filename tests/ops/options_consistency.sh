@@ -5,7 +5,9 @@
 # (config/devourer.conf; help, version, config itself and the Go tool's
 # show-stats excepted), and the reverse: every key of the example config and
 # every option heading of the man page must be an option of the program. The
-# man page must render with no warning.
+# man page must render with no warning. Every option --help names in its
+# prose (EAL ones such as --no-huge) is in the man page too; every option is
+# in a table of README.md, and every option a README table names exists.
 #
 # Usage: tests/ops/options_consistency.sh [PROGRAM]
 # Without PROGRAM the list of SPEC section 1 (plus --rss, --log-level) is used.
@@ -136,6 +138,49 @@ for h in $headings; do
 	printf '%s\n' "$opts" | grep -qxF -- "$h" || fail "man page describes --$h, which is not an option of $source"
 done
 echo "checked $nhead man page option headings are options"
+
+# --help mentions options in its prose too (the EAL options devourer picks,
+# such as --no-huge): each must be in the man page as well.
+if [ -n "$prog" ]; then
+	prose=$(printf '%s\n' "$help" | grep -oE -- '--[a-z][a-z0-9-]*' | sed 's/^--//' | sort -u)
+	for o in $prose; do
+		printf '%s\n' "$opts" | grep -qxF -- "$o" && continue
+		if [ $have_man -eq 1 ]; then
+			is_word_in "$rendered" "$o" || fail "--help names --$o, which the man page does not"
+		else
+			grep -qF -- "$(roff_word "$o")" "$page" || fail "--help names --$o, which $page does not"
+		fi
+	done
+	echo "checked the $(printf '%s\n' "$prose" | grep -c .) options --help names against the man page"
+fi
+
+# The README's option tables (lines starting with '|' in its "## Options"
+# section): every option of the program is in one (a "--bq-*" row stands for
+# every --bq- option), and every option they name is one the program has, or
+# one --help names (EAL options). The "Coming from devourer (Go)" table names
+# Go flags on purpose, some of them not taken, so it is not read.
+readme=$root/README.md
+rows=$(awk '/^## / { on = ($0 == "## Options") } on && /^\|/' "$readme")
+wild=$(printf '%s\n' "$rows" | grep -oE -- '--[a-z][a-z0-9-]*-\*' | sed 's/^--//; s/\*$//' | sort -u)
+in_tables=$(printf '%s\n' "$rows" | sed 's/--[a-z][a-z0-9-]*-\*//g' |
+	grep -oE -- '--[a-z][a-z0-9-]*[a-z0-9]' | sed 's/^--//' | sort -u)
+missing_readme=0
+for o in $opts; do
+	case $o in help | version) continue ;; esac
+	printf '%s\n' "$in_tables" | grep -qxF -- "$o" && continue
+	covered=0
+	for w in $wild; do
+		case $o in "$w"*) covered=1 ;; esac
+	done
+	[ $covered -eq 1 ] && continue
+	fail "--$o is in $source but in no table of README.md"
+	missing_readme=$((missing_readme + 1))
+done
+known=$(printf '%s\n%s\n' "$opts" "${prose:-}" | sort -u)
+for o in $in_tables; do
+	printf '%s\n' "$known" | grep -qxF -- "$o" || fail "README.md's tables name --$o, which is not an option of $source"
+done
+echo "checked $nopts options against README.md's tables ($missing_readme missing) and its $(printf '%s\n' "$in_tables" | grep -c .) table options back"
 
 # The defaults the example config shows must be values the program accepts:
 # uncomment every "# key = value" line and let PROGRAM read the result. With
