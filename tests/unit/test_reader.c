@@ -21,9 +21,10 @@
 static void udp_frame(uint8_t f[60])
 {
 	static const uint8_t hdr[] = {
-	    0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00,		/* Ethernet */
-	    0x45, 0, 0, 46, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, /* IPv4 */
-	    0x03, 0xe8, 0x07, 0xd0, 0, 26, 0, 0,				/* UDP */
+	    0x02, 0,	0,    0,    0, 2,  0x02, 0, 0,	0,  0, 1, 0x08, 0x00, /* Ethernet */
+	    0x45, 0,	0,    46,   0, 1,  0,	 0, 64, 17, 0, 0, 10,	0,
+	    0,	  1,	10,   0,    0, 2,	    /* IPv4 */
+	    0x03, 0xe8, 0x07, 0xd0, 0, 26, 0,	 0, /* UDP */
 	};
 
 	memset(f, 0, 60);
@@ -67,11 +68,11 @@ static void test_absurd_lengths_not_trusted(void **state)
 	put32(f, 0);
 	put32(f, 65535);
 	put32(f, 1);
-	record(f, 1, 60, 60);	      /* a whole frame */
+	record(f, 1, 60, 60);	       /* a whole frame */
 	record(f, 2, 60, 4093509168u); /* a fuzzed header: 4 GB on the wire */
-	record(f, 3, 60, 1000);       /* cut by a snap length: 1000 is believable */
-	record(f, 4, 60, 50);	      /* fewer bytes on the wire than captured */
-	record(f, 5, 60, 262144);     /* the longest believed */
+	record(f, 3, 60, 1000);	       /* cut by a snap length: 1000 is believable */
+	record(f, 4, 60, 50);	       /* fewer bytes on the wire than captured */
+	record(f, 5, 60, 262144);      /* the longest believed */
 	assert_int_equal(fclose(f), 0);
 
 	r = dv_reader_open(path, err, sizeof(err));
