@@ -1,10 +1,14 @@
 /*
  * options: one table describes every option (name, short letter, help,
- * group, setter), and the same setters serve the command line, DEVOURER_*
- * variables and --config lines, so a value is validated the same way
- * wherever it comes from. Layers are applied lowest first (defaults, config
- * file, environment, command line); a list option (--read) given in a higher
- * layer replaces the lower layer's list instead of adding to it.
+ * group, setter, default), and the same setters serve the defaults, the
+ * command line, DEVOURER_* variables and --config lines, so a value is
+ * validated the same way wherever it comes from. Layers are applied lowest
+ * first (defaults, config file, environment, command line); a list option
+ * (--read) given in a higher layer replaces the lower layer's list instead
+ * of adding to it. Delivery and BigQuery defaults and limits are the
+ * library's (dv_bq.h), --help prints them from its values. Durations and
+ * sizes as a user types them are parsed here too: the library knows no
+ * command line.
  *
  * The Go tool's command lines run unchanged: its command word ("capture",
  * "c") may come first, and its -s/--show-stats takes no value. -s is also
@@ -18,6 +22,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,27 +31,50 @@
 
 #include <rte_log.h>
 
+#include "dv_bq.h"
 #include "dv_row.h"
 #include "dv_time.h"
+#include "dv_worker.h"
 #include "options.h"
 
 typedef int (*dv_setter)(struct dv_options *o, const char *v, char *err, size_t errlen);
 
+/* How --help prints a default the library gives (set_defaults copies it
+ * from dv_bq_config_init_defaults), read from its field of struct dv_options. */
+enum lib_default {
+	LIB_NONE = 0,
+	LIB_STR,   /* const char * */
+	LIB_U64,   /* uint64_t, a number */
+	LIB_DUR,   /* uint64_t ns, as a duration: 1s, 200ms */
+	LIB_SIZE,  /* uint64_t bytes, as a size: 10GiB */
+	LIB_ONOFF, /* int, on or off */
+};
+
+/*
+ * An option's default is one of: def, the value as a user would type it
+ * (set_defaults applies it through the setter, --help prints it as is);
+ * lib, a value the library sets (printed from the value); or def_words,
+ * --help's words for a default that is not a value ("host name").
+ */
 struct opt_def {
 	const char *name;
 	int short_name;   /* 0: none */
 	int has_arg;      /* getopt's no_argument / required_argument */
 	const char *group;
 	const char *arg;  /* placeholder in --help */
-	const char *def;  /* default shown in --help */
+	const char *def;  /* the program's default value, as typed */
 	const char *help;
 	dv_setter set;
 	const char *env_alias[3]; /* extra environment names (the Go tool's) */
 	int secret;       /* never echo the value */
 	const char *bare; /* the short form given no value is this option, valueless */
+	enum lib_default lib; /* the library's default, in field */
+	size_t field;     /* offsetof(struct dv_options, ...) for lib */
+	const char *def_words; /* --help's words for a default that is no value */
 };
 
-#define DV_STAT_INTERVAL_DEFAULT_NS (10 * DV_NS_PER_SEC)
+/* --stat-interval's default, also the period --show-stats turns on. */
+#define DV_STAT_INTERVAL_DEFAULT "10s"
 
 static char *dupstr(const char *s)
 {
@@ -146,6 +174,40 @@ int dv_size_parse(const char *s, uint64_t *bytes)
 	return parse_scaled(s, units, 1, bytes);
 }
 
+/* The largest of units (largest first) that divides v, as "<count><name>";
+ * 0 as "0". The inverse of parse_scaled for whole counts. */
+static void format_scaled(uint64_t v, const struct unit *units, char *buf, size_t len)
+{
+	const struct unit *u = units;
+
+	while (v != 0 && u[1].name != NULL && v % (uint64_t)u->mult != 0)
+		u++;
+	if (v == 0)
+		snprintf(buf, len, "0");
+	else
+		snprintf(buf, len, "%llu%s", (unsigned long long)(v / (uint64_t)u->mult), u->name);
+}
+
+static void format_duration(uint64_t ns, char *buf, size_t len)
+{
+	static const struct unit units[] = {
+		{"d", 86400e9}, {"h", 3600e9}, {"m", 60e9}, {"s", 1e9},
+		{"ms", 1e6},    {"us", 1e3},   {"ns", 1},   {NULL, 0},
+	};
+
+	format_scaled(ns, units, buf, len);
+}
+
+static void format_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const struct unit units[] = {
+		{"TiB", 1099511627776.0}, {"GiB", 1073741824.0}, {"MiB", 1048576.0},
+		{"KiB", 1024.0},          {"", 1},               {NULL, 0},
+	};
+
+	format_scaled(bytes, units, buf, len);
+}
+
 /* ---- setters: one per option, the same for every layer ------------------------- */
 
 static int set_duration(const char *name, uint64_t *dst, const char *v, char *err,
@@ -198,7 +260,7 @@ static int set_workers(struct dv_options *o, const char *v, char *err, size_t er
 {
 	uint64_t x;
 
-	if (set_uint("workers", &x, v, 1, 64, err, errlen))
+	if (set_uint("workers", &x, v, 1, DV_MAX_WORKERS, err, errlen))
 		return -1;
 	o->workers = (unsigned int)x;
 	return 0;
@@ -340,7 +402,9 @@ static int set_log_level(struct dv_options *o, const char *v, char *err, size_t 
 
 static int set_bq_auth(struct dv_options *o, const char *v, char *err, size_t errlen)
 {
-	if (strcmp(v, "auto") && strcmp(v, "key") && strcmp(v, "metadata") && strcmp(v, "none"))
+	enum dv_bq_auth_mode mode;
+
+	if (dv_bq_auth_mode_parse(v, &mode) != 0)
 		return ERR("--bq-auth: '%s' is not one of auto, key, metadata, none", v);
 	o->bq_auth = dupstr(v);
 	return 0;
@@ -348,13 +412,14 @@ static int set_bq_auth(struct dv_options *o, const char *v, char *err, size_t er
 
 static int set_bq_batch_rows(struct dv_options *o, const char *v, char *err, size_t errlen)
 {
-	/* insertAll takes at most 50,000 rows a request. */
-	return set_uint("bq-batch-rows", &o->bq_batch_rows, v, 1, 50000, err, errlen);
+	return set_uint("bq-batch-rows", &o->bq_batch_rows, v, 1, DV_BQ_MAX_ROWS_PER_REQ, err,
+			errlen);
 }
 
 static int set_bq_max_inflight(struct dv_options *o, const char *v, char *err, size_t errlen)
 {
-	return set_uint("bq-max-inflight", &o->bq_max_inflight, v, 1, 64, err, errlen);
+	return set_uint("bq-max-inflight", &o->bq_max_inflight, v, 1, DV_BQ_MAX_INFLIGHT, err,
+			errlen);
 }
 
 static int set_spool_max_bytes(struct dv_options *o, const char *v, char *err, size_t errlen)
@@ -389,7 +454,7 @@ static int set_show_stats(struct dv_options *o, const char *v, char *err, size_t
 	if (!on)
 		o->stat_interval_ns = 0;
 	else if (o->stat_interval_ns == 0)
-		o->stat_interval_ns = DV_STAT_INTERVAL_DEFAULT_NS;
+		dv_duration_parse(DV_STAT_INTERVAL_DEFAULT, &o->stat_interval_ns);
 	return 0;
 }
 
@@ -419,6 +484,12 @@ static int set_flag_version(struct dv_options *o, const char *v, char *err, size
 		.name = n, .short_name = s, .has_arg = a, .group = g, .arg = ar, .def = df,  \
 		.help = h, .set = fn, __VA_ARGS__                                        \
 	}
+/* A default the library gives, copied into field by set_defaults; the
+ * _Generic fails to compile if the field is not of the kind's type. */
+#define LIB_DEFAULT(kind, type, f)                                                       \
+	.lib = kind,                                                                     \
+	.field = _Generic(((struct dv_options *)0)->f, type : offsetof(struct dv_options, f))
+#define WORDS(w) .def_words = w
 #define REQ required_argument
 #define NO no_argument
 #define OPTIONAL optional_argument /* long form only: --name or --name=VALUE */
@@ -448,12 +519,13 @@ static const struct opt_def defs[] = {
 	OPT("max-flows", 0, REQ, "Flows", "N", "1048576",
 	 "flow table capacity, all workers together", set_max_flows),
 
-	OPT("output", 'o', REQ, "Output", "LIST", "bigquery if a project is set, else stdout",
-	 "comma list of stdout, file, bigquery", set_output),
+	OPT("output", 'o', REQ, "Output", "LIST", NULL, "comma list of stdout, file, bigquery",
+	 set_output, WORDS("bigquery if a project is set, else stdout")),
 	OPT("write-file", 'w', REQ, "Output", "PATH", NULL, "NDJSON output file for 'file'",
 	 set_write_file),
-	OPT("sensor", 0, REQ, "Output", "NAME", "host name", "written into every row", set_sensor),
-	OPT("stat-interval", 's', REQ, "Output", "DUR", "10s",
+	OPT("sensor", 0, REQ, "Output", "NAME", NULL, "written into every row", set_sensor,
+	 WORDS("host name")),
+	OPT("stat-interval", 's', REQ, "Output", "DUR", DV_STAT_INTERVAL_DEFAULT,
 	 "period of the statistics line on stderr; 0 turns it off. -s with no value "
 	 "(last, or before another option) is --show-stats", set_stat_interval,
 	 .bare = "show-stats"),
@@ -470,8 +542,8 @@ static const struct opt_def defs[] = {
 	 "dataset, must exist (alias --bq-dataset-id)", set_bq_dataset,
 	 .env_alias = {"DEVOURER_BQ_DATASET_ID", "DEVOURER_BIGQUERY_DATASET_ID"}),
 	OPT("bq-dataset-id", 0, REQ, NULL, "ID", NULL, NULL, set_bq_dataset),
-	OPT("bq-table", 0, REQ, "BigQuery", "NAME", "flow_logs",
-	 "table, created on first run if missing", set_bq_table),
+	OPT("bq-table", 0, REQ, "BigQuery", "NAME", NULL, "table, created on first run if missing",
+	 set_bq_table, LIB_DEFAULT(LIB_STR, const char *, bq_table)),
 	OPT("bq-sa-key-file", 0, REQ, "BigQuery", "FILE", NULL, "service-account key JSON file",
 	 set_bq_sa_key_file, .env_alias = {"DEVOURER_BIGQUERY_SA_KEY_FILE"}),
 	OPT("bq-sa-key-data", 0, REQ, "BigQuery", "JSON", NULL,
@@ -480,35 +552,41 @@ static const struct opt_def defs[] = {
 	OPT("bq-auth", 0, REQ, "BigQuery", "auto|key|metadata|none", "auto",
 	 "key if given, else GOOGLE_APPLICATION_CREDENTIALS, else the metadata server",
 	 set_bq_auth),
-	OPT("bq-endpoint", 0, REQ, "BigQuery", "URL", "https://bigquery.googleapis.com",
-	 "API root (BIGQUERY_EMULATOR_HOST sets it too)", set_bq_endpoint),
-	OPT("bq-token-uri", 0, REQ, "BigQuery", "URL", "the key's token_uri", "OAuth token endpoint",
-	 set_bq_token_uri),
-	OPT("bq-ca-file", 0, REQ, "BigQuery", "FILE", "system CAs",
-	 "extra trust anchor (TLS is always verified)", set_bq_ca_file),
-	OPT("bq-batch-rows", 0, REQ, "BigQuery", "N", "500", "rows per insertAll request at most",
-	 set_bq_batch_rows),
-	OPT("bq-flush-interval", 0, REQ, "BigQuery", "DUR", "1s",
-	 "a batch leaves after this long even if not full", set_bq_flush_interval),
-	OPT("bq-max-inflight", 0, REQ, "BigQuery", "N", "4", "concurrent insertAll requests",
-	 set_bq_max_inflight),
+	/* The library's default endpoint (private to lib/bq), in words. */
+	OPT("bq-endpoint", 0, REQ, "BigQuery", "URL", NULL,
+	 "API root (BIGQUERY_EMULATOR_HOST sets it too)", set_bq_endpoint,
+	 WORDS("https://bigquery.googleapis.com")),
+	OPT("bq-token-uri", 0, REQ, "BigQuery", "URL", NULL, "OAuth token endpoint",
+	 set_bq_token_uri, WORDS("the key's token_uri")),
+	OPT("bq-ca-file", 0, REQ, "BigQuery", "FILE", NULL,
+	 "extra trust anchor (TLS is always verified)", set_bq_ca_file, WORDS("system CAs")),
+	OPT("bq-batch-rows", 0, REQ, "BigQuery", "N", NULL, "rows per insertAll request at most",
+	 set_bq_batch_rows, LIB_DEFAULT(LIB_U64, uint64_t, bq_batch_rows)),
+	OPT("bq-flush-interval", 0, REQ, "BigQuery", "DUR", NULL,
+	 "a batch leaves after this long even if not full", set_bq_flush_interval,
+	 LIB_DEFAULT(LIB_DUR, uint64_t, bq_flush_interval_ns)),
+	OPT("bq-max-inflight", 0, REQ, "BigQuery", "N", NULL, "concurrent insertAll requests",
+	 set_bq_max_inflight, LIB_DEFAULT(LIB_U64, uint64_t, bq_max_inflight)),
 
-	OPT("spool-dir", 0, REQ, "Delivery", "DIR", "/var/lib/devourer/spool",
-	 "durable queue for rows not yet accepted by BigQuery", set_spool_dir),
-	OPT("dead-letter", 0, REQ, "Delivery", "FILE", "<spool-dir>/dead-letter.ndjson",
-	 "rows BigQuery rejected as invalid, each with its error", set_dead_letter),
-	OPT("spool-max-bytes", 0, REQ, "Delivery", "SIZE", "10GiB", "spool size limit",
-	 set_spool_max_bytes),
-	OPT("write-ahead", 0, REQ, "Delivery", "on|off", "on",
+	OPT("spool-dir", 0, REQ, "Delivery", "DIR", NULL,
+	 "durable queue for rows not yet accepted by BigQuery", set_spool_dir,
+	 LIB_DEFAULT(LIB_STR, const char *, spool_dir)),
+	/* Left unset: the library builds this path from the spool directory. */
+	OPT("dead-letter", 0, REQ, "Delivery", "FILE", NULL,
+	 "rows BigQuery rejected as invalid, each with its error", set_dead_letter,
+	 WORDS("<spool-dir>/dead-letter.ndjson")),
+	OPT("spool-max-bytes", 0, REQ, "Delivery", "SIZE", NULL, "spool size limit",
+	 set_spool_max_bytes, LIB_DEFAULT(LIB_SIZE, uint64_t, spool_max_bytes)),
+	OPT("write-ahead", 0, REQ, "Delivery", "on|off", NULL,
 	    "spool every row before it is sent, so a crash loses at most one commit interval; "
 	    "off: spool only what cannot be delivered now",
-	    set_write_ahead),
-	OPT("spool-commit-interval", 0, REQ, "Delivery", "DUR", "200ms",
+	    set_write_ahead, LIB_DEFAULT(LIB_ONOFF, int, write_ahead)),
+	OPT("spool-commit-interval", 0, REQ, "Delivery", "DUR", NULL,
 	    "group commit (write + fdatasync) period of the spool: the crash-loss window",
-	    set_spool_commit_interval),
-	OPT("shutdown-timeout", 0, REQ, "Delivery", "DUR", "10s",
+	    set_spool_commit_interval, LIB_DEFAULT(LIB_DUR, uint64_t, spool_commit_interval_ns)),
+	OPT("shutdown-timeout", 0, REQ, "Delivery", "DUR", NULL,
 	 "on SIGINT/SIGTERM, how long uploads may take before the rest is spooled",
-	 set_shutdown_timeout),
+	 set_shutdown_timeout, LIB_DEFAULT(LIB_DUR, uint64_t, shutdown_timeout_ns)),
 	OPT("drain-spool", 0, NO, "Delivery", NULL, NULL,
 	 "send everything in the spool, then exit (no capture)", set_flag_drain),
 
@@ -529,8 +607,69 @@ static const struct opt_def *find_def(const char *name)
 	return NULL;
 }
 
+/*
+ * Defaults, the lowest layer: each option's own value from the table,
+ * through its setter; delivery and BigQuery values from the library, whose
+ * dv_bq_config_init_defaults is the one place they are set; the host name.
+ * --dead-letter stays unset: the library builds <spool-dir>/dead-letter.ndjson.
+ */
+static void set_defaults(struct dv_options *o)
+{
+	static char host[256];
+	struct dv_bq_config bq;
+	char err[256];
+
+	memset(o, 0, sizeof(*o));
+	for (size_t i = 0; i < N_DEFS; i++) {
+		if (defs[i].def != NULL && defs[i].set(o, defs[i].def, err, sizeof(err)) != 0) {
+			fprintf(stderr, "dpdk-devourer: built-in default: %s\n", err);
+			abort();
+		}
+	}
+	dv_bq_config_init_defaults(&bq);
+	o->bq_table = bq.table;
+	o->bq_batch_rows = bq.batch_rows;
+	o->bq_flush_interval_ns = bq.flush_interval_ns;
+	o->bq_max_inflight = bq.max_inflight;
+	o->spool_dir = bq.spool_dir;
+	o->spool_max_bytes = bq.spool_max_bytes;
+	o->write_ahead = bq.write_ahead;
+	o->spool_commit_interval_ns = bq.commit_interval_ns;
+	o->shutdown_timeout_ns = bq.shutdown_timeout_ns;
+	if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+		strcpy(host, "unknown");
+	o->sensor = host;
+}
+
+/* The default --help shows for d (dflt: as set_defaults left it), or NULL. */
+static const char *default_text(const struct opt_def *d, const struct dv_options *dflt,
+				char *buf, size_t len)
+{
+	const char *field = (const char *)dflt + d->field;
+
+	switch (d->lib) {
+	case LIB_NONE:
+		return d->def ? d->def : d->def_words;
+	case LIB_STR:
+		return *(const char *const *)field;
+	case LIB_U64:
+		snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)field);
+		return buf;
+	case LIB_DUR:
+		format_duration(*(const uint64_t *)field, buf, len);
+		return buf;
+	case LIB_SIZE:
+		format_size(*(const uint64_t *)field, buf, len);
+		return buf;
+	case LIB_ONOFF:
+		return *(const int *)field ? "on" : "off";
+	}
+	return NULL;
+}
+
 void dv_options_usage(const char *prog)
 {
+	static struct dv_options dflt; /* static: its strings stay reachable */
 	const char *group = NULL;
 
 	printf(
@@ -540,9 +679,11 @@ void dv_options_usage(const char *prog)
 	    "'capture' (or 'c'), the Go devourer's command word, may come first; it changes\n"
 	    "nothing.\n",
 	    prog);
+	set_defaults(&dflt);
 	for (size_t i = 0; i < N_DEFS; i++) {
 		const struct opt_def *d = &defs[i];
-		char left[64];
+		char left[64], buf[32];
+		const char *def = default_text(d, &dflt, buf, sizeof(buf));
 
 		if (d->group == NULL)
 			continue;
@@ -559,8 +700,8 @@ void dv_options_usage(const char *prog)
 			snprintf(left, sizeof(left), "    --%s%s%s", d->name, d->arg ? " " : "",
 				 d->arg ? d->arg : "");
 		printf("  %-34s %s", left, d->help);
-		if (d->def)
-			printf(" [%s]", d->def);
+		if (def)
+			printf(" [%s]", def);
 		printf("\n");
 	}
 	printf("\nEvery option can also be set as DEVOURER_<NAME> in the environment (e.g.\n"
@@ -708,33 +849,6 @@ static int load_env(struct dv_options *o, char *err, size_t errlen)
 		}
 	}
 	return 0;
-}
-
-static void set_defaults(struct dv_options *o)
-{
-	static char host[256];
-
-	memset(o, 0, sizeof(*o));
-	o->workers = 1;
-	o->stat_interval_ns = DV_STAT_INTERVAL_DEFAULT_NS;
-	o->flow_timeout_ns = 120 * DV_NS_PER_SEC;
-	o->active_timeout_ns = 1800 * DV_NS_PER_SEC;
-	o->tcp_close_timeout_ns = 10 * DV_NS_PER_SEC;
-	o->max_flows = 1048576;
-	o->log_level = RTE_LOG_NOTICE;
-	o->spool_dir = "/var/lib/devourer/spool";
-	o->spool_max_bytes = 10ULL << 30;
-	o->shutdown_timeout_ns = 10 * DV_NS_PER_SEC;
-	o->write_ahead = 1;
-	o->spool_commit_interval_ns = 200 * 1000000ULL;
-	o->bq_table = "flow_logs";
-	o->bq_auth = "auto";
-	o->bq_batch_rows = 500;
-	o->bq_flush_interval_ns = DV_NS_PER_SEC;
-	o->bq_max_inflight = 4;
-	if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
-		strcpy(host, "unknown");
-	o->sensor = host;
 }
 
 /* Build the getopt tables from defs. */
@@ -892,15 +1006,6 @@ static int check_combination(struct dv_options *o, char *err, size_t errlen)
 		return ERR("--active-timeout: must be more than 0");
 	if (o->tcp_close_timeout_ns == 0)
 		return ERR("--tcp-close-timeout: must be more than 0");
-	if (o->dead_letter == NULL) {
-		size_t n = strlen(o->spool_dir) + sizeof("/dead-letter.ndjson");
-		char *p = malloc(n);
-
-		if (p == NULL)
-			return ERR("out of memory");
-		snprintf(p, n, "%s/dead-letter.ndjson", o->spool_dir);
-		o->dead_letter = p;
-	}
 	return 0;
 }
 

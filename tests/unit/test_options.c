@@ -3,13 +3,15 @@
  * the command-line forms of the Go devourer that the parser takes (issue
  * 24): its command word "capture" / "c", -s and --show-stats without a
  * value beside -s DUR and --stat-interval DUR, and the Go tool's
- * environment variables.
+ * environment variables. Defaults and limits are the library's, and
+ * --help shows the defaults the parser uses.
  *
  * Expected values are the arithmetic of the units (1 m = 60 s, 1 KiB = 1024
- * bytes, 1 MB = 10^6 bytes) and the documented rules: the default period is
- * 10 s; "-s" takes the next argument unless there is none or it starts with
- * '-'; DEVOURER_SHOW_STATS=true|1 turns the line on, false|0 off; the
- * command line wins over the environment.
+ * bytes, 1 MB = 10^6 bytes), the library's defaults and limits
+ * (dv_bq_config_init_defaults, dv_bq.h, dv_worker.h) and the documented
+ * rules: the default period is 10 s; "-s" takes the next argument unless
+ * there is none or it starts with '-'; DEVOURER_SHOW_STATS=true|1 turns the
+ * line on, false|0 off; the command line wins over the environment.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,8 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "dv_bq.h"
 #include "dv_time.h"
+#include "dv_worker.h"
 #include "options.h"
 
 #define S(x) ((uint64_t)(x)*DV_NS_PER_SEC)
@@ -366,6 +371,172 @@ static void test_go_flags(void **state)
 	assert_int_equal(o->stat_interval_ns, S(10));
 }
 
+/* Delivery and BigQuery defaults are the library's; the dead-letter path is
+ * left to the library to build. */
+static void test_defaults_are_the_librarys(void **state)
+{
+	struct dv_bq_config c;
+	enum dv_bq_auth_mode auth;
+	struct dv_options *o;
+
+	(void)state;
+	dv_bq_config_init_defaults(&c);
+	assert_int_equal(parse(o = slot(), NULL), 0);
+	assert_string_equal(o->bq_table, c.table);
+	assert_int_equal(dv_bq_auth_mode_parse(o->bq_auth, &auth), 0);
+	assert_int_equal(auth, c.auth);
+	assert_int_equal(o->bq_batch_rows, c.batch_rows);
+	assert_int_equal(o->bq_flush_interval_ns, c.flush_interval_ns);
+	assert_int_equal(o->bq_max_inflight, c.max_inflight);
+	assert_string_equal(o->spool_dir, c.spool_dir);
+	assert_int_equal(o->spool_max_bytes, c.spool_max_bytes);
+	assert_int_equal(o->write_ahead, c.write_ahead);
+	assert_int_equal(o->spool_commit_interval_ns, c.commit_interval_ns);
+	assert_int_equal(o->shutdown_timeout_ns, c.shutdown_timeout_ns);
+	assert_null(o->dead_letter);
+	assert_null(c.dead_letter);
+}
+
+/* The ranges the parser takes end at the library's limits. */
+static void test_limits_are_the_librarys(void **state)
+{
+	static const struct {
+		const char *name;
+		unsigned long long max;
+	} limits[] = {
+		{"--workers", DV_MAX_WORKERS},
+		{"--bq-batch-rows", DV_BQ_MAX_ROWS_PER_REQ},
+		{"--bq-max-inflight", DV_BQ_MAX_INFLIGHT},
+	};
+	static const char *const auth[] = {"auto", "key", "metadata", "none"};
+	struct dv_options *o;
+	char v[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		snprintf(v, sizeof(v), "%llu", limits[i].max);
+		assert_int_equal(parse(o = slot(), limits[i].name, v, NULL), 0);
+		snprintf(v, sizeof(v), "%llu", limits[i].max + 1);
+		assert_int_equal(parse(o = slot(), limits[i].name, v, NULL), -1);
+		assert_non_null(strstr(err, "out of range"));
+	}
+	/* The auth modes --help names are the ones the library takes. */
+	for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++) {
+		assert_int_equal(parse(o = slot(), "--bq-auth", auth[i], NULL), 0);
+		assert_string_equal(o->bq_auth, auth[i]);
+	}
+	assert_int_equal(parse(o = slot(), "--bq-auth", "oauth", NULL), -1);
+	assert_non_null(strstr(err, "--bq-auth: 'oauth' is not one of"));
+}
+
+/* --help's text, as printed. */
+static char *help_text(void)
+{
+	static char text[16384];
+	FILE *f = tmpfile();
+	int saved = dup(STDOUT_FILENO);
+	size_t n;
+
+	assert_non_null(f);
+	fflush(stdout);
+	assert_true(dup2(fileno(f), STDOUT_FILENO) >= 0);
+	dv_options_usage("dpdk-devourer");
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	rewind(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	return text;
+}
+
+/* The default --help shows for an option: the "[...]" ending its line. */
+static const char *help_default(const char *help, const char *name, char *buf, size_t len)
+{
+	char key[64];
+	const char *line, *end, *open;
+
+	/* Its own line: "      --name ARG" or "  -x, --name ARG". */
+	snprintf(key, sizeof(key), "\n      --%s ", name);
+	line = strstr(help, key);
+	if (line == NULL) {
+		snprintf(key, sizeof(key), ", --%s ", name);
+		line = strstr(help, key);
+	}
+	if (line == NULL)
+		fail_msg("--help has no line for --%s", name);
+	end = strchr(line + 1, '\n');
+	if (end == NULL || end[-1] != ']')
+		fail_msg("--help shows no default for --%s", name);
+	for (open = end - 1; open > line && *open != '['; open--)
+		;
+	if ((size_t)(end - open - 1) >= len)
+		fail_msg("--%s: default too long", name);
+	memcpy(buf, open + 1, (size_t)(end - open - 2));
+	buf[end - open - 2] = '\0';
+	return buf;
+}
+
+/*
+ * Every default --help shows as a value, given back as that option's
+ * value, leaves the options as they were without it: the text printed is
+ * the value used, whether it is written in the table or printed from the
+ * library's number.
+ */
+static void test_help_shows_the_defaults(void **state)
+{
+#define FIELD(n, f, str)                                                                 \
+	{n, offsetof(struct dv_options, f), sizeof(((struct dv_options *)0)->f), str}
+	static const struct {
+		const char *name;
+		size_t off, size;
+		int is_str;
+	} fields[] = {
+		FIELD("workers", workers, 0),
+		FIELD("rss", rss_l4, 0),
+		FIELD("rx-mbufs", rx_mbufs, 0),
+		FIELD("clock", clock, 0),
+		FIELD("flow-timeout", flow_timeout_ns, 0),
+		FIELD("active-timeout", active_timeout_ns, 0),
+		FIELD("tcp-close-timeout", tcp_close_timeout_ns, 0),
+		FIELD("max-flows", max_flows, 0),
+		FIELD("stat-interval", stat_interval_ns, 0),
+		FIELD("log-level", log_level, 0),
+		FIELD("bq-table", bq_table, 1),
+		FIELD("bq-auth", bq_auth, 1),
+		FIELD("bq-batch-rows", bq_batch_rows, 0),
+		FIELD("bq-flush-interval", bq_flush_interval_ns, 0),
+		FIELD("bq-max-inflight", bq_max_inflight, 0),
+		FIELD("spool-dir", spool_dir, 1),
+		FIELD("spool-max-bytes", spool_max_bytes, 0),
+		FIELD("write-ahead", write_ahead, 0),
+		FIELD("spool-commit-interval", spool_commit_interval_ns, 0),
+		FIELD("shutdown-timeout", shutdown_timeout_ns, 0),
+	};
+#undef FIELD
+	const char *help = help_text();
+	struct dv_options *base, *o;
+	char def[128], arg[192];
+
+	(void)state;
+	assert_int_equal(parse(base = slot(), NULL), 0);
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const char *a = (const char *)base + fields[i].off;
+		const char *b;
+
+		help_default(help, fields[i].name, def, sizeof(def));
+		snprintf(arg, sizeof(arg), "--%s=%s", fields[i].name, def);
+		if (parse(o = slot(), arg, NULL) != 0)
+			fail_msg("%s: %s", arg, err);
+		b = (const char *)o + fields[i].off;
+		if (fields[i].is_str ? strcmp(*(char *const *)a, *(char *const *)b) != 0
+				     : memcmp(a, b, fields[i].size) != 0)
+			fail_msg("--help shows [%s] for --%s, but that is not its default", def,
+				 fields[i].name);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +548,9 @@ int main(void)
 	    cmocka_unit_test_setup(test_show_stats_env, clear_env),
 	    cmocka_unit_test_setup(test_go_env, clear_env),
 	    cmocka_unit_test_setup(test_go_flags, clear_env),
+	    cmocka_unit_test_setup(test_defaults_are_the_librarys, clear_env),
+	    cmocka_unit_test_setup(test_limits_are_the_librarys, clear_env),
+	    cmocka_unit_test_setup(test_help_shows_the_defaults, clear_env),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
