@@ -1,7 +1,9 @@
 /*
  * options: the program's configuration, from the command line, DEVOURER_*
  * environment variables and a --config file (in that order of precedence),
- * parsed and validated in one place before anything starts.
+ * parsed and validated in one place before anything starts; and the syntax
+ * of option values a user types (durations, sizes), which the library does
+ * not know.
  */
 #ifndef DV_APP_OPTIONS_H
 #define DV_APP_OPTIONS_H
