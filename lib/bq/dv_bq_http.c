@@ -241,14 +241,87 @@ static int dv_bq_http_cancelled(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 	return __atomic_load_n(cancel, __ATOMIC_ACQUIRE) != 0;
 }
 
+/* A synchronous request as dv_bq_http_sync tries it, again and again. */
+struct dv_bq_sync_req {
+	const char *method;
+	const char *url;
+	struct curl_slist *headers;
+	const char *body; /* NULL: none */
+	size_t body_len;
+};
+
+/* One attempt on e, given at most left_ms; the answer in resp. */
+static CURLcode dv_bq_http_try(const struct dv_bq_http *h, CURL *e,
+			       const struct dv_bq_sync_req *rq, long left_ms,
+			       struct dv_bq_buf *resp, char *errbuf)
+{
+	CURLcode rc;
+
+	curl_easy_reset(e);
+	resp->len = 0;
+	errbuf[0] = '\0';
+	dv_bq_http_setup(h, e, resp, errbuf);
+	if (left_ms < h->request_timeout_ms)
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, left_ms);
+	if (left_ms < h->connect_timeout_ms)
+		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, left_ms);
+	curl_easy_setopt(e, CURLOPT_URL, rq->url);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, rq->headers);
+	if (h->cancel) {
+		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, dv_bq_http_cancelled);
+		curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)h->cancel);
+	}
+	if (rq->body) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq->body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	}
+	rc = curl_easy_perform(e);
+	if (dv_bq_buf_reserve(resp, 0) == 0)
+		resp->p[resp->len] = '\0';
+	return rc;
+}
+
+static long dv_bq_http_cancel(const char *url, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "request to %s cancelled", url);
+	return -ECANCELED;
+}
+
+/*
+ * What an attempt's outcome means for the loop: 1 when it is final (*status
+ * the HTTP status, -ECANCELED, or -EIO for a failure retrying will not fix:
+ * TLS trust, URL), 0 when it is worth another try (*status 429/5xx, or
+ * -EHOSTUNREACH: not reachable now), with the reason in err either way.
+ */
+static int dv_bq_http_final(const struct dv_bq_http *h, CURL *e, CURLcode rc, const char *url,
+			    const char *errbuf, long *status, char *err, size_t errlen)
+{
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
+		if (*status != 429 && *status < 500)
+			return 1;
+		snprintf(err, errlen, "%s answered HTTP %ld", url, *status);
+		return 0;
+	}
+	if (rc == CURLE_ABORTED_BY_CALLBACK && h->cancel) {
+		*status = dv_bq_http_cancel(url, err, errlen);
+		return 1;
+	}
+	dv_bq_curl_strerror(rc, errbuf, url, err, errlen);
+	*status = dv_bq_curl_retryable(rc) ? -EHOSTUNREACH : -EIO;
+	return *status == -EIO;
+}
+
 long dv_bq_http_sync(const struct dv_bq_http *h, const char *method, const char *url,
 		     const char *auth_header, const char *ctype, const char *body, size_t body_len,
 		     uint64_t deadline_ns, struct dv_bq_buf *resp, char *err, size_t errlen)
 {
+	struct dv_bq_sync_req rq = {method, url, NULL, body, body_len};
 	char errbuf[CURL_ERROR_SIZE];
 	char hdr[128];
-	uint64_t delay = 250000000ULL; /* startup retries: 250 ms doubling to 4 s */
-	struct curl_slist *headers = NULL;
+	uint64_t delay = 0; /* startup retries: 250 ms doubling to 4 s */
 	long status = -EIO;
 	CURL *e;
 
@@ -258,21 +331,20 @@ long dv_bq_http_sync(const struct dv_bq_http *h, const char *method, const char 
 		return -ENOMEM;
 	}
 	if (auth_header)
-		headers = curl_slist_append(headers, auth_header);
+		rq.headers = curl_slist_append(rq.headers, auth_header);
 	if (body) {
 		snprintf(hdr, sizeof(hdr), "Content-Type: %s", ctype ? ctype : "application/json");
-		headers = curl_slist_append(headers, hdr);
+		rq.headers = curl_slist_append(rq.headers, hdr);
 	}
-	headers = curl_slist_append(headers, "Expect:");
+	rq.headers = curl_slist_append(rq.headers, "Expect:");
 
 	for (;;) {
-		uint64_t now = dv_monotonic_ns();
+		uint64_t now = dv_monotonic_ns(), wait;
 		long left_ms = now < deadline_ns ? (long)((deadline_ns - now) / 1000000) : 0;
 		CURLcode rc;
 
 		if (h->cancel && __atomic_load_n(h->cancel, __ATOMIC_ACQUIRE)) {
-			snprintf(err, errlen, "request to %s cancelled", url);
-			status = -ECANCELED;
+			status = dv_bq_http_cancel(url, err, errlen);
 			break;
 		}
 		if (left_ms <= 0) {
@@ -282,62 +354,18 @@ long dv_bq_http_sync(const struct dv_bq_http *h, const char *method, const char 
 			}
 			break;
 		}
-		curl_easy_reset(e);
-		resp->len = 0;
-		errbuf[0] = '\0';
-		dv_bq_http_setup(h, e, resp, errbuf);
-		if (left_ms < h->request_timeout_ms)
-			curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, left_ms);
-		if (left_ms < h->connect_timeout_ms)
-			curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, left_ms);
-		curl_easy_setopt(e, CURLOPT_URL, url);
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-		curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-		if (h->cancel) {
-			curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-			curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, dv_bq_http_cancelled);
-			curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)h->cancel);
-		}
-		if (body) {
-			curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-		}
-		rc = curl_easy_perform(e);
-		if (dv_bq_buf_reserve(resp, 0) == 0)
-			resp->p[resp->len] = '\0';
-		if (rc == CURLE_OK) {
-			curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-			if (status != 429 && status < 500)
-				break;
-			snprintf(err, errlen, "%s answered HTTP %ld", url, status);
-		} else if (rc == CURLE_ABORTED_BY_CALLBACK && h->cancel) {
-			snprintf(err, errlen, "request to %s cancelled", url);
-			status = -ECANCELED;
+		rc = dv_bq_http_try(h, e, &rq, left_ms, resp, errbuf);
+		if (dv_bq_http_final(h, e, rc, url, errbuf, &status, err, errlen))
 			break;
-		} else {
-			dv_bq_curl_strerror(rc, errbuf, url, err, errlen);
-			/* -EHOSTUNREACH: not reachable now (worth waiting for);
-			 * -EIO: a failure retrying will not fix (TLS trust, URL). */
-			if (!dv_bq_curl_retryable(rc)) {
-				status = -EIO;
-				break;
-			}
-			status = -EHOSTUNREACH;
-		}
 		dv_bq_logf(h->log, h->quiet_retries ? DV_BQ_DEBUG : DV_BQ_WARN, "%s; retrying", err);
-		now = dv_monotonic_ns();
-		if (now + delay >= deadline_ns)
+		wait = dv_bq_backoff_step(&delay, DV_NS_PER_SEC / 4, 4 * DV_NS_PER_SEC);
+		if (dv_monotonic_ns() + delay >= deadline_ns)
 			break;
-		{
-			uint64_t d = delay / 2 + dv_bq_jitter(delay / 2);
-			struct timespec ts = {.tv_sec = (time_t)(d / DV_NS_PER_SEC),
-					      .tv_nsec = (long)(d % DV_NS_PER_SEC)};
-			nanosleep(&ts, NULL);
-		}
-		if (delay < 4 * DV_NS_PER_SEC)
-			delay *= 2;
+		nanosleep(&(struct timespec){.tv_sec = (time_t)(wait / DV_NS_PER_SEC),
+					     .tv_nsec = (long)(wait % DV_NS_PER_SEC)},
+			  NULL);
 	}
-	curl_slist_free_all(headers);
+	curl_slist_free_all(rq.headers);
 	curl_easy_cleanup(e);
 	if (status >= 500 || status == 429)
 		return -EAGAIN; /* err says which answer; the service is not ready */

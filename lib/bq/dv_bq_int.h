@@ -104,6 +104,19 @@ int dv_bq_path_escape(const char *s, char *out, size_t cap);
 /* Random in [0, n) for backoff jitter (not for secrets). */
 uint64_t dv_bq_jitter(uint64_t n);
 
+/*
+ * One step of exponential backoff with jitter, the one rule every retry here
+ * follows: *delay becomes min on the first step (*delay 0), else doubles, up
+ * to max; returns the time to wait, a random point in [*delay / 2, *delay].
+ */
+static inline uint64_t dv_bq_backoff_step(uint64_t *delay, uint64_t min, uint64_t max)
+{
+	*delay = *delay ? *delay * 2 : min;
+	if (*delay > max)
+		*delay = max;
+	return *delay / 2 + dv_bq_jitter(*delay / 2 + 1);
+}
+
 /* ---- auth (dv_bq_auth.c) ------------------------------------------------------- */
 
 struct dv_bq_auth;
@@ -146,6 +159,17 @@ int dv_bq_auth_fetch_sync(struct dv_bq_auth *a, const struct dv_bq_http *h, uint
 const char *dv_bq_auth_url(const struct dv_bq_auth *a);
 
 /* ---- table (dv_bq_table.c) ------------------------------------------------------- */
+
+/* The table's names: path segments escaped for URLs, and
+ * "project:dataset.table" for messages. */
+struct dv_bq_table_ref {
+	char project[256], dataset[256], table[256]; /* escaped */
+	char full[800];
+};
+
+/* Fill r from c; 0, or -EINVAL with one line in err when a name is too long. */
+int dv_bq_table_ref(const struct dv_bq_config *c, struct dv_bq_table_ref *r, char *err,
+		    size_t errlen);
 
 /* datasets.get, tables.get, tables.insert on 404 (409 fine), tables.patch
  * for missing columns; conflicting columns are an error. 0 or negative errno

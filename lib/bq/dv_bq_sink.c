@@ -358,15 +358,10 @@ static void dv_bq_put_away(struct dv_bq_sink *s)
 
 static void dv_bq_backoff(struct dv_bq_sink *s)
 {
-	uint64_t wait;
-
 	if (s->now_ns < s->next_send_ns)
 		return; /* already waiting: answers of the same outage count once */
-	s->backoff_ns = s->backoff_ns ? s->backoff_ns * 2 : s->backoff_min_ns;
-	if (s->backoff_ns > s->backoff_max_ns)
-		s->backoff_ns = s->backoff_max_ns;
-	wait = s->backoff_ns / 2 + dv_bq_jitter(s->backoff_ns / 2 + 1);
-	s->next_send_ns = s->now_ns + wait;
+	s->next_send_ns =
+	    s->now_ns + dv_bq_backoff_step(&s->backoff_ns, s->backoff_min_ns, s->backoff_max_ns);
 }
 
 /* Fill a new in-memory row (insertId and JSON, each NUL-terminated) and
@@ -805,11 +800,8 @@ static void dv_bq_token_done(struct dv_bq_sink *s, CURLcode rc)
 		s->tok_backoff_ns = 0;
 		return;
 	}
-	s->tok_backoff_ns = s->tok_backoff_ns ? s->tok_backoff_ns * 2 : s->backoff_min_ns;
-	if (s->tok_backoff_ns > s->backoff_max_ns)
-		s->tok_backoff_ns = s->backoff_max_ns;
-	s->tok_next_ns =
-	    s->now_ns + s->tok_backoff_ns / 2 + dv_bq_jitter(s->tok_backoff_ns / 2 + 1);
+	s->tok_next_ns = s->now_ns + dv_bq_backoff_step(&s->tok_backoff_ns, s->backoff_min_ns,
+							s->backoff_max_ns);
 	dv_bq_logf(&s->log, DV_BQ_WARN, "token refresh failed: %s", err);
 	snprintf(s->last_error, sizeof(s->last_error), "token refresh failed: %s", err);
 }
@@ -854,7 +846,7 @@ static void *dv_bq_verify_main(void *arg)
 {
 	struct dv_bq_sink *s = arg;
 	struct dv_bq_http h = s->http;
-	uint64_t backoff = s->backoff_min_ns;
+	uint64_t backoff = 0;
 	uint64_t remind = dv_monotonic_ns() + DV_BQ_REMIND_NS;
 	char err[sizeof(s->verify_err)];
 	int rc, result;
@@ -876,12 +868,11 @@ static void *dv_bq_verify_main(void *arg)
 				   "%s",
 				   err, s->spool_dir);
 		}
-		wait = backoff / 2 + dv_bq_jitter(backoff / 2 + 1);
+		wait = dv_bq_backoff_step(&backoff, s->backoff_min_ns, s->backoff_max_ns);
 		for (uint64_t t0 = now; dv_monotonic_ns() - t0 < wait && !dv_bq_verify_cancelled(s);)
 			nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
 		if (dv_bq_verify_cancelled(s))
 			break;
-		backoff = backoff * 2 < s->backoff_max_ns ? backoff * 2 : s->backoff_max_ns;
 	}
 	result = dv_bq_verify_cancelled(s) ? DV_BQ_VERIFY_CANCELLED
 		 : rc == 0		   ? DV_BQ_VERIFY_OK
@@ -1075,107 +1066,157 @@ static void dv_bq_abort_all(struct dv_bq_sink *s)
 	}
 }
 
-static int dv_bq_drain(struct dv_sink *sink, uint64_t deadline_ns)
+/* Stop draining: nothing is sent any more, every row not delivered goes to the
+ * spool. (With the table refused nothing was ever in flight.) */
+static void dv_bq_give_up(struct dv_bq_sink *s)
 {
-	struct dv_bq_sink *s = dv_bq_of(sink);
+	dv_bq_abort_all(s);
+	dv_bq_put_away(s);
+}
+
+/*
+ * When a drain ends differs between drain() and --drain-spool (see each
+ * rule below); asked after every round of progress. 1: everything is sent;
+ * a negative errno: the drain gave up (the rule has put the rows away and
+ * said why); 0: go on, waiting at most *wait_ms for curl first.
+ */
+typedef int (*dv_bq_drain_rule)(struct dv_bq_sink *s, void *arg, int *wait_ms);
+
+/* The loop both drains share: send at once and without waiting for full
+ * batches, until the rule says it is over. */
+static int dv_bq_drain_loop(struct dv_bq_sink *s, dv_bq_drain_rule rule, void *arg)
+{
+	int rc, wait_ms = 0;
 
 	s->draining = 1;
 	/* The shutdown budget is short and the backoff after an outage can be a
 	 * minute: try at once, BigQuery may be back. */
 	s->next_send_ns = 0;
 	for (;;) {
-		uint64_t wall, wait_ns = 100000000ULL;
-		int ms;
-
 		dv_bq_progress(s);
-		if (!s->head && s->inflight == 0 && dv_spool_out(s->spool) == 0)
+		rc = rule(s, arg, &wait_ms);
+		if (rc > 0)
 			break;
-		if (s->table == DV_BQ_TABLE_REFUSED) {
-			dv_bq_put_away(s);
+		if (rc < 0) {
 			s->draining = 0;
-			dv_bq_logf(&s->log, DV_BQ_ERR,
-				   "%" PRIu64 " rows stay in the spool %s: %s",
-				   s->sink.stats.rows_pending, s->spool_dir, s->last_error);
-			return -EIO;
+			return rc;
 		}
-		wall = dv_realtime_ns();
-		if (s->stop_flag && *s->stop_flag && deadline_ns > wall + s->shutdown_ns) {
-			deadline_ns = wall + s->shutdown_ns;
-			dv_bq_logf(
-			    &s->log, DV_BQ_WARN,
-			    "asked to stop: giving uploads %.0f s more, then the rest stays in "
-			    "the spool",
-			    (double)s->shutdown_ns / 1e9);
-		}
-		if (wall >= deadline_ns) {
-			dv_bq_abort_all(s);
-			dv_bq_put_away(s);
-			s->draining = 0;
-			dv_bq_logf(&s->log, DV_BQ_WARN,
-				   "drain deadline reached with %" PRIu64
-				   " rows not delivered; %" PRIu64 " of them are in the spool %s",
-				   s->sink.stats.rows_pending, s->sink.stats.rows_spooled,
-				   s->spool_dir);
-			return -ETIMEDOUT;
-		}
-		if (deadline_ns - wall < wait_ns)
-			wait_ns = deadline_ns - wall;
-		if (s->inflight == 0 && s->next_send_ns > s->now_ns &&
-		    s->next_send_ns - s->now_ns < wait_ns)
-			wait_ns = s->next_send_ns - s->now_ns;
-		ms = (int)(wait_ns / 1000000) + 1;
-		curl_multi_poll(s->multi, NULL, 0, ms, NULL);
+		curl_multi_poll(s->multi, NULL, 0, wait_ms, NULL);
 	}
 	dv_spool_commit(s->spool);
 	s->draining = 0;
 	return 0;
 }
 
+/*
+ * drain(): done when nothing is queued, in flight or out in the spool; gives
+ * up when BigQuery refused the table or at the deadline (system clock),
+ * which the stop flag brings forward to shutdown_timeout from the moment it
+ * is set. Waits for the next send time rather than polling.
+ */
+static int dv_bq_drain_rule_shutdown(struct dv_bq_sink *s, void *arg, int *wait_ms)
+{
+	uint64_t *deadline_ns = arg;
+	uint64_t wall, wait_ns = 100000000ULL;
+
+	if (!s->head && s->inflight == 0 && dv_spool_out(s->spool) == 0)
+		return 1;
+	if (s->table == DV_BQ_TABLE_REFUSED) {
+		dv_bq_give_up(s);
+		dv_bq_logf(&s->log, DV_BQ_ERR, "%" PRIu64 " rows stay in the spool %s: %s",
+			   s->sink.stats.rows_pending, s->spool_dir, s->last_error);
+		return -EIO;
+	}
+	wall = dv_realtime_ns();
+	if (s->stop_flag && *s->stop_flag && *deadline_ns > wall + s->shutdown_ns) {
+		*deadline_ns = wall + s->shutdown_ns;
+		dv_bq_logf(&s->log, DV_BQ_WARN,
+			   "asked to stop: giving uploads %.0f s more, then the rest stays in "
+			   "the spool",
+			   (double)s->shutdown_ns / 1e9);
+	}
+	if (wall >= *deadline_ns) {
+		dv_bq_give_up(s);
+		dv_bq_logf(&s->log, DV_BQ_WARN,
+			   "drain deadline reached with %" PRIu64 " rows not delivered; %" PRIu64
+			   " of them are in the spool %s",
+			   s->sink.stats.rows_pending, s->sink.stats.rows_spooled, s->spool_dir);
+		return -ETIMEDOUT;
+	}
+	if (*deadline_ns - wall < wait_ns)
+		wait_ns = *deadline_ns - wall;
+	if (s->inflight == 0 && s->next_send_ns > s->now_ns &&
+	    s->next_send_ns - s->now_ns < wait_ns)
+		wait_ns = s->next_send_ns - s->now_ns;
+	*wait_ms = (int)(wait_ns / 1000000) + 1;
+	return 0;
+}
+
+static int dv_bq_drain(struct dv_sink *sink, uint64_t deadline_ns)
+{
+	return dv_bq_drain_loop(dv_bq_of(sink), dv_bq_drain_rule_shutdown, &deadline_ns);
+}
+
+/* What --drain-spool tracks between rounds. */
+struct dv_bq_drain_spool {
+	uint64_t deadline_ns; /* system clock */
+	uint64_t stall_ns;    /* 0: no limit */
+	uint64_t done;	      /* rows delivered or dead-lettered so far */
+	uint64_t last_progress_ns;
+	char *err;
+	size_t errlen;
+};
+
+/*
+ * --drain-spool: done when no row is pending; gives up, with the reason in
+ * err, when BigQuery refused the table, at the deadline, or when it took no
+ * row for stall_ns. Polls every 50 ms.
+ */
+static int dv_bq_drain_rule_spool(struct dv_bq_sink *s, void *arg, int *wait_ms)
+{
+	struct dv_bq_drain_spool *d = arg;
+	const struct dv_sink_stats *st = &s->sink.stats;
+	uint64_t now, done;
+
+	if (st->rows_pending == 0)
+		return 1;
+	now = dv_monotonic_ns();
+	done = st->rows_delivered + st->rows_dead;
+	if (done != d->done) {
+		d->done = done;
+		d->last_progress_ns = now;
+	}
+	*wait_ms = 50;
+	if (dv_realtime_ns() < d->deadline_ns && s->table != DV_BQ_TABLE_REFUSED &&
+	    !(d->stall_ns && now - d->last_progress_ns >= d->stall_ns))
+		return 0;
+	dv_bq_give_up(s);
+	if (s->table == DV_BQ_TABLE_REFUSED) {
+		snprintf(d->err, d->errlen, "%" PRIu64 " rows still in the spool %s: %s",
+			 st->rows_pending, s->spool_dir, s->last_error);
+		return -EIO;
+	}
+	snprintf(d->err, d->errlen,
+		 "%" PRIu64 " rows still in the spool %s: BigQuery took none in the "
+		 "last %.0f s (%s)",
+		 st->rows_pending, s->spool_dir, (double)(now - d->last_progress_ns) / 1e9,
+		 s->last_error[0] ? s->last_error : "no answer");
+	return -ETIMEDOUT;
+}
+
 int dv_bq_sink_drain_spool(struct dv_sink *sink, uint64_t deadline_ns, uint64_t stall_ns, char *err,
 			   size_t errlen)
 {
-	struct dv_bq_sink *s = dv_bq_of(sink);
-	uint64_t delivered = sink->stats.rows_delivered + sink->stats.rows_dead;
-	uint64_t last_progress = dv_monotonic_ns();
+	struct dv_bq_drain_spool d = {
+	    .deadline_ns = deadline_ns,
+	    .stall_ns = stall_ns,
+	    .done = sink->stats.rows_delivered + sink->stats.rows_dead,
+	    .last_progress_ns = dv_monotonic_ns(),
+	    .err = err,
+	    .errlen = errlen,
+	};
 
-	s->draining = 1;
-	s->next_send_ns = 0;
-	for (;;) {
-		uint64_t now, done;
-
-		dv_bq_progress(s);
-		if (sink->stats.rows_pending == 0)
-			break;
-		now = dv_monotonic_ns();
-		done = sink->stats.rows_delivered + sink->stats.rows_dead;
-		if (done != delivered) {
-			delivered = done;
-			last_progress = now;
-		}
-		if (dv_realtime_ns() >= deadline_ns || s->table == DV_BQ_TABLE_REFUSED ||
-		    (stall_ns && now - last_progress >= stall_ns)) {
-			dv_bq_abort_all(s);
-			dv_bq_put_away(s);
-			s->draining = 0;
-			if (s->table == DV_BQ_TABLE_REFUSED) {
-				snprintf(err, errlen, "%" PRIu64 " rows still in the spool %s: %s",
-					 sink->stats.rows_pending, s->spool_dir, s->last_error);
-				return -EIO;
-			}
-			snprintf(err, errlen,
-				 "%" PRIu64
-				 " rows still in the spool %s: BigQuery took none in the "
-				 "last %.0f s (%s)",
-				 sink->stats.rows_pending, s->spool_dir,
-				 (double)(now - last_progress) / 1e9,
-				 s->last_error[0] ? s->last_error : "no answer");
-			return -ETIMEDOUT;
-		}
-		curl_multi_poll(s->multi, NULL, 0, 50, NULL);
-	}
-	dv_spool_commit(s->spool);
-	s->draining = 0;
-	return 0;
+	return dv_bq_drain_loop(dv_bq_of(sink), dv_bq_drain_rule_spool, &d);
 }
 
 void dv_bq_sink_set_stop_flag(struct dv_sink *sink, const volatile sig_atomic_t *flag)
@@ -1468,25 +1509,9 @@ static int dv_bq_setup_transfers(struct dv_bq_sink *s, const struct dv_bq_config
 	return 0;
 }
 
-struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_t errlen)
+/* The settings the sink keeps for itself. */
+static void dv_bq_take_settings(struct dv_bq_sink *s, const struct dv_bq_config *c)
 {
-	struct dv_bq_sink *s;
-	char p[256], d[256], t[256], ua[64];
-	size_t n;
-	int rc;
-
-	if (dv_bq_check_config(c, err, errlen))
-		return NULL;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		snprintf(err, errlen, "libcurl initialisation failed");
-		return NULL;
-	}
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		curl_global_cleanup();
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
 	s->dl_fd = -1;
 	s->sink.name = "bigquery";
 	s->sink.flags = DV_SINK_F_DELIVERY;
@@ -1506,55 +1531,109 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 		s->window_rows = 1024;
 	s->backoff_min_ns = c->backoff_min_ns;
 	s->backoff_max_ns = c->backoff_max_ns;
+	s->verify_timeout_ns = c->startup_timeout_ns;
+}
+
+/* What every request shares: endpoint, trust anchors, user agent, timeouts.
+ * 0 or -ENOMEM. */
+static int dv_bq_http_init(struct dv_bq_sink *s, const struct dv_bq_config *c)
+{
+	struct dv_bq_http *h = &s->http;
+	char ua[64];
 
 	snprintf(ua, sizeof(ua), "dpdk-devourer/%s", DV_VERSION);
-	s->http.endpoint = dv_bq_endpoint(c);
-	s->http.ca_file = c->ca_file ? strdup(c->ca_file) : NULL;
-	s->http.ca_path = c->ca_path ? strdup(c->ca_path) : NULL;
-	s->http.user_agent = strdup(c->user_agent ? c->user_agent : ua);
-	s->http.connect_timeout_ms = (long)(c->connect_timeout_ns / 1000000);
-	s->http.request_timeout_ms = (long)(c->request_timeout_ns / 1000000);
-	s->http.log = &s->log;
-	if (!s->http.endpoint || !s->http.user_agent) {
+	h->endpoint = dv_bq_endpoint(c);
+	h->ca_file = c->ca_file ? strdup(c->ca_file) : NULL;
+	h->ca_path = c->ca_path ? strdup(c->ca_path) : NULL;
+	h->user_agent = strdup(c->user_agent ? c->user_agent : ua);
+	h->connect_timeout_ms = (long)(c->connect_timeout_ns / 1000000);
+	h->request_timeout_ms = (long)(c->request_timeout_ns / 1000000);
+	h->log = &s->log;
+	return h->endpoint && h->user_agent ? 0 : -ENOMEM;
+}
+
+/* The insertAll URL, the table's name for messages, and the copies of
+ * project, dataset and table the destination check uses. */
+static int dv_bq_table_init(struct dv_bq_sink *s, const struct dv_bq_config *c, char *err,
+			    size_t errlen)
+{
+	struct dv_bq_table_ref r;
+	size_t n;
+
+	if (dv_bq_table_ref(c, &r, err, errlen))
+		return -EINVAL;
+	n = strlen(s->http.endpoint) + strlen(r.project) + strlen(r.dataset) + strlen(r.table) +
+	    64;
+	s->insert_url = malloc(n);
+	if (s->insert_url)
+		snprintf(s->insert_url, n,
+			 "%s/bigquery/v2/projects/%s/datasets/%s/tables/%s/insertAll",
+			 s->http.endpoint, r.project, r.dataset, r.table);
+	s->table_name = strdup(r.full);
+	s->table_cfg.project = strdup(c->project);
+	s->table_cfg.dataset = strdup(c->dataset);
+	s->table_cfg.table = strdup(c->table);
+	s->table_cfg.create_table = c->create_table;
+	if (!s->insert_url || !s->table_name || !s->table_cfg.project || !s->table_cfg.dataset ||
+	    !s->table_cfg.table) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * The first destination check. A capture must not wait long for BigQuery:
+ * only a definite answer stops it (negative errno, one line in err); an
+ * unreachable service is an outage to spool through, checked again by the
+ * helper thread.
+ */
+static int dv_bq_first_check(struct dv_bq_sink *s, const struct dv_bq_config *c, char *err,
+			     size_t errlen)
+{
+	uint64_t wait = c->startup_timeout_ns < DV_BQ_START_WAIT_NS ? c->startup_timeout_ns
+								     : DV_BQ_START_WAIT_NS;
+	int rc = dv_bq_verify(s, &s->http, dv_monotonic_ns() + wait, err, errlen);
+
+	if (rc == 0) {
+		dv_bq_marker_write(s);
+		return 0;
+	}
+	if (!dv_bq_transient(rc))
+		return rc;
+	rc = dv_bq_verify_start(s, err);
+	if (rc)
+		snprintf(err, errlen, "cannot start a thread: %s", strerror(-rc));
+	return rc;
+}
+
+struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_t errlen)
+{
+	struct dv_bq_sink *s;
+
+	if (dv_bq_check_config(c, err, errlen))
+		return NULL;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		snprintf(err, errlen, "libcurl initialisation failed");
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		curl_global_cleanup();
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	dv_bq_take_settings(s, c);
+	if (dv_bq_http_init(s, c)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	/* The spool first: it creates the directory the default dead-letter
 	 * file lives in. */
 	if (dv_bq_url_check(s->http.endpoint, "BigQuery endpoint", err, errlen) ||
-	    dv_bq_open_spool(s, c, err, errlen) || dv_bq_open_dead_letter(s, c, err, errlen))
+	    dv_bq_open_spool(s, c, err, errlen) || dv_bq_open_dead_letter(s, c, err, errlen) ||
+	    dv_bq_table_init(s, c, err, errlen))
 		goto fail;
-
-	/* Table path pieces, escaped once. */
-	if (dv_bq_path_escape(c->project, p, sizeof(p)) ||
-	    dv_bq_path_escape(c->dataset, d, sizeof(d)) ||
-	    dv_bq_path_escape(c->table, t, sizeof(t))) {
-		snprintf(err, errlen, "project, dataset or table name too long");
-		goto fail;
-	}
-	n = strlen(s->http.endpoint) + strlen(p) + strlen(d) + strlen(t) + 64;
-	s->insert_url = malloc(n);
-	if (s->insert_url)
-		snprintf(s->insert_url, n,
-			 "%s/bigquery/v2/projects/%s/datasets/%s/tables/%s/insertAll",
-			 s->http.endpoint, p, d, t);
-	n = strlen(c->project) + strlen(c->dataset) + strlen(c->table) + 3;
-	s->table_name = malloc(n);
-	if (s->table_name)
-		snprintf(s->table_name, n, "%s:%s.%s", c->project, c->dataset, c->table);
-	if (!s->insert_url || !s->table_name) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-
-	s->table_cfg.project = strdup(c->project);
-	s->table_cfg.dataset = strdup(c->dataset);
-	s->table_cfg.table = strdup(c->table);
-	s->table_cfg.create_table = c->create_table;
-	if (!s->table_cfg.project || !s->table_cfg.dataset || !s->table_cfg.table) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
 	s->auth = dv_bq_auth_create(c, &s->log, err, errlen);
 	if (!s->auth)
 		goto fail;
@@ -1562,22 +1641,8 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	/* A capture must not wait long for BigQuery: only a definite answer
-	 * stops it; an unreachable service is an outage to spool through. */
-	s->verify_timeout_ns = c->startup_timeout_ns;
-	rc = dv_bq_verify(s, &s->http,
-			  dv_monotonic_ns() + (c->startup_timeout_ns < DV_BQ_START_WAIT_NS
-						   ? c->startup_timeout_ns
-						   : DV_BQ_START_WAIT_NS),
-			  err, errlen);
-	if (rc == 0) {
-		dv_bq_marker_write(s);
-	} else if (!dv_bq_transient(rc)) {
+	if (dv_bq_first_check(s, c, err, errlen))
 		goto fail;
-	} else if ((rc = dv_bq_verify_start(s, err)) != 0) {
-		snprintf(err, errlen, "cannot start a thread: %s", strerror(-rc));
-		goto fail;
-	}
 	err[0] = '\0';
 	s->now_ns = dv_monotonic_ns();
 	dv_bq_logf(&s->log, DV_BQ_INFO,

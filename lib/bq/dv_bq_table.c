@@ -220,117 +220,164 @@ static int dv_bq_tables_insert(const struct dv_bq_http *h, const char *auth,
 	return rc;
 }
 
-int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth, const struct dv_bq_config *c,
-			uint64_t deadline_ns, char *err, size_t errlen)
+int dv_bq_table_ref(const struct dv_bq_config *c, struct dv_bq_table_ref *r, char *err,
+		    size_t errlen)
 {
-	char p[256], d[256], t[256], ans[400], full[800];
-	char url[2048];
-	struct dv_bq_buf resp = {0};
-	json_t *table = NULL, *patch = NULL;
-	long status;
-	int rc = -EIO, tries;
-
-	if (dv_bq_path_escape(c->project, p, sizeof(p)) ||
-	    dv_bq_path_escape(c->dataset, d, sizeof(d)) ||
-	    dv_bq_path_escape(c->table, t, sizeof(t))) {
+	if (dv_bq_path_escape(c->project, r->project, sizeof(r->project)) ||
+	    dv_bq_path_escape(c->dataset, r->dataset, sizeof(r->dataset)) ||
+	    dv_bq_path_escape(c->table, r->table, sizeof(r->table))) {
 		snprintf(err, errlen, "project, dataset or table name too long");
 		return -EINVAL;
 	}
-	snprintf(full, sizeof(full), "%s:%s.%s", c->project, c->dataset, c->table);
+	snprintf(r->full, sizeof(r->full), "%s:%s.%s", c->project, c->dataset, c->table);
+	return 0;
+}
 
-	snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/datasets/%s", h->endpoint, p, d);
-	status =
-	    dv_bq_http_sync(h, "GET", url, auth, NULL, NULL, 0, deadline_ns, &resp, err, errlen);
-	if (status < 0) {
-		rc = (int)status;
-		goto out;
-	}
-	if (status != 200) {
-		dv_bq_answer(status, &resp, ans, sizeof(ans));
-		if (status == 404)
-			snprintf(err, errlen,
-				 "dataset %s:%s not found (create it first, e.g. bq mk --dataset "
-				 "%s:%s)",
-				 c->project, c->dataset, c->project, c->dataset);
-		else if (status == 401 || status == 403)
-			snprintf(err, errlen, "access to dataset %s:%s denied (%s)", c->project,
-				 c->dataset, ans);
-		else
-			snprintf(err, errlen, "datasets.get %s:%s failed: %s", c->project,
-				 c->dataset, ans);
-		rc = dv_bq_refusal(status, &resp, status == 404 ? -ENOENT : -EACCES);
-		goto out;
-	}
+/* The requests of one startup check and what they share. */
+struct dv_bq_prep {
+	const struct dv_bq_http *h;
+	const char *auth;
+	const struct dv_bq_config *c;
+	struct dv_bq_table_ref ref;
+	uint64_t deadline_ns;
+	struct dv_bq_buf resp;
+	char url[2048];
+	char *err;
+	size_t errlen;
+};
 
-	snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/datasets/%s/tables/%s", h->endpoint,
-		 p, d, t);
-	for (tries = 0; tries < 3; tries++) {
-		resp.len = 0;
-		status = dv_bq_http_sync(h, "GET", url, auth, NULL, NULL, 0, deadline_ns, &resp,
-					 err, errlen);
-		if (status < 0) {
-			rc = (int)status;
-			goto out;
-		}
+/* datasets.get: the dataset must exist (devourer never creates it). */
+static int dv_bq_dataset_check(struct dv_bq_prep *q)
+{
+	const struct dv_bq_config *c = q->c;
+	char ans[400];
+	long status;
+
+	snprintf(q->url, sizeof(q->url), "%s/bigquery/v2/projects/%s/datasets/%s",
+		 q->h->endpoint, q->ref.project, q->ref.dataset);
+	status = dv_bq_http_sync(q->h, "GET", q->url, q->auth, NULL, NULL, 0, q->deadline_ns,
+				 &q->resp, q->err, q->errlen);
+	if (status < 0)
+		return (int)status;
+	if (status == 200)
+		return 0;
+	dv_bq_answer(status, &q->resp, ans, sizeof(ans));
+	if (status == 404)
+		snprintf(q->err, q->errlen,
+			 "dataset %s:%s not found (create it first, e.g. bq mk --dataset %s:%s)",
+			 c->project, c->dataset, c->project, c->dataset);
+	else if (status == 401 || status == 403)
+		snprintf(q->err, q->errlen, "access to dataset %s:%s denied (%s)", c->project,
+			 c->dataset, ans);
+	else
+		snprintf(q->err, q->errlen, "datasets.get %s:%s failed: %s", c->project,
+			 c->dataset, ans);
+	return dv_bq_refusal(status, &q->resp, status == 404 ? -ENOENT : -EACCES);
+}
+
+static void dv_bq_table_url(struct dv_bq_prep *q)
+{
+	snprintf(q->url, sizeof(q->url), "%s/bigquery/v2/projects/%s/datasets/%s/tables/%s",
+		 q->h->endpoint, q->ref.project, q->ref.dataset, q->ref.table);
+}
+
+/*
+ * tables.get, and tables.insert on 404 (a 409 there means someone else
+ * created it meanwhile: read it again). 0 with the table in q->resp and its
+ * URL in q->url; 1 when we created it with our schema (nothing to check); or
+ * a negative errno with err.
+ */
+static int dv_bq_table_get(struct dv_bq_prep *q)
+{
+	char ans[400];
+	long status = 0;
+	int rc;
+
+	dv_bq_table_url(q);
+	for (int tries = 0; tries < 3; tries++) {
+		q->resp.len = 0;
+		status = dv_bq_http_sync(q->h, "GET", q->url, q->auth, NULL, NULL, 0,
+					 q->deadline_ns, &q->resp, q->err, q->errlen);
+		if (status < 0)
+			return (int)status;
 		if (status == 200)
-			break;
-		if (status != 404 || !c->create_table) {
-			dv_bq_answer(status, &resp, ans, sizeof(ans));
-			snprintf(err, errlen, "tables.get %s failed: %s", full, ans);
-			rc = dv_bq_refusal(status, &resp, status == 404 ? -ENOENT : -EIO);
-			goto out;
+			return 0;
+		if (status != 404 || !q->c->create_table) {
+			dv_bq_answer(status, &q->resp, ans, sizeof(ans));
+			snprintf(q->err, q->errlen, "tables.get %s failed: %s", q->ref.full, ans);
+			return dv_bq_refusal(status, &q->resp, status == 404 ? -ENOENT : -EIO);
 		}
-		snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/datasets/%s/tables",
-			 h->endpoint, p, d);
-		rc = dv_bq_tables_insert(h, auth, c, url, full, deadline_ns, err, errlen);
+		snprintf(q->url, sizeof(q->url), "%s/bigquery/v2/projects/%s/datasets/%s/tables",
+			 q->h->endpoint, q->ref.project, q->ref.dataset);
+		rc = dv_bq_tables_insert(q->h, q->auth, q->c, q->url, q->ref.full, q->deadline_ns,
+					 q->err, q->errlen);
 		if (rc == 0)
-			goto out; /* we created it with our schema */
+			return 1;
 		if (rc != -EEXIST)
-			goto out;
-		snprintf(url, sizeof(url), "%s/bigquery/v2/projects/%s/datasets/%s/tables/%s",
-			 h->endpoint, p, d, t);
+			return rc;
+		dv_bq_table_url(q);
 	}
-	if (status != 200) {
-		snprintf(err, errlen, "table %s neither readable nor creatable", full);
-		rc = -EIO;
-		goto out;
-	}
-	table = json_loadb(resp.p, resp.len, 0, NULL);
-	rc = dv_bq_schema_reconcile(table, full, &patch, err, errlen);
-	if (rc)
-		goto out;
-	if (!json_is_object(json_object_get(table, "timePartitioning")))
-		dv_bq_logf(h->log, DV_BQ_WARN,
-			   "table %s is not partitioned; queries will scan all of it", full);
-	if (patch) {
-		char *body = json_dumps(patch, JSON_COMPACT);
+	snprintf(q->err, q->errlen, "table %s neither readable nor creatable", q->ref.full);
+	return -EIO;
+}
 
-		if (!c->create_table) {
-			snprintf(err, errlen, "table %s lacks columns devourer writes", full);
-			rc = -EINVAL;
-			free(body);
-			goto out;
-		}
-		resp.len = 0;
-		status = body ? dv_bq_http_sync(h, "PATCH", url, auth, "application/json", body,
-						strlen(body), deadline_ns, &resp, err, errlen)
-			      : -ENOMEM;
+/* tables.patch: add the missing columns the reconcile put in patch. */
+static int dv_bq_table_patch(struct dv_bq_prep *q, json_t *patch)
+{
+	char *body = json_dumps(patch, JSON_COMPACT);
+	char ans[400];
+	long status;
+
+	if (!q->c->create_table) {
+		snprintf(q->err, q->errlen, "table %s lacks columns devourer writes", q->ref.full);
 		free(body);
-		if (status == 200) {
-			dv_bq_logf(h->log, DV_BQ_INFO, "added missing columns to table %s", full);
-			rc = 0;
-		} else if (status > 0) {
-			dv_bq_answer(status, &resp, ans, sizeof(ans));
-			snprintf(err, errlen, "cannot add missing columns to table %s: %s", full,
-				 ans);
-			rc = dv_bq_refusal(status, &resp, -EIO);
-		} else {
-			rc = (int)status;
-		}
+		return -EINVAL;
 	}
-out:
+	q->resp.len = 0;
+	status = body ? dv_bq_http_sync(q->h, "PATCH", q->url, q->auth, "application/json", body,
+					strlen(body), q->deadline_ns, &q->resp, q->err, q->errlen)
+		      : -ENOMEM;
+	free(body);
+	if (status == 200) {
+		dv_bq_logf(q->h->log, DV_BQ_INFO, "added missing columns to table %s", q->ref.full);
+		return 0;
+	}
+	if (status > 0) {
+		dv_bq_answer(status, &q->resp, ans, sizeof(ans));
+		snprintf(q->err, q->errlen, "cannot add missing columns to table %s: %s",
+			 q->ref.full, ans);
+		return dv_bq_refusal(status, &q->resp, -EIO);
+	}
+	return (int)status;
+}
+
+int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth, const struct dv_bq_config *c,
+			uint64_t deadline_ns, char *err, size_t errlen)
+{
+	struct dv_bq_prep q = {.h = h, .auth = auth, .c = c, .deadline_ns = deadline_ns,
+			       .err = err, .errlen = errlen};
+	json_t *table = NULL, *patch = NULL;
+	int rc;
+
+	rc = dv_bq_table_ref(c, &q.ref, err, errlen);
+	if (rc)
+		return rc;
+	rc = dv_bq_dataset_check(&q);
+	if (rc == 0)
+		rc = dv_bq_table_get(&q);
+	if (rc) {
+		dv_bq_buf_free(&q.resp);
+		return rc > 0 ? 0 : rc;
+	}
+	table = json_loadb(q.resp.p, q.resp.len, 0, NULL);
+	rc = dv_bq_schema_reconcile(table, q.ref.full, &patch, err, errlen);
+	if (rc == 0 && !json_is_object(json_object_get(table, "timePartitioning")))
+		dv_bq_logf(h->log, DV_BQ_WARN,
+			   "table %s is not partitioned; queries will scan all of it", q.ref.full);
+	if (rc == 0 && patch)
+		rc = dv_bq_table_patch(&q, patch);
 	json_decref(table);
 	json_decref(patch);
-	dv_bq_buf_free(&resp);
+	dv_bq_buf_free(&q.resp);
 	return rc;
 }

@@ -103,6 +103,42 @@ static uint32_t rec_crc(uint32_t len_le, const void *payload, size_t n)
 	return crc32c_update(crc, payload, n) ^ 0xffffffffu;
 }
 
+/* ---- records ------------------------------------------------------------------- */
+
+/* The header at p (DV_SPOOL_HDR bytes): 1 with the payload length in *plen
+ * and its CRC in *crc if it can start a record, else 0. */
+static int rec_header(const char *p, uint32_t *plen, uint32_t *crc)
+{
+	uint32_t hdr[3];
+
+	memcpy(hdr, p, DV_SPOOL_HDR);
+	*plen = hdr[1];
+	*crc = hdr[2];
+	return hdr[0] == DV_SPOOL_MAGIC && hdr[1] >= 2 && hdr[1] <= DV_SPOOL_REC_MAX;
+}
+
+/* 1 if the payload p[0..plen) matches crc and holds its insertId length. */
+static int rec_payload_ok(const char *p, uint32_t plen, uint32_t crc)
+{
+	uint16_t il;
+
+	if (rec_crc(plen, p, plen) != crc)
+		return 0;
+	memcpy(&il, p, 2);
+	return (size_t)il + 2 <= plen;
+}
+
+/* Length of the valid record at p[0..n), 0 if there is none. */
+static size_t rec_valid(const char *p, size_t n)
+{
+	uint32_t plen, crc;
+
+	if (n < DV_SPOOL_HDR || !rec_header(p, &plen, &crc) || DV_SPOOL_HDR + (size_t)plen > n ||
+	    !rec_payload_ok(p + DV_SPOOL_HDR, plen, crc))
+		return 0;
+	return DV_SPOOL_HDR + plen;
+}
+
 void dv_spool_config_init(struct dv_spool_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -453,13 +489,78 @@ static int pread_all(int fd, void *p, size_t n, uint64_t off)
 	return (int)got;
 }
 
+/* One replay in progress: its limits and what it has loaded. */
+struct replay {
+	uint32_t max_rows;
+	size_t *budget; /* bytes it may still read */
+	int loaded;
+	dv_spool_replay_fn fn;
+	void *arg;
+};
+
+/*
+ * Hand the "out" records among the whole ones in buf[0..n) (read from
+ * g->scan_off) to the callback, moving the scan past each record; *used is
+ * the bytes passed. 0; 1 when the callback stopped the replay; -EBADMSG when
+ * the file is not what open left (repaired at open: cannot happen unless
+ * edited).
+ */
+static int replay_buf(struct dv_spool *sp, struct dv_spool_seg *g, const char *buf, size_t n,
+		      struct replay *r, size_t *used)
+{
+	size_t off = 0;
+	int rc = 0;
+
+	while (off + DV_SPOOL_HDR <= n && (uint32_t)r->loaded < r->max_rows) {
+		const char *p = buf + off + DV_SPOOL_HDR;
+		uint32_t plen, crc, idx = g->scan_idx;
+
+		if (!rec_header(buf + off, &plen, &crc)) {
+			rc = -EBADMSG;
+			break;
+		}
+		if (off + DV_SPOOL_HDR + plen > n)
+			break; /* the rest of it is in the next read */
+		if (idx >= g->nrecs) {
+			rc = -EBADMSG;
+			break;
+		}
+		if (g->state[idx] == DV_REC_OUT) {
+			struct dv_spool_ref ref = {g, idx};
+			uint16_t il;
+
+			if (!rec_payload_ok(p, plen, crc)) {
+				rc = -EBADMSG;
+				break;
+			}
+			memcpy(&il, p, 2);
+			if (r->fn(r->arg, &ref, p + 2, il, p + 2 + il, plen - 2u - il)) {
+				rc = 1;
+				break;
+			}
+			g->state[idx] = DV_REC_LOADED;
+			g->nout--;
+			sp->st.out--;
+			sp->st.replayed++;
+			r->loaded++;
+		}
+		off += DV_SPOOL_HDR + plen;
+		g->scan_off += DV_SPOOL_HDR + plen;
+		g->scan_idx++;
+		*r->budget = *r->budget > DV_SPOOL_HDR + plen ? *r->budget - DV_SPOOL_HDR - plen : 0;
+	}
+	*used = off;
+	return rc;
+}
+
 /* Replay from one segment; returns records loaded or negative errno. */
 static int replay_seg(struct dv_spool *sp, struct dv_spool_seg *g, uint32_t max_rows,
 		      size_t *budget, dv_spool_replay_fn fn, void *arg)
 {
+	struct replay r = {max_rows, budget, 0, fn, arg};
 	char name[64];
 	char *buf;
-	int fd, loaded = 0, rc = 0;
+	int fd, rc = 0;
 
 	seg_name(g->seq, name, sizeof(name));
 	fd = openat(sp->dir_fd, name, O_RDONLY | O_CLOEXEC);
@@ -470,9 +571,9 @@ static int replay_seg(struct dv_spool *sp, struct dv_spool_seg *g, uint32_t max_
 		close(fd);
 		return -ENOMEM;
 	}
-	while (g->nout > 0 && *budget > 0 && (uint32_t)loaded < max_rows &&
+	while (g->nout > 0 && *budget > 0 && (uint32_t)r.loaded < max_rows &&
 	       g->scan_off < g->written) {
-		size_t want = g->written - g->scan_off, off = 0;
+		size_t want = g->written - g->scan_off, used;
 		int n;
 
 		if (want > DV_SPOOL_READ + DV_SPOOL_HDR + DV_SPOOL_REC_MAX)
@@ -482,53 +583,18 @@ static int replay_seg(struct dv_spool *sp, struct dv_spool_seg *g, uint32_t max_
 			rc = n < 0 ? n : -EIO;
 			break;
 		}
-		while (off + DV_SPOOL_HDR <= (size_t)n && (uint32_t)loaded < max_rows) {
-			uint32_t hdr[3], idx = g->scan_idx;
-			uint16_t il;
-			const char *p = buf + off + DV_SPOOL_HDR;
-
-			memcpy(hdr, buf + off, DV_SPOOL_HDR);
-			if (hdr[0] != DV_SPOOL_MAGIC || hdr[1] < 2 || hdr[1] > DV_SPOOL_REC_MAX) {
-				rc = -EBADMSG; /* repaired at open: cannot happen unless edited */
-				break;
-			}
-			if (off + DV_SPOOL_HDR + hdr[1] > (size_t)n)
-				break; /* the rest of it is in the next read */
-			if (idx >= g->nrecs) {
-				rc = -EBADMSG;
-				break;
-			}
-			if (g->state[idx] == DV_REC_OUT) {
-				memcpy(&il, p, 2);
-				if (rec_crc(hdr[1], p, hdr[1]) != hdr[2] ||
-				    (size_t)il + 2 > hdr[1]) {
-					rc = -EBADMSG;
-					break;
-				}
-				struct dv_spool_ref ref = {g, idx};
-
-				if (fn(arg, &ref, p + 2, il, p + 2 + il, hdr[1] - 2u - il))
-					goto out;
-				g->state[idx] = DV_REC_LOADED;
-				g->nout--;
-				sp->st.out--;
-				sp->st.replayed++;
-				loaded++;
-			}
-			off += DV_SPOOL_HDR + hdr[1];
-			g->scan_off += DV_SPOOL_HDR + hdr[1];
-			g->scan_idx++;
-			*budget =
-			    *budget > DV_SPOOL_HDR + hdr[1] ? *budget - DV_SPOOL_HDR - hdr[1] : 0;
+		rc = replay_buf(sp, g, buf, (size_t)n, &r, &used);
+		if (rc == 1) { /* the callback stopped it */
+			rc = 0;
+			break;
 		}
 		if (rc)
 			break;
-		if (off == 0) { /* a record longer than the read: cannot happen */
+		if (used == 0) { /* a record longer than the read: cannot happen */
 			rc = -EBADMSG;
 			break;
 		}
 	}
-out:
 	if (rc == -EBADMSG)
 		dv_bq_logf(&sp->log, DV_BQ_ERR,
 			   "spool: %s/%s changed under us at offset %" PRIu64
@@ -536,7 +602,7 @@ out:
 			   sp->dir, name, g->scan_off);
 	free(buf);
 	close(fd);
-	return rc && rc != -EBADMSG ? rc : loaded;
+	return rc && rc != -EBADMSG ? rc : r.loaded;
 }
 
 int dv_spool_replay(struct dv_spool *sp, uint32_t max_rows, size_t max_bytes, dv_spool_replay_fn fn,
@@ -566,26 +632,6 @@ int dv_spool_replay(struct dv_spool *sp, uint32_t max_rows, size_t max_bytes, dv
 }
 
 /* ---- open: scan and repair ------------------------------------------------------------ */
-
-/* Length of the valid record at p[0..n), 0 if there is none. */
-static size_t rec_valid(const char *p, size_t n)
-{
-	uint32_t hdr[3];
-	uint16_t il;
-
-	if (n < DV_SPOOL_HDR)
-		return 0;
-	memcpy(hdr, p, DV_SPOOL_HDR);
-	if (hdr[0] != DV_SPOOL_MAGIC || hdr[1] < 2 || hdr[1] > DV_SPOOL_REC_MAX ||
-	    DV_SPOOL_HDR + (size_t)hdr[1] > n)
-		return 0;
-	if (rec_crc(hdr[1], p + DV_SPOOL_HDR, hdr[1]) != hdr[2])
-		return 0;
-	memcpy(&il, p + DV_SPOOL_HDR, 2);
-	if ((size_t)il + 2 > hdr[1])
-		return 0;
-	return DV_SPOOL_HDR + hdr[1];
-}
 
 static int read_file(int dir_fd, const char *name, char **out, size_t *len)
 {
