@@ -14,6 +14,7 @@
 #include "dv_time.h"
 #include "dv_worker.h"
 #include "options.h"
+#include "ports.h"
 
 struct rte_mempool;
 
@@ -21,6 +22,7 @@ struct dv_app {
 	struct dv_options opt;
 	struct dv_reader *readers[DV_MAX_READ_FILES];
 	uint32_t n_workers;
+	struct dv_worker_config worker_cfg[DV_MAX_WORKERS]; /* what each worker is built from */
 	struct dv_worker *workers;
 	struct dv_worker **worker_ptrs;
 	struct rte_ring **in_rings;

@@ -10,9 +10,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-
-#include <linux/if_packet.h>
 
 #include <rte_ethdev.h>
 #include <rte_ring.h>
@@ -38,7 +35,7 @@ uint32_t dv_control_drain(struct dv_control *c)
 	uint32_t total = 0;
 
 	for (uint32_t w = 0; w < c->n_workers; w++) {
-		unsigned int n = rte_ring_dequeue_burst_elem(c->workers[w]->export_ring, recs,
+		unsigned int n = rte_ring_dequeue_burst_elem(c->workers[w]->cfg.export_ring, recs,
 							     sizeof(recs[0]), DRAIN_BURST, NULL);
 
 		for (unsigned int i = 0; i < n; i++) {
@@ -68,18 +65,20 @@ uint32_t dv_control_drain(struct dv_control *c)
 	return total;
 }
 
-uint64_t dv_port_sockets_drops(struct dv_port_sockets *ps)
+static void reader_stats_add(struct dv_reader_stats *to, const struct dv_reader_stats *s)
 {
-	uint16_t n = __atomic_load_n(&ps->n, __ATOMIC_ACQUIRE);
+	to->packets += s->packets;
+	to->bytes += s->bytes;
+	to->ip_packets += s->ip_packets;
+	to->non_ip += s->non_ip;
+	to->malformed += s->malformed;
+}
 
-	for (uint16_t i = 0; i < n; i++) {
-		struct tpacket_stats_v3 st; /* a TPACKET_V2 socket fills its first part */
-		socklen_t len = sizeof(st);
-
-		if (getsockopt(ps->fd[i], SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
-			__atomic_fetch_add(&ps->drops, st.tp_drops, __ATOMIC_RELAXED);
-	}
-	return __atomic_load_n(&ps->drops, __ATOMIC_RELAXED);
+void dv_control_reader_done(struct dv_control *c)
+{
+	if (c->cur)
+		reader_stats_add(&c->rd, dv_reader_stats(c->cur));
+	c->cur = NULL;
 }
 
 static void port_totals(const struct dv_control *c, struct dv_totals *t)
@@ -99,24 +98,19 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 {
 	const struct dv_sink *ps = primary_sink(c);
 
-	memset(t, 0, sizeof(*t));
-	t->rx_packets = c->rd.packets;
-	t->rx_bytes = c->rd.bytes;
-	t->ip_packets = c->rd.ip_packets;
-	t->non_ip = c->rd.non_ip;
-	t->malformed = c->rd.malformed;
-	if (c->cur) {
-		const struct dv_reader_stats *r = dv_reader_stats(c->cur);
+	struct dv_reader_stats rd = c->rd;
 
-		t->rx_packets += r->packets;
-		t->rx_bytes += r->bytes;
-		t->ip_packets += r->ip_packets;
-		t->non_ip += r->non_ip;
-		t->malformed += r->malformed;
-	}
+	memset(t, 0, sizeof(*t));
+	if (c->cur)
+		reader_stats_add(&rd, dv_reader_stats(c->cur));
+	t->rx_packets = rd.packets;
+	t->rx_bytes = rd.bytes;
+	t->ip_packets = rd.ip_packets;
+	t->non_ip = rd.non_ip;
+	t->malformed = rd.malformed;
 	for (uint32_t i = 0; i < c->n_workers; i++) {
 		const struct dv_worker *w = c->workers[i];
-		const struct dv_flow_stats *fs = dv_flow_table_stats(w->table);
+		const struct dv_flow_stats *fs = dv_flow_table_stats(w->cfg.table);
 
 		t->rx_packets += w->stats.rx_packets;
 		t->rx_bytes += w->stats.rx_bytes;
@@ -129,7 +123,7 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 		t->flows_exported += w->stats.exported;
 		t->flows_evicted += fs->evicted;
 		t->table_full += fs->table_full;
-		t->flows_active += dv_flow_table_count(w->table);
+		t->flows_active += dv_flow_table_count(w->cfg.table);
 	}
 	port_totals(c, t);
 	t->rows = c->records;
@@ -256,21 +250,21 @@ static int tel_workers(const char *cmd, const char *params, struct rte_tel_data 
 	rte_tel_data_start_dict(d);
 	for (uint32_t i = 0; i < tel_ctl->n_workers; i++) {
 		const struct dv_worker *w = tel_ctl->workers[i];
-		const struct dv_flow_stats *fs = dv_flow_table_stats(w->table);
+		const struct dv_flow_stats *fs = dv_flow_table_stats(w->cfg.table);
 		struct rte_tel_data *wd = rte_tel_data_alloc();
 		char name[32];
 
 		if (wd == NULL)
 			return -ENOMEM;
 		rte_tel_data_start_dict(wd);
-		ADD(wd, "rx_queues", w->n_rxq);
+		ADD(wd, "rx_queues", w->cfg.n_rxq);
 		ADD(wd, "rx_packets", w->stats.rx_packets);
 		ADD(wd, "rx_bytes", w->stats.rx_bytes);
 		ADD(wd, "from_ring", w->stats.from_ring);
 		ADD(wd, "handed_off", w->stats.handed_off);
 		ADD(wd, "malformed", w->stats.malformed);
 		ADD(wd, "non_ip", w->stats.non_ip);
-		ADD(wd, "flows_active", dv_flow_table_count(w->table));
+		ADD(wd, "flows_active", dv_flow_table_count(w->cfg.table));
 		ADD(wd, "flows_created", fs->created);
 		ADD(wd, "flows_exported", w->stats.exported);
 		ADD(wd, "flows_evicted", fs->evicted);

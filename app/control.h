@@ -14,23 +14,9 @@
 #include "dv_row.h"
 #include "dv_sink.h"
 #include "dv_worker.h"
+#include "ports.h"
 
 #define DV_MAX_SINKS 4
-#define DV_MAX_PORTS 32
-
-/*
- * The packet sockets of an af_packet port. The kernel counts the frames it
- * drops because a socket's ring is full (PACKET_STATISTICS); DPDK 22.11's
- * af_packet PMD does not report them, so the control lcore reads them and
- * adds them to the port's imissed. A read resets the kernel's count, so the
- * reads are summed here (atomically: telemetry reads too).
- */
-struct dv_port_sockets {
-	int fd[DV_MAX_RXQ];
-	uint16_t n;	   /* 0 once the port is stopped (the PMD closes them) */
-	uint32_t if_index; /* the kernel interface of an af_packet port, else 0 */
-	uint64_t drops;	   /* summed tp_drops */
-};
 
 struct dv_control {
 	struct dv_worker **workers;
@@ -73,12 +59,11 @@ void dv_control_poll(struct dv_control *c, uint64_t now_mono);
 /* Print one statistics line (final: the summary at exit). */
 void dv_control_stats_line(struct dv_control *c, FILE *f, int final);
 
+/* The file being read (c->cur) is done: its counts join the --read totals. */
+void dv_control_reader_done(struct dv_control *c);
+
 /* Register /devourer/stats and /devourer/workers with DPDK telemetry. */
 int dv_control_telemetry_init(struct dv_control *c);
-
-/* Add what the kernel dropped since the last read on the port's sockets to
- * ps->drops; returns ps->drops. */
-uint64_t dv_port_sockets_drops(struct dv_port_sockets *ps);
 
 /* Sum of the sinks' and workers' counters, for stats and telemetry. */
 struct dv_totals {

@@ -5,23 +5,20 @@
  * first worker starts: options, input files, sinks, ports. Then the workers
  * run dv_worker_main() and the main lcore becomes the control lcore: in
  * --read mode it also reads the files and feeds the workers; live, it only
- * drains, formats, delivers and reports.
+ * drains, formats, delivers and reports. main() reads as that life, one
+ * step a function: command line, inputs, EAL, set-up, capture, delivery,
+ * tear-down.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/ethtool.h>
-#include <linux/sockios.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -47,6 +44,7 @@
 
 #define EXPORT_RING_SIZE 4096
 #define IN_RING_SIZE 8192
+#define MIN_FLOWS_PER_WORKER 64 /* a flow table is never smaller (--max-flows / workers) */
 
 static volatile sig_atomic_t quit_signal;
 static volatile sig_atomic_t hup_signal;
@@ -133,97 +131,63 @@ static int default_eal_args(const struct dv_options *o, char *prog, char **out, 
 #undef PUSH
 }
 
-/*
- * The most of a frame DPDK 22.11's af_packet port hands over: its ring
- * frames are 2048 bytes, 66 of them taken by the kernel's packet header,
- * and the PMD gives the captured length as the frame's length (measured:
- * a 4042-byte frame became a 1982-byte packet).
- */
-#define IFACE_FRAME_MAX 1982
-
-static void ifreq_named(struct ifreq *ifr, const char *name)
+/* Worker i (on lcore) as a config: its flow table, export ring and input
+ * ring. Its queues are added by dv_ports_setup(). 0 or -1 with err. */
+static int make_worker(struct dv_app *app, uint32_t i, unsigned int lcore, const uint64_t seed[2],
+		       char *err, size_t errlen)
 {
-	memset(ifr, 0, sizeof(*ifr));
-	snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", name);
-}
+	const struct dv_options *o = &app->opt;
+	struct dv_worker_config *wc = &app->worker_cfg[i];
+	uint64_t per = (o->max_flows + app->n_workers - 1) / app->n_workers;
+	struct dv_flow_config fc = {0};
+	char name[RTE_RING_NAMESIZE];
+	int socket = (int)rte_lcore_to_socket_id(lcore);
 
-/* One ethtool "get" on interface name; its value, or -1. */
-static int iface_ethtool_get(int fd, const char *name, uint32_t cmd)
-{
-	struct ethtool_value ev = {.cmd = cmd};
-	struct ifreq ifr;
-
-	ifreq_named(&ifr, name);
-	ifr.ifr_data = (void *)&ev;
-	return ioctl(fd, SIOCETHTOOL, &ifr) == 0 ? (int)ev.data : -1;
-}
-
-/*
- * Frames longer than IFACE_FRAME_MAX reach devourer cut to that length and
- * counted as that length. Say so at start when the interface will deliver
- * them: an MTU whose frames (Ethernet header and a VLAN tag included) are
- * longer, or receive offloads that coalesce TCP segments into one large
- * packet before af_packet sees it (GRO, LRO; on by default on many NICs,
- * so tcpdump shows packets longer than the MTU).
- */
-static void check_interface(const char *name)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct ifreq ifr;
-	int v;
-
-	if (fd < 0)
-		return;
-	ifreq_named(&ifr, name);
-	if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu + 18 > IFACE_FRAME_MAX)
-		DV_LOG(WARNING,
-		       "--interface %s: MTU %d: af_packet hands devourer at most %d bytes of a "
-		       "frame, so longer frames are counted as %d bytes (rows undercount them)",
-		       name, ifr.ifr_mtu, IFACE_FRAME_MAX, IFACE_FRAME_MAX);
-	v = iface_ethtool_get(fd, name, ETHTOOL_GGRO);
-	if (v > 0)
-		DV_LOG(WARNING,
-		       "--interface %s: generic receive offload is on: the kernel joins TCP "
-		       "segments into one packet before devourer sees it, counted as one packet "
-		       "of at most %d bytes; for exact counts: ethtool -K %s gro off",
-		       name, IFACE_FRAME_MAX, name);
-	v = iface_ethtool_get(fd, name, ETHTOOL_GFLAGS);
-	if (v > 0 && (v & ETH_FLAG_LRO))
-		DV_LOG(WARNING,
-		       "--interface %s: large receive offload is on: the NIC joins TCP segments "
-		       "into one packet, counted as one packet of at most %d bytes; for exact "
-		       "counts: ethtool -K %s lro off",
-		       name, IFACE_FRAME_MAX, name);
-	close(fd);
-}
-
-/*
- * -i IFACE: an af_packet port with a queue pair per worker lcore. Made after
- * the EAL is up, when the worker count is known whether devourer chose the
- * lcores or the user did (-l, --lcores).
- */
-static int open_interface(struct dv_app *app, char *err, size_t errlen)
-{
-	char devargs[256];
-	int rc;
-
-	snprintf(devargs, sizeof(devargs), "net_af_packet0,iface=%s,qpairs=%u",
-		 app->opt.interface, app->n_workers);
-	rc = rte_dev_probe(devargs);
-	if (rc < 0) {
-		snprintf(err, errlen, "--interface %s: cannot open it as an af_packet port: %s",
-			 app->opt.interface, rte_strerror(-rc));
+	snprintf(name, sizeof(name), "dv_flows_%u", i);
+	fc.name = name;
+	fc.capacity = (uint32_t)(per < MIN_FLOWS_PER_WORKER ? MIN_FLOWS_PER_WORKER : per);
+	fc.idle_timeout_ns = o->flow_timeout_ns;
+	fc.active_timeout_ns = o->active_timeout_ns;
+	fc.tcp_close_timeout_ns = o->tcp_close_timeout_ns;
+	fc.socket_id = socket;
+	fc.worker = (uint8_t)i;
+	/* Idle rows may leave up to 1/16 of the timeout late; the rows
+	 * themselves do not change (see dv_flow_touch). */
+	fc.lru_slack_div = 16;
+	fc.seed[0] = seed[0] + i;
+	fc.seed[1] = seed[1] ^ ((uint64_t)i << 32);
+	wc->table = dv_flow_table_create(&fc, err, errlen);
+	if (wc->table == NULL)
+		return -1;
+	snprintf(name, sizeof(name), "dv_export_%u", i);
+	wc->export_ring = rte_ring_create_elem(name, sizeof(struct dv_export_rec), EXPORT_RING_SIZE,
+					       socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	snprintf(name, sizeof(name), "dv_in_%u", i);
+	/* Several producers: each worker reading an af_packet or tap
+	 * queue hands packets off (one compare-and-swap a burst). */
+	app->in_rings[i] =
+	    rte_ring_create_elem(name, sizeof(struct dv_pkt), IN_RING_SIZE, socket, RING_F_SC_DEQ);
+	if (wc->export_ring == NULL || app->in_rings[i] == NULL) {
+		snprintf(err, errlen, "cannot create rings for worker %u: %s", i,
+			 rte_strerror(rte_errno));
 		return -1;
 	}
-	check_interface(app->opt.interface);
+	wc->index = i;
+	wc->n_workers = app->n_workers;
+	wc->in_ring = app->in_rings[i];
+	wc->peer_in = app->in_rings;
+	wc->clock = &app->clock;
+	wc->ts_dynfield_offset = -1;
+	wc->yield_when_idle = app->oversubscribed || o->n_read > 0;
+	wc->clock_mode = app->packet_clock ? DV_CLOCK_PACKET : DV_CLOCK_SYSTEM;
 	return 0;
 }
 
+/* One worker config per worker lcore (make_worker), and the arrays the
+ * workers and the control lcore share. 0 or -1 with err. */
 static int create_workers(struct dv_app *app, char *err, size_t errlen)
 {
-	const struct dv_options *o = &app->opt;
 	uint32_t n = app->n_workers;
-	uint64_t per = (o->max_flows + n - 1) / n;
 	uint64_t seed[2];
 	unsigned int lcore, i = 0;
 	int rc;
@@ -241,54 +205,21 @@ static int create_workers(struct dv_app *app, char *err, size_t errlen)
 		return -1;
 	}
 	RTE_LCORE_FOREACH_WORKER(lcore) {
-		struct dv_worker *w = &app->workers[i];
-		struct dv_flow_config fc = {0};
-		char name[RTE_RING_NAMESIZE];
-		int socket = (int)rte_lcore_to_socket_id(lcore);
-
-		snprintf(name, sizeof(name), "dv_flows_%u", i);
-		fc.name = name;
-		fc.capacity = (uint32_t)(per < 64 ? 64 : per);
-		fc.idle_timeout_ns = o->flow_timeout_ns;
-		fc.active_timeout_ns = o->active_timeout_ns;
-		fc.tcp_close_timeout_ns = o->tcp_close_timeout_ns;
-		fc.socket_id = socket;
-		fc.worker = (uint8_t)i;
-		/* Idle rows may leave up to 1/16 of the timeout late; the rows
-		 * themselves do not change (see dv_flow_touch). */
-		fc.lru_slack_div = 16;
-		fc.seed[0] = seed[0] + i;
-		fc.seed[1] = seed[1] ^ ((uint64_t)i << 32);
-		w->table = dv_flow_table_create(&fc, err, errlen);
-		if (w->table == NULL)
+		if (make_worker(app, i, lcore, seed, err, errlen) < 0)
 			return -1;
-		snprintf(name, sizeof(name), "dv_export_%u", i);
-		w->export_ring = rte_ring_create_elem(name, sizeof(struct dv_export_rec),
-						      EXPORT_RING_SIZE, socket,
-						      RING_F_SP_ENQ | RING_F_SC_DEQ);
-		snprintf(name, sizeof(name), "dv_in_%u", i);
-		/* Several producers: each worker reading an af_packet or tap
-		 * queue hands packets off (one compare-and-swap a burst). */
-		app->in_rings[i] = rte_ring_create_elem(name, sizeof(struct dv_pkt),
-							IN_RING_SIZE, socket, RING_F_SC_DEQ);
-		if (w->export_ring == NULL || app->in_rings[i] == NULL) {
-			snprintf(err, errlen, "cannot create rings for worker %u: %s", i,
-				 rte_strerror(rte_errno));
-			return -1;
-		}
-		w->index = i;
-		w->n_workers = n;
-		w->in_ring = app->in_rings[i];
-		w->peer_in = app->in_rings;
-		w->clock = &app->clock;
-		w->expire_budget = 64;
-		w->ts_dynfield_offset = -1;
-		w->yield_when_idle = app->oversubscribed || o->n_read > 0;
-		w->clock_mode = app->packet_clock ? DV_CLOCK_PACKET : DV_CLOCK_SYSTEM;
-		app->worker_ptrs[i] = w;
+		app->worker_ptrs[i] = &app->workers[i];
 		app->worker_lcore[i] = lcore;
 		i++;
 	}
+	return 0;
+}
+
+/* Build each worker from its config, once the ports have added its queues. */
+static int init_workers(struct dv_app *app, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < app->n_workers; i++)
+		if (dv_worker_init(&app->workers[i], &app->worker_cfg[i], err, errlen) < 0)
+			return -1;
 	return 0;
 }
 
@@ -397,46 +328,49 @@ static void wait_workers(struct dv_app *app)
 		;
 }
 
-/* Push one worker's staged packets into its input ring, serving the export
+/* Push owner w's staged packets into its input ring, serving the export
  * rings while the ring is full so the workers never wait on us. */
-static void feed_stage(struct dv_app *app, uint32_t w, struct dv_pkt *stage, uint32_t *n)
+static void feed_stage(struct dv_app *app, struct dv_handoff *h, uint32_t w)
 {
-	uint32_t off = 0;
-
-	while (off < *n) {
-		off += rte_ring_enqueue_burst_elem(app->in_rings[w], stage + off, sizeof(*stage),
-						   *n - off, NULL);
-		if (off < *n)
-			control_step(app);
+	for (;;) {
+		dv_handoff_send(h, w);
+		if (h->n[w] == 0)
+			break;
+		control_step(app);
 	}
-	*n = 0;
+}
+
+/* Stage p for worker w; a full burst goes to its ring. */
+static void stage_for(struct dv_app *app, struct dv_handoff *h, uint32_t w, const struct dv_pkt *p)
+{
+	if (dv_handoff_put(h, w, p) == DV_BURST)
+		feed_stage(app, h, w);
 }
 
 /* Queue the reader's clock behind what is staged for every worker. */
-static void send_ticks(struct dv_app *app, struct dv_pkt stage[][DV_BURST], uint32_t *staged,
-		       uint64_t clock)
+static void send_ticks(struct dv_app *app, struct dv_handoff *h, uint64_t clock)
 {
-	for (uint32_t w = 0; w < app->n_workers; w++) {
-		struct dv_pkt *tick = &stage[w][staged[w]++];
+	struct dv_pkt tick;
 
-		memset(tick, 0, sizeof(*tick));
-		tick->flags = DV_PKT_F_TICK;
-		tick->ts_ns = clock;
-		if (staged[w] == DV_BURST)
-			feed_stage(app, w, stage[w], &staged[w]);
-	}
+	memset(&tick, 0, sizeof(tick));
+	tick.flags = DV_PKT_F_TICK;
+	tick.ts_ns = clock;
+	for (uint32_t w = 0; w < app->n_workers; w++)
+		stage_for(app, h, w, &tick);
 }
 
 /* --read: parse every file in order and hand each packet to its owner. */
 static int read_files(struct dv_app *app)
 {
+	/* Static: DV_MAX_WORKERS * DV_HANDOFF_CAP packets are 1 MB. */
+	static struct dv_pkt stage[DV_MAX_WORKERS * DV_HANDOFF_CAP];
 	uint32_t nw = app->n_workers;
-	struct dv_pkt stage[DV_MAX_WORKERS][DV_BURST];
-	uint32_t staged[DV_MAX_WORKERS] = {0};
+	struct dv_handoff h;
 	char err[512];
 	int status = 0;
 	uint64_t count = 0, clock = 0, last_tick = 0;
 
+	dv_handoff_init(&h, stage, app->in_rings, nw);
 	for (unsigned int f = 0; f < app->opt.n_read && !quit_signal; f++) {
 		struct dv_reader *r = app->readers[f];
 		struct dv_pkt pkt;
@@ -444,15 +378,11 @@ static int read_files(struct dv_app *app)
 
 		app->ctl.cur = r;
 		while (!quit_signal && (rc = dv_reader_next(r, &pkt, err, sizeof(err))) == 1) {
-			uint32_t w = dv_worker_owner(&pkt, nw);
-
-			stage[w][staged[w]++] = pkt;
-			if (staged[w] == DV_BURST)
-				feed_stage(app, w, stage[w], &staged[w]);
+			stage_for(app, &h, dv_worker_owner(&pkt, nw), &pkt);
 			if (pkt.ts_ns > clock)
 				clock = pkt.ts_ns;
 			if (nw > 1 && clock - last_tick >= DV_NS_PER_SEC) {
-				send_ticks(app, stage, staged, clock);
+				send_ticks(app, &h, clock);
 				last_tick = clock;
 			}
 			if ((++count & 1023) == 0) {
@@ -465,21 +395,14 @@ static int read_files(struct dv_app *app)
 			DV_LOG(ERR, "%s", err);
 			status = 2;
 		}
-		const struct dv_reader_stats *s = dv_reader_stats(r);
-
-		app->ctl.rd.packets += s->packets;
-		app->ctl.rd.bytes += s->bytes;
-		app->ctl.rd.ip_packets += s->ip_packets;
-		app->ctl.rd.non_ip += s->non_ip;
-		app->ctl.rd.malformed += s->malformed;
-		app->ctl.cur = NULL;
+		dv_control_reader_done(&app->ctl);
 		dv_reader_close(r);
 		app->readers[f] = NULL;
 	}
 	/* The last tick: every worker ends on the same clock as one would. */
-	send_ticks(app, stage, staged, clock);
+	send_ticks(app, &h, clock);
 	for (uint32_t w = 0; w < nw; w++)
-		feed_stage(app, w, stage[w], &staged[w]);
+		feed_stage(app, &h, w);
 	return status;
 }
 
@@ -502,57 +425,70 @@ static int stopped_during_start_up(void)
 	return 1;
 }
 
-int main(int argc, char **argv)
+/*
+ * The command line: split at "--", devourer's options parsed, --help and
+ * --version answered. Bad input is one line and exit 2. Returns the number
+ * of EAL options the user gave, or -1 when there is nothing more to do.
+ */
+static int command_line(struct dv_app *app, int argc, char **argv, char ***app_argv)
 {
-	static struct dv_app app;
 	char err[1024];
-	char *eal_argv[64], eal_buf[4096];
-	char **app_argv;
-	int eal_argc, app_argc, rc, status = 0;
+	int eal_argc, app_argc;
 
-	app_argc = split_args(argc, argv, &eal_argc, &app_argv);
-	rc = dv_options_parse(&app.opt, app_argc, app_argv, err, sizeof(err));
-	if (rc < 0)
+	app_argc = split_args(argc, argv, &eal_argc, app_argv);
+	if (dv_options_parse(&app->opt, app_argc, *app_argv, err, sizeof(err)) < 0)
 		die_usage(err);
-	if (app.opt.help) {
+	if (app->opt.help) {
 		dv_options_usage("dpdk-devourer");
-		return 0;
+		return -1;
 	}
-	if (app.opt.version) {
+	if (app->opt.version) {
 		printf("dpdk-devourer %s (%s)\n", DV_VERSION, rte_version());
-		return 0;
+		return -1;
 	}
-	if (app.opt.n_read == 0 && app.opt.interface == NULL && !app.opt.drain_spool &&
+	if (app->opt.n_read == 0 && app->opt.interface == NULL && !app->opt.drain_spool &&
 	    eal_argc == 0)
 		die_usage("nothing to capture: give --read FILE, --interface IFACE, or EAL "
 			  "options with ports (see --help)");
+	return eal_argc;
+}
 
-	/* Input files are checked before the EAL starts: a bad file is one line. */
-	for (unsigned int f = 0; f < app.opt.n_read; f++) {
-		app.readers[f] = dv_reader_open(app.opt.read_files[f], err, sizeof(err));
-		if (app.readers[f] == NULL)
+/* Input files and the interface are checked before the EAL starts: a bad
+ * one is one line and exit 2. */
+static void check_inputs(struct dv_app *app)
+{
+	char err[1024];
+
+	for (unsigned int f = 0; f < app->opt.n_read; f++) {
+		app->readers[f] = dv_reader_open(app->opt.read_files[f], err, sizeof(err));
+		if (app->readers[f] == NULL)
 			die_usage(err);
 	}
-	if (app.opt.interface && if_nametoindex(app.opt.interface) == 0) {
+	if (app->opt.interface && if_nametoindex(app->opt.interface) == 0) {
 		snprintf(err, sizeof(err), "--interface %s: no such network interface",
-			 app.opt.interface);
+			 app->opt.interface);
 		die_usage(err);
 	}
-
 	/* The Go tool's command line runs unchanged; one line says what differs. */
-	if (app.opt.go_command)
+	if (app->opt.go_command)
 		fprintf(stderr,
 			"dpdk-devourer: the Go devourer's command line: here rows are one per flow "
 			"segment with more columns, the output is bigquery when a project is set, "
 			"and the statistics line is %s (README: Coming from devourer (Go))\n",
-			app.opt.stat_interval_ns ? "on (-s 0: off)" : "off");
+			app->opt.stat_interval_ns ? "on (-s 0: off)" : "off");
+}
 
+/* The EAL's arguments into eal_argv (room for EAL_ARGS + 1): the user's
+ * eal_argc options from argv, or devourer's defaults. Returns their count. */
+#define EAL_ARGS 63
+static int eal_arguments(struct dv_app *app, char **argv, int eal_argc, char **eal_argv, char *buf,
+			 size_t buflen)
+{
 	if (eal_argc == 0) {
-		eal_argc = default_eal_args(&app.opt, argv[0], eal_argv, 63, eal_buf,
-					    sizeof(eal_buf));
+		eal_argc = default_eal_args(&app->opt, argv[0], eal_argv, EAL_ARGS, buf, buflen);
 		if (eal_argc < 0)
 			die_usage("internal error: EAL arguments too long");
-		app.own_eal = 1;
+		app->own_eal = 1;
 	} else {
 		int n = 0;
 
@@ -561,7 +497,12 @@ int main(int argc, char **argv)
 		eal_argc = n;
 	}
 	eal_argv[eal_argc] = NULL;
+	return eal_argc;
+}
 
+/* Signals, then the EAL and the log type. 0, or -1 with err. */
+static int start_eal(struct dv_app *app, int eal_argc, char **eal_argv, char *err, size_t errlen)
+{
 	/* Before the EAL: start-up (hugepages, pools, flow tables) can take
 	 * seconds, and a stop asked for meanwhile must end it cleanly, not kill
 	 * the process half set up. */
@@ -571,134 +512,175 @@ int main(int argc, char **argv)
 	/* A closed stdout (| head) is reported as a write error, not a kill. */
 	signal(SIGPIPE, SIG_IGN);
 
-	rc = rte_eal_init(eal_argc, eal_argv);
-	if (rc < 0) {
-		fprintf(stderr, "dpdk-devourer: EAL initialisation failed: %s\n",
-			rte_strerror(rte_errno));
-		return 2;
+	if (rte_eal_init(eal_argc, eal_argv) < 0) {
+		snprintf(err, errlen, "EAL initialisation failed: %s", rte_strerror(rte_errno));
+		return -1;
 	}
 	dv_app_log_type = rte_log_register_type_and_pick_level("devourer", RTE_LOG_NOTICE);
 	if (dv_app_log_type >= 0)
-		rte_log_set_level(dv_app_log_type, (uint32_t)app.opt.log_level);
+		rte_log_set_level(dv_app_log_type, (uint32_t)app->opt.log_level);
+	return 0;
+}
 
+/* The control lcore's view of the workers, sinks and clock. */
+static void init_control(struct dv_app *app)
+{
+	struct dv_control *c = &app->ctl;
+
+	c->workers = app->worker_ptrs;
+	c->n_workers = app->n_workers;
+	c->sensor = app->opt.sensor;
+	c->clock = &app->clock;
+	c->stat_interval_ns = app->opt.stat_interval_ns;
+	c->start_ns = dv_monotonic_ns();
+	c->last_stat_ns = c->start_ns;
+	dv_control_telemetry_init(c);
+}
+
+/*
+ * Everything between the EAL and the first packet: the worker lcores
+ * counted, the interface opened, workers, ports and sinks made, the
+ * control lcore told of them. 0, or -1 with err.
+ */
+static int set_up(struct dv_app *app, char *err, size_t errlen)
+{
+	app->n_workers = rte_lcore_count() - 1;
+	if (app->n_workers == 0) {
+		snprintf(err, errlen,
+			 "no worker lcore: give at least two lcores (e.g. -l 0-1); "
+			 "the main lcore is the control lcore");
+		return -1;
+	}
+	if (app->n_workers > DV_MAX_WORKERS) {
+		snprintf(err, errlen, "%u worker lcores: at most %d are supported", app->n_workers,
+			 DV_MAX_WORKERS);
+		return -1;
+	}
+	if (app->opt.interface && dv_ports_open_interface(app, err, errlen) < 0)
+		return -1;
+	app->oversubscribed = app->n_workers + 1 > (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	app->packet_clock = app->opt.clock == DV_CLOCK_OPT_PACKET ||
+			    (app->opt.clock == DV_CLOCK_OPT_AUTO && app->opt.n_read > 0);
+	dv_clock_init(&app->clock);
+
+	if (create_workers(app, err, errlen) < 0 || dv_ports_setup(app, err, errlen) < 0 ||
+	    open_sinks(app, err, errlen) < 0 || init_workers(app, err, errlen) < 0)
+		return -1;
+	init_control(app);
+	return 0;
+}
+
+/* Launch the workers, feed them (--read) or wait for a signal (live), then
+ * stop them and drain their rings. Returns the exit status so far. */
+static int capture(struct dv_app *app)
+{
+	int status = 0;
+
+	for (uint32_t i = 0; i < app->n_workers; i++)
+		rte_eal_remote_launch(dv_worker_main, &app->workers[i], app->worker_lcore[i]);
+	app->launched = 1;
+	DV_LOG(INFO, "%u worker(s), %u sink(s), %s clock", app->n_workers, app->ctl.n_sinks,
+	       app->packet_clock ? "packet" : "system");
+
+	if (app->opt.n_read > 0) {
+		status = read_files(app);
+		/* Everything read is in the rings; the workers may finish. */
+		for (uint32_t i = 0; i < app->n_workers; i++)
+			__atomic_store_n(&app->workers[i].in_done, 1, __ATOMIC_RELEASE);
+		stop_workers(app, quit_signal ? DV_END_SHUTDOWN : DV_END_EOF);
+	} else {
+		run_live(app);
+		stop_workers(app, DV_END_SHUTDOWN);
+	}
+	if (quit_signal)
+		DV_LOG(NOTICE, "signal %d: exporting every flow", (int)quit_signal);
+	wait_workers(app);
+	dv_ports_stop(app);
+	return status;
+}
+
+/* Give every sink time to deliver what it holds, print the final line and
+ * close the sinks. */
+static void deliver(struct dv_app *app)
+{
+	/* A --read run waits for every row; a signal bounds the wait. */
+	uint64_t limit = app->opt.n_read > 0 && !quit_signal ? 3600 * DV_NS_PER_SEC
+							     : app->opt.shutdown_timeout_ns;
+	uint64_t deadline = dv_realtime_ns() + limit;
+
+	for (uint32_t s = 0; s < app->ctl.n_sinks; s++) {
+		struct dv_sink *sk = app->ctl.sinks[s];
+		int rc;
+
+		/* A signal during a --read run's long wait cuts it to
+		 * --shutdown-timeout; what is left stays in the spool. */
+		if (sk->ops->set_stop_flag)
+			sk->ops->set_stop_flag(sk, &quit_signal);
+		rc = sk->ops->drain(sk, deadline);
+		if (rc < 0 && rc != -ETIMEDOUT)
+			DV_LOG(ERR, "%s output: %s", sk->name, strerror(-rc));
+	}
+	dv_control_stats_line(&app->ctl, stderr, 1);
+	for (uint32_t s = 0; s < app->ctl.n_sinks; s++)
+		app->ctl.sinks[s]->ops->destroy(app->ctl.sinks[s]);
+	app->ctl.n_sinks = 0;
+}
+
+/* Free whatever start-up made, however far it got. */
+static void tear_down(struct dv_app *app)
+{
+	if (!app->launched)
+		for (unsigned int f = 0; f < app->opt.n_read; f++)
+			dv_reader_close(app->readers[f]);
+	for (uint32_t s = 0; s < app->ctl.n_sinks; s++)
+		app->ctl.sinks[s]->ops->destroy(app->ctl.sinks[s]);
+	for (uint32_t i = 0; app->workers && i < app->n_workers; i++) {
+		dv_worker_fini(&app->workers[i]);
+		dv_flow_table_free(app->worker_cfg[i].table);
+		rte_ring_free(app->worker_cfg[i].export_ring);
+		if (app->in_rings)
+			rte_ring_free(app->in_rings[i]);
+	}
+	dv_ports_close(app);
+	dv_eal_cleanup(app->own_eal);
+}
+
+int main(int argc, char **argv)
+{
+	static struct dv_app app;
+	char err[1024];
+	char *eal_argv[EAL_ARGS + 1], eal_buf[4096];
+	char **app_argv;
+	int eal_argc, status = 0;
+
+	eal_argc = command_line(&app, argc, argv, &app_argv);
+	if (eal_argc < 0)
+		return 0;
+	check_inputs(&app);
+	eal_argc = eal_arguments(&app, argv, eal_argc, eal_argv, eal_buf, sizeof(eal_buf));
+	if (start_eal(&app, eal_argc, eal_argv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "dpdk-devourer: %s\n", err);
+		return 2; /* nothing to clean up: the EAL did not start */
+	}
 	if (stopped_during_start_up())
 		goto out;
 	if (app.opt.drain_spool) {
 		status = dv_app_drain_spool(&app);
 		goto out;
 	}
-	app.n_workers = rte_lcore_count() - 1;
-	if (app.n_workers == 0) {
-		fprintf(stderr, "dpdk-devourer: no worker lcore: give at least two lcores "
-				"(e.g. -l 0-1); the main lcore is the control lcore\n");
-		status = 2;
-		goto out;
-	}
-	if (app.n_workers > DV_MAX_WORKERS) {
-		fprintf(stderr, "dpdk-devourer: %u worker lcores: at most %d are supported\n",
-			app.n_workers, DV_MAX_WORKERS);
-		status = 2;
-		goto out;
-	}
-	if (app.opt.interface && open_interface(&app, err, sizeof(err)) < 0) {
-		fprintf(stderr, "dpdk-devourer: %s\n", err);
-		status = 2;
-		goto out;
-	}
-	app.oversubscribed = app.n_workers + 1 > (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
-	app.packet_clock = app.opt.clock == DV_CLOCK_OPT_PACKET ||
-			   (app.opt.clock == DV_CLOCK_OPT_AUTO && app.opt.n_read > 0);
-	dv_clock_init(&app.clock);
-
-	if (create_workers(&app, err, sizeof(err)) < 0 ||
-	    dv_ports_setup(&app, err, sizeof(err)) < 0 ||
-	    open_sinks(&app, err, sizeof(err)) < 0) {
-		fprintf(stderr, "dpdk-devourer: %s\n", err);
-		status = 2;
-		goto out;
-	}
-	for (uint32_t i = 0; i < app.n_workers; i++) {
-		if (dv_worker_init(&app.workers[i], err, sizeof(err)) < 0) {
-			fprintf(stderr, "dpdk-devourer: %s\n", err);
-			status = 2;
-			goto out;
-		}
-	}
-
-	app.ctl.workers = app.worker_ptrs;
-	app.ctl.n_workers = app.n_workers;
-	app.ctl.sensor = app.opt.sensor;
-	app.ctl.clock = &app.clock;
-	app.ctl.stat_interval_ns = app.opt.stat_interval_ns;
-	app.ctl.start_ns = dv_monotonic_ns();
-	app.ctl.last_stat_ns = app.ctl.start_ns;
-	dv_control_telemetry_init(&app.ctl);
-
+	if (set_up(&app, err, sizeof(err)) < 0)
+		goto fail;
 	if (stopped_during_start_up())
 		goto out;
-	if (dv_ports_start(&app, err, sizeof(err)) < 0) {
-		fprintf(stderr, "dpdk-devourer: %s\n", err);
-		status = 2;
-		goto out;
-	}
-	for (uint32_t i = 0; i < app.n_workers; i++)
-		rte_eal_remote_launch(dv_worker_main, &app.workers[i], app.worker_lcore[i]);
-	app.launched = 1;
-	DV_LOG(INFO, "%u worker(s), %u sink(s), %s clock", app.n_workers, app.ctl.n_sinks,
-	       app.packet_clock ? "packet" : "system");
-
-	if (app.opt.n_read > 0) {
-		status = read_files(&app);
-		/* Everything read is in the rings; the workers may finish. */
-		for (uint32_t i = 0; i < app.n_workers; i++)
-			__atomic_store_n(&app.workers[i].in_done, 1, __ATOMIC_RELEASE);
-		stop_workers(&app, quit_signal ? DV_END_SHUTDOWN : DV_END_EOF);
-	} else {
-		run_live(&app);
-		stop_workers(&app, DV_END_SHUTDOWN);
-	}
-	if (quit_signal)
-		DV_LOG(NOTICE, "signal %d: exporting every flow", (int)quit_signal);
-	wait_workers(&app);
-	dv_ports_stop(&app);
-
-	{
-		/* A --read run waits for every row; a signal bounds the wait. */
-		uint64_t limit = app.opt.n_read > 0 && !quit_signal ? 3600 * DV_NS_PER_SEC
-								    : app.opt.shutdown_timeout_ns;
-		uint64_t deadline = dv_realtime_ns() + limit;
-
-		for (uint32_t s = 0; s < app.ctl.n_sinks; s++) {
-			struct dv_sink *sk = app.ctl.sinks[s];
-
-			/* A signal during a --read run's long wait cuts it to
-			 * --shutdown-timeout; what is left stays in the spool. */
-			if (sk->ops->set_stop_flag)
-				sk->ops->set_stop_flag(sk, &quit_signal);
-			rc = sk->ops->drain(sk, deadline);
-			if (rc < 0 && rc != -ETIMEDOUT)
-				DV_LOG(ERR, "%s output: %s", sk->name, strerror(-rc));
-		}
-	}
-	dv_control_stats_line(&app.ctl, stderr, 1);
-	for (uint32_t s = 0; s < app.ctl.n_sinks; s++)
-		app.ctl.sinks[s]->ops->destroy(app.ctl.sinks[s]);
-	app.ctl.n_sinks = 0;
+	if (dv_ports_start(&app, err, sizeof(err)) < 0)
+		goto fail;
+	status = capture(&app);
+	deliver(&app);
+	goto out;
+fail:
+	fprintf(stderr, "dpdk-devourer: %s\n", err);
+	status = 2;
 out:
-	if (!app.launched)
-		for (unsigned int f = 0; f < app.opt.n_read; f++)
-			dv_reader_close(app.readers[f]);
-	for (uint32_t s = 0; s < app.ctl.n_sinks; s++)
-		app.ctl.sinks[s]->ops->destroy(app.ctl.sinks[s]);
-	if (app.workers) {
-		for (uint32_t i = 0; i < app.n_workers; i++) {
-			dv_worker_fini(&app.workers[i]);
-			dv_flow_table_free(app.workers[i].table);
-			rte_ring_free(app.workers[i].export_ring);
-			rte_ring_free(app.in_rings[i]);
-		}
-	}
-	dv_ports_close(&app);
-	dv_eal_cleanup(app.own_eal);
+	tear_down(&app);
 	return status;
 }

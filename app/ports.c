@@ -27,6 +27,11 @@
  * table, and the log says why. Ports that all use RSS must also map a hash
  * to one worker: after start their redirection tables are read and, if
  * they disagree, written (rss_tables_agree, dv_reta.h).
+ *
+ * A kernel interface (--interface) is an af_packet port like any other
+ * once probed; what only it needs lives here too: probing it, the start-up
+ * warnings about frames it will cut (MTU, GRO, LRO), its sockets' drop
+ * counts (dv_port_sockets_drops) and its link as the kernel sees it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -38,8 +43,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/ethtool.h>
 #include <linux/if_packet.h>
+#include <linux/sockios.h>
 
+#include <rte_dev.h>
 #include <rte_ethdev.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
@@ -70,7 +78,7 @@ static int queues_are_inputs(const char *drv)
 	       strcmp(drv, "net_memif") == 0 || strcmp(drv, "net_af_packet") == 0;
 }
 
-static int add_rxq(struct dv_worker *w, uint16_t port, uint16_t q, int distribute, int ts,
+static int add_rxq(struct dv_worker_config *w, uint16_t port, uint16_t q, int distribute, int ts,
 		   char *err, size_t errlen)
 {
 	if (w->n_rxq >= DV_MAX_RXQ) {
@@ -217,8 +225,8 @@ static int setup_port(struct dv_app *app, uint16_t port, int mixed, int want_ts,
 				 strerror(-rc));
 			return -1;
 		}
-		if (add_rxq(&app->workers[owner], port, q, spread_hands_off(spread) && nw > 1, ts,
-			    err, errlen))
+		if (add_rxq(&app->worker_cfg[owner], port, q, spread_hands_off(spread) && nw > 1,
+			    ts, err, errlen))
 			return -1;
 	}
 	for (uint16_t q = 0; q < ntx; q++) {
@@ -299,6 +307,111 @@ static void find_packet_sockets(const struct dv_app *app, uint16_t port,
 			       "sockets", port, ps->n);
 }
 
+uint64_t dv_port_sockets_drops(struct dv_port_sockets *ps)
+{
+	uint16_t n = __atomic_load_n(&ps->n, __ATOMIC_ACQUIRE);
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct tpacket_stats_v3 st; /* a TPACKET_V2 socket fills its first part */
+		socklen_t len = sizeof(st);
+
+		if (getsockopt(ps->fd[i], SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
+			__atomic_fetch_add(&ps->drops, st.tp_drops, __ATOMIC_RELAXED);
+	}
+	return __atomic_load_n(&ps->drops, __ATOMIC_RELAXED);
+}
+
+/* ---- kernel interfaces (--interface) ---- */
+
+/*
+ * The most of a frame DPDK 22.11's af_packet port hands over: its ring
+ * frames are 2048 bytes, 66 of them taken by the kernel's packet header,
+ * and the PMD gives the captured length as the frame's length (measured:
+ * a 4042-byte frame became a 1982-byte packet).
+ */
+#define IFACE_FRAME_MAX 1982
+
+static void ifreq_named(struct ifreq *ifr, const char *name)
+{
+	memset(ifr, 0, sizeof(*ifr));
+	snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", name);
+}
+
+/* One ethtool "get" on interface name; its value, or -1. */
+static int iface_ethtool_get(int fd, const char *name, uint32_t cmd)
+{
+	struct ethtool_value ev = {.cmd = cmd};
+	struct ifreq ifr;
+
+	ifreq_named(&ifr, name);
+	ifr.ifr_data = (void *)&ev;
+	return ioctl(fd, SIOCETHTOOL, &ifr) == 0 ? (int)ev.data : -1;
+}
+
+/*
+ * Frames longer than IFACE_FRAME_MAX reach devourer cut to that length and
+ * counted as that length. Say so at start when the interface will deliver
+ * them: an MTU whose frames (Ethernet header and a VLAN tag included) are
+ * longer, or receive offloads that coalesce TCP segments into one large
+ * packet before af_packet sees it (GRO, LRO; on by default on many NICs,
+ * so tcpdump shows packets longer than the MTU).
+ */
+static void check_interface(const char *name)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct ifreq ifr;
+	int v;
+
+	if (fd < 0)
+		return;
+	ifreq_named(&ifr, name);
+	if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu + 18 > IFACE_FRAME_MAX)
+		DV_LOG(WARNING,
+		       "--interface %s: MTU %d: af_packet hands devourer at most %d bytes of a "
+		       "frame, so longer frames are counted as %d bytes (rows undercount them)",
+		       name, ifr.ifr_mtu, IFACE_FRAME_MAX, IFACE_FRAME_MAX);
+	v = iface_ethtool_get(fd, name, ETHTOOL_GGRO);
+	if (v > 0)
+		DV_LOG(WARNING,
+		       "--interface %s: generic receive offload is on: the kernel joins TCP "
+		       "segments into one packet before devourer sees it, counted as one packet "
+		       "of at most %d bytes; for exact counts: ethtool -K %s gro off",
+		       name, IFACE_FRAME_MAX, name);
+	v = iface_ethtool_get(fd, name, ETHTOOL_GFLAGS);
+	if (v > 0 && (v & ETH_FLAG_LRO))
+		DV_LOG(WARNING,
+		       "--interface %s: large receive offload is on: the NIC joins TCP segments "
+		       "into one packet, counted as one packet of at most %d bytes; for exact "
+		       "counts: ethtool -K %s lro off",
+		       name, IFACE_FRAME_MAX, name);
+	close(fd);
+}
+
+/*
+ * -i IFACE: an af_packet port with a queue pair per worker lcore. Made after
+ * the EAL is up, when the worker count is known whether devourer chose the
+ * lcores or the user did (-l, --lcores), and before dv_ports_setup(), which
+ * configures it as any other port.
+ */
+int dv_ports_open_interface(struct dv_app *app, char *err, size_t errlen)
+{
+	char devargs[256];
+	int rc;
+
+	snprintf(devargs, sizeof(devargs), "net_af_packet0,iface=%s,qpairs=%u", app->opt.interface,
+		 app->n_workers);
+	rc = rte_dev_probe(devargs);
+	if (rc < 0) {
+		snprintf(err, errlen, "--interface %s: cannot open it as an af_packet port: %s",
+			 app->opt.interface, rte_strerror(-rc));
+		return -1;
+	}
+	check_interface(app->opt.interface);
+	return 0;
+}
+
+/* ---- every port ---- */
+
 int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 {
 	uint16_t port;
@@ -360,8 +473,8 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 		int bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, NULL);
 
 		for (uint32_t i = 0; i < app->n_workers; i++) {
-			app->workers[i].ts_dynfield_offset = off;
-			app->workers[i].ts_dynflag = bit >= 0 ? 1ULL << bit : 0;
+			app->worker_cfg[i].ts_dynfield_offset = off;
+			app->worker_cfg[i].ts_dynflag = bit >= 0 ? 1ULL << bit : 0;
 		}
 	}
 	/* Nobody hands packets off when no port is shared: the workers then
@@ -369,11 +482,11 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 	int handoff = 0;
 
 	for (uint32_t i = 0; i < app->n_workers; i++)
-		for (uint16_t q = 0; q < app->workers[i].n_rxq; q++)
-			handoff |= app->workers[i].rxq[q].distribute;
+		for (uint16_t q = 0; q < app->worker_cfg[i].n_rxq; q++)
+			handoff |= app->worker_cfg[i].rxq[q].distribute;
 	if (!handoff)
 		for (uint32_t i = 0; i < app->n_workers; i++)
-			app->workers[i].in_ring = NULL;
+			app->worker_cfg[i].in_ring = NULL;
 	memcpy(app->ctl.ports, app->ports, sizeof(app->ports));
 	app->ctl.n_ports = app->n_ports;
 	app->ctl.socks = app->port_socks;

@@ -7,7 +7,10 @@
  *      and tap queues)
  *   -> take a burst of parsed packets from the input ring
  *   -> update the flow table with the burst
- *   -> expire a bounded number of flows
+ *   -> expire a bounded number of flows (EXPIRE_BUDGET)
+ *
+ * It also owns the hand-off staging (dv_handoff_*), which the --read
+ * reader on the control lcore uses too.
  *
  * Nothing here allocates, locks or calls the kernel per packet. The only
  * system call is a short sleep when the worker found nothing to do many
@@ -30,8 +33,19 @@
 
 #include "dv_worker.h"
 
-#define STAGE_CAP (2 * DV_BURST) /* per peer: one burst may all go to one peer */
 #define IDLE_LOOPS_BEFORE_SLEEP 256
+
+/*
+ * Flows expired per loop at most. Expiry is O(expired), but many flows can
+ * fall due at once (a million flows created within a second go idle within
+ * a second --flow-timeout later; a step of the clock), and a worker busy
+ * expiring them all would leave its RX queues to overflow. 64 at a time is
+ * a few microseconds of work (each an export record, a list unlink and an
+ * index removal), far less than a queue of 1024 descriptors takes to fill
+ * at 10 GbE line rate (69 us at 14.88 Mpps); the rest wait for the next
+ * loop, after one more burst from each queue.
+ */
+#define EXPIRE_BUDGET 64u
 
 static inline uint32_t load_acquire(const volatile uint32_t *p)
 {
@@ -43,29 +57,66 @@ static inline void store_release(volatile uint32_t *p, uint32_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
-int dv_worker_init(struct dv_worker *w, char *err, size_t errlen)
+void dv_handoff_init(struct dv_handoff *h, struct dv_pkt *pkts, struct rte_ring **rings,
+		     uint32_t n_owners)
 {
+	h->pkts = pkts;
+	h->rings = rings;
+	h->n_owners = n_owners;
+	memset(h->n, 0, sizeof(h->n));
+}
+
+uint32_t dv_handoff_send(struct dv_handoff *h, uint32_t owner)
+{
+	struct dv_pkt *stage = h->pkts + (size_t)owner * DV_HANDOFF_CAP;
+	uint32_t n = h->n[owner];
+	unsigned int sent;
+
+	if (n == 0)
+		return 0;
+	sent = rte_ring_enqueue_burst_elem(h->rings[owner], stage, sizeof(*stage), n, NULL);
+	if (sent < n)
+		memmove(stage, stage + sent, (n - sent) * sizeof(*stage));
+	h->n[owner] = n - sent;
+	return sent;
+}
+
+uint32_t dv_handoff_staged(const struct dv_handoff *h)
+{
+	uint32_t left = 0;
+
+	for (uint32_t j = 0; h->pkts != NULL && j < h->n_owners; j++)
+		left += h->n[j];
+	return left;
+}
+
+int dv_worker_init(struct dv_worker *w, const struct dv_worker_config *cfg, char *err,
+		   size_t errlen)
+{
+	struct dv_pkt *stage;
+
+	memset(w, 0, sizeof(*w));
+	w->cfg = *cfg;
 	w->xbuf.recs = w->xrecs;
 	w->xbuf.n = 0;
 	w->xbuf.cap = RTE_DIM(w->xrecs);
-	memset(w->peer_n, 0, sizeof(w->peer_n));
-	w->peer_pending = NULL;
-	if (w->n_workers > DV_MAX_WORKERS) {
-		snprintf(err, errlen, "%u workers: at most %d are supported", w->n_workers,
+	if (cfg->n_workers > DV_MAX_WORKERS) {
+		snprintf(err, errlen, "%u workers: at most %d are supported", cfg->n_workers,
 			 DV_MAX_WORKERS);
 		return -EINVAL;
 	}
-	for (uint16_t i = 0; i < w->n_rxq; i++) {
-		if (!w->rxq[i].distribute)
+	for (uint16_t i = 0; i < cfg->n_rxq; i++) {
+		if (!cfg->rxq[i].distribute)
 			continue;
-		w->peer_pending = rte_zmalloc("dv_stage",
-					      sizeof(struct dv_pkt) * STAGE_CAP * w->n_workers,
-					      RTE_CACHE_LINE_SIZE);
-		if (w->peer_pending == NULL) {
+		stage =
+		    rte_zmalloc("dv_stage", sizeof(struct dv_pkt) * DV_HANDOFF_CAP * cfg->n_workers,
+				RTE_CACHE_LINE_SIZE);
+		if (stage == NULL) {
 			snprintf(err, errlen, "worker %u: no memory for hand-off staging",
-				 w->index);
+				 cfg->index);
 			return -ENOMEM;
 		}
+		dv_handoff_init(&w->handoff, stage, cfg->peer_in, cfg->n_workers);
 		break;
 	}
 	return 0;
@@ -73,8 +124,8 @@ int dv_worker_init(struct dv_worker *w, char *err, size_t errlen)
 
 void dv_worker_fini(struct dv_worker *w)
 {
-	rte_free(w->peer_pending);
-	w->peer_pending = NULL;
+	rte_free(w->handoff.pkts);
+	w->handoff.pkts = NULL;
 }
 
 /* Move waiting export records to the ring; what does not fit stays. */
@@ -85,7 +136,7 @@ static void push_exports(struct dv_worker *w)
 
 	if (b->n == 0)
 		return;
-	n = rte_ring_enqueue_burst_elem(w->export_ring, b->recs, sizeof(b->recs[0]), b->n,
+	n = rte_ring_enqueue_burst_elem(w->cfg.export_ring, b->recs, sizeof(b->recs[0]), b->n,
 					NULL);
 	if (n < b->n) {
 		memmove(b->recs, b->recs + n, (b->n - n) * sizeof(b->recs[0]));
@@ -99,23 +150,16 @@ static void push_exports(struct dv_worker *w)
  * whole burst more (so RX may go on), 0 when some peer is still backed up. */
 static int flush_handoff(struct dv_worker *w)
 {
+	struct dv_handoff *h = &w->handoff;
 	int ok = 1;
 
-	if (w->peer_pending == NULL)
+	if (h->pkts == NULL)
 		return 1;
-	for (uint32_t j = 0; j < w->n_workers; j++) {
-		uint32_t n = w->peer_n[j];
-		struct dv_pkt *stage = w->peer_pending + (size_t)j * STAGE_CAP;
-		unsigned int sent;
-
-		if (n == 0)
+	for (uint32_t j = 0; j < h->n_owners; j++) {
+		if (h->n[j] == 0)
 			continue;
-		sent = rte_ring_enqueue_burst_elem(w->peer_in[j], stage, sizeof(*stage), n, NULL);
-		if (sent < n)
-			memmove(stage, stage + sent, (n - sent) * sizeof(*stage));
-		w->peer_n[j] = n - sent;
-		w->stats.handed_off += sent;
-		if (w->peer_n[j] > STAGE_CAP - DV_BURST) {
+		w->stats.handed_off += dv_handoff_send(h, j);
+		if (h->n[j] > DV_HANDOFF_CAP - DV_BURST) {
 			w->stats.handoff_waits++;
 			ok = 0;
 		}
@@ -127,8 +171,8 @@ static int flush_handoff(struct dv_worker *w)
  * whose port stamps (q->ts_dynfield) once the field is registered. */
 static inline uint64_t rx_time(const struct dv_worker *w, const struct rte_mbuf *m, uint64_t now)
 {
-	if (m->ol_flags & w->ts_dynflag)
-		return *RTE_MBUF_DYNFIELD(m, w->ts_dynfield_offset, const uint64_t *);
+	if (m->ol_flags & w->cfg.ts_dynflag)
+		return *RTE_MBUF_DYNFIELD(m, w->cfg.ts_dynfield_offset, const uint64_t *);
 	return now;
 }
 
@@ -146,7 +190,7 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 	struct dv_pkt pkts[DV_BURST];
 	uint32_t n_local = 0, n_ip = 0, n_non_ip = 0, n_malformed = 0;
 	uint64_t bytes = 0;
-	const int hw_time = q->ts_dynfield && w->ts_dynfield_offset >= 0;
+	const int hw_time = q->ts_dynfield && w->cfg.ts_dynfield_offset >= 0;
 	const int distribute = q->distribute;
 	uint16_t n, got = 0;
 
@@ -179,11 +223,10 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 			p->wire_len = m->pkt_len;
 			p->ts_ns = unlikely(hw_time) ? rx_time(w, m, now) : now;
 			if (distribute) {
-				uint32_t owner = dv_worker_owner(p, w->n_workers);
+				uint32_t owner = dv_worker_owner(p, w->cfg.n_workers);
 
-				if (owner != w->index) {
-					w->peer_pending[(size_t)owner * STAGE_CAP +
-							w->peer_n[owner]++] = *p;
+				if (owner != w->cfg.index) {
+					dv_handoff_put(&w->handoff, owner, p);
 					continue;
 				}
 			}
@@ -200,7 +243,7 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 	w->stats.non_ip += n_non_ip;
 	w->stats.malformed += n_malformed;
 	if (n_local > 0)
-		dv_flow_table_update_burst(w->table, pkts, n_local, &w->xbuf);
+		dv_flow_table_update_burst(w->cfg.table, pkts, n_local, &w->xbuf);
 	return got;
 }
 
@@ -210,7 +253,7 @@ static uint32_t poll_in_ring(struct dv_worker *w)
 	struct dv_pkt pkts[DV_BURST];
 	unsigned int n;
 
-	n = rte_ring_dequeue_burst_elem(w->in_ring, pkts, sizeof(pkts[0]), DV_BURST, NULL);
+	n = rte_ring_dequeue_burst_elem(w->cfg.in_ring, pkts, sizeof(pkts[0]), DV_BURST, NULL);
 	if (n == 0)
 		return 0;
 	/* Account packets up to each clock tick, then move the clock. */
@@ -221,12 +264,12 @@ static uint32_t poll_in_ring(struct dv_worker *w)
 			continue;
 		ticks++;
 		if (i > start)
-			dv_flow_table_update_burst(w->table, pkts + start, i - start, &w->xbuf);
-		dv_flow_table_advance(w->table, pkts[i].ts_ns);
+			dv_flow_table_update_burst(w->cfg.table, pkts + start, i - start, &w->xbuf);
+		dv_flow_table_advance(w->cfg.table, pkts[i].ts_ns);
 		start = i + 1;
 	}
 	if (n > start)
-		dv_flow_table_update_burst(w->table, pkts + start, n - start, &w->xbuf);
+		dv_flow_table_update_burst(w->cfg.table, pkts + start, n - start, &w->xbuf);
 	w->stats.from_ring += n - ticks;
 	return n;
 }
@@ -240,12 +283,12 @@ static inline uint64_t worker_now(struct dv_worker *w)
 {
 	uint64_t t, sys;
 
-	if (w->clock_mode == DV_CLOCK_SYSTEM)
-		return dv_clock_now(w->clock);
-	t = dv_flow_table_now(w->table);
-	if (w->n_rxq == 0)
+	if (w->cfg.clock_mode == DV_CLOCK_SYSTEM)
+		return dv_clock_now(w->cfg.clock);
+	t = dv_flow_table_now(w->cfg.table);
+	if (w->cfg.n_rxq == 0)
 		return t; /* --read: packet time only, so rows do not depend on speed */
-	sys = dv_clock_now(w->clock);
+	sys = dv_clock_now(w->cfg.clock);
 	if (t != w->pkt_clock_last) {
 		w->pkt_clock_last = t;
 		w->pkt_clock_sys = sys;
@@ -255,7 +298,7 @@ static inline uint64_t worker_now(struct dv_worker *w)
 
 static void idle(struct dv_worker *w, uint32_t *idle_loops)
 {
-	if (!w->yield_when_idle || ++*idle_loops < IDLE_LOOPS_BEFORE_SLEEP) {
+	if (!w->cfg.yield_when_idle || ++*idle_loops < IDLE_LOOPS_BEFORE_SLEEP) {
 		rte_pause();
 		return;
 	}
@@ -274,27 +317,27 @@ static void run(struct dv_worker *w)
 		w->stats.loops++;
 		push_exports(w);
 		now = worker_now(w);
-		for (uint16_t k = 0; k < w->n_rxq; k++) {
+		for (uint16_t k = 0; k < w->cfg.n_rxq; k++) {
 			/* Start at a different queue each loop so that, when room
 			 * runs out part way, no queue is always the one skipped. */
-			uint16_t i = (uint16_t)((k + w->stats.loops) % w->n_rxq);
+			uint16_t i = (uint16_t)((k + w->stats.loops) % w->cfg.n_rxq);
 
 			/* Each queue may stage a whole burst for one peer, so the
 			 * staging must be flushed down to room for a burst before
 			 * every queue, not once per loop. */
 			if (dv_export_buf_room(&w->xbuf) < DV_BURST || !flush_handoff(w))
 				break;
-			got += poll_rxq(w, &w->rxq[i], now);
+			got += poll_rxq(w, &w->cfg.rxq[i], now);
 		}
-		if (w->in_ring != NULL && dv_export_buf_room(&w->xbuf) >= DV_BURST)
+		if (w->cfg.in_ring != NULL && dv_export_buf_room(&w->xbuf) >= DV_BURST)
 			got += poll_in_ring(w);
-		if (w->clock_mode == DV_CLOCK_PACKET)
+		if (w->cfg.clock_mode == DV_CLOCK_PACKET)
 			now = worker_now(w);
 		uint32_t room = dv_export_buf_room(&w->xbuf);
 
 		if (room > 0)
-			got += dv_flow_table_expire(w->table, now,
-						    RTE_MIN(room, w->expire_budget), &w->xbuf);
+			got += dv_flow_table_expire(w->cfg.table, now, RTE_MIN(room, EXPIRE_BUDGET),
+						    &w->xbuf);
 		w->now_ns = now;
 		if (got == 0)
 			idle(w, &idle_loops);
@@ -314,38 +357,35 @@ static void finish(struct dv_worker *w)
 	 * keeps taking from its own input ring meanwhile, or both could wait on
 	 * full rings. */
 	for (;;) {
-		uint32_t left = 0;
-
 		flush_handoff(w);
-		if (w->in_ring != NULL && dv_export_buf_room(&w->xbuf) >= DV_BURST)
+		if (w->cfg.in_ring != NULL && dv_export_buf_room(&w->xbuf) >= DV_BURST)
 			poll_in_ring(w);
-		for (uint32_t j = 0; w->peer_pending && j < w->n_workers; j++)
-			left += w->peer_n[j];
-		if (left == 0)
+		if (dv_handoff_staged(&w->handoff) == 0)
 			break;
 		push_exports(w);
 		idle(w, &idle_loops);
 	}
 	store_release(&w->handoff_done, 1);
 
-	while (w->in_ring != NULL) {
+	while (w->cfg.in_ring != NULL) {
 		uint32_t done = load_acquire(&w->in_done);
 		uint32_t got = 0;
 
 		push_exports(w);
 		if (dv_export_buf_room(&w->xbuf) >= DV_BURST)
 			got = poll_in_ring(w);
-		if (got == 0 && done && rte_ring_empty(w->in_ring))
+		if (got == 0 && done && rte_ring_empty(w->cfg.in_ring))
 			break;
 		if (got == 0)
 			idle(w, &idle_loops);
 	}
 
-	while (dv_flow_table_count(w->table) > 0 || w->xbuf.n > 0) {
+	while (dv_flow_table_count(w->cfg.table) > 0 || w->xbuf.n > 0) {
 		uint32_t before = w->xbuf.n;
 
 		if (dv_export_buf_room(&w->xbuf) > 0)
-			dv_flow_table_flush(w->table, (enum dv_end_reason)w->stop_reason, &w->xbuf);
+			dv_flow_table_flush(w->cfg.table, (enum dv_end_reason)w->stop_reason,
+					    &w->xbuf);
 		push_exports(w);
 		if (w->xbuf.n >= before && w->xbuf.n > 0)
 			idle(w, &idle_loops);

@@ -1,11 +1,13 @@
 /*
  * dv_worker: the loop of one worker lcore.
  *
- * A worker owns one flow table. Packets reach it two ways: from the RX
- * queues of ports that have a queue per worker (symmetric RSS already sent
- * both directions here), and from its input ring of parsed packets, filled
- * by a single distributor (the control lcore in --read mode, worker 0 for
- * ports with fewer queues than workers). Expired flows leave through the
+ * A worker is built from a struct dv_worker_config and owns one flow
+ * table. Packets reach it two ways: from the RX queues of ports that have a
+ * queue per worker (symmetric RSS already sent both directions here), and
+ * from its input ring of parsed packets, filled by the distributors (the
+ * control lcore in --read mode; worker 0 for ports with fewer queues than
+ * workers; each worker for af_packet and tap queues), which stage packets
+ * per owner the same way (struct dv_handoff). Expired flows leave through the
  * worker's single-producer/single-consumer export ring; when that ring is
  * full the records wait in a local buffer and the worker stops receiving, so
  * no flow is ever dropped and the wait is counted.
@@ -100,22 +102,66 @@ struct dv_worker_stats {
 	uint64_t loops;
 };
 
-struct dv_worker {
-	/* set up by the app before launch, read-only afterwards */
-	uint32_t index;
-	uint32_t n_workers;
-	struct dv_flow_table *table;
+/*
+ * Hand-off staging: parsed packets waiting to go to their owners' input
+ * rings, at most DV_HANDOFF_CAP per owner, sent to each ring as a burst.
+ * Both distributors stage this way: a worker reading a port it shares
+ * (see dv_rxq.distribute) and the --read reader on the control lcore.
+ */
+#define DV_HANDOFF_CAP (2 * DV_BURST) /* per owner: one RX burst may all go to one owner */
+
+struct dv_handoff {
+	struct dv_pkt *pkts;	 /* n_owners * DV_HANDOFF_CAP, the caller's memory */
+	struct rte_ring **rings; /* each owner's input ring */
+	uint32_t n_owners;
+	uint32_t n[DV_MAX_WORKERS]; /* packets staged per owner */
+};
+
+/* Stage over pkts (n_owners * DV_HANDOFF_CAP packets) for rings[0..n_owners). */
+void dv_handoff_init(struct dv_handoff *h, struct dv_pkt *pkts, struct rte_ring **rings,
+		     uint32_t n_owners);
+
+/* Stage packet p for its owner; returns how many are staged for the owner
+ * now. The caller sends before DV_HANDOFF_CAP would be passed. */
+static inline uint32_t dv_handoff_put(struct dv_handoff *h, uint32_t owner, const struct dv_pkt *p)
+{
+	uint32_t n = h->n[owner];
+
+	h->pkts[(size_t)owner * DV_HANDOFF_CAP + n] = *p;
+	h->n[owner] = n + 1;
+	return n + 1;
+}
+
+/* Put as many of owner's staged packets on its ring as fit, in order; the
+ * rest stay staged, first. Returns the number sent. */
+uint32_t dv_handoff_send(struct dv_handoff *h, uint32_t owner);
+
+/* Packets staged for all owners together. */
+uint32_t dv_handoff_staged(const struct dv_handoff *h);
+
+/*
+ * How to build a worker, filled by the program and read by dv_worker_init()
+ * (as dv_flow_config is for a flow table). The table and the rings stay the
+ * caller's: it makes them before and frees them after.
+ */
+struct dv_worker_config {
+	uint32_t index;		       /* this worker: 0 .. n_workers - 1 */
+	uint32_t n_workers;	       /* at most DV_MAX_WORKERS */
+	struct dv_flow_table *table;   /* the worker's own flow table */
 	struct rte_ring *export_ring;  /* SP/SC, elements struct dv_export_rec */
-	struct rte_ring *in_ring;      /* MP/SC, elements struct dv_pkt; may be NULL */
-	struct rte_ring **peer_in;     /* every worker's in_ring, for distribution */
-	struct dv_rxq rxq[DV_MAX_RXQ];
+	struct rte_ring *in_ring;      /* MP/SC, elements struct dv_pkt; NULL: nobody hands off */
+	struct rte_ring **peer_in;     /* every worker's in_ring, for hand-off */
+	struct dv_rxq rxq[DV_MAX_RXQ]; /* the RX queues this worker polls */
 	uint16_t n_rxq;
 	enum dv_clock_mode clock_mode;
 	const struct dv_clock *clock;
-	uint32_t expire_budget; /* flows expired per loop at most, so RX never starves */
 	uint8_t yield_when_idle; /* share a core politely (oversubscribed lcores, --read) */
-	int ts_dynfield_offset;  /* mbuf RX timestamp dynfield, or -1 */
-	uint64_t ts_dynflag;     /* ol_flags bit saying the mbuf carries a timestamp */
+	int ts_dynfield_offset;	 /* mbuf RX timestamp dynfield, or -1 */
+	uint64_t ts_dynflag;	 /* ol_flags bit saying the mbuf carries a timestamp */
+};
+
+struct dv_worker {
+	struct dv_worker_config cfg; /* as given to dv_worker_init, read-only afterwards */
 
 	/* control -> worker */
 	volatile uint32_t stop;        /* 1: stop receiving, flush with stop_reason */
@@ -131,17 +177,18 @@ struct dv_worker {
 	/* private to the worker */
 	struct dv_export_buf xbuf;
 	struct dv_export_rec xrecs[4 * DV_BURST];
-	struct dv_pkt *peer_pending; /* per peer: 2 * DV_BURST staged packets (STAGE_CAP) */
-	uint32_t peer_n[DV_MAX_WORKERS];
+	struct dv_handoff handoff; /* staging for the queues it shares; pkts NULL if none */
 	uint64_t pkt_clock_last; /* packet clock: last table time seen ... */
 	uint64_t pkt_clock_sys;  /* ... and the TSC wall time when it was seen */
 } __attribute__((aligned(64)));
 
 /*
- * Prepare the private parts of w (export buffer, hand-off staging). Call
- * after the fields above are set. Returns 0 or negative errno (err says why).
+ * Build worker w from cfg (copied): its export buffer, and hand-off staging
+ * if one of its queues is shared. Returns 0 or negative errno (err says
+ * why). dv_worker_fini() undoes it.
  */
-int dv_worker_init(struct dv_worker *w, char *err, size_t errlen);
+int dv_worker_init(struct dv_worker *w, const struct dv_worker_config *cfg, char *err,
+		   size_t errlen);
 
 void dv_worker_fini(struct dv_worker *w);
 
