@@ -298,8 +298,11 @@ int dv_decap_mpls(const uint8_t *p, uint32_t len, struct dv_decap *out)
 		if (len - off < 4)
 			return DV_DECAP_MALFORMED;
 		off += 4;
-		if (p[off - 2] & 0x01)
-			return done(out, off, ip_by_version(p + off, len - off), DV_TUN_MPLS);
+		if (!(p[off - 2] & 0x01))
+			continue;
+		if (off == len) /* the payload's first nibble decides: it must be there */
+			return DV_DECAP_MALFORMED;
+		return done(out, off, ip_by_version(p + off, len - off), DV_TUN_MPLS);
 	}
 	return DV_DECAP_MALFORMED; /* no bottom of stack within the limit */
 }

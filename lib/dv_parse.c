@@ -2,8 +2,8 @@
  * dv_parse: frame bytes -> struct dv_pkt, for every link type devourer reads.
  *
  * The parse runs in three steps, each a function a reader can check alone:
- * the link layer yields an ethertype and an offset (VLAN tags skipped, the
- * outer id kept), the IP layer yields addresses, protocol, fragment position
+ * the link layer yields an ethertype and an offset (VLAN tags and the link
+ * shims MPLS, PPPoE and FabricPath skipped, the outer VLAN id kept), the IP layer yields addresses, protocol, fragment position
  * and the bounds of the transport header, and the transport layer yields
  * ports and TCP flags. Every read goes through a length check first; nothing
  * beyond the headers is required, so frames cut by a snap length still parse.
@@ -21,6 +21,7 @@
 
 #include <rte_hash_crc.h>
 
+#include "dv_decap.h"
 #include "dv_parse.h"
 
 #define DV_SLL_HLEN	  16
@@ -43,6 +44,13 @@
 #define DV_TPID_8021Q	  0x8100
 #define DV_TPID_8021AD	  0x88a8
 #define DV_TPID_QINQ_OLD  0x9100
+#define DV_ETHERTYPE_MPLS	 0x8847
+#define DV_ETHERTYPE_MPLS_MC	 0x8848
+#define DV_ETHERTYPE_PPPOE	 0x8864
+#define DV_ETHERTYPE_FABRICPATH 0x8903
+/* Shims after one another (FabricPath, then tags, then MPLS, ...): a frame
+ * that stacks more is malformed rather than walked on. */
+#define DV_SHIM_DEPTH 8
 
 #define DV_IPPROTO_HOPOPTS  0
 #define DV_IPPROTO_ROUTING  43
@@ -118,6 +126,61 @@ static enum dv_parse_status dv_skip_vlans(const uint8_t *d, uint32_t caplen, uin
 		*off += DV_VLAN_HLEN;
 	}
 	return DV_PARSE_OK;
+}
+
+/*
+ * Link shims after the link header (lib/dv_decap.c): an MPLS label stack or
+ * a PPPoE session header gives the IP packet it carries; FabricPath carries
+ * a classical Ethernet frame, whose header and tags are read like the outer
+ * ones (the first tag met stays the flow's vlan_id). A shim whose payload is
+ * not IP (a pseudowire, PPP's own traffic) leaves *etype 0: no IP. The
+ * frame's bytes and VLAN are the frame's on the wire, shims included.
+ */
+static enum dv_parse_status dv_skip_shims(const uint8_t *d, uint32_t caplen, uint32_t *off,
+					  uint16_t *etype, struct dv_pkt *out)
+{
+	for (int depth = 0; depth < DV_SHIM_DEPTH; depth++) {
+		struct dv_decap dc;
+		int rc;
+
+		switch (*etype) {
+		case DV_ETHERTYPE_MPLS:
+		case DV_ETHERTYPE_MPLS_MC:
+			rc = dv_decap_mpls(d + *off, caplen - *off, &dc);
+			break;
+		case DV_ETHERTYPE_PPPOE:
+			rc = dv_decap_pppoe(d + *off, caplen - *off, &dc);
+			break;
+		case DV_ETHERTYPE_FABRICPATH:
+			rc = dv_decap_fabricpath(d + *off, caplen - *off, &dc);
+			break;
+		default:
+			return DV_PARSE_OK;
+		}
+		if (rc != DV_DECAP_OK)
+			return DV_PARSE_MALFORMED;
+		*off += dc.off;
+		switch (dc.inner) {
+		case DV_INNER_IPV4:
+			*etype = DV_ETHERTYPE_IPV4;
+			return DV_PARSE_OK;
+		case DV_INNER_IPV6:
+			*etype = DV_ETHERTYPE_IPV6;
+			return DV_PARSE_OK;
+		case DV_INNER_ETHERNET:
+			if (caplen - *off < DV_ETH_HLEN)
+				return DV_PARSE_MALFORMED;
+			*etype = dv_parse_be16(d + *off + 12);
+			*off += DV_ETH_HLEN;
+			if (dv_skip_vlans(d, caplen, off, etype, out) != DV_PARSE_OK)
+				return DV_PARSE_MALFORMED;
+			break;
+		default:
+			*etype = 0;
+			return DV_PARSE_OK;
+		}
+	}
+	return DV_PARSE_MALFORMED;
 }
 
 /*
@@ -330,6 +393,8 @@ enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int 
 	memset(out, 0, offsetof(struct dv_pkt, wire_len));
 
 	st = dv_parse_link(data, caplen, linktype, &off, &etype, out);
+	if (st == DV_PARSE_OK)
+		st = dv_skip_shims(data, caplen, &off, &etype, out);
 	if (st != DV_PARSE_OK)
 		return st;
 

@@ -12,8 +12,9 @@ own frame) and this script applies SPEC section 2 to tshark's fields:
 - value = packets and bytes (frame.len) sent by each endpoint;
 - the outer IP header is the first IPv4/IPv6 header of the frame, reached from
   the link layer only through Ethernet II / 802.1Q / 802.1ad tags (or Linux
-  cooked, raw IP, BSD loopback); anything else in between (MPLS, PPPoE, LLC)
-  makes the frame non-IP, as it is for the program;
+  cooked, raw IP, BSD loopback) and the link shims MPLS and PPPoE session;
+  anything else in between (LLC, a pseudowire) makes the frame non-IP, as it
+  is for the program;
 - the IP protocol is the outer header's, after IPv6 extension headers
   (hop-by-hop, routing, fragment, destination options);
 - ports only for TCP, UDP and SCTP that are not a later fragment, taken from
@@ -39,7 +40,8 @@ import sys
 # Link-layer and tag protocols tshark may list before the outer IP header for
 # frames the program parses (SPEC section 2). Anything else before the first
 # ip/ipv6 makes the frame non-IP.
-LINK_PROTOS = {"eth", "ethertype", "vlan", "ieee8021ad", "sll", "raw", "null", "loop"}
+LINK_PROTOS = {"eth", "ethertype", "vlan", "ieee8021ad", "sll", "raw", "null", "loop",
+               "mpls", "pppoes", "ppp"}
 IPV6_EXT = ("ipv6.hopopts", "ipv6.routing", "ipv6.fraghdr", "ipv6.dstopts")
 PORT_PROTOS = {6: "tcp", 17: "udp", 132: "sctp"}
 
@@ -47,7 +49,7 @@ PORT_PROTOS = {6: "tcp", 17: "udp", 132: "sctp"}
 FIELDS = [
     "frame.number", "frame.len", "frame.cap_len", "frame.encap_type", "frame.protocols",
     "eth.type", "vlan.id", "vlan.etype", "ieee8021ad.id", "sll.etype", "sll.ifindex",
-    "null.family",
+    "null.family", "mpls.label", "ppp.protocol",
     "ip.src", "ip.dst", "ip.proto", "ip.id", "ip.flags.mf", "ip.frag_offset",
     "ip.hdr_len", "ip.len",
     "ipv6.src", "ipv6.dst", "ipv6.nxt", "ipv6.plen",
@@ -139,6 +141,18 @@ def link_layer(row, protos):
         elif p == "ieee8021ad":
             length += 4
             announced = None  # tshark gives no field for the type behind an S-tag
+        # Link shims (issue 16): the program reads the IP packet an MPLS stack
+        # or a PPPoE session carries; what they carry is announced only by the
+        # payload itself (MPLS) or the PPP protocol field.
+        elif p == "mpls":
+            length += 4 * max(1, len(row["mpls.label"]))
+            announced = None
+        elif p == "pppoes":
+            length += 6
+            announced = None
+        elif p == "ppp":
+            length += 2
+            announced = {0x21: 0x0800, 0x57: 0x86dd}.get(num(first(row, "ppp.protocol")))
     return None, length, announced in IP_ETHERTYPES
 
 

@@ -610,6 +610,106 @@ static void test_qinq_three_tags(void **state)
 }
 
 /* ---------------------------------------------------------------------------
+ * Link shims: MPLS, PPPoE and FabricPath carry the IP packet the flow is
+ * about; the frame's VLAN stays the outermost tag on the wire.
+ */
+
+/* Two MPLS labels (the second the bottom of stack) before an IPv4/UDP packet. */
+static void test_mpls_ipv4(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x8100);
+	vlan_tag(&f, 42, 0x8847);
+	put32(&f, 100u << 12 | 64);	       /* label 100, TTL 64 */
+	put32(&f, 200u << 12 | 1u << 8 | 64); /* label 200, bottom of stack */
+	ip = ip4(&f, 17, 7, 0, 0);
+	l4 = udp(&f, 5000, 53, 4);
+	ip4_done(&f, ip);
+	f.need = l4 + UDP_NEED;
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 17, 5000, 53);
+	assert_int_equal(p.vlan, DV_PKT_VLAN_TAGGED | 42);
+}
+
+/* A pseudowire after the stack is not read (no IP nibble): non-IP. */
+static void test_mpls_pseudowire(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+
+	(void)state;
+	link_eth(&f, 0x8847);
+	put32(&f, 300u << 12 | 1u << 8 | 64);
+	put32(&f, 0); /* a control word */
+	put_fill(&f, 0, 40);
+	f.need = 14 + 4 + 1; /* the payload's first nibble decides what it is */
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_NON_IP, &p);
+}
+
+/* PPPoE session, PPP protocol 0x0057: an IPv6/TCP packet. PPP's own
+ * traffic (LCP) carries no IP. */
+static void test_pppoe(void **state)
+{
+	struct frame f = {0}, g = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x8864);
+	put8(&f, 0x11);
+	put8(&f, 0);
+	put16(&f, 0x1234);
+	put16(&f, 0); /* length: not relied on */
+	put16(&f, 0x0057);
+	ip = ip6(&f, 6);
+	l4 = tcp(&f, 40001, 443, 0x02, 5);
+	ip6_done(&f, ip);
+	f.need = l4 + TCP_NEED;
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v6(&p);
+	expect_ports(&p, 6, 40001, 443);
+	assert_int_equal(p.vlan, 0);
+
+	link_eth(&g, 0x8864);
+	put8(&g, 0x11);
+	put8(&g, 0);
+	put16(&g, 0x1234);
+	put16(&g, 10);
+	put16(&g, 0xc021); /* LCP */
+	put_fill(&g, 0, 30);
+	g.need = 14 + 8;
+	check_frame(&g, DV_LINK_ETHERNET, DV_PARSE_NON_IP, &p);
+}
+
+/* FabricPath: the switch header, then a classical frame with its own tag. */
+static void test_fabricpath(void **state)
+{
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x8903);
+	put16(&f, 0x0101);  /* FTag, TTL */
+	link_eth(&f, 0x8100); /* the classical frame */
+	vlan_tag(&f, 77, 0x0800);
+	ip = ip4(&f, 6, 3, 0, 0);
+	l4 = tcp(&f, 1234, 80, 0x10, 5);
+	ip4_done(&f, ip);
+	f.need = l4 + TCP_NEED;
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 6, 1234, 80);
+	assert_int_equal(p.vlan, DV_PKT_VLAN_TAGGED | 77);
+}
+
+/* ---------------------------------------------------------------------------
  * Other link types
  */
 
@@ -1279,8 +1379,7 @@ static void test_non_ip(void **state)
 {
 	static const uint16_t types[] = {0x0806 /* ARP */,
 					 0x88cc /* LLDP */,
-					 0x8847 /* MPLS */,
-					 0x8864 /* PPPoE */,
+					 0x8863 /* PPPoE discovery */,
 					 0x86dc,
 					 0x0801,
 					 0x0600};
@@ -1653,6 +1752,10 @@ int main(void)
 	    cmocka_unit_test(test_portless_protocols_v6),
 	    cmocka_unit_test(test_tcp_bad_data_offset),
 	    cmocka_unit_test(test_non_ip),
+	    cmocka_unit_test(test_mpls_ipv4),
+	    cmocka_unit_test(test_mpls_pseudowire),
+	    cmocka_unit_test(test_pppoe),
+	    cmocka_unit_test(test_fabricpath),
 	    cmocka_unit_test(test_addr_hash),
 	    cmocka_unit_test(test_fuzz_random_bytes),
 	    cmocka_unit_test(test_fuzz_mutations),
