@@ -1,6 +1,8 @@
 /*
- * bq: builds the BigQuery sink's configuration from the options, and warns
- * at startup when a capture is too old (or too new) for the streaming API.
+ * bq: builds the BigQuery sink's configuration from the options (starting
+ * from the library's defaults, and telling it the option names its messages
+ * should point at), runs --drain-spool, and warns at startup when a capture
+ * is too old (or too new) for the streaming API.
  */
 #include <stdio.h>
 
@@ -45,8 +47,10 @@ struct dv_sink *dv_app_bq_sink(struct dv_app *app, char *err, size_t errlen)
 	c.dataset = o->bq_dataset;
 	c.table = o->bq_table;
 	if (dv_bq_auth_mode_parse(o->bq_auth, &c.auth) != 0) {
-		snprintf(err, errlen, "--bq-auth: '%s' is not one of auto, key, metadata, none",
-			 o->bq_auth);
+		char modes[64];
+
+		snprintf(err, errlen, "--bq-auth: '%s' is not one of %s", o->bq_auth,
+			 dv_bq_auth_mode_names(modes, sizeof(modes)));
 		return NULL;
 	}
 	c.sa_key_file = o->bq_sa_key_file;
@@ -58,13 +62,19 @@ struct dv_sink *dv_app_bq_sink(struct dv_app *app, char *err, size_t errlen)
 	c.flush_interval_ns = o->bq_flush_interval_ns;
 	c.max_inflight = (uint32_t)o->bq_max_inflight;
 	c.spool_dir = o->spool_dir;
-	c.dead_letter = o->dead_letter;
+	c.dead_letter = o->dead_letter; /* NULL: the library's <spool-dir>/dead-letter.ndjson */
 	c.spool_max_bytes = o->spool_max_bytes;
 	c.shutdown_timeout_ns = o->shutdown_timeout_ns;
 	c.write_ahead = o->write_ahead;
 	c.commit_interval_ns = o->spool_commit_interval_ns;
 	c.log = bq_log;
 	c.log_arg = app;
+	/* The library's messages name these settings in its own words unless
+	 * told what the user calls them. */
+	c.names.ca_file = "--bq-ca-file";
+	c.names.sa_key = "--bq-sa-key-file or --bq-sa-key-data";
+	c.names.spool_dir = "--spool-dir";
+	c.names.spool_max_bytes = "--spool-max-bytes";
 	struct dv_sink *s = dv_bq_sink_create(&c, err, errlen);
 
 	/* Only once the sink is up: a startup error stays one line. */

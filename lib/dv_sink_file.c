@@ -335,7 +335,7 @@ struct dv_sink *dv_sink_file_create(const char *path, uint64_t sync_interval_ns,
 
 	if (path == NULL || *path == '\0') {
 		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "file sink: no output path (--write-file)");
+			snprintf(err, errlen, "file sink: no output path");
 		return NULL;
 	}
 	f = sink_alloc("file", &dv_file_ops, err, errlen);

@@ -49,6 +49,19 @@ enum dv_bq_auth_mode {
 /* Log levels of the callback: the RTE_LOG_* numbers (3 error .. 8 debug). */
 typedef void (*dv_bq_log_fn)(void *arg, int level, const char *msg);
 
+/*
+ * What the caller calls the settings a message points the user at, so a
+ * program can name its options (e.g. "--bq-ca-file"). NULL: the library's
+ * own words, in quotes below. Kept, not copied: pass strings that outlive
+ * the sink (literals).
+ */
+struct dv_bq_names {
+	const char *ca_file;	     /* "the ca_file setting": an untrusted server's CA */
+	const char *sa_key;	     /* "sa_key_file or sa_key_data": auth key without a key */
+	const char *spool_dir;	     /* "spool directory": the spool is locked by another */
+	const char *spool_max_bytes; /* "spool size limit": the spool is full */
+};
+
 struct dv_bq_config {
 	/* Destination */
 	const char *project; /* required */
@@ -74,10 +87,10 @@ struct dv_bq_config {
 	uint64_t startup_timeout_ns; /* all startup requests together, default 30 s */
 
 	/* Batching */
-	uint32_t batch_rows;	    /* default 500 (insertAll takes at most 50,000) */
+	uint32_t batch_rows;	    /* default 500, at most DV_BQ_MAX_ROWS_PER_REQ */
 	uint64_t flush_interval_ns; /* default 1 s */
 	size_t batch_max_bytes;	    /* default 9 MB (the request limit is 10 MB) */
-	uint32_t max_inflight;	    /* default 4 */
+	uint32_t max_inflight;	    /* default 4, at most DV_BQ_MAX_INFLIGHT */
 	size_t mem_max_bytes;	    /* rows held in memory; past it write() sends them to
 				     * the spool only; default 512 MiB */
 
@@ -100,12 +113,18 @@ struct dv_bq_config {
 	/* Logging: NULL logs through rte_log, logtype "devourer.bq". Never gets a secret. */
 	dv_bq_log_fn log;
 	void *log_arg;
+	struct dv_bq_names names; /* default all NULL: the library's words */
 };
 
 /* "auto", "key", "metadata", "none" -> *m; 0 or -EINVAL. */
 int dv_bq_auth_mode_parse(const char *s, enum dv_bq_auth_mode *m);
 
-/* Fill every field with its default (strings NULL where derived later). */
+/* The names dv_bq_auth_mode_parse takes, "auto, key, metadata, none", into
+ * buf (cut to len), for a message listing the choices; returns buf. */
+const char *dv_bq_auth_mode_names(char *buf, size_t len);
+
+/* Fill every field with its default (strings NULL where derived later): the
+ * one place the library's defaults are written; a program starts from it. */
 void dv_bq_config_init_defaults(struct dv_bq_config *c);
 
 /*
@@ -117,7 +136,8 @@ void dv_bq_config_init_defaults(struct dv_bq_config *c);
 struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_t errlen);
 
 /*
- * --drain-spool: send every row in the spool (and in memory). 0 when nothing
+ * Send every row in the spool (and in memory), e.g. for a program's
+ * "drain the spool and exit" mode. 0 when nothing
  * is left; -ETIMEDOUT with one line in err when deadline_ns (system clock)
  * passed or BigQuery accepted no row for stall_ns (0: no such limit); the
  * rows not sent stay in the spool.

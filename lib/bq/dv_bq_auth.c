@@ -1,7 +1,8 @@
 /*
- * dv_bq_auth: OAuth access tokens for BigQuery. A service-account key signs
- * an RS256 JWT (OpenSSL EVP) that the token URI exchanges for an access
- * token; on GCE the metadata server hands one out; emulators need none.
+ * dv_bq_auth: OAuth access tokens for BigQuery, and the auth modes' names. A
+ * service-account key signs an RS256 JWT (OpenSSL EVP) that the token URI
+ * exchanges for an access token; on GCE the metadata server hands one out;
+ * emulators need none.
  *
  * The module builds token requests and reads their answers but does not own
  * a transport: startup fetches synchronously (dv_bq_auth_fetch_sync), and the
@@ -154,6 +155,41 @@ out:
 	return rc;
 }
 
+/* The modes' names, the one list of them. */
+static const char *const dv_bq_auth_modes[] = {
+    [DV_BQ_AUTH_AUTO] = "auto",
+    [DV_BQ_AUTH_KEY] = "key",
+    [DV_BQ_AUTH_METADATA] = "metadata",
+    [DV_BQ_AUTH_NONE] = "none",
+};
+
+#define DV_BQ_NMODES (sizeof(dv_bq_auth_modes) / sizeof(dv_bq_auth_modes[0]))
+
+int dv_bq_auth_mode_parse(const char *s, enum dv_bq_auth_mode *m)
+{
+	for (unsigned int i = 0; s && i < DV_BQ_NMODES; i++) {
+		if (!strcmp(s, dv_bq_auth_modes[i])) {
+			*m = (enum dv_bq_auth_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *dv_bq_auth_mode_names(char *buf, size_t len)
+{
+	size_t off = 0;
+
+	if (len > 0)
+		buf[0] = '\0';
+	for (unsigned int i = 0; i < DV_BQ_NMODES && off < len; i++) {
+		int n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", dv_bq_auth_modes[i]);
+
+		off += n > 0 ? (size_t)n : 0;
+	}
+	return buf;
+}
+
 struct dv_bq_auth *dv_bq_auth_create(const struct dv_bq_config *c, struct dv_bq_log *log, char *err,
 				     size_t errlen)
 {
@@ -182,9 +218,9 @@ struct dv_bq_auth *dv_bq_auth_create(const struct dv_bq_config *c, struct dv_bq_
 	} else if (mode == DV_BQ_AUTH_KEY && !c->sa_key_data && !key_file) {
 		key_file = gac && gac[0] ? gac : NULL;
 		if (!key_file) {
-			snprintf(err, errlen,
-				 "auth mode key needs a service-account key "
-				 "(--bq-sa-key-file or --bq-sa-key-data)");
+			snprintf(err, errlen, "auth mode %s needs a service-account key (%s)",
+				 dv_bq_auth_modes[DV_BQ_AUTH_KEY],
+				 dv_bq_name(c->names.sa_key, "sa_key_file or sa_key_data"));
 			goto fail;
 		}
 	}

@@ -6,7 +6,7 @@
  * the same setup, so every request is verified the same way.
  *
  * Trust anchors. CURLOPT_CAINFO replaces libcurl's default bundle, so with
- * --bq-ca-file alone the system CAs would stop being trusted. libcurl 7.88
+ * ca_file alone the system CAs would stop being trusted. libcurl 7.88
  * with OpenSSL loads CURLOPT_CAINFO and CURLOPT_CAPATH into one X509 store
  * (X509_STORE_load_file + X509_STORE_load_path), so we set CAINFO to the
  * extra CA and CAPATH to the system's hashed directory (/etc/ssl/certs on
@@ -135,16 +135,17 @@ int dv_bq_url_check(const char *url, const char *what, char *err, size_t errlen)
 	return rc;
 }
 
-void dv_bq_curl_strerror(CURLcode rc, const char *errbuf, const char *url, char *err, size_t errlen)
+void dv_bq_curl_strerror(const struct dv_bq_http *h, CURLcode rc, const char *errbuf,
+			 const char *url, char *err, size_t errlen)
 {
 	const char *detail = errbuf && errbuf[0] ? errbuf : curl_easy_strerror(rc);
 
 	switch (rc) {
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
-		snprintf(err, errlen,
-			 "TLS certificate of %s not trusted (%s); add its CA with --bq-ca-file",
-			 url, detail);
+		snprintf(err, errlen, "TLS certificate of %s not trusted (%s); add its CA with %s",
+			 url, detail,
+			 dv_bq_name(h->names ? h->names->ca_file : NULL, "the ca_file setting"));
 		break;
 	case CURLE_SSL_CONNECT_ERROR:
 		snprintf(err, errlen, "TLS handshake with %s failed (%s)", url, detail);
@@ -251,9 +252,8 @@ struct dv_bq_sync_req {
 };
 
 /* One attempt on e, given at most left_ms; the answer in resp. */
-static CURLcode dv_bq_http_try(const struct dv_bq_http *h, CURL *e,
-			       const struct dv_bq_sync_req *rq, long left_ms,
-			       struct dv_bq_buf *resp, char *errbuf)
+static CURLcode dv_bq_http_try(const struct dv_bq_http *h, CURL *e, const struct dv_bq_sync_req *rq,
+			       long left_ms, struct dv_bq_buf *resp, char *errbuf)
 {
 	CURLcode rc;
 
@@ -309,7 +309,7 @@ static int dv_bq_http_final(const struct dv_bq_http *h, CURL *e, CURLcode rc, co
 		*status = dv_bq_http_cancel(url, err, errlen);
 		return 1;
 	}
-	dv_bq_curl_strerror(rc, errbuf, url, err, errlen);
+	dv_bq_curl_strerror(h, rc, errbuf, url, err, errlen);
 	*status = dv_bq_curl_retryable(rc) ? -EHOSTUNREACH : -EIO;
 	return *status == -EIO;
 }
@@ -357,7 +357,8 @@ long dv_bq_http_sync(const struct dv_bq_http *h, const char *method, const char 
 		rc = dv_bq_http_try(h, e, &rq, left_ms, resp, errbuf);
 		if (dv_bq_http_final(h, e, rc, url, errbuf, &status, err, errlen))
 			break;
-		dv_bq_logf(h->log, h->quiet_retries ? DV_BQ_DEBUG : DV_BQ_WARN, "%s; retrying", err);
+		dv_bq_logf(h->log, h->quiet_retries ? DV_BQ_DEBUG : DV_BQ_WARN, "%s; retrying",
+			   err);
 		wait = dv_bq_backoff_step(&delay, DV_NS_PER_SEC / 4, 4 * DV_NS_PER_SEC);
 		if (dv_monotonic_ns() + delay >= deadline_ns)
 			break;

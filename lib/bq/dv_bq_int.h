@@ -1,7 +1,8 @@
 /*
  * dv_bq_int: what the files of the BigQuery client share and nobody else
- * sees: logging, the HTTP plumbing (dv_bq_http.c), auth (dv_bq_auth.c) and
- * table management (dv_bq_table.c). The sink (dv_bq_sink.c) ties them up.
+ * sees: logging and the names of settings in messages, the HTTP plumbing and
+ * the one backoff rule (dv_bq_http.c), auth (dv_bq_auth.c) and table
+ * management (dv_bq_table.c). The sink (dv_bq_sink.c) ties them up.
  */
 #ifndef DV_BQ_INT_H
 #define DV_BQ_INT_H
@@ -31,6 +32,13 @@ struct dv_bq_log {
 void dv_bq_logf(const struct dv_bq_log *l, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A setting in a message: what the caller calls it (struct dv_bq_names),
+ * else the library's own word for it. */
+static inline const char *dv_bq_name(const char *callers, const char *ours)
+{
+	return callers ? callers : ours;
+}
+
 /* ---- growable byte buffer -------------------------------------------------- */
 
 struct dv_bq_buf {
@@ -58,6 +66,7 @@ struct dv_bq_http {
 	long connect_timeout_ms;
 	long request_timeout_ms;
 	struct dv_bq_log *log;
+	const struct dv_bq_names *names; /* for messages; NULL: the library's words */
 	int quiet_retries;	   /* dv_bq_http_sync logs its retries at DEBUG, not WARN */
 	const int *cancel;	   /* dv_bq_http_sync gives up (-ECANCELED) once *cancel */
 };
@@ -90,9 +99,9 @@ static inline int dv_bq_transient(int rc)
 }
 
 /* Describe a curl failure in one line, e.g. for CURLE_PEER_FAILED_VERIFICATION
- * a hint about --bq-ca-file. */
-void dv_bq_curl_strerror(CURLcode rc, const char *errbuf, const char *url, char *err,
-			 size_t errlen);
+ * a hint about the CA file setting (h->names->ca_file). */
+void dv_bq_curl_strerror(const struct dv_bq_http *h, CURLcode rc, const char *errbuf,
+			 const char *url, char *err, size_t errlen);
 
 /* From Google's error envelope: message and first reason ("" if none). */
 void dv_bq_google_error(const char *body, size_t len, char *msg, size_t msglen, char *reason,

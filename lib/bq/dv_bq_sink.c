@@ -3,7 +3,9 @@
  * copy of the row; poll() drives libcurl's multi interface without waiting
  * (curl_multi_perform + curl_multi_info_read), starts insertAll batches when
  * batch_rows or flush_interval is reached, refreshes the access token in the
- * background, and settles each answer; drain() is the only place that waits.
+ * background, and settles each answer. drain() and dv_bq_sink_drain_spool()
+ * are the only places that wait for rows, in one loop (dv_bq_drain_loop)
+ * under their own rules for when to stop.
  *
  * Every row is in exactly one place: the queue (FIFO, oldest first), one
  * in-flight transfer, or gone (delivered, dead-lettered or dropped), and
@@ -102,6 +104,7 @@ struct dv_bq_xfer {
 struct dv_bq_sink {
 	struct dv_sink sink;
 	struct dv_bq_log log;
+	struct dv_bq_names names; /* what the caller calls the settings, for messages */
 	struct dv_bq_http http;
 	struct dv_bq_auth *auth;
 	CURLM *multi;
@@ -305,11 +308,18 @@ static int dv_bq_spill(struct dv_bq_sink *s, struct dv_bq_row *r, int loaded)
 		return 0;
 	rc = dv_spool_append(s->spool, r->data, r->id_len, dv_bq_row_text(r), r->len, loaded,
 			     &r->ref);
-	if (rc && s->spill_fail_logged++ % 10000 == 0)
+	if (rc && s->spill_fail_logged++ % 10000 == 0) {
+		char why[200];
+
+		if (rc == -ENOSPC)
+			snprintf(why, sizeof(why), "spool full (%s or disk)",
+				 dv_bq_name(s->names.spool_max_bytes, "spool size limit"));
+		else
+			snprintf(why, sizeof(why), "%s", strerror(-rc));
 		dv_bq_logf(&s->log, DV_BQ_ERR,
 			   "cannot spool row %s: %s (%" PRIu64 " such failures so far)", r->data,
-			   rc == -ENOSPC ? "spool full (--spool-max-bytes or disk)" : strerror(-rc),
-			   s->spill_fail_logged);
+			   why, s->spill_fail_logged);
+	}
 	return rc;
 }
 
@@ -386,6 +396,23 @@ static void dv_bq_row_fill(struct dv_bq_sink *s, struct dv_bq_row *r, size_t mem
 
 /* ---- write ---------------------------------------------------------------------- */
 
+/* A new row the spool could not take (rc of dv_spool_append) was dropped:
+ * an error, but one line per 10 s at most: the disk is full. */
+static void dv_bq_log_drop(struct dv_bq_sink *s, int rc)
+{
+	s->drops_logged++;
+	if (s->drops_logged != 1 && s->now_ns - s->last_drop_log_ns < 10 * DV_NS_PER_SEC)
+		return;
+	s->last_drop_log_ns = s->now_ns;
+	dv_bq_logf(&s->log, DV_BQ_ERR,
+		   "spool cannot take rows (%s%s; %" PRIu64 " rows waiting): dropping new rows, "
+		   "%" PRIu64 " so far",
+		   rc == -ENOSPC ? dv_bq_name(s->names.spool_max_bytes, "spool size limit")
+				 : strerror(-rc),
+		   rc == -ENOSPC ? " reached or disk full" : "", s->sink.stats.rows_pending,
+		   s->drops_logged);
+}
+
 static int dv_bq_write(struct dv_sink *sink, const struct dv_export_rec *rec, const char *row,
 		       size_t len)
 {
@@ -410,18 +437,7 @@ static int dv_bq_write(struct dv_sink *sink, const struct dv_export_rec *rec, co
 		rc = dv_spool_append(s->spool, id, (size_t)id_len, row, len, room, &ref);
 		if (rc) {
 			sink->stats.rows_dropped++;
-			s->drops_logged++;
-			/* An error, but one line per 10 s at most: the disk is full. */
-			if (s->drops_logged == 1 ||
-			    s->now_ns - s->last_drop_log_ns >= 10 * DV_NS_PER_SEC) {
-				s->last_drop_log_ns = s->now_ns;
-				dv_bq_logf(&s->log, DV_BQ_ERR,
-					   "spool cannot take rows (%s; %" PRIu64
-					   " rows waiting): dropping new rows, %" PRIu64 " so far",
-					   rc == -ENOSPC ? "--spool-max-bytes reached or disk full"
-							 : strerror(-rc),
-					   sink->stats.rows_pending, s->drops_logged);
-			}
+			dv_bq_log_drop(s, rc);
 			return rc == -ENOSPC ? -ENOBUFS : rc;
 		}
 		if (!room) {
@@ -698,7 +714,7 @@ static void dv_bq_settle(struct dv_bq_sink *s, struct dv_bq_xfer *x, CURLcode rc
 	curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &hdr);
 	s->sink.stats.bytes_out += x->body.len + (uint64_t)hdr;
 	if (rc != CURLE_OK) {
-		dv_bq_curl_strerror(rc, x->errbuf, s->insert_url, what, sizeof(what));
+		dv_bq_curl_strerror(&s->http, rc, x->errbuf, s->insert_url, what, sizeof(what));
 		dv_bq_logf(&s->log, DV_BQ_WARN, "%s; %u rows will be sent again", what, x->nrows);
 		snprintf(s->last_error, sizeof(s->last_error), "%s", what);
 		s->sink.stats.request_errors++;
@@ -787,7 +803,8 @@ static void dv_bq_token_done(struct dv_bq_sink *s, CURLcode rc)
 
 	s->tok_busy = 0;
 	if (rc != CURLE_OK) {
-		dv_bq_curl_strerror(rc, s->tok_errbuf, dv_bq_auth_url(s->auth), err, sizeof(err));
+		dv_bq_curl_strerror(&s->http, rc, s->tok_errbuf, dv_bq_auth_url(s->auth), err,
+				    sizeof(err));
 		ret = -EIO;
 	} else {
 		curl_easy_getinfo(s->tok_easy, CURLINFO_RESPONSE_CODE, &status);
@@ -1075,10 +1092,10 @@ static void dv_bq_give_up(struct dv_bq_sink *s)
 }
 
 /*
- * When a drain ends differs between drain() and --drain-spool (see each
- * rule below); asked after every round of progress. 1: everything is sent;
- * a negative errno: the drain gave up (the rule has put the rows away and
- * said why); 0: go on, waiting at most *wait_ms for curl first.
+ * When a drain ends differs between drain() and dv_bq_sink_drain_spool()
+ * (see each rule below); asked after every round of progress. 1: everything
+ * is sent; a negative errno: the drain gave up (the rule has put the rows
+ * away and said why); 0: go on, waiting at most *wait_ms for curl first.
  */
 typedef int (*dv_bq_drain_rule)(struct dv_bq_sink *s, void *arg, int *wait_ms);
 
@@ -1157,7 +1174,7 @@ static int dv_bq_drain(struct dv_sink *sink, uint64_t deadline_ns)
 	return dv_bq_drain_loop(dv_bq_of(sink), dv_bq_drain_rule_shutdown, &deadline_ns);
 }
 
-/* What --drain-spool tracks between rounds. */
+/* What dv_bq_sink_drain_spool() tracks between rounds. */
 struct dv_bq_drain_spool {
 	uint64_t deadline_ns; /* system clock */
 	uint64_t stall_ns;    /* 0: no limit */
@@ -1168,9 +1185,9 @@ struct dv_bq_drain_spool {
 };
 
 /*
- * --drain-spool: done when no row is pending; gives up, with the reason in
- * err, when BigQuery refused the table, at the deadline, or when it took no
- * row for stall_ns. Polls every 50 ms.
+ * dv_bq_sink_drain_spool(): done when no row is pending; gives up, with the
+ * reason in err, when BigQuery refused the table, at the deadline, or when
+ * it took no row for stall_ns. Polls every 50 ms.
  */
 static int dv_bq_drain_rule_spool(struct dv_bq_sink *s, void *arg, int *wait_ms)
 {
@@ -1335,8 +1352,13 @@ static const struct dv_sink_ops dv_bq_ops = {
 
 /* ---- configuration and startup --------------------------------------------------- */
 
+/* The library's defaults, the only place they are written (the spool's own
+ * come from dv_spool_config_init). */
 void dv_bq_config_init_defaults(struct dv_bq_config *c)
 {
+	struct dv_spool_config sc;
+
+	dv_spool_config_init(&sc);
 	memset(c, 0, sizeof(*c));
 	c->table = "flow_logs";
 	c->auth = DV_BQ_AUTH_AUTO;
@@ -1352,24 +1374,11 @@ void dv_bq_config_init_defaults(struct dv_bq_config *c)
 	c->backoff_min_ns = DV_NS_PER_SEC;
 	c->backoff_max_ns = 60 * DV_NS_PER_SEC;
 	c->spool_dir = "/var/lib/devourer/spool";
-	c->spool_max_bytes = 10ULL << 30;
+	c->spool_max_bytes = sc.max_bytes;
 	c->shutdown_timeout_ns = 10 * DV_NS_PER_SEC;
 	c->write_ahead = 1;
-	c->commit_interval_ns = 200 * 1000000ULL;
+	c->commit_interval_ns = sc.commit_interval_ns;
 	c->create_table = 1;
-}
-
-int dv_bq_auth_mode_parse(const char *s, enum dv_bq_auth_mode *m)
-{
-	static const char *const names[] = {"auto", "key", "metadata", "none"};
-
-	for (unsigned int i = 0; s && i < 4; i++) {
-		if (!strcmp(s, names[i])) {
-			*m = (enum dv_bq_auth_mode)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
 }
 
 int dv_bq_partition_ok(uint64_t ts_ns, uint64_t now_ns)
@@ -1477,6 +1486,7 @@ static int dv_bq_open_spool(struct dv_bq_sink *s, const struct dv_bq_config *c, 
 		sc.commit_interval_ns = c->commit_interval_ns;
 	sc.log = c->log;
 	sc.log_arg = c->log_arg;
+	sc.names = c->names;
 	s->spool_dir = strdup(c->spool_dir ? c->spool_dir : "");
 	rc = dv_spool_open(&sc, &s->spool, err, errlen);
 	if (rc)
@@ -1519,6 +1529,7 @@ static void dv_bq_take_settings(struct dv_bq_sink *s, const struct dv_bq_config 
 	s->sink.priv = s;
 	s->log.fn = c->log;
 	s->log.arg = c->log_arg;
+	s->names = c->names;
 	s->batch_rows = s->batch_limit = c->batch_rows;
 	s->flush_ns = c->flush_interval_ns;
 	s->batch_max_bytes = c->batch_max_bytes;
@@ -1549,6 +1560,7 @@ static int dv_bq_http_init(struct dv_bq_sink *s, const struct dv_bq_config *c)
 	h->connect_timeout_ms = (long)(c->connect_timeout_ns / 1000000);
 	h->request_timeout_ms = (long)(c->request_timeout_ns / 1000000);
 	h->log = &s->log;
+	h->names = &s->names;
 	return h->endpoint && h->user_agent ? 0 : -ENOMEM;
 }
 
@@ -1562,8 +1574,7 @@ static int dv_bq_table_init(struct dv_bq_sink *s, const struct dv_bq_config *c, 
 
 	if (dv_bq_table_ref(c, &r, err, errlen))
 		return -EINVAL;
-	n = strlen(s->http.endpoint) + strlen(r.project) + strlen(r.dataset) + strlen(r.table) +
-	    64;
+	n = strlen(s->http.endpoint) + strlen(r.project) + strlen(r.dataset) + strlen(r.table) + 64;
 	s->insert_url = malloc(n);
 	if (s->insert_url)
 		snprintf(s->insert_url, n,
@@ -1592,7 +1603,7 @@ static int dv_bq_first_check(struct dv_bq_sink *s, const struct dv_bq_config *c,
 			     size_t errlen)
 {
 	uint64_t wait = c->startup_timeout_ns < DV_BQ_START_WAIT_NS ? c->startup_timeout_ns
-								     : DV_BQ_START_WAIT_NS;
+								    : DV_BQ_START_WAIT_NS;
 	int rc = dv_bq_verify(s, &s->http, dv_monotonic_ns() + wait, err, errlen);
 
 	if (rc == 0) {

@@ -38,6 +38,12 @@
 #define DV_SPOOL_READ	  (1u << 20) /* replay read size */
 #define DV_SPOOL_SEAL_NS  (10 * DV_NS_PER_SEC)
 
+/* Defaults of struct dv_spool_config (dv_spool_open takes 0 as these too). */
+#define DV_SPOOL_MAX_BYTES     (10ULL << 30)
+#define DV_SPOOL_SEGMENT_BYTES (16u << 20)
+#define DV_SPOOL_COMMIT_NS     (200 * 1000000ULL)
+#define DV_SPOOL_COMMIT_BYTES  (1u << 20)
+
 enum { DV_REC_OUT = 0, DV_REC_LOADED = 1, DV_REC_DONE = 2 };
 
 struct dv_spool_seg {
@@ -142,10 +148,10 @@ static size_t rec_valid(const char *p, size_t n)
 void dv_spool_config_init(struct dv_spool_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->max_bytes = 10ULL << 30;
-	c->segment_bytes = 16u << 20;
-	c->commit_interval_ns = 200 * 1000000ULL;
-	c->commit_bytes = 1u << 20;
+	c->max_bytes = DV_SPOOL_MAX_BYTES;
+	c->segment_bytes = DV_SPOOL_SEGMENT_BYTES;
+	c->commit_interval_ns = DV_SPOOL_COMMIT_NS;
+	c->commit_bytes = DV_SPOOL_COMMIT_BYTES;
 }
 
 /* ---- segments ------------------------------------------------------------------- */
@@ -547,7 +553,8 @@ static int replay_buf(struct dv_spool *sp, struct dv_spool_seg *g, const char *b
 		off += DV_SPOOL_HDR + plen;
 		g->scan_off += DV_SPOOL_HDR + plen;
 		g->scan_idx++;
-		*r->budget = *r->budget > DV_SPOOL_HDR + plen ? *r->budget - DV_SPOOL_HDR - plen : 0;
+		*r->budget =
+		    *r->budget > DV_SPOOL_HDR + plen ? *r->budget - DV_SPOOL_HDR - plen : 0;
 	}
 	*used = off;
 	return rc;
@@ -948,9 +955,9 @@ int dv_spool_open(const struct dv_spool_config *c, struct dv_spool **out, char *
 	sp->log.fn = c->log;
 	sp->log.arg = c->log_arg;
 	sp->max_bytes = c->max_bytes;
-	sp->segment_bytes = c->segment_bytes ? c->segment_bytes : 16u << 20;
+	sp->segment_bytes = c->segment_bytes ? c->segment_bytes : DV_SPOOL_SEGMENT_BYTES;
 	sp->commit_ns = c->commit_interval_ns;
-	sp->commit_bytes = c->commit_bytes ? c->commit_bytes : 1u << 20;
+	sp->commit_bytes = c->commit_bytes ? c->commit_bytes : DV_SPOOL_COMMIT_BYTES;
 	sp->no_sync = c->no_sync;
 	sp->last_commit_ns = dv_monotonic_ns();
 
@@ -966,12 +973,14 @@ int dv_spool_open(const struct dv_spool_config *c, struct dv_spool **out, char *
 	sp->lock_fd = openat(sp->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	if (sp->lock_fd < 0 || flock(sp->lock_fd, LOCK_EX | LOCK_NB)) {
 		rc = -errno;
-		snprintf(err, errlen,
-			 rc == -EWOULDBLOCK
-			     ? "spool directory %s is in use by another dpdk-devourer (one "
-			       "process per spool: stop the other one or give another --spool-dir)"
-			     : "spool directory %s: cannot lock: %s",
-			 c->dir, strerror(-rc));
+		if (rc == -EWOULDBLOCK)
+			snprintf(err, errlen,
+				 "spool directory %s is in use by another dpdk-devourer (one "
+				 "process per spool: stop the other one or give another %s)",
+				 c->dir, dv_bq_name(c->names.spool_dir, "spool directory"));
+		else
+			snprintf(err, errlen, "spool directory %s: cannot lock: %s", c->dir,
+				 strerror(-rc));
 		goto fail;
 	}
 	rc = list_segments(sp, &seqs, &n);

@@ -54,6 +54,7 @@ struct dv_spool_config {
 	int no_sync;		     /* 1: write() without fdatasync (tests, benchmarks) */
 	dv_bq_log_fn log;	     /* NULL: rte_log */
 	void *log_arg;
+	struct dv_bq_names names; /* what the caller calls dir (names.spool_dir) */
 };
 
 struct dv_spool_stats {
