@@ -226,7 +226,15 @@ def run_503():
     argv = ([PROG] + L.eal_args(prefix, vdevs=["net_pcap0,rx_pcap=" + CAPTURE]) + ["--"] +
             common(table, spool, out, EP, os.path.join(D, "sa.json")) + ["-s", "1"])
     p = L.Proc(argv, os.path.join(D, label + ".out"), os.path.join(D, label + ".err"))
+    tel = L.wait_telemetry(prefix, p, 30) or {}
+    rep.check(tel.get("table_unverified") == 1 and time.monotonic() - t0 < OUTAGE,
+              "%s: telemetry says table_unverified %r during the outage"
+              % (label, tel.get("table_unverified")))
     got = L.wait_for(lambda: len(stored(table)) >= len(WANT) or not p.alive(), OUTAGE + 150, 1)
+    tel = L.telemetry(prefix, "/devourer/stats") or {}
+    rep.check(tel.get("table_unverified") == 0,
+              "%s: and table_unverified %r once BigQuery answered"
+              % (label, tel.get("table_unverified")))
     took = time.monotonic() - t0
     alive = p.alive()
     time.sleep(1.5)  # a row sent twice would show up meanwhile
