@@ -341,7 +341,7 @@ static void feed_stage(struct dv_app *app, struct dv_handoff *h, uint32_t w)
 }
 
 /* Stage p for worker w; a full burst goes to its ring. */
-static void stage_for(struct dv_app *app, struct dv_handoff *h, uint32_t w, const struct dv_pkt *p)
+static __rte_always_inline void stage_for(struct dv_app *app, struct dv_handoff *h, uint32_t w, const struct dv_pkt *p)
 {
 	if (dv_handoff_put(h, w, p) == DV_BURST)
 		feed_stage(app, h, w);
@@ -359,8 +359,9 @@ static void send_ticks(struct dv_app *app, struct dv_handoff *h, uint64_t clock)
 		stage_for(app, h, w, &tick);
 }
 
-/* --read: parse every file in order and hand each packet to its owner. */
-static int read_files(struct dv_app *app)
+/* --read: parse every file in order and hand each packet to its owner. Not
+ * inlined: inside main() the compiler would take its loop for cold code. */
+static __rte_noinline int read_files(struct dv_app *app)
 {
 	/* Static: DV_MAX_WORKERS * DV_HANDOFF_CAP packets are 1 MB. */
 	static struct dv_pkt stage[DV_MAX_WORKERS * DV_HANDOFF_CAP];
