@@ -253,8 +253,8 @@ static int dv_bq_dataset_check(struct dv_bq_prep *q)
 	char ans[400];
 	long status;
 
-	snprintf(q->url, sizeof(q->url), "%s/bigquery/v2/projects/%s/datasets/%s",
-		 q->h->endpoint, q->ref.project, q->ref.dataset);
+	snprintf(q->url, sizeof(q->url), "%s/bigquery/v2/projects/%s/datasets/%s", q->h->endpoint,
+		 q->ref.project, q->ref.dataset);
 	status = dv_bq_http_sync(q->h, "GET", q->url, q->auth, NULL, NULL, 0, q->deadline_ns,
 				 &q->resp, q->err, q->errlen);
 	if (status < 0)
@@ -270,8 +270,8 @@ static int dv_bq_dataset_check(struct dv_bq_prep *q)
 		snprintf(q->err, q->errlen, "access to dataset %s:%s denied (%s)", c->project,
 			 c->dataset, ans);
 	else
-		snprintf(q->err, q->errlen, "datasets.get %s:%s failed: %s", c->project,
-			 c->dataset, ans);
+		snprintf(q->err, q->errlen, "datasets.get %s:%s failed: %s", c->project, c->dataset,
+			 ans);
 	return dv_bq_refusal(status, &q->resp, status == 404 ? -ENOENT : -EACCES);
 }
 
@@ -354,8 +354,8 @@ static int dv_bq_table_patch(struct dv_bq_prep *q, json_t *patch)
 int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth, const struct dv_bq_config *c,
 			uint64_t deadline_ns, char *err, size_t errlen)
 {
-	struct dv_bq_prep q = {.h = h, .auth = auth, .c = c, .deadline_ns = deadline_ns,
-			       .err = err, .errlen = errlen};
+	struct dv_bq_prep q = {
+	    .h = h, .auth = auth, .c = c, .deadline_ns = deadline_ns, .err = err, .errlen = errlen};
 	json_t *table = NULL, *patch = NULL;
 	int rc;
 
