@@ -942,9 +942,19 @@ static int collect_cli(struct cli_args *cli, int argc, char **argv, char *err, s
 		return ERR("unexpected argument '%s' (the Go tool's command word goes first, "
 			   "before every option)",
 			   argv[optind]);
-	if (optind < argc)
-		return ERR("unexpected argument '%s' (options start with --; see --help)",
-			   argv[optind]);
+	if (optind < argc) {
+		const char *a = argv[optind], *eq = strchr(a, '=');
+
+		/* Not echoed whole: after "--" an option's value is an unexpected
+		 * argument, and it may be key data (--bq-sa-key-data=...). */
+		if (a[0] == '-' && eq)
+			return ERR("unexpected argument '%.*s=...' (options start with --, and "
+				   "none comes after a lone --; see --help)",
+				   (int)(eq - a), a);
+		if (a[0] == '{' || strstr(a, "PRIVATE KEY"))
+			return ERR("unexpected argument (not shown: it may be key data; see --help)");
+		return ERR("unexpected argument '%s' (options start with --; see --help)", a);
+	}
 	return 0;
 }
 
