@@ -197,9 +197,9 @@ static int create_workers(struct dv_app *app, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot seed flow ids and hash keys: %s", strerror(-rc));
 		return -1;
 	}
-	app->workers = rte_zmalloc("dv_workers", sizeof(*app->workers) * n, 64);
-	app->worker_ptrs = rte_zmalloc("dv_worker_ptrs", sizeof(void *) * n, 64);
-	app->in_rings = rte_zmalloc("dv_in_rings", sizeof(void *) * n, 64);
+	app->workers = rte_zmalloc("dv_workers", sizeof(*app->workers) * n, RTE_CACHE_LINE_SIZE);
+	app->worker_ptrs = rte_zmalloc("dv_worker_ptrs", sizeof(void *) * n, RTE_CACHE_LINE_SIZE);
+	app->in_rings = rte_zmalloc("dv_in_rings", sizeof(void *) * n, RTE_CACHE_LINE_SIZE);
 	if (!app->workers || !app->worker_ptrs || !app->in_rings) {
 		snprintf(err, errlen, "out of DPDK memory for %u workers", n);
 		return -1;
