@@ -28,12 +28,13 @@ static void check_capture_times(const struct dv_app *app)
 		if (dv_reader_first_ts(app->opt.read_files[f], &ts) != 1)
 			continue;
 		if (!dv_bq_partition_ok(ts, now))
-			DV_LOG(WARNING,
-			       "%s: packets from %llu s since 1970 lie outside BigQuery's streaming "
-			       "window (5 years back, 1 year ahead); their rows will be "
-			       "dead-lettered. For old captures use --output file -w flows.ndjson "
-			       "and 'bq load --source_format=NEWLINE_DELIMITED_JSON'",
-			       app->opt.read_files[f], (unsigned long long)(ts / DV_NS_PER_SEC));
+			DV_LOG(
+			    WARNING,
+			    "%s: packets from %llu s since 1970 lie outside BigQuery's streaming "
+			    "window (5 years back, 1 year ahead); their rows will be "
+			    "dead-lettered. For old captures use --output file -w flows.ndjson "
+			    "and 'bq load --source_format=NEWLINE_DELIMITED_JSON'",
+			    app->opt.read_files[f], (unsigned long long)(ts / DV_NS_PER_SEC));
 	}
 }
 

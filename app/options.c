@@ -58,19 +58,19 @@ enum lib_default {
  */
 struct opt_def {
 	const char *name;
-	int short_name;   /* 0: none */
-	int has_arg;      /* getopt's no_argument / required_argument */
+	int short_name; /* 0: none */
+	int has_arg;	/* getopt's no_argument / required_argument */
 	const char *group;
-	const char *arg;  /* placeholder in --help */
-	const char *def;  /* the program's default value, as typed */
+	const char *arg; /* placeholder in --help */
+	const char *def; /* the program's default value, as typed */
 	const char *help;
 	dv_setter set;
 	const char *env_alias[3]; /* extra environment names (the Go tool's) */
-	int secret;       /* never echo the value */
-	const char *bare; /* the short form given no value is this option, valueless */
-	enum lib_default lib; /* the library's default, in field */
-	size_t field;     /* offsetof(struct dv_options, ...) for lib */
-	const char *def_words; /* --help's words for a default that is no value */
+	int secret;		  /* never echo the value */
+	const char *bare;	  /* the short form given no value is this option, valueless */
+	enum lib_default lib;	  /* the library's default, in field */
+	size_t field;		  /* offsetof(struct dv_options, ...) for lib */
+	const char *def_words;	  /* --help's words for a default that is no value */
 };
 
 /* --stat-interval's default, also the period --show-stats turns on. */
@@ -114,8 +114,7 @@ struct unit {
 
 /* Parse "<number><unit>" with the unit looked up in units; an empty unit means
  * empty_mult. */
-static int parse_scaled(const char *s, const struct unit *units, double empty_mult,
-			uint64_t *out)
+static int parse_scaled(const char *s, const struct unit *units, double empty_mult, uint64_t *out)
 {
 	char *end;
 	double v, mult = 0;
@@ -153,8 +152,8 @@ static int parse_scaled(const char *s, const struct unit *units, double empty_mu
 int dv_duration_parse(const char *s, uint64_t *ns)
 {
 	static const struct unit units[] = {
-		{"ns", 1},     {"us", 1e3},    {"ms", 1e6},    {"s", 1e9},
-		{"m", 60e9},   {"h", 3600e9},  {"d", 86400e9}, {NULL, 0},
+	    {"ns", 1},	 {"us", 1e3},	{"ms", 1e6},	{"s", 1e9},
+	    {"m", 60e9}, {"h", 3600e9}, {"d", 86400e9}, {NULL, 0},
 	};
 
 	return parse_scaled(s, units, 1e9, ns);
@@ -163,12 +162,20 @@ int dv_duration_parse(const char *s, uint64_t *ns)
 int dv_size_parse(const char *s, uint64_t *bytes)
 {
 	static const struct unit units[] = {
-		{"b", 1},
-		{"k", 1024.0},          {"kib", 1024.0},          {"kb", 1e3},
-		{"m", 1048576.0},       {"mib", 1048576.0},       {"mb", 1e6},
-		{"g", 1073741824.0},    {"gib", 1073741824.0},    {"gb", 1e9},
-		{"t", 1099511627776.0}, {"tib", 1099511627776.0}, {"tb", 1e12},
-		{NULL, 0},
+	    {"b", 1},
+	    {"k", 1024.0},
+	    {"kib", 1024.0},
+	    {"kb", 1e3},
+	    {"m", 1048576.0},
+	    {"mib", 1048576.0},
+	    {"mb", 1e6},
+	    {"g", 1073741824.0},
+	    {"gib", 1073741824.0},
+	    {"gb", 1e9},
+	    {"t", 1099511627776.0},
+	    {"tib", 1099511627776.0},
+	    {"tb", 1e12},
+	    {NULL, 0},
 	};
 
 	return parse_scaled(s, units, 1, bytes);
@@ -191,8 +198,8 @@ static void format_scaled(uint64_t v, const struct unit *units, char *buf, size_
 static void format_duration(uint64_t ns, char *buf, size_t len)
 {
 	static const struct unit units[] = {
-		{"d", 86400e9}, {"h", 3600e9}, {"m", 60e9}, {"s", 1e9},
-		{"ms", 1e6},    {"us", 1e3},   {"ns", 1},   {NULL, 0},
+	    {"d", 86400e9}, {"h", 3600e9}, {"m", 60e9}, {"s", 1e9},
+	    {"ms", 1e6},    {"us", 1e3},   {"ns", 1},	{NULL, 0},
 	};
 
 	format_scaled(ns, units, buf, len);
@@ -201,8 +208,12 @@ static void format_duration(uint64_t ns, char *buf, size_t len)
 static void format_size(uint64_t bytes, char *buf, size_t len)
 {
 	static const struct unit units[] = {
-		{"TiB", 1099511627776.0}, {"GiB", 1073741824.0}, {"MiB", 1048576.0},
-		{"KiB", 1024.0},          {"", 1},               {NULL, 0},
+	    {"TiB", 1099511627776.0},
+	    {"GiB", 1073741824.0},
+	    {"MiB", 1048576.0},
+	    {"KiB", 1024.0},
+	    {"", 1},
+	    {NULL, 0},
 	};
 
 	format_scaled(bytes, units, buf, len);
@@ -210,8 +221,7 @@ static void format_size(uint64_t bytes, char *buf, size_t len)
 
 /* ---- setters: one per option, the same for every layer ------------------------- */
 
-static int set_duration(const char *name, uint64_t *dst, const char *v, char *err,
-			size_t errlen)
+static int set_duration(const char *name, uint64_t *dst, const char *v, char *err, size_t errlen)
 {
 	if (dv_duration_parse(v, dst) != 0)
 		return ERR("--%s: invalid duration '%s' (use e.g. 500ms, 10s, 2m, 1h, or seconds)",
@@ -304,18 +314,18 @@ static int set_output(struct dv_options *o, const char *v, char *err, size_t err
 	return 0;
 }
 
-#define STR_SETTER(fn, field)                                                            \
-	static int fn(struct dv_options *o, const char *v, char *err, size_t errlen)    \
-	{                                                                                \
-		(void)err;                                                               \
-		(void)errlen;                                                            \
-		o->field = dupstr(v);                                                    \
-		return 0;                                                                \
+#define STR_SETTER(fn, field)                                                                      \
+	static int fn(struct dv_options *o, const char *v, char *err, size_t errlen)               \
+	{                                                                                          \
+		(void)err;                                                                         \
+		(void)errlen;                                                                      \
+		o->field = dupstr(v);                                                              \
+		return 0;                                                                          \
 	}
-#define DUR_SETTER(fn, name, field)                                                      \
-	static int fn(struct dv_options *o, const char *v, char *err, size_t errlen)    \
-	{                                                                                \
-		return set_duration(name, &o->field, v, err, errlen);                    \
+#define DUR_SETTER(fn, name, field)                                                                \
+	static int fn(struct dv_options *o, const char *v, char *err, size_t errlen)               \
+	{                                                                                          \
+		return set_duration(name, &o->field, v, err, errlen);                              \
 	}
 
 STR_SETTER(set_write_file, write_file)
@@ -373,9 +383,9 @@ static int set_clock(struct dv_options *o, const char *v, char *err, size_t errl
 }
 
 static const char *const level_names[] = {
-	[RTE_LOG_EMERG] = "emerg", [RTE_LOG_ALERT] = "alert",   [RTE_LOG_CRIT] = "crit",
-	[RTE_LOG_ERR] = "error",   [RTE_LOG_WARNING] = "warning", [RTE_LOG_NOTICE] = "notice",
-	[RTE_LOG_INFO] = "info",   [RTE_LOG_DEBUG] = "debug",
+    [RTE_LOG_EMERG] = "emerg", [RTE_LOG_ALERT] = "alert",     [RTE_LOG_CRIT] = "crit",
+    [RTE_LOG_ERR] = "error",   [RTE_LOG_WARNING] = "warning", [RTE_LOG_NOTICE] = "notice",
+    [RTE_LOG_INFO] = "info",   [RTE_LOG_DEBUG] = "debug",
 };
 
 const char *dv_log_level_name(uint32_t level)
@@ -479,122 +489,122 @@ static int set_flag_version(struct dv_options *o, const char *v, char *err, size
 	return 0;
 }
 
-#define OPT(n, s, a, g, ar, df, h, fn, ...)                                              \
-	{                                                                                \
-		.name = n, .short_name = s, .has_arg = a, .group = g, .arg = ar, .def = df,  \
-		.help = h, .set = fn, __VA_ARGS__                                        \
+#define OPT(n, s, a, g, ar, df, h, fn, ...)                                                        \
+	{                                                                                          \
+		.name = n, .short_name = s, .has_arg = a, .group = g, .arg = ar, .def = df,        \
+		.help = h, .set = fn, __VA_ARGS__                                                  \
 	}
 /* A default the library gives, copied into field by set_defaults; the
  * _Generic fails to compile if the field is not of the kind's type. */
-#define LIB_DEFAULT(kind, type, f)                                                       \
-	.lib = kind,                                                                     \
-	.field = _Generic(((struct dv_options *)0)->f, type : offsetof(struct dv_options, f))
+#define LIB_DEFAULT(kind, type, f)                                                                 \
+	.lib = kind, .field = _Generic(((struct dv_options *)0)->f, type                           \
+				       : offsetof(struct dv_options, f))
 #define WORDS(w) .def_words = w
-#define REQ required_argument
-#define NO no_argument
+#define REQ	 required_argument
+#define NO	 no_argument
 #define OPTIONAL optional_argument /* long form only: --name or --name=VALUE */
 
 static const struct opt_def defs[] = {
-	OPT("read", 'r', REQ, "Input", "FILE", NULL,
-	 "process a pcap/pcapng file offline, then exit 0 (repeatable: files in order)", set_read),
-	OPT("interface", 'i', REQ, "Input", "IFACE", NULL,
-	 "capture from a kernel interface (af_packet, one queue pair per worker)", set_interface),
-	OPT("workers", 0, REQ, "Input", "N", "1",
-	 "worker lcores when devourer builds the EAL options itself", set_workers),
-	OPT("rss", 0, REQ, "Input", "ip|ip-l4", "ip",
-	 "RSS hash fields: addresses only (keeps fragments together) or addresses and ports",
-	 set_rss),
-	OPT("rx-mbufs", 0, REQ, "Input", "N", "0",
-	 "mbufs in each worker's packet pool; 0 sizes it from the RX descriptors (more: "
-	 "a PMD that keeps frames, such as net_pcap infinite_rx=1)", set_rx_mbufs),
-	OPT("clock", 0, REQ, "Input", "auto|packet|system", "auto",
-	 "flow time: packet time for --read, system clock for live ports", set_clock),
+    OPT("read", 'r', REQ, "Input", "FILE", NULL,
+	"process a pcap/pcapng file offline, then exit 0 (repeatable: files in order)", set_read),
+    OPT("interface", 'i', REQ, "Input", "IFACE", NULL,
+	"capture from a kernel interface (af_packet, one queue pair per worker)", set_interface),
+    OPT("workers", 0, REQ, "Input", "N", "1",
+	"worker lcores when devourer builds the EAL options itself", set_workers),
+    OPT("rss", 0, REQ, "Input", "ip|ip-l4", "ip",
+	"RSS hash fields: addresses only (keeps fragments together) or addresses and ports",
+	set_rss),
+    OPT("rx-mbufs", 0, REQ, "Input", "N", "0",
+	"mbufs in each worker's packet pool; 0 sizes it from the RX descriptors (more: "
+	"a PMD that keeps frames, such as net_pcap infinite_rx=1)",
+	set_rx_mbufs),
+    OPT("clock", 0, REQ, "Input", "auto|packet|system", "auto",
+	"flow time: packet time for --read, system clock for live ports", set_clock),
 
-	OPT("flow-timeout", 0, REQ, "Flows", "DUR", "120s", "idle timeout", set_flow_timeout),
-	OPT("active-timeout", 0, REQ, "Flows", "DUR", "30m",
-	 "export a long flow as a segment this long after the segment began", set_active_timeout),
-	OPT("tcp-close-timeout", 0, REQ, "Flows", "DUR", "10s",
-	 "idle time before a TCP flow that saw RST or FIN both ways is exported",
-	 set_tcp_close_timeout),
-	OPT("max-flows", 0, REQ, "Flows", "N", "1048576",
-	 "flow table capacity, all workers together", set_max_flows),
+    OPT("flow-timeout", 0, REQ, "Flows", "DUR", "120s", "idle timeout", set_flow_timeout),
+    OPT("active-timeout", 0, REQ, "Flows", "DUR", "30m",
+	"export a long flow as a segment this long after the segment began", set_active_timeout),
+    OPT("tcp-close-timeout", 0, REQ, "Flows", "DUR", "10s",
+	"idle time before a TCP flow that saw RST or FIN both ways is exported",
+	set_tcp_close_timeout),
+    OPT("max-flows", 0, REQ, "Flows", "N", "1048576", "flow table capacity, all workers together",
+	set_max_flows),
 
-	OPT("output", 'o', REQ, "Output", "LIST", NULL, "comma list of stdout, file, bigquery",
-	 set_output, WORDS("bigquery if a project is set, else stdout")),
-	OPT("write-file", 'w', REQ, "Output", "PATH", NULL, "NDJSON output file for 'file'",
-	 set_write_file),
-	OPT("sensor", 0, REQ, "Output", "NAME", NULL, "written into every row", set_sensor,
-	 WORDS("host name")),
-	OPT("stat-interval", 's', REQ, "Output", "DUR", DV_STAT_INTERVAL_DEFAULT,
-	 "period of the statistics line on stderr; 0 turns it off. -s with no value "
-	 "(last, or before another option) is --show-stats", set_stat_interval,
-	 .bare = "show-stats"),
-	OPT("show-stats", 0, OPTIONAL, "Output", "true|false", NULL,
-	 "the statistics line on at its period, or off (the Go tool's flag; its "
-	 "variable DEVOURER_SHOW_STATS takes the same values)", set_show_stats),
-	OPT("log-level", 0, REQ, "Output", "LEVEL", "notice",
-	 "error, warning, notice, info or debug", set_log_level),
+    OPT("output", 'o', REQ, "Output", "LIST", NULL, "comma list of stdout, file, bigquery",
+	set_output, WORDS("bigquery if a project is set, else stdout")),
+    OPT("write-file", 'w', REQ, "Output", "PATH", NULL, "NDJSON output file for 'file'",
+	set_write_file),
+    OPT("sensor", 0, REQ, "Output", "NAME", NULL, "written into every row", set_sensor,
+	WORDS("host name")),
+    OPT("stat-interval", 's', REQ, "Output", "DUR", DV_STAT_INTERVAL_DEFAULT,
+	"period of the statistics line on stderr; 0 turns it off. -s with no value "
+	"(last, or before another option) is --show-stats",
+	set_stat_interval, .bare = "show-stats"),
+    OPT("show-stats", 0, OPTIONAL, "Output", "true|false", NULL,
+	"the statistics line on at its period, or off (the Go tool's flag; its "
+	"variable DEVOURER_SHOW_STATS takes the same values)",
+	set_show_stats),
+    OPT("log-level", 0, REQ, "Output", "LEVEL", "notice", "error, warning, notice, info or debug",
+	set_log_level),
 
-	OPT("bq-project", 0, REQ, "BigQuery", "ID", NULL, "GCP project (alias --bq-project-id)",
-	 set_bq_project, .env_alias = {"DEVOURER_BQ_PROJECT_ID", "DEVOURER_BIGQUERY_PROJECT_ID"}),
-	OPT("bq-project-id", 0, REQ, NULL, "ID", NULL, NULL, set_bq_project),
-	OPT("bq-dataset", 0, REQ, "BigQuery", "ID", NULL,
-	 "dataset, must exist (alias --bq-dataset-id)", set_bq_dataset,
-	 .env_alias = {"DEVOURER_BQ_DATASET_ID", "DEVOURER_BIGQUERY_DATASET_ID"}),
-	OPT("bq-dataset-id", 0, REQ, NULL, "ID", NULL, NULL, set_bq_dataset),
-	OPT("bq-table", 0, REQ, "BigQuery", "NAME", NULL, "table, created on first run if missing",
-	 set_bq_table, LIB_DEFAULT(LIB_STR, const char *, bq_table)),
-	OPT("bq-sa-key-file", 0, REQ, "BigQuery", "FILE", NULL, "service-account key JSON file",
-	 set_bq_sa_key_file, .env_alias = {"DEVOURER_BIGQUERY_SA_KEY_FILE"}),
-	OPT("bq-sa-key-data", 0, REQ, "BigQuery", "JSON", NULL,
-	 "service-account key JSON itself (prefer the file or the environment)",
-	 set_bq_sa_key_data, .env_alias = {"DEVOURER_BIGQUERY_SA_KEY_DATA"}, .secret = 1),
-	OPT("bq-auth", 0, REQ, "BigQuery", "auto|key|metadata|none", "auto",
-	 "key if given, else GOOGLE_APPLICATION_CREDENTIALS, else the metadata server",
-	 set_bq_auth),
-	/* The library's default endpoint (private to lib/bq), in words. */
-	OPT("bq-endpoint", 0, REQ, "BigQuery", "URL", NULL,
-	 "API root (BIGQUERY_EMULATOR_HOST sets it too)", set_bq_endpoint,
-	 WORDS("https://bigquery.googleapis.com")),
-	OPT("bq-token-uri", 0, REQ, "BigQuery", "URL", NULL, "OAuth token endpoint",
-	 set_bq_token_uri, WORDS("the key's token_uri")),
-	OPT("bq-ca-file", 0, REQ, "BigQuery", "FILE", NULL,
-	 "extra trust anchor (TLS is always verified)", set_bq_ca_file, WORDS("system CAs")),
-	OPT("bq-batch-rows", 0, REQ, "BigQuery", "N", NULL, "rows per insertAll request at most",
-	 set_bq_batch_rows, LIB_DEFAULT(LIB_U64, uint64_t, bq_batch_rows)),
-	OPT("bq-flush-interval", 0, REQ, "BigQuery", "DUR", NULL,
-	 "a batch leaves after this long even if not full", set_bq_flush_interval,
-	 LIB_DEFAULT(LIB_DUR, uint64_t, bq_flush_interval_ns)),
-	OPT("bq-max-inflight", 0, REQ, "BigQuery", "N", NULL, "concurrent insertAll requests",
-	 set_bq_max_inflight, LIB_DEFAULT(LIB_U64, uint64_t, bq_max_inflight)),
+    OPT("bq-project", 0, REQ, "BigQuery", "ID", NULL, "GCP project (alias --bq-project-id)",
+	set_bq_project, .env_alias = {"DEVOURER_BQ_PROJECT_ID", "DEVOURER_BIGQUERY_PROJECT_ID"}),
+    OPT("bq-project-id", 0, REQ, NULL, "ID", NULL, NULL, set_bq_project),
+    OPT("bq-dataset", 0, REQ, "BigQuery", "ID", NULL, "dataset, must exist (alias --bq-dataset-id)",
+	set_bq_dataset, .env_alias = {"DEVOURER_BQ_DATASET_ID", "DEVOURER_BIGQUERY_DATASET_ID"}),
+    OPT("bq-dataset-id", 0, REQ, NULL, "ID", NULL, NULL, set_bq_dataset),
+    OPT("bq-table", 0, REQ, "BigQuery", "NAME", NULL, "table, created on first run if missing",
+	set_bq_table, LIB_DEFAULT(LIB_STR, const char *, bq_table)),
+    OPT("bq-sa-key-file", 0, REQ, "BigQuery", "FILE", NULL, "service-account key JSON file",
+	set_bq_sa_key_file, .env_alias = {"DEVOURER_BIGQUERY_SA_KEY_FILE"}),
+    OPT("bq-sa-key-data", 0, REQ, "BigQuery", "JSON", NULL,
+	"service-account key JSON itself (prefer the file or the environment)", set_bq_sa_key_data,
+	.env_alias = {"DEVOURER_BIGQUERY_SA_KEY_DATA"}, .secret = 1),
+    OPT("bq-auth", 0, REQ, "BigQuery", "auto|key|metadata|none", "auto",
+	"key if given, else GOOGLE_APPLICATION_CREDENTIALS, else the metadata server", set_bq_auth),
+    /* The library's default endpoint (private to lib/bq), in words. */
+    OPT("bq-endpoint", 0, REQ, "BigQuery", "URL", NULL,
+	"API root (BIGQUERY_EMULATOR_HOST sets it too)", set_bq_endpoint,
+	WORDS("https://bigquery.googleapis.com")),
+    OPT("bq-token-uri", 0, REQ, "BigQuery", "URL", NULL, "OAuth token endpoint", set_bq_token_uri,
+	WORDS("the key's token_uri")),
+    OPT("bq-ca-file", 0, REQ, "BigQuery", "FILE", NULL,
+	"extra trust anchor (TLS is always verified)", set_bq_ca_file, WORDS("system CAs")),
+    OPT("bq-batch-rows", 0, REQ, "BigQuery", "N", NULL, "rows per insertAll request at most",
+	set_bq_batch_rows, LIB_DEFAULT(LIB_U64, uint64_t, bq_batch_rows)),
+    OPT("bq-flush-interval", 0, REQ, "BigQuery", "DUR", NULL,
+	"a batch leaves after this long even if not full", set_bq_flush_interval,
+	LIB_DEFAULT(LIB_DUR, uint64_t, bq_flush_interval_ns)),
+    OPT("bq-max-inflight", 0, REQ, "BigQuery", "N", NULL, "concurrent insertAll requests",
+	set_bq_max_inflight, LIB_DEFAULT(LIB_U64, uint64_t, bq_max_inflight)),
 
-	OPT("spool-dir", 0, REQ, "Delivery", "DIR", NULL,
-	 "durable queue for rows not yet accepted by BigQuery", set_spool_dir,
-	 LIB_DEFAULT(LIB_STR, const char *, spool_dir)),
-	/* Left unset: the library builds this path from the spool directory. */
-	OPT("dead-letter", 0, REQ, "Delivery", "FILE", NULL,
-	 "rows BigQuery rejected as invalid, each with its error", set_dead_letter,
-	 WORDS("<spool-dir>/dead-letter.ndjson")),
-	OPT("spool-max-bytes", 0, REQ, "Delivery", "SIZE", NULL, "spool size limit",
-	 set_spool_max_bytes, LIB_DEFAULT(LIB_SIZE, uint64_t, spool_max_bytes)),
-	OPT("write-ahead", 0, REQ, "Delivery", "on|off", NULL,
-	    "spool every row before it is sent, so a crash loses at most one commit interval; "
-	    "off: spool only what cannot be delivered now",
-	    set_write_ahead, LIB_DEFAULT(LIB_ONOFF, int, write_ahead)),
-	OPT("spool-commit-interval", 0, REQ, "Delivery", "DUR", NULL,
-	    "group commit (write + fdatasync) period of the spool: the crash-loss window",
-	    set_spool_commit_interval, LIB_DEFAULT(LIB_DUR, uint64_t, spool_commit_interval_ns)),
-	OPT("shutdown-timeout", 0, REQ, "Delivery", "DUR", NULL,
-	 "on SIGINT/SIGTERM, how long uploads may take before the rest is spooled",
-	 set_shutdown_timeout, LIB_DEFAULT(LIB_DUR, uint64_t, shutdown_timeout_ns)),
-	OPT("drain-spool", 0, NO, "Delivery", NULL, NULL,
-	 "send everything in the spool, then exit (no capture)", set_flag_drain),
+    OPT("spool-dir", 0, REQ, "Delivery", "DIR", NULL,
+	"durable queue for rows not yet accepted by BigQuery", set_spool_dir,
+	LIB_DEFAULT(LIB_STR, const char *, spool_dir)),
+    /* Left unset: the library builds this path from the spool directory. */
+    OPT("dead-letter", 0, REQ, "Delivery", "FILE", NULL,
+	"rows BigQuery rejected as invalid, each with its error", set_dead_letter,
+	WORDS("<spool-dir>/dead-letter.ndjson")),
+    OPT("spool-max-bytes", 0, REQ, "Delivery", "SIZE", NULL, "spool size limit",
+	set_spool_max_bytes, LIB_DEFAULT(LIB_SIZE, uint64_t, spool_max_bytes)),
+    OPT("write-ahead", 0, REQ, "Delivery", "on|off", NULL,
+	"spool every row before it is sent, so a crash loses at most one commit interval; "
+	"off: spool only what cannot be delivered now",
+	set_write_ahead, LIB_DEFAULT(LIB_ONOFF, int, write_ahead)),
+    OPT("spool-commit-interval", 0, REQ, "Delivery", "DUR", NULL,
+	"group commit (write + fdatasync) period of the spool: the crash-loss window",
+	set_spool_commit_interval, LIB_DEFAULT(LIB_DUR, uint64_t, spool_commit_interval_ns)),
+    OPT("shutdown-timeout", 0, REQ, "Delivery", "DUR", NULL,
+	"on SIGINT/SIGTERM, how long uploads may take before the rest is spooled",
+	set_shutdown_timeout, LIB_DEFAULT(LIB_DUR, uint64_t, shutdown_timeout_ns)),
+    OPT("drain-spool", 0, NO, "Delivery", NULL, NULL,
+	"send everything in the spool, then exit (no capture)", set_flag_drain),
 
-	OPT("config", 0, REQ, "General", "FILE", NULL,
-	 "read 'key = value' lines (long option names without --; # comments)", set_config),
-	OPT("help", 'h', NO, "General", NULL, NULL, "show this help", set_flag_help),
-	OPT("version", 'V', NO, "General", NULL, NULL, "show the version and the DPDK version",
-	 set_flag_version),
+    OPT("config", 0, REQ, "General", "FILE", NULL,
+	"read 'key = value' lines (long option names without --; # comments)", set_config),
+    OPT("help", 'h', NO, "General", NULL, NULL, "show this help", set_flag_help),
+    OPT("version", 'V', NO, "General", NULL, NULL, "show the version and the DPDK version",
+	set_flag_version),
 };
 
 #define N_DEFS (sizeof(defs) / sizeof(defs[0]))
@@ -642,8 +652,8 @@ static void set_defaults(struct dv_options *o)
 }
 
 /* The default --help shows for d (dflt: as set_defaults left it), or NULL. */
-static const char *default_text(const struct opt_def *d, const struct dv_options *dflt,
-				char *buf, size_t len)
+static const char *default_text(const struct opt_def *d, const struct dv_options *dflt, char *buf,
+				size_t len)
 {
 	const char *field = (const char *)dflt + d->field;
 
@@ -837,8 +847,8 @@ static int load_env(struct dv_options *o, char *err, size_t errlen)
 
 			if (v == NULL || *v == '\0')
 				continue;
-			if (d->has_arg == NO && (!strcmp(v, "0") || !strcasecmp(v, "false") ||
-						 !strcasecmp(v, "no")))
+			if (d->has_arg == NO &&
+			    (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no")))
 				break;
 			snprintf(src, sizeof(src), "environment %s", names[a]);
 			if (d->set == set_read)
@@ -952,7 +962,8 @@ static int collect_cli(struct cli_args *cli, int argc, char **argv, char *err, s
 				   "none comes after a lone --; see --help)",
 				   (int)(eq - a), a);
 		if (a[0] == '{' || strstr(a, "PRIVATE KEY"))
-			return ERR("unexpected argument (not shown: it may be key data; see --help)");
+			return ERR(
+			    "unexpected argument (not shown: it may be key data; see --help)");
 		return ERR("unexpected argument '%s' (options start with --; see --help)", a);
 	}
 	return 0;
@@ -960,8 +971,7 @@ static int collect_cli(struct cli_args *cli, int argc, char **argv, char *err, s
 
 /* Pass 2: the layers above the defaults, lowest first: the config file
  * (--config, else DEVOURER_CONFIG), the environment, the command line. */
-static int apply_layers(struct dv_options *o, const struct cli_args *cli, char *err,
-			size_t errlen)
+static int apply_layers(struct dv_options *o, const struct cli_args *cli, char *err, size_t errlen)
 {
 	const char *config = cli->config;
 	int read_on_cli = 0;

@@ -53,7 +53,7 @@ struct dv_options {
 	uint64_t spool_max_bytes;
 	uint64_t shutdown_timeout_ns;
 	int drain_spool;
-	int write_ahead;              /* spool every row before sending (crash-safe) */
+	int write_ahead; /* spool every row before sending (crash-safe) */
 	uint64_t spool_commit_interval_ns;
 
 	/* BigQuery */

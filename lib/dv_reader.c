@@ -115,8 +115,8 @@ int dv_reader_next(struct dv_reader *r, struct dv_pkt *pkt, char *err, size_t er
 			pkt->wire_len = wire;
 			/* pcap times before 1970 are nonsense for a flow log; clamp. */
 			pkt->ts_ns = h->ts.tv_sec < 0 ? 0
-						     : (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC +
-							       (uint64_t)h->ts.tv_usec;
+						      : (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC +
+							    (uint64_t)h->ts.tv_usec;
 			return 1;
 		case DV_PARSE_NON_IP:
 			r->stats.non_ip++;
@@ -141,9 +141,9 @@ int dv_reader_first_ts(const char *path, uint64_t *ts_ns)
 		return -EIO;
 	rc = pcap_next_ex(p, &h, &data);
 	if (rc == 1)
-		*ts_ns = h->ts.tv_sec < 0 ? 0
-					  : (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC +
-						    (uint64_t)h->ts.tv_usec;
+		*ts_ns = h->ts.tv_sec < 0
+			     ? 0
+			     : (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC + (uint64_t)h->ts.tv_usec;
 	pcap_close(p);
 	return rc == 1 ? 1 : 0;
 }

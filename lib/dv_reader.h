@@ -29,7 +29,7 @@ struct dv_reader;
 
 struct dv_reader_stats {
 	uint64_t packets;    /* frames read */
-	uint64_t bytes;      /* their wire length */
+	uint64_t bytes;	     /* their wire length */
 	uint64_t ip_packets; /* parsed as IP */
 	uint64_t non_ip;     /* valid frames without IP */
 	uint64_t malformed;  /* truncated or invalid headers */

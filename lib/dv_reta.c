@@ -6,8 +6,8 @@ int dv_reta_size_ok(uint32_t size)
 	return size >= 1 && size <= DV_RETA_MAX && (size & (size - 1)) == 0;
 }
 
-int dv_reta_agree(const uint16_t *const table[], const uint32_t size[], uint32_t n,
-		  uint32_t *hash, uint32_t *a, uint32_t *b)
+int dv_reta_agree(const uint16_t *const table[], const uint32_t size[], uint32_t n, uint32_t *hash,
+		  uint32_t *a, uint32_t *b)
 {
 	uint32_t largest = 1;
 

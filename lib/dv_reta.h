@@ -29,8 +29,8 @@ int dv_reta_size_ok(uint32_t size);
  * hash to the same queue. Returns 1, or 0 with a hash on which two of them
  * differ in *hash and the two tables' indices in *a and *b.
  */
-int dv_reta_agree(const uint16_t *const table[], const uint32_t size[], uint32_t n,
-		  uint32_t *hash, uint32_t *a, uint32_t *b);
+int dv_reta_agree(const uint16_t *const table[], const uint32_t size[], uint32_t n, uint32_t *hash,
+		  uint32_t *a, uint32_t *b);
 
 /*
  * Fill a table of `size` entries for `queues` queues so that it agrees with

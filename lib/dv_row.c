@@ -475,8 +475,8 @@ int dv_row_format(const struct dv_export_rec *r, const char *sensor, char *buf, 
 
 	if (r->family != 4 && r->family != 6)
 		return -EINVAL;
-#define DV_COLUMN(name, type, mode, description, kind, ...)                                         \
-	PUT_LIT(&c, ",\"" #name "\":");                                                          \
+#define DV_COLUMN(name, type, mode, description, kind, ...)                                        \
+	PUT_LIT(&c, ",\"" #name "\":");                                                            \
 	put_col_##kind(&c, __VA_ARGS__);
 #include "dv_columns.def"
 	PUT_LIT(&c, "}");

@@ -19,18 +19,18 @@
 /* Delivery accounting of one sink:
  *   rows_in + rows_recovered = delivered + pending + dead + dropped. */
 struct dv_sink_stats {
-	uint64_t rows_in;        /* rows handed to write() */
+	uint64_t rows_in;	 /* rows handed to write() */
 	uint64_t rows_delivered; /* written (file) or accepted by the service */
-	uint64_t rows_pending;   /* buffered, in flight or spooled, not yet delivered */
-	uint64_t rows_spooled;   /* of rows_pending, those on disk in the spool */
-	uint64_t rows_dead;      /* rejected as invalid, in the dead-letter file */
-	uint64_t rows_dropped;   /* lost (only when the spool disk is full) */
-	uint64_t requests;       /* upload requests sent */
+	uint64_t rows_pending;	 /* buffered, in flight or spooled, not yet delivered */
+	uint64_t rows_spooled;	 /* of rows_pending, those on disk in the spool */
+	uint64_t rows_dead;	 /* rejected as invalid, in the dead-letter file */
+	uint64_t rows_dropped;	 /* lost (only when the spool disk is full) */
+	uint64_t requests;	 /* upload requests sent */
 	uint64_t request_errors; /* failed requests (will be retried) */
-	uint64_t retries;        /* rows sent again */
-	uint64_t bytes_out;      /* bytes written or sent */
+	uint64_t retries;	 /* rows sent again */
+	uint64_t bytes_out;	 /* bytes written or sent */
 	uint64_t rows_recovered; /* rows found in the spool at startup (BigQuery sink) */
-	uint64_t unverified;     /* 1 while the destination is not verified (BigQuery not
+	uint64_t unverified;	 /* 1 while the destination is not verified (BigQuery not
 				  * reached yet, or it refused): rows wait in the spool */
 };
 
@@ -80,8 +80,8 @@ struct dv_sink *dv_sink_stdout_create(char *err, size_t errlen);
 struct dv_sink *dv_sink_file_create(const char *path, uint64_t sync_interval_ns, char *err,
 				    size_t errlen);
 
-static inline int dv_sink_write(struct dv_sink *s, const struct dv_export_rec *rec,
-				const char *row, size_t len)
+static inline int dv_sink_write(struct dv_sink *s, const struct dv_export_rec *rec, const char *row,
+				size_t len)
 {
 	return s->ops->write(s, rec, row, len);
 }

@@ -283,19 +283,19 @@ static void sink_destroy(struct dv_sink *s)
 }
 
 static const struct dv_sink_ops dv_stdout_ops = {
-	.write = sink_write,
-	.poll = sink_poll,
-	.drain = sink_drain,
-	.reopen = NULL,
-	.destroy = sink_destroy,
+    .write = sink_write,
+    .poll = sink_poll,
+    .drain = sink_drain,
+    .reopen = NULL,
+    .destroy = sink_destroy,
 };
 
 static const struct dv_sink_ops dv_file_ops = {
-	.write = sink_write,
-	.poll = sink_poll,
-	.drain = sink_drain,
-	.reopen = sink_reopen,
-	.destroy = sink_destroy,
+    .write = sink_write,
+    .poll = sink_poll,
+    .drain = sink_drain,
+    .reopen = sink_reopen,
+    .destroy = sink_destroy,
 };
 
 static struct dv_file_sink *sink_alloc(const char *name, const struct dv_sink_ops *ops, char *err,

@@ -43,7 +43,8 @@ static uint64_t clock_value(const struct dv_clock_cal *cal, uint64_t tsc)
 		tsc = cal->base_tsc;
 	/* A multiply instead of two divisions: this runs once per burst. The
 	 * 24.40 fixed-point factor errs by under 1 ms a year. */
-	return cal->base_ns + (uint64_t)(((unsigned __int128)(tsc - cal->base_tsc) * cal->mult) >> 40);
+	return cal->base_ns +
+	       (uint64_t)(((unsigned __int128)(tsc - cal->base_tsc) * cal->mult) >> 40);
 }
 
 /* Publish a calibration: odd sequence while writing, even when done. */

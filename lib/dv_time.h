@@ -27,27 +27,27 @@
 
 #define DV_NS_PER_SEC 1000000000ULL
 
-#define DV_CLOCK_STEP_NS  1000000000ULL /* further apart than this: jump */
-#define DV_CLOCK_SLEW_PPM 500            /* the most the rate is bent to close a gap */
-#define DV_CLOCK_REBASE_NS 10000000ULL   /* further apart: CLOCK_REALTIME moved on its own */
+#define DV_CLOCK_STEP_NS   1000000000ULL /* further apart than this: jump */
+#define DV_CLOCK_SLEW_PPM  500		 /* the most the rate is bent to close a gap */
+#define DV_CLOCK_REBASE_NS 10000000ULL	 /* further apart: CLOCK_REALTIME moved on its own */
 
 struct dv_clock_cal {
 	uint64_t base_ns;  /* clock value at base_tsc */
 	uint64_t base_tsc; /* TSC at the last adjustment */
-	uint64_t mult;     /* ns per tick, fixed point with 40 fraction bits: no division */
+	uint64_t mult;	   /* ns per tick, fixed point with 40 fraction bits: no division */
 };
 
 struct dv_clock {
 	struct dv_clock_cal cal; /* what dv_clock_now() reads */
-	uint32_t seq;            /* odd while dv_clock_adjust() rewrites cal */
+	uint32_t seq;		 /* odd while dv_clock_adjust() rewrites cal */
 	/* The rest belongs to the control lcore (telemetry reads offset_ns,
 	 * rate and steps with relaxed atomic loads). */
-	uint64_t hz;             /* TSC ticks per second, as the EAL measured them */
-	uint64_t ref_ns;         /* CLOCK_REALTIME and TSC at the start or the last step: */
-	uint64_t ref_tsc;        /* the baseline the TSC rate is measured over */
-	uint64_t rate;           /* ns per tick (24.40) as last measured */
-	int64_t offset_ns;       /* CLOCK_REALTIME - clock at the last adjustment */
-	uint64_t steps;          /* times the clock jumped */
+	uint64_t hz;	   /* TSC ticks per second, as the EAL measured them */
+	uint64_t ref_ns;   /* CLOCK_REALTIME and TSC at the start or the last step: */
+	uint64_t ref_tsc;  /* the baseline the TSC rate is measured over */
+	uint64_t rate;	   /* ns per tick (24.40) as last measured */
+	int64_t offset_ns; /* CLOCK_REALTIME - clock at the last adjustment */
+	uint64_t steps;	   /* times the clock jumped */
 };
 
 /* Calibrate against CLOCK_REALTIME (needs the EAL for the TSC rate). */

@@ -27,7 +27,7 @@ struct dv_bq_log {
 #define DV_BQ_WARN   5 /* RTE_LOG_WARNING */
 #define DV_BQ_NOTICE 6 /* RTE_LOG_NOTICE */
 #define DV_BQ_INFO   7 /* RTE_LOG_INFO */
-#define DV_BQ_DEBUG 8 /* RTE_LOG_DEBUG */
+#define DV_BQ_DEBUG  8 /* RTE_LOG_DEBUG */
 
 void dv_bq_logf(const struct dv_bq_log *l, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -67,8 +67,8 @@ struct dv_bq_http {
 	long request_timeout_ms;
 	struct dv_bq_log *log;
 	const struct dv_bq_names *names; /* for messages; NULL: the library's words */
-	int quiet_retries;	   /* dv_bq_http_sync logs its retries at DEBUG, not WARN */
-	const int *cancel;	   /* dv_bq_http_sync gives up (-ECANCELED) once *cancel */
+	int quiet_retries;		 /* dv_bq_http_sync logs its retries at DEBUG, not WARN */
+	const int *cancel;		 /* dv_bq_http_sync gives up (-ECANCELED) once *cancel */
 };
 
 /* Set TLS, timeouts, keep-alive and the user agent on a (new or reset) easy

@@ -53,9 +53,9 @@
 #define DV_BQ_DEFAULT_ENDPOINT "https://bigquery.googleapis.com"
 #define DV_BQ_ROW_OVERHEAD     32 /* {"insertId":"","json":}, per row in the body */
 #define DV_BQ_MARKER	       "table-verified"
-#define DV_BQ_START_WAIT_NS    (5 * DV_NS_PER_SEC) /* startup waits this long for BigQuery */
+#define DV_BQ_START_WAIT_NS    (5 * DV_NS_PER_SEC)  /* startup waits this long for BigQuery */
 #define DV_BQ_REMIND_NS	       (60 * DV_NS_PER_SEC) /* "still unreachable" once a minute */
-#define DV_BQ_REFILL_BYTES     (4u << 20) /* spool read per poll at most */
+#define DV_BQ_REFILL_BYTES     (4u << 20)	    /* spool read per poll at most */
 
 /* A queued row: insertId and row text, both NUL-terminated, in one block. */
 struct dv_bq_row {
@@ -850,8 +850,8 @@ static int dv_bq_verify(struct dv_bq_sink *s, const struct dv_bq_http *h, uint64
 		snprintf(err, errlen, "BigQuery authentication failed: %s", aerr);
 		return rc;
 	}
-	return dv_bq_table_prepare(h, dv_bq_auth_header(s->auth, dv_monotonic_ns()),
-				   &s->table_cfg, deadline, err, errlen);
+	return dv_bq_table_prepare(h, dv_bq_auth_header(s->auth, dv_monotonic_ns()), &s->table_cfg,
+				   deadline, err, errlen);
 }
 
 static int dv_bq_verify_cancelled(struct dv_bq_sink *s)
@@ -873,8 +873,8 @@ static void *dv_bq_verify_main(void *arg)
 	for (;;) {
 		uint64_t now, wait;
 
-		rc = dv_bq_verify(s, &h, dv_monotonic_ns() + s->verify_timeout_ns, err,
-				  sizeof(err));
+		rc =
+		    dv_bq_verify(s, &h, dv_monotonic_ns() + s->verify_timeout_ns, err, sizeof(err));
 		if (rc == 0 || !dv_bq_transient(rc) || dv_bq_verify_cancelled(s))
 			break;
 		now = dv_monotonic_ns();
@@ -886,7 +886,8 @@ static void *dv_bq_verify_main(void *arg)
 				   err, s->spool_dir);
 		}
 		wait = dv_bq_backoff_step(&backoff, s->backoff_min_ns, s->backoff_max_ns);
-		for (uint64_t t0 = now; dv_monotonic_ns() - t0 < wait && !dv_bq_verify_cancelled(s);)
+		for (uint64_t t0 = now;
+		     dv_monotonic_ns() - t0 < wait && !dv_bq_verify_cancelled(s);)
 			nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
 		if (dv_bq_verify_cancelled(s))
 			break;
@@ -952,7 +953,6 @@ static void dv_bq_marker_write(const struct dv_bq_sink *s)
 	fclose(f);
 	rename(tmp, path);
 }
-
 
 /*
  * 1 when rows may be sent. While the helper runs, 0; once it has finished,

@@ -188,8 +188,8 @@ static int dv_bq_tables_insert(const struct dv_bq_http *h, const char *auth,
 	json_t *t = json_pack("{s:{s:s, s:s, s:s}, s:o, s:{s:s, s:s}, s:{s:[s,s,s,s]}, s:s}",
 			      "tableReference", "projectId", c->project, "datasetId", c->dataset,
 			      "tableId", c->table, "schema", dv_bq_schema_json(),
-			      "timePartitioning", "type", "DAY", "field", partition,
-			      "clustering", "fields", cluster[0], cluster[1], cluster[2], cluster[3],
+			      "timePartitioning", "type", "DAY", "field", partition, "clustering",
+			      "fields", cluster[0], cluster[1], cluster[2], cluster[3],
 			      "description", "Network flows logged by dpdk-devourer");
 	char *body = t ? json_dumps(t, JSON_COMPACT) : NULL;
 	long status;

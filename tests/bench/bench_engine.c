@@ -32,9 +32,9 @@
 #include "dv_flow.h"
 #include "dv_parse.h"
 
-#define BENCH_BURST  128 /* DV_BURST, what a worker passes at once */
-#define BENCH_FRAME  64 /* stride of a frame in memory */
-#define BENCH_CAPLEN 60 /* Ethernet minimum without FCS */
+#define BENCH_BURST   128 /* DV_BURST, what a worker passes at once */
+#define BENCH_FRAME   64  /* stride of a frame in memory */
+#define BENCH_CAPLEN  60  /* Ethernet minimum without FCS */
 #define BENCH_STEP_NS 100
 
 struct bench_frames {
@@ -285,8 +285,9 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	char prefix[64];
-	char *def[] = {argv[0], "--no-huge", "-m", "1536", "--no-pci", "--file-prefix", prefix,
-		       "--log-level=lib.*:error", NULL};
+	char *def[] = {argv[0],	   "--no-huge",	    "-m",   "1536",
+		       "--no-pci", "--file-prefix", prefix, "--log-level=lib.*:error",
+		       NULL};
 	const char *flows = "1000,100000,1000000";
 	uint64_t packets = 8000000;
 	int dashdash = -1, rc = 0, first, orders = 3, exact = 1;

@@ -54,8 +54,8 @@ static uint8_t *huge(size_t bytes)
 	void *p;
 
 	bytes = (bytes + (2u << 20) - 1) & ~((size_t)(2u << 20) - 1);
-	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
-		 -1, 0);
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1,
+		 0);
 	if (p == MAP_FAILED) {
 		perror("mem_model: mmap of 2 MB pages (echo 2600 > /proc/sys/vm/nr_hugepages)");
 		return NULL;
@@ -153,11 +153,16 @@ int main(int argc, char **argv)
 					}
 					if (i >= AHEAD_BUCKET) {
 						int j = i - AHEAD_BUCKET;
-						uint64_t *r = (uint64_t *)(slots +
-							(size_t)(line[j] + displaced[flow[j]]) * 64);
+						uint64_t *r =
+						    (uint64_t *)(slots +
+								 (size_t)(line[j] +
+									  displaced[flow[j]]) *
+								     64);
 
-						sum += *(const volatile uint64_t *)(slots +
-										 (size_t)line[j] * 64);
+						sum +=
+						    *(const volatile uint64_t *)(slots +
+										 (size_t)line[j] *
+										     64);
 						r[2] += 64;
 						r[3] += 1u + frames[j][0];
 					}
@@ -172,8 +177,8 @@ int main(int argc, char **argv)
 				if (i >= AHEAD_BUCKET && i - AHEAD_BUCKET < BURST) {
 					int j = i - AHEAD_BUCKET;
 
-					flow[j] = ((const uint32_t *)(index +
-								      (size_t)line[j] * 64))[flow[j] & 7];
+					flow[j] = ((const uint32_t *)(index + (size_t)line[j] *
+										  64))[flow[j] & 7];
 					__builtin_prefetch(recs + (size_t)flow[j] * 128);
 				}
 				if (i >= AHEAD_BUCKET + AHEAD_RECORD) {
@@ -190,7 +195,7 @@ int main(int argc, char **argv)
 	if (direct)
 		printf(" (%.2fM slots, %.1f %% of flows displaced)", (double)n_slots / 1e6,
 		       (double)moved * 100.0 / FLOWS);
-	printf(": %.1f ns a packet (check %u)\n",
-	       (now_s() - t0) * 1e9 / ((double)STEPS * BURST), (unsigned)(sum & 1));
+	printf(": %.1f ns a packet (check %u)\n", (now_s() - t0) * 1e9 / ((double)STEPS * BURST),
+	       (unsigned)(sum & 1));
 	return 0;
 }

@@ -472,7 +472,8 @@ static void test_schema_matches_rows(void **state)
 		{
 			json_t *fd = json_array_get(fields, at++);
 			const char *type = json_string_value(json_object_get(fd, "type"));
-			int nullable = !strcmp(json_string_value(json_object_get(fd, "mode")), "NULLABLE");
+			int nullable =
+			    !strcmp(json_string_value(json_object_get(fd, "mode")), "NULLABLE");
 
 			assert_string_equal(key, json_string_value(json_object_get(fd, "name")));
 			if (json_is_null(v)) {
@@ -490,8 +491,7 @@ static void test_schema_matches_rows(void **state)
 	file = json_load_file(file_path, 0, NULL);
 	assert_true(json_is_array(file));
 	assert_int_equal(json_array_size(file), json_array_size(fields));
-	json_array_foreach(file, i, f)
-		assert_true(json_equal(f, json_array_get(fields, i)));
+	json_array_foreach(file, i, f) assert_true(json_equal(f, json_array_get(fields, i)));
 	json_decref(file);
 	json_decref(schema);
 }
@@ -672,7 +672,7 @@ static void test_untrusted_cert(void **state)
 	(void)state;
 	fresh();
 	base_config(&c, "t");
-	c.ca_file = NULL; /* system CAs only: the test CA is not among them */
+	c.ca_file = NULL;		  /* system CAs only: the test CA is not among them */
 	c.names.ca_file = "--bq-ca-file"; /* what the program calls it: the hint names it */
 	assert_null(dv_bq_sink_create(&c, err, sizeof(err)));
 	assert_non_null(strstr(err, "not trusted"));
@@ -1082,8 +1082,8 @@ static void test_fault_slow_dedup(void **state)
 static void test_fault_slow_ok(void **state)
 {
 	(void)state;
-	fault_case("fslowok", "{\"kind\":\"slow\",\"delay\":0.5,\"count\":2}", "insertAll slowed 200",
-		   2);
+	fault_case("fslowok", "{\"kind\":\"slow\",\"delay\":0.5,\"count\":2}",
+		   "insertAll slowed 200", 2);
 }
 
 static void test_fault_down(void **state)
@@ -1563,8 +1563,8 @@ static void test_drop_log_rate(void **state)
 	/* 10.5 s of rows refused every 20 ms: one line at once, one after 10 s. */
 	while (dv_monotonic_ns() - t0 < 10500 * 1000000ULL) {
 		for (int i = 0; i < rs.n; i++)
-			refused += dv_sink_write(s, &rs.rec[i], rs.row[i], (size_t)rs.len[i]) ==
-				   -ENOBUFS;
+			refused +=
+			    dv_sink_write(s, &rs.rec[i], rs.row[i], (size_t)rs.len[i]) == -ENOBUFS;
 		s->ops->poll(s, dv_realtime_ns());
 		usleep(20000);
 	}
@@ -1596,15 +1596,16 @@ static void test_default_backoff(void **state)
 	ctl_do("/_double/fault", "{\"kind\":\"status\",\"code\":503,\"count\":3}");
 	write_all(s, 0, rs.n);
 	t0 = dv_monotonic_ns();
-	while (s->stats.rows_delivered < (uint64_t)rs.n && dv_monotonic_ns() - t0 < 20 * DV_NS_PER_SEC) {
+	while (s->stats.rows_delivered < (uint64_t)rs.n &&
+	       dv_monotonic_ns() - t0 < 20 * DV_NS_PER_SEC) {
 		s->ops->poll(s, dv_realtime_ns());
 		usleep(5000);
 	}
 	took = dv_monotonic_ns() - t0;
 	fprintf(stderr, "three 503s then success: %.2f s\n", (double)took / 1e9);
 	assert_int_equal(double_stat("insertAll 503"), 3);
-	assert_true(took >= 3500 * 1000000ULL); /* 0.5 + 1 + 2 at least */
-	assert_true(took < 7 * DV_NS_PER_SEC + 800 * 1000000ULL);  /* 1 + 2 + 4, flush, answers */
+	assert_true(took >= 3500 * 1000000ULL);			  /* 0.5 + 1 + 2 at least */
+	assert_true(took < 7 * DV_NS_PER_SEC + 800 * 1000000ULL); /* 1 + 2 + 4, flush, answers */
 	finish(s);
 	assert_stored(NULL);
 }

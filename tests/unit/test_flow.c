@@ -67,13 +67,13 @@ static struct dv_flow_table *table_from(struct dv_flow_config *cfg)
 static struct dv_flow_table *table(uint32_t cap, uint64_t idle, uint64_t active, uint64_t close)
 {
 	struct dv_flow_config cfg = {
-		.capacity = cap,
-		.idle_timeout_ns = idle,
-		.active_timeout_ns = active,
-		.tcp_close_timeout_ns = close,
-		.socket_id = -1,
-		.worker = 3,
-		.seed = {0x1234, 0x5678},
+	    .capacity = cap,
+	    .idle_timeout_ns = idle,
+	    .active_timeout_ns = active,
+	    .tcp_close_timeout_ns = close,
+	    .socket_id = -1,
+	    .worker = 3,
+	    .seed = {0x1234, 0x5678},
 	};
 
 	return table_from(&cfg);
@@ -366,13 +366,13 @@ static void test_idle_by_expire_and_by_packet(void **state)
 static struct dv_flow_table *coarse_table(uint32_t cap, uint64_t idle)
 {
 	struct dv_flow_config cfg = {
-		.capacity = cap,
-		.idle_timeout_ns = idle,
-		.active_timeout_ns = 1800 * SEC,
-		.tcp_close_timeout_ns = 10 * SEC,
-		.socket_id = -1,
-		.seed = {1, 2},
-		.lru_slack_div = 16,
+	    .capacity = cap,
+	    .idle_timeout_ns = idle,
+	    .active_timeout_ns = 1800 * SEC,
+	    .tcp_close_timeout_ns = 10 * SEC,
+	    .socket_id = -1,
+	    .seed = {1, 2},
+	    .lru_slack_div = 16,
 	};
 
 	return table_from(&cfg);
@@ -392,7 +392,7 @@ static void test_coarse_lru_bounded_lag(void **state)
 	struct dv_flow_table *t = coarse_table(64, 16 * SEC);
 
 	(void)state;
-	feed(t, udp("10.9.0.1", 1, "10.9.0.2", 2, 100, 0));       /* A, slot 0 */
+	feed(t, udp("10.9.0.1", 1, "10.9.0.2", 2, 100, 0));	   /* A, slot 0 */
 	feed(t, udp("10.9.0.3", 3, "10.9.0.4", 4, 100, 100 * MS)); /* B, slot 0 */
 	feed(t, udp("10.9.0.2", 2, "10.9.0.1", 1, 100, 200 * MS)); /* A again, same slot */
 	/* B is due at 16.1 s but A (due 16.2 s) is still the head. */
@@ -408,7 +408,7 @@ static void test_coarse_lru_bounded_lag(void **state)
 
 	/* A touch in a later slot does move the flow behind the others. */
 	out_reset(OUT_CAP);
-	feed(t, udp("10.9.0.1", 1, "10.9.0.2", 2, 100, 20 * SEC));            /* C */
+	feed(t, udp("10.9.0.1", 1, "10.9.0.2", 2, 100, 20 * SEC));	      /* C */
 	feed(t, udp("10.9.0.3", 3, "10.9.0.4", 4, 100, 20 * SEC + 10 * MS));  /* D */
 	feed(t, udp("10.9.0.2", 2, "10.9.0.1", 1, 100, 20 * SEC + slot + 1)); /* C, next slot */
 	assert_int_equal(dv_flow_table_expire(t, 36 * SEC + 10 * MS, 100, &out), 1);
@@ -791,8 +791,8 @@ static void test_expire_respects_room_and_budget(void **state)
 
 /* ---- fragments ---- */
 
-static struct dv_pkt frag(const char *src, const char *dst, uint16_t sp, uint16_t dp,
-			  uint8_t where, uint32_t id, uint32_t len, uint64_t ts)
+static struct dv_pkt frag(const char *src, const char *dst, uint16_t sp, uint16_t dp, uint8_t where,
+			  uint32_t id, uint32_t len, uint64_t ts)
 {
 	struct dv_pkt p = udp(src, sp, dst, dp, len, ts);
 
@@ -886,7 +886,7 @@ static void test_frag_cache_ages_and_overwrites(void **state)
 struct ref_flow {
 	struct dv_pkt a_to_b; /* template in the key's own direction */
 	int started;
-	int a_is_src;        /* the first packet came from a */
+	int a_is_src;		    /* the first packet came from a */
 	uint64_t pkts[2], bytes[2]; /* [0]: sent by the initiator */
 };
 
@@ -967,8 +967,9 @@ static void test_random_against_model(void **state)
 			const struct dv_export_rec *r = &out.recs[i];
 
 			if (memcmp(r->src_addr, src, 16) || r->src_port != sport ||
-			    r->proto != tp->proto || ((r->flags & DV_EXPORT_F_VLAN) != 0) !=
-							     ((tp->vlan & DV_PKT_VLAN_TAGGED) != 0) ||
+			    r->proto != tp->proto ||
+			    ((r->flags & DV_EXPORT_F_VLAN) != 0) !=
+				((tp->vlan & DV_PKT_VLAN_TAGGED) != 0) ||
 			    r->vlan_id != (tp->vlan & 0x0fff))
 				continue;
 			found++;
@@ -997,7 +998,7 @@ static struct dv_pkt churn_pkts[CHURN_PKTS];
 
 static uint64_t churn_make(void)
 {
-	static const uint8_t flag_mix[8] = {TCP_SYN, TCP_SYN | TCP_ACK, TCP_ACK, TCP_ACK,
+	static const uint8_t flag_mix[8] = {TCP_SYN,	       TCP_SYN | TCP_ACK, TCP_ACK, TCP_ACK,
 					    TCP_ACK | TCP_PSH, TCP_FIN | TCP_ACK, TCP_RST, 0};
 	uint64_t seed = 7, ts = 1 * SEC, bytes = 0;
 
@@ -1295,7 +1296,8 @@ static void test_ids_unique_per_flow(void **state)
 			char a[32];
 
 			snprintf(a, sizeof(a), "10.%u.%u.7", k >> 8, k & 255);
-			feed(t, udp(a, 5000, "192.0.2.9", 53, 80, (1 + 2 * (uint64_t)seg) * SEC + k));
+			feed(t,
+			     udp(a, 5000, "192.0.2.9", 53, 80, (1 + 2 * (uint64_t)seg) * SEC + k));
 		}
 	}
 	flush_all(t, DV_END_EOF);
@@ -1342,38 +1344,39 @@ static void test_end_reason_names(void **state)
 int main(void)
 {
 	char prefix[64];
-	char *argv[] = {"test_flow", "--no-huge", "-m", "256", "--no-pci", "--file-prefix",
-			prefix, "--log-level=lib.*:error", NULL};
+	char *argv[] = {"test_flow", "--no-huge",     "-m",   "256",
+			"--no-pci",  "--file-prefix", prefix, "--log-level=lib.*:error",
+			NULL};
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_direction_first_packet),
-		cmocka_unit_test(test_direction_synack_first),
-		cmocka_unit_test(test_status_init_one_way),
-		cmocka_unit_test(test_vlan_and_family_distinct),
-		cmocka_unit_test(test_per_side_counters_and_flags),
-		cmocka_unit_test(test_idle_by_expire_and_by_packet),
-		cmocka_unit_test(test_coarse_lru_bounded_lag),
-		cmocka_unit_test(test_coarse_rows_equal_exact),
-		cmocka_unit_test(test_active_segments),
-		cmocka_unit_test(test_rows_do_not_depend_on_expire),
-		cmocka_unit_test(test_active_then_silence_exports_no_empty_row),
-		cmocka_unit_test(test_tcp_close_by_rst),
-		cmocka_unit_test(test_tcp_close_by_fin_both_ways),
-		cmocka_unit_test(test_new_syn_on_closed_flow),
-		cmocka_unit_test(test_port_reuse_after_close_timeout),
-		cmocka_unit_test(test_eviction_least_recently_seen),
-		cmocka_unit_test(test_eviction_takes_closed_flows_too),
-		cmocka_unit_test(test_flush_respects_room),
-		cmocka_unit_test(test_expire_respects_room_and_budget),
-		cmocka_unit_test(test_fragment_first_then_later),
-		cmocka_unit_test(test_fragment_later_then_first),
-		cmocka_unit_test(test_frag_cache_ages_and_overwrites),
-		cmocka_unit_test(test_random_against_model),
-		cmocka_unit_test(test_burst_equals_one_by_one),
-		cmocka_unit_test(test_create_rejects_bad_config),
-		cmocka_unit_test(test_index_overflow_under_churn),
-		cmocka_unit_test(test_crc_colliding_keys_spread),
-		cmocka_unit_test(test_ids_unique_per_flow),
-		cmocka_unit_test(test_end_reason_names),
+	    cmocka_unit_test(test_direction_first_packet),
+	    cmocka_unit_test(test_direction_synack_first),
+	    cmocka_unit_test(test_status_init_one_way),
+	    cmocka_unit_test(test_vlan_and_family_distinct),
+	    cmocka_unit_test(test_per_side_counters_and_flags),
+	    cmocka_unit_test(test_idle_by_expire_and_by_packet),
+	    cmocka_unit_test(test_coarse_lru_bounded_lag),
+	    cmocka_unit_test(test_coarse_rows_equal_exact),
+	    cmocka_unit_test(test_active_segments),
+	    cmocka_unit_test(test_rows_do_not_depend_on_expire),
+	    cmocka_unit_test(test_active_then_silence_exports_no_empty_row),
+	    cmocka_unit_test(test_tcp_close_by_rst),
+	    cmocka_unit_test(test_tcp_close_by_fin_both_ways),
+	    cmocka_unit_test(test_new_syn_on_closed_flow),
+	    cmocka_unit_test(test_port_reuse_after_close_timeout),
+	    cmocka_unit_test(test_eviction_least_recently_seen),
+	    cmocka_unit_test(test_eviction_takes_closed_flows_too),
+	    cmocka_unit_test(test_flush_respects_room),
+	    cmocka_unit_test(test_expire_respects_room_and_budget),
+	    cmocka_unit_test(test_fragment_first_then_later),
+	    cmocka_unit_test(test_fragment_later_then_first),
+	    cmocka_unit_test(test_frag_cache_ages_and_overwrites),
+	    cmocka_unit_test(test_random_against_model),
+	    cmocka_unit_test(test_burst_equals_one_by_one),
+	    cmocka_unit_test(test_create_rejects_bad_config),
+	    cmocka_unit_test(test_index_overflow_under_churn),
+	    cmocka_unit_test(test_crc_colliding_keys_spread),
+	    cmocka_unit_test(test_ids_unique_per_flow),
+	    cmocka_unit_test(test_end_reason_names),
 	};
 
 	snprintf(prefix, sizeof(prefix), "dv_test_flow_%d", (int)getpid());

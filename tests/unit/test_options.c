@@ -30,7 +30,7 @@
 #include "dv_worker.h"
 #include "options.h"
 
-#define S(x) ((uint64_t)(x)*DV_NS_PER_SEC)
+#define S(x)  ((uint64_t)(x)*DV_NS_PER_SEC)
 #define NS_MS 1000000ULL
 #define NS_S  1000000000ULL
 
@@ -60,35 +60,35 @@ static void check_cases(int (*parse)(const char *, uint64_t *), const struct par
 static void test_duration_parse(void **state)
 {
 	static const struct parse_case cases[] = {
-		{"500ms", 0, 500 * NS_MS},
-		{"10s", 0, 10 * NS_S},
-		{"2m", 0, 120 * NS_S},
-		{"1h", 0, 3600 * NS_S},
-		{"1d", 0, 86400 * NS_S},
-		{"250us", 0, 250000},
-		{"5ns", 0, 5},
-		{"1.5", 0, 1500 * NS_MS}, /* plain number: seconds, fractions allowed */
-		{"120", 0, 120 * NS_S},
-		{"0", 0, 0},
-		{"0s", 0, 0},
-		{"1.5s", 0, 1500 * NS_MS},
-		{"0.25h", 0, 900 * NS_S},
-		{"30m", 0, 1800 * NS_S}, /* the --active-timeout default */
-		{"10S", 0, 10 * NS_S},   /* units are case-insensitive */
-		{"", -EINVAL, 0},
-		{"-1", -EINVAL, 0},
-		{"-1s", -EINVAL, 0},
-		{"+1s", -EINVAL, 0},
-		{"10x", -EINVAL, 0},
-		{"s", -EINVAL, 0},
-		{"ms", -EINVAL, 0},
-		{"10 s", -EINVAL, 0},
-		{"10s ", -EINVAL, 0},
-		{"1s2", -EINVAL, 0},
-		{"inf", -EINVAL, 0},
-		{"nan", -EINVAL, 0},
-		{"1e20", -ERANGE, 0}, /* 10^29 ns does not fit in 64 bits */
-		{"300000000000h", -ERANGE, 0},
+	    {"500ms", 0, 500 * NS_MS},
+	    {"10s", 0, 10 * NS_S},
+	    {"2m", 0, 120 * NS_S},
+	    {"1h", 0, 3600 * NS_S},
+	    {"1d", 0, 86400 * NS_S},
+	    {"250us", 0, 250000},
+	    {"5ns", 0, 5},
+	    {"1.5", 0, 1500 * NS_MS}, /* plain number: seconds, fractions allowed */
+	    {"120", 0, 120 * NS_S},
+	    {"0", 0, 0},
+	    {"0s", 0, 0},
+	    {"1.5s", 0, 1500 * NS_MS},
+	    {"0.25h", 0, 900 * NS_S},
+	    {"30m", 0, 1800 * NS_S}, /* the --active-timeout default */
+	    {"10S", 0, 10 * NS_S},   /* units are case-insensitive */
+	    {"", -EINVAL, 0},
+	    {"-1", -EINVAL, 0},
+	    {"-1s", -EINVAL, 0},
+	    {"+1s", -EINVAL, 0},
+	    {"10x", -EINVAL, 0},
+	    {"s", -EINVAL, 0},
+	    {"ms", -EINVAL, 0},
+	    {"10 s", -EINVAL, 0},
+	    {"10s ", -EINVAL, 0},
+	    {"1s2", -EINVAL, 0},
+	    {"inf", -EINVAL, 0},
+	    {"nan", -EINVAL, 0},
+	    {"1e20", -ERANGE, 0}, /* 10^29 ns does not fit in 64 bits */
+	    {"300000000000h", -ERANGE, 0},
 	};
 
 	(void)state;
@@ -103,8 +103,8 @@ static void test_duration_parse(void **state)
 static void test_duration_parse_above_int64(void **state)
 {
 	static const struct parse_case cases[] = {
-		{"9300000000s", 0, 9300000000ULL * NS_S},
-		{"10000000000s", 0, 10000000000ULL * NS_S},
+	    {"9300000000s", 0, 9300000000ULL * NS_S},
+	    {"10000000000s", 0, 10000000000ULL * NS_S},
 	};
 
 	(void)state;
@@ -114,25 +114,25 @@ static void test_duration_parse_above_int64(void **state)
 static void test_size_parse(void **state)
 {
 	static const struct parse_case cases[] = {
-		{"10GiB", 0, 10ULL << 30}, /* the --spool-max-bytes default */
-		{"64KiB", 0, 64ULL << 10},
-		{"5MB", 0, 5000000},
-		{"100", 0, 100},
-		{"0", 0, 0},
-		{"1024", 0, 1024},
-		{"1kB", 0, 1000},
-		{"3MiB", 0, 3ULL << 20},
-		{"2GB", 0, 2000000000ULL},
-		{"1TiB", 0, 1ULL << 40},
-		{"1.5KiB", 0, 1536},
-		{"10b", 0, 10},
-		{"", -EINVAL, 0},
-		{"-5", -EINVAL, 0},
-		{"GiB", -EINVAL, 0},
-		{"10XB", -EINVAL, 0},
-		{"10 GiB", -EINVAL, 0},
-		{"1.2.3", -EINVAL, 0},
-		{"16777216TiB", -ERANGE, 0}, /* 2^64 bytes */
+	    {"10GiB", 0, 10ULL << 30}, /* the --spool-max-bytes default */
+	    {"64KiB", 0, 64ULL << 10},
+	    {"5MB", 0, 5000000},
+	    {"100", 0, 100},
+	    {"0", 0, 0},
+	    {"1024", 0, 1024},
+	    {"1kB", 0, 1000},
+	    {"3MiB", 0, 3ULL << 20},
+	    {"2GB", 0, 2000000000ULL},
+	    {"1TiB", 0, 1ULL << 40},
+	    {"1.5KiB", 0, 1536},
+	    {"10b", 0, 10},
+	    {"", -EINVAL, 0},
+	    {"-5", -EINVAL, 0},
+	    {"GiB", -EINVAL, 0},
+	    {"10XB", -EINVAL, 0},
+	    {"10 GiB", -EINVAL, 0},
+	    {"1.2.3", -EINVAL, 0},
+	    {"16777216TiB", -ERANGE, 0}, /* 2^64 bytes */
 	};
 
 	(void)state;
@@ -404,9 +404,9 @@ static void test_limits_are_the_librarys(void **state)
 		const char *name;
 		unsigned long long max;
 	} limits[] = {
-		{"--workers", DV_MAX_WORKERS},
-		{"--bq-batch-rows", DV_BQ_MAX_ROWS_PER_REQ},
-		{"--bq-max-inflight", DV_BQ_MAX_INFLIGHT},
+	    {"--workers", DV_MAX_WORKERS},
+	    {"--bq-batch-rows", DV_BQ_MAX_ROWS_PER_REQ},
+	    {"--bq-max-inflight", DV_BQ_MAX_INFLIGHT},
 	};
 	static const char *const auth[] = {"auto", "key", "metadata", "none"};
 	struct dv_options *o;
@@ -486,33 +486,35 @@ static const char *help_default(const char *help, const char *name, char *buf, s
  */
 static void test_help_shows_the_defaults(void **state)
 {
-#define FIELD(n, f, str)                                                                 \
-	{n, offsetof(struct dv_options, f), sizeof(((struct dv_options *)0)->f), str}
+#define FIELD(n, f, str)                                                                           \
+	{                                                                                          \
+		n, offsetof(struct dv_options, f), sizeof(((struct dv_options *)0)->f), str        \
+	}
 	static const struct {
 		const char *name;
 		size_t off, size;
 		int is_str;
 	} fields[] = {
-		FIELD("workers", workers, 0),
-		FIELD("rss", rss_l4, 0),
-		FIELD("rx-mbufs", rx_mbufs, 0),
-		FIELD("clock", clock, 0),
-		FIELD("flow-timeout", flow_timeout_ns, 0),
-		FIELD("active-timeout", active_timeout_ns, 0),
-		FIELD("tcp-close-timeout", tcp_close_timeout_ns, 0),
-		FIELD("max-flows", max_flows, 0),
-		FIELD("stat-interval", stat_interval_ns, 0),
-		FIELD("log-level", log_level, 0),
-		FIELD("bq-table", bq_table, 1),
-		FIELD("bq-auth", bq_auth, 1),
-		FIELD("bq-batch-rows", bq_batch_rows, 0),
-		FIELD("bq-flush-interval", bq_flush_interval_ns, 0),
-		FIELD("bq-max-inflight", bq_max_inflight, 0),
-		FIELD("spool-dir", spool_dir, 1),
-		FIELD("spool-max-bytes", spool_max_bytes, 0),
-		FIELD("write-ahead", write_ahead, 0),
-		FIELD("spool-commit-interval", spool_commit_interval_ns, 0),
-		FIELD("shutdown-timeout", shutdown_timeout_ns, 0),
+	    FIELD("workers", workers, 0),
+	    FIELD("rss", rss_l4, 0),
+	    FIELD("rx-mbufs", rx_mbufs, 0),
+	    FIELD("clock", clock, 0),
+	    FIELD("flow-timeout", flow_timeout_ns, 0),
+	    FIELD("active-timeout", active_timeout_ns, 0),
+	    FIELD("tcp-close-timeout", tcp_close_timeout_ns, 0),
+	    FIELD("max-flows", max_flows, 0),
+	    FIELD("stat-interval", stat_interval_ns, 0),
+	    FIELD("log-level", log_level, 0),
+	    FIELD("bq-table", bq_table, 1),
+	    FIELD("bq-auth", bq_auth, 1),
+	    FIELD("bq-batch-rows", bq_batch_rows, 0),
+	    FIELD("bq-flush-interval", bq_flush_interval_ns, 0),
+	    FIELD("bq-max-inflight", bq_max_inflight, 0),
+	    FIELD("spool-dir", spool_dir, 1),
+	    FIELD("spool-max-bytes", spool_max_bytes, 0),
+	    FIELD("write-ahead", write_ahead, 0),
+	    FIELD("spool-commit-interval", spool_commit_interval_ns, 0),
+	    FIELD("shutdown-timeout", shutdown_timeout_ns, 0),
 	};
 #undef FIELD
 	const char *help = help_text();

@@ -624,7 +624,7 @@ static void test_mpls_ipv4(void **state)
 	(void)state;
 	link_eth(&f, 0x8100);
 	vlan_tag(&f, 42, 0x8847);
-	put32(&f, 100u << 12 | 64);	       /* label 100, TTL 64 */
+	put32(&f, 100u << 12 | 64);	      /* label 100, TTL 64 */
 	put32(&f, 200u << 12 | 1u << 8 | 64); /* label 200, bottom of stack */
 	ip = ip4(&f, 17, 7, 0, 0);
 	l4 = udp(&f, 5000, 53, 4);
@@ -696,7 +696,7 @@ static void test_fabricpath(void **state)
 
 	(void)state;
 	link_eth(&f, 0x8903);
-	put16(&f, 0x0101);  /* FTag, TTL */
+	put16(&f, 0x0101);    /* FTag, TTL */
 	link_eth(&f, 0x8100); /* the classical frame */
 	vlan_tag(&f, 77, 0x0800);
 	ip = ip4(&f, 6, 3, 0, 0);

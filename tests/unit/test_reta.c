@@ -62,8 +62,8 @@ static void test_default_tables(void **state)
 				fill_default(tab_b, s2, q);
 				got = dv_reta_agree(t, sz, 2, &h, &a, &b);
 				if (got != want)
-					fail_msg("sizes %u and %u, %u queues: agree %d, want %d", s1, s2,
-						 q, got, want);
+					fail_msg("sizes %u and %u, %u queues: agree %d, want %d",
+						 s1, s2, q, got, want);
 				if (!got) {
 					/* the hash it names really differs */
 					assert_true(t[a][h & (sz[a] - 1)] != t[b][h & (sz[b] - 1)]);
@@ -135,9 +135,10 @@ static void test_fill_agrees(void **state)
 				dv_reta_fill(tab_a, s1, s1, q);
 				dv_reta_fill(tab_b, s2, s1, q);
 				if (!dv_reta_agree(t, sz, 3, &h, &a, &b))
-					fail_msg("filled for %u: sizes %u and %u, %u queues differ at "
-						 "hash %u",
-						 s1, s1, s2, q, h);
+					fail_msg(
+					    "filled for %u: sizes %u and %u, %u queues differ at "
+					    "hash %u",
+					    s1, s1, s2, q, h);
 				for (uint32_t e = 0; e < s2; e++) {
 					assert_true(tab_b[e] < q);
 					count[tab_b[e]]++;
@@ -154,10 +155,10 @@ static void test_fill_agrees(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_size_ok),
-		cmocka_unit_test(test_default_tables),
-		cmocka_unit_test(test_header_example),
-		cmocka_unit_test(test_fill_agrees),
+	    cmocka_unit_test(test_size_ok),
+	    cmocka_unit_test(test_default_tables),
+	    cmocka_unit_test(test_header_example),
+	    cmocka_unit_test(test_fill_agrees),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

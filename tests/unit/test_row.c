@@ -79,11 +79,10 @@ static void test_proto_names(void **state)
 		uint8_t proto;
 		const char *name;
 	} cases[] = {
-		{6, "tcp"},    {17, "udp"},   {1, "icmp4"},  {58, "icmp6"},
-		{132, "sctp"}, {47, "gre"},   {50, "esp"},   {51, "ah"},
-		{2, "igmp"},   {89, "ospf"},  {103, "pim"},  {112, "vrrp"},
-		{0, "ip-0"},   {4, "ip-4"},   {41, "ip-41"}, {255, "ip-255"},
-		{59, "ip-59"}, {100, "ip-100"},
+	    {6, "tcp"},	     {17, "udp"},   {1, "icmp4"},    {58, "icmp6"}, {132, "sctp"},
+	    {47, "gre"},     {50, "esp"},   {51, "ah"},	     {2, "igmp"},   {89, "ospf"},
+	    {103, "pim"},    {112, "vrrp"}, {0, "ip-0"},     {4, "ip-4"},   {41, "ip-41"},
+	    {255, "ip-255"}, {59, "ip-59"}, {100, "ip-100"},
 	};
 	char tmp[16];
 
@@ -100,11 +99,9 @@ static void test_ipv4_format(void **state)
 		uint8_t a[4];
 		const char *text;
 	} cases[] = {
-		{{0, 0, 0, 0}, "0.0.0.0"},
-		{{255, 255, 255, 255}, "255.255.255.255"},
-		{{192, 0, 2, 1}, "192.0.2.1"},
-		{{10, 0, 100, 9}, "10.0.100.9"},
-		{{1, 20, 199, 250}, "1.20.199.250"},
+	    {{0, 0, 0, 0}, "0.0.0.0"},		 {{255, 255, 255, 255}, "255.255.255.255"},
+	    {{192, 0, 2, 1}, "192.0.2.1"},	 {{10, 0, 100, 9}, "10.0.100.9"},
+	    {{1, 20, 199, 250}, "1.20.199.250"},
 	};
 	uint8_t addr[16];
 	char buf[46];
@@ -126,38 +123,38 @@ static void test_ipv6_rfc5952(void **state)
 		uint16_t g[8];
 		const char *text;
 	} cases[] = {
-		/* 4.1 leading zeros suppressed */
-		{{0x2001, 0x0db8, 0, 0, 0, 0, 0x0002, 0x0001}, "2001:db8::2:1"},
-		/* 4.2.1 the longest run is compressed */
-		{{0x2001, 0x0db8, 0, 0, 0, 0, 0, 0x0001}, "2001:db8::1"},
-		/* 4.2.2 a single zero group is not compressed */
-		{{0x2001, 0x0db8, 0, 1, 1, 1, 1, 1}, "2001:db8:0:1:1:1:1:1"},
-		/* 4.2.3 the longer run wins, then the first of equal runs */
-		{{0x2001, 0, 0, 1, 0, 0, 0, 1}, "2001:0:0:1::1"},
-		{{0x2001, 0x0db8, 0, 0, 1, 0, 0, 1}, "2001:db8::1:0:0:1"},
-		/* 4.3 lowercase */
-		{{0x2001, 0x0db8, 0, 0, 0, 0, 0, 0xabcd}, "2001:db8::abcd"},
-		{{0xFE80, 0, 0, 0, 0x0202, 0xB3FF, 0xFE1E, 0x8329}, "fe80::202:b3ff:fe1e:8329"},
-		/* runs at either end and everywhere */
-		{{0, 0, 0, 0, 0, 0, 0, 0}, "::"},
-		{{0, 0, 0, 0, 0, 0, 0, 1}, "::1"},
-		{{1, 0, 0, 0, 0, 0, 0, 0}, "1::"},
-		{{0, 0, 1, 0, 0, 0, 0, 1}, "0:0:1::1"},
-		{{1, 0, 0, 2, 0, 0, 0, 0}, "1:0:0:2::"},
-		{{0, 1, 2, 3, 4, 5, 6, 7}, "0:1:2:3:4:5:6:7"},
-		{{1, 2, 3, 4, 5, 6, 7, 0}, "1:2:3:4:5:6:7:0"},
-		{{1, 0, 2, 0, 3, 0, 4, 0}, "1:0:2:0:3:0:4:0"},
-		{{0, 0, 1, 2, 3, 4, 0, 0}, "::1:2:3:4:0:0"},
-		{{0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff},
-		 "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
-		{{0x10, 0x100, 0x1000, 0xa, 0, 0, 0x0f0, 0xf00}, "10:100:1000:a::f0:f00"},
-		/* 5: IPv4-mapped keeps the dotted quad */
-		{{0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0201}, "::ffff:192.0.2.1"},
-		{{0, 0, 0, 0, 0, 0xffff, 0, 0}, "::ffff:0.0.0.0"},
-		/* not mapped: the IPv4-translated prefix and "::2" stay hex */
-		{{0, 0, 0, 0, 0xffff, 0, 0xc000, 0x0201}, "::ffff:0:c000:201"},
-		{{0, 0, 0, 0, 0, 0, 0, 2}, "::2"},
-		{{0, 0, 0, 0, 0, 0, 0xc000, 0x0201}, "::c000:201"},
+	    /* 4.1 leading zeros suppressed */
+	    {{0x2001, 0x0db8, 0, 0, 0, 0, 0x0002, 0x0001}, "2001:db8::2:1"},
+	    /* 4.2.1 the longest run is compressed */
+	    {{0x2001, 0x0db8, 0, 0, 0, 0, 0, 0x0001}, "2001:db8::1"},
+	    /* 4.2.2 a single zero group is not compressed */
+	    {{0x2001, 0x0db8, 0, 1, 1, 1, 1, 1}, "2001:db8:0:1:1:1:1:1"},
+	    /* 4.2.3 the longer run wins, then the first of equal runs */
+	    {{0x2001, 0, 0, 1, 0, 0, 0, 1}, "2001:0:0:1::1"},
+	    {{0x2001, 0x0db8, 0, 0, 1, 0, 0, 1}, "2001:db8::1:0:0:1"},
+	    /* 4.3 lowercase */
+	    {{0x2001, 0x0db8, 0, 0, 0, 0, 0, 0xabcd}, "2001:db8::abcd"},
+	    {{0xFE80, 0, 0, 0, 0x0202, 0xB3FF, 0xFE1E, 0x8329}, "fe80::202:b3ff:fe1e:8329"},
+	    /* runs at either end and everywhere */
+	    {{0, 0, 0, 0, 0, 0, 0, 0}, "::"},
+	    {{0, 0, 0, 0, 0, 0, 0, 1}, "::1"},
+	    {{1, 0, 0, 0, 0, 0, 0, 0}, "1::"},
+	    {{0, 0, 1, 0, 0, 0, 0, 1}, "0:0:1::1"},
+	    {{1, 0, 0, 2, 0, 0, 0, 0}, "1:0:0:2::"},
+	    {{0, 1, 2, 3, 4, 5, 6, 7}, "0:1:2:3:4:5:6:7"},
+	    {{1, 2, 3, 4, 5, 6, 7, 0}, "1:2:3:4:5:6:7:0"},
+	    {{1, 0, 2, 0, 3, 0, 4, 0}, "1:0:2:0:3:0:4:0"},
+	    {{0, 0, 1, 2, 3, 4, 0, 0}, "::1:2:3:4:0:0"},
+	    {{0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff},
+	     "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+	    {{0x10, 0x100, 0x1000, 0xa, 0, 0, 0x0f0, 0xf00}, "10:100:1000:a::f0:f00"},
+	    /* 5: IPv4-mapped keeps the dotted quad */
+	    {{0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0201}, "::ffff:192.0.2.1"},
+	    {{0, 0, 0, 0, 0, 0xffff, 0, 0}, "::ffff:0.0.0.0"},
+	    /* not mapped: the IPv4-translated prefix and "::2" stay hex */
+	    {{0, 0, 0, 0, 0xffff, 0, 0xc000, 0x0201}, "::ffff:0:c000:201"},
+	    {{0, 0, 0, 0, 0, 0, 0, 2}, "::2"},
+	    {{0, 0, 0, 0, 0, 0, 0xc000, 0x0201}, "::c000:201"},
 	};
 	uint8_t addr[16];
 	char buf[46];
@@ -193,7 +190,10 @@ static void test_ipv6_matches_inet_ntop(void **state)
 			uint16_t v = (uint16_t)(test_rand(&seed) >> 20);
 
 			switch ((r >> (3 * i)) & 7) {
-			case 0: case 1: case 2: case 3:
+			case 0:
+			case 1:
+			case 2:
+			case 3:
 				g[i] = 0;
 				break;
 			case 4:
@@ -225,21 +225,21 @@ static void test_time_known_dates(void **state)
 		uint64_t ns;
 		const char *text;
 	} cases[] = {
-		{0, "1970-01-01T00:00:00.000000Z"},
-		{999, "1970-01-01T00:00:00.000000Z"},  /* ns truncate, never round */
-		{1000, "1970-01-01T00:00:00.000001Z"},
-		{68169600ULL * 1000000000ULL, "1972-02-29T00:00:00.000000Z"},
-		{946684799ULL * 1000000000ULL + 999999999, "1999-12-31T23:59:59.999999Z"},
-		{951782400ULL * 1000000000ULL, "2000-02-29T00:00:00.000000Z"},
-		{951868800ULL * 1000000000ULL, "2000-03-01T00:00:00.000000Z"},
-		{1709164800ULL * 1000000000ULL + 500000, "2024-02-29T00:00:00.000500Z"},
-		{1714564800ULL * 1000000000ULL + 123456789, "2024-05-01T12:00:00.123456Z"},
-		{4102444800ULL * 1000000000ULL, "2100-01-01T00:00:00.000000Z"},
-		{4107456000ULL * 1000000000ULL, "2100-02-28T00:00:00.000000Z"},
-		/* 2100 is not a leap year: the day after 02-28 is 03-01 */
-		{4107542400ULL * 1000000000ULL, "2100-03-01T00:00:00.000000Z"},
-		/* the last representable instant: 18446744073.709551615 s */
-		{UINT64_MAX, "2554-07-21T23:34:33.709551Z"},
+	    {0, "1970-01-01T00:00:00.000000Z"},
+	    {999, "1970-01-01T00:00:00.000000Z"}, /* ns truncate, never round */
+	    {1000, "1970-01-01T00:00:00.000001Z"},
+	    {68169600ULL * 1000000000ULL, "1972-02-29T00:00:00.000000Z"},
+	    {946684799ULL * 1000000000ULL + 999999999, "1999-12-31T23:59:59.999999Z"},
+	    {951782400ULL * 1000000000ULL, "2000-02-29T00:00:00.000000Z"},
+	    {951868800ULL * 1000000000ULL, "2000-03-01T00:00:00.000000Z"},
+	    {1709164800ULL * 1000000000ULL + 500000, "2024-02-29T00:00:00.000500Z"},
+	    {1714564800ULL * 1000000000ULL + 123456789, "2024-05-01T12:00:00.123456Z"},
+	    {4102444800ULL * 1000000000ULL, "2100-01-01T00:00:00.000000Z"},
+	    {4107456000ULL * 1000000000ULL, "2100-02-28T00:00:00.000000Z"},
+	    /* 2100 is not a leap year: the day after 02-28 is 03-01 */
+	    {4107542400ULL * 1000000000ULL, "2100-03-01T00:00:00.000000Z"},
+	    /* the last representable instant: 18446744073.709551615 s */
+	    {UINT64_MAX, "2554-07-21T23:34:33.709551Z"},
 	};
 	char buf[28];
 
@@ -295,14 +295,14 @@ static void test_insert_id(void **state)
 }
 
 static const char sample_row[] =
-	"{\"id\":\"00112233-4455-4677-8899-aabbccddeeff\",\"protocol\":\"tcp\","
-	"\"src_addr\":\"192.0.2.1\",\"dst_addr\":\"198.51.100.7\",\"src_port\":49152,"
-	"\"dst_port\":443,\"first_seen_at\":\"2024-05-01T12:00:00.123456Z\","
-	"\"last_seen_at\":\"2024-05-01T12:01:01.999999Z\",\"src_bytes\":1500,"
-	"\"dst_bytes\":123456789012,\"src_packets\":10,\"dst_packets\":20,"
-	"\"status\":\"established\",\"end_reason\":\"tcp_close\",\"segment\":3,"
-	"\"ip_protocol\":6,\"vlan_id\":100,\"src_tcp_flags\":27,\"dst_tcp_flags\":18,"
-	"\"sensor\":\"tap-1\"}";
+    "{\"id\":\"00112233-4455-4677-8899-aabbccddeeff\",\"protocol\":\"tcp\","
+    "\"src_addr\":\"192.0.2.1\",\"dst_addr\":\"198.51.100.7\",\"src_port\":49152,"
+    "\"dst_port\":443,\"first_seen_at\":\"2024-05-01T12:00:00.123456Z\","
+    "\"last_seen_at\":\"2024-05-01T12:01:01.999999Z\",\"src_bytes\":1500,"
+    "\"dst_bytes\":123456789012,\"src_packets\":10,\"dst_packets\":20,"
+    "\"status\":\"established\",\"end_reason\":\"tcp_close\",\"segment\":3,"
+    "\"ip_protocol\":6,\"vlan_id\":100,\"src_tcp_flags\":27,\"dst_tcp_flags\":18,"
+    "\"sensor\":\"tap-1\"}";
 
 static void test_row_exact(void **state)
 {
@@ -311,8 +311,7 @@ static void test_row_exact(void **state)
 
 	(void)state;
 	sample_rec(&r);
-	assert_int_equal(dv_row_format(&r, "tap-1", buf, sizeof(buf)),
-			 (int)strlen(sample_row));
+	assert_int_equal(dv_row_format(&r, "tap-1", buf, sizeof(buf)), (int)strlen(sample_row));
 	assert_string_equal(buf, sample_row);
 }
 
@@ -324,13 +323,26 @@ static json_t *check_schema(const char *row, int len)
 		const char *key;
 		char type; /* s string, i integer, n integer or null */
 	} cols[] = {
-		{"id", 's'},         {"protocol", 's'},      {"src_addr", 's'},
-		{"dst_addr", 's'},   {"src_port", 'i'},      {"dst_port", 'i'},
-		{"first_seen_at", 's'}, {"last_seen_at", 's'}, {"src_bytes", 'i'},
-		{"dst_bytes", 'i'},  {"src_packets", 'i'},   {"dst_packets", 'i'},
-		{"status", 's'},     {"end_reason", 's'},    {"segment", 'i'},
-		{"ip_protocol", 'i'}, {"vlan_id", 'n'},      {"src_tcp_flags", 'n'},
-		{"dst_tcp_flags", 'n'}, {"sensor", 's'},
+	    {"id", 's'},
+	    {"protocol", 's'},
+	    {"src_addr", 's'},
+	    {"dst_addr", 's'},
+	    {"src_port", 'i'},
+	    {"dst_port", 'i'},
+	    {"first_seen_at", 's'},
+	    {"last_seen_at", 's'},
+	    {"src_bytes", 'i'},
+	    {"dst_bytes", 'i'},
+	    {"src_packets", 'i'},
+	    {"dst_packets", 'i'},
+	    {"status", 's'},
+	    {"end_reason", 's'},
+	    {"segment", 'i'},
+	    {"ip_protocol", 'i'},
+	    {"vlan_id", 'n'},
+	    {"src_tcp_flags", 'n'},
+	    {"dst_tcp_flags", 'n'},
+	    {"sensor", 's'},
 	};
 	json_error_t jerr;
 	json_t *o = json_loadb(row, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
@@ -417,7 +429,7 @@ static void test_row_nulls(void **state)
 	r.vlan_id = 4095;
 	dv_row_format(&r, "x", buf, sizeof(buf));
 	assert_non_null(
-		strstr(buf, ",\"vlan_id\":4095,\"src_tcp_flags\":null,\"dst_tcp_flags\":null,"));
+	    strstr(buf, ",\"vlan_id\":4095,\"src_tcp_flags\":null,\"dst_tcp_flags\":null,"));
 	r.flags = DV_EXPORT_F_VLAN;
 	r.vlan_id = 0; /* a priority tag is VLAN 0, not NULL */
 	dv_row_format(&r, "x", buf, sizeof(buf));
@@ -429,8 +441,8 @@ static void test_row_nulls(void **state)
 
 static void test_row_enums(void **state)
 {
-	static const char *reasons[] = {"idle", "active", "tcp_close", "evicted", "shutdown",
-					"eof"};
+	static const char *reasons[] = {"idle",	   "active",   "tcp_close",
+					"evicted", "shutdown", "eof"};
 	struct dv_export_rec r;
 	char buf[DV_ROW_MAX], want[64];
 
@@ -584,22 +596,22 @@ static void test_row_speed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_proto_names),
-		cmocka_unit_test(test_ipv4_format),
-		cmocka_unit_test(test_ipv6_rfc5952),
-		cmocka_unit_test(test_ipv6_matches_inet_ntop),
-		cmocka_unit_test(test_time_known_dates),
-		cmocka_unit_test(test_time_matches_gmtime),
-		cmocka_unit_test(test_insert_id),
-		cmocka_unit_test(test_row_exact),
-		cmocka_unit_test(test_row_schema_and_values),
-		cmocka_unit_test(test_row_nulls),
-		cmocka_unit_test(test_row_enums),
-		cmocka_unit_test(test_row_escaping),
-		cmocka_unit_test(test_row_enospc),
-		cmocka_unit_test(test_row_max_fits),
-		cmocka_unit_test(test_row_bad_family),
-		cmocka_unit_test(test_row_speed),
+	    cmocka_unit_test(test_proto_names),
+	    cmocka_unit_test(test_ipv4_format),
+	    cmocka_unit_test(test_ipv6_rfc5952),
+	    cmocka_unit_test(test_ipv6_matches_inet_ntop),
+	    cmocka_unit_test(test_time_known_dates),
+	    cmocka_unit_test(test_time_matches_gmtime),
+	    cmocka_unit_test(test_insert_id),
+	    cmocka_unit_test(test_row_exact),
+	    cmocka_unit_test(test_row_schema_and_values),
+	    cmocka_unit_test(test_row_nulls),
+	    cmocka_unit_test(test_row_enums),
+	    cmocka_unit_test(test_row_escaping),
+	    cmocka_unit_test(test_row_enospc),
+	    cmocka_unit_test(test_row_max_fits),
+	    cmocka_unit_test(test_row_bad_family),
+	    cmocka_unit_test(test_row_speed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -544,17 +544,17 @@ static void test_oversized_row(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_file_roundtrip),
-		cmocka_unit_test(test_poll_and_append),
-		cmocka_unit_test(test_reopen_after_rename),
-		cmocka_unit_test(test_reopen_failure_keeps_old_fd),
-		cmocka_unit_test(test_dev_full),
-		cmocka_unit_test(test_torn_row),
-		cmocka_unit_test(test_stdout_sink),
-		cmocka_unit_test(test_short_writes_and_eintr),
-		cmocka_unit_test(test_destroy_flushes),
-		cmocka_unit_test(test_create_errors),
-		cmocka_unit_test(test_oversized_row),
+	    cmocka_unit_test(test_file_roundtrip),
+	    cmocka_unit_test(test_poll_and_append),
+	    cmocka_unit_test(test_reopen_after_rename),
+	    cmocka_unit_test(test_reopen_failure_keeps_old_fd),
+	    cmocka_unit_test(test_dev_full),
+	    cmocka_unit_test(test_torn_row),
+	    cmocka_unit_test(test_stdout_sink),
+	    cmocka_unit_test(test_short_writes_and_eintr),
+	    cmocka_unit_test(test_destroy_flushes),
+	    cmocka_unit_test(test_create_errors),
+	    cmocka_unit_test(test_oversized_row),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, remove_dir);

@@ -87,7 +87,8 @@ static uint64_t drift_run(int ppm, int seconds, int64_t start_offset_ns)
 			assert_int_equal(dv_clock_adjust(&c, tsc, real), 0);
 			assert_true(dv_clock_at(&c, tsc) == v); /* no jump at the adjustment */
 			if (step > (seconds - 10) * 10) {
-				uint64_t a = (uint64_t)(c.offset_ns < 0 ? -c.offset_ns : c.offset_ns);
+				uint64_t a =
+				    (uint64_t)(c.offset_ns < 0 ? -c.offset_ns : c.offset_ns);
 
 				worst = a > worst ? a : worst;
 			}
@@ -130,7 +131,8 @@ static void test_clock_adjust_steps(void **state)
 	assert_int_equal(c.steps, 2);
 	assert_int_equal(dv_clock_at(&c, tsc0 + 3 * hz), real0 + 8 * NS_S - 3600 * NS_S);
 	/* a small gap afterwards is slewed, not stepped */
-	assert_int_equal(dv_clock_adjust(&c, tsc0 + 4 * hz, real0 + 9 * NS_S - 3600 * NS_S + 1000), 0);
+	assert_int_equal(dv_clock_adjust(&c, tsc0 + 4 * hz, real0 + 9 * NS_S - 3600 * NS_S + 1000),
+			 0);
 	/* a TSC reading from before the last adjustment counts from its base */
 	assert_int_equal(dv_clock_at(&c, tsc0), dv_clock_at(&c, tsc0 + 4 * hz));
 }
@@ -138,8 +140,9 @@ static void test_clock_adjust_steps(void **state)
 static int eal_up(void **state)
 {
 	char prefix[64];
-	char *argv[] = {"test_time", "--no-huge", "-m", "256", "--no-pci", "--file-prefix",
-			prefix, "--log-level=lib.*:error", NULL};
+	char *argv[] = {"test_time", "--no-huge",     "-m",   "256",
+			"--no-pci",  "--file-prefix", prefix, "--log-level=lib.*:error",
+			NULL};
 
 	(void)state;
 	snprintf(prefix, sizeof(prefix), "dv-test-time-%d", (int)getpid());
@@ -155,11 +158,11 @@ static int eal_down(void **state)
 int main(void)
 {
 	const struct CMUnitTest sim_tests[] = {
-		cmocka_unit_test(test_clock_adjust_follows_drift),
-		cmocka_unit_test(test_clock_adjust_steps),
+	    cmocka_unit_test(test_clock_adjust_follows_drift),
+	    cmocka_unit_test(test_clock_adjust_steps),
 	};
 	const struct CMUnitTest clock_tests[] = {
-		cmocka_unit_test(test_clock_tracks_realtime),
+	    cmocka_unit_test(test_clock_tracks_realtime),
 	};
 	int failed = cmocka_run_group_tests(sim_tests, NULL, NULL);
 

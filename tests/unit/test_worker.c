@@ -151,15 +151,16 @@ static void test_mixed_pools_go_home(void **state)
 int main(void)
 {
 	char prefix[64];
-	char *argv[] = {"test_worker", "--no-huge", "-m", "256", "--no-pci", "--file-prefix",
-			prefix, "--log-level=lib.*:error", NULL};
+	char *argv[] = {"test_worker", "--no-huge",	"-m",	"256",
+			"--no-pci",    "--file-prefix", prefix, "--log-level=lib.*:error",
+			NULL};
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_plain_burst_goes_back_whole),
-		cmocka_unit_test(test_second_reference_is_kept),
-		cmocka_unit_test(test_chain_frees_every_segment),
-		cmocka_unit_test(test_indirect_releases_its_direct),
-		cmocka_unit_test(test_external_buffer_is_released),
-		cmocka_unit_test(test_mixed_pools_go_home),
+	    cmocka_unit_test(test_plain_burst_goes_back_whole),
+	    cmocka_unit_test(test_second_reference_is_kept),
+	    cmocka_unit_test(test_chain_frees_every_segment),
+	    cmocka_unit_test(test_indirect_releases_its_direct),
+	    cmocka_unit_test(test_external_buffer_is_released),
+	    cmocka_unit_test(test_mixed_pools_go_home),
 	};
 	int rc;
 
