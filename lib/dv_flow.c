@@ -358,44 +358,29 @@ static inline uint32_t dv_bucket_match(const struct dv_flow_bucket *bk, uint16_t
  * flow placed past its home bucket passed every bucket before its own, so
  * the walk meets every flow that can have this hash.
  *
- *	DV_INDEX_FOR_EACH(t, h, w, e)
- *		... t->buckets[w.b].pos[e] is a candidate ...
- *
- * After the loop, e is -1 if the walk ran out, else the entry the body
- * stopped at (break), in bucket w.b.
+ * dv_index_seek() is its step: from bucket *b, whose matching entries not
+ * yet visited are m, on to the first bucket of the walk that has some.
+ * Returns them (bit e: entry e of bucket *b), or 0 when the walk is over.
  */
-struct dv_index_walk {
-	uint32_t b; /* the bucket being searched */
-	uint32_t m; /* its entries with the signature, not yet visited */
-};
-
-static __rte_always_inline struct dv_index_walk dv_index_walk(const struct dv_flow_table *t,
-							      struct dv_flow_hash h)
+static __rte_always_inline uint32_t dv_index_seek(const struct dv_flow_table *t, uint16_t sig,
+						  uint32_t *b, uint32_t m)
 {
-	struct dv_index_walk w = {h.bucket, dv_bucket_match(&t->buckets[h.bucket], h.sig)};
-
-	return w;
-}
-
-/* The walk's next entry (w->b is its bucket), or -1 when there is none. */
-static __rte_always_inline int dv_index_next(const struct dv_flow_table *t, struct dv_flow_hash h,
-					     struct dv_index_walk *w)
-{
-	int e;
-
-	while (w->m == 0) {
-		if (t->buckets[w->b].overflow == 0)
-			return -1;
-		w->b = dv_bucket_next(t, w->b);
-		w->m = dv_bucket_match(&t->buckets[w->b], h.sig);
+	while (m == 0 && t->buckets[*b].overflow != 0) {
+		*b = dv_bucket_next(t, *b);
+		m = dv_bucket_match(&t->buckets[*b], sig);
 	}
-	e = __builtin_ctz(w->m);
-	w->m &= w->m - 1;
-	return e;
+	return m;
 }
 
-#define DV_INDEX_FOR_EACH(t, h, w, e)                                                       \
-	for ((w) = dv_index_walk(t, h); ((e) = dv_index_next(t, h, &(w))) >= 0;)
+/*
+ * Each entry of the walk for hash h, in order: bucket b, entry
+ * __builtin_ctz(m) (b and m are the caller's uint32_t variables). The body
+ * may leave with break (m is then non-zero, the entry it stopped at) or
+ * return; after the whole walk m is 0.
+ */
+#define DV_INDEX_FOR_EACH(t, h, b, m)                                                              \
+	for ((b) = (h).bucket, (m) = dv_bucket_match(&(t)->buckets[b], (h).sig);                   \
+	     ((m) = dv_index_seek(t, (h).sig, &(b), m)) != 0; (m) &= m - 1)
 
 _Static_assert(offsetof(struct dv_pkt, dport) - offsetof(struct dv_pkt, sport) == 2 &&
 		   offsetof(struct dv_pkt, vlan) - offsetof(struct dv_pkt, sport) == 4 &&
@@ -531,11 +516,10 @@ static uint32_t dv_flow_lookup(const struct dv_flow_table *t, const struct dv_fl
 			       struct dv_flow_hash h)
 {
 	uint64_t v4 = dv_flow_key_v4(k);
-	struct dv_index_walk w;
-	int e;
+	uint32_t b, m;
 
-	DV_INDEX_FOR_EACH(t, h, w, e) {
-		uint32_t i = t->buckets[w.b].pos[e];
+	DV_INDEX_FOR_EACH(t, h, b, m) {
+		uint32_t i = t->buckets[b].pos[__builtin_ctz(m)];
 
 		if (dv_flow_rec_is(&t->recs[i], k, v4))
 			return i;
@@ -568,18 +552,17 @@ static void dv_flow_index_add(struct dv_flow_table *t, struct dv_flow_hash h, ui
 /* Take record position i, whose key hashes to h, out of the index. */
 static void dv_flow_index_del(struct dv_flow_table *t, struct dv_flow_hash h, uint32_t i)
 {
-	struct dv_index_walk w;
-	int e;
+	uint32_t b, m;
 
-	DV_INDEX_FOR_EACH(t, h, w, e)
-		if (t->buckets[w.b].pos[e] == i)
+	DV_INDEX_FOR_EACH(t, h, b, m)
+		if (t->buckets[b].pos[__builtin_ctz(m)] == i)
 			break;
-	if (unlikely(e < 0))
+	if (unlikely(m == 0))
 		return; /* not indexed: never, for a live flow (dv_flow_table_verify) */
-	t->buckets[w.b].sig[e] = 0;
+	t->buckets[b].sig[__builtin_ctz(m)] = 0;
 	/* It was placed past the buckets before its own: they count it no more. */
-	for (uint32_t b = h.bucket; b != w.b; b = dv_bucket_next(t, b))
-		t->buckets[b].overflow--;
+	for (uint32_t p = h.bucket; p != b; p = dv_bucket_next(t, p))
+		t->buckets[p].overflow--;
 }
 
 /* ---- export ---- */
@@ -968,13 +951,12 @@ static __rte_always_inline uint32_t dv_stage_match(const struct dv_flow_table *t
 						   const struct dv_flow_key *k,
 						   struct dv_flow_hash h)
 {
-	struct dv_index_walk w = dv_index_walk(t, h);
-	int e = dv_index_next(t, h, &w);
-	uint32_t cand;
+	uint32_t b = h.bucket, cand;
+	uint32_t m = dv_index_seek(t, h.sig, &b, dv_bucket_match(&t->buckets[b], h.sig));
 
-	if (e < 0)
+	if (m == 0)
 		return DV_FLOW_NIL;
-	cand = t->buckets[w.b].pos[e];
+	cand = t->buckets[b].pos[__builtin_ctz(m)];
 	rte_prefetch0(&t->recs[cand]);
 	if (k->tail.family == 6)
 		rte_prefetch0(t->recs[cand].addr);
