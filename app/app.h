@@ -48,7 +48,7 @@ struct dv_app {
 
 extern int dv_app_log_type;
 
-#define DV_LOG(level, fmt, ...)                                                          \
+#define DV_LOG(level, fmt, ...)                                                                    \
 	rte_log(RTE_LOG_##level, dv_app_log_type, "devourer: " fmt "\n", ##__VA_ARGS__)
 
 /* The BigQuery sink from the options (app/bq.c). NULL with err on failure. */

@@ -54,8 +54,9 @@ uint32_t dv_control_drain(struct dv_control *c)
 				if (rc < 0)
 					c->sink_errors++;
 				if (rc < 0 && (c->sink_errors & (c->sink_errors - 1)) == 0)
-					fprintf(stderr, "dpdk-devourer: %s output: %s (%" PRIu64
-							" rows failed so far)\n",
+					fprintf(stderr,
+						"dpdk-devourer: %s output: %s (%" PRIu64
+						" rows failed so far)\n",
 						c->sinks[s]->name, strerror(-rc), c->sink_errors);
 			}
 		}
@@ -152,16 +153,16 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 		secs = (double)(now - c->start_ns) / 1e9;
 		fprintf(f,
 			"dpdk-devourer: done in %.3fs: packets=%" PRIu64 " bytes=%" PRIu64
-			" ip=%" PRIu64 " non_ip=%" PRIu64 " malformed=%" PRIu64
-			" flows=%" PRIu64 " evicted=%" PRIu64 " rows=%" PRIu64
-			" recovered=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64 " spooled=%" PRIu64
+			" ip=%" PRIu64 " non_ip=%" PRIu64 " malformed=%" PRIu64 " flows=%" PRIu64
+			" evicted=%" PRIu64 " rows=%" PRIu64 " recovered=%" PRIu64
+			" delivered=%" PRIu64 " pending=%" PRIu64 " spooled=%" PRIu64
 			" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " imissed=%" PRIu64
 			" rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64 "%s\n",
 			secs, t.rx_packets, t.rx_bytes, t.ip_packets, t.non_ip, t.malformed,
-			t.flows_created, t.flows_evicted, t.rows, t.rows_recovered, t.rows_delivered,
-			t.rows_pending,
-			t.rows_spooled, t.rows_dead, t.rows_dropped, t.imissed, t.rx_nombuf,
-			t.ring_waits, t.unverified ? " table_unverified=1" : "");
+			t.flows_created, t.flows_evicted, t.rows, t.rows_recovered,
+			t.rows_delivered, t.rows_pending, t.rows_spooled, t.rows_dead,
+			t.rows_dropped, t.imissed, t.rx_nombuf, t.ring_waits,
+			t.unverified ? " table_unverified=1" : "");
 		fflush(f);
 		return;
 	}
@@ -174,16 +175,14 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 		" exported=%" PRIu64 " evicted=%" PRIu64 " table_full=%" PRIu64
 		" | imissed=%" PRIu64 " rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64
 		" | rows=%" PRIu64 " recovered=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64
-		" spooled=%" PRIu64
-		" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " requests=%" PRIu64
-		" request_errors=%" PRIu64 "%s\n",
+		" spooled=%" PRIu64 " dead_lettered=%" PRIu64 " dropped=%" PRIu64
+		" requests=%" PRIu64 " request_errors=%" PRIu64 "%s\n",
 		(double)(t.rx_packets - c->prev_packets) / secs,
 		(double)(t.rx_bytes - c->prev_bytes) * 8 / secs, t.rx_packets, t.malformed,
 		t.non_ip, t.flows_active, t.flows_created, t.flows_exported, t.flows_evicted,
 		t.table_full, t.imissed, t.rx_nombuf, t.ring_waits, t.rows, t.rows_recovered,
-		t.rows_delivered,
-		t.rows_pending, t.rows_spooled, t.rows_dead, t.rows_dropped, t.requests,
-		t.request_errors, t.unverified ? " table_unverified=1" : "");
+		t.rows_delivered, t.rows_pending, t.rows_spooled, t.rows_dead, t.rows_dropped,
+		t.requests, t.request_errors, t.unverified ? " table_unverified=1" : "");
 	fflush(f);
 	c->prev_packets = t.rx_packets;
 	c->prev_bytes = t.rx_bytes;
@@ -291,10 +290,11 @@ static int tel_clock(const char *cmd, const char *params, struct rte_tel_data *d
 	rte_tel_data_start_dict(d);
 	/* Telemetry integers are 32-bit: clamp (an offset beyond 35 minutes
 	 * is a step, which `steps` counts). */
-	rte_tel_data_add_dict_int(d, "offset_us", (int)RTE_MAX(RTE_MIN(off_us, (int64_t)INT32_MAX),
-							  (int64_t)INT32_MIN));
-	rte_tel_data_add_dict_int(d, "rate_error_ppb", (int)RTE_MAX(RTE_MIN(ppb, (int64_t)INT32_MAX),
-							       (int64_t)INT32_MIN));
+	rte_tel_data_add_dict_int(
+	    d, "offset_us", (int)RTE_MAX(RTE_MIN(off_us, (int64_t)INT32_MAX), (int64_t)INT32_MIN));
+	rte_tel_data_add_dict_int(
+	    d, "rate_error_ppb",
+	    (int)RTE_MAX(RTE_MIN(ppb, (int64_t)INT32_MAX), (int64_t)INT32_MIN));
 	ADD(d, "steps", __atomic_load_n(&c->steps, __ATOMIC_RELAXED));
 	ADD(d, "tsc_hz", c->hz);
 	return 0;
@@ -305,14 +305,16 @@ int dv_control_telemetry_init(struct dv_control *c)
 	int rc;
 
 	tel_ctl = c;
-	rc = rte_telemetry_register_cmd("/devourer/stats", tel_stats,
-					"Returns devourer totals: packets, flows, rows. No parameters");
+	rc = rte_telemetry_register_cmd(
+	    "/devourer/stats", tel_stats,
+	    "Returns devourer totals: packets, flows, rows. No parameters");
 	if (rc == 0)
 		rc = rte_telemetry_register_cmd("/devourer/workers", tel_workers,
 						"Returns per-worker counters. No parameters");
 	if (rc == 0)
-		rc = rte_telemetry_register_cmd("/devourer/clock", tel_clock,
-						"Returns the TSC clock's offset from CLOCK_REALTIME, "
-						"rate error and steps. No parameters");
+		rc = rte_telemetry_register_cmd(
+		    "/devourer/clock", tel_clock,
+		    "Returns the TSC clock's offset from CLOCK_REALTIME, "
+		    "rate error and steps. No parameters");
 	return rc;
 }

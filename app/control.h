@@ -72,7 +72,7 @@ struct dv_totals {
 	uint64_t flows_created, flows_active, flows_exported, flows_evicted, table_full;
 	uint64_t ring_waits, handoff_waits;
 	uint64_t rows, rows_recovered, rows_delivered, rows_pending, rows_spooled, rows_dead,
-		rows_dropped;
+	    rows_dropped;
 	uint64_t requests, request_errors, retries;
 	uint64_t unverified; /* the BigQuery table is not verified yet: rows wait in the spool */
 };

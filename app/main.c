@@ -42,8 +42,8 @@
 #include "options.h"
 #include "ports.h"
 
-#define EXPORT_RING_SIZE 4096
-#define IN_RING_SIZE 8192
+#define EXPORT_RING_SIZE     4096
+#define IN_RING_SIZE	     8192
 #define MIN_FLOWS_PER_WORKER 64 /* a flow table is never smaller (--max-flows / workers) */
 
 static volatile sig_atomic_t quit_signal;
@@ -81,21 +81,21 @@ static int split_args(int argc, char **argv, int *eal_argc, char ***app_argv)
 }
 
 /* The EAL options devourer picks when the user gave none. */
-static int default_eal_args(const struct dv_options *o, char *prog, char **out, int max,
-			    char *bufs, size_t buflen)
+static int default_eal_args(const struct dv_options *o, char *prog, char **out, int max, char *bufs,
+			    size_t buflen)
 {
 	cpu_set_t set;
 	int cpus[CPU_SETSIZE], n_cpus = 0, n = 0;
 	size_t used = 0;
 	uint64_t mb;
 
-#define PUSH(...)                                                                       \
-	do {                                                                            \
-		int len_ = snprintf(bufs + used, buflen - used, __VA_ARGS__);           \
-		if (len_ < 0 || (size_t)len_ >= buflen - used || n >= max)              \
-			return -1;                                                      \
-		out[n++] = bufs + used;                                                 \
-		used += (size_t)len_ + 1;                                               \
+#define PUSH(...)                                                                                  \
+	do {                                                                                       \
+		int len_ = snprintf(bufs + used, buflen - used, __VA_ARGS__);                      \
+		if (len_ < 0 || (size_t)len_ >= buflen - used || n >= max)                         \
+			return -1;                                                                 \
+		out[n++] = bufs + used;                                                            \
+		used += (size_t)len_ + 1;                                                          \
 	} while (0)
 
 	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
@@ -204,7 +204,8 @@ static int create_workers(struct dv_app *app, char *err, size_t errlen)
 		snprintf(err, errlen, "out of DPDK memory for %u workers", n);
 		return -1;
 	}
-	RTE_LCORE_FOREACH_WORKER(lcore) {
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
 		if (make_worker(app, i, lcore, seed, err, errlen) < 0)
 			return -1;
 		app->worker_ptrs[i] = &app->workers[i];
@@ -235,8 +236,8 @@ static int open_sinks(struct dv_app *app, char *err, size_t errlen)
 		c->n_sinks++;
 	}
 	if (o->outputs & DV_OUT_FILE) {
-		c->sinks[c->n_sinks] = dv_sink_file_create(o->write_file, DV_NS_PER_SEC, err,
-							   errlen);
+		c->sinks[c->n_sinks] =
+		    dv_sink_file_create(o->write_file, DV_NS_PER_SEC, err, errlen);
 		if (c->sinks[c->n_sinks] == NULL)
 			return -1;
 		c->n_sinks++;
@@ -341,7 +342,8 @@ static void feed_stage(struct dv_app *app, struct dv_handoff *h, uint32_t w)
 }
 
 /* Stage p for worker w; a full burst goes to its ring. */
-static __rte_always_inline void stage_for(struct dv_app *app, struct dv_handoff *h, uint32_t w, const struct dv_pkt *p)
+static __rte_always_inline void stage_for(struct dv_app *app, struct dv_handoff *h, uint32_t w,
+					  const struct dv_pkt *p)
 {
 	if (dv_handoff_put(h, w, p) == DV_BURST)
 		feed_stage(app, h, w);

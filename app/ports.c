@@ -58,8 +58,8 @@
 #include "dv_reta.h"
 #include "ports.h"
 
-#define RX_DESC 1024
-#define TX_DESC 64
+#define RX_DESC	   1024
+#define TX_DESC	   64
 #define POOL_CACHE 256
 
 static uint8_t sym_key[52];
@@ -93,8 +93,7 @@ static int add_rxq(struct dv_worker_config *w, uint16_t port, uint16_t q, int di
 	return 0;
 }
 
-static struct rte_mempool *worker_pool(struct dv_app *app, uint32_t w, char *err,
-				       size_t errlen)
+static struct rte_mempool *worker_pool(struct dv_app *app, uint32_t w, char *err, size_t errlen)
 {
 	char name[RTE_MEMPOOL_NAMESIZE];
 	unsigned int n;
@@ -109,8 +108,7 @@ static struct rte_mempool *worker_pool(struct dv_app *app, uint32_t w, char *err
 		n = (unsigned int)app->opt.rx_mbufs;
 	n = rte_align32pow2(n) - 1;
 	snprintf(name, sizeof(name), "dv_mbuf_%u", w);
-	app->pools[w] = rte_pktmbuf_pool_create(name, n, POOL_CACHE, 0,
-						RTE_MBUF_DEFAULT_BUF_SIZE,
+	app->pools[w] = rte_pktmbuf_pool_create(name, n, POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 						(int)rte_lcore_to_socket_id(app->worker_lcore[w]));
 	if (app->pools[w] == NULL)
 		snprintf(err, errlen, "cannot create mbuf pool of %u for worker %u: %s", n, w,
@@ -139,9 +137,9 @@ static const char *const spread_name[] = {"RSS", "kernel fanout and hand-off",
 
 static uint64_t rss_types(const struct dv_app *app)
 {
-	return app->opt.rss_l4 ? (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP |
-				  RTE_ETH_RSS_SCTP)
-			       : RTE_ETH_RSS_IP;
+	return app->opt.rss_l4
+		   ? (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_SCTP)
+		   : RTE_ETH_RSS_IP;
 }
 
 /* How port could spread over nw workers on its own. */
@@ -190,7 +188,7 @@ static int setup_port(struct dv_app *app, uint16_t port, int mixed, int want_ts,
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_key = sym_key;
 		conf.rx_adv_conf.rss_conf.rss_key_len =
-			info.hash_key_size ? info.hash_key_size : 40;
+		    info.hash_key_size ? info.hash_key_size : 40;
 		if (conf.rx_adv_conf.rss_conf.rss_key_len > sizeof(sym_key))
 			conf.rx_adv_conf.rss_conf.rss_key_len = sizeof(sym_key);
 		conf.rx_adv_conf.rss_conf.rss_hf = want_hf & info.flow_type_rss_offloads;
@@ -208,8 +206,8 @@ static int setup_port(struct dv_app *app, uint16_t port, int mixed, int want_ts,
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
 	rc = rte_eth_dev_configure(port, nq, ntx, &conf);
 	if (rc != 0) {
-		snprintf(err, errlen, "port %u (%s): cannot configure %u RX queues: %s", port,
-			 name, nq, strerror(-rc));
+		snprintf(err, errlen, "port %u (%s): cannot configure %u RX queues: %s", port, name,
+			 nq, strerror(-rc));
 		return -1;
 	}
 	rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd);
@@ -260,8 +258,7 @@ static int socket_claimed(const struct dv_app *app, int fd)
 	return 0;
 }
 
-static void find_packet_sockets(const struct dv_app *app, uint16_t port,
-				struct dv_port_sockets *ps)
+static void find_packet_sockets(const struct dv_app *app, uint16_t port, struct dv_port_sockets *ps)
 {
 	struct rte_eth_dev_info info;
 	struct dirent *e;
@@ -299,12 +296,15 @@ static void find_packet_sockets(const struct dv_app *app, uint16_t port,
 	if (d != NULL)
 		closedir(d);
 	if (ps->n == 0)
-		DV_LOG(WARNING, "port %u (af_packet): its sockets were not found, so frames the "
-				"kernel drops when their rings are full are not counted in imissed",
+		DV_LOG(WARNING,
+		       "port %u (af_packet): its sockets were not found, so frames the "
+		       "kernel drops when their rings are full are not counted in imissed",
 		       port);
 	else
-		DV_LOG(NOTICE, "port %u (af_packet): imissed counts the kernel's drops on its %u "
-			       "sockets", port, ps->n);
+		DV_LOG(NOTICE,
+		       "port %u (af_packet): imissed counts the kernel's drops on its %u "
+		       "sockets",
+		       port, ps->n);
 }
 
 uint64_t dv_port_sockets_drops(struct dv_port_sockets *ps)
@@ -429,7 +429,8 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 	uint16_t first_port = 0;
 	int seen = 0, mixed = 0;
 
-	RTE_ETH_FOREACH_DEV(port) {
+	RTE_ETH_FOREACH_DEV(port)
+	{
 		struct rte_eth_dev_info info;
 		enum spread s;
 
@@ -450,7 +451,8 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 			       first_port, spread_name[first], port, spread_name[s]);
 		}
 	}
-	RTE_ETH_FOREACH_DEV(port) {
+	RTE_ETH_FOREACH_DEV(port)
+	{
 		if (app->n_ports >= DV_MAX_PORTS) {
 			snprintf(err, errlen, "more than %d ports", DV_MAX_PORTS);
 			return -1;
@@ -464,8 +466,9 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 		app->ports[app->n_ports++] = port;
 	}
 	if (app->n_ports == 0) {
-		snprintf(err, errlen, "no ports: bind NICs to DPDK (dpdk-devbind.py), add --vdev, "
-				      "or use --interface IFACE or --read FILE");
+		snprintf(err, errlen,
+			 "no ports: bind NICs to DPDK (dpdk-devbind.py), add --vdev, "
+			 "or use --interface IFACE or --read FILE");
 		return -1;
 	}
 	if (want_ts) {
@@ -543,8 +546,8 @@ static int reta_write(uint16_t port, const uint16_t *t, uint32_t size)
 
 /* Read the RSS ports' tables; n of them read, into tab/size/idx. Logs a
  * warning for a port whose table cannot be read. */
-static uint32_t reta_read_all(struct dv_app *app, uint16_t (*tab)[DV_RETA_MAX],
-			      uint32_t *size, uint16_t *idx, int *unreadable)
+static uint32_t reta_read_all(struct dv_app *app, uint16_t (*tab)[DV_RETA_MAX], uint32_t *size,
+			      uint16_t *idx, int *unreadable)
 {
 	uint32_t n = 0;
 

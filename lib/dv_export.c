@@ -6,12 +6,8 @@
 #include "dv_export.h"
 
 static const char *const dv_end_reason_names[DV_END_MAX] = {
-	[DV_END_IDLE] = "idle",
-	[DV_END_ACTIVE] = "active",
-	[DV_END_TCP_CLOSE] = "tcp_close",
-	[DV_END_EVICTED] = "evicted",
-	[DV_END_SHUTDOWN] = "shutdown",
-	[DV_END_EOF] = "eof",
+    [DV_END_IDLE] = "idle",	  [DV_END_ACTIVE] = "active",	  [DV_END_TCP_CLOSE] = "tcp_close",
+    [DV_END_EVICTED] = "evicted", [DV_END_SHUTDOWN] = "shutdown", [DV_END_EOF] = "eof",
 };
 
 const char *dv_end_reason_name(unsigned int reason)

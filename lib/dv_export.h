@@ -21,16 +21,16 @@ enum dv_end_reason {
 };
 
 enum dv_flow_status {
-	DV_STATUS_INIT = 0,        /* only the initiator has sent */
+	DV_STATUS_INIT = 0,	   /* only the initiator has sent */
 	DV_STATUS_ESTABLISHED = 1, /* both directions seen */
 };
 
 #define DV_EXPORT_F_VLAN 0x01 /* vlan_id is valid; else the row has NULL */
-#define DV_EXPORT_F_TCP  0x02 /* tcp flags are valid; else the row has NULL */
+#define DV_EXPORT_F_TCP	 0x02 /* tcp flags are valid; else the row has NULL */
 
 /* One exported segment. 128 bytes, a multiple of 4 as rte_ring_elem wants. */
 struct dv_export_rec {
-	uint8_t id[16];       /* flow UUID v4, the same for every segment */
+	uint8_t id[16];	      /* flow UUID v4, the same for every segment */
 	uint8_t src_addr[16]; /* initiator; IPv4 in the first 4 bytes */
 	uint8_t dst_addr[16];
 	uint64_t first_ns; /* first packet of this segment, ns since epoch */
@@ -44,13 +44,13 @@ struct dv_export_rec {
 	uint16_t dst_port;
 	uint16_t vlan_id;
 	uint8_t family; /* 4 or 6 */
-	uint8_t proto;  /* IP protocol number */
-	uint8_t flags;  /* DV_EXPORT_F_* */
+	uint8_t proto;	/* IP protocol number */
+	uint8_t flags;	/* DV_EXPORT_F_* */
 	uint8_t src_tcp_flags;
 	uint8_t dst_tcp_flags;
-	uint8_t status;     /* enum dv_flow_status */
+	uint8_t status;	    /* enum dv_flow_status */
 	uint8_t end_reason; /* enum dv_end_reason */
-	uint8_t worker;     /* lcore-independent worker index that owned the flow */
+	uint8_t worker;	    /* lcore-independent worker index that owned the flow */
 	uint8_t pad[14];
 };
 

@@ -90,11 +90,11 @@
 #include "dv_hash.h"
 #include "dv_rand.h"
 
-#define DV_FLOW_NIL   UINT32_MAX
-#define DV_FLOW_NEVER UINT64_MAX
-#define DV_FLOW_BURST 128 /* keys hashed and looked up together */
-#define DV_FLOW_AHEAD_BUCKET 16 /* packets between stages 1 and 2 of dv_flow_update_chunk */
-#define DV_FLOW_AHEAD_RECORD 8	/* packets between stages 2 and 3 */
+#define DV_FLOW_NIL	     UINT32_MAX
+#define DV_FLOW_NEVER	     UINT64_MAX
+#define DV_FLOW_BURST	     128 /* keys hashed and looked up together */
+#define DV_FLOW_AHEAD_BUCKET 16	 /* packets between stages 1 and 2 of dv_flow_update_chunk */
+#define DV_FLOW_AHEAD_RECORD 8	 /* packets between stages 2 and 3 */
 
 #define DV_BUCKET_ENTRIES    10 /* signatures and positions in a 64-byte bucket */
 #define DV_BUCKET_MASK	     ((1u << DV_BUCKET_ENTRIES) - 1)
@@ -109,10 +109,10 @@
 #include "dv_flow_scalar.h"
 #endif
 
-#define DV_TCP_FIN     0x01
-#define DV_TCP_SYN     0x02
-#define DV_TCP_RST     0x04
-#define DV_TCP_ACK     0x10
+#define DV_TCP_FIN 0x01
+#define DV_TCP_SYN 0x02
+#define DV_TCP_RST 0x04
+#define DV_TCP_ACK 0x10
 
 #define DV_KEY_VLAN DV_PKT_VLAN_TAGGED /* key.vlan: the frame was tagged; low 12 bits: id */
 
@@ -205,9 +205,9 @@ struct dv_flow_table {
 	struct dv_flow_list lru;
 	struct dv_flow_list closed;
 	struct dv_flow_list act;
-	uint64_t id_key[2]; /* random: flow ids are made from serials under it */
+	uint64_t id_key[2];	     /* random: flow ids are made from serials under it */
 	struct dv_hash_key hash_key; /* random: the secret of dv_flow_hash_words() */
-	uint64_t serial;    /* the next flow's serial */
+	uint64_t serial;	     /* the next flow's serial */
 	struct dv_flow_stats stats;
 	uint8_t worker;
 	uint8_t coarse;	      /* lists may lag by one slot (see dv_flow_touch) */
@@ -518,7 +518,8 @@ static uint32_t dv_flow_lookup(const struct dv_flow_table *t, const struct dv_fl
 	uint64_t v4 = dv_flow_key_v4(k);
 	uint32_t b, m;
 
-	DV_INDEX_FOR_EACH(t, h, b, m) {
+	DV_INDEX_FOR_EACH(t, h, b, m)
+	{
 		uint32_t i = t->buckets[b].pos[__builtin_ctz(m)];
 
 		if (dv_flow_rec_is(&t->recs[i], k, v4))
@@ -555,8 +556,8 @@ static void dv_flow_index_del(struct dv_flow_table *t, struct dv_flow_hash h, ui
 	uint32_t b, m;
 
 	DV_INDEX_FOR_EACH(t, h, b, m)
-		if (t->buckets[b].pos[__builtin_ctz(m)] == i)
-			break;
+	if (t->buckets[b].pos[__builtin_ctz(m)] == i)
+		break;
 	if (unlikely(m == 0))
 		return; /* not indexed: never, for a live flow (dv_flow_table_verify) */
 	t->buckets[b].sig[__builtin_ctz(m)] = 0;
@@ -621,7 +622,7 @@ static void dv_flow_remove(struct dv_flow_table *t, uint32_t i)
 		dv_list_unlink(t, &t->act, DV_LINK_ACT, i);
 	dv_flow_index_del(t, dv_flow_rec_hash(t, r), i);
 	r->state = 0;
-	memset(&r->tail, 0, sizeof(r->tail)); /* family 0: no key matches it */
+	memset(&r->tail, 0, sizeof(r->tail));	 /* family 0: no key matches it */
 	t->free_pos[t->capacity - t->count] = i; /* push, then the count drops */
 	t->count--;
 }
@@ -890,9 +891,9 @@ static uint32_t dv_flow_revisit(struct dv_flow_table *t, uint32_t i, const struc
  * may since have freed or reused.
  */
 static __rte_always_inline void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
-				   const struct dv_flow_key *k, uint64_t v4,
-				   struct dv_flow_hash h, unsigned int side, uint32_t cand,
-				   struct dv_export_buf *out)
+						const struct dv_flow_key *k, uint64_t v4,
+						struct dv_flow_hash h, unsigned int side,
+						uint32_t cand, struct dv_export_buf *out)
 {
 	uint32_t i = cand;
 
@@ -1164,8 +1165,8 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	t->id_key[1] = dv_rand_next(&rand);
 	for (size_t i = 0; i < RTE_DIM(t->hash_key.k); i++)
 		t->hash_key.k[i] = dv_rand_next(&rand);
-	t->frag = dv_frag_cache_create(cfg->frag_capacity, &t->hash_key, cfg->socket_id, err,
-				       errlen);
+	t->frag =
+	    dv_frag_cache_create(cfg->frag_capacity, &t->hash_key, cfg->socket_id, err, errlen);
 	if (t->frag == NULL)
 		goto fail;
 
@@ -1253,8 +1254,8 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 			entries++;
 			dv_flow_rec_key(&t->recs[i], &key);
 			if (t->recs[i].v4 != dv_flow_key_v4(&key)) {
-				snprintf(err, errlen, "position %u: its two lines hold different keys",
-					 i);
+				snprintf(err, errlen,
+					 "position %u: its two lines hold different keys", i);
 				goto out;
 			}
 			h = dv_flow_hash(t, &key);

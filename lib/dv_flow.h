@@ -27,24 +27,24 @@
 struct dv_flow_table;
 
 struct dv_flow_config {
-	const char *name;              /* names the table in errors */
-	uint32_t capacity;             /* flows this table holds (1..2^28); eviction beyond */
-	uint32_t frag_capacity;        /* fragment cache entries (0: a default) */
+	const char *name;	       /* names the table in errors */
+	uint32_t capacity;	       /* flows this table holds (1..2^28); eviction beyond */
+	uint32_t frag_capacity;	       /* fragment cache entries (0: a default) */
 	uint64_t idle_timeout_ns;      /* --flow-timeout */
 	uint64_t active_timeout_ns;    /* --active-timeout */
 	uint64_t tcp_close_timeout_ns; /* --tcp-close-timeout */
-	int socket_id;                 /* NUMA socket for memory, or SOCKET_ID_ANY */
-	uint8_t worker;                /* copied into every export record */
-	uint64_t seed[2];              /* seeds flow ids and the secret hash key (random at start) */
-	uint32_t lru_slack_div;        /* 0: exact LRU (a list move per packet); n: a flow
-					* moves at most once per timeout/n, so expiry may
-					* lag and eviction may err by that much (faster) */
+	int socket_id;		       /* NUMA socket for memory, or SOCKET_ID_ANY */
+	uint8_t worker;		       /* copied into every export record */
+	uint64_t seed[2];	/* seeds flow ids and the secret hash key (random at start) */
+	uint32_t lru_slack_div; /* 0: exact LRU (a list move per packet); n: a flow
+				 * moves at most once per timeout/n, so expiry may
+				 * lag and eviction may err by that much (faster) */
 };
 
 struct dv_flow_stats {
-	uint64_t created;   /* flows (segment 0) created */
-	uint64_t exported;  /* records written to the export buffer */
-	uint64_t evicted;   /* exports with DV_END_EVICTED */
+	uint64_t created;    /* flows (segment 0) created */
+	uint64_t exported;   /* records written to the export buffer */
+	uint64_t evicted;    /* exports with DV_END_EVICTED */
 	uint64_t table_full; /* packets that found the table full */
 	uint64_t frag_first; /* first fragments remembered */
 	uint64_t frag_hit;   /* later fragments matched to their first */

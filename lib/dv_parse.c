@@ -3,10 +3,10 @@
  *
  * The parse runs in three steps, each a function a reader can check alone:
  * the link layer yields an ethertype and an offset (VLAN tags and the link
- * shims MPLS, PPPoE and FabricPath skipped, the outer VLAN id kept), the IP layer yields addresses, protocol, fragment position
- * and the bounds of the transport header, and the transport layer yields
- * ports and TCP flags. Every read goes through a length check first; nothing
- * beyond the headers is required, so frames cut by a snap length still parse.
+ * shims MPLS, PPPoE and FabricPath skipped, the outer VLAN id kept), the IP layer yields addresses,
+ * protocol, fragment position and the bounds of the transport header, and the transport layer
+ * yields ports and TCP flags. Every read goes through a length check first; nothing beyond the
+ * headers is required, so frames cut by a snap length still parse.
  *
  * The end of an IP packet is its length field when that is shorter than the
  * capture: Ethernet pads short frames to 60 bytes, and ports read from the
@@ -40,13 +40,13 @@
  */
 #define DV_IPV6_MAX_EXT 8
 
-#define DV_ETHERTYPE_IPV6 0x86dd
-#define DV_TPID_8021Q	  0x8100
-#define DV_TPID_8021AD	  0x88a8
-#define DV_TPID_QINQ_OLD  0x9100
-#define DV_ETHERTYPE_MPLS	 0x8847
-#define DV_ETHERTYPE_MPLS_MC	 0x8848
-#define DV_ETHERTYPE_PPPOE	 0x8864
+#define DV_ETHERTYPE_IPV6	0x86dd
+#define DV_TPID_8021Q		0x8100
+#define DV_TPID_8021AD		0x88a8
+#define DV_TPID_QINQ_OLD	0x9100
+#define DV_ETHERTYPE_MPLS	0x8847
+#define DV_ETHERTYPE_MPLS_MC	0x8848
+#define DV_ETHERTYPE_PPPOE	0x8864
 #define DV_ETHERTYPE_FABRICPATH 0x8903
 /* Shims after one another (FabricPath, then tags, then MPLS, ...): a frame
  * that stacks more is malformed rather than walked on. */

@@ -28,7 +28,7 @@
 #include "dv_parse.h"
 #include "dv_time.h"
 
-#define DV_BURST 128
+#define DV_BURST    128
 #define DV_RX_BURST 32 /* packets a receive call asks for; DV_BURST is a multiple */
 
 /*
@@ -38,9 +38,9 @@
  * of packet time and at the end, so the rows do not depend on the number of
  * workers (a worker with no packets would otherwise never see time pass).
  */
-#define DV_PKT_F_TICK 0x80
+#define DV_PKT_F_TICK  0x80
 #define DV_MAX_WORKERS 64
-#define DV_MAX_RXQ 64
+#define DV_MAX_RXQ     64
 
 struct rte_ring;
 
@@ -79,7 +79,7 @@ static inline void dv_mbuf_free_burst(struct rte_mbuf **m, uint16_t n, uint64_t 
 struct dv_rxq {
 	uint16_t port;
 	uint16_t queue;
-	uint8_t distribute; /* 1: hand packets off to their owners by dv_worker_owner() */
+	uint8_t distribute;  /* 1: hand packets off to their owners by dv_worker_owner() */
 	uint8_t ts_dynfield; /* 1: use the PMD's RX timestamp (--clock packet) */
 };
 
@@ -94,11 +94,11 @@ struct dv_worker_stats {
 	uint64_t ip_packets; /* frames that became flow updates (here or handed off) */
 	uint64_t non_ip;
 	uint64_t malformed;
-	uint64_t handed_off;  /* parsed packets sent to another worker */
+	uint64_t handed_off;	/* parsed packets sent to another worker */
 	uint64_t handoff_waits; /* loops that found a peer's input ring full */
-	uint64_t from_ring;   /* parsed packets taken from the input ring */
-	uint64_t ring_waits;  /* loops that found the export ring full */
-	uint64_t exported;    /* records put on the export ring */
+	uint64_t from_ring;	/* parsed packets taken from the input ring */
+	uint64_t ring_waits;	/* loops that found the export ring full */
+	uint64_t exported;	/* records put on the export ring */
 	uint64_t loops;
 };
 
@@ -164,22 +164,22 @@ struct dv_worker {
 	struct dv_worker_config cfg; /* as given to dv_worker_init, read-only afterwards */
 
 	/* control -> worker */
-	volatile uint32_t stop;        /* 1: stop receiving, flush with stop_reason */
-	uint8_t stop_reason;           /* enum dv_end_reason, written before stop */
-	volatile uint32_t in_done;     /* the in_ring's producer will add nothing more */
+	volatile uint32_t stop;	   /* 1: stop receiving, flush with stop_reason */
+	uint8_t stop_reason;	   /* enum dv_end_reason, written before stop */
+	volatile uint32_t in_done; /* the in_ring's producer will add nothing more */
 
 	/* worker -> control */
 	volatile uint32_t handoff_done; /* this worker (a distributor) has handed off all */
-	volatile uint32_t finished;     /* table empty, every record on the ring */
-	volatile uint64_t now_ns;       /* the worker's clock, for stats */
+	volatile uint32_t finished;	/* table empty, every record on the ring */
+	volatile uint64_t now_ns;	/* the worker's clock, for stats */
 	struct dv_worker_stats stats;
 
 	/* private to the worker */
 	struct dv_export_buf xbuf;
 	struct dv_export_rec xrecs[4 * DV_BURST];
 	struct dv_handoff handoff; /* staging for the queues it shares; pkts NULL if none */
-	uint64_t pkt_clock_last; /* packet clock: last table time seen ... */
-	uint64_t pkt_clock_sys;  /* ... and the TSC wall time when it was seen */
+	uint64_t pkt_clock_last;   /* packet clock: last table time seen ... */
+	uint64_t pkt_clock_sys;	   /* ... and the TSC wall time when it was seen */
 } __attribute__((aligned(64)));
 
 /*
