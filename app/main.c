@@ -204,8 +204,7 @@ static int create_workers(struct dv_app *app, char *err, size_t errlen)
 		snprintf(err, errlen, "out of DPDK memory for %u workers", n);
 		return -1;
 	}
-	RTE_LCORE_FOREACH_WORKER(lcore)
-	{
+	RTE_LCORE_FOREACH_WORKER (lcore) {
 		if (make_worker(app, i, lcore, seed, err, errlen) < 0)
 			return -1;
 		app->worker_ptrs[i] = &app->workers[i];

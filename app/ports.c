@@ -429,8 +429,7 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 	uint16_t first_port = 0;
 	int seen = 0, mixed = 0;
 
-	RTE_ETH_FOREACH_DEV(port)
-	{
+	RTE_ETH_FOREACH_DEV (port) {
 		struct rte_eth_dev_info info;
 		enum spread s;
 
@@ -451,8 +450,7 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 			       first_port, spread_name[first], port, spread_name[s]);
 		}
 	}
-	RTE_ETH_FOREACH_DEV(port)
-	{
+	RTE_ETH_FOREACH_DEV (port) {
 		if (app->n_ports >= DV_MAX_PORTS) {
 			snprintf(err, errlen, "more than %d ports", DV_MAX_PORTS);
 			return -1;

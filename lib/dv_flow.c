@@ -518,8 +518,7 @@ static uint32_t dv_flow_lookup(const struct dv_flow_table *t, const struct dv_fl
 	uint64_t v4 = dv_flow_key_v4(k);
 	uint32_t b, m;
 
-	DV_INDEX_FOR_EACH(t, h, b, m)
-	{
+	DV_INDEX_FOR_EACH (t, h, b, m) {
 		uint32_t i = t->buckets[b].pos[__builtin_ctz(m)];
 
 		if (dv_flow_rec_is(&t->recs[i], k, v4))
@@ -555,9 +554,9 @@ static void dv_flow_index_del(struct dv_flow_table *t, struct dv_flow_hash h, ui
 {
 	uint32_t b, m;
 
-	DV_INDEX_FOR_EACH(t, h, b, m)
-	if (t->buckets[b].pos[__builtin_ctz(m)] == i)
-		break;
+	DV_INDEX_FOR_EACH (t, h, b, m)
+		if (t->buckets[b].pos[__builtin_ctz(m)] == i)
+			break;
 	if (unlikely(m == 0))
 		return; /* not indexed: never, for a live flow (dv_flow_table_verify) */
 	t->buckets[b].sig[__builtin_ctz(m)] = 0;

@@ -643,8 +643,7 @@ static void dv_bq_settle_rows(struct dv_bq_sink *s, struct dv_bq_xfer *x)
 		return;
 	}
 	memset(x->verdict, DV_BQ_OK, x->nrows);
-	json_array_foreach(errs, i, e)
-	{
+	json_array_foreach (errs, i, e) {
 		json_int_t idx = json_integer_value(json_object_get(e, "index"));
 		json_t *list = json_object_get(e, "errors");
 		json_t *first = json_array_get(list, 0);
@@ -655,8 +654,7 @@ static void dv_bq_settle_rows(struct dv_bq_sink *s, struct dv_bq_xfer *x)
 
 		if (idx < 0 || (uint64_t)idx >= x->nrows || x->verdict[idx] != DV_BQ_OK)
 			continue;
-		json_array_foreach(list, k, one)
-		{
+		json_array_foreach (list, k, one) {
 			const char *r = json_string_value(json_object_get(one, "reason"));
 
 			if (r && !strcmp(r, "invalid"))

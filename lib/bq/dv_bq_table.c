@@ -116,8 +116,7 @@ static int dv_bq_schema_reconcile(json_t *table, const char *full, json_t **patc
 		snprintf(err, errlen, "table %s has no schema", full);
 		return -EINVAL;
 	}
-	json_array_foreach(fields, i, f)
-	{
+	json_array_foreach (fields, i, f) {
 		const char *name = json_string_value(json_object_get(f, "name"));
 		const char *type = json_string_value(json_object_get(f, "type"));
 		const char *mode = json_string_value(json_object_get(f, "mode"));
@@ -151,8 +150,7 @@ static int dv_bq_schema_reconcile(json_t *table, const char *full, json_t **patc
 		const struct dv_bq_column *c = &dv_bq_columns[k];
 		int found = 0;
 
-		json_array_foreach(fields, i, f)
-		{
+		json_array_foreach (fields, i, f) {
 			const char *name = json_string_value(json_object_get(f, "name"));
 
 			if (name && !strcmp(name, c->name))

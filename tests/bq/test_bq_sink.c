@@ -361,8 +361,7 @@ static void assert_no_secrets(const char *extra)
 	size_t i;
 	const char *pems[] = {"sa.pem", "sa-wrong.pem"};
 
-	json_array_foreach(json_object_get(j, "tokens"), i, t)
-	{
+	json_array_foreach (json_object_get(j, "tokens"), i, t) {
 		const char *tok = json_string_value(t);
 
 		for (int k = 0; k < logs.n; k++)
@@ -468,8 +467,7 @@ static void test_schema_matches_rows(void **state)
 
 		assert_true(json_is_object(row));
 		assert_int_equal(json_object_size(row), json_array_size(fields));
-		json_object_foreach(row, key, v)
-		{
+		json_object_foreach (row, key, v) {
 			json_t *fd = json_array_get(fields, at++);
 			const char *type = json_string_value(json_object_get(fd, "type"));
 			int nullable =
@@ -491,7 +489,8 @@ static void test_schema_matches_rows(void **state)
 	file = json_load_file(file_path, 0, NULL);
 	assert_true(json_is_array(file));
 	assert_int_equal(json_array_size(file), json_array_size(fields));
-	json_array_foreach(file, i, f) assert_true(json_equal(f, json_array_get(fields, i)));
+	json_array_foreach (file, i, f)
+		assert_true(json_equal(f, json_array_get(fields, i)));
 	json_decref(file);
 	json_decref(schema);
 }
@@ -525,8 +524,7 @@ static void test_creates_table(void **state)
 	assert_string_equal(json_string_value(json_array_get(f, 1)), "protocol");
 	assert_string_equal(json_string_value(json_array_get(f, 2)), "src_addr");
 	assert_string_equal(json_string_value(json_array_get(f, 3)), "dst_addr");
-	json_array_foreach(json_object_get(json_object_get(j, "schema"), "fields"), i, f)
-	{
+	json_array_foreach (json_object_get(json_object_get(j, "schema"), "fields"), i, f) {
 		const char *mode = json_string_value(json_object_get(f, "mode"));
 
 		if (!strcmp(mode, "NULLABLE"))
@@ -586,8 +584,10 @@ static void test_patches_missing_columns(void **state)
 	t = json_loads(res, 0, NULL);
 	fields = json_object_get(json_object_get(t, "schema"), "fields");
 	assert_int_equal(json_array_size(fields), 20);
-	json_array_foreach(fields, i, f) if (i >= 13)
-	    assert_string_equal(json_string_value(json_object_get(f, "mode")), "NULLABLE");
+	json_array_foreach (fields, i, f)
+		if (i >= 13)
+			assert_string_equal(json_string_value(json_object_get(f, "mode")),
+					    "NULLABLE");
 	json_decref(t);
 	free(res);
 	make_rows(50);
@@ -1272,8 +1272,7 @@ static void test_invalid_rows_dead_lettered(void **state)
 	assert_stored(skip);
 	dl = read_dead_letters();
 	assert_int_equal(json_array_size(dl), 3);
-	json_array_foreach(dl, i, d)
-	{
+	json_array_foreach (dl, i, d) {
 		const char *iid = json_string_value(json_object_get(d, "insertId"));
 		const char *e = json_string_value(json_object_get(d, "error"));
 		int k = !strcmp(iid, rs.iid[10]) ? 10 : !strcmp(iid, rs.iid[20]) ? 20 : 30;
