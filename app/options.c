@@ -414,9 +414,15 @@ static int set_bq_auth(struct dv_options *o, const char *v, char *err, size_t er
 {
 	enum dv_bq_auth_mode mode;
 
+	/* The names as the library takes them: a static string, nothing to free. */
+	static const char *const names[] = {[DV_BQ_AUTH_AUTO] = "auto",
+					    [DV_BQ_AUTH_KEY] = "key",
+					    [DV_BQ_AUTH_METADATA] = "metadata",
+					    [DV_BQ_AUTH_NONE] = "none"};
+
 	if (dv_bq_auth_mode_parse(v, &mode) != 0)
 		return ERR("--bq-auth: '%s' is not one of auto, key, metadata, none", v);
-	o->bq_auth = dupstr(v);
+	o->bq_auth = names[mode];
 	return 0;
 }
 
