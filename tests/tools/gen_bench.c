@@ -1,10 +1,14 @@
 /*
  * gen_bench: writes a large synthetic capture for the --read benchmark.
  *
- *   gen_bench OUT.pcap PACKETS FLOWS [SIZE]
+ *   gen_bench OUT.pcap PACKETS FLOWS [SIZE [random|seq] [plain|vxlan|gtpu|erspan]]
  *
  * PACKETS Ethernet/IPv4/UDP frames of SIZE bytes (default 64, at least 42)
- * spread over FLOWS bidirectional flows. Each packet picks its flow and its
+ * spread over FLOWS bidirectional flows; with vxlan, gtpu or erspan each
+ * frame is wrapped as tests/bench/bench_encap.h says (a VXLAN overlay, a
+ * GTP-U user plane, an ERSPAN type II mirror; different outer headers per
+ * direction), so the file has the same flows, 50 (36 for GTP-U) bytes a
+ * frame more on the wire. Each packet picks its flow and its
  * direction from a fixed-seed xorshift generator, so hash lookups see a
  * realistic mix rather than a round robin, and two runs write the same
  * bytes. Timestamps advance 1 us per packet: no flow goes idle for the
@@ -21,6 +25,8 @@
 #include <pcap/pcap.h>
 
 #include "pktbuild.h"
+
+#include "../bench/bench_encap.h"
 
 #define DV_BENCH_EPOCH 1714564800ull /* 2024-05-01T12:00:00Z */
 
@@ -72,21 +78,37 @@ int main(int argc, char **argv)
 	static const uint8_t mac_a[6] = {0x02, 0, 0, 0, 0, 0x0a};
 	static const uint8_t mac_b[6] = {0x02, 0, 0, 0, 0, 0x0b};
 	uint64_t packets, flows, size = 64, seed = 0x9e3779b97f4a7c15ull, n;
-	uint8_t f[9000];
+	uint8_t f[9000 + 64];
 	pcap_dumper_t *d;
 	pcap_t *p;
+	int seq = 0, encap = BENCH_PLAIN, bad = 0;
 
-	int seq = argc == 6 && strcmp(argv[5], "seq") == 0;
+	/* After SIZE, the order and the encapsulation, each optional, in any order. */
+	for (int i = 5; i < argc; i++) {
+		int e = bench_encap_by_name(argv[i]);
 
-	if (argc < 4 || argc > 6 || dv_parse_u64(argv[2], 1, UINT64_MAX, &packets) ||
+		if (strcmp(argv[i], "seq") == 0)
+			seq = 1;
+		else if (strcmp(argv[i], "random") == 0)
+			seq = 0;
+		else if (e >= 0)
+			encap = e;
+		else
+			bad = 1;
+	}
+	if (argc < 4 || argc > 7 || bad || dv_parse_u64(argv[2], 1, UINT64_MAX, &packets) ||
 	    dv_parse_u64(argv[3], 1, 1u << 24, &flows) ||
-	    (argc >= 5 && dv_parse_u64(argv[4], 42, sizeof(f), &size)) ||
-	    (argc == 6 && !seq && strcmp(argv[5], "random") != 0)) {
-		fprintf(stderr, "usage: gen_bench OUT.pcap PACKETS FLOWS(1..16777216) "
-				"[SIZE(42..9000, default 64) [random|seq]]\n"
-				"  random: each packet picks a flow at random (default, the worst\n"
-				"          case for caches); seq: flows in turn, as a traffic\n"
-				"          generator's flow range sends them\n");
+	    (argc >= 5 && dv_parse_u64(argv[4], 42, 9000, &size))) {
+		fprintf(stderr,
+			"usage: gen_bench OUT.pcap PACKETS FLOWS(1..16777216) "
+			"[SIZE(42..9000, default 64) [random|seq] "
+			"[plain|vxlan|gtpu|erspan]]\n"
+			"  random: each packet picks a flow at random (default, the worst\n"
+			"          case for caches); seq: flows in turn, as a traffic\n"
+			"          generator's flow range sends them\n"
+			"  vxlan, gtpu, erspan: each frame of SIZE bytes wrapped in a VXLAN\n"
+			"          overlay, a GTP-U tunnel (its IP packet) or an ERSPAN II\n"
+			"          mirror session (tests/bench/bench_encap.h); default plain\n");
 		return 2;
 	}
 	p = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_MICRO);
@@ -109,20 +131,23 @@ int main(int argc, char **argv)
 		uint64_t t_us = n;
 		size_t off;
 		uint16_t ip_len = (uint16_t)(size - 14);
+		uint8_t *g = f + bench_encap_inner_off(encap); /* the plain frame */
+		uint32_t wire;
 
 		dv_flow_endpoints(i, cli, srv, &cport, &sport);
-		off = dv_put_eth(f, rev ? mac_a : mac_b, rev ? mac_b : mac_a, NULL, NULL, 0,
+		off = dv_put_eth(g, rev ? mac_a : mac_b, rev ? mac_b : mac_a, NULL, NULL, 0,
 				 DV_ETH_IPV4);
-		off += dv_put_ipv4(f + off, rev ? srv : cli, rev ? cli : srv, 17, (uint16_t)n, 0,
+		off += dv_put_ipv4(g + off, rev ? srv : cli, rev ? cli : srv, 17, (uint16_t)n, 0,
 				   ip_len - 20, 64);
-		dv_put16(f + off, rev ? sport : cport);
-		dv_put16(f + off + 2, rev ? cport : sport);
-		dv_put16(f + off + 4, ip_len - 20);
-		dv_put16(f + off + 6, 0);
+		dv_put16(g + off, rev ? sport : cport);
+		dv_put16(g + off + 2, rev ? cport : sport);
+		dv_put16(g + off + 4, ip_len - 20);
+		dv_put16(g + off + 6, 0);
+		wire = bench_encap_wrap(f, encap, (uint32_t)size, i, rev, (uint32_t)n);
 		h.ts.tv_sec = (time_t)(DV_BENCH_EPOCH + t_us / 1000000);
 		h.ts.tv_usec = (suseconds_t)(t_us % 1000000);
-		h.caplen = (bpf_u_int32)size;
-		h.len = (bpf_u_int32)size;
+		h.caplen = wire;
+		h.len = wire;
 		pcap_dump((u_char *)d, &h, f);
 	}
 	if (pcap_dump_flush(d) != 0) {
@@ -133,7 +158,8 @@ int main(int argc, char **argv)
 	}
 	pcap_dump_close(d);
 	pcap_close(p);
-	printf("gen_bench: %" PRIu64 " packets of %" PRIu64 " bytes over %" PRIu64 " flows -> %s\n",
-	       packets, size, flows, argv[1]);
+	printf("gen_bench: %" PRIu64 " packets of %" PRIu64 " bytes over %" PRIu64
+	       " flows, %s -> %s\n",
+	       packets, size, flows, bench_encap_names[encap], argv[1]);
 	return 0;
 }
