@@ -73,6 +73,9 @@ static void reader_stats_add(struct dv_reader_stats *to, const struct dv_reader_
 	to->ip_packets += s->ip_packets;
 	to->non_ip += s->non_ip;
 	to->malformed += s->malformed;
+	to->decap_depth += s->decap_depth;
+	to->tunnelled += s->tunnelled;
+	to->bad_length += s->bad_length;
 }
 
 void dv_control_reader_done(struct dv_control *c)
@@ -109,6 +112,9 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 	t->ip_packets = rd.ip_packets;
 	t->non_ip = rd.non_ip;
 	t->malformed = rd.malformed;
+	t->tunnelled = rd.tunnelled;
+	t->decap_depth = rd.decap_depth;
+	t->bad_length = rd.bad_length;
 	for (uint32_t i = 0; i < c->n_workers; i++) {
 		const struct dv_worker *w = c->workers[i];
 		const struct dv_flow_stats *fs = dv_flow_table_stats(w->cfg.table);
@@ -118,6 +124,8 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 		t->ip_packets += w->stats.ip_packets;
 		t->non_ip += w->stats.non_ip;
 		t->malformed += w->stats.malformed;
+		t->tunnelled += w->stats.tunnelled;
+		t->decap_depth += w->stats.decap_depth;
 		t->ring_waits += w->stats.ring_waits;
 		t->handoff_waits += w->stats.handoff_waits;
 		t->flows_created += fs->created;
@@ -157,12 +165,13 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 			" evicted=%" PRIu64 " rows=%" PRIu64 " recovered=%" PRIu64
 			" delivered=%" PRIu64 " pending=%" PRIu64 " spooled=%" PRIu64
 			" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " imissed=%" PRIu64
-			" rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64 "%s\n",
+			" rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64 " tunnelled=%" PRIu64
+			" decap_depth=%" PRIu64 " bad_length=%" PRIu64 "%s\n",
 			secs, t.rx_packets, t.rx_bytes, t.ip_packets, t.non_ip, t.malformed,
 			t.flows_created, t.flows_evicted, t.rows, t.rows_recovered,
 			t.rows_delivered, t.rows_pending, t.rows_spooled, t.rows_dead,
-			t.rows_dropped, t.imissed, t.rx_nombuf, t.ring_waits,
-			t.unverified ? " table_unverified=1" : "");
+			t.rows_dropped, t.imissed, t.rx_nombuf, t.ring_waits, t.tunnelled,
+			t.decap_depth, t.bad_length, t.unverified ? " table_unverified=1" : "");
 		fflush(f);
 		return;
 	}
@@ -171,18 +180,20 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 		secs = 1e-9;
 	fprintf(f,
 		"dpdk-devourer: rx %.0f pps %.0f bps | packets=%" PRIu64 " malformed=%" PRIu64
-		" non_ip=%" PRIu64 " | flows active=%" PRIu64 " created=%" PRIu64
-		" exported=%" PRIu64 " evicted=%" PRIu64 " table_full=%" PRIu64
-		" | imissed=%" PRIu64 " rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64
-		" | rows=%" PRIu64 " recovered=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64
-		" spooled=%" PRIu64 " dead_lettered=%" PRIu64 " dropped=%" PRIu64
-		" requests=%" PRIu64 " request_errors=%" PRIu64 "%s\n",
+		" non_ip=%" PRIu64 " tunnelled=%" PRIu64 " decap_depth=%" PRIu64
+		" | flows active=%" PRIu64 " created=%" PRIu64 " exported=%" PRIu64
+		" evicted=%" PRIu64 " table_full=%" PRIu64 " | imissed=%" PRIu64
+		" rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64 " | rows=%" PRIu64
+		" recovered=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64 " spooled=%" PRIu64
+		" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " requests=%" PRIu64
+		" request_errors=%" PRIu64 "%s\n",
 		(double)(t.rx_packets - c->prev_packets) / secs,
 		(double)(t.rx_bytes - c->prev_bytes) * 8 / secs, t.rx_packets, t.malformed,
-		t.non_ip, t.flows_active, t.flows_created, t.flows_exported, t.flows_evicted,
-		t.table_full, t.imissed, t.rx_nombuf, t.ring_waits, t.rows, t.rows_recovered,
-		t.rows_delivered, t.rows_pending, t.rows_spooled, t.rows_dead, t.rows_dropped,
-		t.requests, t.request_errors, t.unverified ? " table_unverified=1" : "");
+		t.non_ip, t.tunnelled, t.decap_depth, t.flows_active, t.flows_created,
+		t.flows_exported, t.flows_evicted, t.table_full, t.imissed, t.rx_nombuf,
+		t.ring_waits, t.rows, t.rows_recovered, t.rows_delivered, t.rows_pending,
+		t.rows_spooled, t.rows_dead, t.rows_dropped, t.requests, t.request_errors,
+		t.unverified ? " table_unverified=1" : "");
 	fflush(f);
 	c->prev_packets = t.rx_packets;
 	c->prev_bytes = t.rx_bytes;
@@ -220,6 +231,9 @@ static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *d
 	ADD(d, "ip_packets", t.ip_packets);
 	ADD(d, "non_ip", t.non_ip);
 	ADD(d, "malformed", t.malformed);
+	ADD(d, "tunnelled", t.tunnelled);
+	ADD(d, "decap_depth", t.decap_depth);
+	ADD(d, "bad_length", t.bad_length);
 	ADD(d, "imissed", t.imissed);
 	ADD(d, "rx_nombuf", t.rx_nombuf);
 	ADD(d, "flows_created", t.flows_created);
@@ -262,6 +276,8 @@ static int tel_workers(const char *cmd, const char *params, struct rte_tel_data 
 		ADD(wd, "from_ring", w->stats.from_ring);
 		ADD(wd, "handed_off", w->stats.handed_off);
 		ADD(wd, "malformed", w->stats.malformed);
+		ADD(wd, "tunnelled", w->stats.tunnelled);
+		ADD(wd, "decap_depth", w->stats.decap_depth);
 		ADD(wd, "non_ip", w->stats.non_ip);
 		ADD(wd, "flows_active", dv_flow_table_count(w->cfg.table));
 		ADD(wd, "flows_created", fs->created);

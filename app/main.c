@@ -154,6 +154,7 @@ static int make_worker(struct dv_app *app, uint32_t i, unsigned int lcore, const
 	/* Idle rows may leave up to 1/16 of the timeout late; the rows
 	 * themselves do not change (see dv_flow_touch). */
 	fc.lru_slack_div = 16;
+	fc.tunnels = o->decap != 0;
 	fc.seed[0] = seed[0] + i;
 	fc.seed[1] = seed[1] ^ ((uint64_t)i << 32);
 	wc->table = dv_flow_table_create(&fc, err, errlen);
@@ -177,6 +178,7 @@ static int make_worker(struct dv_app *app, uint32_t i, unsigned int lcore, const
 	wc->in_ring = app->in_rings[i];
 	wc->peer_in = app->in_rings;
 	wc->clock = &app->clock;
+	wc->decap = o->decap ? &o->decap_cfg : NULL;
 	wc->ts_dynfield_offset = -1;
 	wc->yield_when_idle = app->oversubscribed || o->n_read > 0;
 	wc->clock_mode = app->packet_clock ? DV_CLOCK_PACKET : DV_CLOCK_SYSTEM;
@@ -340,11 +342,11 @@ static void feed_stage(struct dv_app *app, struct dv_handoff *h, uint32_t w)
 	}
 }
 
-/* Stage p for worker w; a full burst goes to its ring. */
+/* Stage p (and its tunnel side) for worker w; a full burst goes to its ring. */
 static __rte_always_inline void stage_for(struct dv_app *app, struct dv_handoff *h, uint32_t w,
-					  const struct dv_pkt *p)
+					  const struct dv_pkt *p, const struct dv_pkt_tun *tun)
 {
-	if (dv_handoff_put(h, w, p) == DV_BURST)
+	if (dv_handoff_put(h, w, p, tun) >= DV_BURST)
 		feed_stage(app, h, w);
 }
 
@@ -357,7 +359,7 @@ static void send_ticks(struct dv_app *app, struct dv_handoff *h, uint64_t clock)
 	tick.flags = DV_PKT_F_TICK;
 	tick.ts_ns = clock;
 	for (uint32_t w = 0; w < app->n_workers; w++)
-		stage_for(app, h, w, &tick);
+		stage_for(app, h, w, &tick, NULL);
 }
 
 /* --read: parse every file in order and hand each packet to its owner. Not
@@ -375,12 +377,15 @@ static __rte_noinline int read_files(struct dv_app *app)
 	dv_handoff_init(&h, stage, app->in_rings, nw);
 	for (unsigned int f = 0; f < app->opt.n_read && !quit_signal; f++) {
 		struct dv_reader *r = app->readers[f];
+		const struct dv_decap_cfg *dc = app->opt.decap ? &app->opt.decap_cfg : NULL;
+		struct dv_pkt_tun tun;
 		struct dv_pkt pkt;
 		int rc = 0;
 
 		app->ctl.cur = r;
-		while (!quit_signal && (rc = dv_reader_next(r, &pkt, err, sizeof(err))) == 1) {
-			stage_for(app, &h, dv_worker_owner(&pkt, nw), &pkt);
+		while (!quit_signal &&
+		       (rc = dv_reader_next(r, dc, &pkt, &tun, err, sizeof(err))) == 1) {
+			stage_for(app, &h, dv_worker_owner(&pkt, nw), &pkt, &tun);
 			if (pkt.ts_ns > clock)
 				clock = pkt.ts_ns;
 			if (nw > 1 && clock - last_tick >= DV_NS_PER_SEC) {

@@ -369,6 +369,63 @@ static int set_rx_mbufs(struct dv_options *o, const char *v, char *err, size_t e
 	return set_uint("rx-mbufs", &o->rx_mbufs, v, 0, 1ULL << 26, err, errlen);
 }
 
+static int set_decap(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	int on = parse_bool(v);
+
+	if (on < 0)
+		return ERR("--decap: '%s' is not on or off", v);
+	o->decap = on;
+	return 0;
+}
+
+/* A comma list of UDP ports, at most 8 ("" for none), into list/n. */
+static int set_ports(const char *name, uint16_t *list, uint8_t *n, const char *v, char *err,
+		     size_t errlen)
+{
+	uint8_t k = 0;
+
+	for (const char *p = v; *p != '\0';) {
+		char *end;
+		unsigned long x;
+
+		errno = 0;
+		x = strtoul(p, &end, 10);
+		if (errno != 0 || end == p || x == 0 || x > 65535 || (*end != ',' && *end != '\0'))
+			return ERR("--%s: '%s' is not a comma list of UDP ports (1 to 65535)", name,
+				   v);
+		if (k == 8)
+			return ERR("--%s: at most 8 ports", name);
+		list[k++] = (uint16_t)x;
+		p = *end == ',' ? end + 1 : end;
+	}
+	*n = k;
+	return 0;
+}
+
+#define PORTS_SETTER(fn, opt, f)                                                                   \
+	static int fn(struct dv_options *o, const char *v, char *err, size_t errlen)               \
+	{                                                                                          \
+		if (set_ports(opt, o->decap_cfg.f, &o->decap_cfg.n_##f, v, err, errlen))           \
+			return -1;                                                                 \
+		dv_decap_cfg_ports(&o->decap_cfg);                                                 \
+		return 0;                                                                          \
+	}
+PORTS_SETTER(set_vxlan_ports, "vxlan-ports", vxlan)
+PORTS_SETTER(set_vxlan_gpe_ports, "vxlan-gpe-ports", vxlan_gpe)
+PORTS_SETTER(set_geneve_ports, "geneve-ports", geneve)
+PORTS_SETTER(set_gtpu_ports, "gtpu-ports", gtpu)
+
+static int set_decap_depth(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	uint64_t x;
+
+	if (set_uint("decap-depth", &x, v, 1, DV_TUN_MAX_DEPTH, err, errlen))
+		return -1;
+	o->decap_cfg.max_depth = (uint8_t)x;
+	return 0;
+}
+
 static int set_clock(struct dv_options *o, const char *v, char *err, size_t errlen)
 {
 	if (strcmp(v, "auto") == 0)
@@ -535,6 +592,21 @@ static const struct opt_def defs[] = {
 	set_tcp_close_timeout),
     OPT("max-flows", 0, REQ, "Flows", "N", "1048576", "flow table capacity, all workers together",
 	set_max_flows),
+
+    OPT("decap", 0, REQ, "Tunnels", "on|off", "on",
+	"log the flows inside tunnels, mirror sessions and link shims (docs/tunnels.md); off: "
+	"the outer packet is the flow",
+	set_decap),
+    OPT("vxlan-ports", 0, REQ, "Tunnels", "LIST", "4789,8472",
+	"UDP destination ports read as VXLAN (comma list; empty: none)", set_vxlan_ports),
+    OPT("vxlan-gpe-ports", 0, REQ, "Tunnels", "LIST", "4790", "UDP ports read as VXLAN-GPE",
+	set_vxlan_gpe_ports),
+    OPT("geneve-ports", 0, REQ, "Tunnels", "LIST", "6081", "UDP ports read as Geneve",
+	set_geneve_ports),
+    OPT("gtpu-ports", 0, REQ, "Tunnels", "LIST", "2152", "UDP ports read as GTP-U", set_gtpu_ports),
+    OPT("decap-depth", 0, REQ, "Tunnels", "N", "8",
+	"encapsulations one packet may pass; a deeper one counts as malformed (1 to 8)",
+	set_decap_depth),
 
     OPT("output", 'o', REQ, "Output", "LIST", NULL, "comma list of stdout, file, bigquery",
 	set_output, WORDS("bigquery if a project is set, else stdout")),

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "dv_parse.h"
+
 #define DV_MAX_READ_FILES 256
 
 enum dv_output {
@@ -46,6 +48,10 @@ struct dv_options {
 	uint64_t max_flows;
 	uint64_t rx_mbufs; /* mbufs per worker pool; 0: from the descriptors */
 	enum dv_clock_opt clock;
+
+	/* tunnels (docs/tunnels.md) */
+	int decap;		       /* --decap on|off */
+	struct dv_decap_cfg decap_cfg; /* the overlay ports, --decap-depth */
 
 	/* delivery */
 	const char *spool_dir;

@@ -485,6 +485,10 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 	for (uint32_t i = 0; i < app->n_workers; i++)
 		for (uint16_t q = 0; q < app->worker_cfg[i].n_rxq; q++)
 			handoff |= app->worker_cfg[i].rxq[q].distribute;
+	/* Nor when no packet is tunnelled: one is handed to its inner flow's
+	 * worker, wherever RSS (which hashes the outer headers) put it. */
+	if (app->opt.decap && app->n_workers > 1)
+		handoff = 1;
 	if (!handoff)
 		for (uint32_t i = 0; i < app->n_workers; i++)
 			app->worker_cfg[i].in_ring = NULL;

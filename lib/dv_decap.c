@@ -154,7 +154,8 @@ int dv_decap_geneve(const uint8_t *p, uint32_t len, struct dv_decap *out)
  * GTP-U, 3GPP TS 29.281 section 5.1:
  *   0       Version(3) (1) | PT (1) | spare | E | S | PN
  *   1       message type (255: G-PDU, a user packet; the others are
- *           signalling: echo, error indication, end marker)
+ *           signalling: echo, error indication, end marker, logged as the
+ *           outer flow between the two GTP-U endpoints)
  *   2..3    length of what follows the first 8 bytes
  *   4..7    TEID (per direction: not kept)
  *   with E, S or PN: 8..9 sequence, 10 N-PDU number, 11 next extension type
@@ -173,7 +174,8 @@ int dv_decap_gtpu(const uint8_t *p, uint32_t len, struct dv_decap *out)
 	if (end < len)
 		len = end; /* what follows belongs to no GTP-U packet */
 	if (p[1] != 0xff)
-		return done(out, len, DV_INNER_NON_IP, DV_TUN_GTPU);
+		return done(out, len, DV_INNER_UNKNOWN,
+			    DV_TUN_GTPU); /* signalling: the outer flow */
 	if (p[0] & 0x07) {
 		if (len < 12)
 			return DV_DECAP_MALFORMED;
@@ -239,8 +241,9 @@ static int erspan3(const uint8_t *p, uint32_t len, uint32_t at, struct dv_decap 
  * GRE, RFC 2784 with the key and sequence of RFC 2890 (and RFC 1701's bits):
  *   0..1    C R K S s Recur(3) | flags(5) | Ver(3) (0)
  *   2..3    protocol type (an ethertype)
- *   with C (or R): checksum and reserved, 4 bytes; R (source routing) is
- *   refused, as RFC 2784 receivers do; with K: key, 4 bytes; with S:
+ *   with C: checksum and reserved, 4 bytes; R (source routing) is
+ *   refused, as RFC 2784 receivers do; a version other than 0 (PPTP's
+ *   enhanced GRE is 1) is not a tunnel devourer reads; with K: key, 4 bytes; with S:
  *   sequence, 4 bytes.
  * NVGRE (RFC 7637) is keyed Ethernet bridging, its key the VSID(24) and a
  * flow id(8). ERSPAN type I is GRE without S and no ERSPAN header.
@@ -254,8 +257,10 @@ int dv_decap_gre(const uint8_t *p, uint32_t len, struct dv_decap *out)
 		return DV_DECAP_MALFORMED;
 	flags = be16(p);
 	type = be16(p + 2);
-	if ((flags & 0x4000) || (flags & 0x0007) != 0)
-		return DV_DECAP_MALFORMED; /* routing, or not version 0 (PPTP's is 1) */
+	if (flags & 0x4000)
+		return DV_DECAP_MALFORMED; /* source routing */
+	if ((flags & 0x0007) != 0)
+		return done(out, 4, DV_INNER_UNKNOWN, DV_TUN_GRE); /* PPTP's version 1, ... */
 	if (flags & 0x8000)
 		off += 4;
 	if (flags & 0x2000) {

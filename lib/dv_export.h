@@ -27,8 +27,9 @@ enum dv_flow_status {
 
 #define DV_EXPORT_F_VLAN 0x01 /* vlan_id is valid; else the row has NULL */
 #define DV_EXPORT_F_TCP	 0x02 /* tcp flags are valid; else the row has NULL */
+#define DV_EXPORT_F_VNI	 0x04 /* vni is valid (tunnel_id); else NULL */
 
-/* One exported segment. 128 bytes, a multiple of 4 as rte_ring_elem wants. */
+/* One exported segment. 160 bytes, a multiple of 4 as rte_ring_elem wants. */
 struct dv_export_rec {
 	uint8_t id[16];	      /* flow UUID v4, the same for every segment */
 	uint8_t src_addr[16]; /* initiator; IPv4 in the first 4 bytes */
@@ -51,10 +52,16 @@ struct dv_export_rec {
 	uint8_t status;	    /* enum dv_flow_status */
 	uint8_t end_reason; /* enum dv_end_reason */
 	uint8_t worker;	    /* lcore-independent worker index that owned the flow */
-	uint8_t pad[14];
+	/* The tunnel columns (docs/tunnels.md), from the flow's first packet. */
+	uint8_t n_kinds;      /* encapsulations passed; 0: a plain flow, the rest NULL */
+	uint8_t kinds[8];     /* enum dv_tunnel_kind, outermost first */
+	uint8_t outer_family; /* 4 or 6; 0: no IP tunnel (only link shims) */
+	uint32_t vni;	      /* with DV_EXPORT_F_VNI */
+	uint8_t outer_src[16];
+	uint8_t outer_dst[16];
 };
 
-_Static_assert(sizeof(struct dv_export_rec) == 128, "export record must stay 128 bytes");
+_Static_assert(sizeof(struct dv_export_rec) == 160, "export record is 160 bytes");
 
 /*
  * A worker-local staging area for records. The flow table appends to it; the

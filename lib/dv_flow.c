@@ -127,10 +127,35 @@ struct dv_flow_tail {
 struct dv_flow_key {
 	uint8_t addr[2][16]; /* [0] is the lower (address, port) endpoint */
 	struct dv_flow_tail tail;
+	uint64_t vni; /* with DV_KEY_VNI in tail.family: the VNI; else 0 */
 };
 
-_Static_assert(sizeof(struct dv_flow_tail) == 8 && sizeof(struct dv_flow_key) == 40,
-	       "flow key must have no hidden padding: five words");
+_Static_assert(sizeof(struct dv_flow_tail) == 8 && sizeof(struct dv_flow_key) == 48,
+	       "flow key must have no hidden padding: six words");
+
+/*
+ * tail.family of a key that has a VNI (a tunnelled flow's virtual network,
+ * lib/dv_decap.h): such a key is read like an IPv6 one (its addresses in
+ * line 1 of the record, hashed as five words and the VNI), and its VNI is
+ * kept in the table's tunnel array beside the record.
+ */
+#define DV_KEY_VNI    0x80
+#define DV_KEY_FAMILY 0x0f
+
+/*
+ * What a tunnelled flow's first packet said of its tunnels (the tunnel,
+ * tunnel_id, tunnel_src_addr and tunnel_dst_addr columns), and the VNI of
+ * its key: one per record, read when the flow is created, looked up or
+ * exported. Cold: a packet of a flow without a VNI never touches it.
+ */
+struct dv_flow_tun {
+	uint32_t vni;
+	uint8_t n_kinds; /* 0: a plain flow */
+	uint8_t outer_family;
+	uint8_t kinds[DV_TUN_MAX_DEPTH];
+	uint8_t pad[2];
+	uint8_t outer[2][16]; /* the outermost tunnel's source and destination */
+};
 
 /* Bits of dv_flow_rec.state. Side s is 0 or 1 (see the file comment). */
 #define DV_ST_LIVE    0x01
@@ -192,6 +217,7 @@ struct dv_flow_list {
 
 struct dv_flow_table {
 	struct dv_flow_rec *recs;	/* capacity records */
+	struct dv_flow_tun *tun;	/* capacity, beside recs; NULL without tunnels */
 	struct dv_flow_bucket *buckets; /* the index */
 	uint32_t *free_pos;		/* stack of free positions: capacity - count of them */
 	uint32_t n_buckets;
@@ -210,6 +236,7 @@ struct dv_flow_table {
 	uint64_t serial;	     /* the next flow's serial */
 	struct dv_flow_stats stats;
 	uint8_t worker;
+	uint8_t vni_mask;     /* DV_PKT_T_VNI when the table keeps tunnels, else 0 */
 	uint8_t coarse;	      /* lists may lag by one slot (see dv_flow_touch) */
 	uint8_t lru_shift;    /* slot of the lru list: 2^lru_shift ns */
 	uint8_t closed_shift; /* slot of the closed list */
@@ -318,17 +345,18 @@ static inline uint64_t dv_flow_words_v4(const uint64_t w[5], uint8_t family)
 }
 
 /*
- * The hash of a key given as its five words (see dv_flow_key_make), keyed
- * with the table's secret (see dv_hash.h): an IPv4 key is hashed as two
- * words, its v4 word and its tail; any other as all five. The bucket comes
+ * The hash of a key given as its five words (see dv_flow_key_make) and its
+ * VNI, keyed with the table's secret (see dv_hash.h): an IPv4 key without
+ * a VNI is hashed as two words, its v4 word and its tail; any other as all
+ * five and the VNI. The bucket comes
  * from the high half, the signature from bits 16-31. Two keys with the same
  * hash cost a key comparison, nothing more.
  */
-static inline struct dv_flow_hash dv_flow_hash_words(const struct dv_flow_table *t,
-						     const uint64_t w[5], uint8_t family)
+static inline struct dv_flow_hash
+dv_flow_hash_words(const struct dv_flow_table *t, const uint64_t w[5], uint8_t family, uint64_t vni)
 {
 	uint64_t x = family == 4 ? dv_hash2(dv_flow_words_v4(w, family), w[4], &t->hash_key)
-				 : dv_hash5(w, &t->hash_key);
+				 : dv_hash6(w, vni, &t->hash_key);
 	struct dv_flow_hash h;
 
 	h.bucket = (uint32_t)(((x >> 32) * t->n_buckets) >> 32); /* in [0, n_buckets) */
@@ -395,22 +423,23 @@ _Static_assert(offsetof(struct dv_pkt, dport) - offsetof(struct dv_pkt, sport) =
  * both directions one key, and nothing outside the table sees it, so the
  * addresses are compared as the machine's own 64-bit words (no byte swaps).
  * The key's last word is the packet's sport..family, with the ports
- * swapped for side 1. Every byte of the key is written, because keys are
+ * swapped for side 1 and DV_KEY_VNI added to the family when the packet's
+ * VNI is part of the key (vni_flag). Every byte of the key is written, because keys are
  * hashed and compared as bytes; each word is stored whole, so that loading
  * it again is forwarded from the store.
  */
-static inline uint64_t dv_flow_key_tail(const struct dv_pkt *p, unsigned int side)
+static inline uint64_t dv_flow_key_tail(const struct dv_pkt *p, unsigned int side, uint8_t vni_flag)
 {
 	uint64_t tail, ports;
 
 	memcpy(&tail, &p->sport, 8);
 	ports = (uint32_t)tail;
 	ports = side ? (ports >> 16 | ports << 16) & 0xffffffffu : ports;
-	return (tail & ~0xffffffffULL) | ports;
+	return (tail & ~0xffffffffULL) | ports | (uint64_t)vni_flag << 56;
 }
 
 static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_flow_key *k,
-					    uint64_t w[5])
+					    uint64_t w[5], uint8_t vni_flag)
 {
 	uint64_t s[2], d[2];
 	unsigned int side;
@@ -422,8 +451,9 @@ static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_fl
 	w[1] = side ? d[1] : s[1];
 	w[2] = side ? s[0] : d[0];
 	w[3] = side ? s[1] : d[1];
-	w[4] = dv_flow_key_tail(p, side);
+	w[4] = dv_flow_key_tail(p, side, vni_flag);
 	memcpy(k, w, 5 * sizeof(w[0]));
+	k->vni = vni_flag ? p->vni : 0;
 	return side;
 }
 
@@ -433,7 +463,7 @@ static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_fl
  * 4 bytes as a word orders endpoints as dv_flow_key_make does.
  */
 static inline unsigned int dv_flow_key_make_v4(const struct dv_pkt *p, struct dv_flow_key *k,
-					       uint64_t w[5])
+					       uint64_t w[5], uint8_t vni_flag)
 {
 	uint32_t s, d;
 	unsigned int side;
@@ -445,15 +475,16 @@ static inline unsigned int dv_flow_key_make_v4(const struct dv_pkt *p, struct dv
 	w[1] = 0;
 	w[2] = side ? s : d;
 	w[3] = 0;
-	w[4] = dv_flow_key_tail(p, side);
+	w[4] = dv_flow_key_tail(p, side, vni_flag);
 	memcpy(k, w, 5 * sizeof(w[0]));
+	k->vni = vni_flag ? p->vni : 0;
 	return side;
 }
 
 /* A record's v4 word for key k (see dv_flow_words_v4). */
 static inline uint64_t dv_flow_key_v4(const struct dv_flow_key *k)
 {
-	uint64_t w[5];
+	uint64_t w[6];
 
 	memcpy(w, k, sizeof(w));
 	return dv_flow_words_v4(w, k->tail.family);
@@ -470,44 +501,50 @@ static inline uint64_t dv_flow_tail_word(const struct dv_flow_tail *tail)
 static inline struct dv_flow_hash dv_flow_hash(const struct dv_flow_table *t,
 					       const struct dv_flow_key *k)
 {
-	uint64_t w[5];
+	uint64_t w[6];
 
 	memcpy(w, k, sizeof(w));
-	return dv_flow_hash_words(t, w, k->tail.family);
+	return dv_flow_hash_words(t, w, k->tail.family, k->vni);
 }
 
 /*
- * Is key k (whose v4 word is v4) the key of record r? Line 0 decides for
+ * Is key k (whose v4 word is v4) the key of record i? Line 0 decides for
  * IPv4 and for any mismatch of ports, VLAN, protocol or family; an IPv6 key
- * also compares the addresses in line 1. A free record matches nothing.
+ * or one with a VNI also compares the addresses in line 1, and the VNI. A
+ * free record matches nothing.
  */
-static inline int dv_flow_rec_is(const struct dv_flow_rec *r, const struct dv_flow_key *k,
-				 uint64_t v4)
+static inline int dv_flow_rec_is(const struct dv_flow_table *t, uint32_t i,
+				 const struct dv_flow_key *k, uint64_t v4)
 {
+	const struct dv_flow_rec *r = &t->recs[i];
 	uint64_t x[4], y[4];
 
 	if (((r->v4 ^ v4) | (dv_flow_tail_word(&r->tail) ^ dv_flow_tail_word(&k->tail))) != 0)
 		return 0;
-	if (k->tail.family != 6)
+	if (k->tail.family == 4)
 		return 1;
 	memcpy(x, r->addr, sizeof(x));
 	memcpy(y, k->addr, sizeof(y));
-	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+	if (((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) != 0)
+		return 0;
+	return !(k->tail.family & DV_KEY_VNI) || t->tun[i].vni == k->vni;
 }
 
-/* Record r's key, rebuilt from its two lines. */
-static inline void dv_flow_rec_key(const struct dv_flow_rec *r, struct dv_flow_key *k)
+/* Record i's key, rebuilt from its two lines (and its VNI). */
+static inline void dv_flow_rec_key(const struct dv_flow_table *t, uint32_t i, struct dv_flow_key *k)
 {
+	const struct dv_flow_rec *r = &t->recs[i];
+
 	memcpy(k->addr, r->addr, sizeof(k->addr));
 	k->tail = r->tail;
+	k->vni = (r->tail.family & DV_KEY_VNI) ? t->tun[i].vni : 0;
 }
 
-static inline struct dv_flow_hash dv_flow_rec_hash(const struct dv_flow_table *t,
-						   const struct dv_flow_rec *r)
+static inline struct dv_flow_hash dv_flow_rec_hash(const struct dv_flow_table *t, uint32_t i)
 {
 	struct dv_flow_key k;
 
-	dv_flow_rec_key(r, &k);
+	dv_flow_rec_key(t, i, &k);
 	return dv_flow_hash(t, &k);
 }
 
@@ -521,7 +558,7 @@ static uint32_t dv_flow_lookup(const struct dv_flow_table *t, const struct dv_fl
 	DV_INDEX_FOR_EACH (t, h, b, m) {
 		uint32_t i = t->buckets[b].pos[__builtin_ctz(m)];
 
-		if (dv_flow_rec_is(&t->recs[i], k, v4))
+		if (dv_flow_rec_is(t, i, k, v4))
 			return i;
 	}
 	return DV_FLOW_NIL;
@@ -567,6 +604,23 @@ static void dv_flow_index_del(struct dv_flow_table *t, struct dv_flow_hash h, ui
 
 /* ---- export ---- */
 
+/* A tunnelled flow's tunnel columns (struct dv_flow_tun). */
+static void dv_flow_emit_tun(const struct dv_flow_rec *r, const struct dv_flow_tun *tun,
+			     struct dv_export_rec *e)
+{
+	if (r->tail.family & DV_KEY_VNI) {
+		e->flags |= DV_EXPORT_F_VNI;
+		e->vni = tun->vni;
+	}
+	if (tun->n_kinds == 0)
+		return;
+	e->n_kinds = tun->n_kinds;
+	memcpy(e->kinds, tun->kinds, sizeof(e->kinds));
+	e->outer_family = tun->outer_family;
+	memcpy(e->outer_src, tun->outer[0], 16);
+	memcpy(e->outer_dst, tun->outer[1], 16);
+}
+
 /* Append the current segment as a row; an empty segment makes no row. */
 static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 			 enum dv_end_reason reason, struct dv_export_buf *out)
@@ -590,8 +644,10 @@ static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 	e->segment = r->segment;
 	e->src_port = r->tail.port[s];
 	e->dst_port = r->tail.port[d];
-	e->family = r->tail.family;
+	e->family = r->tail.family & DV_KEY_FAMILY;
 	e->proto = r->tail.proto;
+	if (t->tun != NULL)
+		dv_flow_emit_tun(r, &t->tun[r - t->recs], e);
 	if (r->tail.vlan & DV_KEY_VLAN) {
 		e->flags |= DV_EXPORT_F_VLAN;
 		e->vlan_id = r->tail.vlan & 0x0fff;
@@ -619,7 +675,7 @@ static void dv_flow_remove(struct dv_flow_table *t, uint32_t i)
 	dv_list_unlink(t, dv_seen_list(t, r), DV_LINK_SEEN, i);
 	if (!dv_seg_empty(r))
 		dv_list_unlink(t, &t->act, DV_LINK_ACT, i);
-	dv_flow_index_del(t, dv_flow_rec_hash(t, r), i);
+	dv_flow_index_del(t, dv_flow_rec_hash(t, i), i);
 	r->state = 0;
 	memset(&r->tail, 0, sizeof(r->tail));	 /* family 0: no key matches it */
 	t->free_pos[t->capacity - t->count] = i; /* push, then the count drops */
@@ -811,10 +867,25 @@ static void dv_flow_apply(struct dv_flow_table *t, uint32_t i, unsigned int side
 	dv_flow_apply_as(t, i, side, p, (t->recs[i].state & DV_ST_CLOSED) != 0);
 }
 
+/* Keep a new flow's VNI and what its first packet said of its tunnels. */
+static void dv_flow_keep_tun(struct dv_flow_tun *tun, const struct dv_flow_key *k,
+			     const struct dv_pkt *p, const struct dv_pkt_tun *ptun)
+{
+	tun->vni = (uint32_t)k->vni;
+	tun->n_kinds = 0;
+	if (!(p->tun & DV_PKT_T_TUNNEL) || ptun == NULL)
+		return;
+	tun->n_kinds = ptun->n_kinds;
+	memcpy(tun->kinds, ptun->kinds, sizeof(tun->kinds));
+	tun->outer_family = ptun->outer_family;
+	memcpy(tun->outer[0], ptun->outer_src, 16);
+	memcpy(tun->outer[1], ptun->outer_dst, 16);
+}
+
 /* A new flow for a packet with no live flow; returns its position. */
 static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key *k,
 			       struct dv_flow_hash h, unsigned int side, const struct dv_pkt *p,
-			       struct dv_export_buf *out)
+			       const struct dv_pkt_tun *ptun, struct dv_export_buf *out)
 {
 	struct dv_flow_rec *r;
 	unsigned int init = side;
@@ -839,6 +910,8 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 	r->last_ns = p->ts_ns;
 	r->serial = t->serial++;
 	r->epoch = dv_flow_epoch(t, 0, pos);
+	if (t->tun != NULL)
+		dv_flow_keep_tun(&t->tun[pos], k, p, ptun);
 	dv_list_push_tail(t, &t->lru, DV_LINK_SEEN, pos);
 	t->count++;
 	t->stats.created++;
@@ -890,6 +963,7 @@ static uint32_t dv_flow_revisit(struct dv_flow_table *t, uint32_t i, const struc
  * may since have freed or reused.
  */
 static __rte_always_inline void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
+						const struct dv_pkt_tun *ptun,
 						const struct dv_flow_key *k, uint64_t v4,
 						struct dv_flow_hash h, unsigned int side,
 						uint32_t cand, struct dv_export_buf *out)
@@ -898,7 +972,7 @@ static __rte_always_inline void dv_flow_account(struct dv_flow_table *t, const s
 
 	if (p->ts_ns > t->now_ns)
 		t->now_ns = p->ts_ns;
-	if (unlikely(i == DV_FLOW_NIL || !dv_flow_rec_is(&t->recs[i], k, v4)))
+	if (unlikely(i == DV_FLOW_NIL || !dv_flow_rec_is(t, i, k, v4)))
 		i = dv_flow_lookup(t, k, h);
 	if (likely(i != DV_FLOW_NIL) && likely(dv_flow_quiet(t, &t->recs[i], t->now_ns))) {
 		dv_flow_apply_as(t, i, side, p, 0); /* the common case: open, quiet */
@@ -907,7 +981,7 @@ static __rte_always_inline void dv_flow_account(struct dv_flow_table *t, const s
 	if (i != DV_FLOW_NIL)
 		i = dv_flow_revisit(t, i, p, out);
 	if (i == DV_FLOW_NIL)
-		i = dv_flow_create(t, k, h, side, p, out);
+		i = dv_flow_create(t, k, h, side, p, ptun, out);
 	dv_flow_apply(t, i, side, p);
 }
 
@@ -933,14 +1007,14 @@ static __rte_always_inline void dv_stage_hash(struct dv_flow_table *t, struct dv
 					      struct dv_flow_hash *h, uint8_t *side)
 {
 	uint64_t w[5];
-	uint8_t family;
+	uint8_t vni_flag = p->tun & t->vni_mask, family;
 
 	dv_flow_frag(t, p);
-	family = p->family;
-	*side = (uint8_t)(likely(family == 4) ? dv_flow_key_make_v4(p, k, w)
-					      : dv_flow_key_make(p, k, w));
+	*side = (uint8_t)(likely(p->family == 4) ? dv_flow_key_make_v4(p, k, w, vni_flag)
+						 : dv_flow_key_make(p, k, w, vni_flag));
+	family = p->family | vni_flag;
 	*v4 = dv_flow_words_v4(w, family);
-	*h = dv_flow_hash_words(t, w, family);
+	*h = dv_flow_hash_words(t, w, family, k->vni);
 	rte_prefetch0(&t->buckets[h->bucket]);
 }
 
@@ -958,7 +1032,7 @@ static __rte_always_inline uint32_t dv_stage_match(const struct dv_flow_table *t
 		return DV_FLOW_NIL;
 	cand = t->buckets[b].pos[__builtin_ctz(m)];
 	rte_prefetch0(&t->recs[cand]);
-	if (k->tail.family == 6)
+	if (k->tail.family != 4)
 		rte_prefetch0(t->recs[cand].addr);
 	return cand;
 }
@@ -977,7 +1051,8 @@ static __rte_always_inline uint32_t dv_stage_match(const struct dv_flow_table *t
  */
 #define DV_FLOW_AHEAD (DV_FLOW_AHEAD_BUCKET + DV_FLOW_AHEAD_RECORD)
 
-static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, uint32_t n,
+static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts,
+				 const struct dv_pkt_tun *tun, uint32_t n,
 				 struct dv_export_buf *out)
 {
 	struct dv_flow_key keys[DV_FLOW_BURST];
@@ -989,7 +1064,9 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, u
 
 #define S1(x) dv_stage_hash(t, &pkts[x], &keys[x], &v4[x], &h[x], &side[x])
 #define S2(x) (cand[x] = dv_stage_match(t, &keys[x], h[x]))
-#define S3(x) dv_flow_account(t, &pkts[x], &keys[x], v4[x], h[x], side[x], cand[x], out)
+#define S3(x)                                                                                      \
+	dv_flow_account(t, &pkts[x], tun ? &tun[x] : NULL, &keys[x], v4[x], h[x], side[x],         \
+			cand[x], out)
 	if (n < DV_FLOW_AHEAD) {
 		for (i = 0; i < n; i++)
 			S1(i);
@@ -1021,13 +1098,13 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts, u
 #undef S3
 }
 
-void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts, uint32_t n,
-				struct dv_export_buf *out)
+void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts,
+				const struct dv_pkt_tun *tun, uint32_t n, struct dv_export_buf *out)
 {
 	for (uint32_t done = 0; done < n;) {
 		uint32_t m = RTE_MIN(n - done, (uint32_t)DV_FLOW_BURST);
 
-		dv_flow_update_chunk(t, pkts + done, m, out);
+		dv_flow_update_chunk(t, pkts + done, tun ? tun + done : NULL, m, out);
 		done += m;
 	}
 }
@@ -1149,7 +1226,11 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	t->buckets = dv_flow_alloc("dv_flow_index", index_bytes, cfg->socket_id);
 	t->free_pos =
 	    dv_flow_alloc("dv_flow_free", (size_t)cfg->capacity * sizeof(uint32_t), cfg->socket_id);
-	if (t->recs == NULL || t->buckets == NULL || t->free_pos == NULL) {
+	if (cfg->tunnels)
+		t->tun = dv_flow_alloc("dv_flow_tun", (size_t)cfg->capacity * sizeof(*t->tun),
+				       cfg->socket_id);
+	if (t->recs == NULL || t->buckets == NULL || t->free_pos == NULL ||
+	    (cfg->tunnels && t->tun == NULL)) {
 		snprintf(err, errlen, "flow table %s: out of DPDK memory for %u flows (%zu MB)",
 			 cfg->name, cfg->capacity,
 			 (rec_bytes + index_bytes + (size_t)cfg->capacity * 4) >> 20);
@@ -1177,6 +1258,7 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	t->closed.head = t->closed.tail = DV_FLOW_NIL;
 	t->act.head = t->act.tail = DV_FLOW_NIL;
 	t->worker = cfg->worker;
+	t->vni_mask = cfg->tunnels ? DV_PKT_T_VNI : 0;
 	if (cfg->lru_slack_div > 0) {
 		t->coarse = 1;
 		t->lru_shift = dv_flow_slot_shift(t->idle_ns, cfg->lru_slack_div);
@@ -1194,6 +1276,7 @@ void dv_flow_table_free(struct dv_flow_table *t)
 		return;
 	dv_frag_cache_free(t->frag);
 	rte_free(t->free_pos);
+	rte_free(t->tun);
 	rte_free(t->buckets);
 	rte_free(t->recs);
 	rte_free(t);
@@ -1251,7 +1334,7 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 			}
 			seen[i] = 1;
 			entries++;
-			dv_flow_rec_key(&t->recs[i], &key);
+			dv_flow_rec_key(t, i, &key);
 			if (t->recs[i].v4 != dv_flow_key_v4(&key)) {
 				snprintf(err, errlen,
 					 "position %u: its two lines hold different keys", i);

@@ -36,6 +36,7 @@ struct dv_flow_config {
 	int socket_id;		       /* NUMA socket for memory, or SOCKET_ID_ANY */
 	uint8_t worker;		       /* copied into every export record */
 	uint64_t seed[2];	/* seeds flow ids and the secret hash key (random at start) */
+	uint8_t tunnels;	/* 1: keep VNIs and tunnel columns (--decap on), 40 bytes a flow */
 	uint32_t lru_slack_div; /* 0: exact LRU (a list move per packet); n: a flow
 				 * moves at most once per timeout/n, so expiry may
 				 * lag and eviction may err by that much (faster) */
@@ -62,11 +63,14 @@ void dv_flow_table_free(struct dv_flow_table *t);
 
 /*
  * Account a burst of parsed packets (pkt->wire_len and pkt->ts_ns set).
+ * tun[i] is packet i's tunnel side where pkts[i].tun has DV_PKT_T_TUNNEL
+ * (read only when it creates a flow); tun may be NULL when no packet has.
  * The caller guarantees dv_export_buf_room(out) >= n: a packet exports at most
  * one record (an expired or closed flow it hits, or the evicted flow it
  * displaces). pkts may be modified (later fragments get their ports).
  */
-void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts, uint32_t n,
+void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts,
+				const struct dv_pkt_tun *tun, uint32_t n,
 				struct dv_export_buf *out);
 
 /*

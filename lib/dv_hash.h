@@ -38,11 +38,17 @@ static inline uint64_t dv_hash2(uint64_t a, uint64_t b, const struct dv_hash_key
 	return dv_hash_fold(dv_nh(a, b, key->k));
 }
 
-/* The hash of five words. */
-static inline uint64_t dv_hash5(const uint64_t w[5], const struct dv_hash_key *key)
+/* The hash of six words, five in w and x. */
+static inline uint64_t dv_hash6(const uint64_t w[5], uint64_t x, const struct dv_hash_key *key)
 {
 	return dv_hash_fold(dv_nh(w[0], w[1], key->k) + dv_nh(w[2], w[3], key->k + 2) +
-			    dv_nh(w[4], 0, key->k + 4));
+			    dv_nh(w[4], x, key->k + 4));
+}
+
+/* The hash of five words (six, the last 0). */
+static inline uint64_t dv_hash5(const uint64_t w[5], const struct dv_hash_key *key)
+{
+	return dv_hash6(w, 0, key);
 }
 
 #endif

@@ -48,15 +48,15 @@
 #define DV_ETHERTYPE_MPLS_MC	0x8848
 #define DV_ETHERTYPE_PPPOE	0x8864
 #define DV_ETHERTYPE_FABRICPATH 0x8903
-/* Shims after one another (FabricPath, then tags, then MPLS, ...): a frame
- * that stacks more is malformed rather than walked on. */
-#define DV_SHIM_DEPTH 8
 
 #define DV_IPPROTO_HOPOPTS  0
 #define DV_IPPROTO_ROUTING  43
 #define DV_IPPROTO_FRAGMENT 44
 #define DV_IPPROTO_DSTOPTS  60
 #define DV_IPPROTO_SCTP	    132
+#define DV_IPPROTO_IPIP	    4  /* IPv4 in IP */
+#define DV_IPPROTO_IPV6	    41 /* IPv6 in IP */
+#define DV_IPPROTO_GRE	    47
 
 /* Address family numbers of BSD loopback headers (they differ by OS). */
 #define DV_AF_INET	   2
@@ -129,36 +129,77 @@ static enum dv_parse_status dv_skip_vlans(const uint8_t *d, uint32_t caplen, uin
 }
 
 /*
+ * One frame's walk through its encapsulations: what dv_parse_general()
+ * passes to the steps below. end is where the bytes of the packet being
+ * read stop: the capture at first, then the end of each enclosing IP packet
+ * or UDP datagram (never more than the capture), so that a tunnel's payload
+ * is read within its own packet.
+ */
+struct dv_walk {
+	const uint8_t *d;
+	uint32_t end;
+	const struct dv_decap_cfg *dc; /* NULL: --decap off */
+	struct dv_pkt *out;
+	struct dv_pkt_tun *tun;
+};
+
+/* Count one more encapsulation of kind k: the packet is now tunnelled. */
+static enum dv_parse_status dv_walk_step(struct dv_walk *w, enum dv_tunnel_kind k)
+{
+	struct dv_pkt_tun *tun = w->tun;
+
+	if (!(w->out->tun & DV_PKT_T_TUNNEL)) {
+		w->out->tun |= DV_PKT_T_TUNNEL;
+		tun->n_kinds = 0;
+		tun->outer_family = 0;
+		tun->frame_len = 0;
+	}
+	if (tun->n_kinds >= w->dc->max_depth)
+		return DV_PARSE_TOO_DEEP;
+	tun->kinds[tun->n_kinds++] = (uint8_t)k;
+	return DV_PARSE_OK;
+}
+
+/*
  * Link shims after the link header (lib/dv_decap.c): an MPLS label stack or
  * a PPPoE session header gives the IP packet it carries; FabricPath carries
  * a classical Ethernet frame, whose header and tags are read like the outer
  * ones (the first tag met stays the flow's vlan_id). A shim whose payload is
  * not IP (a pseudowire, PPP's own traffic) leaves *etype 0: no IP. The
  * frame's bytes and VLAN are the frame's on the wire, shims included.
+ * Nothing to do with --decap off.
  */
-static enum dv_parse_status dv_skip_shims(const uint8_t *d, uint32_t caplen, uint32_t *off,
-					  uint16_t *etype, struct dv_pkt *out)
+static enum dv_parse_status dv_skip_shims(struct dv_walk *w, uint32_t *off, uint16_t *etype)
 {
-	for (int depth = 0; depth < DV_SHIM_DEPTH; depth++) {
+	const uint8_t *d = w->d;
+	uint32_t end = w->end;
+
+	if (w->dc == NULL)
+		return DV_PARSE_OK;
+	for (;;) {
 		struct dv_decap dc;
+		enum dv_parse_status st;
 		int rc;
 
 		switch (*etype) {
 		case DV_ETHERTYPE_MPLS:
 		case DV_ETHERTYPE_MPLS_MC:
-			rc = dv_decap_mpls(d + *off, caplen - *off, &dc);
+			rc = dv_decap_mpls(d + *off, end - *off, &dc);
 			break;
 		case DV_ETHERTYPE_PPPOE:
-			rc = dv_decap_pppoe(d + *off, caplen - *off, &dc);
+			rc = dv_decap_pppoe(d + *off, end - *off, &dc);
 			break;
 		case DV_ETHERTYPE_FABRICPATH:
-			rc = dv_decap_fabricpath(d + *off, caplen - *off, &dc);
+			rc = dv_decap_fabricpath(d + *off, end - *off, &dc);
 			break;
 		default:
 			return DV_PARSE_OK;
 		}
 		if (rc != DV_DECAP_OK)
 			return DV_PARSE_MALFORMED;
+		st = dv_walk_step(w, (enum dv_tunnel_kind)dc.kind);
+		if (st != DV_PARSE_OK)
+			return st;
 		*off += dc.off;
 		switch (dc.inner) {
 		case DV_INNER_IPV4:
@@ -168,11 +209,11 @@ static enum dv_parse_status dv_skip_shims(const uint8_t *d, uint32_t caplen, uin
 			*etype = DV_ETHERTYPE_IPV6;
 			return DV_PARSE_OK;
 		case DV_INNER_ETHERNET:
-			if (caplen - *off < DV_ETH_HLEN)
+			if (end - *off < DV_ETH_HLEN)
 				return DV_PARSE_MALFORMED;
 			*etype = dv_parse_be16(d + *off + 12);
 			*off += DV_ETH_HLEN;
-			if (dv_skip_vlans(d, caplen, off, etype, out) != DV_PARSE_OK)
+			if (dv_skip_vlans(d, end, off, etype, w->out) != DV_PARSE_OK)
 				return DV_PARSE_MALFORMED;
 			break;
 		default:
@@ -180,7 +221,6 @@ static enum dv_parse_status dv_skip_shims(const uint8_t *d, uint32_t caplen, uin
 			return DV_PARSE_OK;
 		}
 	}
-	return DV_PARSE_MALFORMED;
 }
 
 /*
@@ -382,9 +422,131 @@ static enum dv_parse_status dv_parse_l4(const uint8_t *d, uint32_t off, uint32_t
 	return DV_PARSE_OK;
 }
 
-enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int linktype,
-				      struct dv_pkt *out)
+/* Which overlay a UDP destination port belongs to (dv_decap_udp_port() said one does). */
+static int dv_udp_overlay(const struct dv_decap_cfg *dc, uint16_t port, const uint8_t *p,
+			  uint32_t len, struct dv_decap *res)
 {
+	for (unsigned int i = 0; i < dc->n_vxlan; i++)
+		if (dc->vxlan[i] == port)
+			return dv_decap_vxlan(p, len, res);
+	for (unsigned int i = 0; i < dc->n_vxlan_gpe; i++)
+		if (dc->vxlan_gpe[i] == port)
+			return dv_decap_vxlan_gpe(p, len, res);
+	for (unsigned int i = 0; i < dc->n_geneve; i++)
+		if (dc->geneve[i] == port)
+			return dv_decap_geneve(p, len, res);
+	return dv_decap_gtpu(p, len, res);
+}
+
+/* Where the IP packet at d[ip] ends by its own length field (which a snap
+ * length does not cut), or 0 when the field says nothing (TSO, jumbogram). */
+static uint32_t dv_ip_wire_end(const uint8_t *d, uint32_t ip, uint8_t family)
+{
+	uint32_t n = dv_parse_be16(d + ip + (family == 4 ? 2 : 4));
+
+	if (n == 0)
+		return 0;
+	return family == 4 ? ip + n : ip + DV_IPV6_HLEN + n;
+}
+
+/*
+ * Is the IP packet just parsed (header at ip, transport header or tunnel
+ * header at [l4off, l4end)) a tunnel? DV_PARSE_OK with *etype 0: no (not
+ * one devourer reads, or its payload is unknown), the IP packet is the flow. Otherwise the walk
+ * goes on at *off with *etype (an IP ethertype), having counted the step, the VNI, the outer
+ * addresses and the carried frame's length; NON_IP, MALFORMED or TOO_DEEP end it.
+ */
+static enum dv_parse_status dv_parse_tunnel(struct dv_walk *w, uint32_t ip, uint32_t l4off,
+					    uint32_t l4end, uint32_t *off, uint16_t *etype)
+{
+	struct dv_pkt *out = w->out;
+	const uint8_t *d = w->d;
+	struct dv_decap res;
+	enum dv_parse_status st;
+	uint32_t at = l4off, end = l4end;
+	int rc;
+
+	*etype = 0;
+	switch (out->proto) {
+	case DV_IPPROTO_IPIP:
+	case DV_IPPROTO_IPV6:
+		rc = DV_DECAP_OK;
+		res.off = 0;
+		res.inner = out->proto == DV_IPPROTO_IPIP ? DV_INNER_IPV4 : DV_INNER_IPV6;
+		res.kind = DV_TUN_IPIP;
+		res.has_vni = 0;
+		break;
+	case DV_IPPROTO_GRE:
+		rc = dv_decap_gre(d + at, end - at, &res);
+		break;
+	case DV_IPPROTO_UDP:
+		if (end - at < DV_UDP_NEED || !dv_decap_udp_port(w->dc, dv_parse_be16(d + at + 2)))
+			return DV_PARSE_OK;
+		/* The datagram's own length bounds its payload, when it is sane. */
+		uint32_t ulen = dv_parse_be16(d + at + 4);
+
+		if (ulen >= DV_UDP_NEED && ulen < end - at)
+			end = at + ulen;
+		at += DV_UDP_NEED;
+		rc = dv_udp_overlay(w->dc, dv_parse_be16(d + l4off + 2), d + at, end - at, &res);
+		break;
+	default:
+		return DV_PARSE_OK;
+	}
+	if (rc != DV_DECAP_OK)
+		return DV_PARSE_MALFORMED;
+	if (res.inner == DV_INNER_UNKNOWN)
+		return DV_PARSE_OK;
+	st = dv_walk_step(w, (enum dv_tunnel_kind)res.kind);
+	if (st != DV_PARSE_OK)
+		return st;
+	if (w->tun->outer_family == 0) {
+		w->tun->outer_family = out->family;
+		memcpy(w->tun->outer_src, out->src, 16);
+		memcpy(w->tun->outer_dst, out->dst, 16);
+	}
+	if (res.has_vni) {
+		out->tun |= DV_PKT_T_VNI;
+		out->vni = res.vni;
+	}
+	at += res.off;
+	w->end = end;
+	switch (res.inner) {
+	case DV_INNER_IPV4:
+		*etype = DV_ETHERTYPE_IPV4;
+		break;
+	case DV_INNER_IPV6:
+		*etype = DV_ETHERTYPE_IPV6;
+		break;
+	case DV_INNER_MPLS:
+		*etype = DV_ETHERTYPE_MPLS;
+		break;
+	case DV_INNER_ETHERNET: {
+		/* A carried frame is counted as itself (its bytes, its VLAN). */
+		uint32_t ip_end = dv_ip_wire_end(d, ip, out->family);
+
+		w->tun->frame_len = ip_end > at ? ip_end - at : 0;
+		if (end - at < DV_ETH_HLEN)
+			return DV_PARSE_MALFORMED;
+		*etype = dv_parse_be16(d + at + 12);
+		at += DV_ETH_HLEN;
+		out->vlan = 0;
+		if (dv_skip_vlans(d, end, &at, etype, out) != DV_PARSE_OK)
+			return DV_PARSE_MALFORMED;
+		break;
+	}
+	default:
+		return DV_PARSE_NON_IP;
+	}
+	*off = at;
+	return dv_skip_shims(w, off, etype);
+}
+
+enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int linktype,
+				      const struct dv_decap_cfg *dc, struct dv_pkt *out,
+				      struct dv_pkt_tun *tun)
+{
+	struct dv_walk w = {.d = data, .end = caplen, .dc = dc, .out = out, .tun = tun};
 	enum dv_parse_status st;
 	uint32_t off = 0, l4off = 0, l4end = 0;
 	uint16_t etype = 0;
@@ -394,21 +556,55 @@ enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int 
 
 	st = dv_parse_link(data, caplen, linktype, &off, &etype, out);
 	if (st == DV_PARSE_OK)
-		st = dv_skip_shims(data, caplen, &off, &etype, out);
+		st = dv_skip_shims(&w, &off, &etype);
 	if (st != DV_PARSE_OK)
 		return st;
 
-	/* Anything else, 802.3 length fields (< 0x0600) included, carries no IP. */
-	if (etype == DV_ETHERTYPE_IPV4)
-		st = dv_parse_ipv4(data, off, caplen, out, &l4off, &l4end);
-	else if (etype == DV_ETHERTYPE_IPV6)
-		st = dv_parse_ipv6(data, off, caplen, out, &l4off, &l4end);
-	else
-		return DV_PARSE_NON_IP;
-	if (st != DV_PARSE_OK || out->frag == DV_FRAG_LATER)
-		return st;
+	for (;;) {
+		uint32_t ip = off;
 
+		/* Anything else, 802.3 length fields (< 0x0600) included, carries no IP. */
+		if (etype == DV_ETHERTYPE_IPV4)
+			st = dv_parse_ipv4(data, off, w.end, out, &l4off, &l4end);
+		else if (etype == DV_ETHERTYPE_IPV6)
+			st = dv_parse_ipv6(data, off, w.end, out, &l4off, &l4end);
+		else
+			return DV_PARSE_NON_IP;
+		if (st != DV_PARSE_OK || out->frag == DV_FRAG_LATER)
+			return st;
+		/* A fragment of a tunnel's packet is not opened: it is the flow. */
+		if (dc == NULL || out->frag != DV_FRAG_NONE)
+			break;
+		st = dv_parse_tunnel(&w, ip, l4off, l4end, &off, &etype);
+		if (st != DV_PARSE_OK)
+			return st;
+		if (etype == 0)
+			break;
+	}
 	return dv_parse_l4(data, l4off, l4end, out);
+}
+
+void dv_decap_cfg_ports(struct dv_decap_cfg *dc)
+{
+	const uint16_t *lists[] = {dc->vxlan, dc->vxlan_gpe, dc->geneve, dc->gtpu};
+	const uint8_t counts[] = {dc->n_vxlan, dc->n_vxlan_gpe, dc->n_geneve, dc->n_gtpu};
+
+	memset(dc->udp_ports, 0, sizeof(dc->udp_ports));
+	for (unsigned int l = 0; l < 4; l++)
+		for (unsigned int i = 0; i < counts[l]; i++)
+			dc->udp_ports[lists[l][i] >> 6] |= 1ULL << (lists[l][i] & 63);
+}
+
+void dv_decap_cfg_default(struct dv_decap_cfg *dc)
+{
+	memset(dc, 0, sizeof(*dc));
+	dc->vxlan[dc->n_vxlan++] = 4789;
+	dc->vxlan[dc->n_vxlan++] = 8472;
+	dc->vxlan_gpe[dc->n_vxlan_gpe++] = 4790;
+	dc->geneve[dc->n_geneve++] = 6081;
+	dc->gtpu[dc->n_gtpu++] = 2152;
+	dc->max_depth = DV_TUN_MAX_DEPTH;
+	dv_decap_cfg_ports(dc);
 }
 
 uint32_t dv_pkt_addr_hash(const struct dv_pkt *pkt)

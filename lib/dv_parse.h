@@ -30,7 +30,8 @@ enum dv_linktype {
 enum dv_parse_status {
 	DV_PARSE_OK = 0,	/* an IP packet; pkt is filled */
 	DV_PARSE_NON_IP = 1,	/* a valid frame that carries no IP (ARP, LLDP, ...) */
-	DV_PARSE_MALFORMED = 2, /* truncated or invalid link, IP or transport header */
+	DV_PARSE_MALFORMED = 2, /* truncated or invalid link, IP, tunnel or transport header */
+	DV_PARSE_TOO_DEEP = 3,	/* more encapsulations than the depth limit: malformed too */
 };
 
 /* Fragment position of an IP packet. */
@@ -44,29 +45,83 @@ enum dv_frag {
  * low 12 bits; an untagged frame has vlan 0, and id 0 is a priority tag). */
 #define DV_PKT_VLAN_TAGGED 0x8000
 
+/* dv_pkt.tun bits: what decapsulation (lib/dv_decap.h) found. */
+#define DV_PKT_T_TUNNEL 0x01 /* reached through a tunnel or shim: its struct dv_pkt_tun is set */
+#define DV_PKT_T_VNI	0x80 /* vni is part of the flow key */
+
 /*
  * One parsed packet, oriented as it was sent (src = sender). Addresses are
  * 16 bytes; an IPv4 address is in the first 4 bytes and the rest is zero.
  * Ports are host order. 64 bytes so that rings of parsed packets stay cheap.
  * The 8 bytes from sport to family are laid out as the end of the flow
- * table's key, which then takes them with one load.
+ * table's key, which then takes them with one load. A tunnelled packet's
+ * fields are those of the innermost packet; what only its flow's first
+ * packet needs (the encapsulations, the outer addresses) is in a struct
+ * dv_pkt_tun beside it.
  */
 struct dv_pkt {
 	uint8_t src[16];
 	uint8_t dst[16];
 	uint16_t sport;
 	uint16_t dport;
-	uint16_t vlan;	/* DV_PKT_VLAN_TAGGED | outer VLAN id, or 0 untagged */
+	uint16_t vlan;	/* DV_PKT_VLAN_TAGGED | VLAN id (of the innermost Ethernet frame), or 0 */
 	uint8_t proto;	/* IP protocol number (after IPv6 extension headers) */
 	uint8_t family; /* 4 or 6 */
 	uint8_t flags;	/* set by the caller (dv_parse writes 0) */
 	uint8_t tcp_flags;
-	uint8_t frag; /* enum dv_frag */
-	uint8_t pad0;
+	uint8_t frag;	   /* enum dv_frag */
+	uint8_t tun;	   /* DV_PKT_T_* */
 	uint32_t frag_id;  /* IPv4 identification or IPv6 fragment id */
+	uint32_t vni;	   /* with DV_PKT_T_VNI: VXLAN, VXLAN-GPE or Geneve VNI, NVGRE VSID */
 	uint32_t wire_len; /* frame length on the wire, set by the caller */
 	uint64_t ts_ns;	   /* capture time in ns since the epoch, set by the caller */
 };
+
+_Static_assert(sizeof(struct dv_pkt) == 64, "a parsed packet is one cache line");
+
+#define DV_TUN_MAX_DEPTH 8 /* encapsulations a packet may pass (--decap-depth at most) */
+
+/*
+ * The tunnel side of a packet with DV_PKT_T_TUNNEL: the same size as a
+ * dv_pkt, so that it can follow its packet on an input ring as the next
+ * element. Written only for such packets.
+ */
+struct dv_pkt_tun {
+	uint8_t outer_src[16]; /* the outermost IP header that carried a tunnel */
+	uint8_t outer_dst[16];
+	uint32_t frame_len;   /* bytes of the innermost carried Ethernet frame; 0: the wire's */
+	uint8_t outer_family; /* 4 or 6; 0 when only link shims were passed */
+	uint8_t n_kinds;
+	uint8_t kinds[DV_TUN_MAX_DEPTH]; /* enum dv_tunnel_kind, outermost first */
+	uint8_t pad[18];
+};
+
+_Static_assert(sizeof(struct dv_pkt_tun) == sizeof(struct dv_pkt),
+	       "tunnel info rides a ring of packets as one element");
+
+/*
+ * What to decapsulate (--decap, the overlay ports, --decap-depth). Built
+ * once at start-up and read-only afterwards; NULL for --decap off.
+ */
+struct dv_decap_cfg {
+	uint64_t udp_ports[1024]; /* bit p: UDP destination port p is an overlay's */
+	uint16_t vxlan[8], vxlan_gpe[8], geneve[8], gtpu[8];
+	uint8_t n_vxlan, n_vxlan_gpe, n_geneve, n_gtpu;
+	uint8_t max_depth; /* 1 .. DV_TUN_MAX_DEPTH */
+};
+
+/* Is UDP destination port `port` one of the overlays' ports? */
+static inline int dv_decap_udp_port(const struct dv_decap_cfg *dc, uint16_t port)
+{
+	return (dc->udp_ports[port >> 6] >> (port & 63)) & 1;
+}
+
+/* A configuration with the default ports (VXLAN 4789 and 8472, VXLAN-GPE
+ * 4790, Geneve 6081, GTP-U 2152) and depth DV_TUN_MAX_DEPTH. */
+void dv_decap_cfg_default(struct dv_decap_cfg *dc);
+
+/* Rebuild udp_ports from the four port lists (after changing them). */
+void dv_decap_cfg_ports(struct dv_decap_cfg *dc);
 
 /*
  * dv_parse() without its fast path for the common frame: every frame takes
@@ -74,7 +129,8 @@ struct dv_pkt {
  * dv_parse(); the tests use it to check the fast path against it.
  */
 enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int linktype,
-				      struct dv_pkt *out);
+				      const struct dv_decap_cfg *dc, struct dv_pkt *out,
+				      struct dv_pkt_tun *tun);
 
 /* What the inline fast path below reads; dv_parse.c has the rest. */
 #define DV_ETH_HLEN	  14
@@ -101,12 +157,13 @@ static inline uint16_t dv_parse_be16(const uint8_t *p)
  * gives exactly what the general path would (test_parse checks this on
  * every frame it parses and on mutated frames). Inline, so that a worker's
  * receive loop makes no call for it. Returns 0 when the frame is not of
- * this shape and the general path must read it; *out may then be partly
- * written. The IPv4 header is at 14, its fields at 14 + their offset (total
- * length 2, id 4, flags and fragment offset 6, protocol 9, addresses 12 and
- * 16); the transport header at 34 (TCP data offset 12, flags 13).
+ * this shape (or is UDP to an overlay's port) and the general path must
+ * read it; *out may then be partly written. The IPv4 header is at 14, its fields at 14 + their
+ * offset (total length 2, id 4, flags and fragment offset 6, protocol 9, addresses 12 and 16); the
+ * transport header at 34 (TCP data offset 12, flags 13).
  */
-static inline int dv_parse_ipv4_fast(const uint8_t *d, uint32_t caplen, struct dv_pkt *out)
+static inline int dv_parse_ipv4_fast(const uint8_t *d, uint32_t caplen,
+				     const struct dv_decap_cfg *dc, struct dv_pkt *out)
 {
 	const uint8_t *ip = d + DV_ETH_HLEN, *l4 = ip + DV_IPV4_MIN_HLEN;
 	uint32_t tot_len, need;
@@ -138,6 +195,8 @@ static inline int dv_parse_ipv4_fast(const uint8_t *d, uint32_t caplen, struct d
 	memcpy(out->dst, ip + 16, 4);
 	out->sport = dv_parse_be16(l4);
 	out->dport = dv_parse_be16(l4 + 2);
+	if (proto == DV_IPPROTO_UDP && dc != NULL && dv_decap_udp_port(dc, out->dport))
+		return 0; /* an overlay's port: the general path decapsulates */
 	out->proto = proto;
 	out->family = 4;
 	out->frag_id = dv_parse_be16(ip + 4);
@@ -147,16 +206,20 @@ static inline int dv_parse_ipv4_fast(const uint8_t *d, uint32_t caplen, struct d
 /*
  * Parse one frame.
  *
- * data/caplen: the captured bytes; linktype: enum dv_linktype of the source.
- * On DV_PARSE_OK every field of *out but wire_len and ts_ns is set. On other
- * results *out is unspecified. Never reads outside data[0..caplen).
+ * data/caplen: the captured bytes; linktype: enum dv_linktype of the source;
+ * dc: what to decapsulate, NULL for nothing (--decap off). On DV_PARSE_OK
+ * every field of *out but wire_len and ts_ns is set, and *tun too when
+ * out->tun has DV_PKT_T_TUNNEL (tun is not touched otherwise). On other
+ * results *out and *tun are unspecified. Never reads outside
+ * data[0..caplen).
  */
 static inline enum dv_parse_status dv_parse(const uint8_t *data, uint32_t caplen, int linktype,
-					    struct dv_pkt *out)
+					    const struct dv_decap_cfg *dc, struct dv_pkt *out,
+					    struct dv_pkt_tun *tun)
 {
-	if (linktype == DV_LINK_ETHERNET && dv_parse_ipv4_fast(data, caplen, out))
+	if (linktype == DV_LINK_ETHERNET && dv_parse_ipv4_fast(data, caplen, dc, out))
 		return DV_PARSE_OK;
-	return dv_parse_general(data, caplen, linktype, out);
+	return dv_parse_general(data, caplen, linktype, dc, out, tun);
 }
 
 /* Non-zero if dv_parse() understands this link type. */

@@ -86,7 +86,8 @@ struct dv_reader *dv_reader_open(const char *path, char *err, size_t errlen)
 	return r;
 }
 
-int dv_reader_next(struct dv_reader *r, struct dv_pkt *pkt, char *err, size_t errlen)
+int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv_pkt *pkt,
+		   struct dv_pkt_tun *tun, char *err, size_t errlen)
 {
 	struct pcap_pkthdr *h;
 	const u_char *data;
@@ -109,10 +110,15 @@ int dv_reader_next(struct dv_reader *r, struct dv_pkt *pkt, char *err, size_t er
 		}
 		r->stats.packets++;
 		r->stats.bytes += wire;
-		switch (dv_parse(data, h->caplen, r->linktype, pkt)) {
+		switch (dv_parse(data, h->caplen, r->linktype, dc, pkt, tun)) {
 		case DV_PARSE_OK:
 			r->stats.ip_packets++;
 			pkt->wire_len = wire;
+			if (pkt->tun & DV_PKT_T_TUNNEL) {
+				r->stats.tunnelled++;
+				if (tun->frame_len != 0)
+					pkt->wire_len = tun->frame_len;
+			}
 			/* pcap times before 1970 are nonsense for a flow log; clamp. */
 			pkt->ts_ns = h->ts.tv_sec < 0 ? 0
 						      : (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC +
@@ -120,6 +126,10 @@ int dv_reader_next(struct dv_reader *r, struct dv_pkt *pkt, char *err, size_t er
 			return 1;
 		case DV_PARSE_NON_IP:
 			r->stats.non_ip++;
+			break;
+		case DV_PARSE_TOO_DEEP:
+			r->stats.decap_depth++;
+			r->stats.malformed++;
 			break;
 		default:
 			r->stats.malformed++;

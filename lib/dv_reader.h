@@ -28,12 +28,14 @@ struct dv_reader;
 #define DV_WIRE_LEN_MAX 262144
 
 struct dv_reader_stats {
-	uint64_t packets;    /* frames read */
-	uint64_t bytes;	     /* their wire length */
-	uint64_t ip_packets; /* parsed as IP */
-	uint64_t non_ip;     /* valid frames without IP */
-	uint64_t malformed;  /* truncated or invalid headers */
-	uint64_t bad_length; /* original length not believed (see DV_WIRE_LEN_MAX) */
+	uint64_t packets;     /* frames read */
+	uint64_t bytes;	      /* their wire length */
+	uint64_t ip_packets;  /* parsed as IP */
+	uint64_t non_ip;      /* valid frames without IP */
+	uint64_t malformed;   /* truncated or invalid headers (decap_depth included) */
+	uint64_t decap_depth; /* more encapsulations than --decap-depth */
+	uint64_t tunnelled;   /* IP packets read through a tunnel or link shim */
+	uint64_t bad_length;  /* original length not believed (see DV_WIRE_LEN_MAX) */
 };
 
 /*
@@ -43,12 +45,15 @@ struct dv_reader_stats {
 struct dv_reader *dv_reader_open(const char *path, char *err, size_t errlen);
 
 /*
- * Next IP packet into *pkt (wire_len and ts_ns set). Frames that are not IP
- * or are malformed are counted and skipped. Returns 1 for a packet, 0 at the
+ * Next IP packet into *pkt (wire_len and ts_ns set), decapsulated as dc
+ * says (NULL: not at all); a tunnelled one's tunnel side into *tun (see
+ * dv_parse()), and its wire_len is the carried frame's where it has one.
+ * Frames that are not IP or are malformed are counted and skipped. Returns 1 for a packet, 0 at the
  * end of the file, -EIO if the file is damaged (one line in err; the packets
  * before the damage were returned).
  */
-int dv_reader_next(struct dv_reader *r, struct dv_pkt *pkt, char *err, size_t errlen);
+int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv_pkt *pkt,
+		   struct dv_pkt_tun *tun, char *err, size_t errlen);
 
 const struct dv_reader_stats *dv_reader_stats(const struct dv_reader *r);
 

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "dv_decap.h"
+#include "dv_parse.h"
 #include "dv_row.h"
 
 /* Bounded output: p advances, end is fixed; full is set once anything did
@@ -451,6 +453,32 @@ static void put_col_end_reason(struct dv_cursor *c, uint8_t reason)
 static void put_col_nullable(struct dv_cursor *c, bool valid, uint64_t v)
 {
 	put_nullable_u64(c, valid, v);
+}
+
+/* The tunnel column: the kinds outermost first, comma separated; null for a plain flow. */
+static void put_col_tunnel(struct dv_cursor *c, uint8_t n, const uint8_t *kinds)
+{
+	if (n == 0) {
+		PUT_LIT(c, "null");
+		return;
+	}
+	PUT_LIT(c, "\"");
+	for (uint8_t i = 0; i < n && i < DV_TUN_MAX_DEPTH; i++) {
+		if (i > 0)
+			PUT_LIT(c, ",");
+		put_str(c, dv_tunnel_name((enum dv_tunnel_kind)kinds[i]));
+	}
+	PUT_LIT(c, "\"");
+}
+
+/* An address that may be absent (family 0): null. */
+static void put_col_nullable_addr(struct dv_cursor *c, const uint8_t addr[16], uint8_t family)
+{
+	if (family != 4 && family != 6) {
+		PUT_LIT(c, "null");
+		return;
+	}
+	put_col_addr(c, addr, family);
 }
 
 static void put_col_sensor(struct dv_cursor *c, const char *sensor)

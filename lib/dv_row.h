@@ -14,7 +14,7 @@
 
 /* Longest row dv_row_format() can produce with a sensor name of DV_SENSOR_MAX. */
 #define DV_SENSOR_MAX 255
-#define DV_ROW_MAX    1024
+#define DV_ROW_MAX    1280
 /* "<36-char uuid>:<segment>" plus NUL */
 #define DV_INSERT_ID_MAX 48
 

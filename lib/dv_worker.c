@@ -66,15 +66,37 @@ void dv_handoff_init(struct dv_handoff *h, struct dv_pkt *pkts, struct rte_ring 
 	memset(h->n, 0, sizeof(h->n));
 }
 
+/* How many of the first `room` of n staged elements can go without
+ * splitting a pair (a tunnelled packet and its side). */
+static uint32_t whole_pairs(const struct dv_pkt *stage, uint32_t n, uint32_t room)
+{
+	uint32_t i = 0;
+
+	if (room >= n)
+		return n;
+	while (i < room) {
+		uint32_t len = (stage[i].tun & DV_PKT_T_TUNNEL) ? 2 : 1;
+
+		if (i + len > room)
+			break;
+		i += len;
+	}
+	return i;
+}
+
 uint32_t dv_handoff_send(struct dv_handoff *h, uint32_t owner)
 {
 	struct dv_pkt *stage = h->pkts + (size_t)owner * DV_HANDOFF_CAP;
-	uint32_t n = h->n[owner];
+	uint32_t n = h->n[owner], k;
 	unsigned int sent;
 
 	if (n == 0)
 		return 0;
-	sent = rte_ring_enqueue_burst_elem(h->rings[owner], stage, sizeof(*stage), n, NULL);
+	/* All or nothing of k elements: other producers may take room meanwhile,
+	 * and a burst enqueue could then leave half a pair behind. */
+	k = whole_pairs(stage, n, rte_ring_free_count(h->rings[owner]));
+	sent = k == 0 ? 0
+		      : rte_ring_enqueue_bulk_elem(h->rings[owner], stage, sizeof(*stage), k, NULL);
 	if (sent < n)
 		memmove(stage, stage + sent, (n - sent) * sizeof(*stage));
 	h->n[owner] = n - sent;
@@ -106,7 +128,9 @@ int dv_worker_init(struct dv_worker *w, const struct dv_worker_config *cfg, char
 		return -EINVAL;
 	}
 	for (uint16_t i = 0; i < cfg->n_rxq; i++) {
-		if (!cfg->rxq[i].distribute)
+		/* A tunnelled packet's owner is its inner flow's, whatever queue
+		 * RSS (which hashes the outer headers) chose. */
+		if (!cfg->rxq[i].distribute && !(cfg->decap != NULL && cfg->n_workers > 1))
 			continue;
 		stage =
 		    rte_zmalloc("dv_stage", sizeof(struct dv_pkt) * DV_HANDOFF_CAP * cfg->n_workers,
@@ -159,7 +183,7 @@ static int flush_handoff(struct dv_worker *w)
 		if (h->n[j] == 0)
 			continue;
 		w->stats.handed_off += dv_handoff_send(h, j);
-		if (h->n[j] > DV_HANDOFF_CAP - DV_BURST) {
+		if (h->n[j] > DV_HANDOFF_CAP - 2 * DV_BURST) {
 			w->stats.handoff_waits++;
 			ok = 0;
 		}
@@ -188,10 +212,12 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 {
 	struct rte_mbuf *mbufs[DV_RX_BURST];
 	struct dv_pkt pkts[DV_BURST];
-	uint32_t n_local = 0, n_ip = 0, n_non_ip = 0, n_malformed = 0;
+	struct dv_pkt_tun tun[DV_BURST]; /* written for tunnelled packets only */
+	uint32_t n_local = 0, n_ip = 0, n_non_ip = 0, n_malformed = 0, n_deep = 0, n_tun = 0;
 	uint64_t bytes = 0;
 	const int hw_time = q->ts_dynfield && w->cfg.ts_dynfield_offset >= 0;
 	const int distribute = q->distribute;
+	const int tun_owner = w->cfg.decap != NULL && w->cfg.n_workers > 1;
 	uint16_t n, got = 0;
 
 	do {
@@ -209,11 +235,16 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 			bytes += m->pkt_len;
 			not_plain |= dv_mbuf_not_plain(m, pool);
 			switch (dv_parse(rte_pktmbuf_mtod(m, const uint8_t *),
-					 rte_pktmbuf_data_len(m), DV_LINK_ETHERNET, p)) {
+					 rte_pktmbuf_data_len(m), DV_LINK_ETHERNET, w->cfg.decap, p,
+					 &tun[n_local])) {
 			case DV_PARSE_OK:
 				break;
 			case DV_PARSE_NON_IP:
 				n_non_ip++;
+				continue;
+			case DV_PARSE_TOO_DEEP:
+				n_deep++;
+				n_malformed++;
 				continue;
 			default:
 				n_malformed++;
@@ -222,11 +253,16 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 			n_ip++;
 			p->wire_len = m->pkt_len;
 			p->ts_ns = unlikely(hw_time) ? rx_time(w, m, now) : now;
-			if (distribute) {
+			if (unlikely(p->tun & DV_PKT_T_TUNNEL)) {
+				n_tun++;
+				if (tun[n_local].frame_len != 0)
+					p->wire_len = tun[n_local].frame_len;
+			}
+			if (distribute || (tun_owner && (p->tun & DV_PKT_T_TUNNEL))) {
 				uint32_t owner = dv_worker_owner(p, w->cfg.n_workers);
 
 				if (owner != w->cfg.index) {
-					dv_handoff_put(&w->handoff, owner, p);
+					dv_handoff_put(&w->handoff, owner, p, &tun[n_local]);
 					continue;
 				}
 			}
@@ -242,21 +278,21 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 	w->stats.ip_packets += n_ip;
 	w->stats.non_ip += n_non_ip;
 	w->stats.malformed += n_malformed;
+	w->stats.decap_depth += n_deep;
+	w->stats.tunnelled += n_tun;
 	if (n_local > 0)
-		dv_flow_table_update_burst(w->cfg.table, pkts, n_local, &w->xbuf);
+		dv_flow_table_update_burst(w->cfg.table, pkts, n_tun ? tun : NULL, n_local,
+					   &w->xbuf);
 	return got;
 }
 
-/* One burst of parsed packets from the input ring. */
-static uint32_t poll_in_ring(struct dv_worker *w)
+/*
+ * Account pkts[0..n) (a burst from the input ring holding no tunnel pair),
+ * moving the table clock at each tick. Returns the ticks.
+ */
+static unsigned int account_ring_burst(struct dv_worker *w, struct dv_pkt *pkts,
+				       const struct dv_pkt_tun *tun, unsigned int n)
 {
-	struct dv_pkt pkts[DV_BURST];
-	unsigned int n;
-
-	n = rte_ring_dequeue_burst_elem(w->cfg.in_ring, pkts, sizeof(pkts[0]), DV_BURST, NULL);
-	if (n == 0)
-		return 0;
-	/* Account packets up to each clock tick, then move the clock. */
 	unsigned int start = 0, ticks = 0;
 
 	for (unsigned int i = 0; i < n; i++) {
@@ -264,12 +300,65 @@ static uint32_t poll_in_ring(struct dv_worker *w)
 			continue;
 		ticks++;
 		if (i > start)
-			dv_flow_table_update_burst(w->cfg.table, pkts + start, i - start, &w->xbuf);
+			dv_flow_table_update_burst(w->cfg.table, pkts + start,
+						   tun ? tun + start : NULL, i - start, &w->xbuf);
 		dv_flow_table_advance(w->cfg.table, pkts[i].ts_ns);
 		start = i + 1;
 	}
 	if (n > start)
-		dv_flow_table_update_burst(w->cfg.table, pkts + start, n - start, &w->xbuf);
+		dv_flow_table_update_burst(w->cfg.table, pkts + start, tun ? tun + start : NULL,
+					   n - start, &w->xbuf);
+	return ticks;
+}
+
+/*
+ * Split a burst from the input ring into packets and their tunnel sides
+ * (the element after each tunnelled packet; when the burst ended between
+ * the two, the side is on the ring already, enqueued with its packet).
+ * Returns the packets (and ticks) now in pkts[0..).
+ */
+static unsigned int split_pairs(struct dv_worker *w, struct dv_pkt *ring, unsigned int *n,
+				struct dv_pkt *pkts, struct dv_pkt_tun *tun)
+{
+	unsigned int m = 0;
+
+	for (unsigned int i = 0; i < *n; i++, m++) {
+		pkts[m] = ring[i];
+		if (!(ring[i].tun & DV_PKT_T_TUNNEL) || (ring[i].flags & DV_PKT_F_TICK))
+			continue;
+		if (i + 1 == *n)
+			*n += rte_ring_dequeue_bulk_elem(w->cfg.in_ring, &ring[*n], sizeof(ring[0]),
+							 1, NULL);
+		if (i + 1 < *n)
+			memcpy(&tun[m], &ring[++i], sizeof(tun[m]));
+		else /* never: a pair is enqueued whole */
+			pkts[m].tun &= (uint8_t)~DV_PKT_T_TUNNEL;
+	}
+	return m;
+}
+
+/* One burst of parsed packets from the input ring. */
+static uint32_t poll_in_ring(struct dv_worker *w)
+{
+	struct dv_pkt ring[DV_BURST + 1];
+	unsigned int n, ticks, any_tun = 0;
+
+	n = rte_ring_dequeue_burst_elem(w->cfg.in_ring, ring, sizeof(ring[0]), DV_BURST, NULL);
+	if (n == 0)
+		return 0;
+	/* A tunnel side's bytes may look like the flag too: that only sends
+	 * the burst the careful way. */
+	for (unsigned int i = 0; i < n; i++)
+		any_tun |= ring[i].tun;
+	if (likely(!(any_tun & DV_PKT_T_TUNNEL))) {
+		ticks = account_ring_burst(w, ring, NULL, n);
+	} else {
+		struct dv_pkt pkts[DV_BURST];
+		struct dv_pkt_tun tun[DV_BURST];
+		unsigned int m = split_pairs(w, ring, &n, pkts, tun);
+
+		ticks = account_ring_burst(w, pkts, tun, m);
+	}
 	w->stats.from_ring += n - ticks;
 	return n;
 }

@@ -19,6 +19,7 @@
 #define DV_WORKER_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_branch_prediction.h>
 #include <rte_mbuf.h>
@@ -93,7 +94,9 @@ struct dv_worker_stats {
 	uint64_t rx_bytes;
 	uint64_t ip_packets; /* frames that became flow updates (here or handed off) */
 	uint64_t non_ip;
-	uint64_t malformed;
+	uint64_t malformed;	/* decap_depth included */
+	uint64_t decap_depth;	/* frames with more encapsulations than --decap-depth */
+	uint64_t tunnelled;	/* IP packets read through a tunnel or link shim */
 	uint64_t handed_off;	/* parsed packets sent to another worker */
 	uint64_t handoff_waits; /* loops that found a peer's input ring full */
 	uint64_t from_ring;	/* parsed packets taken from the input ring */
@@ -104,11 +107,15 @@ struct dv_worker_stats {
 
 /*
  * Hand-off staging: parsed packets waiting to go to their owners' input
- * rings, at most DV_HANDOFF_CAP per owner, sent to each ring as a burst.
- * Both distributors stage this way: a worker reading a port it shares
- * (see dv_rxq.distribute) and the --read reader on the control lcore.
+ * rings, at most DV_HANDOFF_CAP elements per owner, sent to each ring as a
+ * burst. Both distributors stage this way: a worker reading a port it
+ * shares (see dv_rxq.distribute) or receiving tunnelled packets, and the
+ * --read reader on the control lcore. A tunnelled packet is two elements,
+ * the packet and then its struct dv_pkt_tun, and a pair is always
+ * enqueued and dequeued whole.
  */
-#define DV_HANDOFF_CAP (2 * DV_BURST) /* per owner: one RX burst may all go to one owner */
+#define DV_HANDOFF_CAP                                                                             \
+	(4 * DV_BURST) /* per owner: one RX burst may all go to one owner, as pairs */
 
 struct dv_handoff {
 	struct dv_pkt *pkts;	 /* n_owners * DV_HANDOFF_CAP, the caller's memory */
@@ -121,19 +128,24 @@ struct dv_handoff {
 void dv_handoff_init(struct dv_handoff *h, struct dv_pkt *pkts, struct rte_ring **rings,
 		     uint32_t n_owners);
 
-/* Stage packet p for its owner; returns how many are staged for the owner
- * now. The caller sends before DV_HANDOFF_CAP would be passed. */
-static inline uint32_t dv_handoff_put(struct dv_handoff *h, uint32_t owner, const struct dv_pkt *p)
+/* Stage packet p (with its tunnel side tun when it has DV_PKT_T_TUNNEL)
+ * for its owner; returns how many elements are staged for the owner now.
+ * The caller sends before DV_HANDOFF_CAP would be passed. */
+static inline uint32_t dv_handoff_put(struct dv_handoff *h, uint32_t owner, const struct dv_pkt *p,
+				      const struct dv_pkt_tun *tun)
 {
+	struct dv_pkt *stage = h->pkts + (size_t)owner * DV_HANDOFF_CAP;
 	uint32_t n = h->n[owner];
 
-	h->pkts[(size_t)owner * DV_HANDOFF_CAP + n] = *p;
-	h->n[owner] = n + 1;
-	return n + 1;
+	stage[n++] = *p;
+	if (unlikely(p->tun & DV_PKT_T_TUNNEL))
+		memcpy(&stage[n++], tun, sizeof(*tun));
+	h->n[owner] = n;
+	return n;
 }
 
-/* Put as many of owner's staged packets on its ring as fit, in order; the
- * rest stay staged, first. Returns the number sent. */
+/* Put as many of owner's staged elements on its ring as fit, in order and
+ * never half a pair; the rest stay staged, first. Returns the number sent. */
 uint32_t dv_handoff_send(struct dv_handoff *h, uint32_t owner);
 
 /* Packets staged for all owners together. */
@@ -145,13 +157,14 @@ uint32_t dv_handoff_staged(const struct dv_handoff *h);
  * caller's: it makes them before and frees them after.
  */
 struct dv_worker_config {
-	uint32_t index;		       /* this worker: 0 .. n_workers - 1 */
-	uint32_t n_workers;	       /* at most DV_MAX_WORKERS */
-	struct dv_flow_table *table;   /* the worker's own flow table */
-	struct rte_ring *export_ring;  /* SP/SC, elements struct dv_export_rec */
-	struct rte_ring *in_ring;      /* MP/SC, elements struct dv_pkt; NULL: nobody hands off */
-	struct rte_ring **peer_in;     /* every worker's in_ring, for hand-off */
-	struct dv_rxq rxq[DV_MAX_RXQ]; /* the RX queues this worker polls */
+	uint32_t index;		      /* this worker: 0 .. n_workers - 1 */
+	uint32_t n_workers;	      /* at most DV_MAX_WORKERS */
+	struct dv_flow_table *table;  /* the worker's own flow table */
+	struct rte_ring *export_ring; /* SP/SC, elements struct dv_export_rec */
+	struct rte_ring *in_ring;     /* MP/SC, elements struct dv_pkt; NULL: nobody hands off */
+	struct rte_ring **peer_in;    /* every worker's in_ring, for hand-off */
+	const struct dv_decap_cfg *decap; /* what to decapsulate; NULL: --decap off */
+	struct dv_rxq rxq[DV_MAX_RXQ];	  /* the RX queues this worker polls */
 	uint16_t n_rxq;
 	enum dv_clock_mode clock_mode;
 	const struct dv_clock *clock;
@@ -177,7 +190,7 @@ struct dv_worker {
 	/* private to the worker */
 	struct dv_export_buf xbuf;
 	struct dv_export_rec xrecs[4 * DV_BURST];
-	struct dv_handoff handoff; /* staging for the queues it shares; pkts NULL if none */
+	struct dv_handoff handoff; /* staging for hand-off; pkts NULL if it hands nothing off */
 	uint64_t pkt_clock_last;   /* packet clock: last table time seen ... */
 	uint64_t pkt_clock_sys;	   /* ... and the TSC wall time when it was seen */
 } __attribute__((aligned(64)));

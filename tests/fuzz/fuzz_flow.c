@@ -48,6 +48,7 @@ static struct dv_flow_table *tables[N_TABLES];
 static struct dv_export_rec out_recs[OUT_CAP];
 static struct dv_export_buf out = {.recs = out_recs, .cap = OUT_CAP};
 static uint64_t base_ns;
+static struct dv_decap_cfg decap; /* the defaults: VNIs and tunnels reach the table */
 
 /* What one input fed and what came out of the table. */
 struct tally {
@@ -75,6 +76,7 @@ static void make_tables(void)
 		    .worker = 3,
 		    .seed = {0x1234, 0x5678},
 		    .lru_slack_div = i ? 4 : 0,
+		    .tunnels = 1,
 		};
 
 		dv_flow_table_free(tables[i]);
@@ -82,6 +84,7 @@ static void make_tables(void)
 		dv_fuzz_check(tables[i] != NULL, "table: %s", err);
 	}
 	base_ns = BASE_NS;
+	dv_decap_cfg_default(&decap);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -135,11 +138,11 @@ static void verify(const struct dv_flow_table *t)
 		      err);
 }
 
-static void run_burst(struct dv_flow_table *t, struct dv_pkt *pkts, uint32_t *n, uint64_t now,
-		      struct tally *y)
+static void run_burst(struct dv_flow_table *t, struct dv_pkt *pkts, const struct dv_pkt_tun *tuns,
+		      uint32_t *n, uint64_t now, struct tally *y)
 {
 	if (*n > 0) {
-		dv_flow_table_update_burst(t, pkts, *n, &out);
+		dv_flow_table_update_burst(t, pkts, tuns, *n, &out);
 		drain(t, y);
 		*n = 0;
 	}
@@ -153,6 +156,7 @@ static void run_burst(struct dv_flow_table *t, struct dv_pkt *pkts, uint32_t *n,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct dv_pkt pkts[MAX_BURST];
+	struct dv_pkt_tun tuns[MAX_BURST];
 	struct dv_flow_table *t;
 	struct dv_flow_stats before;
 	const struct dv_flow_stats *after;
@@ -181,7 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(frame, data + off, len);
 		off += len;
 		now += (ctl & 0x7f) * STEP_NS;
-		if (dv_parse(frame, len, linktype, &pkts[n]) == DV_PARSE_OK) {
+		if (dv_parse(frame, len, linktype, &decap, &pkts[n], &tuns[n]) == DV_PARSE_OK) {
 			pkts[n].wire_len = len + (ctl & 3); /* an FCS or padding cut off */
 			pkts[n].ts_ns = now;
 			y.packets++;
@@ -192,9 +196,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		free(frame);
 		if ((ctl & 0x80) || n == MAX_BURST)
-			run_burst(t, pkts, &n, now, &y);
+			run_burst(t, pkts, tuns, &n, now, &y);
 	}
-	run_burst(t, pkts, &n, now, &y);
+	run_burst(t, pkts, tuns, &n, now, &y);
 	while (dv_flow_table_count(t) > 0) {
 		dv_fuzz_check(dv_flow_table_flush(t, DV_END_EOF, &out) > 0,
 			      "flush exported nothing");

@@ -61,6 +61,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+static struct dv_decap_cfg decap;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct dv_pkt fast, general;
@@ -81,12 +83,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dv_fuzz_check(dv_linktype_supported(linktype), "link type %d not supported", linktype);
 	memset(&fast, 0xa5, sizeof(fast));
 	memset(&general, 0x5a, sizeof(general));
-	st = dv_parse(frame, len, linktype, &fast);
-	st_general = dv_parse_general(frame, len, linktype, &general);
+	/* With the default decapsulation (--decap on), and without. */
+	if (decap.max_depth == 0)
+		dv_decap_cfg_default(&decap);
+	const struct dv_decap_cfg *dc = (data[0] & 0x80) ? NULL : &decap;
+	struct dv_pkt_tun tun_fast, tun_general;
+
+	memset(&tun_fast, 0xa5, sizeof(tun_fast));
+	memset(&tun_general, 0x5a, sizeof(tun_general));
+	st = dv_parse(frame, len, linktype, dc, &fast, &tun_fast);
+	st_general = dv_parse_general(frame, len, linktype, dc, &general, &tun_general);
 	dv_fuzz_check(st == st_general, "dv_parse %d, dv_parse_general %d (link type %d)", st,
 		      st_general, linktype);
-	dv_fuzz_check(st == DV_PARSE_OK || st == DV_PARSE_NON_IP || st == DV_PARSE_MALFORMED,
+	dv_fuzz_check(st == DV_PARSE_OK || st == DV_PARSE_NON_IP || st == DV_PARSE_MALFORMED ||
+			  st == DV_PARSE_TOO_DEEP,
 		      "status %d", st);
+	dv_fuzz_check(dc != NULL || st != DV_PARSE_TOO_DEEP, "too deep without decapsulation");
+	if (st == DV_PARSE_OK && (fast.tun & DV_PKT_T_TUNNEL)) {
+		dv_fuzz_check(dc != NULL, "a tunnel without decapsulation");
+		dv_fuzz_check(tun_fast.n_kinds >= 1 && tun_fast.n_kinds <= dc->max_depth,
+			      "%u encapsulations", tun_fast.n_kinds);
+		dv_fuzz_check(memcmp(&tun_fast, &tun_general, offsetof(struct dv_pkt_tun, kinds)) ==
+				  0,
+			      "tunnel sides differ");
+		dv_fuzz_check(tun_fast.frame_len <= 65535, "carried frame of %u bytes",
+			      tun_fast.frame_len);
+	}
 	if (st == DV_PARSE_OK) {
 		dv_fuzz_check(memcmp(&fast, &general, PARSED_BYTES) == 0,
 			      "dv_parse and dv_parse_general differ (link type %d)", linktype);

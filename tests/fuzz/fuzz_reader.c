@@ -34,11 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct dv_reader_stats *st;
 	struct dv_reader *r;
+	struct dv_decap_cfg decap;
+	struct dv_pkt_tun tun;
 	struct dv_pkt pkt;
 	char err[512] = "";
 	uint64_t returned = 0, bytes = 0, first_ts = 0, first_frame_ts = 0;
 	int rc, first_rc, first_is_frame_1 = 0;
 
+	dv_decap_cfg_default(&decap);
 	dv_fuzz_write_file(path, data, size);
 	r = dv_reader_open(path, err, sizeof(err));
 	if (r == NULL) {
@@ -48,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dv_fuzz_check(dv_linktype_supported(dv_reader_linktype(r)), "link type %d",
 		      dv_reader_linktype(r));
 	st = dv_reader_stats(r);
-	while ((rc = dv_reader_next(r, &pkt, err, sizeof(err))) == 1) {
+	while ((rc = dv_reader_next(r, &decap, &pkt, &tun, err, sizeof(err))) == 1) {
 		dv_fuzz_check(pkt.family == 4 || pkt.family == 6, "family %u", pkt.family);
 		dv_fuzz_check(pkt.wire_len > 0, "wire length 0");
 		if (returned == 0 && st->packets == 1) {

@@ -146,8 +146,8 @@ static void test_gtpu(void **state)
 	e[12] = 1;
 	e[0] = 0x32; /* S only: 4 more bytes, no extension */
 	expect(dv_decap_gtpu, e, sizeof(e), 12, DV_INNER_UNKNOWN, DV_TUN_GTPU);
-	h[1] = 1; /* echo request: signalling, no user packet */
-	expect(dv_decap_gtpu, h, sizeof(h), 28, DV_INNER_NON_IP, DV_TUN_GTPU);
+	h[1] = 1; /* echo request: signalling, no user packet: the outer flow */
+	expect(dv_decap_gtpu, h, sizeof(h), 28, DV_INNER_UNKNOWN, DV_TUN_GTPU);
 	h[1] = 0xff;
 	h[0] = 0x50; /* version 2 */
 	expect_malformed(dv_decap_gtpu, h, sizeof(h));
@@ -182,8 +182,8 @@ static void test_gre(void **state)
 	expect(dv_decap_gre, other, sizeof(other), 4, DV_INNER_UNKNOWN, DV_TUN_GRE);
 	plain[0] = 0x40; /* R: source routing */
 	expect_malformed(dv_decap_gre, plain, sizeof(plain));
-	plain[0] = 0, plain[1] = 1; /* version 1 (PPTP) */
-	expect_malformed(dv_decap_gre, plain, sizeof(plain));
+	plain[0] = 0, plain[1] = 1; /* version 1 (PPTP): not read, the outer flow */
+	expect(dv_decap_gre, plain, sizeof(plain), 4, DV_INNER_UNKNOWN, DV_TUN_GRE);
 }
 
 static void test_erspan(void **state)

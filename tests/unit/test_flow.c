@@ -117,7 +117,7 @@ static struct dv_pkt udp(const char *src, uint16_t sport, const char *dst, uint1
 
 static void feed(struct dv_flow_table *t, struct dv_pkt p)
 {
-	dv_flow_table_update_burst(t, &p, 1, &out);
+	dv_flow_table_update_burst(t, &p, NULL, 1, &out);
 }
 
 static void flush_all(struct dv_flow_table *t, enum dv_end_reason why)
@@ -810,7 +810,7 @@ static void test_fragment_first_then_later(void **state)
 	burst[0] = frag("10.11.0.1", "10.11.0.2", 5353, 53, DV_FRAG_FIRST, 77, 1514, 1 * SEC);
 	burst[1] = frag("10.11.0.1", "10.11.0.2", 0, 0, DV_FRAG_LATER, 77, 1514, 1 * SEC + 1);
 	burst[2] = frag("10.11.0.1", "10.11.0.2", 0, 0, DV_FRAG_LATER, 77, 500, 1 * SEC + 2);
-	dv_flow_table_update_burst(t, burst, 3, &out);
+	dv_flow_table_update_burst(t, burst, NULL, 3, &out);
 	assert_int_equal(burst[2].sport, 5353);
 	assert_int_equal(burst[2].dport, 53);
 	/* Another datagram id between the same hosts is not matched. */
@@ -951,7 +951,7 @@ static void test_random_against_model(void **state)
 			burst[i] = p;
 			total += p.wire_len;
 		}
-		dv_flow_table_update_burst(t, burst, n, &out);
+		dv_flow_table_update_burst(t, burst, NULL, n, &out);
 		sent += (int)n;
 	}
 	assert_int_equal(out.n, 0);
@@ -1040,7 +1040,7 @@ static uint32_t churn_run(int burst)
 		n = RTE_MIN(n, CHURN_PKTS - done);
 		if (burst && (lcg(&seed) % 4) == 0)
 			dv_flow_table_expire(t, churn_pkts[done].ts_ns, 1000, &out);
-		dv_flow_table_update_burst(t, &churn_pkts[done], n, &out);
+		dv_flow_table_update_burst(t, &churn_pkts[done], NULL, n, &out);
 		done += n;
 	}
 	flush_all(t, DV_END_EOF);
@@ -1130,7 +1130,7 @@ static void test_index_overflow_under_churn(void **state)
 			sent_pkts++;
 			sent_bytes += burst[i].wire_len;
 		}
-		dv_flow_table_update_burst(t, burst, n, &out);
+		dv_flow_table_update_burst(t, burst, NULL, n, &out);
 		if (dv_flow_table_verify(t, &displaced, err, sizeof(err)) != 0)
 			fail_msg("round %d: %s", round, err);
 		most_displaced = RTE_MAX(most_displaced, displaced);

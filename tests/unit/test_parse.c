@@ -269,7 +269,9 @@ static void check_invariants(const struct dv_pkt *p)
 		assert_int_equal(p->sport, 0);
 		assert_int_equal(p->dport, 0);
 	}
-	assert_int_equal(p->pad0, 0);
+	if (!(p->tun & DV_PKT_T_VNI))
+		assert_int_equal(p->vni, 0);
+	assert_int_equal(p->tun & ~(DV_PKT_T_TUNNEL | DV_PKT_T_VNI), 0);
 }
 
 /*
@@ -284,12 +286,18 @@ static void check_invariants(const struct dv_pkt *p)
  * beyond), its invariants, and the same result from dv_parse_general: the
  * fast path for common frames must never differ from the three-step parse.
  */
+/* What the tests decapsulate: the defaults (--decap on); NULL for --decap off. */
+static const struct dv_decap_cfg *test_decap;
+static struct dv_decap_cfg test_decap_default;
+static struct dv_pkt_tun last_tun; /* the tunnel side of the last parse_exact() */
+
 static enum dv_parse_status parse_exact(const uint8_t *bytes, uint32_t len, int linktype,
 					struct dv_pkt *out)
 {
 	uint8_t *copy = malloc(len);
 	enum dv_parse_status st, st_general;
 	struct dv_pkt general;
+	struct dv_pkt_tun tun_general;
 
 	assert_true(copy != NULL || len == 0);
 	if (len)
@@ -297,16 +305,21 @@ static enum dv_parse_status parse_exact(const uint8_t *bytes, uint32_t len, int 
 	memset(out, 0xee, sizeof(*out));
 	out->wire_len = WIRE_SENTINEL;
 	out->ts_ns = TS_SENTINEL;
-	st = dv_parse(copy, len, linktype, out);
+	memset(&last_tun, 0xee, sizeof(last_tun));
+	st = dv_parse(copy, len, linktype, test_decap, out, &last_tun);
 	memset(&general, 0xee, sizeof(general));
-	st_general = dv_parse_general(copy, len, linktype, &general);
+	memset(&tun_general, 0xee, sizeof(tun_general));
+	st_general = dv_parse_general(copy, len, linktype, test_decap, &general, &tun_general);
 	free(copy);
 
 	assert_int_equal(st, st_general);
 	if (st == DV_PARSE_OK)
 		assert_memory_equal(out, &general, PKT_PARSED_BYTES);
+	if (st == DV_PARSE_OK && (out->tun & DV_PKT_T_TUNNEL))
+		assert_memory_equal(&last_tun, &tun_general, offsetof(struct dv_pkt_tun, pad));
 
-	assert_true(st == DV_PARSE_OK || st == DV_PARSE_NON_IP || st == DV_PARSE_MALFORMED);
+	assert_true(st == DV_PARSE_OK || st == DV_PARSE_NON_IP || st == DV_PARSE_MALFORMED ||
+		    st == DV_PARSE_TOO_DEEP);
 	assert_int_equal(out->wire_len, WIRE_SENTINEL);
 	assert_true(out->ts_ns == TS_SENTINEL);
 	if (st == DV_PARSE_OK)
@@ -1314,6 +1327,7 @@ static void test_portless_protocols_v4(void **state)
 	static const uint8_t protos[] = {51, 50, 47, 4, 41, 2, 89, 253, 255};
 
 	(void)state;
+	test_decap = NULL; /* --decap off: GRE and IP in IP are the flow */
 	for (unsigned i = 0; i < sizeof(protos); i++) {
 		struct frame f = {0};
 		struct dv_pkt p;
@@ -1328,6 +1342,7 @@ static void test_portless_protocols_v4(void **state)
 		expect_v4(&p);
 		expect_ports(&p, protos[i], 0, 0);
 	}
+	test_decap = &test_decap_default;
 }
 
 static void test_portless_protocols_v6(void **state)
@@ -1336,6 +1351,7 @@ static void test_portless_protocols_v6(void **state)
 	static const uint8_t protos[] = {51, 50, 47, 59, 41, 4, 253};
 
 	(void)state;
+	test_decap = NULL; /* --decap off: GRE and IP in IP are the flow */
 	for (unsigned i = 0; i < sizeof(protos); i++) {
 		struct frame f = {0};
 		struct dv_pkt p;
@@ -1352,6 +1368,7 @@ static void test_portless_protocols_v6(void **state)
 		expect_v6(&p);
 		expect_ports(&p, protos[i], 0, 0);
 	}
+	test_decap = &test_decap_default;
 }
 
 /* ---------------------------------------------------------------------------
@@ -1712,6 +1729,8 @@ static void test_fast_path_equals_general(void **state)
 
 int main(void)
 {
+	dv_decap_cfg_default(&test_decap_default);
+	test_decap = &test_decap_default;
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_eth_ipv4_tcp),
 	    cmocka_unit_test(test_eth_ipv4_tcp_all_flags),

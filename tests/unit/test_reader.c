@@ -77,7 +77,7 @@ static void test_absurd_lengths_not_trusted(void **state)
 
 	r = dv_reader_open(path, err, sizeof(err));
 	assert_non_null(r);
-	while ((rc = dv_reader_next(r, &pkt, err, sizeof(err))) == 1) {
+	while ((rc = dv_reader_next(r, NULL, &pkt, NULL, err, sizeof(err))) == 1) {
 		assert_true(n < 5);
 		assert_int_equal(pkt.wire_len, want_wire[n]);
 		assert_int_equal(pkt.sport, 1000);

@@ -25,6 +25,8 @@
 
 #include <jansson.h>
 
+#include "dv_decap.h"
+#include "dv_parse.h"
 #include "dv_row.h"
 
 /* Deterministic test PRNG (xorshift64*), independent of lib/dv_rand.c. */
@@ -302,7 +304,8 @@ static const char sample_row[] =
     "\"dst_bytes\":123456789012,\"src_packets\":10,\"dst_packets\":20,"
     "\"status\":\"established\",\"end_reason\":\"tcp_close\",\"segment\":3,"
     "\"ip_protocol\":6,\"vlan_id\":100,\"src_tcp_flags\":27,\"dst_tcp_flags\":18,"
-    "\"sensor\":\"tap-1\"}";
+    "\"sensor\":\"tap-1\",\"tunnel\":null,\"tunnel_id\":null,\"tunnel_src_addr\":null,"
+    "\"tunnel_dst_addr\":null}";
 
 static void test_row_exact(void **state)
 {
@@ -315,13 +318,14 @@ static void test_row_exact(void **state)
 	assert_string_equal(buf, sample_row);
 }
 
-/* Parse a row and check the 20 columns of SPEC section 3: names, order and
- * JSON types (nullable integers may be null). Returns the parsed object. */
+/* Parse a row and check the 24 columns of SPEC section 3 and docs/tunnels.md:
+ * names, order and JSON types (nullable ones may be null). Returns the
+ * parsed object. */
 static json_t *check_schema(const char *row, int len)
 {
 	static const struct {
 		const char *key;
-		char type; /* s string, i integer, n integer or null */
+		char type; /* s string, i integer, n integer or null, z string or null */
 	} cols[] = {
 	    {"id", 's'},
 	    {"protocol", 's'},
@@ -343,6 +347,10 @@ static json_t *check_schema(const char *row, int len)
 	    {"src_tcp_flags", 'n'},
 	    {"dst_tcp_flags", 'n'},
 	    {"sensor", 's'},
+	    {"tunnel", 'z'},
+	    {"tunnel_id", 'n'},
+	    {"tunnel_src_addr", 'z'},
+	    {"tunnel_dst_addr", 'z'},
 	};
 	json_error_t jerr;
 	json_t *o = json_loadb(row, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
@@ -352,12 +360,12 @@ static json_t *check_schema(const char *row, int len)
 	if (o == NULL)
 		fail_msg("not JSON (%s at %d): %s", jerr.text, jerr.position, row);
 	assert_true(json_is_object(o));
-	assert_int_equal(json_object_size(o), 20);
+	assert_int_equal(json_object_size(o), 24);
 	/* Jansson iterates objects in insertion order (since 2.8). */
 	for (it = json_object_iter(o); it != NULL; it = json_object_iter_next(o, it), i++) {
 		json_t *v = json_object_iter_value(it);
 
-		assert_true(i < 20);
+		assert_true(i < 24);
 		assert_string_equal(json_object_iter_key(it), cols[i].key);
 		switch (cols[i].type) {
 		case 's':
@@ -366,11 +374,14 @@ static json_t *check_schema(const char *row, int len)
 		case 'i':
 			assert_true(json_is_integer(v));
 			break;
+		case 'z':
+			assert_true(json_is_string(v) || json_is_null(v));
+			break;
 		default:
 			assert_true(json_is_integer(v) || json_is_null(v));
 		}
 	}
-	assert_int_equal(i, 20);
+	assert_int_equal(i, 24);
 	return o;
 }
 
@@ -436,7 +447,7 @@ static void test_row_nulls(void **state)
 	assert_non_null(strstr(buf, ",\"vlan_id\":0,"));
 	/* no sensor at all is a JSON null, not an empty name */
 	dv_row_format(&r, NULL, buf, sizeof(buf));
-	assert_non_null(strstr(buf, ",\"sensor\":null}"));
+	assert_non_null(strstr(buf, ",\"sensor\":null,"));
 }
 
 static void test_row_enums(void **state)
@@ -483,7 +494,7 @@ static void test_row_escaping(void **state)
 	sample_rec(&r);
 	len = dv_row_format(&r, sensor, buf, sizeof(buf));
 	assert_non_null(strstr(buf, ",\"sensor\":\"a\\\"b\\\\c\\u000ad\\u0009e\\u0001f\\u001fg"
-				    "\x7f\xc3\xa9\"}"));
+				    "\x7f\xc3\xa9\","));
 	o = check_schema(buf, len);
 	/* Jansson decodes the escapes back to the exact bytes. */
 	assert_string_equal(json_string_value(json_object_get(o, "sensor")), sensor);
@@ -531,7 +542,10 @@ static void test_row_max_fits(void **state)
 	r.family = 6;
 	r.status = DV_STATUS_ESTABLISHED;
 	r.end_reason = DV_END_TCP_CLOSE;
-	r.flags = DV_EXPORT_F_VLAN | DV_EXPORT_F_TCP;
+	r.flags = DV_EXPORT_F_VLAN | DV_EXPORT_F_TCP | DV_EXPORT_F_VNI;
+	r.n_kinds = DV_TUN_MAX_DEPTH;
+	memset(r.kinds, DV_TUN_FABRICPATH, sizeof(r.kinds)); /* the longest name */
+	r.outer_family = 6;
 	memset(sensor, 'w', DV_SENSOR_MAX);
 	sensor[DV_SENSOR_MAX] = '\0';
 	len = dv_row_format(&r, sensor, buf, sizeof(buf));
@@ -543,6 +557,46 @@ static void test_row_max_fits(void **state)
 	assert_int_equal(json_integer_value(json_object_get(o, "segment")), 4294967295LL);
 	json_decref(o);
 	print_message("widest row: %d bytes of DV_ROW_MAX %d\n", len, DV_ROW_MAX);
+}
+
+/* A tunnelled flow's columns: the kinds outermost first, the VNI, the
+ * outermost tunnel's endpoints; each NULL on its own. */
+static void test_row_tunnel(void **state)
+{
+	struct dv_export_rec r;
+	char buf[DV_ROW_MAX];
+
+	(void)state;
+	sample_rec(&r);
+	r.n_kinds = 3;
+	r.kinds[0] = DV_TUN_MPLS;
+	r.kinds[1] = DV_TUN_GRE;
+	r.kinds[2] = DV_TUN_ERSPAN;
+	r.outer_family = 4;
+	memcpy(r.outer_src, (uint8_t[]){10, 0, 0, 1}, 4);
+	memcpy(r.outer_dst, (uint8_t[]){10, 0, 0, 2}, 4);
+	json_decref(check_schema(buf, dv_row_format(&r, "x", buf, sizeof(buf))));
+	assert_non_null(
+	    strstr(buf, ",\"tunnel\":\"mpls,gre,erspan\",\"tunnel_id\":null,"
+			"\"tunnel_src_addr\":\"10.0.0.1\",\"tunnel_dst_addr\":\"10.0.0.2\"}"));
+	r.n_kinds = 1;
+	r.kinds[0] = DV_TUN_VXLAN;
+	r.flags |= DV_EXPORT_F_VNI;
+	r.vni = 16777215;
+	r.outer_family = 6;
+	ipv6_from_groups((uint16_t[]){0x2001, 0xdb8, 0, 0, 0, 0, 0, 1}, r.outer_src);
+	ipv6_from_groups((uint16_t[]){0x2001, 0xdb8, 0, 0, 0, 0, 0, 2}, r.outer_dst);
+	json_decref(check_schema(buf, dv_row_format(&r, "x", buf, sizeof(buf))));
+	assert_non_null(strstr(buf, ",\"tunnel\":\"vxlan\",\"tunnel_id\":16777215,"
+				    "\"tunnel_src_addr\":\"2001:db8::1\",\"tunnel_dst_addr\":"
+				    "\"2001:db8::2\"}"));
+	/* link shims only: no IP tunnel, so no endpoints */
+	r.kinds[0] = DV_TUN_PPPOE;
+	r.flags &= (uint8_t)~DV_EXPORT_F_VNI;
+	r.outer_family = 0;
+	dv_row_format(&r, "x", buf, sizeof(buf));
+	assert_non_null(strstr(buf, ",\"tunnel\":\"pppoe\",\"tunnel_id\":null,"
+				    "\"tunnel_src_addr\":null,\"tunnel_dst_addr\":null}"));
 }
 
 static void test_row_bad_family(void **state)
@@ -610,6 +664,7 @@ int main(void)
 	    cmocka_unit_test(test_row_escaping),
 	    cmocka_unit_test(test_row_enospc),
 	    cmocka_unit_test(test_row_max_fits),
+	    cmocka_unit_test(test_row_tunnel),
 	    cmocka_unit_test(test_row_bad_family),
 	    cmocka_unit_test(test_row_speed),
 	};
