@@ -193,6 +193,8 @@ int dv_decap_gtpu(const uint8_t *p, uint32_t len, struct dv_decap *out)
 			off += ext;
 		}
 	}
+	if (off >= len)
+		return DV_DECAP_MALFORMED; /* a user packet cut before its first byte */
 	return done(out, off, ip_by_version(p + off, len - off), DV_TUN_GTPU);
 }
 
@@ -233,6 +235,8 @@ static int erspan3(const uint8_t *p, uint32_t len, uint32_t at, struct dv_decap 
 	ft = (p[at + 10] >> 2) & 0x1f;
 	if (ft == 0)
 		return done(out, off, DV_INNER_ETHERNET, DV_TUN_ERSPAN);
+	if (ft == 2 && off >= len)
+		return DV_DECAP_MALFORMED; /* a mirrored packet cut before its first byte */
 	return done(out, off, ft == 2 ? ip_by_version(p + off, len - off) : DV_INNER_UNKNOWN,
 		    DV_TUN_ERSPAN);
 }

@@ -505,6 +505,9 @@ static enum dv_parse_status dv_parse_tunnel(struct dv_walk *w, uint32_t ip, uint
 		memcpy(w->tun->outer_src, out->src, 16);
 		memcpy(w->tun->outer_dst, out->dst, 16);
 	}
+	/* The inner header writes its own addresses: an IPv4 one only 4 bytes of each. */
+	memset(out->src, 0, sizeof(out->src));
+	memset(out->dst, 0, sizeof(out->dst));
 	if (res.has_vni) {
 		out->tun |= DV_PKT_T_VNI;
 		out->vni = res.vni;

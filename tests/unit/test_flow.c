@@ -23,6 +23,7 @@
 
 #include "dv_export.h"
 #include "dv_eal.h"
+#include "dv_decap.h"
 #include "dv_flow.h"
 #include "dv_frag.h"
 
@@ -1282,6 +1283,134 @@ static int id_cmp(const void *a, const void *b)
  * flow carry one id, every id is a version 4 UUID, and no two flows share
  * one (BigQuery's insertId is <id>:<segment>).
  */
+/* ---- tunnels: the VNI in the key, the tunnel columns from the first packet ---- */
+
+static struct dv_flow_table *tunnel_table(void)
+{
+	struct dv_flow_config cfg = {
+	    .capacity = 64,
+	    .idle_timeout_ns = 120 * SEC,
+	    .active_timeout_ns = 1800 * SEC,
+	    .tcp_close_timeout_ns = 10 * SEC,
+	    .socket_id = -1,
+	    .worker = 3,
+	    .seed = {0x1234, 0x5678},
+	    .tunnels = 1,
+	};
+
+	return table_from(&cfg);
+}
+
+/* p as it comes out of a VXLAN tunnel with this VNI between two VTEPs. */
+static struct dv_pkt vxlan(struct dv_pkt p, uint32_t vni, const char *vtep_src,
+			   const char *vtep_dst, struct dv_pkt_tun *tun)
+{
+	memset(tun, 0, sizeof(*tun));
+	p.tun = DV_PKT_T_TUNNEL | DV_PKT_T_VNI;
+	p.vni = vni;
+	tun->n_kinds = 1;
+	tun->kinds[0] = DV_TUN_VXLAN;
+	tun->outer_family = 4;
+	assert_int_equal(inet_pton(AF_INET, vtep_src, tun->outer_src), 1);
+	assert_int_equal(inet_pton(AF_INET, vtep_dst, tun->outer_dst), 1);
+	return p;
+}
+
+static void feed_tun(struct dv_flow_table *t, struct dv_pkt p, const struct dv_pkt_tun *tun)
+{
+	dv_flow_table_update_burst(t, &p, tun, 1, &out);
+}
+
+/* Two tenants with the same addresses and ports in VNIs 100 and 200 are two
+ * flows; both directions of each meet whatever the VTEPs (swapped outer
+ * addresses); the columns come from each flow's first packet. IPv4 and
+ * IPv6 inner packets, and a plain packet with the same 5-tuple is a third
+ * flow. */
+static void test_vni_in_key(void **state)
+{
+	struct dv_flow_table *t = tunnel_table();
+	struct dv_pkt_tun tun;
+	const char *a[2] = {"10.0.0.1", "2001:db8::1"}, *b[2] = {"10.0.0.2", "2001:db8::2"};
+	char err[256];
+	uint32_t displaced;
+
+	(void)state;
+	for (int v6 = 0; v6 < 2; v6++) {
+		out_reset(OUT_CAP);
+		for (uint32_t vni = 100; vni <= 200; vni += 100) {
+			feed_tun(t,
+				 vxlan(udp(a[v6], 1000, b[v6], 53, 100 + vni, 1 * SEC), vni,
+				       "192.0.2.1", "192.0.2.2", &tun),
+				 &tun);
+			feed_tun(t,
+				 vxlan(udp(b[v6], 53, a[v6], 1000, 300 + vni, 2 * SEC), vni,
+				       "192.0.2.2", "192.0.2.1", &tun),
+				 &tun);
+		}
+		feed(t, udp(a[v6], 1000, b[v6], 53, 77, 3 * SEC));
+		assert_int_equal(dv_flow_table_count(t), 3);
+		assert_int_equal(dv_flow_table_verify(t, &displaced, err, sizeof(err)), 0);
+		flush_all(t, DV_END_EOF);
+		assert_int_equal(out.n, 3);
+		for (uint32_t i = 0; i < 3; i++) {
+			const struct dv_export_rec *r = &out.recs[i];
+
+			assert_int_equal(r->family, v6 ? 6 : 4);
+			assert_addr(r->src_addr, a[v6]);
+			if (!(r->flags & DV_EXPORT_F_VNI)) { /* the plain one */
+				assert_int_equal(r->n_kinds, 0);
+				assert_int_equal(r->outer_family, 0);
+				assert_int_equal(r->src_bytes, 77);
+				continue;
+			}
+			assert_true(r->vni == 100 || r->vni == 200);
+			assert_int_equal(r->src_packets, 1);
+			assert_int_equal(r->dst_packets, 1);
+			assert_int_equal(r->src_bytes, 100 + r->vni);
+			assert_int_equal(r->dst_bytes, 300 + r->vni);
+			assert_int_equal(r->n_kinds, 1);
+			assert_int_equal(r->kinds[0], DV_TUN_VXLAN);
+			assert_int_equal(r->outer_family, 4);
+			assert_addr(r->outer_src, "192.0.2.1"); /* the first packet's, as sent */
+			assert_addr(r->outer_dst, "192.0.2.2");
+		}
+		assert_int_not_equal(out.recs[0].vni + out.recs[1].vni + out.recs[2].vni, 0);
+	}
+	dv_flow_table_free(t);
+}
+
+/* A tunnel without a VNI (GTP-U: the TEIDs differ per direction and are not
+ * kept) joins the plain flow of the same 5-tuple; a record reused after a
+ * tunnelled flow does not keep its columns. */
+static void test_tunnel_without_vni(void **state)
+{
+	struct dv_flow_table *t = tunnel_table();
+	struct dv_pkt_tun tun;
+	struct dv_pkt p;
+
+	(void)state;
+	p = vxlan(udp("10.1.1.1", 2000, "10.2.2.2", 80, 60, 1 * SEC), 0, "172.16.0.1", "172.16.0.2",
+		  &tun);
+	p.tun = DV_PKT_T_TUNNEL;
+	tun.kinds[0] = DV_TUN_GTPU;
+	feed_tun(t, p, &tun);
+	feed(t, udp("10.2.2.2", 80, "10.1.1.1", 2000, 70, 2 * SEC));
+	assert_int_equal(dv_flow_table_count(t), 1);
+	flush_all(t, DV_END_EOF);
+	assert_int_equal(out.n, 1);
+	assert_int_equal(out.recs[0].flags & DV_EXPORT_F_VNI, 0);
+	assert_int_equal(out.recs[0].n_kinds, 1);
+	assert_int_equal(out.recs[0].kinds[0], DV_TUN_GTPU);
+	assert_int_equal(out.recs[0].dst_packets, 1);
+	out_reset(OUT_CAP);
+	feed(t, udp("10.1.1.1", 2001, "10.2.2.2", 80, 60, 3 * SEC));
+	flush_all(t, DV_END_EOF);
+	assert_int_equal(out.n, 1);
+	assert_int_equal(out.recs[0].n_kinds, 0);
+	assert_int_equal(out.recs[0].outer_family, 0);
+	dv_flow_table_free(t);
+}
+
 static void test_ids_unique_per_flow(void **state)
 {
 	const uint32_t flows = 15000;
@@ -1376,6 +1505,8 @@ int main(void)
 	    cmocka_unit_test(test_index_overflow_under_churn),
 	    cmocka_unit_test(test_crc_colliding_keys_spread),
 	    cmocka_unit_test(test_ids_unique_per_flow),
+	    cmocka_unit_test(test_vni_in_key),
+	    cmocka_unit_test(test_tunnel_without_vni),
 	    cmocka_unit_test(test_end_reason_names),
 	};
 

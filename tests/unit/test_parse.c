@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dv_decap.h"
 #include "dv_parse.h"
 
 static const uint8_t SRC4[4] = {192, 0, 2, 10};
@@ -1469,6 +1470,255 @@ static void swap_sides(struct dv_pkt *p)
 	p->dport = port;
 }
 
+/* ---------------------------------------------------------------------------
+ * Tunnels and mirror sessions (lib/dv_decap.c, docs/tunnels.md)
+ */
+
+static const uint8_t OUT_SRC4[4] = {10, 9, 0, 1}; /* tunnel endpoints */
+static const uint8_t OUT_DST4[4] = {10, 9, 0, 2};
+
+/* An outer IPv4 header from OUT_SRC4 to OUT_DST4 (length by ip4_done). */
+static uint32_t outer4(struct frame *f, uint8_t proto, uint16_t frag)
+{
+	uint32_t at = ip4(f, proto, 99, frag, 0);
+
+	memcpy(f->b + at + 12, OUT_SRC4, 4);
+	memcpy(f->b + at + 16, OUT_DST4, 4);
+	return at;
+}
+
+/* A UDP header to dport whose length covers the rest (by udp_done). */
+static uint32_t udp_hdr(struct frame *f, uint16_t sport, uint16_t dport)
+{
+	uint32_t at = f->n;
+
+	put16(f, sport);
+	put16(f, dport);
+	put16(f, 0);
+	put16(f, 0);
+	return at;
+}
+
+static void udp_done(struct frame *f, uint32_t at)
+{
+	set16(f, at + 4, (uint16_t)(f->n - at));
+}
+
+static void expect_tunnel(const struct dv_pkt *p, const uint8_t *kinds, uint8_t n,
+			  uint8_t outer_family)
+{
+	assert_true(p->tun & DV_PKT_T_TUNNEL);
+	assert_int_equal(last_tun.n_kinds, n);
+	assert_memory_equal(last_tun.kinds, kinds, n);
+	assert_int_equal(last_tun.outer_family, outer_family);
+	if (outer_family == 4) {
+		assert_memory_equal(last_tun.outer_src, OUT_SRC4, 4);
+		assert_memory_equal(last_tun.outer_dst, OUT_DST4, 4);
+	}
+}
+
+/* VXLAN: the inner frame's addresses, ports and VLAN (not the outer frame's),
+ * the VNI, the outer endpoints and the carried frame's length. */
+static void test_vxlan(void **state)
+{
+	static const uint8_t kinds[] = {DV_TUN_VXLAN};
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t oip, oudp, inner, ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x8100);
+	vlan_tag(&f, 300, 0x0800); /* the outer VLAN: not the flow's */
+	oip = outer4(&f, 17, 0);
+	oudp = udp_hdr(&f, 49152, 4789);
+	put32(&f, 0x08000000); /* I flag */
+	put32(&f, 0x12345600); /* VNI 0x123456 */
+	inner = f.n;
+	link_eth(&f, 0x8100);
+	vlan_tag(&f, 7, 0x0800);
+	ip = ip4(&f, 6, 1, 0, 0);
+	l4 = tcp(&f, 1234, 80, 0x02, 5);
+	ip4_done(&f, ip);
+	udp_done(&f, oudp);
+	ip4_done(&f, oip);
+	f.need = l4 + TCP_NEED;
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 6, 1234, 80);
+	assert_int_equal(p.vlan, DV_PKT_VLAN_TAGGED | 7);
+	assert_int_equal(p.tun, DV_PKT_T_TUNNEL | DV_PKT_T_VNI);
+	assert_int_equal(p.vni, 0x123456);
+	expect_tunnel(&p, kinds, 1, 4);
+	assert_int_equal(last_tun.frame_len, f.n - inner);
+
+	/* Without the I flag the header is invalid. */
+	f.b[oudp + 8] = 0;
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+	f.b[oudp + 8] = 0x08;
+	/* --decap off: the outer UDP flow, as before decapsulation existed. */
+	test_decap = NULL;
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	expect_ports(&p, 17, 49152, 4789);
+	assert_memory_equal(p.src, OUT_SRC4, 4);
+	assert_int_equal(p.tun, 0);
+	assert_int_equal(p.vlan, DV_PKT_VLAN_TAGGED | 300);
+	/* A port that is not an overlay's is a plain UDP flow; configured, it decapsulates. */
+	struct dv_decap_cfg dc;
+
+	dv_decap_cfg_default(&dc);
+	test_decap = &dc;
+	set16(&f, oudp + 2, 9999);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	expect_ports(&p, 17, 49152, 9999);
+	dc.vxlan[dc.n_vxlan++] = 9999;
+	dv_decap_cfg_ports(&dc);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	expect_ports(&p, 6, 1234, 80);
+	/* A carried frame without IP (ARP) is non-IP, and makes no outer flow. */
+	set16(&f, inner + 16, 0x0806);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_NON_IP);
+	test_decap = &test_decap_default;
+}
+
+/* ERSPAN type II in GRE with a sequence number: the mirrored frame is
+ * untagged, so the flow has no VLAN although the outer frame had one. */
+static void test_erspan2(void **state)
+{
+	static const uint8_t kinds[] = {DV_TUN_ERSPAN};
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t oip, inner, ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x8100);
+	vlan_tag(&f, 300, 0x0800);
+	oip = outer4(&f, 47, 0);
+	put16(&f, 0x1000); /* S */
+	put16(&f, 0x88be);
+	put32(&f, 77);	   /* sequence */
+	put16(&f, 0x1005); /* version 1, VLAN 5 */
+	put16(&f, 0x0007); /* session 7 */
+	put32(&f, 0);	   /* index */
+	inner = f.n;
+	link_eth(&f, 0x86dd);
+	ip = ip6(&f, 17);
+	l4 = udp(&f, 5353, 53, 10);
+	ip6_done(&f, ip);
+	ip4_done(&f, oip);
+	f.need = l4 + UDP_NEED;
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v6(&p);
+	expect_ports(&p, 17, 5353, 53);
+	expect_no_vlan(&p);
+	assert_int_equal(p.tun, DV_PKT_T_TUNNEL);
+	expect_tunnel(&p, kinds, 1, 4);
+	assert_int_equal(last_tun.frame_len, f.n - inner);
+	/* ERSPAN version 2 in a type II header is malformed. */
+	f.b[oip + 28] = 0x20;
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+}
+
+/* GTP-U with a 5G PDU session container over IPv6: the user's IPv4 packet;
+ * no Ethernet is carried, so no frame length of its own. */
+static void test_gtpu_extension(void **state)
+{
+	static const uint8_t kinds[] = {DV_TUN_GTPU};
+	struct frame f = {0};
+	struct dv_pkt p;
+	uint32_t oip, oudp, gtp, ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x86dd);
+	oip = ip6(&f, 17);
+	oudp = udp_hdr(&f, 2152, 2152);
+	gtp = f.n;
+	put8(&f, 0x34); /* version 1, PT, E */
+	put8(&f, 0xff); /* G-PDU */
+	put16(&f, 0);	/* length, below */
+	put32(&f, 0xdeadbeef);
+	put32(&f, 0x00000085); /* sequence, N-PDU, next: PDU session container */
+	put32(&f, 0x01000100); /* 1 word: QFI, next type 0 */
+	ip = ip4(&f, 1, 5, 0, 0);
+	l4 = icmp(&f, 8);
+	ip4_done(&f, ip);
+	set16(&f, gtp + 2, (uint16_t)(f.n - gtp - 8));
+	udp_done(&f, oudp);
+	ip6_done(&f, oip);
+	f.need = l4; /* ICMP has no ports: the IP header is all that is needed */
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 1, 0, 0);
+	assert_int_equal(p.tun, DV_PKT_T_TUNNEL);
+	expect_tunnel(&p, kinds, 1, 6);
+	assert_memory_equal(last_tun.outer_src, SRC6, 16);
+	assert_int_equal(last_tun.frame_len, 0);
+	/* An echo request (signalling) is the outer flow between the GTP-U endpoints. */
+	f.b[gtp + 1] = 1;
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	expect_v6(&p);
+	expect_ports(&p, 17, 2152, 2152);
+	assert_int_equal(p.tun, 0);
+}
+
+/* MPLS, then GRE carrying IPv4, then IPv4 in IPv4: three steps, the
+ * endpoints those of the first IP tunnel (the GRE packet's). With a depth
+ * limit of 2 the frame is too deep. GRE routing is malformed; GRE version 1
+ * (PPTP) and an outer fragment are the outer flow. */
+static void test_nesting_depth_and_bad_gre(void **state)
+{
+	static const uint8_t kinds[] = {DV_TUN_MPLS, DV_TUN_GRE, DV_TUN_IPIP};
+	struct frame f = {0};
+	struct dv_pkt p;
+	struct dv_decap_cfg dc;
+	uint32_t gip, gre, mid, ip, l4;
+
+	(void)state;
+	link_eth(&f, 0x8847);
+	put32(&f, 100u << 12 | 1u << 8 | 64);
+	gip = outer4(&f, 47, 0);
+	gre = f.n;
+	put16(&f, 0x2000); /* K: a key, per direction, not kept */
+	put16(&f, 0x0800);
+	put32(&f, 0xabcdef01);
+	mid = ip4(&f, 4, 2, 0, 0);
+	ip = ip4(&f, 17, 3, 0, 0);
+	l4 = udp(&f, 7, 9, 2);
+	ip4_done(&f, ip);
+	ip4_done(&f, mid);
+	ip4_done(&f, gip);
+	f.need = l4 + UDP_NEED;
+
+	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	expect_v4(&p);
+	expect_ports(&p, 17, 7, 9);
+	assert_int_equal(p.tun, DV_PKT_T_TUNNEL); /* a GRE key is no VNI */
+	expect_tunnel(&p, kinds, 3, 4);
+	assert_int_equal(last_tun.frame_len, 0);
+
+	dv_decap_cfg_default(&dc);
+	dc.max_depth = 2;
+	test_decap = &dc;
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_TOO_DEEP);
+	test_decap = &test_decap_default;
+
+	f.b[gre] |= 0x40; /* routing present */
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+	f.b[gre] = 0x20;
+	f.b[gre + 1] = 0x01; /* version 1 */
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	expect_ports(&p, 47, 0, 0);
+	assert_memory_equal(p.src, OUT_SRC4, 4);
+	f.b[gre + 1] = 0;
+	set16(&f, gip + 6, 0x2000); /* more fragments: not opened */
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	expect_ports(&p, 47, 0, 0);
+	assert_int_equal(p.frag, DV_FRAG_FIRST);
+	assert_int_equal(p.tun & DV_PKT_T_VNI, 0);
+}
+
 static void test_addr_hash(void **state)
 {
 	struct frame f = {0}, g = {0};
@@ -1775,6 +2025,10 @@ int main(void)
 	    cmocka_unit_test(test_mpls_pseudowire),
 	    cmocka_unit_test(test_pppoe),
 	    cmocka_unit_test(test_fabricpath),
+	    cmocka_unit_test(test_vxlan),
+	    cmocka_unit_test(test_erspan2),
+	    cmocka_unit_test(test_gtpu_extension),
+	    cmocka_unit_test(test_nesting_depth_and_bad_gre),
 	    cmocka_unit_test(test_addr_hash),
 	    cmocka_unit_test(test_fuzz_random_bytes),
 	    cmocka_unit_test(test_fuzz_mutations),
