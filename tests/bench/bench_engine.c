@@ -13,7 +13,14 @@
  * ns_per_packet and Mpps from the thread's CPU time (the machine may be
  * shared), wall_ns_per_packet from the wall clock.
  *
+ * With -e, the same flows' frames are wrapped in VXLAN, GTP-U or ERSPAN type
+ * II (tests/bench/bench_encap.h: per-direction outer headers, as on real
+ * links) and the path decapsulates them, as the worker does with --decap on
+ * (the default, also used for plain frames): a packet's bytes are then
+ * those of the carried frame, and its tunnel side goes to the table.
+ *
  * Usage: bench_engine [EAL options --] [-f N[,N...]] [-p PACKETS]
+ *                     [-o creation|random] [-x] [-e ENCAP[,ENCAP...]] [-D]
  * Without EAL options it uses --no-huge -m 1536 --no-pci and a unique prefix.
  * This is a benchmark, not a test: it prints figures and never fails on speed.
  */
@@ -32,15 +39,22 @@
 #include "dv_flow.h"
 #include "dv_parse.h"
 
-#define BENCH_BURST   128 /* DV_BURST, what a worker passes at once */
-#define BENCH_FRAME   64  /* stride of a frame in memory */
-#define BENCH_CAPLEN  60  /* Ethernet minimum without FCS */
-#define BENCH_STEP_NS 100
+#include "bench_encap.h"
+
+#define BENCH_BURST	128 /* DV_BURST, what a worker passes at once */
+#define BENCH_FRAME	64  /* stride of a plain frame in memory */
+#define BENCH_FRAME_TUN 128 /* stride of a wrapped one (at most 60 + 50 bytes) */
+#define BENCH_FRAME_MAX 128
+#define BENCH_CAPLEN	60 /* Ethernet minimum without FCS: the plain (inner) frame */
+#define BENCH_STEP_NS	100
 
 struct bench_frames {
 	uint8_t *fwd; /* N frames, client -> server, in a shuffled flow order */
 	uint8_t *rev; /* the same flows, server -> client */
+	uint32_t len; /* wire length of every frame (one layout for all) */
 	uint32_t n;
+	uint32_t stride;
+	enum bench_encap encap;
 };
 
 /* Wall clock, and this thread's CPU time: the machine may be shared, and
@@ -76,15 +90,17 @@ static void ipv4_checksum(uint8_t *ip)
 	put16(ip + 10, (uint16_t)~sum);
 }
 
-/* Flow i: 10.0.0.0 + i (port 1024 + i % 50000) <-> 172.16.0.1 port 53 or 80. */
-static void build_frame(uint8_t *f, uint32_t i, int reverse)
+/* Flow i: 10.0.0.0 + i (port 1024 + i % 50000) <-> 172.16.0.1 port 53 or 80,
+ * wrapped in encapsulation e; returns the wire length. */
+static uint32_t build_frame(uint8_t *frame, uint32_t stride, enum bench_encap e, uint32_t i,
+			    int reverse)
 {
 	uint32_t client = 0x0a000000u + i, server = 0xac100001u;
 	uint16_t cport = (uint16_t)(1024 + i % 50000), sport = (i & 1) ? 80 : 53;
 	int tcp = i & 1;
-	uint8_t *ip = f + 14, *l4 = ip + 20;
+	uint8_t *f = frame + bench_encap_inner_off(e), *ip = f + 14, *l4 = ip + 20;
 
-	memset(f, 0, BENCH_FRAME);
+	memset(frame, 0, stride);
 	memcpy(f, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
 	put16(f + 12, 0x0800);
 	ip[0] = 0x45;
@@ -107,12 +123,13 @@ static void build_frame(uint8_t *f, uint32_t i, int reverse)
 	} else {
 		put16(l4 + 4, BENCH_CAPLEN - 14 - 20);
 	}
+	return bench_encap_wrap(frame, e, BENCH_CAPLEN, i, reverse, i);
 }
 
 /* Fisher-Yates shuffle of n items of `size` bytes with xorshift64 from x. */
 static void shuffle(void *items, uint32_t n, size_t size, uint64_t x)
 {
-	uint8_t tmp[BENCH_FRAME], *a = items;
+	uint8_t tmp[BENCH_FRAME_MAX], *a = items;
 
 	for (uint32_t i = n - 1; n > 1 && i > 0; i--) {
 		uint32_t j;
@@ -127,13 +144,15 @@ static void shuffle(void *items, uint32_t n, size_t size, uint64_t x)
 	}
 }
 
-static int frames_build(struct bench_frames *fr, uint32_t n)
+static int frames_build(struct bench_frames *fr, uint32_t n, enum bench_encap e)
 {
 	uint32_t *order = malloc((size_t)n * sizeof(*order));
 
 	fr->n = n;
-	fr->fwd = malloc((size_t)n * BENCH_FRAME);
-	fr->rev = malloc((size_t)n * BENCH_FRAME);
+	fr->encap = e;
+	fr->stride = e == BENCH_PLAIN ? BENCH_FRAME : BENCH_FRAME_TUN;
+	fr->fwd = malloc((size_t)n * fr->stride);
+	fr->rev = malloc((size_t)n * fr->stride);
 	if (order == NULL || fr->fwd == NULL || fr->rev == NULL) {
 		free(order);
 		free(fr->fwd);
@@ -144,8 +163,8 @@ static int frames_build(struct bench_frames *fr, uint32_t n)
 		order[i] = i;
 	shuffle(order, n, sizeof(*order), 88172645463325252ULL);
 	for (uint32_t i = 0; i < n; i++) {
-		build_frame(fr->fwd + (size_t)i * BENCH_FRAME, order[i], 0);
-		build_frame(fr->rev + (size_t)i * BENCH_FRAME, order[i], 1);
+		fr->len = build_frame(fr->fwd + (size_t)i * fr->stride, fr->stride, e, order[i], 0);
+		build_frame(fr->rev + (size_t)i * fr->stride, fr->stride, e, order[i], 1);
 	}
 	free(order);
 	return 0;
@@ -164,29 +183,42 @@ static size_t heap_used(void)
 	return used;
 }
 
-/* One pass over all frames of one direction; returns packets accounted. */
-static uint64_t bench_round(struct dv_flow_table *t, const uint8_t *frames, uint32_t n,
-			    uint64_t *ts, struct dv_export_buf *out, uint64_t *bad)
+/*
+ * One pass over all frames of one direction; returns packets accounted. As
+ * the worker's receive loop: parse with the decapsulation configuration,
+ * count a carried frame's own length, hand the tunnel sides to the table.
+ */
+static uint64_t bench_round(struct dv_flow_table *t, const struct dv_decap_cfg *dc,
+			    const struct bench_frames *fr, const uint8_t *frames, uint64_t *ts,
+			    struct dv_export_buf *out, uint64_t *bad)
 {
 	struct dv_pkt pkts[BENCH_BURST];
+	struct dv_pkt_tun tun[BENCH_BURST];
 	uint64_t done = 0;
+	uint32_t n = fr->n;
 
 	for (uint32_t i = 0; i < n; i += BENCH_BURST) {
-		uint32_t m = n - i < BENCH_BURST ? n - i : BENCH_BURST, k = 0;
+		uint32_t m = n - i < BENCH_BURST ? n - i : BENCH_BURST, k = 0, n_tun = 0;
 
 		for (uint32_t j = 0; j < m; j++) {
-			const uint8_t *f = frames + (size_t)(i + j) * BENCH_FRAME;
+			const uint8_t *f = frames + (size_t)(i + j) * fr->stride;
 
-			if (dv_parse(f, BENCH_CAPLEN, DV_LINK_ETHERNET, &pkts[k]) != DV_PARSE_OK) {
+			if (dv_parse(f, fr->len, DV_LINK_ETHERNET, dc, &pkts[k], &tun[k]) !=
+			    DV_PARSE_OK) {
 				(*bad)++;
 				continue;
 			}
-			pkts[k].wire_len = BENCH_CAPLEN;
+			pkts[k].wire_len = fr->len;
+			if (pkts[k].tun & DV_PKT_T_TUNNEL) {
+				n_tun++;
+				if (tun[k].frame_len != 0)
+					pkts[k].wire_len = tun[k].frame_len;
+			}
 			pkts[k].ts_ns = *ts;
 			*ts += BENCH_STEP_NS;
 			k++;
 		}
-		dv_flow_table_update_burst(t, pkts, k, out);
+		dv_flow_table_update_burst(t, pkts, n_tun ? tun : NULL, k, out);
 		dv_flow_table_expire(t, *ts, BENCH_BURST, out);
 		out->n = 0; /* nothing should be exported; the count is checked by stats */
 		done += k;
@@ -194,7 +226,8 @@ static uint64_t bench_round(struct dv_flow_table *t, const uint8_t *frames, uint
 	return done;
 }
 
-static int bench_one(uint32_t nflows, uint64_t want_packets, uint32_t slack_div, int random)
+static int bench_one(uint32_t nflows, uint64_t want_packets, uint32_t slack_div, int random,
+		     enum bench_encap encap, int decap)
 {
 	static struct dv_export_rec recs[2 * BENCH_BURST];
 	struct dv_export_buf out = {.recs = recs, .n = 0, .cap = 2 * BENCH_BURST};
@@ -207,10 +240,13 @@ static int bench_one(uint32_t nflows, uint64_t want_packets, uint32_t slack_div,
 	uint32_t displaced = 0;
 	size_t heap0;
 	double t0, t1, t2, c1, c2;
+	struct dv_decap_cfg dc, *pdc;
 
 	if (rounds < 2)
 		rounds = 2;
-	if (frames_build(&fr, nflows) != 0) {
+	dv_decap_cfg_default(&dc); /* the program's default, --decap on */
+	pdc = decap ? &dc : NULL;
+	if (frames_build(&fr, nflows, encap) != 0) {
 		fprintf(stderr, "bench_engine: out of memory for %u flows' frames\n", nflows);
 		return -1;
 	}
@@ -225,6 +261,7 @@ static int bench_one(uint32_t nflows, uint64_t want_packets, uint32_t slack_div,
 	cfg.seed[0] = 1;
 	cfg.seed[1] = 2;
 	cfg.lru_slack_div = slack_div; /* 0: exact LRU; the program uses 16 */
+	cfg.tunnels = decap ? 1 : 0;   /* as the program sets it */
 	heap0 = heap_used();
 	t = dv_flow_table_create(&cfg, err, sizeof(err));
 	if (t == NULL) {
@@ -235,25 +272,26 @@ static int bench_one(uint32_t nflows, uint64_t want_packets, uint32_t slack_div,
 	}
 
 	t0 = bench_clock(CLOCK_MONOTONIC);
-	bench_round(t, fr.fwd, nflows, &ts, &out, &bad); /* creates every flow */
+	bench_round(t, pdc, &fr, fr.fwd, &ts, &out, &bad); /* creates every flow */
 	t1 = bench_clock(CLOCK_MONOTONIC);
 	if (dv_flow_table_verify(t, &displaced, err, sizeof(err)) != 0) {
 		fprintf(stderr, "bench_engine: flow table index broken: %s\n", err);
 		displaced = UINT32_MAX;
 	}
 	if (random) { /* visit the flows in an order unrelated to their creation */
-		shuffle(fr.fwd, nflows, BENCH_FRAME, 0x9e3779b97f4a7c15ULL);
-		shuffle(fr.rev, nflows, BENCH_FRAME, 0x2545f4914f6cdd1dULL);
+		shuffle(fr.fwd, nflows, fr.stride, 0x9e3779b97f4a7c15ULL);
+		shuffle(fr.rev, nflows, fr.stride, 0x2545f4914f6cdd1dULL);
 	}
 	c1 = bench_clock(CLOCK_THREAD_CPUTIME_ID);
 	for (uint64_t r = 0; r < rounds; r++)
-		packets += bench_round(t, (r & 1) ? fr.fwd : fr.rev, nflows, &ts, &out, &bad);
+		packets += bench_round(t, pdc, &fr, (r & 1) ? fr.fwd : fr.rev, &ts, &out, &bad);
 	c2 = bench_clock(CLOCK_THREAD_CPUTIME_ID);
 	t2 = bench_clock(CLOCK_MONOTONIC);
 
-	printf("flows=%u order=%s lru=%s packets=%llu ns_per_packet=%.1f Mpps=%.2f "
-	       "wall_ns_per_packet=%.1f\n",
-	       nflows, random ? "random" : "creation", slack_div ? "coarse" : "exact",
+	printf("flows=%u encap=%s decap=%s order=%s lru=%s packets=%llu ns_per_packet=%.1f "
+	       "Mpps=%.2f wall_ns_per_packet=%.1f\n",
+	       nflows, bench_encap_names[encap], decap ? "on" : "off",
+	       random ? "random" : "creation", slack_div ? "coarse" : "exact",
 	       (unsigned long long)packets, (c2 - c1) * 1e9 / (double)packets,
 	       (double)packets / (c2 - c1) / 1e6, (t2 - t1) * 1e9 / (double)packets);
 	printf("  create: ns_per_new_flow=%.1f  table: flows=%u away_from_home=%u created=%llu "
@@ -269,17 +307,40 @@ static int bench_one(uint32_t nflows, uint64_t want_packets, uint32_t slack_div,
 	return 0;
 }
 
+/* A comma list of encapsulation names into a bit set; -1 on a bad name. */
+static int parse_encaps(const char *list, unsigned int *set)
+{
+	char buf[64], *save = NULL;
+
+	if (strlen(list) >= sizeof(buf))
+		return -1;
+	strcpy(buf, list);
+	*set = 0;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int e = bench_encap_by_name(tok);
+
+		if (e < 0)
+			return -1;
+		*set |= 1u << e;
+	}
+	return *set ? 0 : -1;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_engine [EAL options --] [-f N[,N...]] [-p PACKETS] "
-			"[-o creation|random] [-x]\n"
-			"  -f  flow counts (default 1000,100000,1000000)\n"
-			"  -p  steady-state packets per flow count (default 8000000)\n"
-			"  -o  order of the steady-state rounds: the order the flows were\n"
-			"      created in (records read nearly in memory order), or an\n"
-			"      unrelated random order (every packet misses the cache)\n"
-			"      (default: both, one after the other)\n"
-			"  -x  coarse LRU only (skip the exact-LRU comparison)\n");
+	fprintf(stderr,
+		"usage: bench_engine [EAL options --] [-f N[,N...]] [-p PACKETS] "
+		"[-o creation|random] [-x] [-e ENCAP[,ENCAP...]] [-D]\n"
+		"  -f  flow counts (default 1000,100000,1000000)\n"
+		"  -p  steady-state packets per flow count (default 8000000)\n"
+		"  -o  order of the steady-state rounds: the order the flows were\n"
+		"      created in (records read nearly in memory order), or an\n"
+		"      unrelated random order (every packet misses the cache)\n"
+		"      (default: both, one after the other)\n"
+		"  -x  coarse LRU only (skip the exact-LRU comparison)\n"
+		"  -e  encapsulations to run, each for every flow count: plain,\n"
+		"      vxlan, gtpu, erspan (default plain; tests/bench/bench_encap.h)\n"
+		"  -D  as with --decap off: nothing decapsulated, no tunnel columns kept\n");
 }
 
 int main(int argc, char **argv)
@@ -291,6 +352,8 @@ int main(int argc, char **argv)
 	const char *flows = "1000,100000,1000000";
 	uint64_t packets = 8000000;
 	int dashdash = -1, rc = 0, first, orders = 3, exact = 1;
+	unsigned int encaps = 1u << BENCH_PLAIN;
+	int decap = 1;
 
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--") == 0) {
@@ -322,6 +385,11 @@ int main(int argc, char **argv)
 			orders = strcmp(argv[++i], "random") == 0 ? 2 : 1;
 		} else if (strcmp(argv[i], "-x") == 0) {
 			exact = 0;
+		} else if (strcmp(argv[i], "-D") == 0) {
+			decap = 0;
+		} else if (strcmp(argv[i], "-e") == 0 && i + 1 < argc &&
+			   parse_encaps(argv[i + 1], &encaps) == 0) {
+			i++;
 		} else {
 			usage();
 			dv_eal_cleanup(1);
@@ -341,12 +409,17 @@ int main(int argc, char **argv)
 			break;
 		}
 		/* The program's coarse LRU, then the exact one, side by side. */
-		for (int random = 0; random < 2; random++) {
-			if (!(orders & (1 << random)))
+		for (int e = 0; e < BENCH_ENCAPS; e++) {
+			if (!(encaps & (1u << e)))
 				continue;
-			if (bench_one((uint32_t)n, packets, 16, random) != 0 ||
-			    (exact && bench_one((uint32_t)n, packets, 0, random) != 0))
-				rc = 1;
+			for (int random = 0; random < 2; random++) {
+				if (!(orders & (1 << random)))
+					continue;
+				if (bench_one((uint32_t)n, packets, 16, random, e, decap) != 0 ||
+				    (exact &&
+				     bench_one((uint32_t)n, packets, 0, random, e, decap) != 0))
+					rc = 1;
+			}
 		}
 		p = *end == ',' ? end + 1 : end;
 	}
