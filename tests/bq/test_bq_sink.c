@@ -30,6 +30,7 @@
 #include <uuid/uuid.h>
 
 #include "dv_bq.h"
+#include "dv_decap.h"
 #include "dv_row.h"
 #include "dv_time.h"
 
@@ -207,6 +208,15 @@ static void make_rows(int n)
 		if (i % 5 == 0) {
 			r->flags |= DV_EXPORT_F_VLAN;
 			r->vlan_id = 100;
+		}
+		if (i % 7 == 0) { /* a flow inside a VXLAN tunnel: the tunnel columns set */
+			r->n_kinds = 1;
+			r->kinds[0] = DV_TUN_VXLAN;
+			r->flags |= DV_EXPORT_F_VNI;
+			r->vni = 5000u + (uint32_t)i;
+			r->outer_family = 4;
+			r->outer_src[0] = 172, r->outer_src[3] = 1;
+			r->outer_dst[0] = 172, r->outer_dst[3] = 2;
 		}
 		rs.len[i] = dv_row_format(r, "test-sensor", rs.row[i], DV_ROW_MAX);
 		assert_true(rs.len[i] > 0);
@@ -457,7 +467,7 @@ static void test_schema_matches_rows(void **state)
 	size_t i;
 
 	(void)state;
-	assert_int_equal(json_array_size(fields), 20); /* SPEC section 3 today */
+	assert_int_equal(json_array_size(fields), 24); /* SPEC section 3 and docs/tunnels.md */
 	make_rows(50);
 	for (int k = 0; k < rs.n; k++) {
 		json_t *row = json_loads(rs.row[k], JSON_DECODE_ANY, NULL);
@@ -530,7 +540,7 @@ static void test_creates_table(void **state)
 		if (!strcmp(mode, "NULLABLE"))
 			nullable++;
 	}
-	assert_int_equal(nullable, 3); /* vlan_id and the two tcp flag columns */
+	assert_int_equal(nullable, 7); /* vlan_id, the two tcp flag and the four tunnel columns */
 	assert_int_equal(double_stat("tables.insert 200"), 1);
 	json_decref(j);
 	free(t);
@@ -557,43 +567,53 @@ static void install_table(const char *table, json_t *fields)
 	json_decref(t);
 }
 
-/* A table of the original tool (its 13 columns) gets the 7 others added as
- * NULLABLE, and rows then go in. */
+/* A table of the original tool (its 13 columns) gets the 11 others added as
+ * NULLABLE, and one of the release before tunnels (20 columns, ending in
+ * sensor) the 4 tunnel columns; rows then go in. */
 static void test_patches_missing_columns(void **state)
 {
-	struct dv_bq_config c;
-	struct dv_sink *s;
-	json_t *schema = dv_bq_schema_json(), *fields = json_object_get(schema, "fields");
-	json_t *t, *f;
-	char *res;
-	size_t i;
+	static const size_t keep[] = {13, 20};
+	static const char *const last[] = {"status", "sensor"};
 
 	(void)state;
-	fresh();
-	while (json_array_size(fields) > 13)
-		json_array_remove(fields, 13);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 12), "name")),
-			    "status");
-	install_table("old", fields);
-	json_decref(schema);
-	base_config(&c, "old");
-	s = create_ok(&c);
-	assert_int_equal(double_stat("tables.patch 200"), 1);
-	assert_int_equal(double_stat("tables.insert 200"), 0);
-	res = ctl("/_double/table?table=p:d.old", NULL);
-	t = json_loads(res, 0, NULL);
-	fields = json_object_get(json_object_get(t, "schema"), "fields");
-	assert_int_equal(json_array_size(fields), 20);
-	json_array_foreach (fields, i, f)
-		if (i >= 13)
-			assert_string_equal(json_string_value(json_object_get(f, "mode")),
-					    "NULLABLE");
-	json_decref(t);
-	free(res);
-	make_rows(50);
-	write_all(s, 0, rs.n);
-	finish(s);
-	assert_stored(NULL);
+	for (size_t k = 0; k < 2; k++) {
+		struct dv_bq_config c;
+		struct dv_sink *s;
+		json_t *schema = dv_bq_schema_json(), *fields = json_object_get(schema, "fields");
+		json_t *t, *f;
+		char *res;
+		size_t i;
+
+		fresh();
+		while (json_array_size(fields) > keep[k])
+			json_array_remove(fields, keep[k]);
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(fields, keep[k] - 1), "name")),
+		    last[k]);
+		install_table("old", fields);
+		json_decref(schema);
+		base_config(&c, "old");
+		s = create_ok(&c);
+		assert_int_equal(double_stat("tables.patch 200"), 1);
+		assert_int_equal(double_stat("tables.insert 200"), 0);
+		res = ctl("/_double/table?table=p:d.old", NULL);
+		t = json_loads(res, 0, NULL);
+		fields = json_object_get(json_object_get(t, "schema"), "fields");
+		assert_int_equal(json_array_size(fields), 24);
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(fields, 20), "name")),
+		    "tunnel");
+		json_array_foreach (fields, i, f)
+			if (i >= keep[k])
+				assert_string_equal(json_string_value(json_object_get(f, "mode")),
+						    "NULLABLE");
+		json_decref(t);
+		free(res);
+		make_rows(50);
+		write_all(s, 0, rs.n);
+		finish(s);
+		assert_stored(NULL);
+	}
 }
 
 static void test_conflicting_column(void **state)
