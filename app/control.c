@@ -75,6 +75,7 @@ static void reader_stats_add(struct dv_reader_stats *to, const struct dv_reader_
 	to->malformed += s->malformed;
 	to->decap_depth += s->decap_depth;
 	to->tunnelled += s->tunnelled;
+	to->bad_tunnel += s->bad_tunnel;
 	to->bad_length += s->bad_length;
 }
 
@@ -113,6 +114,7 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 	t->non_ip = rd.non_ip;
 	t->malformed = rd.malformed;
 	t->tunnelled = rd.tunnelled;
+	t->bad_tunnel = rd.bad_tunnel;
 	t->decap_depth = rd.decap_depth;
 	t->bad_length = rd.bad_length;
 	for (uint32_t i = 0; i < c->n_workers; i++) {
@@ -125,6 +127,7 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 		t->non_ip += w->stats.non_ip;
 		t->malformed += w->stats.malformed;
 		t->tunnelled += w->stats.tunnelled;
+		t->bad_tunnel += w->stats.bad_tunnel;
 		t->decap_depth += w->stats.decap_depth;
 		t->ring_waits += w->stats.ring_waits;
 		t->handoff_waits += w->stats.handoff_waits;
@@ -159,19 +162,20 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 	dv_control_totals(c, &t);
 	if (final) {
 		secs = (double)(now - c->start_ns) / 1e9;
-		fprintf(f,
-			"dpdk-devourer: done in %.3fs: packets=%" PRIu64 " bytes=%" PRIu64
-			" ip=%" PRIu64 " non_ip=%" PRIu64 " malformed=%" PRIu64 " flows=%" PRIu64
-			" evicted=%" PRIu64 " rows=%" PRIu64 " recovered=%" PRIu64
-			" delivered=%" PRIu64 " pending=%" PRIu64 " spooled=%" PRIu64
-			" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " imissed=%" PRIu64
-			" rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64 " tunnelled=%" PRIu64
-			" decap_depth=%" PRIu64 " bad_length=%" PRIu64 "%s\n",
-			secs, t.rx_packets, t.rx_bytes, t.ip_packets, t.non_ip, t.malformed,
-			t.flows_created, t.flows_evicted, t.rows, t.rows_recovered,
-			t.rows_delivered, t.rows_pending, t.rows_spooled, t.rows_dead,
-			t.rows_dropped, t.imissed, t.rx_nombuf, t.ring_waits, t.tunnelled,
-			t.decap_depth, t.bad_length, t.unverified ? " table_unverified=1" : "");
+		fprintf(
+		    f,
+		    "dpdk-devourer: done in %.3fs: packets=%" PRIu64 " bytes=%" PRIu64
+		    " ip=%" PRIu64 " non_ip=%" PRIu64 " malformed=%" PRIu64 " flows=%" PRIu64
+		    " evicted=%" PRIu64 " rows=%" PRIu64 " recovered=%" PRIu64 " delivered=%" PRIu64
+		    " pending=%" PRIu64 " spooled=%" PRIu64 " dead_lettered=%" PRIu64
+		    " dropped=%" PRIu64 " imissed=%" PRIu64 " rx_nombuf=%" PRIu64
+		    " ring_waits=%" PRIu64 " tunnelled=%" PRIu64 " decap_depth=%" PRIu64
+		    " bad_tunnel=%" PRIu64 " bad_length=%" PRIu64 "%s\n",
+		    secs, t.rx_packets, t.rx_bytes, t.ip_packets, t.non_ip, t.malformed,
+		    t.flows_created, t.flows_evicted, t.rows, t.rows_recovered, t.rows_delivered,
+		    t.rows_pending, t.rows_spooled, t.rows_dead, t.rows_dropped, t.imissed,
+		    t.rx_nombuf, t.ring_waits, t.tunnelled, t.decap_depth, t.bad_tunnel,
+		    t.bad_length, t.unverified ? " table_unverified=1" : "");
 		fflush(f);
 		return;
 	}
@@ -181,15 +185,15 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 	fprintf(f,
 		"dpdk-devourer: rx %.0f pps %.0f bps | packets=%" PRIu64 " malformed=%" PRIu64
 		" non_ip=%" PRIu64 " tunnelled=%" PRIu64 " decap_depth=%" PRIu64
-		" | flows active=%" PRIu64 " created=%" PRIu64 " exported=%" PRIu64
-		" evicted=%" PRIu64 " table_full=%" PRIu64 " | imissed=%" PRIu64
-		" rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64 " | rows=%" PRIu64
-		" recovered=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64 " spooled=%" PRIu64
-		" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " requests=%" PRIu64
-		" request_errors=%" PRIu64 "%s\n",
+		" bad_tunnel=%" PRIu64 " | flows active=%" PRIu64 " created=%" PRIu64
+		" exported=%" PRIu64 " evicted=%" PRIu64 " table_full=%" PRIu64
+		" | imissed=%" PRIu64 " rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64
+		" | rows=%" PRIu64 " recovered=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64
+		" spooled=%" PRIu64 " dead_lettered=%" PRIu64 " dropped=%" PRIu64
+		" requests=%" PRIu64 " request_errors=%" PRIu64 "%s\n",
 		(double)(t.rx_packets - c->prev_packets) / secs,
 		(double)(t.rx_bytes - c->prev_bytes) * 8 / secs, t.rx_packets, t.malformed,
-		t.non_ip, t.tunnelled, t.decap_depth, t.flows_active, t.flows_created,
+		t.non_ip, t.tunnelled, t.decap_depth, t.bad_tunnel, t.flows_active, t.flows_created,
 		t.flows_exported, t.flows_evicted, t.table_full, t.imissed, t.rx_nombuf,
 		t.ring_waits, t.rows, t.rows_recovered, t.rows_delivered, t.rows_pending,
 		t.rows_spooled, t.rows_dead, t.rows_dropped, t.requests, t.request_errors,
@@ -233,6 +237,7 @@ static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *d
 	ADD(d, "malformed", t.malformed);
 	ADD(d, "tunnelled", t.tunnelled);
 	ADD(d, "decap_depth", t.decap_depth);
+	ADD(d, "bad_tunnel", t.bad_tunnel);
 	ADD(d, "bad_length", t.bad_length);
 	ADD(d, "imissed", t.imissed);
 	ADD(d, "rx_nombuf", t.rx_nombuf);
@@ -278,6 +283,7 @@ static int tel_workers(const char *cmd, const char *params, struct rte_tel_data 
 		ADD(wd, "malformed", w->stats.malformed);
 		ADD(wd, "tunnelled", w->stats.tunnelled);
 		ADD(wd, "decap_depth", w->stats.decap_depth);
+		ADD(wd, "bad_tunnel", w->stats.bad_tunnel);
 		ADD(wd, "non_ip", w->stats.non_ip);
 		ADD(wd, "flows_active", dv_flow_table_count(w->cfg.table));
 		ADD(wd, "flows_created", fs->created);

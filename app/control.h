@@ -68,7 +68,7 @@ int dv_control_telemetry_init(struct dv_control *c);
 /* Sum of the sinks' and workers' counters, for stats and telemetry. */
 struct dv_totals {
 	uint64_t rx_packets, rx_bytes, ip_packets, non_ip, malformed;
-	uint64_t tunnelled, decap_depth, bad_length;
+	uint64_t tunnelled, decap_depth, bad_tunnel, bad_length;
 	uint64_t imissed, rx_nombuf;
 	uint64_t flows_created, flows_active, flows_exported, flows_evicted, table_full;
 	uint64_t ring_waits, handoff_waits;

@@ -454,7 +454,8 @@ static uint32_t dv_ip_wire_end(const uint8_t *d, uint32_t ip, uint8_t family)
  * header at [l4off, l4end)) a tunnel? DV_PARSE_OK with *etype 0: no (not
  * one devourer reads, or its payload is unknown), the IP packet is the flow. Otherwise the walk
  * goes on at *off with *etype (an IP ethertype), having counted the step, the VNI, the outer
- * addresses and the carried frame's length; NON_IP, MALFORMED or TOO_DEEP end it.
+ * addresses and the carried frame's length; NON_IP, MALFORMED (in what the tunnel carries) or
+ * TOO_DEEP end it.
  */
 static enum dv_parse_status dv_parse_tunnel(struct dv_walk *w, uint32_t ip, uint32_t l4off,
 					    uint32_t l4end, uint32_t *off, uint16_t *etype)
@@ -493,8 +494,13 @@ static enum dv_parse_status dv_parse_tunnel(struct dv_walk *w, uint32_t ip, uint
 	default:
 		return DV_PARSE_OK;
 	}
-	if (rc != DV_DECAP_OK)
-		return DV_PARSE_MALFORMED;
+	/* A port is only a guess and a header may be damaged: a tunnel header
+	 * that cannot be read leaves its packet the flow, so that nothing is
+	 * lost (counted as bad_tunnel). */
+	if (rc != DV_DECAP_OK) {
+		out->tun |= DV_PKT_T_BAD;
+		return DV_PARSE_OK;
+	}
 	if (res.inner == DV_INNER_UNKNOWN)
 		return DV_PARSE_OK;
 	st = dv_walk_step(w, (enum dv_tunnel_kind)res.kind);

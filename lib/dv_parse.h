@@ -47,6 +47,7 @@ enum dv_frag {
 
 /* dv_pkt.tun bits: what decapsulation (lib/dv_decap.h) found. */
 #define DV_PKT_T_TUNNEL 0x01 /* reached through a tunnel or shim: its struct dv_pkt_tun is set */
+#define DV_PKT_T_BAD	0x02 /* a tunnel header that could not be read: its packet is the flow */
 #define DV_PKT_T_VNI	0x80 /* vni is part of the flow key */
 
 /*

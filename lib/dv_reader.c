@@ -119,6 +119,7 @@ int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv
 				if (tun->frame_len != 0)
 					pkt->wire_len = tun->frame_len;
 			}
+			r->stats.bad_tunnel += (pkt->tun & DV_PKT_T_BAD) != 0;
 			/* pcap times before 1970 are nonsense for a flow log; clamp. */
 			pkt->ts_ns = h->ts.tv_sec < 0 ? 0
 						      : (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC +

@@ -214,6 +214,7 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 	struct dv_pkt pkts[DV_BURST];
 	struct dv_pkt_tun tun[DV_BURST]; /* written for tunnelled packets only */
 	uint32_t n_local = 0, n_ip = 0, n_non_ip = 0, n_malformed = 0, n_deep = 0, n_tun = 0;
+	uint32_t n_bad = 0;
 	uint64_t bytes = 0;
 	const int hw_time = q->ts_dynfield && w->cfg.ts_dynfield_offset >= 0;
 	const int distribute = q->distribute;
@@ -253,10 +254,13 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 			n_ip++;
 			p->wire_len = m->pkt_len;
 			p->ts_ns = unlikely(hw_time) ? rx_time(w, m, now) : now;
-			if (unlikely(p->tun & DV_PKT_T_TUNNEL)) {
-				n_tun++;
-				if (tun[n_local].frame_len != 0)
-					p->wire_len = tun[n_local].frame_len;
+			if (unlikely(p->tun)) {
+				n_bad += (p->tun & DV_PKT_T_BAD) != 0;
+				if (p->tun & DV_PKT_T_TUNNEL) {
+					n_tun++;
+					if (tun[n_local].frame_len != 0)
+						p->wire_len = tun[n_local].frame_len;
+				}
 			}
 			if (distribute || (tun_owner && (p->tun & DV_PKT_T_TUNNEL))) {
 				uint32_t owner = dv_worker_owner(p, w->cfg.n_workers);
@@ -280,6 +284,7 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 	w->stats.malformed += n_malformed;
 	w->stats.decap_depth += n_deep;
 	w->stats.tunnelled += n_tun;
+	w->stats.bad_tunnel += n_bad;
 	if (n_local > 0)
 		dv_flow_table_update_burst(w->cfg.table, pkts, n_tun ? tun : NULL, n_local,
 					   &w->xbuf);

@@ -94,10 +94,11 @@ struct dv_worker_stats {
 	uint64_t rx_bytes;
 	uint64_t ip_packets; /* frames that became flow updates (here or handed off) */
 	uint64_t non_ip;
-	uint64_t malformed;	/* decap_depth included */
-	uint64_t decap_depth;	/* frames with more encapsulations than --decap-depth */
-	uint64_t tunnelled;	/* IP packets read through a tunnel or link shim */
-	uint64_t handed_off;	/* parsed packets sent to another worker */
+	uint64_t malformed;   /* decap_depth included */
+	uint64_t decap_depth; /* frames with more encapsulations than --decap-depth */
+	uint64_t tunnelled;   /* IP packets read through a tunnel or link shim */
+	uint64_t bad_tunnel; /* IP packets whose tunnel header could not be read (the outer flow) */
+	uint64_t handed_off; /* parsed packets sent to another worker */
 	uint64_t handoff_waits; /* loops that found a peer's input ring full */
 	uint64_t from_ring;	/* parsed packets taken from the input ring */
 	uint64_t ring_waits;	/* loops that found the export ring full */

@@ -272,7 +272,7 @@ static void check_invariants(const struct dv_pkt *p)
 	}
 	if (!(p->tun & DV_PKT_T_VNI))
 		assert_int_equal(p->vni, 0);
-	assert_int_equal(p->tun & ~(DV_PKT_T_TUNNEL | DV_PKT_T_VNI), 0);
+	assert_int_equal(p->tun & ~(DV_PKT_T_TUNNEL | DV_PKT_T_BAD | DV_PKT_T_VNI), 0);
 }
 
 /*
@@ -1504,6 +1504,36 @@ static void udp_done(struct frame *f, uint32_t at)
 	set16(f, at + 4, (uint16_t)(f->n - at));
 }
 
+/*
+ * check_frame() for a tunnelled frame: a cut before f->need is malformed
+ * where it falls in what the tunnel carries, and where it falls in a
+ * tunnel's own header that header cannot be read, so its packet is the
+ * flow (DV_PKT_T_BAD): nothing is lost. From f->need on, the full result.
+ */
+static void check_tunnel_frame(const struct frame *f, enum dv_parse_status want,
+			       struct dv_pkt *full)
+{
+	struct dv_pkt cut;
+	uint32_t outer = 0;
+
+	assert_int_equal(parse_exact(f->b, f->n, DV_LINK_ETHERNET, full), want);
+	for (uint32_t len = 0; len <= f->n; len++) {
+		enum dv_parse_status st = parse_exact(f->b, len, DV_LINK_ETHERNET, &cut);
+
+		if (len >= f->need) {
+			assert_int_equal(st, want);
+			if (want == DV_PARSE_OK)
+				assert_memory_equal(&cut, full, PKT_PARSED_BYTES);
+		} else if (st == DV_PARSE_OK) {
+			assert_true(cut.tun & DV_PKT_T_BAD);
+			outer++;
+		} else {
+			assert_int_equal(st, DV_PARSE_MALFORMED);
+		}
+	}
+	assert_true(outer > 0); /* the cuts in the tunnel header */
+}
+
 static void expect_tunnel(const struct dv_pkt *p, const uint8_t *kinds, uint8_t n,
 			  uint8_t outer_family)
 {
@@ -1543,7 +1573,7 @@ static void test_vxlan(void **state)
 	ip4_done(&f, oip);
 	f.need = l4 + TCP_NEED;
 
-	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	check_tunnel_frame(&f, DV_PARSE_OK, &p);
 	expect_v4(&p);
 	expect_ports(&p, 6, 1234, 80);
 	assert_int_equal(p.vlan, DV_PKT_VLAN_TAGGED | 7);
@@ -1552,9 +1582,11 @@ static void test_vxlan(void **state)
 	expect_tunnel(&p, kinds, 1, 4);
 	assert_int_equal(last_tun.frame_len, f.n - inner);
 
-	/* Without the I flag the header is invalid. */
+	/* Without the I flag the header is invalid: the outer UDP flow, not lost. */
 	f.b[oudp + 8] = 0;
-	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	expect_ports(&p, 17, 49152, 4789);
+	assert_int_equal(p.tun, DV_PKT_T_BAD);
 	f.b[oudp + 8] = 0x08;
 	/* --decap off: the outer UDP flow, as before decapsulation existed. */
 	test_decap = NULL;
@@ -1608,16 +1640,19 @@ static void test_erspan2(void **state)
 	ip4_done(&f, oip);
 	f.need = l4 + UDP_NEED;
 
-	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	check_tunnel_frame(&f, DV_PARSE_OK, &p);
 	expect_v6(&p);
 	expect_ports(&p, 17, 5353, 53);
 	expect_no_vlan(&p);
 	assert_int_equal(p.tun, DV_PKT_T_TUNNEL);
 	expect_tunnel(&p, kinds, 1, 4);
 	assert_int_equal(last_tun.frame_len, f.n - inner);
-	/* ERSPAN version 2 in a type II header is malformed. */
+	/* ERSPAN version 2 in a type II header: not read, the outer GRE flow. */
 	f.b[oip + 28] = 0x20;
-	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	expect_ports(&p, 47, 0, 0);
+	assert_memory_equal(p.src, OUT_SRC4, 4);
+	assert_int_equal(p.tun, DV_PKT_T_BAD);
 }
 
 /* GTP-U with a 5G PDU session container over IPv6: the user's IPv4 packet;
@@ -1648,7 +1683,7 @@ static void test_gtpu_extension(void **state)
 	ip6_done(&f, oip);
 	f.need = l4; /* ICMP has no ports: the IP header is all that is needed */
 
-	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	check_tunnel_frame(&f, DV_PARSE_OK, &p);
 	expect_v4(&p);
 	expect_ports(&p, 1, 0, 0);
 	assert_int_equal(p.tun, DV_PKT_T_TUNNEL);
@@ -1691,7 +1726,7 @@ static void test_nesting_depth_and_bad_gre(void **state)
 	ip4_done(&f, gip);
 	f.need = l4 + UDP_NEED;
 
-	check_frame(&f, DV_LINK_ETHERNET, DV_PARSE_OK, &p);
+	check_tunnel_frame(&f, DV_PARSE_OK, &p);
 	expect_v4(&p);
 	expect_ports(&p, 17, 7, 9);
 	assert_int_equal(p.tun, DV_PKT_T_TUNNEL); /* a GRE key is no VNI */
@@ -1704,8 +1739,11 @@ static void test_nesting_depth_and_bad_gre(void **state)
 	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_TOO_DEEP);
 	test_decap = &test_decap_default;
 
-	f.b[gre] |= 0x40; /* routing present */
-	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_MALFORMED);
+	f.b[gre] |= 0x40; /* routing present: refused, the outer GRE flow (after MPLS) */
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	expect_ports(&p, 47, 0, 0);
+	assert_memory_equal(p.src, OUT_SRC4, 4);
+	assert_int_equal(p.tun, DV_PKT_T_TUNNEL | DV_PKT_T_BAD);
 	f.b[gre] = 0x20;
 	f.b[gre + 1] = 0x01; /* version 1 */
 	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
