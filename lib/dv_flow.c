@@ -157,6 +157,11 @@ struct dv_flow_tun {
 	uint8_t outer[2][16]; /* the outermost tunnel's source and destination */
 };
 
+/* dv_flow_rec.serial's top bit: the flow's first packet came through a
+ * tunnel, so its entry in the tunnel array is written (a plain flow never
+ * touches that array). Serials count flows and never reach it. */
+#define DV_SERIAL_TUN (1ULL << 63)
+
 /* Bits of dv_flow_rec.state. Side s is 0 or 1 (see the file comment). */
 #define DV_ST_LIVE    0x01
 #define DV_ST_SEEN(s) (0x02 << (s)) /* side s has sent in this flow */
@@ -195,7 +200,8 @@ struct dv_flow_rec {
 	uint8_t addr[2][16]; /* the key's addresses */
 	struct dv_link link[2];
 	uint32_t pkts_hi[2]; /* the high 32 bits of pkts (a carry every 2^32 packets) */
-	uint64_t serial;     /* the flow's number in this table, from which its id is made */
+	uint64_t serial;     /* the flow's number in this table, from which its id is made;
+			      * DV_SERIAL_TUN: the flow has a tunnel entry (t->tun) */
 } __rte_cache_aligned;
 
 _Static_assert(offsetof(struct dv_flow_rec, addr) == 64 && sizeof(struct dv_flow_rec) == 128,
@@ -352,11 +358,8 @@ static inline uint64_t dv_flow_words_v4(const uint64_t w[5], uint8_t family)
  * from the high half, the signature from bits 16-31. Two keys with the same
  * hash cost a key comparison, nothing more.
  */
-static inline struct dv_flow_hash
-dv_flow_hash_words(const struct dv_flow_table *t, const uint64_t w[5], uint8_t family, uint64_t vni)
+static inline struct dv_flow_hash dv_flow_hash_of(const struct dv_flow_table *t, uint64_t x)
 {
-	uint64_t x = family == 4 ? dv_hash2(dv_flow_words_v4(w, family), w[4], &t->hash_key)
-				 : dv_hash6(w, vni, &t->hash_key);
 	struct dv_flow_hash h;
 
 	h.bucket = (uint32_t)(((x >> 32) * t->n_buckets) >> 32); /* in [0, n_buckets) */
@@ -364,6 +367,23 @@ dv_flow_hash_words(const struct dv_flow_table *t, const uint64_t w[5], uint8_t f
 	if (h.sig == 0)
 		h.sig = 1;
 	return h;
+}
+
+/* The hash of a key without a VNI, given as its five words. */
+static inline struct dv_flow_hash dv_flow_hash_words(const struct dv_flow_table *t,
+						     const uint64_t w[5], uint8_t family)
+{
+	uint64_t x = family == 4 ? dv_hash2(dv_flow_words_v4(w, family), w[4], &t->hash_key)
+				 : dv_hash5(w, &t->hash_key);
+
+	return dv_flow_hash_of(t, x);
+}
+
+/* The hash of a key with a VNI: its five words and the VNI. */
+static inline struct dv_flow_hash dv_flow_hash_words_vni(const struct dv_flow_table *t,
+							 const uint64_t w[5], uint64_t vni)
+{
+	return dv_flow_hash_of(t, dv_hash6(w, vni, &t->hash_key));
 }
 
 static inline uint32_t dv_bucket_next(const struct dv_flow_table *t, uint32_t b)
@@ -424,22 +444,22 @@ _Static_assert(offsetof(struct dv_pkt, dport) - offsetof(struct dv_pkt, sport) =
  * addresses are compared as the machine's own 64-bit words (no byte swaps).
  * The key's last word is the packet's sport..family, with the ports
  * swapped for side 1 and DV_KEY_VNI added to the family when the packet's
- * VNI is part of the key (vni_flag). Every byte of the key is written, because keys are
+ * VNI is part of the key (dv_flow_key_add_vni). Every byte of the key is written, because keys are
  * hashed and compared as bytes; each word is stored whole, so that loading
  * it again is forwarded from the store.
  */
-static inline uint64_t dv_flow_key_tail(const struct dv_pkt *p, unsigned int side, uint8_t vni_flag)
+static inline uint64_t dv_flow_key_tail(const struct dv_pkt *p, unsigned int side)
 {
 	uint64_t tail, ports;
 
 	memcpy(&tail, &p->sport, 8);
 	ports = (uint32_t)tail;
 	ports = side ? (ports >> 16 | ports << 16) & 0xffffffffu : ports;
-	return (tail & ~0xffffffffULL) | ports | (uint64_t)vni_flag << 56;
+	return (tail & ~0xffffffffULL) | ports;
 }
 
 static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_flow_key *k,
-					    uint64_t w[5], uint8_t vni_flag)
+					    uint64_t w[5])
 {
 	uint64_t s[2], d[2];
 	unsigned int side;
@@ -451,9 +471,8 @@ static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_fl
 	w[1] = side ? d[1] : s[1];
 	w[2] = side ? s[0] : d[0];
 	w[3] = side ? s[1] : d[1];
-	w[4] = dv_flow_key_tail(p, side, vni_flag);
+	w[4] = dv_flow_key_tail(p, side);
 	memcpy(k, w, 5 * sizeof(w[0]));
-	k->vni = vni_flag ? p->vni : 0;
 	return side;
 }
 
@@ -463,7 +482,7 @@ static inline unsigned int dv_flow_key_make(const struct dv_pkt *p, struct dv_fl
  * 4 bytes as a word orders endpoints as dv_flow_key_make does.
  */
 static inline unsigned int dv_flow_key_make_v4(const struct dv_pkt *p, struct dv_flow_key *k,
-					       uint64_t w[5], uint8_t vni_flag)
+					       uint64_t w[5])
 {
 	uint32_t s, d;
 	unsigned int side;
@@ -475,10 +494,24 @@ static inline unsigned int dv_flow_key_make_v4(const struct dv_pkt *p, struct dv
 	w[1] = 0;
 	w[2] = side ? s : d;
 	w[3] = 0;
-	w[4] = dv_flow_key_tail(p, side, vni_flag);
+	w[4] = dv_flow_key_tail(p, side);
 	memcpy(k, w, 5 * sizeof(w[0]));
-	k->vni = vni_flag ? p->vni : 0;
 	return side;
+}
+
+/* Make key k (and its words w) one with packet p's VNI: the family gets
+ * DV_KEY_VNI, which also keeps it off the IPv4 key's short path. */
+static inline void dv_flow_key_add_vni(const struct dv_pkt *p, struct dv_flow_key *k, uint64_t w[5])
+{
+	w[4] |= (uint64_t)DV_KEY_VNI << 56;
+	k->tail.family |= DV_KEY_VNI;
+	k->vni = p->vni;
+}
+
+/* Key k's VNI: k->vni is set only for a key that has one. */
+static inline uint64_t dv_flow_key_vni(const struct dv_flow_key *k)
+{
+	return (k->tail.family & DV_KEY_VNI) ? k->vni : 0;
 }
 
 /* A record's v4 word for key k (see dv_flow_words_v4). */
@@ -503,8 +536,10 @@ static inline struct dv_flow_hash dv_flow_hash(const struct dv_flow_table *t,
 {
 	uint64_t w[6];
 
-	memcpy(w, k, sizeof(w));
-	return dv_flow_hash_words(t, w, k->tail.family, k->vni);
+	memcpy(w, k, 5 * sizeof(w[0]));
+	if (k->tail.family & DV_KEY_VNI)
+		return dv_flow_hash_words_vni(t, w, k->vni);
+	return dv_flow_hash_words(t, w, k->tail.family);
 }
 
 /*
@@ -513,10 +548,9 @@ static inline struct dv_flow_hash dv_flow_hash(const struct dv_flow_table *t,
  * or one with a VNI also compares the addresses in line 1, and the VNI. A
  * free record matches nothing.
  */
-static inline int dv_flow_rec_is(const struct dv_flow_table *t, uint32_t i,
+static inline int dv_flow_rec_is(const struct dv_flow_table *t, const struct dv_flow_rec *r,
 				 const struct dv_flow_key *k, uint64_t v4)
 {
-	const struct dv_flow_rec *r = &t->recs[i];
 	uint64_t x[4], y[4];
 
 	if (((r->v4 ^ v4) | (dv_flow_tail_word(&r->tail) ^ dv_flow_tail_word(&k->tail))) != 0)
@@ -527,7 +561,7 @@ static inline int dv_flow_rec_is(const struct dv_flow_table *t, uint32_t i,
 	memcpy(y, k->addr, sizeof(y));
 	if (((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) != 0)
 		return 0;
-	return !(k->tail.family & DV_KEY_VNI) || t->tun[i].vni == k->vni;
+	return !(k->tail.family & DV_KEY_VNI) || t->tun[r - t->recs].vni == k->vni;
 }
 
 /* Record i's key, rebuilt from its two lines (and its VNI). */
@@ -558,7 +592,7 @@ static uint32_t dv_flow_lookup(const struct dv_flow_table *t, const struct dv_fl
 	DV_INDEX_FOR_EACH (t, h, b, m) {
 		uint32_t i = t->buckets[b].pos[__builtin_ctz(m)];
 
-		if (dv_flow_rec_is(t, i, k, v4))
+		if (dv_flow_rec_is(t, &t->recs[i], k, v4))
 			return i;
 	}
 	return DV_FLOW_NIL;
@@ -632,7 +666,7 @@ static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 		return;
 	e = &out->recs[out->n++];
 	memset(e, 0, sizeof(*e));
-	dv_flow_id(t, r->serial, e->id);
+	dv_flow_id(t, r->serial & ~DV_SERIAL_TUN, e->id);
 	memcpy(e->src_addr, r->addr[s], 16);
 	memcpy(e->dst_addr, r->addr[d], 16);
 	e->first_ns = r->first_ns;
@@ -646,7 +680,7 @@ static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 	e->dst_port = r->tail.port[d];
 	e->family = r->tail.family & DV_KEY_FAMILY;
 	e->proto = r->tail.proto;
-	if (t->tun != NULL)
+	if (r->serial & DV_SERIAL_TUN)
 		dv_flow_emit_tun(r, &t->tun[r - t->recs], e);
 	if (r->tail.vlan & DV_KEY_VLAN) {
 		e->flags |= DV_EXPORT_F_VLAN;
@@ -867,14 +901,11 @@ static void dv_flow_apply(struct dv_flow_table *t, uint32_t i, unsigned int side
 	dv_flow_apply_as(t, i, side, p, (t->recs[i].state & DV_ST_CLOSED) != 0);
 }
 
-/* Keep a new flow's VNI and what its first packet said of its tunnels. */
+/* Keep a new tunnelled flow's VNI and what its first packet said of its tunnels. */
 static void dv_flow_keep_tun(struct dv_flow_tun *tun, const struct dv_flow_key *k,
-			     const struct dv_pkt *p, const struct dv_pkt_tun *ptun)
+			     const struct dv_pkt_tun *ptun)
 {
-	tun->vni = (uint32_t)k->vni;
-	tun->n_kinds = 0;
-	if (!(p->tun & DV_PKT_T_TUNNEL) || ptun == NULL)
-		return;
+	tun->vni = (uint32_t)dv_flow_key_vni(k);
 	tun->n_kinds = ptun->n_kinds;
 	memcpy(tun->kinds, ptun->kinds, sizeof(tun->kinds));
 	tun->outer_family = ptun->outer_family;
@@ -910,8 +941,10 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 	r->last_ns = p->ts_ns;
 	r->serial = t->serial++;
 	r->epoch = dv_flow_epoch(t, 0, pos);
-	if (t->tun != NULL)
-		dv_flow_keep_tun(&t->tun[pos], k, p, ptun);
+	if (unlikely(ptun != NULL && (p->tun & DV_PKT_T_TUNNEL) && t->tun != NULL)) {
+		dv_flow_keep_tun(&t->tun[pos], k, ptun);
+		r->serial |= DV_SERIAL_TUN;
+	}
 	dv_list_push_tail(t, &t->lru, DV_LINK_SEEN, pos);
 	t->count++;
 	t->stats.created++;
@@ -963,7 +996,7 @@ static uint32_t dv_flow_revisit(struct dv_flow_table *t, uint32_t i, const struc
  * may since have freed or reused.
  */
 static __rte_always_inline void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
-						const struct dv_pkt_tun *ptun,
+						const struct dv_pkt_tun *tun, uint32_t x,
 						const struct dv_flow_key *k, uint64_t v4,
 						struct dv_flow_hash h, unsigned int side,
 						uint32_t cand, struct dv_export_buf *out)
@@ -972,7 +1005,7 @@ static __rte_always_inline void dv_flow_account(struct dv_flow_table *t, const s
 
 	if (p->ts_ns > t->now_ns)
 		t->now_ns = p->ts_ns;
-	if (unlikely(i == DV_FLOW_NIL || !dv_flow_rec_is(t, i, k, v4)))
+	if (unlikely(i == DV_FLOW_NIL || !dv_flow_rec_is(t, &t->recs[i], k, v4)))
 		i = dv_flow_lookup(t, k, h);
 	if (likely(i != DV_FLOW_NIL) && likely(dv_flow_quiet(t, &t->recs[i], t->now_ns))) {
 		dv_flow_apply_as(t, i, side, p, 0); /* the common case: open, quiet */
@@ -981,7 +1014,7 @@ static __rte_always_inline void dv_flow_account(struct dv_flow_table *t, const s
 	if (i != DV_FLOW_NIL)
 		i = dv_flow_revisit(t, i, p, out);
 	if (i == DV_FLOW_NIL)
-		i = dv_flow_create(t, k, h, side, p, ptun, out);
+		i = dv_flow_create(t, k, h, side, p, tun ? &tun[x] : NULL, out);
 	dv_flow_apply(t, i, side, p);
 }
 
@@ -1000,21 +1033,42 @@ static inline void dv_flow_frag(struct dv_flow_table *t, struct dv_pkt *p)
 	}
 }
 
+/* Stage 1's end for a key with a VNI (dv_flow_key_add_vni), out of the
+ * packet path's code. */
+static __rte_noinline __rte_cold void dv_stage_hash_vni(struct dv_flow_table *t,
+							const struct dv_pkt *p,
+							struct dv_flow_key *k, uint64_t *v4,
+							struct dv_flow_hash *h)
+{
+	uint64_t w[5];
+
+	memcpy(w, k, sizeof(w));
+	dv_flow_key_add_vni(p, k, w);
+	*v4 = 0;
+	*h = dv_flow_hash_words_vni(t, w, k->vni);
+	rte_prefetch0(&t->buckets[h->bucket]);
+}
+
 /* Pipeline stage 1 for packet i: key, side, v4 word, hash; prefetch the
  * bucket. */
 static __rte_always_inline void dv_stage_hash(struct dv_flow_table *t, struct dv_pkt *p,
 					      struct dv_flow_key *k, uint64_t *v4,
-					      struct dv_flow_hash *h, uint8_t *side)
+					      struct dv_flow_hash *h, uint8_t *side,
+					      const int tunnels)
 {
 	uint64_t w[5];
-	uint8_t vni_flag = p->tun & t->vni_mask, family;
+	uint8_t family;
 
 	dv_flow_frag(t, p);
-	*side = (uint8_t)(likely(p->family == 4) ? dv_flow_key_make_v4(p, k, w, vni_flag)
-						 : dv_flow_key_make(p, k, w, vni_flag));
-	family = p->family | vni_flag;
+	family = p->family;
+	*side = (uint8_t)(likely(family == 4) ? dv_flow_key_make_v4(p, k, w)
+					      : dv_flow_key_make(p, k, w));
+	if (tunnels && unlikely(p->tun & t->vni_mask)) {
+		dv_stage_hash_vni(t, p, k, v4, h);
+		return;
+	}
 	*v4 = dv_flow_words_v4(w, family);
-	*h = dv_flow_hash_words(t, w, family, k->vni);
+	*h = dv_flow_hash_words(t, w, family);
 	rte_prefetch0(&t->buckets[h->bucket]);
 }
 
@@ -1051,9 +1105,9 @@ static __rte_always_inline uint32_t dv_stage_match(const struct dv_flow_table *t
  */
 #define DV_FLOW_AHEAD (DV_FLOW_AHEAD_BUCKET + DV_FLOW_AHEAD_RECORD)
 
-static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts,
-				 const struct dv_pkt_tun *tun, uint32_t n,
-				 struct dv_export_buf *out)
+static __rte_always_inline void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts,
+						     const struct dv_pkt_tun *tun, uint32_t n,
+						     struct dv_export_buf *out, const int tunnels)
 {
 	struct dv_flow_key keys[DV_FLOW_BURST];
 	uint64_t v4[DV_FLOW_BURST];
@@ -1062,10 +1116,10 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts,
 	uint8_t side[DV_FLOW_BURST];
 	uint32_t i;
 
-#define S1(x) dv_stage_hash(t, &pkts[x], &keys[x], &v4[x], &h[x], &side[x])
+#define S1(x) dv_stage_hash(t, &pkts[x], &keys[x], &v4[x], &h[x], &side[x], tunnels)
 #define S2(x) (cand[x] = dv_stage_match(t, &keys[x], h[x]))
 #define S3(x)                                                                                      \
-	dv_flow_account(t, &pkts[x], tun ? &tun[x] : NULL, &keys[x], v4[x], h[x], side[x],         \
+	dv_flow_account(t, &pkts[x], tunnels ? tun : NULL, x, &keys[x], v4[x], h[x], side[x],      \
 			cand[x], out)
 	if (n < DV_FLOW_AHEAD) {
 		for (i = 0; i < n; i++)
@@ -1098,13 +1152,34 @@ static void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts,
 #undef S3
 }
 
+/*
+ * The chunk's two builds: for a burst without tunnelled packets (the one
+ * plain traffic takes, with no test for a VNI or a tunnel side), and for one
+ * with some.
+ */
+static __rte_noinline void dv_flow_update_plain(struct dv_flow_table *t, struct dv_pkt *pkts,
+						uint32_t n, struct dv_export_buf *out)
+{
+	dv_flow_update_chunk(t, pkts, NULL, n, out, 0);
+}
+
+static __rte_noinline void dv_flow_update_tunnels(struct dv_flow_table *t, struct dv_pkt *pkts,
+						  const struct dv_pkt_tun *tun, uint32_t n,
+						  struct dv_export_buf *out)
+{
+	dv_flow_update_chunk(t, pkts, tun, n, out, 1);
+}
+
 void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts,
 				const struct dv_pkt_tun *tun, uint32_t n, struct dv_export_buf *out)
 {
 	for (uint32_t done = 0; done < n;) {
 		uint32_t m = RTE_MIN(n - done, (uint32_t)DV_FLOW_BURST);
 
-		dv_flow_update_chunk(t, pkts + done, tun ? tun + done : NULL, m, out);
+		if (tun == NULL)
+			dv_flow_update_plain(t, pkts + done, m, out);
+		else
+			dv_flow_update_tunnels(t, pkts + done, tun + done, m, out);
 		done += m;
 	}
 }

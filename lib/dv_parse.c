@@ -598,10 +598,19 @@ void dv_decap_cfg_ports(struct dv_decap_cfg *dc)
 	const uint16_t *lists[] = {dc->vxlan, dc->vxlan_gpe, dc->geneve, dc->gtpu};
 	const uint8_t counts[] = {dc->n_vxlan, dc->n_vxlan_gpe, dc->n_geneve, dc->n_gtpu};
 
+	uint16_t lo = UINT16_MAX, hi = 0;
+
 	memset(dc->udp_ports, 0, sizeof(dc->udp_ports));
 	for (unsigned int l = 0; l < 4; l++)
-		for (unsigned int i = 0; i < counts[l]; i++)
-			dc->udp_ports[lists[l][i] >> 6] |= 1ULL << (lists[l][i] & 63);
+		for (unsigned int i = 0; i < counts[l]; i++) {
+			uint16_t port = lists[l][i];
+
+			dc->udp_ports[port >> 6] |= 1ULL << (port & 63);
+			lo = port < lo ? port : lo;
+			hi = port > hi ? port : hi;
+		}
+	dc->port_min = lo <= hi ? lo : 0; /* no port: only 0 passes the range, and no bit is set */
+	dc->port_span = lo <= hi ? (uint16_t)(hi - lo) : 0;
 }
 
 void dv_decap_cfg_default(struct dv_decap_cfg *dc)

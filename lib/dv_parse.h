@@ -73,8 +73,8 @@ struct dv_pkt {
 	uint8_t frag;	   /* enum dv_frag */
 	uint8_t tun;	   /* DV_PKT_T_* */
 	uint32_t frag_id;  /* IPv4 identification or IPv6 fragment id */
-	uint32_t vni;	   /* with DV_PKT_T_VNI: VXLAN, VXLAN-GPE or Geneve VNI, NVGRE VSID */
 	uint32_t wire_len; /* frame length on the wire, set by the caller */
+	uint32_t vni;	   /* only with DV_PKT_T_VNI: VXLAN, VXLAN-GPE or Geneve VNI, NVGRE VSID */
 	uint64_t ts_ns;	   /* capture time in ns since the epoch, set by the caller */
 };
 
@@ -106,6 +106,8 @@ _Static_assert(sizeof(struct dv_pkt_tun) == sizeof(struct dv_pkt),
  */
 struct dv_decap_cfg {
 	uint64_t udp_ports[1024]; /* bit p: UDP destination port p is an overlay's */
+	uint16_t port_min;	  /* the lowest overlay port ... */
+	uint16_t port_span;	  /* ... and the highest minus the lowest */
 	uint16_t vxlan[8], vxlan_gpe[8], geneve[8], gtpu[8];
 	uint8_t n_vxlan, n_vxlan_gpe, n_geneve, n_gtpu;
 	uint8_t max_depth; /* 1 .. DV_TUN_MAX_DEPTH */
@@ -114,6 +116,10 @@ struct dv_decap_cfg {
 /* Is UDP destination port `port` one of the overlays' ports? */
 static inline int dv_decap_udp_port(const struct dv_decap_cfg *dc, uint16_t port)
 {
+	/* Most ports are outside the range the overlays' ports span: one
+	 * comparison for them. */
+	if ((uint16_t)(port - dc->port_min) > dc->port_span)
+		return 0;
 	return (dc->udp_ports[port >> 6] >> (port & 63)) & 1;
 }
 
@@ -177,8 +183,9 @@ static inline int dv_parse_ipv4_fast(const uint8_t *d, uint32_t caplen,
 	proto = ip[9];
 	if (proto == DV_IPPROTO_TCP)
 		need = DV_TCP_NEED;
-	else if (proto == DV_IPPROTO_UDP)
-		need = DV_UDP_NEED;
+	else if (proto == DV_IPPROTO_UDP &&
+		 (dc == NULL || !dv_decap_udp_port(dc, dv_parse_be16(l4 + 2))))
+		need = DV_UDP_NEED; /* (UDP to an overlay's port: the general path decapsulates) */
 	else
 		return 0;
 	/* With both bounds at least 20 + need past the IP header, the general
@@ -196,8 +203,7 @@ static inline int dv_parse_ipv4_fast(const uint8_t *d, uint32_t caplen,
 	memcpy(out->dst, ip + 16, 4);
 	out->sport = dv_parse_be16(l4);
 	out->dport = dv_parse_be16(l4 + 2);
-	if (proto == DV_IPPROTO_UDP && dc != NULL && dv_decap_udp_port(dc, out->dport))
-		return 0; /* an overlay's port: the general path decapsulates */
+
 	out->proto = proto;
 	out->family = 4;
 	out->frag_id = dv_parse_be16(ip + 4);

@@ -86,6 +86,17 @@ struct dv_reader *dv_reader_open(const char *path, char *err, size_t errlen)
 	return r;
 }
 
+/* A tunnelled packet's counters, and its carried frame's length. */
+static void reader_tunnel(struct dv_reader *r, struct dv_pkt *pkt, const struct dv_pkt_tun *tun)
+{
+	r->stats.bad_tunnel += (pkt->tun & DV_PKT_T_BAD) != 0;
+	if (!(pkt->tun & DV_PKT_T_TUNNEL))
+		return;
+	r->stats.tunnelled++;
+	if (tun->frame_len != 0)
+		pkt->wire_len = tun->frame_len;
+}
+
 int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv_pkt *pkt,
 		   struct dv_pkt_tun *tun, char *err, size_t errlen)
 {
@@ -114,12 +125,8 @@ int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv
 		case DV_PARSE_OK:
 			r->stats.ip_packets++;
 			pkt->wire_len = wire;
-			if (pkt->tun & DV_PKT_T_TUNNEL) {
-				r->stats.tunnelled++;
-				if (tun->frame_len != 0)
-					pkt->wire_len = tun->frame_len;
-			}
-			r->stats.bad_tunnel += (pkt->tun & DV_PKT_T_BAD) != 0;
+			if (pkt->tun)
+				reader_tunnel(r, pkt, tun);
 			/* pcap times before 1970 are nonsense for a flow log; clamp. */
 			pkt->ts_ns = h->ts.tv_sec < 0 ? 0
 						      : (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC +

@@ -254,15 +254,18 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 			n_ip++;
 			p->wire_len = m->pkt_len;
 			p->ts_ns = unlikely(hw_time) ? rx_time(w, m, now) : now;
+			int hand_off = distribute;
+
 			if (unlikely(p->tun)) {
 				n_bad += (p->tun & DV_PKT_T_BAD) != 0;
 				if (p->tun & DV_PKT_T_TUNNEL) {
 					n_tun++;
 					if (tun[n_local].frame_len != 0)
 						p->wire_len = tun[n_local].frame_len;
+					hand_off |= tun_owner;
 				}
 			}
-			if (distribute || (tun_owner && (p->tun & DV_PKT_T_TUNNEL))) {
+			if (hand_off) {
 				uint32_t owner = dv_worker_owner(p, w->cfg.n_workers);
 
 				if (owner != w->cfg.index) {

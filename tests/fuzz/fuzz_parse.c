@@ -110,6 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			      tun_fast.frame_len);
 	}
 	if (st == DV_PARSE_OK) {
+		dv_fuzz_check(!(fast.tun & DV_PKT_T_VNI) || fast.vni == general.vni,
+			      "VNIs differ (link type %d)", linktype);
 		dv_fuzz_check(memcmp(&fast, &general, PARSED_BYTES) == 0,
 			      "dv_parse and dv_parse_general differ (link type %d)", linktype);
 		dv_fuzz_check(fast.wire_len == 0xa5a5a5a5u, "dv_parse wrote wire_len");

@@ -139,6 +139,16 @@ static void drain(struct run *r)
 						sizeof(r->recs[0]), RTE_DIM(r->recs) - r->n, NULL);
 }
 
+static uint64_t flows_created(const struct run *r)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < 2; i++)
+		n += __atomic_load_n(&dv_flow_table_stats(r->w[i].cfg.table)->created,
+				     __ATOMIC_RELAXED);
+	return n;
+}
+
 /* Start both workers, feed the frames, stop them as the program does at
  * SIGTERM (hand-offs first, then the input rings, then the tables). */
 static void run_workers(struct run *r, const struct dv_decap_cfg *dc)
@@ -208,8 +218,15 @@ static void run_workers(struct run *r, const struct dv_decap_cfg *dc)
 			while (rte_ring_enqueue(r->rx[0], m) != 0)
 				drain(r);
 		}
-	while (!rte_ring_empty(r->rx[0]))
+	/* Every flow made by its first packet (client to server, VTEP 1 to 2),
+	 * through the hand-off where its owner is worker 1, before any reply:
+	 * otherwise a reply received directly could overtake its flow's first
+	 * packet still on the way and be taken for the initiator. */
+	for (int waited = 0; flows_created(r) < N_FLOWS; waited++) {
+		assert_true(waited < 10000); /* 10 s */
 		drain(r);
+		usleep(1000);
+	}
 	for (uint32_t k = 0; k < REV_PKTS; k++)
 		for (uint32_t i = 0; i < N_FLOWS; i++) {
 			struct rte_mbuf *m = frame(i, 1, k);
