@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """replay: every shared capture through dpdk-devourer --read, checked against tshark.
 
-    replay.py [--pcaps DIR] [--cache DIR] [--only SUBSTR] [-v] PROGRAM [ARGS...]
+    replay.py [--pcaps DIR] [--cache DIR] [--only SUBSTR] [--decap on|off] [-v] PROGRAM [ARGS...]
 
 For each capture in DIR (default: ../shared/pcaps relative to the repo root)
 the program runs as
@@ -9,14 +9,21 @@ the program runs as
     PROGRAM --read CAPTURE --flow-timeout 1h --active-timeout 1d -o stdout ARGS...
 
 (long timeouts keep one row per flow; sums per key would not change anyway),
-its rows are summed per canonical key (IP protocol, VLAN, unordered endpoint
-pair; packets and bytes per endpoint, mapped from src_*/dst_*), and the sums
-are compared with tests/expect_tshark.py, which derives them from tshark
-without running the program. ARGS go to the program, e.g. `--workers 2`.
+its rows are summed per canonical key (IP protocol, VLAN, tunnel_id,
+unordered endpoint pair; packets and bytes per endpoint, mapped from
+src_*/dst_*), and the sums are compared with tests/expect_tshark.py, which
+derives them from tshark without running the program. ARGS go to the
+program, e.g. `--workers 2`. `--decap on|off` is given to both the oracle
+and the program (`--decap off` to the program; with `on`, the default, the
+program gets no option). Each row's tunnel, tunnel_id, tunnel_src_addr and
+tunnel_dst_addr must be the columns one of its key's packets had in the
+oracle's walk (the program takes them from a flow's first packet).
 
 The program's final stats line must also agree with tshark on the frames,
 IP packets, non-IP frames and malformed frames of the capture (the
-expect_tshark rules); a capture with no stats line fails.
+expect_tshark rules), and, when the line has them, on tunnelled,
+decap_depth and bad_tunnel; a capture with no stats line fails, and so
+does one with a frame the oracle could not decode (it cannot vouch for it).
 
 Prints one line per mismatching capture with the differing keys and counts,
 then `captures=N ok=N mismatched=N skipped=N`. A capture the program refuses
@@ -75,6 +82,8 @@ EXCEPTIONS = {
 PARSED_LINK_TYPES = {"ether", "linux-sll", "linux-sll2", "rawip", "rawip4", "rawip6",
                      "null", "loop"}
 COUNTERS = ("packets", "ip", "non_ip", "malformed")
+# Counters of issue 16, compared when the program's stats line has them.
+DECAP_COUNTERS = ("tunnelled", "decap_depth", "bad_tunnel")
 
 
 def link_type(capture):
@@ -94,11 +103,13 @@ def norm_ep(addr, port):
 
 
 def key_text(key):
-    proto, vlan, lo, hi = key
-    return "%d/%s %s:%d-%s:%d" % (proto, "-" if vlan is None else vlan, lo[0], lo[1], hi[0], hi[1])
+    proto, vlan, vni, lo, hi = key
+    return "%d/%s%s %s:%d-%s:%d" % (proto, "-" if vlan is None else vlan,
+                                    "" if vni is None else "/vni%d" % vni,
+                                    lo[0], lo[1], hi[0], hi[1])
 
 
-def expectation(capture, cache_dir):
+def expectation(capture, cache_dir, decap=True):
     """expect_tshark's flows for a capture as {key: {endpoint: [pkts, bytes]}}."""
     path = None
     if cache_dir:
@@ -108,7 +119,7 @@ def expectation(capture, cache_dir):
                 h.update(chunk)
         # The oracle's source, not this script's: editing how the program's
         # rows are compared does not make tshark decode everything again.
-        h.update(b"replay cache format 1")
+        h.update(b"replay cache format 2 decap=%s" % (b"on" if decap else b"off"))
         with open(expect_tshark.__file__, "rb") as f:
             h.update(f.read())
         h.update(subprocess.run(["tshark", "--version"], stdout=subprocess.PIPE,
@@ -117,9 +128,8 @@ def expectation(capture, cache_dir):
         if os.path.exists(path):
             with open(path) as f:
                 return from_json(json.load(f))
-    exp = expect_tshark.expect(capture)
-    doc = {"flows": expect_tshark.flow_list(exp), "frames": exp.frames, "ip": exp.ip,
-           "non_ip": exp.non_ip, "malformed": exp.malformed}
+    exp = expect_tshark.expect(capture, decap=decap)
+    doc = expect_tshark.to_doc(exp)
     if path:
         os.makedirs(cache_dir, exist_ok=True)
         with open(path + ".tmp", "w") as f:
@@ -130,13 +140,54 @@ def expectation(capture, cache_dir):
 
 def from_json(doc):
     flows = {}
-    for proto, vlan, a, pa, b, pb, n1, b1, n2, b2 in doc["flows"]:
+    for proto, vlan, vni, a, pa, b, pb, n1, b1, n2, b2 in doc["flows"]:
         lo, hi = (a, pa), (b, pb)
-        per = flows.setdefault((proto, vlan, lo, hi), {})
+        per = flows.setdefault((proto, vlan, vni, lo, hi), {})
         per[lo] = [n1, b1]
         if hi != lo:
             per[hi] = [n2, b2]
     return flows, doc
+
+
+def tunnel_columns(doc):
+    """{key: set of (tunnel, tunnel_id, tunnel_src_addr, tunnel_dst_addr)} from the oracle."""
+    out = {}
+    for f, cols in zip(doc["flows"], doc.get("tunnels", [])):
+        proto, vlan, vni, a, pa, b, pb = f[:7]
+        out[(proto, vlan, vni, (a, pa), (b, pb))] = set(tuple(c) for c in cols)
+    return out
+
+
+ROW_TUNNEL = ("tunnel", "tunnel_id", "tunnel_src_addr", "tunnel_dst_addr")
+
+
+def row_key(r):
+    src = norm_ep(r["src_addr"], r["src_port"])
+    dst = norm_ep(r["dst_addr"], r["dst_port"])
+    lo, hi = sorted([src, dst], key=expect_tshark.ep_sort_key)
+    return (r["ip_protocol"], r["vlan_id"], r.get("tunnel_id"), lo, hi), src, dst
+
+
+def row_tunnel(r):
+    cols = [r.get(c) for c in ROW_TUNNEL]
+    for i in (2, 3):
+        if cols[i] is not None:
+            cols[i] = ipaddress.ip_address(cols[i]).compressed
+    return tuple(cols)
+
+
+def tunnel_diffs(stdout, want):
+    """Rows whose tunnel columns are none of their key's packets' (as key text, got, wanted)."""
+    bad = []
+    for line in stdout.splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        key = row_key(r)[0]
+        got = row_tunnel(r)
+        if key in want and got not in want[key]:
+            bad.append((key, got, sorted(want[key], key=str)))
+    return bad
 
 
 def run_program(program, capture, args):
@@ -157,10 +208,8 @@ def program_flows(stdout):
         if not line.strip():
             continue
         r = json.loads(line)
-        src = norm_ep(r["src_addr"], r["src_port"])
-        dst = norm_ep(r["dst_addr"], r["dst_port"])
-        lo, hi = sorted([src, dst], key=expect_tshark.ep_sort_key)
-        per = flows.setdefault((r["ip_protocol"], r["vlan_id"], lo, hi), {})
+        key, src, dst = row_key(r)
+        per = flows.setdefault(key, {})
         for ep, side in ((src, "src"), (dst, "dst")):
             c = per.setdefault(ep, [0, 0])
             c[0] += r[side + "_packets"]
@@ -176,9 +225,7 @@ def program_flows(stdout):
 def compare(exp, got):
     """Differing keys as (key, expected, got) with {} for a missing key."""
     diffs = []
-    for key in sorted(set(exp) | set(got), key=lambda k: (k[0], k[1] is not None, k[1] or 0,
-                                                           expect_tshark.ep_sort_key(k[2]),
-                                                           expect_tshark.ep_sort_key(k[3]))):
+    for key in sorted(set(exp) | set(got), key=expect_tshark.key_sort):
         e, g = exp.get(key, {}), got.get(key, {})
         e = {ep: c for ep, c in e.items() if c != [0, 0]}
         if e != g:
@@ -187,7 +234,7 @@ def compare(exp, got):
 
 
 def fmt_side(per, key):
-    lo, hi = key[2], key[3]
+    lo, hi = key[3], key[4]
     a = per.get(lo, [0, 0])
     b = per.get(hi, [0, 0]) if hi != lo else [0, 0]
     if not per:
@@ -215,6 +262,9 @@ def main():
     ap.add_argument("--cache", default=os.path.join(REPO, "tests", "out", "replay-cache"),
                     help="directory for tshark expectations ('' for none)")
     ap.add_argument("--only", default=None, help="only captures whose name contains this")
+    ap.add_argument("--decap", choices=("on", "off"), default=None,
+                    help="oracle mode, also given to the program (default: on, "
+                         "the program's default, no option passed)")
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("program")
     ap.add_argument("args", nargs=argparse.REMAINDER)
@@ -229,6 +279,9 @@ def main():
     if not caps:
         print("replay: SKIP: no captures in %s" % os.path.normpath(opt.pcaps))
         return 77
+    decap = opt.decap != "off"
+    if opt.decap is not None:
+        opt.args = ["--decap", opt.decap] + opt.args
     argv_txt = " ".join(opt.args)
     print("replay: %d captures, program %s %s" % (len(caps), opt.program, argv_txt))
     n_ok = n_bad = n_skip = n_excused = 0
@@ -257,14 +310,18 @@ def main():
             print("FAIL %s: unreadable row: %s" % (name, e))
             n_bad += 1
             continue
-        exp, doc = expectation(cap, opt.cache)
+        exp, doc = expectation(cap, opt.cache, decap)
         diffs = compare(exp, got)
+        tdiffs = tunnel_diffs(out, tunnel_columns(doc)) if decap else []
         allowed = EXCEPTIONS.get(name, {})
         excused = [d for d in diffs if key_text(d[0]) in allowed.get("keys", ())]
         diffs = [d for d in diffs if d not in excused]
         stats = stats_line(err)
         want = dict(zip(COUNTERS, (doc["frames"], doc["ip"], doc["non_ip"], doc["malformed"])))
-        off = [c for c in COUNTERS if stats.get(c) != want[c]]
+        for c in DECAP_COUNTERS:
+            if c in stats:
+                want[c] = doc.get(c, 0)
+        off = [c for c in want if stats.get(c) != want[c]]
         off_excused = [c for c in off if c in allowed.get("counts", ())]
         off = [c for c in off if c not in off_excused]
         counts = ""
@@ -273,8 +330,22 @@ def main():
                       % (want["packets"], want["ip"], want["non_ip"], want["malformed"],
                          stats.get("packets"), stats.get("ip"), stats.get("non_ip"),
                          stats.get("malformed")))
-        if diffs or off:
+            extra = [c for c in DECAP_COUNTERS if c in off or c in off_excused]
+            if extra:
+                counts += " [%s tshark %s program %s]" % (
+                    "/".join(extra), "/".join(str(want[c]) for c in extra),
+                    "/".join(str(stats.get(c)) for c in extra))
+        bad = bool(doc.get("undecoded") or tdiffs or diffs or off)
+        if bad:
             n_bad += 1
+        if doc.get("undecoded"):
+            print("UNDECODED %s: the oracle cannot judge %d frame(s), e.g. frame %s: %s" % (
+                name, len(doc["undecoded"]), doc["undecoded"][0][0], doc["undecoded"][0][1]))
+        if tdiffs:
+            print("TUNNEL-COLUMNS %s: %d row(s) with columns no packet of the flow had: %s" % (
+                name, len(tdiffs), "; ".join("%s got %s wanted one of %s" % (key_text(k), g, w)
+                                             for k, g, w in tdiffs[:3])))
+        if diffs or off:
             shown = diffs if opt.verbose else diffs[:4]
             print("MISMATCH %s: %d keys differ%s%s%s%s" % (
                 name, len(diffs),
@@ -285,7 +356,7 @@ def main():
                 ("; ..." if len(shown) < len(diffs) else "")))
             if not stats:
                 print("  (no final stats line in the program's stderr: %r)" % err[-300:])
-        else:
+        elif not bad:
             n_ok += 1
             if excused or off_excused:
                 n_excused += 1
