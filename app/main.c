@@ -106,7 +106,7 @@ static int default_eal_args(const struct dv_options *o, char *prog, char **out, 
 	if (n_cpus == 0)
 		cpus[n_cpus++] = 0;
 	/* Flow memory plus rings, mempools and the EAL's own needs. */
-	mb = 256 + o->max_flows * dv_flow_bytes_per_flow() / (1 << 20) +
+	mb = 256 + o->max_flows * dv_flow_bytes_per_flow(o->decap) / (1 << 20) +
 	     (o->interface ? 256 * o->workers : 0) +
 	     o->rx_mbufs * o->workers * (RTE_MBUF_DEFAULT_BUF_SIZE + 256) / (1 << 20);
 	out[n++] = prog;

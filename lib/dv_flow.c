@@ -1463,14 +1463,16 @@ out:
 	return rc;
 }
 
-size_t dv_flow_bytes_per_flow(void)
+size_t dv_flow_bytes_per_flow(int tunnels)
 {
 	/*
-	 * The record, its free-stack slot and its share of the index (a 64-byte
-	 * bucket per 10 * 0.5 flows: 12.8 bytes), rounded up. Checked against
-	 * the DPDK heap in tests/bench/bench_engine.c.
+	 * The record, its free-stack slot, its tunnel entry with tunnels on and
+	 * its share of the index (a 64-byte bucket per 10 * 0.5 flows: 12.8
+	 * bytes), rounded up. Checked against the DPDK heap in
+	 * tests/bench/bench_engine.c.
 	 */
 	return sizeof(struct dv_flow_rec) + sizeof(uint32_t) +
+	       (tunnels ? sizeof(struct dv_flow_tun) : 0) +
 	       (sizeof(struct dv_flow_bucket) * 100 + DV_BUCKET_ENTRIES * DV_BUCKET_LOAD_PCT - 1) /
 		   (DV_BUCKET_ENTRIES * DV_BUCKET_LOAD_PCT);
 }

@@ -36,7 +36,7 @@ struct dv_flow_config {
 	int socket_id;		       /* NUMA socket for memory, or SOCKET_ID_ANY */
 	uint8_t worker;		       /* copied into every export record */
 	uint64_t seed[2];	/* seeds flow ids and the secret hash key (random at start) */
-	uint8_t tunnels;	/* 1: keep VNIs and tunnel columns (--decap on), 40 bytes a flow */
+	uint8_t tunnels;	/* 1: keep VNIs and tunnel columns (--decap on), 48 bytes a flow */
 	uint32_t lru_slack_div; /* 0: exact LRU (a list move per packet); n: a flow
 				 * moves at most once per timeout/n, so expiry may
 				 * lag and eviction may err by that much (faster) */
@@ -114,7 +114,8 @@ const struct dv_flow_stats *dv_flow_table_stats(const struct dv_flow_table *t);
 int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, char *err,
 			 size_t errlen);
 
-/* Bytes of memory one flow of capacity costs (its share of the groups), for sizing. */
-size_t dv_flow_bytes_per_flow(void);
+/* Bytes of memory one flow of capacity costs (its share of the groups), with
+ * or without tunnels (dv_flow_config.tunnels), for sizing. */
+size_t dv_flow_bytes_per_flow(int tunnels);
 
 #endif

@@ -548,7 +548,11 @@ static enum dv_parse_status dv_parse_tunnel(struct dv_walk *w, uint32_t ip, uint
 		return DV_PARSE_NON_IP;
 	}
 	*off = at;
-	return dv_skip_shims(w, off, etype);
+	st = dv_skip_shims(w, off, etype);
+	/* A carried frame without IP (ARP, LLDP, an 802.3 length) is no flow at all. */
+	if (st == DV_PARSE_OK && *etype != DV_ETHERTYPE_IPV4 && *etype != DV_ETHERTYPE_IPV6)
+		return DV_PARSE_NON_IP;
+	return st;
 }
 
 enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int linktype,

@@ -417,7 +417,7 @@ int main(int argc, char **argv)
 	}
 
 	printf("bench_engine: dv_flow_bytes_per_flow=%zu burst=%d step_ns=%d\n",
-	       dv_flow_bytes_per_flow(), BENCH_BURST, BENCH_STEP_NS);
+	       dv_flow_bytes_per_flow(1), BENCH_BURST, BENCH_STEP_NS);
 	for (const char *p = flows; *p != '\0';) {
 		char *end;
 		unsigned long n = strtoul(p, &end, 10);

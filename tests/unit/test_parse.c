@@ -1610,6 +1610,8 @@ static void test_vxlan(void **state)
 	/* A carried frame without IP (ARP) is non-IP, and makes no outer flow. */
 	set16(&f, inner + 16, 0x0806);
 	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_NON_IP);
+	set16(&f, inner + 16, 0x0000); /* an 802.3 length of 0: no IP either, no flow */
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_NON_IP);
 	test_decap = &test_decap_default;
 }
 
