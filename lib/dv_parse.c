@@ -153,6 +153,7 @@ static enum dv_parse_status dv_walk_step(struct dv_walk *w, enum dv_tunnel_kind 
 		tun->n_kinds = 0;
 		tun->outer_family = 0;
 		tun->frame_len = 0;
+		tun->frame_off = 0;
 	}
 	if (tun->n_kinds >= w->dc->max_depth)
 		return DV_PARSE_TOO_DEEP;
@@ -535,6 +536,7 @@ static enum dv_parse_status dv_parse_tunnel(struct dv_walk *w, uint32_t ip, uint
 		uint32_t ip_end = dv_ip_wire_end(d, ip, out->family);
 
 		w->tun->frame_len = ip_end > at ? ip_end - at : 0;
+		w->tun->frame_off = ip_end == 0 ? at : 0;
 		if (end - at < DV_ETH_HLEN)
 			return DV_PARSE_MALFORMED;
 		*etype = dv_parse_be16(d + at + 12);

@@ -90,15 +90,29 @@ _Static_assert(sizeof(struct dv_pkt) == 64, "a parsed packet is one cache line")
 struct dv_pkt_tun {
 	uint8_t outer_src[16]; /* the outermost IP header that carried a tunnel */
 	uint8_t outer_dst[16];
-	uint32_t frame_len;   /* bytes of the innermost carried Ethernet frame; 0: the wire's */
+	uint32_t frame_len;   /* bytes of the innermost carried Ethernet frame, by the IP
+			       * length around it; 0: see frame_off */
+	uint32_t frame_off;   /* where that frame starts when that IP length is 0 (TSO,
+			       * BIG TCP captures): it runs to the wire's end; 0: none */
 	uint8_t outer_family; /* 4 or 6; 0 when only link shims were passed */
 	uint8_t n_kinds;
 	uint8_t kinds[DV_TUN_MAX_DEPTH]; /* enum dv_tunnel_kind, outermost first */
-	uint8_t pad[18];
+	uint8_t pad[14];
 };
 
 _Static_assert(sizeof(struct dv_pkt_tun) == sizeof(struct dv_pkt),
 	       "tunnel info rides a ring of packets as one element");
+
+/* The bytes a tunnelled packet counts (docs/tunnels.md): a carried frame's
+ * own length, else the frame's on the wire. */
+static inline uint32_t dv_pkt_tun_bytes(const struct dv_pkt_tun *tun, uint32_t wire_len)
+{
+	if (tun->frame_len != 0)
+		return tun->frame_len;
+	if (tun->frame_off != 0 && wire_len > tun->frame_off)
+		return wire_len - tun->frame_off;
+	return wire_len;
+}
 
 /*
  * What to decapsulate (--decap, the overlay ports, --decap-depth). Built

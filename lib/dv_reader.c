@@ -93,8 +93,7 @@ static void reader_tunnel(struct dv_reader *r, struct dv_pkt *pkt, const struct 
 	if (!(pkt->tun & DV_PKT_T_TUNNEL))
 		return;
 	r->stats.tunnelled++;
-	if (tun->frame_len != 0)
-		pkt->wire_len = tun->frame_len;
+	pkt->wire_len = dv_pkt_tun_bytes(tun, pkt->wire_len);
 }
 
 int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv_pkt *pkt,

@@ -260,8 +260,7 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 				n_bad += (p->tun & DV_PKT_T_BAD) != 0;
 				if (p->tun & DV_PKT_T_TUNNEL) {
 					n_tun++;
-					if (tun[n_local].frame_len != 0)
-						p->wire_len = tun[n_local].frame_len;
+					p->wire_len = dv_pkt_tun_bytes(&tun[n_local], p->wire_len);
 					hand_off |= tun_owner;
 				}
 			}

@@ -219,8 +219,7 @@ static __rte_always_inline uint64_t bench_round_impl(struct dv_flow_table *t,
 			pkts[k].wire_len = len;
 			if (unlikely(pkts[k].tun & DV_PKT_T_TUNNEL)) {
 				n_tun++;
-				if (tun[k].frame_len != 0)
-					pkts[k].wire_len = tun[k].frame_len;
+				pkts[k].wire_len = dv_pkt_tun_bytes(&tun[k], pkts[k].wire_len);
 			}
 			pkts[k].ts_ns = now;
 			now += BENCH_STEP_NS;

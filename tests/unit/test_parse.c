@@ -1580,7 +1580,17 @@ static void test_vxlan(void **state)
 	assert_int_equal(p.tun, DV_PKT_T_TUNNEL | DV_PKT_T_VNI);
 	assert_int_equal(p.vni, 0x123456);
 	expect_tunnel(&p, kinds, 1, 4);
-	assert_int_equal(last_tun.frame_len, f.n - inner);
+		assert_int_equal(last_tun.frame_len, f.n - inner);
+	assert_int_equal(dv_pkt_tun_bytes(&last_tun, f.n + 4), f.n - inner); /* not the wire's */
+	/* An outer IP length of 0 (a TSO or BIG TCP capture): the carried frame
+	 * runs to the end of the frame on the wire. */
+	set16(&f, oip + 2, 0);
+	assert_int_equal(parse_exact(f.b, f.n, DV_LINK_ETHERNET, &p), DV_PARSE_OK);
+	expect_ports(&p, 6, 1234, 80);
+	assert_int_equal(last_tun.frame_len, 0);
+	assert_int_equal(last_tun.frame_off, inner);
+	assert_int_equal(dv_pkt_tun_bytes(&last_tun, 80000), 80000 - inner);
+	ip4_done(&f, oip);
 
 	/* Without the I flag the header is invalid: the outer UDP flow, not lost. */
 	f.b[oudp + 8] = 0;
