@@ -213,6 +213,7 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 	struct rte_mbuf *mbufs[DV_RX_BURST];
 	struct dv_pkt pkts[DV_BURST];
 	struct dv_pkt_tun tun[DV_BURST]; /* written for tunnelled packets only */
+	struct dv_pkt_tun scratch;	 /* the parser's, copied to tun[] when tunnelled */
 	uint32_t n_local = 0, n_ip = 0, n_non_ip = 0, n_malformed = 0, n_deep = 0, n_tun = 0;
 	uint32_t n_bad = 0;
 	uint64_t bytes = 0;
@@ -237,7 +238,7 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 			not_plain |= dv_mbuf_not_plain(m, pool);
 			switch (dv_parse(rte_pktmbuf_mtod(m, const uint8_t *),
 					 rte_pktmbuf_data_len(m), DV_LINK_ETHERNET, w->cfg.decap, p,
-					 &tun[n_local])) {
+					 &scratch)) {
 			case DV_PARSE_OK:
 				break;
 			case DV_PARSE_NON_IP:
@@ -260,7 +261,8 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 				n_bad += (p->tun & DV_PKT_T_BAD) != 0;
 				if (p->tun & DV_PKT_T_TUNNEL) {
 					n_tun++;
-					p->wire_len = dv_pkt_tun_bytes(&tun[n_local], p->wire_len);
+					tun[n_local] = scratch;
+					p->wire_len = dv_pkt_tun_bytes(&scratch, p->wire_len);
 					hand_off |= tun_owner;
 				}
 			}

@@ -202,7 +202,7 @@ static __rte_always_inline uint64_t bench_round_impl(struct dv_flow_table *t,
 						     struct dv_export_buf *out, uint64_t *bad)
 {
 	struct dv_pkt pkts[BENCH_BURST];
-	struct dv_pkt_tun tun[BENCH_BURST];
+	struct dv_pkt_tun tun[BENCH_BURST], scratch;
 	uint64_t done = 0, now = *ts;
 
 	for (uint32_t i = 0; i < n; i += BENCH_BURST) {
@@ -211,7 +211,7 @@ static __rte_always_inline uint64_t bench_round_impl(struct dv_flow_table *t,
 		for (uint32_t j = 0; j < m; j++) {
 			const uint8_t *f = frames + (size_t)(i + j) * stride;
 
-			if (dv_parse(f, len, DV_LINK_ETHERNET, dc, &pkts[k], &tun[k]) !=
+			if (dv_parse(f, len, DV_LINK_ETHERNET, dc, &pkts[k], &scratch) !=
 			    DV_PARSE_OK) {
 				(*bad)++;
 				continue;
@@ -219,7 +219,8 @@ static __rte_always_inline uint64_t bench_round_impl(struct dv_flow_table *t,
 			pkts[k].wire_len = len;
 			if (unlikely(pkts[k].tun & DV_PKT_T_TUNNEL)) {
 				n_tun++;
-				pkts[k].wire_len = dv_pkt_tun_bytes(&tun[k], pkts[k].wire_len);
+				tun[k] = scratch;
+				pkts[k].wire_len = dv_pkt_tun_bytes(&scratch, pkts[k].wire_len);
 			}
 			pkts[k].ts_ns = now;
 			now += BENCH_STEP_NS;
