@@ -898,7 +898,9 @@ class Walk:
     def gtpu(self, ip, pos, end):
         if pos + 8 > end:
             raise BadTunnel("GTP-U header cut")
-        ly = self.layer(pos, ("gtp",), "GTP-U")
+        ly = self.layer(pos, ("gtp", "gtpv2", "gtpprime"), "GTP-U")
+        if ly.name != "gtp":  # tshark reads the version and hands GTPv2 to its own dissector
+            raise BadTunnel("GTP version of layer %s" % ly.name)
         if ly.num("gtp.flags.version") != 1 or ly.num("gtp.flags.payload") != 1:
             raise BadTunnel("GTP version/PT")
         if ly.num("gtp.message") != 0xff:
