@@ -506,6 +506,15 @@ static inline void dv_flow_key_add_vni(const struct dv_pkt *p, struct dv_flow_ke
 	w[4] |= (uint64_t)DV_KEY_VNI << 56;
 	k->tail.family |= DV_KEY_VNI;
 	k->vni = p->vni;
+	/* An IPv4 address leaves 12 bytes of its 16 free: the VNI goes in bytes
+	 * 4 to 7 of both, so that the addresses in line 1 decide the match
+	 * without the tunnel entry (dv_flow_rec_is); rows get them cleared. */
+	if (p->family == 4) {
+		memcpy(k->addr[0] + 4, &p->vni, sizeof(p->vni));
+		memcpy(k->addr[1] + 4, &p->vni, sizeof(p->vni));
+		memcpy(&w[0], k->addr[0], 8);
+		memcpy(&w[2], k->addr[1], 8);
+	}
 }
 
 /* Key k's VNI: k->vni is set only for a key that has one. */
@@ -561,7 +570,11 @@ static inline int dv_flow_rec_is(const struct dv_flow_table *t, const struct dv_
 	memcpy(y, k->addr, sizeof(y));
 	if (((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) != 0)
 		return 0;
-	return !(k->tail.family & DV_KEY_VNI) || t->tun[r - t->recs].vni == k->vni;
+	/* An IPv4 key's VNI is in its addresses (dv_flow_key_add_vni); an IPv6
+	 * key's only in the tunnel entry. */
+	if (!(k->tail.family & DV_KEY_VNI) || (k->tail.family & DV_KEY_FAMILY) == 4)
+		return 1;
+	return t->tun[r - t->recs].vni == k->vni;
 }
 
 /* Record i's key, rebuilt from its two lines (and its VNI). */
@@ -669,6 +682,10 @@ static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 	dv_flow_id(t, r->serial & ~DV_SERIAL_TUN, e->id);
 	memcpy(e->src_addr, r->addr[s], 16);
 	memcpy(e->dst_addr, r->addr[d], 16);
+	if ((r->tail.family & DV_KEY_FAMILY) == 4) { /* the rest may hold the VNI */
+		memset(e->src_addr + 4, 0, 12);
+		memset(e->dst_addr + 4, 0, 12);
+	}
 	e->first_ns = r->first_ns;
 	e->last_ns = r->last_ns;
 	e->src_bytes = r->bytes[s];
