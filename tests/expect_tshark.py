@@ -561,6 +561,16 @@ class Walk:
             raise Undecoded("%s: tshark has no %s layer at byte %d" % (why, "/".join(names), pos))
         return ly
 
+    def overlay_layer(self, pos, names, why):
+        """The header of an overlay found by its UDP port (a guess). Where
+        tshark reads none there, its dissector refused the bytes (GTP-U's
+        heuristics want version 1 and PT, as the program does): the header
+        is not one, the packet is the outer flow (bad_tunnel)."""
+        try:
+            return self.layer(pos, names, why)
+        except Undecoded:
+            raise BadTunnel("%s: tshark reads no such header at byte %d" % (why, pos))
+
     def redecoded(self, pos, names):
         if self.redecode is None:
             return None
@@ -846,7 +856,7 @@ class Walk:
     def vxlan(self, ip, pos, end):
         if pos + 8 > end:
             raise BadTunnel("VXLAN header cut")
-        ly = self.layer(pos, ("vxlan",), "VXLAN")
+        ly = self.overlay_layer(pos, ("vxlan",), "VXLAN")
         if not ly.num("vxlan.flag_i", 0):
             raise BadTunnel("VXLAN without the I flag")
         self.tunnel_ends(ip)
@@ -857,7 +867,7 @@ class Walk:
     def vxlan_gpe(self, ip, pos, end):
         if pos + 8 > end:
             raise BadTunnel("VXLAN-GPE header cut")
-        ly = self.layer(pos, ("vxlan",), "VXLAN-GPE")
+        ly = self.overlay_layer(pos, ("vxlan",), "VXLAN-GPE")
         if ly.num("vxlan.ver", 0) != 0:
             raise BadTunnel("VXLAN-GPE version")
         nxt = ly.num("vxlan.next_proto") if ly.num("vxlan.p_bit", 0) else 3
@@ -879,7 +889,7 @@ class Walk:
     def geneve(self, ip, pos, end):
         if pos + 8 > end:
             raise BadTunnel("Geneve header cut")
-        ly = self.layer(pos, ("geneve",), "Geneve")
+        ly = self.overlay_layer(pos, ("geneve",), "Geneve")
         if ly.num("geneve.version") != 0:
             raise BadTunnel("Geneve version")
         hl = 8 + ly.num("geneve.option.length", 0)  # tshark gives the options' length in bytes
@@ -898,7 +908,7 @@ class Walk:
     def gtpu(self, ip, pos, end):
         if pos + 8 > end:
             raise BadTunnel("GTP-U header cut")
-        ly = self.layer(pos, ("gtp", "gtpv2", "gtpprime"), "GTP-U")
+        ly = self.overlay_layer(pos, ("gtp", "gtpv2", "gtpprime"), "GTP-U")
         if ly.name != "gtp":  # tshark reads the version and hands GTPv2 to its own dissector
             raise BadTunnel("GTP version of layer %s" % ly.name)
         if ly.num("gtp.flags.version") != 1 or ly.num("gtp.flags.payload") != 1:

@@ -113,7 +113,7 @@ def sums_of_rows(rows):
     for r in rows:
         a, b = (r["src_addr"], r["src_port"]), (r["dst_addr"], r["dst_port"])
         lo, hi = sorted([a, b], key=expect_tshark.ep_sort_key)
-        per = out.setdefault((r["ip_protocol"], r["vlan_id"], lo, hi), {})
+        per = out.setdefault((r["ip_protocol"], r["vlan_id"], r.get("tunnel_id"), lo, hi), {})
         for ep, k, n in ((a, r["src_packets"], r["src_bytes"]), (b, r["dst_packets"], r["dst_bytes"])):
             c = per.setdefault(ep, [0, 0])
             c[0] += k
@@ -121,8 +121,8 @@ def sums_of_rows(rows):
     return {key: {ep: c for ep, c in per.items() if c != [0, 0]} for key, per in out.items()}
 oracle = {}
 for cap in captures:
-    for proto, vlan, a1, p1, a2, p2, k1, b1, k2, b2 in expect_tshark.flow_list(expect_tshark.expect(cap)):
-        per = oracle.setdefault((proto, vlan, (a1, p1), (a2, p2)), {})
+    for proto, vlan, vni, a1, p1, a2, p2, k1, b1, k2, b2 in expect_tshark.flow_list(expect_tshark.expect(cap)):
+        per = oracle.setdefault((proto, vlan, vni, (a1, p1), (a2, p2)), {})
         for ep, k, n in (((a1, p1), k1, b1), ((a2, p2), k2, b2)):
             if k or n:
                 c = per.setdefault(ep, [0, 0])

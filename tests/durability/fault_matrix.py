@@ -94,13 +94,13 @@ def stored(table):
 
 
 def flow_sums(rows):
-    """Per flow key (protocol, vlan, endpoints in tshark's order): packets and
-    bytes per endpoint, endpoints that sent nothing left out."""
+    """Per flow key (protocol, vlan, VNI, endpoints in tshark's order): packets
+    and bytes per endpoint, endpoints that sent nothing left out."""
     out = {}
     for r in rows:
         a, b = (r["src_addr"], r["src_port"]), (r["dst_addr"], r["dst_port"])
         lo, hi = sorted([a, b], key=expect_tshark.ep_sort_key)
-        per = out.setdefault((r["ip_protocol"], r["vlan_id"], lo, hi), {})
+        per = out.setdefault((r["ip_protocol"], r["vlan_id"], r.get("tunnel_id"), lo, hi), {})
         for ep, k, n in ((a, r["src_packets"], r["src_bytes"]),
                          (b, r["dst_packets"], r["dst_bytes"])):
             c = per.setdefault(ep, [0, 0])
@@ -113,9 +113,9 @@ def wire_sums(pcaps):
     """The same, from tshark over the frames that were sent."""
     out = {}
     for p in pcaps:
-        for proto, vlan, a1, p1, a2, p2, k1, b1, k2, b2 in \
+        for proto, vlan, vni, a1, p1, a2, p2, k1, b1, k2, b2 in \
                 expect_tshark.flow_list(expect_tshark.expect(p)):
-            per = out.setdefault((proto, vlan, (a1, p1), (a2, p2)), {})
+            per = out.setdefault((proto, vlan, vni, (a1, p1), (a2, p2)), {})
             for ep, k, n in (((a1, p1), k1, b1), ((a2, p2), k2, b2)):
                 if k or n:
                     c = per.setdefault(ep, [0, 0])

@@ -57,7 +57,7 @@ CAPTURES = [
 
 def canon(r):
     ends = sorted([(r["src_addr"], r["src_port"]), (r["dst_addr"], r["dst_port"])])
-    return (r["ip_protocol"], r["vlan_id"], ends[0], ends[1])
+    return (r["ip_protocol"], r["vlan_id"], r.get("tunnel_id"), ends[0], ends[1])
 
 
 def not_shutdown(rows):

@@ -257,12 +257,12 @@ def key_sums(rows):
     return sums
 
 
-def flow_key(proto, vlan, a, b):
+def flow_key(proto, vlan, a, b, vni=None):
     """The canonical key of a flow as tests/expect_tshark.py writes it:
-    (ip_protocol, vlan_id, endpoint lo, endpoint hi), endpoints (address in
-    compressed form, port) in expect_tshark's order."""
+    (ip_protocol, vlan_id, VNI, endpoint lo, endpoint hi), endpoints (address
+    in compressed form, port) in expect_tshark's order."""
     lo, hi = sorted([a, b], key=expect_tshark.ep_sort_key)
-    return (proto, vlan, lo, hi)
+    return (proto, vlan, vni, lo, hi)
 
 
 def row_sides(r):
@@ -277,7 +277,7 @@ def row_sides(r):
         c[0] += r[side + "_packets"]
         c[1] += r[side + "_bytes"]
     per = {ep: c for ep, c in per.items() if c != [0, 0]}
-    return flow_key(r["ip_protocol"], r["vlan_id"], a, b), per
+    return flow_key(r["ip_protocol"], r["vlan_id"], a, b, r.get("tunnel_id")), per
 
 
 def tshark_flows(path):
