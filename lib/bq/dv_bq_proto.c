@@ -1,0 +1,268 @@
+/*
+ * dv_bq_proto: export record -> one row message in the protocol buffer wire
+ * format, and the DescriptorProto of that message (dv_bq_proto.h).
+ *
+ * Both come from dv_columns.def: a column is field number <position> (id is
+ * 1), proto2 required when REQUIRED and optional when NULLABLE, a string for
+ * STRING and an int64 for INTEGER and TIMESTAMP (the Storage Write API takes
+ * a TIMESTAMP as int64 microseconds since the epoch). The values are those
+ * dv_row.c writes into a JSON row, through the same formatters (dv_row.h),
+ * one put_proto_<kind> per put_col_<kind>; a column dv_row.c writes as null
+ * is left out, which is what proto2 means by a field that is not set.
+ *
+ * The descriptor is made with the protobuf-c structures generated from
+ * proto/google_protobuf_descriptor.proto: once per stream, so their
+ * generality costs nothing. A row is written by hand, like a JSON row:
+ * varint tags, varints, and strings formatted on the stack and copied in
+ * with their length, into a bounded cursor that gives -ENOSPC instead of a
+ * cut row. No allocation, no printf.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "dv_bq_proto.h"
+#include "dv_decap.h"
+#include "dv_parse.h"
+#include "dv_row.h"
+#include "google_protobuf_descriptor.pb-c.h"
+
+/* ---- the row message's fields -------------------------------------------- */
+
+/* Field numbers: a column's position in dv_columns.def, from 1. */
+enum dv_bq_proto_field {
+	DV_BQ_PROTO_F_NONE = 0,
+#define DV_COLUMN(name, type, mode, description, kind, ...) DV_BQ_PROTO_F_##name,
+#include "dv_columns.def"
+	DV_BQ_PROTO_F_END
+};
+
+#define DV_BQ_PROTO_NFIELDS (DV_BQ_PROTO_F_END - 1)
+
+/* A column's BigQuery type and mode as a proto2 field type and label. */
+#define DV_BQ_PROTO_TYPE_STRING	   GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_STRING
+#define DV_BQ_PROTO_TYPE_INTEGER   GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT64
+#define DV_BQ_PROTO_TYPE_TIMESTAMP GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_INT64
+#define DV_BQ_PROTO_LABEL_REQUIRED GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REQUIRED
+#define DV_BQ_PROTO_LABEL_NULLABLE GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_OPTIONAL
+
+struct dv_bq_proto_col {
+	const char *name;
+	int number;
+	Google__Protobuf__FieldDescriptorProto__Type type;
+	Google__Protobuf__FieldDescriptorProto__Label label;
+};
+
+static const struct dv_bq_proto_col dv_bq_proto_cols[DV_BQ_PROTO_NFIELDS] = {
+#define DV_COLUMN(name, type, mode, description, kind, ...)                                        \
+	{#name, DV_BQ_PROTO_F_##name, DV_BQ_PROTO_TYPE_##type, DV_BQ_PROTO_LABEL_##mode},
+#include "dv_columns.def"
+};
+
+/* ---- the descriptor ------------------------------------------------------ */
+
+static void field_descriptor(Google__Protobuf__FieldDescriptorProto *f,
+			     const struct dv_bq_proto_col *c)
+{
+	google__protobuf__field_descriptor_proto__init(f);
+	f->name = (char *)c->name; /* packed, never written through */
+	f->has_number = 1;
+	f->number = c->number;
+	f->has_label = 1;
+	f->label = c->label;
+	f->has_type = 1;
+	f->type = c->type;
+}
+
+int dv_bq_proto_descriptor(uint8_t *buf, size_t cap)
+{
+	Google__Protobuf__FieldDescriptorProto fields[DV_BQ_PROTO_NFIELDS];
+	Google__Protobuf__FieldDescriptorProto *ptrs[DV_BQ_PROTO_NFIELDS];
+	Google__Protobuf__DescriptorProto d;
+
+	google__protobuf__descriptor_proto__init(&d);
+	for (size_t i = 0; i < DV_BQ_PROTO_NFIELDS; i++) {
+		field_descriptor(&fields[i], &dv_bq_proto_cols[i]);
+		ptrs[i] = &fields[i];
+	}
+	d.name = (char *)DV_BQ_PROTO_MESSAGE;
+	d.n_field = DV_BQ_PROTO_NFIELDS;
+	d.field = ptrs;
+	if (google__protobuf__descriptor_proto__get_packed_size(&d) > cap)
+		return -ENOSPC;
+	return (int)google__protobuf__descriptor_proto__pack(&d, buf);
+}
+
+/* ---- wire format ----------------------------------------------------------- */
+
+/* Bounded output, as dv_row.c's: full is set once anything did not fit. */
+struct dv_pb_cursor {
+	uint8_t *p;
+	uint8_t *end;
+	bool full;
+};
+
+/* Wire types (protobuf encoding): a varint, or a length and its bytes. */
+#define DV_PB_VARINT 0
+#define DV_PB_LEN    2
+
+static void pb_put_raw(struct dv_pb_cursor *c, const void *s, size_t n)
+{
+	if (c->full || (size_t)(c->end - c->p) < n) {
+		c->full = true;
+		return;
+	}
+	memcpy(c->p, s, n);
+	c->p += n;
+}
+
+/* Seven bits a byte, low first, the top bit set on all but the last. */
+static void pb_put_varint(struct dv_pb_cursor *c, uint64_t v)
+{
+	uint8_t tmp[10];
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		tmp[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	tmp[n++] = (uint8_t)v;
+	pb_put_raw(c, tmp, n);
+}
+
+static void pb_put_int64(struct dv_pb_cursor *c, int field, uint64_t v)
+{
+	pb_put_varint(c, (uint64_t)field << 3 | DV_PB_VARINT);
+	pb_put_varint(c, v);
+}
+
+static void pb_put_string(struct dv_pb_cursor *c, int field, const char *s, size_t n)
+{
+	pb_put_varint(c, (uint64_t)field << 3 | DV_PB_LEN);
+	pb_put_varint(c, n);
+	pb_put_raw(c, s, n);
+}
+
+/* ---- one writer per kind of column (dv_columns.def, as dv_row.c) ---------- */
+
+/* Canonical 8-4-4-4-12 lowercase text, as dv_row.c writes it (36 bytes). */
+static void put_proto_uuid(struct dv_pb_cursor *c, int field, const uint8_t id[16])
+{
+	static const char hex[] = "0123456789abcdef";
+	char tmp[36], *p = tmp;
+
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[id[i] >> 4];
+		*p++ = hex[id[i] & 0xf];
+	}
+	pb_put_string(c, field, tmp, sizeof(tmp));
+}
+
+static void put_proto_proto(struct dv_pb_cursor *c, int field, uint8_t proto, uint8_t family)
+{
+	char tmp[16];
+	const char *s = dv_proto_name(proto, family, tmp);
+
+	pb_put_string(c, field, s, strlen(s));
+}
+
+/* family is 4 or 6 (dv_bq_proto_row checks the record's; put_proto_nullable_addr its own). */
+static void put_proto_addr(struct dv_pb_cursor *c, int field, const uint8_t addr[16],
+			   uint8_t family)
+{
+	char tmp[46];
+	int n = dv_addr_format(addr, family, tmp);
+
+	pb_put_string(c, field, tmp, (size_t)n);
+}
+
+static void put_proto_u64(struct dv_pb_cursor *c, int field, uint64_t v)
+{
+	pb_put_int64(c, field, v);
+}
+
+/* Clamped to INT64_MAX, as dv_row.c's put_counter. */
+static void put_proto_counter(struct dv_pb_cursor *c, int field, uint64_t v)
+{
+	pb_put_int64(c, field, v > INT64_MAX ? (uint64_t)INT64_MAX : v);
+}
+
+/* Microseconds, truncated: the digits dv_time_format writes after the point. */
+static void put_proto_time(struct dv_pb_cursor *c, int field, uint64_t ns)
+{
+	pb_put_int64(c, field, ns / 1000);
+}
+
+/* dv_row.c's status_name(), which it does not export. */
+static void put_proto_status(struct dv_pb_cursor *c, int field, uint8_t status)
+{
+	const char *s = status == DV_STATUS_INIT	  ? "init"
+			: status == DV_STATUS_ESTABLISHED ? "established"
+							  : "unknown";
+
+	pb_put_string(c, field, s, strlen(s));
+}
+
+static void put_proto_end_reason(struct dv_pb_cursor *c, int field, uint8_t reason)
+{
+	const char *s = dv_end_reason_name(reason);
+
+	pb_put_string(c, field, s, strlen(s));
+}
+
+static void put_proto_nullable(struct dv_pb_cursor *c, int field, bool valid, uint64_t v)
+{
+	if (valid)
+		pb_put_int64(c, field, v);
+}
+
+/* The kinds outermost first, comma separated; left out for a plain flow. */
+static void put_proto_tunnel(struct dv_pb_cursor *c, int field, uint8_t n, const uint8_t *kinds)
+{
+	char tmp[DV_TUN_MAX_DEPTH * 16];
+	size_t len = 0;
+
+	if (n == 0)
+		return;
+	for (uint8_t i = 0; i < n && i < DV_TUN_MAX_DEPTH; i++) {
+		const char *s = dv_tunnel_name((enum dv_tunnel_kind)kinds[i]);
+		size_t sl = strnlen(s, 15);
+
+		if (i > 0)
+			tmp[len++] = ',';
+		memcpy(tmp + len, s, sl);
+		len += sl;
+	}
+	pb_put_string(c, field, tmp, len);
+}
+
+/* An address that may be absent (family 0): left out. */
+static void put_proto_nullable_addr(struct dv_pb_cursor *c, int field, const uint8_t addr[16],
+				    uint8_t family)
+{
+	if (family == 4 || family == 6)
+		put_proto_addr(c, field, addr, family);
+}
+
+/* As it is (a protobuf string needs no escaping); NULL: left out. */
+static void put_proto_sensor(struct dv_pb_cursor *c, int field, const char *sensor)
+{
+	if (sensor != NULL)
+		pb_put_string(c, field, sensor, strlen(sensor));
+}
+
+int dv_bq_proto_row(const struct dv_export_rec *r, const char *sensor, uint8_t *buf, size_t cap)
+{
+	struct dv_pb_cursor c = {.p = buf, .end = buf + cap, .full = false};
+
+	if (r->family != 4 && r->family != 6)
+		return -EINVAL;
+#define DV_COLUMN(name, type, mode, description, kind, ...)                                        \
+	put_proto_##kind(&c, DV_BQ_PROTO_F_##name, __VA_ARGS__);
+#include "dv_columns.def"
+	if (c.full)
+		return -ENOSPC;
+	return (int)(c.p - buf);
+}
