@@ -1580,7 +1580,7 @@ static void test_vxlan(void **state)
 	assert_int_equal(p.tun, DV_PKT_T_TUNNEL | DV_PKT_T_VNI);
 	assert_int_equal(p.vni, 0x123456);
 	expect_tunnel(&p, kinds, 1, 4);
-		assert_int_equal(last_tun.frame_len, f.n - inner);
+	assert_int_equal(last_tun.frame_len, f.n - inner);
 	assert_int_equal(dv_pkt_tun_bytes(&last_tun, f.n + 4), f.n - inner); /* not the wire's */
 	/* An outer IP length of 0 (a TSO or BIG TCP capture): the carried frame
 	 * runs to the end of the frame on the wire. */
