@@ -32,6 +32,7 @@ enum dv_parse_status {
 	DV_PARSE_NON_IP = 1,	/* a valid frame that carries no IP (ARP, LLDP, ...) */
 	DV_PARSE_MALFORMED = 2, /* truncated or invalid link, IP, tunnel or transport header */
 	DV_PARSE_TOO_DEEP = 3,	/* more encapsulations than the depth limit: malformed too */
+	DV_PARSE_TUNNEL = 4,	/* dv_parse_rx() only: OK, and out->tun is not 0 */
 };
 
 /* Fragment position of an IP packet. */
@@ -188,6 +189,7 @@ static inline int dv_parse_ipv4_fast(const uint8_t *d, uint32_t caplen,
 {
 	const uint8_t *ip = d + DV_ETH_HLEN, *l4 = ip + DV_IPV4_MIN_HLEN;
 	uint32_t tot_len, need;
+	uint16_t dport;
 	uint8_t proto;
 
 	if (caplen < DV_ETH_HLEN + DV_IPV4_MIN_HLEN + DV_UDP_NEED ||
@@ -195,10 +197,10 @@ static inline int dv_parse_ipv4_fast(const uint8_t *d, uint32_t caplen,
 	    (dv_parse_be16(ip + 6) & 0x3fff) != 0)
 		return 0;
 	proto = ip[9];
+	dport = dv_parse_be16(l4 + 2); /* within the 8 bytes checked above */
 	if (proto == DV_IPPROTO_TCP)
 		need = DV_TCP_NEED;
-	else if (proto == DV_IPPROTO_UDP &&
-		 (dc == NULL || !dv_decap_udp_port(dc, dv_parse_be16(l4 + 2))))
+	else if (proto == DV_IPPROTO_UDP && (dc == NULL || !dv_decap_udp_port(dc, dport)))
 		need = DV_UDP_NEED; /* (UDP to an overlay's port: the general path decapsulates) */
 	else
 		return 0;
@@ -216,7 +218,7 @@ static inline int dv_parse_ipv4_fast(const uint8_t *d, uint32_t caplen,
 	memcpy(out->src, ip + 12, 4);
 	memcpy(out->dst, ip + 16, 4);
 	out->sport = dv_parse_be16(l4);
-	out->dport = dv_parse_be16(l4 + 2);
+	out->dport = dport;
 
 	out->proto = proto;
 	out->family = 4;
@@ -241,6 +243,24 @@ static inline enum dv_parse_status dv_parse(const uint8_t *data, uint32_t caplen
 	if (linktype == DV_LINK_ETHERNET && dv_parse_ipv4_fast(data, caplen, dc, out))
 		return DV_PARSE_OK;
 	return dv_parse_general(data, caplen, linktype, dc, out, tun);
+}
+
+/*
+ * dv_parse() for a receive loop: the same, but DV_PARSE_TUNNEL instead of
+ * DV_PARSE_OK when out->tun is set (a tunnelled packet, or one whose tunnel
+ * header could not be read), so that a plain packet costs the loop no test
+ * of out->tun: the fast path never sets it.
+ */
+static inline enum dv_parse_status dv_parse_rx(const uint8_t *data, uint32_t caplen, int linktype,
+					       const struct dv_decap_cfg *dc, struct dv_pkt *out,
+					       struct dv_pkt_tun *tun)
+{
+	enum dv_parse_status st;
+
+	if (linktype == DV_LINK_ETHERNET && dv_parse_ipv4_fast(data, caplen, dc, out))
+		return DV_PARSE_OK;
+	st = dv_parse_general(data, caplen, linktype, dc, out, tun);
+	return st == DV_PARSE_OK && out->tun != 0 ? DV_PARSE_TUNNEL : st;
 }
 
 /* Non-zero if dv_parse() understands this link type. */

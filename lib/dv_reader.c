@@ -120,7 +120,8 @@ int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv
 		}
 		r->stats.packets++;
 		r->stats.bytes += wire;
-		switch (dv_parse(data, h->caplen, r->linktype, dc, pkt, tun)) {
+		switch (dv_parse_rx(data, h->caplen, r->linktype, dc, pkt, tun)) {
+		case DV_PARSE_TUNNEL:
 		case DV_PARSE_OK:
 			r->stats.ip_packets++;
 			pkt->wire_len = wire;

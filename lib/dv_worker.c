@@ -201,6 +201,35 @@ static inline uint64_t rx_time(const struct dv_worker *w, const struct rte_mbuf 
 }
 
 /*
+ * A packet dv_parse_rx() found tunnelled, or with a tunnel header it could
+ * not read (p->tun): count it, keep its tunnel side in *slot and count its
+ * carried frame's bytes. Returns 1 when it went to another worker: the
+ * owner of its inner flow, wherever RSS (which hashes the outer headers)
+ * put it, or the owner by the shared queue's rule (distribute).
+ */
+static int rx_tunnelled(struct dv_worker *w, struct dv_pkt *p, const struct dv_pkt_tun *scratch,
+			struct dv_pkt_tun *slot, int distribute, uint32_t *n_tun, uint32_t *n_bad)
+{
+	int hand_off = distribute;
+	uint32_t owner;
+
+	*n_bad += (p->tun & DV_PKT_T_BAD) != 0;
+	if (p->tun & DV_PKT_T_TUNNEL) {
+		(*n_tun)++;
+		*slot = *scratch;
+		p->wire_len = dv_pkt_tun_bytes(scratch, p->wire_len);
+		hand_off |= w->cfg.decap != NULL && w->cfg.n_workers > 1;
+	}
+	if (!hand_off)
+		return 0;
+	owner = dv_worker_owner(p, w->cfg.n_workers);
+	if (owner == w->cfg.index)
+		return 0;
+	dv_handoff_put(&w->handoff, owner, p, scratch);
+	return 1;
+}
+
+/*
  * One burst from one queue: up to DV_BURST packets, received, parsed and
  * freed DV_RX_BURST at a time (so the frames are still in L1 when parsed and
  * the mbufs go back to the pool cache warm), then kept or staged, and the
@@ -219,7 +248,7 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 	uint64_t bytes = 0;
 	const int hw_time = q->ts_dynfield && w->cfg.ts_dynfield_offset >= 0;
 	const int distribute = q->distribute;
-	const int tun_owner = w->cfg.decap != NULL && w->cfg.n_workers > 1;
+
 	uint16_t n, got = 0;
 
 	do {
@@ -236,11 +265,19 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 				rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + 1], void *));
 			bytes += m->pkt_len;
 			not_plain |= dv_mbuf_not_plain(m, pool);
-			switch (dv_parse(rte_pktmbuf_mtod(m, const uint8_t *),
-					 rte_pktmbuf_data_len(m), DV_LINK_ETHERNET, w->cfg.decap, p,
-					 &scratch)) {
+			switch (dv_parse_rx(rte_pktmbuf_mtod(m, const uint8_t *),
+					    rte_pktmbuf_data_len(m), DV_LINK_ETHERNET, w->cfg.decap,
+					    p, &scratch)) {
 			case DV_PARSE_OK:
 				break;
+			case DV_PARSE_TUNNEL:
+				n_ip++;
+				p->wire_len = m->pkt_len;
+				p->ts_ns = unlikely(hw_time) ? rx_time(w, m, now) : now;
+				if (!rx_tunnelled(w, p, &scratch, &tun[n_local], distribute, &n_tun,
+						  &n_bad))
+					n_local++;
+				continue;
 			case DV_PARSE_NON_IP:
 				n_non_ip++;
 				continue;
@@ -255,22 +292,11 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 			n_ip++;
 			p->wire_len = m->pkt_len;
 			p->ts_ns = unlikely(hw_time) ? rx_time(w, m, now) : now;
-			int hand_off = distribute;
-
-			if (unlikely(p->tun)) {
-				n_bad += (p->tun & DV_PKT_T_BAD) != 0;
-				if (p->tun & DV_PKT_T_TUNNEL) {
-					n_tun++;
-					tun[n_local] = scratch;
-					p->wire_len = dv_pkt_tun_bytes(&scratch, p->wire_len);
-					hand_off |= tun_owner;
-				}
-			}
-			if (hand_off) {
+			if (distribute) {
 				uint32_t owner = dv_worker_owner(p, w->cfg.n_workers);
 
 				if (owner != w->cfg.index) {
-					dv_handoff_put(&w->handoff, owner, p, &tun[n_local]);
+					dv_handoff_put(&w->handoff, owner, p, &scratch);
 					continue;
 				}
 			}

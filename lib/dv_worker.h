@@ -129,7 +129,8 @@ struct dv_handoff {
 void dv_handoff_init(struct dv_handoff *h, struct dv_pkt *pkts, struct rte_ring **rings,
 		     uint32_t n_owners);
 
-/* Stage packet p (with its tunnel side tun when it has DV_PKT_T_TUNNEL)
+/* Stage packet p (with its tunnel side tun when it has DV_PKT_T_TUNNEL; tun
+ * is not read for a packet without)
  * for its owner; returns how many elements are staged for the owner now.
  * The caller sends before DV_HANDOFF_CAP would be passed. */
 static inline uint32_t dv_handoff_put(struct dv_handoff *h, uint32_t owner, const struct dv_pkt *p,

@@ -211,16 +211,23 @@ static __rte_always_inline uint64_t bench_round_impl(struct dv_flow_table *t,
 		for (uint32_t j = 0; j < m; j++) {
 			const uint8_t *f = frames + (size_t)(i + j) * stride;
 
-			if (dv_parse(f, len, DV_LINK_ETHERNET, dc, &pkts[k], &scratch) !=
-			    DV_PARSE_OK) {
-				(*bad)++;
-				continue;
-			}
-			pkts[k].wire_len = len;
-			if (unlikely(pkts[k].tun & DV_PKT_T_TUNNEL)) {
-				n_tun++;
-				tun[k] = scratch;
-				pkts[k].wire_len = dv_pkt_tun_bytes(&scratch, pkts[k].wire_len);
+			enum dv_parse_status st =
+			    dv_parse_rx(f, len, DV_LINK_ETHERNET, dc, &pkts[k], &scratch);
+
+			if (unlikely(st != DV_PARSE_OK)) {
+				if (st != DV_PARSE_TUNNEL) {
+					(*bad)++;
+					continue;
+				}
+				/* as the worker's rx_tunnelled(), with one worker */
+				pkts[k].wire_len = len;
+				if (pkts[k].tun & DV_PKT_T_TUNNEL) {
+					n_tun++;
+					tun[k] = scratch;
+					pkts[k].wire_len = dv_pkt_tun_bytes(&scratch, len);
+				}
+			} else {
+				pkts[k].wire_len = len;
 			}
 			pkts[k].ts_ns = now;
 			now += BENCH_STEP_NS;

@@ -294,9 +294,9 @@ static enum dv_parse_status parse_exact(const uint8_t *bytes, uint32_t len, int 
 					struct dv_pkt *out)
 {
 	uint8_t *copy = malloc(len);
-	enum dv_parse_status st, st_general;
-	struct dv_pkt general;
-	struct dv_pkt_tun tun_general;
+	enum dv_parse_status st, st_general, st_rx;
+	struct dv_pkt general, rx;
+	struct dv_pkt_tun tun_general, tun_rx;
 
 	assert_true(copy != NULL || len == 0);
 	if (len)
@@ -309,7 +309,13 @@ static enum dv_parse_status parse_exact(const uint8_t *bytes, uint32_t len, int 
 	memset(&general, 0xee, sizeof(general));
 	memset(&tun_general, 0xee, sizeof(tun_general));
 	st_general = dv_parse_general(copy, len, linktype, test_decap, &general, &tun_general);
+	/* The receive loops' form says TUNNEL exactly when OK comes with p->tun set. */
+	st_rx = dv_parse_rx(copy, len, linktype, test_decap, &rx, &tun_rx);
 	free(copy);
+	if (st == DV_PARSE_OK)
+		assert_int_equal(st_rx, out->tun ? DV_PARSE_TUNNEL : DV_PARSE_OK);
+	else
+		assert_int_equal(st_rx, st);
 
 	assert_int_equal(st, st_general);
 	if (st == DV_PARSE_OK)
