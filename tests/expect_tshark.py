@@ -134,11 +134,13 @@ RAW_IP_ENCAPS = {7, 129, 130}  # wiretap's RAW_IP, RAW_IP4, RAW_IP6: the frame i
 TSHARK_OPTS = ["-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
                # Sequence analysis and reassembly only cost time here.
                "-o", "tcp.analyze_sequence_numbers:FALSE",
-               "-o", "tcp.desegment_tcp_streams:FALSE"]
-# --decap on: an IPv6 payload length of 0 (BIG TCP / GSO) means "up to the end
-# of the capture", as it does for the program; without this tshark stops at
-# the UDP header behind it and never sees the overlay.
-DECAP_OPTS = ["-o", "ipv6.tso_support:TRUE"]
+               "-o", "tcp.desegment_tcp_streams:FALSE",
+               # An IPv6 payload length of 0 (BIG TCP / GSO) means "up to the
+               # end of the capture", as it does for the program (with
+               # --decap on or off); without this tshark stops at the
+               # transport header behind it: no ports, no overlay.
+               "-o", "ipv6.tso_support:TRUE"]
+DECAP_OPTS = []
 
 
 def decode_as(ports):
