@@ -85,15 +85,15 @@ def key_file(name, token_uri):
 
 
 def oracle():
-    """{(proto, vlan, ep_lo, ep_hi): {ep: [packets, bytes]}} from tshark."""
+    """{(proto, vlan, vni, ep_lo, ep_hi): {ep: [packets, bytes]}} from tshark."""
     exp = expect_tshark.expect(CAPTURE)
     want = {}
-    for proto, vlan, a1, p1, a2, p2, k1, b1, k2, b2 in expect_tshark.flow_list(exp):
+    for proto, vlan, vni, a1, p1, a2, p2, k1, b1, k2, b2 in expect_tshark.flow_list(exp):
         lo, hi = (a1, p1), (a2, p2)
         per = {lo: [k1, b1]}
         if hi != lo:
             per[hi] = [k2, b2]
-        want[(proto, vlan, lo, hi)] = per
+        want[(proto, vlan, vni, lo, hi)] = per
     return want
 
 
@@ -106,7 +106,7 @@ def check_rows(label, rows):
     for r in rows:
         a, b = (r["src_addr"], r["src_port"]), (r["dst_addr"], r["dst_port"])
         lo, hi = sorted([a, b], key=expect_tshark.ep_sort_key)
-        key = (r["ip_protocol"], r["vlan_id"], lo, hi)
+        key = (r["ip_protocol"], r["vlan_id"], r.get("tunnel_id"), lo, hi)
         per = {a: [r["src_packets"], r["src_bytes"]]}
         if b != a:
             per[b] = [r["dst_packets"], r["dst_bytes"]]
