@@ -599,6 +599,8 @@ enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int 
 	return dv_parse_l4(data, l4off, l4end, out);
 }
 
+const struct dv_decap_cfg dv_decap_none; /* all zero: only port 0 passes the range, no bit set */
+
 void dv_decap_cfg_ports(struct dv_decap_cfg *dc)
 {
 	const uint16_t *lists[] = {dc->vxlan, dc->vxlan_gpe, dc->geneve, dc->gtpu};

@@ -128,6 +128,10 @@ struct dv_decap_cfg {
 	uint8_t max_depth; /* 1 .. DV_TUN_MAX_DEPTH */
 };
 
+/* No overlay port at all: what the fast path tests against with --decap off
+ * (so that it needs no test for NULL). */
+extern const struct dv_decap_cfg dv_decap_none;
+
 /* Is UDP destination port `port` one of the overlays' ports? */
 static inline int dv_decap_udp_port(const struct dv_decap_cfg *dc, uint16_t port)
 {
@@ -185,7 +189,8 @@ static inline uint16_t dv_parse_be16(const uint8_t *p)
  * transport header at 34 (TCP data offset 12, flags 13).
  */
 static inline int dv_parse_ipv4_fast(const uint8_t *d, uint32_t caplen,
-				     const struct dv_decap_cfg *dc, struct dv_pkt *out)
+				     const struct dv_decap_cfg *dc /* not NULL */,
+				     struct dv_pkt *out)
 {
 	const uint8_t *ip = d + DV_ETH_HLEN, *l4 = ip + DV_IPV4_MIN_HLEN;
 	uint32_t tot_len, need;
@@ -200,7 +205,7 @@ static inline int dv_parse_ipv4_fast(const uint8_t *d, uint32_t caplen,
 	dport = dv_parse_be16(l4 + 2); /* within the 8 bytes checked above */
 	if (proto == DV_IPPROTO_TCP)
 		need = DV_TCP_NEED;
-	else if (proto == DV_IPPROTO_UDP && (dc == NULL || !dv_decap_udp_port(dc, dport)))
+	else if (proto == DV_IPPROTO_UDP && !dv_decap_udp_port(dc, dport))
 		need = DV_UDP_NEED; /* (UDP to an overlay's port: the general path decapsulates) */
 	else
 		return 0;
@@ -240,7 +245,8 @@ static inline enum dv_parse_status dv_parse(const uint8_t *data, uint32_t caplen
 					    const struct dv_decap_cfg *dc, struct dv_pkt *out,
 					    struct dv_pkt_tun *tun)
 {
-	if (linktype == DV_LINK_ETHERNET && dv_parse_ipv4_fast(data, caplen, dc, out))
+	if (linktype == DV_LINK_ETHERNET &&
+	    dv_parse_ipv4_fast(data, caplen, dc ? dc : &dv_decap_none, out))
 		return DV_PARSE_OK;
 	return dv_parse_general(data, caplen, linktype, dc, out, tun);
 }
@@ -257,7 +263,8 @@ static inline enum dv_parse_status dv_parse_rx(const uint8_t *data, uint32_t cap
 {
 	enum dv_parse_status st;
 
-	if (linktype == DV_LINK_ETHERNET && dv_parse_ipv4_fast(data, caplen, dc, out))
+	if (linktype == DV_LINK_ETHERNET &&
+	    dv_parse_ipv4_fast(data, caplen, dc ? dc : &dv_decap_none, out))
 		return DV_PARSE_OK;
 	st = dv_parse_general(data, caplen, linktype, dc, out, tun);
 	return st == DV_PARSE_OK && out->tun != 0 ? DV_PARSE_TUNNEL : st;
