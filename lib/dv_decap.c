@@ -111,7 +111,9 @@ int dv_decap_vxlan(const uint8_t *p, uint32_t len, struct dv_decap *out)
  *   3       next protocol (with P): 1 IPv4, 2 IPv6, 3 Ethernet, 4 NSH, 5 MPLS
  *   4..6    VNI (with I)
  *   7       reserved
- * Without P it is VXLAN: an Ethernet frame follows.
+ * Without P it is VXLAN (the draft's first versions): an Ethernet frame
+ * follows, and as in VXLAN the I flag must be set; a header with neither is
+ * not one (a payload of zeros on port 4790 is not a tunnel).
  */
 int dv_decap_vxlan_gpe(const uint8_t *p, uint32_t len, struct dv_decap *out)
 {
@@ -119,7 +121,7 @@ int dv_decap_vxlan_gpe(const uint8_t *p, uint32_t len, struct dv_decap *out)
 	    0, DV_INNER_IPV4, DV_INNER_IPV6, DV_INNER_ETHERNET, DV_INNER_UNKNOWN, DV_INNER_MPLS};
 	enum dv_inner inner = DV_INNER_ETHERNET;
 
-	if (len < 8 || (p[0] & 0x30) != 0)
+	if (len < 8 || (p[0] & 0x30) != 0 || (p[0] & 0x0c) == 0)
 		return DV_DECAP_MALFORMED;
 	if (p[0] & 0x04)
 		inner =

@@ -872,6 +872,8 @@ class Walk:
         ly = self.overlay_layer(pos, ("vxlan",), "VXLAN-GPE")
         if ly.num("vxlan.ver", 0) != 0:
             raise BadTunnel("VXLAN-GPE version")
+        if not ly.num("vxlan.p_bit", 0) and not ly.num("vxlan.i_bit", 0):
+            raise BadTunnel("VXLAN-GPE without P: a VXLAN header, without the I flag")
         nxt = ly.num("vxlan.next_proto") if ly.num("vxlan.p_bit", 0) else 3
         if nxt not in (1, 2, 3, 5):
             return None

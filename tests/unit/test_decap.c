@@ -95,6 +95,8 @@ static void test_vxlan_gpe(void **state)
 	expect(dv_decap_vxlan_gpe, h, sizeof(h), 8, DV_INNER_UNKNOWN, DV_TUN_VXLAN_GPE);
 	h[0] = 0x08; /* no P: a VXLAN frame */
 	expect(dv_decap_vxlan_gpe, h, sizeof(h), 8, DV_INNER_ETHERNET, DV_TUN_VXLAN_GPE);
+	h[0] = 0x00; /* neither P nor I: not a header (zeros on port 4790) */
+	expect_malformed(dv_decap_vxlan_gpe, h, sizeof(h));
 	h[0] = 0x04; /* no I: no VNI */
 	h[3] = 1;
 	run(dv_decap_vxlan_gpe, h, sizeof(h), &d);
