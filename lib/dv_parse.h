@@ -108,8 +108,9 @@ _Static_assert(sizeof(struct dv_pkt_tun) == sizeof(struct dv_pkt),
  * own length, else the frame's on the wire. */
 static inline uint32_t dv_pkt_tun_bytes(const struct dv_pkt_tun *tun, uint32_t wire_len)
 {
+	/* A damaged IP length can claim more than the frame that carries it had. */
 	if (tun->frame_len != 0)
-		return tun->frame_len;
+		return tun->frame_len < wire_len ? tun->frame_len : wire_len;
 	if (tun->frame_off != 0 && wire_len > tun->frame_off)
 		return wire_len - tun->frame_off;
 	return wire_len;
