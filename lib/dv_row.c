@@ -286,8 +286,7 @@ int dv_time_format(uint64_t ns, char *buf)
 	return (int)(p - buf);
 }
 
-/* Canonical 8-4-4-4-12 lowercase text; returns 36. */
-static int format_uuid(const uint8_t id[16], char *p)
+int dv_uuid_format(const uint8_t id[16], char *p)
 {
 	char *start = p;
 
@@ -305,9 +304,9 @@ static void put_uuid(struct dv_cursor *c, const uint8_t id[16])
 	char tmp[36], *d = room_for(c, sizeof(tmp));
 
 	if (d != NULL)
-		c->p += format_uuid(id, d);
+		c->p += dv_uuid_format(id, d);
 	else
-		put_mem(c, tmp, (size_t)format_uuid(id, tmp));
+		put_mem(c, tmp, (size_t)dv_uuid_format(id, tmp));
 }
 
 /* family is 4 or 6 (checked by the caller); the formatter's NUL is not kept. */
@@ -333,7 +332,7 @@ static void put_time(struct dv_cursor *c, uint64_t ns)
 
 int dv_row_insert_id(const struct dv_export_rec *r, char *buf)
 {
-	int n = format_uuid(r->id, buf);
+	int n = dv_uuid_format(r->id, buf);
 
 	buf[n++] = ':';
 	n += u64_digits(r->segment, buf + n);
@@ -377,7 +376,7 @@ static void put_nullable_u64(struct dv_cursor *c, bool valid, uint64_t v)
 		PUT_LIT(c, "null");
 }
 
-static const char *status_name(uint8_t status)
+const char *dv_status_name(uint8_t status)
 {
 	switch (status) {
 	case DV_STATUS_INIT:
@@ -439,7 +438,7 @@ static void put_col_counter(struct dv_cursor *c, uint64_t v)
 static void put_col_status(struct dv_cursor *c, uint8_t status)
 {
 	PUT_LIT(c, "\"");
-	put_str(c, status_name(status));
+	put_str(c, dv_status_name(status));
 	PUT_LIT(c, "\"");
 }
 

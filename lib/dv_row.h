@@ -34,6 +34,12 @@ const char *dv_proto_name(uint8_t proto, uint8_t family, char tmp[16]);
 /* Format a 16-byte address (family 4 or 6; IPv6 per RFC 5952) into buf (46 bytes). */
 int dv_addr_format(const uint8_t addr[16], uint8_t family, char *buf);
 
+/* A flow id as canonical 8-4-4-4-12 lowercase text into buf (36 bytes, no NUL); returns 36. */
+int dv_uuid_format(const uint8_t id[16], char *buf);
+
+/* "init" or "established" for an enum dv_flow_status; "unknown" if out of range. */
+const char *dv_status_name(uint8_t status);
+
 /* Format ns since epoch as "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" (28 bytes with NUL). */
 int dv_time_format(uint64_t ns, char *buf);
 

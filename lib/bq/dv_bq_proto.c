@@ -145,19 +145,11 @@ static void pb_put_string(struct dv_pb_cursor *c, int field, const char *s, size
 
 /* ---- one writer per kind of column (dv_columns.def, as dv_row.c) ---------- */
 
-/* Canonical 8-4-4-4-12 lowercase text, as dv_row.c writes it (36 bytes). */
 static void put_proto_uuid(struct dv_pb_cursor *c, int field, const uint8_t id[16])
 {
-	static const char hex[] = "0123456789abcdef";
-	char tmp[36], *p = tmp;
+	char tmp[36];
 
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		*p++ = hex[id[i] >> 4];
-		*p++ = hex[id[i] & 0xf];
-	}
-	pb_put_string(c, field, tmp, sizeof(tmp));
+	pb_put_string(c, field, tmp, (size_t)dv_uuid_format(id, tmp));
 }
 
 static void put_proto_proto(struct dv_pb_cursor *c, int field, uint8_t proto, uint8_t family)
@@ -195,12 +187,9 @@ static void put_proto_time(struct dv_pb_cursor *c, int field, uint64_t ns)
 	pb_put_int64(c, field, ns / 1000);
 }
 
-/* dv_row.c's status_name(), which it does not export. */
 static void put_proto_status(struct dv_pb_cursor *c, int field, uint8_t status)
 {
-	const char *s = status == DV_STATUS_INIT	  ? "init"
-			: status == DV_STATUS_ESTABLISHED ? "established"
-							  : "unknown";
+	const char *s = dv_status_name(status);
 
 	pb_put_string(c, field, s, strlen(s));
 }
