@@ -369,14 +369,20 @@ static int set_rx_mbufs(struct dv_options *o, const char *v, char *err, size_t e
 	return set_uint("rx-mbufs", &o->rx_mbufs, v, 0, 1ULL << 26, err, errlen);
 }
 
-static int set_decap(struct dv_options *o, const char *v, char *err, size_t errlen)
+/* An on|off option's value into *dst. */
+static int set_onoff(const char *name, int *dst, const char *v, char *err, size_t errlen)
 {
 	int on = parse_bool(v);
 
 	if (on < 0)
-		return ERR("--decap: '%s' is not on or off", v);
-	o->decap = on;
+		return ERR("--%s: '%s' is not on or off", name, v);
+	*dst = on;
 	return 0;
+}
+
+static int set_decap(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	return set_onoff("decap", &o->decap, v, err, errlen);
 }
 
 /* A comma list of UDP ports, at most 8 ("" for none), into list/n. */
@@ -504,12 +510,7 @@ static int set_spool_max_bytes(struct dv_options *o, const char *v, char *err, s
 
 static int set_write_ahead(struct dv_options *o, const char *v, char *err, size_t errlen)
 {
-	int on = parse_bool(v);
-
-	if (on < 0)
-		return ERR("--write-ahead: '%s' is not on or off", v);
-	o->write_ahead = on;
-	return 0;
+	return set_onoff("write-ahead", &o->write_ahead, v, err, errlen);
 }
 
 /*
