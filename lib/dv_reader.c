@@ -120,12 +120,14 @@ int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv
 		}
 		r->stats.packets++;
 		r->stats.bytes += wire;
-		switch (dv_parse_rx(data, h->caplen, r->linktype, dc, pkt, tun)) {
+		enum dv_parse_status st = dv_parse_rx(data, h->caplen, r->linktype, dc, pkt, tun);
+
+		switch (st) {
 		case DV_PARSE_TUNNEL:
 		case DV_PARSE_OK:
 			r->stats.ip_packets++;
 			pkt->wire_len = wire;
-			if (pkt->tun)
+			if (st == DV_PARSE_TUNNEL) /* the parser says so: no load of pkt->tun */
 				reader_tunnel(r, pkt, tun);
 			/* pcap times before 1970 are nonsense for a flow log; clamp. */
 			pkt->ts_ns = h->ts.tv_sec < 0 ? 0
