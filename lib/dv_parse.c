@@ -152,6 +152,9 @@ static enum dv_parse_status dv_walk_step(struct dv_walk *w, enum dv_tunnel_kind 
 		w->out->tun |= DV_PKT_T_TUNNEL;
 		tun->n_kinds = 0;
 		tun->outer_family = 0;
+		/* Defined even when only link shims are passed: the side is copied whole. */
+		memset(tun->outer_src, 0, sizeof(tun->outer_src));
+		memset(tun->outer_dst, 0, sizeof(tun->outer_dst));
 		tun->frame_len = 0;
 		tun->frame_off = 0;
 	}
