@@ -417,7 +417,8 @@ class Service:
                     if seen.get(k):
                         self.st.stats["rows_stored_twice"] += 1
                     seen[k] = seen.get(k, 0) + 1
-                    s["decoded"].append(json_format.MessageToDict(m))
+                    s["decoded"].append(json_format.MessageToDict(
+                        m, preserving_proto_field_name=True))
                 s["rows"].extend(keys)
                 self.st.stats["rows_stored"] += len(keys)
         if errors:

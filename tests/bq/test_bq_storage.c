@@ -70,7 +70,7 @@ static void stop_double(void)
 /* ---- HTTP: the token double and the storage double's control port -------- */
 
 struct body {
-	char buf[1 << 16];
+	char *buf;
 	size_t len;
 };
 
@@ -78,37 +78,49 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
 	struct body *b = ud;
 	size_t k = size * n;
+	char *nb = realloc(b->buf, b->len + k + 1);
 
-	if (b->len + k >= sizeof(b->buf))
+	if (!nb)
 		return 0;
+	b->buf = nb;
 	memcpy(b->buf + b->len, p, k);
 	b->len += k;
 	b->buf[b->len] = '\0';
 	return k;
 }
 
-/* GET (post NULL) or POST a JSON body; the answer parsed, or NULL. */
-static json_t *http_json(const char *url, const char *post, const char *header)
+/* GET (post NULL) or POST; the body of a 200 answer (free it), or NULL. */
+static char *http_text(const char *url, const char *post, const char *header)
 {
 	CURL *e = curl_easy_init();
 	struct curl_slist *h = header ? curl_slist_append(NULL, header) : NULL;
-	struct body *b = calloc(1, sizeof(*b));
+	struct body b = {0};
 	long status = 0;
-	json_t *j = NULL;
 
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
 	if (post)
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
-	if (curl_easy_perform(e) == CURLE_OK &&
-	    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200)
-		j = json_loads(b->buf, 0, NULL);
+	if (curl_easy_perform(e) != CURLE_OK ||
+	    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200 ||
+	    !b.buf) {
+		free(b.buf);
+		b.buf = NULL;
+	}
 	curl_slist_free_all(h);
 	curl_easy_cleanup(e);
-	free(b);
+	return b.buf;
+}
+
+static json_t *http_json(const char *url, const char *post, const char *header)
+{
+	char *t = http_text(url, post, header);
+	json_t *j = t ? json_loads(t, 0, NULL) : NULL;
+
+	free(t);
 	return j;
 }
 
@@ -473,6 +485,45 @@ static void tls_and_auth(struct ctx *c, const char *endpoint)
 	check(s == NULL && strstr(err, "HOST:PORT"), "an endpoint without a port: %s", err);
 }
 
+/*
+ * The rows the double decoded (with the writer_schema) at each offset of the
+ * first stream are the records sent there: 0-59, 60-62, 64 (63 was
+ * refused), 100-104 (stored before the reset), 105-109.
+ */
+static void stored_rows(struct ctx *c)
+{
+	int want[74], n = 0, bad = 0, i = 0;
+	char url[800], *text, *line, *save = NULL, *esc;
+	CURL *e = curl_easy_init();
+
+	for (int r = 0; r < 63; r++)
+		want[n++] = r;
+	want[n++] = 64;
+	for (int r = 100; r < 110; r++)
+		want[n++] = r;
+	esc = curl_easy_escape(e, c->name, 0);
+	snprintf(url, sizeof(url), "%s/rows?stream=%s", ctl_url, esc);
+	curl_free(esc);
+	curl_easy_cleanup(e);
+	text = http_text(url, NULL, NULL);
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save), i++) {
+		json_t *j = json_loads(line, 0, NULL);
+		const char *port = json_string_value(json_object_get(j, "src_port"));
+		const char *sensor = json_string_value(json_object_get(j, "sensor"));
+
+		if (i >= n || !port || atoi(port) != 1024 + want[i] || !sensor ||
+		    strcmp(sensor, SENSOR) != 0)
+			bad++;
+		json_decref(j);
+	}
+	free(text);
+	check(i == n && bad == 0,
+	      "the double's %d rows are records 0-62, 64, 100-109 in order "
+	      "(%d differ)",
+	      i, bad);
+}
+
 /* The double's counters against what this program sent. */
 static void totals(struct ctx *c)
 {
@@ -527,6 +578,7 @@ int main(int argc, char **argv)
 	appends(&c);
 	faults(&c);
 	stream_ends(&c);
+	stored_rows(&c);
 	totals(&c);
 	dv_bq_storage_result_clear(&c.res);
 	dv_bq_storage_close(c.s);
