@@ -1,14 +1,26 @@
 /*
  * dv_bq_int: what the files of the BigQuery client share and nobody else
- * sees: logging and the names of settings in messages, the HTTP plumbing and
- * the one backoff rule (dv_bq_http.c), auth (dv_bq_auth.c) and table
- * management (dv_bq_table.c). The sink (dv_bq_sink.c) ties them up.
+ * sees. Which file does what:
+ *   dv_bq_sink.c       the sink: what to send and when (queue, memory window,
+ *                      batches, backoff, token refresh, drain), every row's
+ *                      fate and the accounting, dead letters, startup
+ *   dv_bq_api.h        the small interface behind which each upload API sits
+ *   dv_bq_insertall.c  tabledata.insertAll: request bodies, answers to verdicts
+ *   dv_bq_verify.c     the destination check: first at startup, then a helper
+ *                      thread while BigQuery cannot be reached; the marker
+ *   dv_bq_http.c       logging, libcurl setup, synchronous startup requests,
+ *                      Google's error envelope, the one backoff rule
+ *   dv_bq_auth.c       service-account JWT, token exchange, metadata server
+ *   dv_bq_table.c      schema, datasets.get, tables.get/insert/patch
+ *   dv_bq_proto.c      rows as protobuf for the Storage Write API
+ *   dv_spool.c         the durable queue (dv_spool.h)
  */
 #ifndef DV_BQ_INT_H
 #define DV_BQ_INT_H
 
 #include <errno.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include <curl/curl.h>
@@ -186,5 +198,51 @@ int dv_bq_table_ref(const struct dv_bq_config *c, struct dv_bq_table_ref *r, cha
 int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth_header,
 			const struct dv_bq_config *c, uint64_t deadline_ns, char *err,
 			size_t errlen);
+
+/* ---- destination check (dv_bq_verify.c) ------------------------------------------ */
+
+enum { DV_BQ_VERIFY_RUNNING = 0, DV_BQ_VERIFY_OK, DV_BQ_VERIFY_REFUSED, DV_BQ_VERIFY_CANCELLED };
+
+struct dv_bq_verify {
+	/* Set by the sink before the first check; kept, not copied. */
+	struct dv_bq_auth *auth; /* the helper thread's alone while it runs */
+	const struct dv_bq_http *http;
+	struct dv_bq_log *log;
+	const char *spool_dir;	/* where the marker is */
+	const char *table_name; /* project:dataset.table, for messages */
+	/* Set by dv_bq_verify_init(). */
+	struct dv_bq_config table; /* project, dataset, table (copies), create_table */
+	uint64_t timeout_ns;	   /* one round of startup requests at most */
+	uint64_t backoff_min_ns, backoff_max_ns;
+	/* The helper thread. */
+	int state;   /* DV_BQ_VERIFY_*: its result (atomic) */
+	int cancel;  /* asks it to stop (atomic) */
+	int running; /* started and not joined yet */
+	pthread_t tid;
+	char err[640]; /* its definite answer, read after state */
+};
+
+/* Copy what the check needs from c. 0 or -ENOMEM. */
+int dv_bq_verify_init(struct dv_bq_verify *v, const struct dv_bq_config *c);
+
+/* Stop the helper if it runs, and free the copies. */
+void dv_bq_verify_free(struct dv_bq_verify *v);
+
+/* Check now, until deadline_ns (monotonic): 0 (and the marker written), or
+ * a negative errno with one line in err; dv_bq_transient(rc) means BigQuery
+ * could not be reached. */
+int dv_bq_verify_now(struct dv_bq_verify *v, uint64_t deadline_ns, char *err, size_t errlen);
+
+/* Start the helper thread after a check that could not reach BigQuery (why:
+ * its message), and say so. 0 or a negative errno. */
+int dv_bq_verify_start(struct dv_bq_verify *v, const char *why);
+
+/* The helper's result, taken over once it has finished (joined, the marker
+ * written on success): DV_BQ_VERIFY_OK, _REFUSED (why in v->err) or
+ * _CANCELLED; DV_BQ_VERIFY_RUNNING while it runs or when none was started. */
+int dv_bq_verify_poll(struct dv_bq_verify *v);
+
+/* Ask the helper to stop and join it (it uses auth, http and the names). */
+void dv_bq_verify_stop(struct dv_bq_verify *v);
 
 #endif

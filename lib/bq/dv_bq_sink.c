@@ -1,14 +1,17 @@
 /*
- * dv_bq_sink: the BigQuery sink (struct dv_sink_ops). write() only queues a
- * copy of the row; poll() drives libcurl's multi interface without waiting
- * (curl_multi_perform + curl_multi_info_read), starts insertAll batches when
- * batch_rows or flush_interval is reached, refreshes the access token in the
- * background, and settles each answer. drain() and dv_bq_sink_drain_spool()
- * are the only places that wait for rows, in one loop (dv_bq_drain_loop)
- * under their own rules for when to stop.
+ * dv_bq_sink: the BigQuery sink (struct dv_sink_ops), which decides what to
+ * send and when. write() only queues a copy of the row; poll() drives
+ * libcurl's multi interface without waiting (curl_multi_perform +
+ * curl_multi_info_read), hands batches to the upload API (dv_bq_api.h;
+ * insertAll, dv_bq_insertall.c) when batch_rows or flush_interval is
+ * reached, refreshes the access token in the background, and settles each
+ * answer. drain() and dv_bq_sink_drain_spool() are the only places that
+ * wait for rows, in one loop (dv_bq_drain_loop) under their own rules for
+ * when to stop. Rows are sent only once the table is verified
+ * (dv_bq_verify.c).
  *
  * Every row is in exactly one place: the queue (FIFO, oldest first), one
- * in-flight transfer, or gone (delivered, dead-lettered or dropped), and
+ * in-flight request, or gone (delivered, dead-lettered or dropped), and
  * each move updates s->stats in the same step, so
  *     rows_in = rows_delivered + rows_pending + rows_dead + rows_dropped
  * holds after every call (rows_in + rows_recovered on the left once rows
@@ -26,18 +29,18 @@
  * backlog never starves them. drain() sends until the deadline, then leaves
  * everything in the spool.
  *
- * Answers (docs/bigquery.md): connection errors, timeouts, 429, 5xx and 403
- * rateLimitExceeded/quotaExceeded are retried after an exponential backoff
- * with jitter (backoff_min doubling to backoff_max); 401 renews the token; a
- * 400 for the whole request is bisected until the bad row is alone, then
- * dead-lettered; per-row insertErrors "invalid" go to the dead-letter file
- * (NDJSON, fdatasync'ed), the other reasons are sent again ("stopped" rows
- * without waiting: they were only collateral of an invalid row).
+ * Answers (docs/bigquery.md), as the API reads them (struct dv_bq_answer):
+ * a request to send again (connection errors, timeouts, 429, 5xx, 403
+ * rateLimitExceeded/quotaExceeded) waits for an exponential backoff with
+ * jitter (backoff_min doubling to backoff_max); a refused token is renewed;
+ * a request refused as a whole is bisected until the bad row is alone, then
+ * dead-lettered; rows refused for good go to the dead-letter file (NDJSON,
+ * fdatasync'ed), the others are sent again ("stopped" rows without waiting:
+ * they were only collateral of an invalid row).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,33 +48,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dv_bq_int.h"
+#include "dv_bq_api.h"
 #include "dv_row.h"
-#include "dv_spool.h"
 #include "dv_time.h"
 
 #define DV_BQ_DEFAULT_ENDPOINT "https://bigquery.googleapis.com"
-#define DV_BQ_ROW_OVERHEAD     32 /* {"insertId":"","json":}, per row in the body */
-#define DV_BQ_MARKER	       "table-verified"
-#define DV_BQ_START_WAIT_NS    (5 * DV_NS_PER_SEC)  /* startup waits this long for BigQuery */
-#define DV_BQ_REMIND_NS	       (60 * DV_NS_PER_SEC) /* "still unreachable" once a minute */
-#define DV_BQ_REFILL_BYTES     (4u << 20)	    /* spool read per poll at most */
-
-/* A queued row: insertId and row text, both NUL-terminated, in one block. */
-struct dv_bq_row {
-	struct dv_bq_row *next;
-	struct dv_spool_ref ref; /* its spool record, seg NULL if none */
-	uint64_t queued_ns;	 /* monotonic, for the flush interval */
-	uint32_t len;		 /* row text length */
-	uint16_t id_len;
-	uint16_t sends; /* times sent so far */
-	char data[];	/* insertId '\0' row '\0' */
-};
-
-static inline const char *dv_bq_row_text(const struct dv_bq_row *r)
-{
-	return r->data + r->id_len + 1;
-}
+#define DV_BQ_START_WAIT_NS    (5 * DV_NS_PER_SEC) /* startup waits this long for BigQuery */
+#define DV_BQ_REFILL_BYTES     (4u << 20)	   /* spool read per poll at most */
 
 static inline size_t dv_bq_row_mem(const struct dv_bq_row *r)
 {
@@ -82,24 +65,6 @@ static inline size_t dv_bq_row_mem(const struct dv_bq_row *r)
  * schema), is being checked while BigQuery cannot be reached, or BigQuery
  * gave a definite "no" (dataset missing, schema conflict, key refused). */
 enum dv_bq_table_state { DV_BQ_TABLE_OK = 0, DV_BQ_TABLE_CHECKING, DV_BQ_TABLE_REFUSED };
-enum { DV_BQ_VERIFY_RUNNING = 0, DV_BQ_VERIFY_OK, DV_BQ_VERIFY_REFUSED, DV_BQ_VERIFY_CANCELLED };
-
-/* Verdict on one row of an answered batch. */
-enum dv_bq_verdict { DV_BQ_OK = 0, DV_BQ_RETRY, DV_BQ_STOPPED, DV_BQ_DEAD };
-
-/* One insertAll transfer slot; its easy handle is kept for connection reuse. */
-struct dv_bq_xfer {
-	CURL *easy;
-	struct curl_slist *headers;
-	struct dv_bq_buf body;
-	struct dv_bq_buf resp;
-	struct dv_bq_row **rows;
-	uint8_t *verdict;
-	uint32_t nrows;
-	uint32_t cap;
-	int busy;
-	char errbuf[CURL_ERROR_SIZE];
-};
 
 struct dv_bq_sink {
 	struct dv_sink sink;
@@ -108,8 +73,8 @@ struct dv_bq_sink {
 	struct dv_bq_http http;
 	struct dv_bq_auth *auth;
 	CURLM *multi;
-	char *insert_url;
-	char *table_name; /* project:dataset.table, for messages */
+	struct dv_bq_api api; /* how rows go: insertAll */
+	char *table_name;     /* project:dataset.table, for messages */
 
 	/* queue */
 	struct dv_bq_row *head, *tail;
@@ -136,9 +101,9 @@ struct dv_bq_sink {
 	size_t mem_max_bytes;
 	uint64_t backoff_min_ns, backoff_max_ns;
 
-	/* transfers */
-	struct dv_bq_xfer *xfers;
-	uint32_t nxfers;
+	/* requests */
+	struct dv_bq_req *reqs;
+	uint32_t nreqs;
 	uint32_t inflight;
 	uint64_t backoff_ns;   /* current delay, 0 after a success */
 	uint64_t next_send_ns; /* monotonic: no new batch before this */
@@ -160,15 +125,9 @@ struct dv_bq_sink {
 	uint64_t now_ns; /* monotonic, as of the last poll */
 	uint64_t drops_logged;
 
-	/* The destination check (see "destination check" below). */
+	/* The destination check (dv_bq_verify.c). */
 	enum dv_bq_table_state table; /* the control lcore's view */
-	int verify_state;	      /* DV_BQ_VERIFY_*: the helper thread's result (atomic) */
-	int verify_cancel;	      /* destroy() asks the helper to stop (atomic) */
-	int verify_running;	      /* the helper was started and not joined yet */
-	pthread_t verify_tid;
-	char verify_err[640];	       /* the helper's definite answer, read after verify_state */
-	struct dv_bq_config table_cfg; /* project, dataset, table (copies), create_table */
-	uint64_t verify_timeout_ns;    /* one round of startup requests at most */
+	struct dv_bq_verify verify;
 };
 
 static struct dv_bq_sink *dv_bq_of(struct dv_sink *s)
@@ -366,12 +325,16 @@ static void dv_bq_put_away(struct dv_bq_sink *s)
 
 /* ---- backoff ------------------------------------------------------------------ */
 
-static void dv_bq_backoff(struct dv_bq_sink *s)
+/* No new request before a backoff from now, nor before at_least_ns (the
+ * service's own wait; 0: none). */
+static void dv_bq_backoff(struct dv_bq_sink *s, uint64_t at_least_ns)
 {
-	if (s->now_ns < s->next_send_ns)
-		return; /* already waiting: answers of the same outage count once */
-	s->next_send_ns =
-	    s->now_ns + dv_bq_backoff_step(&s->backoff_ns, s->backoff_min_ns, s->backoff_max_ns);
+	/* Already waiting: answers of the same outage count once. */
+	if (s->now_ns >= s->next_send_ns)
+		s->next_send_ns = s->now_ns + dv_bq_backoff_step(&s->backoff_ns, s->backoff_min_ns,
+								 s->backoff_max_ns);
+	if (s->next_send_ns < s->now_ns + at_least_ns)
+		s->next_send_ns = s->now_ns + at_least_ns;
 }
 
 /* Fill a new in-memory row (insertId and JSON, each NUL-terminated) and
@@ -496,96 +459,67 @@ static void dv_bq_refill(struct dv_bq_sink *s)
 
 /* ---- sending ------------------------------------------------------------------- */
 
-static int dv_bq_xfer_grow(struct dv_bq_xfer *x, uint32_t n)
+static int dv_bq_req_grow(struct dv_bq_req *q, uint32_t n)
 {
 	struct dv_bq_row **rows;
 	uint8_t *v;
 
-	if (n <= x->cap)
+	if (n <= q->cap)
 		return 0;
-	rows = realloc(x->rows, n * sizeof(*rows));
+	rows = realloc(q->rows, n * sizeof(*rows));
 	if (!rows)
 		return -ENOMEM;
-	x->rows = rows;
-	v = realloc(x->verdict, n);
+	q->rows = rows;
+	v = realloc(q->verdict, n);
 	if (!v)
 		return -ENOMEM;
-	x->verdict = v;
-	x->cap = n;
+	q->verdict = v;
+	q->cap = n;
 	return 0;
 }
 
-/* Move up to batch_limit rows (and batch_max_bytes) from the queue into x
- * and build the insertAll body. */
-static int dv_bq_fill(struct dv_bq_sink *s, struct dv_bq_xfer *x)
+/* Move up to batch_limit rows (and batch_max_bytes, as the API counts a
+ * request's size) from the queue into q. */
+static int dv_bq_take(struct dv_bq_sink *s, struct dv_bq_req *q)
 {
-	static const char open[] = "{\"kind\":\"bigquery#tableDataInsertAllRequest\","
-				   "\"skipInvalidRows\":false,\"ignoreUnknownValues\":false,"
-				   "\"rows\":[";
-	size_t bytes = sizeof(open) + 2;
+	const struct dv_bq_api_ops *api = s->api.ops;
 
-	if (dv_bq_xfer_grow(x, s->batch_limit))
+	if (dv_bq_req_grow(q, s->batch_limit))
 		return -ENOMEM;
-	x->nrows = 0;
-	x->body.len = 0;
-	while (s->head && x->nrows < s->batch_limit) {
+	q->nrows = 0;
+	q->bytes = api->request_bytes;
+	while (s->head && q->nrows < s->batch_limit) {
 		struct dv_bq_row *r = s->head;
-		size_t need = r->len + r->id_len + DV_BQ_ROW_OVERHEAD;
+		size_t need = r->len + r->id_len + api->row_bytes;
 
-		if (x->nrows > 0 && bytes + need > s->batch_max_bytes)
+		if (q->nrows > 0 && q->bytes + need > s->batch_max_bytes)
 			break;
-		bytes += need;
+		q->bytes += need;
 		s->head = r->next;
 		if (!s->head)
 			s->tail = NULL;
 		s->nqueued--;
-		x->rows[x->nrows++] = r;
+		q->rows[q->nrows++] = r;
 	}
-	if (dv_bq_buf_reserve(&x->body, bytes)) {
-		dv_bq_requeue(s, x->rows, x->nrows);
-		x->nrows = 0;
-		return -ENOMEM;
-	}
-	dv_bq_buf_add(&x->body, open, sizeof(open) - 1);
-	for (uint32_t i = 0; i < x->nrows; i++) {
-		struct dv_bq_row *r = x->rows[i];
-
-		/* insertIds are "<uuid>:<segment>": nothing to escape. */
-		dv_bq_buf_adds(&x->body, i ? ",{\"insertId\":\"" : "{\"insertId\":\"");
-		dv_bq_buf_add(&x->body, r->data, r->id_len);
-		dv_bq_buf_adds(&x->body, "\",\"json\":");
-		dv_bq_buf_add(&x->body, dv_bq_row_text(r), r->len);
-		dv_bq_buf_adds(&x->body, "}");
-		if (r->sends++ > 0)
-			s->sink.stats.retries++;
-	}
-	dv_bq_buf_adds(&x->body, "]}");
 	return 0;
 }
 
-static int dv_bq_start(struct dv_bq_sink *s, struct dv_bq_xfer *x, const char *auth)
+static int dv_bq_start(struct dv_bq_sink *s, struct dv_bq_req *q, const char *auth)
 {
-	if (dv_bq_fill(s, x))
+	int rc;
+
+	if (dv_bq_take(s, q))
 		return -ENOMEM;
-	curl_slist_free_all(x->headers);
-	x->headers = NULL;
-	if (auth)
-		x->headers = curl_slist_append(x->headers, auth);
-	x->headers = curl_slist_append(x->headers, "Content-Type: application/json");
-	x->headers = curl_slist_append(x->headers, "Expect:"); /* no 100-continue round trip */
-	x->resp.len = 0;
-	x->errbuf[0] = '\0';
-	curl_easy_setopt(x->easy, CURLOPT_URL, s->insert_url);
-	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
-	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body.p);
-	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body.len);
-	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
-	if (curl_multi_add_handle(s->multi, x->easy) != CURLM_OK) {
-		dv_bq_requeue(s, x->rows, x->nrows);
-		x->nrows = 0;
-		return -EIO;
+	rc = s->api.ops->start(&s->api, q, auth);
+	if (rc) {
+		dv_bq_requeue(s, q->rows, q->nrows);
+		q->nrows = 0;
+		return rc;
 	}
-	x->busy = 1;
+	for (uint32_t i = 0; i < q->nrows; i++)
+		if (q->rows[i]->sends++ > 0)
+			s->sink.stats.retries++;
+	q->busy = 1;
 	s->inflight++;
 	s->sink.stats.requests++;
 	return 0;
@@ -601,16 +535,16 @@ static void dv_bq_schedule(struct dv_bq_sink *s)
 		if (!auth)
 			return; /* waiting for a token */
 	}
-	while (s->head && s->inflight < s->nxfers && s->now_ns >= s->next_send_ns) {
+	while (s->head && s->inflight < s->nreqs && s->now_ns >= s->next_send_ns) {
 		int full = s->nqueued >= s->batch_limit;
 		int old = s->now_ns - s->head->queued_ns >= s->flush_ns;
 
 		if (!full && !old && !s->draining)
 			break;
-		for (uint32_t i = 0; i < s->nxfers; i++) {
-			if (s->xfers[i].busy)
+		for (uint32_t i = 0; i < s->nreqs; i++) {
+			if (s->reqs[i].busy)
 				continue;
-			if (dv_bq_start(s, &s->xfers[i], auth))
+			if (dv_bq_start(s, &s->reqs[i], auth))
 				return;
 			break;
 		}
@@ -619,152 +553,95 @@ static void dv_bq_schedule(struct dv_bq_sink *s)
 
 /* ---- answers ------------------------------------------------------------------- */
 
-static int dv_bq_retryable_reason(const char *reason)
+static void dv_bq_dead_sync(struct dv_bq_sink *s)
 {
-	return !strcmp(reason, "timeout") || !strcmp(reason, "backendError") ||
-	       !strcmp(reason, "internalError") || !strcmp(reason, "stopped");
+	if (fdatasync(s->dl_fd))
+		dv_bq_logf(&s->log, DV_BQ_ERR, "fdatasync %s: %s", s->dl_path, strerror(errno));
 }
 
-/* Settle a 200 answer row by row. */
-static void dv_bq_settle_rows(struct dv_bq_sink *s, struct dv_bq_xfer *x)
+/* An answer row by row: dead letters first (synced once), then the others
+ * in order; the rows sent again keep their order. */
+static void dv_bq_settle_rows(struct dv_bq_sink *s, struct dv_bq_req *q)
 {
-	json_t *root = json_loadb(x->resp.p ? x->resp.p : "", x->resp.len, 0, NULL);
-	json_t *errs = json_object_get(root, "insertErrors");
-	uint32_t retry = 0, dead = 0, need_backoff = 0;
-	json_t *e;
-	size_t i;
+	uint32_t retry = 0;
+	int need_backoff = 0;
 
-	if (!json_is_object(root)) {
-		dv_bq_logf(&s->log, DV_BQ_WARN, "insertAll answer is not JSON; sending again");
-		json_decref(root);
-		s->sink.stats.request_errors++;
-		dv_bq_requeue(s, x->rows, x->nrows);
-		dv_bq_backoff(s);
-		return;
+	for (uint32_t k = 0; k < q->ndead; k++) {
+		const struct dv_bq_dead_row *d = &q->dead[k];
+
+		dv_bq_dead(s, q->rows[d->row], d->reason, d->location, d->message);
 	}
-	memset(x->verdict, DV_BQ_OK, x->nrows);
-	json_array_foreach (errs, i, e) {
-		json_int_t idx = json_integer_value(json_object_get(e, "index"));
-		json_t *list = json_object_get(e, "errors");
-		json_t *first = json_array_get(list, 0);
-		const char *reason = json_string_value(json_object_get(first, "reason"));
-		json_t *one;
-		size_t k;
-		int invalid = 0, stopped = 1;
-
-		if (idx < 0 || (uint64_t)idx >= x->nrows || x->verdict[idx] != DV_BQ_OK)
-			continue;
-		json_array_foreach (list, k, one) {
-			const char *r = json_string_value(json_object_get(one, "reason"));
-
-			if (r && !strcmp(r, "invalid"))
-				invalid = 1;
-			if (!r || strcmp(r, "stopped"))
-				stopped = 0;
+	if (q->ndead)
+		dv_bq_dead_sync(s);
+	for (uint32_t k = 0; k < q->nrows; k++) {
+		if (q->verdict[k] == DV_BQ_OK) {
+			dv_bq_delivered(s, q->rows[k]);
+		} else if (q->verdict[k] != DV_BQ_DEAD) {
+			need_backoff |= q->verdict[k] == DV_BQ_RETRY;
+			q->rows[retry++] = q->rows[k];
 		}
-		if (invalid) {
-			x->verdict[idx] = DV_BQ_DEAD;
-			dv_bq_dead(s, x->rows[idx], "invalid",
-				   json_string_value(json_object_get(first, "location")),
-				   json_string_value(json_object_get(first, "message")));
-			x->rows[idx] = NULL;
-			dead++;
-		} else {
-			/* Unknown reasons are retried too: losing a row is worse. */
-			if (reason && !dv_bq_retryable_reason(reason))
-				dv_bq_logf(&s->log, DV_BQ_WARN,
-					   "row %s: unknown insertError reason '%s'; sending again",
-					   x->rows[idx]->data, reason);
-			x->verdict[idx] = stopped ? DV_BQ_STOPPED : DV_BQ_RETRY;
-			need_backoff |= !stopped;
-		}
-	}
-	json_decref(root);
-	if (dead && fdatasync(s->dl_fd))
-		dv_bq_logf(&s->log, DV_BQ_ERR, "fdatasync %s: %s", s->dl_path, strerror(errno));
-
-	/* Keep the order of the rows sent again; the rest are settled. */
-	for (uint32_t k = 0; k < x->nrows; k++) {
-		if (x->verdict[k] == DV_BQ_OK)
-			dv_bq_delivered(s, x->rows[k]);
-		else if (x->verdict[k] != DV_BQ_DEAD)
-			x->rows[retry++] = x->rows[k];
 	}
 	if (retry)
-		dv_bq_requeue(s, x->rows, retry);
+		dv_bq_requeue(s, q->rows, retry);
 	if (need_backoff)
-		dv_bq_backoff(s);
+		dv_bq_backoff(s, q->answer.retry_after_ns);
 	else if (s->backoff_ns && !retry)
 		s->backoff_ns = 0;
 }
 
-static int dv_bq_rate_limited(const char *reason)
+/* Every row of an answered request to its fate. */
+static void dv_bq_settle(struct dv_bq_sink *s, struct dv_bq_req *q)
 {
-	return !strcmp(reason, "rateLimitExceeded") || !strcmp(reason, "quotaExceeded");
-}
+	const struct dv_bq_answer *a = &q->answer;
 
-static void dv_bq_settle(struct dv_bq_sink *s, struct dv_bq_xfer *x, CURLcode rc)
-{
-	char msg[240], reason[64], what[300];
-	long status = 0;
-	curl_off_t hdr = 0;
-
-	curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &hdr);
-	s->sink.stats.bytes_out += x->body.len + (uint64_t)hdr;
-	if (rc != CURLE_OK) {
-		dv_bq_curl_strerror(&s->http, rc, x->errbuf, s->insert_url, what, sizeof(what));
-		dv_bq_logf(&s->log, DV_BQ_WARN, "%s; %u rows will be sent again", what, x->nrows);
-		snprintf(s->last_error, sizeof(s->last_error), "%s", what);
+	s->sink.stats.bytes_out += a->bytes;
+	if (a->failed)
 		s->sink.stats.request_errors++;
-		dv_bq_requeue(s, x->rows, x->nrows);
-		dv_bq_backoff(s);
-		return;
-	}
-	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (status == 200) {
-		dv_bq_settle_rows(s, x);
+	if (a->error[0])
+		snprintf(s->last_error, sizeof(s->last_error), "%s", a->error);
+	switch (a->outcome) {
+	case DV_BQ_ANSWERED:
+		dv_bq_settle_rows(s, q);
 		if (s->batch_limit < s->batch_rows) /* bisection over: grow back */
 			s->batch_limit =
 			    s->batch_limit * 2 < s->batch_rows ? s->batch_limit * 2 : s->batch_rows;
-		return;
-	}
-	s->sink.stats.request_errors++;
-	dv_bq_google_error(x->resp.p ? x->resp.p : "", x->resp.len, msg, sizeof(msg), reason,
-			   sizeof(reason));
-	snprintf(s->last_error, sizeof(s->last_error), "insertAll answered HTTP %ld%s%s%s%s",
-		 status, reason[0] ? " " : "", reason, msg[0] ? ": " : "", msg);
-	if (status == 400 || status == 413) {
-		/* The request as a whole was refused: find the row that did it. */
-		if (x->nrows == 1) {
-			dv_bq_dead(s, x->rows[0], reason[0] ? reason : "invalid", "", msg);
-			if (fdatasync(s->dl_fd))
-				dv_bq_logf(&s->log, DV_BQ_ERR, "fdatasync %s: %s", s->dl_path,
-					   strerror(errno));
-			return;
+		break;
+	case DV_BQ_REFUSED: /* find the row that did it */
+		if (q->nrows > 1) {
+			s->batch_limit = q->nrows / 2;
+			dv_bq_requeue(s, q->rows, q->nrows);
+			break;
 		}
-		dv_bq_logf(&s->log, DV_BQ_WARN,
-			   "insertAll refused a batch of %u rows (HTTP %ld %s: %s); splitting it",
-			   x->nrows, status, reason, msg);
-		s->batch_limit = x->nrows / 2;
-		dv_bq_requeue(s, x->rows, x->nrows);
-		return;
-	}
-	if (status == 401) {
-		dv_bq_logf(&s->log, DV_BQ_WARN, "insertAll answered 401 (%s); renewing the token",
-			   msg);
+		dv_bq_dead(s, q->rows[0], q->dead[0].reason, q->dead[0].location,
+			   q->dead[0].message);
+		dv_bq_dead_sync(s);
+		break;
+	case DV_BQ_REAUTH:
+		/* And a backoff: a token the service keeps refusing is no tight loop. */
 		dv_bq_auth_invalidate(s->auth);
-		dv_bq_requeue(s, x->rows, x->nrows);
-		/* A token the service keeps refusing must not become a tight loop. */
-		dv_bq_backoff(s);
-		return;
+		/* fall through */
+	case DV_BQ_SEND_AGAIN:
+	case DV_BQ_TABLE_GONE: /* waits like an outage; the table is not checked again */
+		dv_bq_requeue(s, q->rows, q->nrows);
+		dv_bq_backoff(s, a->retry_after_ns);
+		break;
 	}
-	dv_bq_logf(
-	    &s->log,
-	    status == 429 || status >= 500 || dv_bq_rate_limited(reason) ? DV_BQ_WARN : DV_BQ_ERR,
-	    "insertAll into %s answered HTTP %ld%s%s%s%s; %u rows will be sent again",
-	    s->table_name, status, reason[0] ? " " : "", reason, msg[0] ? ": " : "", msg, x->nrows);
-	dv_bq_requeue(s, x->rows, x->nrows);
-	dv_bq_backoff(s);
+	q->nrows = 0;
+}
+
+/* Settle the requests the API has answered, in the order of the slots. */
+static void dv_bq_settle_answered(struct dv_bq_sink *s)
+{
+	for (uint32_t i = 0; i < s->nreqs; i++) {
+		struct dv_bq_req *q = &s->reqs[i];
+
+		if (!q->busy || !q->answered)
+			continue;
+		q->busy = 0;
+		q->answered = 0;
+		s->inflight--;
+		dv_bq_settle(s, q);
+	}
 }
 
 /* ---- token refresh on the multi handle --------------------------------------- */
@@ -821,140 +698,11 @@ static void dv_bq_token_done(struct dv_bq_sink *s, CURLcode rc)
 	snprintf(s->last_error, sizeof(s->last_error), "token refresh failed: %s", err);
 }
 
-/* ---- destination check ------------------------------------------------------------ */
+/* ---- destination check (dv_bq_verify.c) ------------------------------------------- */
 
 /*
- * Rows are sent only once the table is verified: token, datasets.get,
- * tables.get (insert on 404, patch for missing columns), schema. Startup
- * tries for DV_BQ_START_WAIT_NS. A definite answer ends startup with one
- * line; when BigQuery cannot be reached (no connection, timeouts, DNS, 429,
- * 5xx, 403 rate limits) the sink starts anyway, every row goes to the spool,
- * and a helper thread repeats the check with backoff until BigQuery answers.
- * The thread owns the auth object and its own HTTP requests until it
- * publishes its result (verify_state, release); the control lcore touches
- * neither auth nor the network for rows before it has read that result
- * (acquire) and joined the thread, so nothing is shared while both run.
- */
-
-static int dv_bq_verify(struct dv_bq_sink *s, const struct dv_bq_http *h, uint64_t deadline,
-			char *err, size_t errlen)
-{
-	char aerr[400];
-	int rc = 0;
-
-	if (!dv_bq_auth_header(s->auth, dv_monotonic_ns()))
-		rc = dv_bq_auth_fetch_sync(s->auth, h, deadline, aerr, sizeof(aerr));
-	if (rc) {
-		snprintf(err, errlen, "BigQuery authentication failed: %s", aerr);
-		return rc;
-	}
-	return dv_bq_table_prepare(h, dv_bq_auth_header(s->auth, dv_monotonic_ns()), &s->table_cfg,
-				   deadline, err, errlen);
-}
-
-static int dv_bq_verify_cancelled(struct dv_bq_sink *s)
-{
-	return __atomic_load_n(&s->verify_cancel, __ATOMIC_ACQUIRE);
-}
-
-static void *dv_bq_verify_main(void *arg)
-{
-	struct dv_bq_sink *s = arg;
-	struct dv_bq_http h = s->http;
-	uint64_t backoff = 0;
-	uint64_t remind = dv_monotonic_ns() + DV_BQ_REMIND_NS;
-	char err[sizeof(s->verify_err)];
-	int rc, result;
-
-	h.quiet_retries = 1; /* one reminder a minute, not a line per retry */
-	h.cancel = &s->verify_cancel;
-	for (;;) {
-		uint64_t now, wait;
-
-		rc =
-		    dv_bq_verify(s, &h, dv_monotonic_ns() + s->verify_timeout_ns, err, sizeof(err));
-		if (rc == 0 || !dv_bq_transient(rc) || dv_bq_verify_cancelled(s))
-			break;
-		now = dv_monotonic_ns();
-		if (now >= remind) {
-			remind = now + DV_BQ_REMIND_NS;
-			dv_bq_logf(&s->log, DV_BQ_WARN,
-				   "BigQuery still cannot be reached (%s); rows wait in the spool "
-				   "%s",
-				   err, s->spool_dir);
-		}
-		wait = dv_bq_backoff_step(&backoff, s->backoff_min_ns, s->backoff_max_ns);
-		for (uint64_t t0 = now;
-		     dv_monotonic_ns() - t0 < wait && !dv_bq_verify_cancelled(s);)
-			nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
-		if (dv_bq_verify_cancelled(s))
-			break;
-	}
-	result = dv_bq_verify_cancelled(s) ? DV_BQ_VERIFY_CANCELLED
-		 : rc == 0		   ? DV_BQ_VERIFY_OK
-					   : DV_BQ_VERIFY_REFUSED;
-	snprintf(s->verify_err, sizeof(s->verify_err), "%s", rc == 0 ? "" : err);
-	__atomic_store_n(&s->verify_state, result, __ATOMIC_RELEASE);
-	return NULL;
-}
-
-static void dv_bq_verify_join(struct dv_bq_sink *s)
-{
-	if (!s->verify_running)
-		return;
-	__atomic_store_n(&s->verify_cancel, 1, __ATOMIC_RELEASE);
-	pthread_join(s->verify_tid, NULL);
-	s->verify_running = 0;
-}
-
-/* The marker says this spool already saw the table verified at this
- * endpoint, so BigQuery being unreachable at startup is an outage, not a
- * misconfiguration. */
-static void dv_bq_marker_text(const struct dv_bq_sink *s, char *out, size_t n)
-{
-	snprintf(out, n, "%s %s\n", s->http.endpoint, s->table_name);
-}
-
-static int dv_bq_marker_ok(const struct dv_bq_sink *s)
-{
-	char want[1024], got[1024] = "", path[4200];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", s->spool_dir, DV_BQ_MARKER);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (!fgets(got, sizeof(got), f))
-		got[0] = '\0';
-	fclose(f);
-	dv_bq_marker_text(s, want, sizeof(want));
-	return strcmp(want, got) == 0;
-}
-
-static void dv_bq_marker_write(const struct dv_bq_sink *s)
-{
-	char text[1024], path[4200], tmp[4210];
-	FILE *f;
-
-	if (dv_bq_marker_ok(s))
-		return;
-	dv_bq_marker_text(s, text, sizeof(text));
-	snprintf(path, sizeof(path), "%s/%s", s->spool_dir, DV_BQ_MARKER);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fflush(f) || fsync(fileno(f))) {
-		if (f)
-			fclose(f);
-		unlink(tmp);
-		return; /* only costs a slower start during a later outage */
-	}
-	fclose(f);
-	rename(tmp, path);
-}
-
-/*
- * 1 when rows may be sent. While the helper runs, 0; once it has finished,
- * its result is taken over here, on the control lcore.
+ * 1 when rows may be sent. While the helper thread checks, 0; once it has
+ * finished, its result is taken over here, on the control lcore.
  */
 static int dv_bq_table_ready(struct dv_bq_sink *s)
 {
@@ -962,19 +710,14 @@ static int dv_bq_table_ready(struct dv_bq_sink *s)
 
 	if (s->table == DV_BQ_TABLE_OK)
 		return 1;
-	if (s->table == DV_BQ_TABLE_REFUSED || !s->verify_running)
+	if (s->table == DV_BQ_TABLE_REFUSED)
 		return 0;
-	st = __atomic_load_n(&s->verify_state, __ATOMIC_ACQUIRE);
-	if (st == DV_BQ_VERIFY_RUNNING)
-		return 0;
-	pthread_join(s->verify_tid, NULL);
-	s->verify_running = 0;
+	st = dv_bq_verify_poll(&s->verify);
 	if (st == DV_BQ_VERIFY_OK) {
 		s->table = DV_BQ_TABLE_OK;
 		s->sink.stats.unverified = 0;
 		s->next_send_ns = 0;
 		s->last_error[0] = '\0';
-		dv_bq_marker_write(s);
 		dv_bq_logf(&s->log, DV_BQ_NOTICE,
 			   "BigQuery answered: table %s verified; sending the %" PRIu64
 			   " rows waiting",
@@ -983,32 +726,12 @@ static int dv_bq_table_ready(struct dv_bq_sink *s)
 	}
 	if (st == DV_BQ_VERIFY_REFUSED) {
 		s->table = DV_BQ_TABLE_REFUSED;
-		snprintf(s->last_error, sizeof(s->last_error), "%s", s->verify_err);
+		snprintf(s->last_error, sizeof(s->last_error), "%s", s->verify.err);
 		dv_bq_logf(&s->log, DV_BQ_ERR,
 			   "BigQuery answered, but %s; no row is sent: rows stay in the spool %s "
 			   "until this is fixed and the spool is drained",
-			   s->verify_err, s->spool_dir);
+			   s->verify.err, s->spool_dir);
 	}
-	return 0;
-}
-
-/* Start the helper after a startup that could not reach BigQuery. */
-static int dv_bq_verify_start(struct dv_bq_sink *s, const char *why)
-{
-	int rc;
-
-	s->table = DV_BQ_TABLE_CHECKING;
-	s->sink.stats.unverified = 1;
-	snprintf(s->last_error, sizeof(s->last_error), "%s", why);
-	rc = pthread_create(&s->verify_tid, NULL, dv_bq_verify_main, s);
-	if (rc)
-		return -rc;
-	s->verify_running = 1;
-	dv_bq_logf(&s->log, DV_BQ_WARN,
-		   "BigQuery cannot be reached (%s): starting anyway; rows are spooled in %s "
-		   "and sent once BigQuery answers and the table %s is verified%s",
-		   why, s->spool_dir, s->table_name,
-		   dv_bq_marker_ok(s) ? " (it was verified before)" : "");
 	return 0;
 }
 
@@ -1027,24 +750,20 @@ static void dv_bq_progress(struct dv_bq_sink *s)
 	}
 	curl_multi_perform(s->multi, &running);
 	while ((m = curl_multi_info_read(s->multi, &left))) {
-		struct dv_bq_xfer *x = NULL;
-
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		CURL *e = m->easy_handle;
 		CURLcode rc = m->data.result;
 
-		curl_multi_remove_handle(s->multi, e);
 		if (e == s->tok_easy) {
+			curl_multi_remove_handle(s->multi, e);
 			dv_bq_token_done(s, rc);
 			continue;
 		}
-		curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
-		x->busy = 0;
-		s->inflight--;
-		dv_bq_settle(s, x, rc);
-		x->nrows = 0;
+		s->api.ops->done(&s->api, e, rc);
+		dv_bq_settle_answered(s);
 	}
+	dv_bq_settle_answered(s); /* answers on a transfer that stays open */
 	/* Answers may have freed slots or brought a token: send now, not next poll. */
 	if (ready) {
 		dv_bq_token_start(s);
@@ -1064,16 +783,17 @@ static int dv_bq_poll(struct dv_sink *sink, uint64_t now_ns)
 
 static void dv_bq_abort_all(struct dv_bq_sink *s)
 {
-	for (uint32_t i = 0; i < s->nxfers; i++) {
-		struct dv_bq_xfer *x = &s->xfers[i];
+	for (uint32_t i = 0; i < s->nreqs; i++) {
+		struct dv_bq_req *q = &s->reqs[i];
 
-		if (!x->busy)
+		if (!q->busy)
 			continue;
-		curl_multi_remove_handle(s->multi, x->easy);
-		x->busy = 0;
+		s->api.ops->cancel(&s->api, q);
+		q->busy = 0;
+		q->answered = 0;
 		s->inflight--;
-		dv_bq_requeue(s, x->rows, x->nrows);
-		x->nrows = 0;
+		dv_bq_requeue(s, q->rows, q->nrows);
+		q->nrows = 0;
 	}
 	if (s->tok_busy) {
 		curl_multi_remove_handle(s->multi, s->tok_easy);
@@ -1269,7 +989,7 @@ static void dv_bq_destroy(struct dv_sink *sink)
 	if (!sink)
 		return;
 	s = dv_bq_of(sink);
-	dv_bq_verify_join(s); /* first: the helper uses auth, http and the names */
+	dv_bq_verify_stop(&s->verify); /* first: the helper uses auth, http and the names */
 	if (s->multi)
 		dv_bq_abort_all(s);
 	if (s->spool) {
@@ -1304,17 +1024,13 @@ static void dv_bq_destroy(struct dv_sink *sink)
 		s->head = r->next;
 		free(r);
 	}
-	for (uint32_t i = 0; s->xfers && i < s->nxfers; i++) {
-		struct dv_bq_xfer *x = &s->xfers[i];
-
-		curl_easy_cleanup(x->easy);
-		curl_slist_free_all(x->headers);
-		dv_bq_buf_free(&x->body);
-		dv_bq_buf_free(&x->resp);
-		free(x->rows);
-		free(x->verdict);
+	if (s->api.ops)
+		s->api.ops->destroy(&s->api);
+	for (uint32_t i = 0; s->reqs && i < s->nreqs; i++) {
+		free(s->reqs[i].rows);
+		free(s->reqs[i].verdict);
 	}
-	free(s->xfers);
+	free(s->reqs);
 	if (s->tok_easy)
 		curl_easy_cleanup(s->tok_easy);
 	curl_slist_free_all(s->tok_headers);
@@ -1326,11 +1042,8 @@ static void dv_bq_destroy(struct dv_sink *sink)
 		close(s->dl_fd);
 	free(s->dl_path);
 	free(s->spool_dir);
-	free(s->insert_url);
 	free(s->table_name);
-	free((char *)s->table_cfg.project);
-	free((char *)s->table_cfg.dataset);
-	free((char *)s->table_cfg.table);
+	dv_bq_verify_free(&s->verify);
 	free(s->http.endpoint);
 	free(s->http.ca_file);
 	free(s->http.ca_path);
@@ -1496,25 +1209,29 @@ static int dv_bq_open_spool(struct dv_bq_sink *s, const struct dv_bq_config *c, 
 	return 0;
 }
 
-static int dv_bq_setup_transfers(struct dv_bq_sink *s, const struct dv_bq_config *c)
+/* The multi handle, the token's transfer, the request slots and the upload
+ * API on them. 0 or -ENOMEM. */
+static int dv_bq_setup_transfers(struct dv_bq_sink *s, const struct dv_bq_config *c,
+				 const struct dv_bq_table_ref *t)
 {
 	s->multi = curl_multi_init();
 	s->tok_easy = curl_easy_init();
-	s->nxfers = c->max_inflight;
-	s->xfers = calloc(s->nxfers, sizeof(*s->xfers));
-	if (!s->multi || !s->tok_easy || !s->xfers)
+	s->nreqs = c->max_inflight;
+	s->reqs = calloc(s->nreqs, sizeof(*s->reqs));
+	if (!s->multi || !s->tok_easy || !s->reqs)
 		return -ENOMEM;
-	curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)s->nxfers + 2);
-	for (uint32_t i = 0; i < s->nxfers; i++) {
-		struct dv_bq_xfer *x = &s->xfers[i];
-
-		x->easy = curl_easy_init();
-		if (!x->easy || dv_bq_xfer_grow(x, c->batch_rows))
+	curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)s->nreqs + 2);
+	for (uint32_t i = 0; i < s->nreqs; i++)
+		if (dv_bq_req_grow(&s->reqs[i], c->batch_rows))
 			return -ENOMEM;
-		dv_bq_http_setup(&s->http, x->easy, &x->resp, x->errbuf);
-		curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
-	}
-	return 0;
+	return dv_bq_insertall_open(&s->api, &(struct dv_bq_api_env){
+						 .http = &s->http,
+						 .log = &s->log,
+						 .multi = s->multi,
+						 .table = t,
+						 .reqs = s->reqs,
+						 .nreqs = s->nreqs,
+					     });
 }
 
 /* The settings the sink keeps for itself. */
@@ -1540,7 +1257,6 @@ static void dv_bq_take_settings(struct dv_bq_sink *s, const struct dv_bq_config 
 		s->window_rows = 1024;
 	s->backoff_min_ns = c->backoff_min_ns;
 	s->backoff_max_ns = c->backoff_max_ns;
-	s->verify_timeout_ns = c->startup_timeout_ns;
 }
 
 /* What every request shares: endpoint, trust anchors, user agent, timeouts.
@@ -1562,29 +1278,15 @@ static int dv_bq_http_init(struct dv_bq_sink *s, const struct dv_bq_config *c)
 	return h->endpoint && h->user_agent ? 0 : -ENOMEM;
 }
 
-/* The insertAll URL, the table's name for messages, and the copies of
- * project, dataset and table the destination check uses. */
-static int dv_bq_table_init(struct dv_bq_sink *s, const struct dv_bq_config *c, char *err,
-			    size_t errlen)
+/* The table's names (t: escaped for URLs) and what the destination check
+ * keeps of the configuration. */
+static int dv_bq_table_init(struct dv_bq_sink *s, const struct dv_bq_config *c,
+			    struct dv_bq_table_ref *t, char *err, size_t errlen)
 {
-	struct dv_bq_table_ref r;
-	size_t n;
-
-	if (dv_bq_table_ref(c, &r, err, errlen))
+	if (dv_bq_table_ref(c, t, err, errlen))
 		return -EINVAL;
-	n = strlen(s->http.endpoint) + strlen(r.project) + strlen(r.dataset) + strlen(r.table) + 64;
-	s->insert_url = malloc(n);
-	if (s->insert_url)
-		snprintf(s->insert_url, n,
-			 "%s/bigquery/v2/projects/%s/datasets/%s/tables/%s/insertAll",
-			 s->http.endpoint, r.project, r.dataset, r.table);
-	s->table_name = strdup(r.full);
-	s->table_cfg.project = strdup(c->project);
-	s->table_cfg.dataset = strdup(c->dataset);
-	s->table_cfg.table = strdup(c->table);
-	s->table_cfg.create_table = c->create_table;
-	if (!s->insert_url || !s->table_name || !s->table_cfg.project || !s->table_cfg.dataset ||
-	    !s->table_cfg.table) {
+	s->table_name = strdup(t->full);
+	if (!s->table_name || dv_bq_verify_init(&s->verify, c)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -1602,15 +1304,20 @@ static int dv_bq_first_check(struct dv_bq_sink *s, const struct dv_bq_config *c,
 {
 	uint64_t wait = c->startup_timeout_ns < DV_BQ_START_WAIT_NS ? c->startup_timeout_ns
 								    : DV_BQ_START_WAIT_NS;
-	int rc = dv_bq_verify(s, &s->http, dv_monotonic_ns() + wait, err, errlen);
+	int rc;
 
-	if (rc == 0) {
-		dv_bq_marker_write(s);
-		return 0;
-	}
-	if (!dv_bq_transient(rc))
+	s->verify.auth = s->auth;
+	s->verify.http = &s->http;
+	s->verify.log = &s->log;
+	s->verify.spool_dir = s->spool_dir;
+	s->verify.table_name = s->table_name;
+	rc = dv_bq_verify_now(&s->verify, dv_monotonic_ns() + wait, err, errlen);
+	if (rc == 0 || !dv_bq_transient(rc))
 		return rc;
-	rc = dv_bq_verify_start(s, err);
+	s->table = DV_BQ_TABLE_CHECKING;
+	s->sink.stats.unverified = 1;
+	snprintf(s->last_error, sizeof(s->last_error), "%s", err);
+	rc = dv_bq_verify_start(&s->verify, err);
 	if (rc)
 		snprintf(err, errlen, "cannot start a thread: %s", strerror(-rc));
 	return rc;
@@ -1618,6 +1325,7 @@ static int dv_bq_first_check(struct dv_bq_sink *s, const struct dv_bq_config *c,
 
 struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_t errlen)
 {
+	struct dv_bq_table_ref t;
 	struct dv_bq_sink *s;
 
 	if (dv_bq_check_config(c, err, errlen))
@@ -1641,12 +1349,12 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 	 * file lives in. */
 	if (dv_bq_url_check(s->http.endpoint, "BigQuery endpoint", err, errlen) ||
 	    dv_bq_open_spool(s, c, err, errlen) || dv_bq_open_dead_letter(s, c, err, errlen) ||
-	    dv_bq_table_init(s, c, err, errlen))
+	    dv_bq_table_init(s, c, &t, err, errlen))
 		goto fail;
 	s->auth = dv_bq_auth_create(c, &s->log, err, errlen);
 	if (!s->auth)
 		goto fail;
-	if (dv_bq_setup_transfers(s, c)) {
+	if (dv_bq_setup_transfers(s, c, &t)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
