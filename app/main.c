@@ -106,7 +106,8 @@ static int default_eal_args(const struct dv_options *o, char *prog, char **out, 
 	if (n_cpus == 0)
 		cpus[n_cpus++] = 0;
 	/* Flow memory plus rings, mempools and the EAL's own needs. */
-	mb = 256 + o->max_flows * dv_flow_bytes_per_flow(o->decap) / (1 << 20) +
+	/* (Reading files, the flow tables are not in DPDK memory: make_worker.) */
+	mb = 256 + (o->n_read ? 0 : o->max_flows * dv_flow_bytes_per_flow(o->decap) / (1 << 20)) +
 	     (o->interface ? 256 * o->workers : 0) +
 	     o->rx_mbufs * o->workers * (RTE_MBUF_DEFAULT_BUF_SIZE + 256) / (1 << 20);
 	out[n++] = prog;
@@ -155,6 +156,9 @@ static int make_worker(struct dv_app *app, uint32_t i, unsigned int lcore, const
 	 * themselves do not change (see dv_flow_touch). */
 	fc.lru_slack_div = 16;
 	fc.tunnels = o->decap != 0;
+	/* Reading files, a page fault as a flow first writes its record costs
+	 * less than touching the whole table before the first packet. */
+	fc.lazy_memory = o->n_read > 0;
 	fc.seed[0] = seed[0] + i;
 	fc.seed[1] = seed[1] ^ ((uint64_t)i << 32);
 	wc->table = dv_flow_table_create(&fc, err, errlen);

@@ -77,6 +77,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
@@ -225,7 +226,9 @@ struct dv_flow_table {
 	struct dv_flow_rec *recs;	/* capacity records */
 	struct dv_flow_tun *tun;	/* capacity, beside recs; NULL without tunnels */
 	struct dv_flow_bucket *buckets; /* the index */
-	uint32_t *free_pos;		/* stack of free positions: capacity - count of them */
+	uint32_t *free_pos;		/* stack of released positions: fresh - count of them */
+	uint32_t fresh;			/* positions below were handed out at least once */
+	uint8_t lazy;			/* the arrays are anonymous mappings (lazy_memory) */
 	uint32_t n_buckets;
 	struct dv_frag_cache *frag;
 	uint32_t capacity;
@@ -728,8 +731,8 @@ static void dv_flow_remove(struct dv_flow_table *t, uint32_t i)
 		dv_list_unlink(t, &t->act, DV_LINK_ACT, i);
 	dv_flow_index_del(t, dv_flow_rec_hash(t, i), i);
 	r->state = 0;
-	memset(&r->tail, 0, sizeof(r->tail));	 /* family 0: no key matches it */
-	t->free_pos[t->capacity - t->count] = i; /* push, then the count drops */
+	memset(&r->tail, 0, sizeof(r->tail)); /* family 0: no key matches it */
+	t->free_pos[t->fresh - t->count] = i; /* push, then the count drops */
 	t->count--;
 }
 
@@ -943,7 +946,13 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 		t->stats.table_full++;
 		dv_flow_make_room(t, out);
 	}
-	pos = t->free_pos[t->capacity - t->count - 1]; /* pop: count < capacity */
+	/* Released positions first (pop), then the next never used one: flows
+	 * created one after the other get neighbouring records, and a record's
+	 * page is first written when a flow needs it. */
+	if (t->fresh > t->count)
+		pos = t->free_pos[t->fresh - t->count - 1];
+	else
+		pos = t->fresh++;
 	dv_flow_index_add(t, h, pos);
 	r = &t->recs[pos];
 	memset(r, 0, sizeof(*r));
@@ -1276,16 +1285,34 @@ static uint32_t dv_flow_n_buckets(uint32_t capacity)
 	return (uint32_t)((entries + DV_BUCKET_ENTRIES - 1) / DV_BUCKET_ENTRIES);
 }
 
-/* DPDK memory for the table, every page touched: DPDK may hand out fresh
- * memory unwritten (it knows it is zero), and without hugepages (--no-huge)
- * the kernel would then fault pages in, and zero them, on the packet path. */
-static void *dv_flow_alloc(const char *what, size_t bytes, int socket_id)
+/* Zeroed memory for one of the table's arrays. Live (not lazy): DPDK memory,
+ * every page touched: DPDK may hand out fresh memory unwritten (it knows it
+ * is zero), and without hugepages (--no-huge) the kernel would then fault
+ * pages in, and zero them, on the packet path. Lazy (--read): an anonymous
+ * mapping, zero pages until a flow writes one, so start-up costs the same
+ * for any capacity. */
+static void *dv_flow_alloc(const struct dv_flow_table *t, const char *what, size_t bytes,
+			   int socket_id)
 {
-	void *p = rte_malloc_socket(what, bytes, RTE_CACHE_LINE_SIZE, socket_id);
+	void *p;
 
+	if (t->lazy) {
+		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	p = rte_malloc_socket(what, bytes, RTE_CACHE_LINE_SIZE, socket_id);
 	if (p != NULL)
 		memset(p, 0, bytes);
 	return p;
+}
+
+static void dv_flow_release(const struct dv_flow_table *t, void *p, size_t bytes)
+{
+	if (p != NULL && t->lazy)
+		munmap(p, bytes);
+	else if (!t->lazy)
+		rte_free(p);
 }
 
 struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, char *err,
@@ -1311,15 +1338,17 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 		return NULL;
 	}
 	t->n_buckets = dv_flow_n_buckets(cfg->capacity);
+	t->capacity = cfg->capacity;
+	t->lazy = cfg->lazy_memory != 0;
 	rec_bytes = (size_t)cfg->capacity * sizeof(*t->recs);
 	index_bytes = (size_t)t->n_buckets * sizeof(*t->buckets);
 	/* Zeroed: every signature 0 (free), every overflow count 0. */
-	t->recs = dv_flow_alloc("dv_flow_recs", rec_bytes, cfg->socket_id);
-	t->buckets = dv_flow_alloc("dv_flow_index", index_bytes, cfg->socket_id);
-	t->free_pos =
-	    dv_flow_alloc("dv_flow_free", (size_t)cfg->capacity * sizeof(uint32_t), cfg->socket_id);
+	t->recs = dv_flow_alloc(t, "dv_flow_recs", rec_bytes, cfg->socket_id);
+	t->buckets = dv_flow_alloc(t, "dv_flow_index", index_bytes, cfg->socket_id);
+	t->free_pos = dv_flow_alloc(t, "dv_flow_free", (size_t)cfg->capacity * sizeof(uint32_t),
+				    cfg->socket_id);
 	if (cfg->tunnels)
-		t->tun = dv_flow_alloc("dv_flow_tun", (size_t)cfg->capacity * sizeof(*t->tun),
+		t->tun = dv_flow_alloc(t, "dv_flow_tun", (size_t)cfg->capacity * sizeof(*t->tun),
 				       cfg->socket_id);
 	if (t->recs == NULL || t->buckets == NULL || t->free_pos == NULL ||
 	    (cfg->tunnels && t->tun == NULL)) {
@@ -1328,10 +1357,6 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 			 (rec_bytes + index_bytes + (size_t)cfg->capacity * 4) >> 20);
 		goto fail;
 	}
-	/* Positions are handed out from 0 up, so flows created one after the
-	 * other get neighbouring records. */
-	for (uint32_t i = 0; i < cfg->capacity; i++)
-		t->free_pos[i] = cfg->capacity - 1 - i;
 	dv_rand_seed(&rand, cfg->seed[0], cfg->seed[1]);
 	t->id_key[0] = dv_rand_next(&rand);
 	t->id_key[1] = dv_rand_next(&rand);
@@ -1342,7 +1367,6 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	if (t->frag == NULL)
 		goto fail;
 
-	t->capacity = cfg->capacity;
 	t->idle_ns = cfg->idle_timeout_ns ? cfg->idle_timeout_ns : DV_FLOW_NEVER;
 	t->active_ns = cfg->active_timeout_ns ? cfg->active_timeout_ns : DV_FLOW_NEVER;
 	t->close_ns = cfg->tcp_close_timeout_ns ? cfg->tcp_close_timeout_ns : DV_FLOW_NEVER;
@@ -1367,10 +1391,10 @@ void dv_flow_table_free(struct dv_flow_table *t)
 	if (t == NULL)
 		return;
 	dv_frag_cache_free(t->frag);
-	rte_free(t->free_pos);
-	rte_free(t->tun);
-	rte_free(t->buckets);
-	rte_free(t->recs);
+	dv_flow_release(t, t->free_pos, (size_t)t->capacity * sizeof(uint32_t));
+	dv_flow_release(t, t->tun, (size_t)t->capacity * sizeof(*t->tun));
+	dv_flow_release(t, t->buckets, (size_t)t->n_buckets * sizeof(*t->buckets));
+	dv_flow_release(t, t->recs, (size_t)t->capacity * sizeof(*t->recs));
 	rte_free(t);
 }
 
@@ -1448,16 +1472,16 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 		}
 	}
 	for (uint32_t i = 0; i < t->capacity; i++)
-		live += (t->recs[i].state & DV_ST_LIVE) != 0;
+		live += (t->recs[i].state & DV_ST_LIVE) != 0 && i < t->fresh;
 	if (live != t->count || entries != t->count) {
 		snprintf(err, errlen, "%u live records, %u index entries, count %u", live, entries,
 			 t->count);
 		goto out;
 	}
-	for (uint32_t f = 0; f < t->capacity - t->count; f++) {
+	for (uint32_t f = 0; f < t->fresh - t->count; f++) {
 		uint32_t i = t->free_pos[f];
 
-		if (i >= t->capacity || seen[i]) {
+		if (i >= t->fresh || seen[i]) {
 			snprintf(err, errlen,
 				 "free position %u is out of range, live or free twice", i);
 			goto out;

@@ -40,6 +40,10 @@ struct dv_flow_config {
 	uint32_t lru_slack_div; /* 0: exact LRU (a list move per packet); n: a flow
 				 * moves at most once per timeout/n, so expiry may
 				 * lag and eviction may err by that much (faster) */
+	uint8_t lazy_memory;	/* 1: the table's memory is reserved and touched as
+				 * flows arrive, start-up does not grow with the
+				 * capacity (--read); 0: every page is touched at
+				 * creation, the packet path takes no page fault */
 };
 
 struct dv_flow_stats {
@@ -54,7 +58,9 @@ struct dv_flow_stats {
 
 /*
  * Create a table. Returns NULL and writes a one-line reason to err on failure.
- * Uses DPDK memory (rte_zmalloc_socket), so the EAL must be up.
+ * Uses DPDK memory (rte_zmalloc_socket), so the EAL must be up; with
+ * lazy_memory the large arrays are anonymous mappings instead (zero pages
+ * until written).
  */
 struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, char *err,
 					   size_t errlen);
