@@ -41,6 +41,7 @@ tests/out/replay-cache (git-ignored); --cache '' turns it off.
 """
 
 import argparse
+import concurrent.futures
 import hashlib
 import ipaddress
 import json
@@ -109,6 +110,18 @@ def key_text(key):
                                     lo[0], lo[1], hi[0], hi[1])
 
 
+_TSHARK_VERSION = []
+
+
+def tshark_version():
+    """tshark's version banner, asked once (0.4 s a call) and kept."""
+    if not _TSHARK_VERSION:
+        _TSHARK_VERSION.append(subprocess.run(
+            ["tshark", "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            check=False).stdout[:200])
+    return _TSHARK_VERSION[0]
+
+
 def expectation(capture, cache_dir, decap=True):
     """expect_tshark's flows for a capture as {key: {endpoint: [pkts, bytes]}}."""
     path = None
@@ -122,8 +135,7 @@ def expectation(capture, cache_dir, decap=True):
         h.update(b"replay cache format 2 decap=%s" % (b"on" if decap else b"off"))
         with open(expect_tshark.__file__, "rb") as f:
             h.update(f.read())
-        h.update(subprocess.run(["tshark", "--version"], stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, check=False).stdout[:200])
+        h.update(tshark_version())
         path = os.path.join(cache_dir, h.hexdigest() + ".json")
         if os.path.exists(path):
             with open(path) as f:
@@ -132,9 +144,10 @@ def expectation(capture, cache_dir, decap=True):
     doc = expect_tshark.to_doc(exp)
     if path:
         os.makedirs(cache_dir, exist_ok=True)
-        with open(path + ".tmp", "w") as f:
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        with open(tmp, "w") as f:
             json.dump(doc, f)
-        os.replace(path + ".tmp", path)
+        os.replace(tmp, path)
     return from_json(doc)
 
 
@@ -256,6 +269,94 @@ def captures_in(d):
                   if f.endswith(CAPTURE_EXT) and os.path.isfile(os.path.join(d, f)))
 
 
+def jobs():
+    """Captures checked at once: REPLAY_JOBS, else one per CPU (each program
+    run has its own EAL file prefix; tshark and the program overlap)."""
+    try:
+        return max(1, int(os.environ.get("REPLAY_JOBS", "")))
+    except ValueError:
+        return max(1, min(4, os.cpu_count() or 1))
+
+
+def check_capture(work):
+    """One capture: ("ok"|"excused"|"bad"|"skip", lines to print)."""
+    cap, program, args, cache, decap, verbose = work
+    name = os.path.basename(cap)
+    said = []
+    rc, out, err = run_program(program, cap, args)
+    if rc == 2:
+        lines = [l for l in err.splitlines() if l.strip()]
+        reason = lines[-1] if lines else "(no message)"
+        link = link_type(cap)
+        if link is None or link in PARSED_LINK_TYPES:
+            said.append("FAIL %s: exit 2 on a link type SPEC 2 parses (capinfos: %s): %s" %
+                        (name, link, reason))
+            return "bad", said
+        said.append("SKIP %s: exit 2 (capinfos: link type %s): %s" % (name, link, reason))
+        return "skip", said
+    if rc != 0:
+        said.append("FAIL %s: exit %s: %s" % (name, rc, err.strip().splitlines()[-1:] or err))
+        return "bad", said
+    try:
+        got = program_flows(out)
+    except (ValueError, KeyError) as e:
+        said.append("FAIL %s: unreadable row: %s" % (name, e))
+        return "bad", said
+    exp, doc = expectation(cap, cache, decap)
+    diffs = compare(exp, got)
+    tdiffs = tunnel_diffs(out, tunnel_columns(doc)) if decap else []
+    allowed = EXCEPTIONS.get(name, {})
+    excused = [d for d in diffs if key_text(d[0]) in allowed.get("keys", ())]
+    diffs = [d for d in diffs if d not in excused]
+    stats = stats_line(err)
+    want = dict(zip(COUNTERS, (doc["frames"], doc["ip"], doc["non_ip"], doc["malformed"])))
+    for c in DECAP_COUNTERS:
+        if c in stats:
+            want[c] = doc.get(c, 0)
+    off = [c for c in want if stats.get(c) != want[c]]
+    off_excused = [c for c in off if c in allowed.get("counts", ())]
+    off = [c for c in off if c not in off_excused]
+    counts = ""
+    if off or off_excused:
+        counts = (" [frames/ip/non_ip/malformed tshark %d/%d/%d/%d program %s/%s/%s/%s]"
+                  % (want["packets"], want["ip"], want["non_ip"], want["malformed"],
+                     stats.get("packets"), stats.get("ip"), stats.get("non_ip"),
+                     stats.get("malformed")))
+        extra = [c for c in DECAP_COUNTERS if c in off or c in off_excused]
+        if extra:
+            counts += " [%s tshark %s program %s]" % (
+                "/".join(extra), "/".join(str(want[c]) for c in extra),
+                "/".join(str(stats.get(c)) for c in extra))
+    bad = bool(doc.get("undecoded") or tdiffs or diffs or off)
+    if doc.get("undecoded"):
+        said.append("UNDECODED %s: the oracle cannot judge %d frame(s), e.g. frame %s: %s" % (
+            name, len(doc["undecoded"]), doc["undecoded"][0][0], doc["undecoded"][0][1]))
+    if tdiffs:
+        said.append("TUNNEL-COLUMNS %s: %d row(s) with columns no packet of the flow had: %s" % (
+            name, len(tdiffs), "; ".join("%s got %s wanted one of %s" % (key_text(k), g, w)
+                                         for k, g, w in tdiffs[:3])))
+    if diffs or off:
+        shown = diffs if verbose else diffs[:4]
+        said.append("MISMATCH %s: %d keys differ%s%s%s%s" % (
+            name, len(diffs),
+            ", counters %s differ" % "/".join(off) if off else "", counts,
+            ": " if shown else "",
+            "; ".join("%s expected %s got %s" % (key_text(k), fmt_side(e, k),
+                                                  fmt_side(g, k)) for k, e, g in shown) +
+            ("; ..." if len(shown) < len(diffs) else "")))
+        if not stats:
+            said.append("  (no final stats line in the program's stderr: %r)" % err[-300:])
+    if bad:
+        return "bad", said
+    if excused or off_excused:
+        said.append("ok %s: %d differences excused%s: %s" % (
+            name, len(excused) + len(off_excused), counts, allowed.get("reason")))
+        return "excused", said
+    if verbose:
+        said.append("ok %s: %d flows" % (name, len(exp)))
+    return "ok", said
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pcaps", default=os.path.join(REPO, "..", "shared", "pcaps"))
@@ -285,85 +386,15 @@ def main():
     argv_txt = " ".join(opt.args)
     print("replay: %d captures, program %s %s" % (len(caps), opt.program, argv_txt))
     n_ok = n_bad = n_skip = n_excused = 0
-    for cap in caps:
-        name = os.path.basename(cap)
-        rc, out, err = run_program(opt.program, cap, opt.args)
-        if rc == 2:
-            lines = [l for l in err.splitlines() if l.strip()]
-            reason = lines[-1] if lines else "(no message)"
-            link = link_type(cap)
-            if link is None or link in PARSED_LINK_TYPES:
-                print("FAIL %s: exit 2 on a link type SPEC 2 parses (capinfos: %s): %s" %
-                      (name, link, reason))
-                n_bad += 1
-                continue
-            print("SKIP %s: exit 2 (capinfos: link type %s): %s" % (name, link, reason))
-            n_skip += 1
-            continue
-        if rc != 0:
-            print("FAIL %s: exit %s: %s" % (name, rc, err.strip().splitlines()[-1:] or err))
-            n_bad += 1
-            continue
-        try:
-            got = program_flows(out)
-        except (ValueError, KeyError) as e:
-            print("FAIL %s: unreadable row: %s" % (name, e))
-            n_bad += 1
-            continue
-        exp, doc = expectation(cap, opt.cache, decap)
-        diffs = compare(exp, got)
-        tdiffs = tunnel_diffs(out, tunnel_columns(doc)) if decap else []
-        allowed = EXCEPTIONS.get(name, {})
-        excused = [d for d in diffs if key_text(d[0]) in allowed.get("keys", ())]
-        diffs = [d for d in diffs if d not in excused]
-        stats = stats_line(err)
-        want = dict(zip(COUNTERS, (doc["frames"], doc["ip"], doc["non_ip"], doc["malformed"])))
-        for c in DECAP_COUNTERS:
-            if c in stats:
-                want[c] = doc.get(c, 0)
-        off = [c for c in want if stats.get(c) != want[c]]
-        off_excused = [c for c in off if c in allowed.get("counts", ())]
-        off = [c for c in off if c not in off_excused]
-        counts = ""
-        if off or off_excused:
-            counts = (" [frames/ip/non_ip/malformed tshark %d/%d/%d/%d program %s/%s/%s/%s]"
-                      % (want["packets"], want["ip"], want["non_ip"], want["malformed"],
-                         stats.get("packets"), stats.get("ip"), stats.get("non_ip"),
-                         stats.get("malformed")))
-            extra = [c for c in DECAP_COUNTERS if c in off or c in off_excused]
-            if extra:
-                counts += " [%s tshark %s program %s]" % (
-                    "/".join(extra), "/".join(str(want[c]) for c in extra),
-                    "/".join(str(stats.get(c)) for c in extra))
-        bad = bool(doc.get("undecoded") or tdiffs or diffs or off)
-        if bad:
-            n_bad += 1
-        if doc.get("undecoded"):
-            print("UNDECODED %s: the oracle cannot judge %d frame(s), e.g. frame %s: %s" % (
-                name, len(doc["undecoded"]), doc["undecoded"][0][0], doc["undecoded"][0][1]))
-        if tdiffs:
-            print("TUNNEL-COLUMNS %s: %d row(s) with columns no packet of the flow had: %s" % (
-                name, len(tdiffs), "; ".join("%s got %s wanted one of %s" % (key_text(k), g, w)
-                                             for k, g, w in tdiffs[:3])))
-        if diffs or off:
-            shown = diffs if opt.verbose else diffs[:4]
-            print("MISMATCH %s: %d keys differ%s%s%s%s" % (
-                name, len(diffs),
-                ", counters %s differ" % "/".join(off) if off else "", counts,
-                ": " if shown else "",
-                "; ".join("%s expected %s got %s" % (key_text(k), fmt_side(e, k),
-                                                      fmt_side(g, k)) for k, e, g in shown) +
-                ("; ..." if len(shown) < len(diffs) else "")))
-            if not stats:
-                print("  (no final stats line in the program's stderr: %r)" % err[-300:])
-        elif not bad:
-            n_ok += 1
-            if excused or off_excused:
-                n_excused += 1
-                print("ok %s: %d differences excused%s: %s" % (
-                    name, len(excused) + len(off_excused), counts, allowed.get("reason")))
-            elif opt.verbose:
-                print("ok %s: %d flows" % (name, len(exp)))
+    work = [(cap, opt.program, opt.args, opt.cache, decap, opt.verbose) for cap in caps]
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs()) as pool:
+        for verdict, said in pool.map(check_capture, work):
+            for line in said:
+                print(line, flush=True)
+            n_ok += verdict in ("ok", "excused")
+            n_excused += verdict == "excused"
+            n_bad += verdict == "bad"
+            n_skip += verdict == "skip"
     print("captures=%d ok=%d mismatched=%d skipped=%d%s" % (
         len(caps), n_ok, n_bad, n_skip,
         " (%d with excused differences)" % n_excused if n_excused else ""))
