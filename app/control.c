@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <rte_ethdev.h>
+#include <rte_mempool.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 #include <rte_telemetry.h>
@@ -136,6 +137,12 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 		t->flows_evicted += fs->evicted;
 		t->table_full += fs->table_full;
 		t->flows_active += dv_flow_table_count(w->cfg.table);
+		t->export_ring_used += rte_ring_count(w->cfg.export_ring);
+		if (w->cfg.in_ring)
+			t->in_ring_used += rte_ring_count(w->cfg.in_ring);
+		/* (approximate while workers run: their caches are read unlocked) */
+		if (c->pools && c->pools[i])
+			t->mbufs_in_use += rte_mempool_in_use_count(c->pools[i]);
 	}
 	port_totals(c, t);
 	t->rows = c->records;
@@ -248,6 +255,9 @@ static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *d
 	ADD(d, "table_full", t.table_full);
 	ADD(d, "ring_waits", t.ring_waits);
 	ADD(d, "handoff_waits", t.handoff_waits);
+	ADD(d, "export_ring_used", t.export_ring_used);
+	ADD(d, "in_ring_used", t.in_ring_used);
+	ADD(d, "mbufs_in_use", t.mbufs_in_use);
 	ADD(d, "rows", t.rows);
 	ADD(d, "rows_recovered", t.rows_recovered);
 	ADD(d, "rows_delivered", t.rows_delivered);
@@ -292,6 +302,16 @@ static int tel_workers(const char *cmd, const char *params, struct rte_tel_data 
 		ADD(wd, "ring_waits", w->stats.ring_waits);
 		ADD(wd, "handoff_waits", w->stats.handoff_waits);
 		ADD(wd, "loops", w->stats.loops);
+		ADD(wd, "export_ring_used", rte_ring_count(w->cfg.export_ring));
+		ADD(wd, "export_ring_size", rte_ring_get_capacity(w->cfg.export_ring));
+		if (w->cfg.in_ring) {
+			ADD(wd, "in_ring_used", rte_ring_count(w->cfg.in_ring));
+			ADD(wd, "in_ring_size", rte_ring_get_capacity(w->cfg.in_ring));
+		}
+		if (tel_ctl->pools && tel_ctl->pools[i]) {
+			ADD(wd, "mbufs_in_use", rte_mempool_in_use_count(tel_ctl->pools[i]));
+			ADD(wd, "mbufs", tel_ctl->pools[i]->size);
+		}
 		snprintf(name, sizeof(name), "worker%u", i);
 		rte_tel_data_add_dict_container(d, name, wd, 0);
 	}

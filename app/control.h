@@ -32,7 +32,8 @@ struct dv_control {
 	/* live ports, for stats */
 	uint16_t ports[DV_MAX_PORTS];
 	uint16_t n_ports;
-	struct dv_port_sockets *socks; /* per port, as ports[] */
+	struct dv_port_sockets *socks;	  /* per port, as ports[] */
+	struct rte_mempool *const *pools; /* per worker, NULL: none (--read) */
 
 	/* --read input totals (the control lcore parses in --read mode) */
 	struct dv_reader_stats rd;
@@ -72,6 +73,8 @@ struct dv_totals {
 	uint64_t imissed, rx_nombuf;
 	uint64_t flows_created, flows_active, flows_exported, flows_evicted, table_full;
 	uint64_t ring_waits, handoff_waits;
+	/* fill levels now: export and input ring entries, mbufs out of their pools */
+	uint64_t export_ring_used, in_ring_used, mbufs_in_use;
 	uint64_t rows, rows_recovered, rows_delivered, rows_pending, rows_spooled, rows_dead,
 	    rows_dropped;
 	uint64_t requests, request_errors, retries;

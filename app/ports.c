@@ -495,6 +495,7 @@ int dv_ports_setup(struct dv_app *app, char *err, size_t errlen)
 	memcpy(app->ctl.ports, app->ports, sizeof(app->ports));
 	app->ctl.n_ports = app->n_ports;
 	app->ctl.socks = app->port_socks;
+	app->ctl.pools = app->pools;
 	return 0;
 }
 

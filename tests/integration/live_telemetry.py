@@ -127,6 +127,15 @@ def run_one(prog, path, rep):
                   "%s: worker 1 took from its ring what worker 0 handed off (%r)" %
                   (name, w0.get("handed_off")),
                   "handed_off %r, from_ring %r" % (w0.get("handed_off"), w1.get("from_ring")))
+        # Fill levels: a receive pool and an export ring each, in bounds (a
+        # one-queue port: worker 1 polls no queue, so it has no pool).
+        rep.check(0 < w0.get("mbufs", 0) and 0 <= w0.get("mbufs_in_use", -1) <= w0["mbufs"] and
+                  all(0 <= w.get("export_ring_used", -1) <= w.get("export_ring_size", -1) and
+                      w.get("export_ring_size", 0) > 0 for w in ws.values()),
+                  "%s: worker 0's mbufs in use %r of %r, export rings %r" % (
+                      name, w0.get("mbufs_in_use"), w0.get("mbufs"),
+                      [(w.get("export_ring_used"), w.get("export_ring_size"))
+                       for w in ws.values()]))
         rep.check(sum(w.get("flows_active", 0) for w in ws.values()) == active,
                   "%s: workers' flows_active add up to %d" % (name, active))
     finally:
