@@ -13,18 +13,19 @@
  *      sent and the rows are still q's (the sink queues them again).
  *   2. The API sets q->answered, with q->answer and, for an answer row by
  *      row, q->verdict[] (and q->dead[]). It does so in done() (a transfer
- *      of its own on the multi handle ended) or in a callback of a transfer
- *      while the sink runs curl_multi_perform (an answer on a stream that
- *      stays open); the sink looks at its slots after both.
+ *      of its own on the sink's multi handle ended), in a callback of a
+ *      transfer while the sink runs curl_multi_perform (an answer on a
+ *      stream that stays open), or in start() itself (a transport that
+ *      waits for its answer, e.g. a gRPC call plucked with a deadline);
+ *      the sink looks at its slots after each.
  *   3. The sink settles q: it reads the answer, moves every row to its fate
  *      and reuses the slot. Strings the answer points to stay valid until
  *      the next start() of q, cancel() or destroy().
  * cancel() stops q without an answer (shutdown, drain deadline): its rows
  * are q's again and are spooled by the sink.
  *
- * Every transfer runs on the sink's libcurl multi handle (libcurl speaks
- * HTTP/1.1 and HTTP/2, which carries gRPC), so one curl_multi_poll() waits
- * for all of them, the token refresh included.
+ * An API on libcurl runs its transfers on the sink's multi handle, so one
+ * curl_multi_poll() waits for all of them, the token refresh included.
  */
 #ifndef DV_BQ_API_H
 #define DV_BQ_API_H
@@ -107,7 +108,8 @@ struct dv_bq_api_ops {
 	/* Send q->rows. auth: "Authorization: ..." header line, NULL for none. */
 	int (*start)(struct dv_bq_api *a, struct dv_bq_req *q, const char *auth);
 	/* A transfer on the multi handle that is not the sink's ended with rc:
-	 * remove it from the multi handle and answer the requests it carried. */
+	 * remove it from the multi handle and answer the requests it carried.
+	 * NULL for an API with no transfers there. */
 	void (*done)(struct dv_bq_api *a, CURL *easy, CURLcode rc);
 	/* Stop q's transfer without an answer. */
 	void (*cancel)(struct dv_bq_api *a, struct dv_bq_req *q);

@@ -2,12 +2,14 @@
  * dv_bq_int: what the files of the BigQuery client share and nobody else
  * sees. Which file does what:
  *   dv_bq_sink.c       the sink: what to send and when (queue, memory window,
- *                      batches, backoff, token refresh, drain), every row's
- *                      fate and the accounting, dead letters, startup
+ *                      batches, backoff, drain), every row's fate and the
+ *                      accounting, dead letters, settings and startup
  *   dv_bq_api.h        the small interface behind which each upload API sits
  *   dv_bq_insertall.c  tabledata.insertAll: request bodies, answers to verdicts
- *   dv_bq_verify.c     the destination check: first at startup, then a helper
- *                      thread while BigQuery cannot be reached; the marker
+ *   dv_bq_access.c     what must hold before rows are sent: the token kept
+ *                      fresh (in the background), the destination check
+ *                      (at startup, then a helper thread while BigQuery
+ *                      cannot be reached) and its marker
  *   dv_bq_http.c       logging, libcurl setup, synchronous startup requests,
  *                      Google's error envelope, the one backoff rule
  *   dv_bq_auth.c       service-account JWT, token exchange, metadata server
@@ -199,7 +201,40 @@ int dv_bq_table_prepare(const struct dv_bq_http *h, const char *auth_header,
 			const struct dv_bq_config *c, uint64_t deadline_ns, char *err,
 			size_t errlen);
 
-/* ---- destination check (dv_bq_verify.c) ------------------------------------------ */
+/* ---- access: the token kept fresh (dv_bq_access.c) -------------------------------- */
+
+/* The token's refresh in the background, a transfer on the sink's multi
+ * handle. The sink sets everything above easy; easy from curl_easy_init(). */
+struct dv_bq_token {
+	struct dv_bq_auth *auth;
+	const struct dv_bq_http *http;
+	struct dv_bq_log *log;
+	CURLM *multi;
+	uint64_t backoff_min_ns, backoff_max_ns;
+	CURL *easy; /* the sink tells its transfer apart by it */
+	struct curl_slist *headers;
+	struct dv_bq_buf resp;
+	char errbuf[CURL_ERROR_SIZE];
+	int busy;
+	uint64_t backoff_ns; /* current delay, 0 after a success */
+	uint64_t next_ns;    /* monotonic: no refresh before this */
+};
+
+/* Start a refresh on the multi handle when the token wants one (missing, or
+ * 3/4 of its life gone) and no backoff is pending. */
+void dv_bq_token_start(struct dv_bq_token *t, uint64_t now_ns);
+
+/* t->easy ended with rc (the caller removed it from the multi handle): 0,
+ * or a negative errno with one line in err (logged; the next try waits for
+ * a backoff). */
+int dv_bq_token_done(struct dv_bq_token *t, CURLcode rc, uint64_t now_ns, char *err, size_t errlen);
+
+/* Stop a refresh in flight. */
+void dv_bq_token_cancel(struct dv_bq_token *t);
+
+void dv_bq_token_free(struct dv_bq_token *t);
+
+/* ---- access: the destination check (dv_bq_access.c) -------------------------------- */
 
 enum { DV_BQ_VERIFY_RUNNING = 0, DV_BQ_VERIFY_OK, DV_BQ_VERIFY_REFUSED, DV_BQ_VERIFY_CANCELLED };
 

@@ -8,7 +8,7 @@
  * answer. drain() and dv_bq_sink_drain_spool() are the only places that
  * wait for rows, in one loop (dv_bq_drain_loop) under their own rules for
  * when to stop. Rows are sent only once the table is verified
- * (dv_bq_verify.c).
+ * (dv_bq_access.c).
  *
  * Every row is in exactly one place: the queue (FIFO, oldest first), one
  * in-flight request, or gone (delivered, dead-lettered or dropped), and
@@ -109,14 +109,7 @@ struct dv_bq_sink {
 	uint64_t next_send_ns; /* monotonic: no new batch before this */
 	int draining;
 
-	/* token refresh transfer */
-	CURL *tok_easy;
-	struct curl_slist *tok_headers;
-	struct dv_bq_buf tok_resp;
-	char tok_errbuf[CURL_ERROR_SIZE];
-	int tok_busy;
-	uint64_t tok_backoff_ns;
-	uint64_t tok_next_ns;
+	struct dv_bq_token token; /* its refresh in the background (dv_bq_access.c) */
 
 	/* dead letters */
 	int dl_fd;
@@ -125,7 +118,7 @@ struct dv_bq_sink {
 	uint64_t now_ns; /* monotonic, as of the last poll */
 	uint64_t drops_logged;
 
-	/* The destination check (dv_bq_verify.c). */
+	/* The destination check (dv_bq_access.c). */
 	enum dv_bq_table_state table; /* the control lcore's view */
 	struct dv_bq_verify verify;
 };
@@ -525,32 +518,6 @@ static int dv_bq_start(struct dv_bq_sink *s, struct dv_bq_req *q, const char *au
 	return 0;
 }
 
-/* Start as many batches as limits, backoff and the token allow. */
-static void dv_bq_schedule(struct dv_bq_sink *s)
-{
-	const char *auth = NULL;
-
-	if (!dv_bq_auth_is_none(s->auth)) {
-		auth = dv_bq_auth_header(s->auth, s->now_ns);
-		if (!auth)
-			return; /* waiting for a token */
-	}
-	while (s->head && s->inflight < s->nreqs && s->now_ns >= s->next_send_ns) {
-		int full = s->nqueued >= s->batch_limit;
-		int old = s->now_ns - s->head->queued_ns >= s->flush_ns;
-
-		if (!full && !old && !s->draining)
-			break;
-		for (uint32_t i = 0; i < s->nreqs; i++) {
-			if (s->reqs[i].busy)
-				continue;
-			if (dv_bq_start(s, &s->reqs[i], auth))
-				return;
-			break;
-		}
-	}
-}
-
 /* ---- answers ------------------------------------------------------------------- */
 
 static void dv_bq_dead_sync(struct dv_bq_sink *s)
@@ -644,61 +611,34 @@ static void dv_bq_settle_answered(struct dv_bq_sink *s)
 	}
 }
 
-/* ---- token refresh on the multi handle --------------------------------------- */
-
-static void dv_bq_token_start(struct dv_bq_sink *s)
+/* Start as many batches as limits, backoff and the token allow. */
+static void dv_bq_schedule(struct dv_bq_sink *s)
 {
-	char err[256];
+	const char *auth = NULL;
 
-	if (s->tok_busy || !dv_bq_auth_wants_refresh(s->auth, s->now_ns) ||
-	    s->now_ns < s->tok_next_ns)
-		return;
-	curl_easy_reset(s->tok_easy);
-	curl_slist_free_all(s->tok_headers);
-	s->tok_headers = NULL;
-	s->tok_resp.len = 0;
-	s->tok_errbuf[0] = '\0';
-	dv_bq_http_setup(&s->http, s->tok_easy, &s->tok_resp, s->tok_errbuf);
-	if (dv_bq_auth_prepare(s->auth, s->tok_easy, &s->tok_headers, dv_realtime_ns(), err,
-			       sizeof(err))) {
-		dv_bq_logf(&s->log, DV_BQ_ERR, "token refresh: %s", err);
-		s->tok_next_ns = s->now_ns + s->backoff_max_ns;
-		return;
+	if (!dv_bq_auth_is_none(s->auth)) {
+		auth = dv_bq_auth_header(s->auth, s->now_ns);
+		if (!auth)
+			return; /* waiting for a token */
 	}
-	curl_easy_setopt(s->tok_easy, CURLOPT_PRIVATE, NULL);
-	if (curl_multi_add_handle(s->multi, s->tok_easy) == CURLM_OK)
-		s->tok_busy = 1;
+	while (s->head && s->inflight < s->nreqs && s->now_ns >= s->next_send_ns) {
+		int full = s->nqueued >= s->batch_limit;
+		int old = s->now_ns - s->head->queued_ns >= s->flush_ns;
+
+		if (!full && !old && !s->draining)
+			break;
+		for (uint32_t i = 0; i < s->nreqs; i++) {
+			if (s->reqs[i].busy)
+				continue;
+			if (dv_bq_start(s, &s->reqs[i], auth))
+				return;
+			break;
+		}
+		dv_bq_settle_answered(s); /* an API that waits for its answer in start() */
+	}
 }
 
-static void dv_bq_token_done(struct dv_bq_sink *s, CURLcode rc)
-{
-	char err[400];
-	long status = 0;
-	int ret;
-
-	s->tok_busy = 0;
-	if (rc != CURLE_OK) {
-		dv_bq_curl_strerror(&s->http, rc, s->tok_errbuf, dv_bq_auth_url(s->auth), err,
-				    sizeof(err));
-		ret = -EIO;
-	} else {
-		curl_easy_getinfo(s->tok_easy, CURLINFO_RESPONSE_CODE, &status);
-		ret = dv_bq_auth_finish(s->auth, status, s->tok_resp.p ? s->tok_resp.p : "",
-					s->tok_resp.len, s->now_ns, err, sizeof(err));
-	}
-	if (s->tok_resp.p)
-		memset(s->tok_resp.p, 0, s->tok_resp.cap);
-	if (ret == 0) {
-		s->tok_backoff_ns = 0;
-		return;
-	}
-	s->tok_next_ns = s->now_ns + dv_bq_backoff_step(&s->tok_backoff_ns, s->backoff_min_ns,
-							s->backoff_max_ns);
-	dv_bq_logf(&s->log, DV_BQ_WARN, "token refresh failed: %s", err);
-	snprintf(s->last_error, sizeof(s->last_error), "token refresh failed: %s", err);
-}
-
-/* ---- destination check (dv_bq_verify.c) ------------------------------------------- */
+/* ---- destination check (dv_bq_access.c) ------------------------------------------- */
 
 /*
  * 1 when rows may be sent. While the helper thread checks, 0; once it has
@@ -745,7 +685,7 @@ static void dv_bq_progress(struct dv_bq_sink *s)
 	s->now_ns = dv_monotonic_ns();
 	ready = dv_bq_table_ready(s);
 	if (ready) {
-		dv_bq_token_start(s);
+		dv_bq_token_start(&s->token, s->now_ns);
 		dv_bq_schedule(s);
 	}
 	curl_multi_perform(s->multi, &running);
@@ -755,18 +695,23 @@ static void dv_bq_progress(struct dv_bq_sink *s)
 		CURL *e = m->easy_handle;
 		CURLcode rc = m->data.result;
 
-		if (e == s->tok_easy) {
+		if (e == s->token.easy) {
+			char err[400];
+
 			curl_multi_remove_handle(s->multi, e);
-			dv_bq_token_done(s, rc);
+			if (dv_bq_token_done(&s->token, rc, s->now_ns, err, sizeof(err)))
+				snprintf(s->last_error, sizeof(s->last_error),
+					 "token refresh failed: %s", err);
 			continue;
 		}
-		s->api.ops->done(&s->api, e, rc);
+		if (s->api.ops->done)
+			s->api.ops->done(&s->api, e, rc);
 		dv_bq_settle_answered(s);
 	}
 	dv_bq_settle_answered(s); /* answers on a transfer that stays open */
 	/* Answers may have freed slots or brought a token: send now, not next poll. */
 	if (ready) {
-		dv_bq_token_start(s);
+		dv_bq_token_start(&s->token, s->now_ns);
 		dv_bq_refill(s);
 		dv_bq_schedule(s);
 	}
@@ -795,10 +740,7 @@ static void dv_bq_abort_all(struct dv_bq_sink *s)
 		dv_bq_requeue(s, q->rows, q->nrows);
 		q->nrows = 0;
 	}
-	if (s->tok_busy) {
-		curl_multi_remove_handle(s->multi, s->tok_easy);
-		s->tok_busy = 0;
-	}
+	dv_bq_token_cancel(&s->token);
 }
 
 /* Stop draining: nothing is sent any more, every row not delivered goes to the
@@ -1031,10 +973,7 @@ static void dv_bq_destroy(struct dv_sink *sink)
 		free(s->reqs[i].verdict);
 	}
 	free(s->reqs);
-	if (s->tok_easy)
-		curl_easy_cleanup(s->tok_easy);
-	curl_slist_free_all(s->tok_headers);
-	dv_bq_buf_free(&s->tok_resp);
+	dv_bq_token_free(&s->token);
 	if (s->multi)
 		curl_multi_cleanup(s->multi);
 	dv_bq_auth_destroy(s->auth);
@@ -1209,16 +1148,24 @@ static int dv_bq_open_spool(struct dv_bq_sink *s, const struct dv_bq_config *c, 
 	return 0;
 }
 
-/* The multi handle, the token's transfer, the request slots and the upload
+/* The multi handle, the token's refresh, the request slots and the upload
  * API on them. 0 or -ENOMEM. */
 static int dv_bq_setup_transfers(struct dv_bq_sink *s, const struct dv_bq_config *c,
 				 const struct dv_bq_table_ref *t)
 {
 	s->multi = curl_multi_init();
-	s->tok_easy = curl_easy_init();
+	s->token = (struct dv_bq_token){
+	    .auth = s->auth,
+	    .http = &s->http,
+	    .log = &s->log,
+	    .multi = s->multi,
+	    .backoff_min_ns = c->backoff_min_ns,
+	    .backoff_max_ns = c->backoff_max_ns,
+	    .easy = curl_easy_init(),
+	};
 	s->nreqs = c->max_inflight;
 	s->reqs = calloc(s->nreqs, sizeof(*s->reqs));
-	if (!s->multi || !s->tok_easy || !s->reqs)
+	if (!s->multi || !s->token.easy || !s->reqs)
 		return -ENOMEM;
 	curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)s->nreqs + 2);
 	for (uint32_t i = 0; i < s->nreqs; i++)

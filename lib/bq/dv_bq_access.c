@@ -1,6 +1,14 @@
 /*
- * dv_bq_verify: the destination check, which says whether the sink may send
- * rows. Rows are sent only once the table is verified: token, datasets.get,
+ * dv_bq_access: what must hold before the sink sends a row: a token, kept
+ * fresh in the background, and a verified table.
+ *
+ * The token refresh (struct dv_bq_token) is a transfer on the sink's multi
+ * handle, started when a quarter of the token's life is left (or it was
+ * refused), with a backoff after a failure; requests wait while there is
+ * no usable token.
+ *
+ * The destination check (struct dv_bq_verify): rows are sent only once the
+ * table is verified: token, datasets.get,
  * tables.get (insert on 404, patch for missing columns), schema
  * (dv_bq_table.c). The sink's startup tries once, briefly. A definite
  * answer ends startup with one line; when BigQuery cannot be reached (no
@@ -32,7 +40,76 @@
 #define DV_BQ_MARKER	"table-verified"
 #define DV_BQ_REMIND_NS (60 * DV_NS_PER_SEC) /* "still unreachable" once a minute */
 
-/* ---- the marker ------------------------------------------------------------------ */
+/* ---- the token, refreshed in the background ---------------------------------------- */
+
+void dv_bq_token_start(struct dv_bq_token *t, uint64_t now_ns)
+{
+	char err[256];
+
+	if (t->busy || !dv_bq_auth_wants_refresh(t->auth, now_ns) || now_ns < t->next_ns)
+		return;
+	curl_easy_reset(t->easy);
+	curl_slist_free_all(t->headers);
+	t->headers = NULL;
+	t->resp.len = 0;
+	t->errbuf[0] = '\0';
+	dv_bq_http_setup(t->http, t->easy, &t->resp, t->errbuf);
+	if (dv_bq_auth_prepare(t->auth, t->easy, &t->headers, dv_realtime_ns(), err, sizeof(err))) {
+		dv_bq_logf(t->log, DV_BQ_ERR, "token refresh: %s", err);
+		t->next_ns = now_ns + t->backoff_max_ns;
+		return;
+	}
+	curl_easy_setopt(t->easy, CURLOPT_PRIVATE, NULL);
+	if (curl_multi_add_handle(t->multi, t->easy) == CURLM_OK)
+		t->busy = 1;
+}
+
+int dv_bq_token_done(struct dv_bq_token *t, CURLcode rc, uint64_t now_ns, char *err, size_t errlen)
+{
+	long status = 0;
+	int ret;
+
+	t->busy = 0;
+	if (rc != CURLE_OK) {
+		dv_bq_curl_strerror(t->http, rc, t->errbuf, dv_bq_auth_url(t->auth), err, errlen);
+		ret = -EIO;
+	} else {
+		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+		ret = dv_bq_auth_finish(t->auth, status, t->resp.p ? t->resp.p : "", t->resp.len,
+					now_ns, err, errlen);
+	}
+	if (t->resp.p)
+		memset(t->resp.p, 0, t->resp.cap);
+	if (ret == 0) {
+		t->backoff_ns = 0;
+		return 0;
+	}
+	t->next_ns =
+	    now_ns + dv_bq_backoff_step(&t->backoff_ns, t->backoff_min_ns, t->backoff_max_ns);
+	dv_bq_logf(t->log, DV_BQ_WARN, "token refresh failed: %s", err);
+	return ret;
+}
+
+void dv_bq_token_cancel(struct dv_bq_token *t)
+{
+	if (!t->busy)
+		return;
+	curl_multi_remove_handle(t->multi, t->easy);
+	t->busy = 0;
+}
+
+void dv_bq_token_free(struct dv_bq_token *t)
+{
+	if (t->easy)
+		curl_easy_cleanup(t->easy);
+	curl_slist_free_all(t->headers);
+	dv_bq_buf_free(&t->resp);
+	t->easy = NULL;
+	t->headers = NULL;
+}
+
+/* ---- the marker of a verified table
+ * ------------------------------------------------------------------ */
 
 static void dv_bq_marker_text(const struct dv_bq_verify *v, char *out, size_t n)
 {
