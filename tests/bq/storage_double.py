@@ -26,7 +26,8 @@ Control (plain HTTP on 127.0.0.1, the port in --control-port-file):
                           whose rows differ from the stored ones at those offsets
   GET  /streams           {name: {"next": N, "finalized": bool, "table": T}}
   GET  /rows?stream=S     the stored rows as JSON, one a line
-  POST /fault             {"kind": K, "count": N (1), "method": M (any)}; K one of
+  POST /fault             {"kind": K, "count": N, "seconds": S, "method": M (any)}: the
+                          next N calls (1 by default), or every call for S seconds; K one of
                           unavailable, resource_exhausted, aborted, internal (the call
                           ends with that status, nothing stored), drop_after_store
                           (AppendRows: stored, then the connection is reset unanswered),
@@ -198,8 +199,13 @@ class State:
     def take_fault(self, kinds, method):
         with self.lock:
             for f in self.faults:
-                if f["kind"] in kinds and f.get("method", method) == method and f["count"] > 0:
-                    f["count"] -= 1
+                if f["kind"] not in kinds or f.get("method", method) != method:
+                    continue
+                if f["until"] is not None and time.time() > f["until"]:
+                    continue
+                if f["count"] is None or f["count"] > 0:
+                    if f["count"] is not None:
+                        f["count"] -= 1
                     self.stats["faults_fired"] += 1
                     return f["kind"]
         return None
@@ -499,7 +505,10 @@ class Control(BaseHTTPRequestHandler):
             if path == "/fault":
                 if body.get("kind") not in set(FAULT_CODES) | {"drop_after_store", "vanish"}:
                     return self.send(400, {"error": "unknown fault kind"})
-                st.faults.append(dict(body, count=int(body.get("count", 1))))
+                # For `count` calls (1 by default), or all calls for `seconds`.
+                until = time.time() + float(body["seconds"]) if "seconds" in body else None
+                count = int(body["count"]) if "count" in body else None if until else 1
+                st.faults.append(dict(body, count=count, until=until))
                 return self.send(200, {"ok": True})
             if path == "/reject":
                 st.reject = (body["field"], str(body["value"])) if body else None

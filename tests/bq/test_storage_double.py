@@ -9,10 +9,12 @@ Starts the double with a fixed token (--token), the test CA of run-double.sh,
 and stops it by its PID. Exit 0 pass, 1 fail, 77 skip (no grpc/protobuf).
 """
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 try:
     import grpc
@@ -80,6 +82,14 @@ def main():
         proc.wait()
     print("test_storage_double: %d failed" % failures)
     return 1 if failures else 0
+
+
+def control(path, body):
+    port = int(open(os.path.join(os.environ["DV_BQ_TEST_DIR"], "sd-control")).read())
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path),
+                                 data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
 
 
 def cases(api, ch):
@@ -156,6 +166,18 @@ def cases(api, ch):
                                   [auth, route("write_stream", PARENT + "/streams/other")])) ==
           grpc.StatusCode.INVALID_ARGUMENT,
           "a routing header naming another stream: INVALID_ARGUMENT")
+
+    # A burst for a time, then a stream that vanishes at the next append.
+    control("/fault", {"kind": "unavailable", "method": "CreateWriteStream", "seconds": 2})
+    codes = [code_of(lambda: create(req, metadata=[auth, route("parent", PARENT)]))
+             for _ in range(3)]
+    time.sleep(2.1)
+    check(codes == [grpc.StatusCode.UNAVAILABLE] * 3 and
+          code_of(lambda: create(req, metadata=[auth, route("parent", PARENT)])) ==
+          grpc.StatusCode.OK, "UNAVAILABLE for 2 s (3 calls), then OK")
+    control("/fault", {"kind": "vanish"})
+    check(code_of(lambda: answers([request(good[:1], 4)])) == grpc.StatusCode.NOT_FOUND,
+          "a stream that vanished before the append: NOT_FOUND")
 
 
 if __name__ == "__main__":
