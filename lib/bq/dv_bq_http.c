@@ -172,9 +172,13 @@ void dv_bq_google_error(const char *body, size_t len, char *msg, size_t msglen, 
 	}
 	snprintf(msg, msglen, "%s", m ? m : "");
 	snprintf(reason, reasonlen, "%s", r ? r : "");
-	/* Keep it on one line whatever the server sent. */
+	/* Keep both on one line whatever the server sent (the reason too: it
+	 * goes into the same log line). */
 	for (char *p = msg; *p; p++)
-		if (*p == '\n' || *p == '\r')
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	for (char *p = reason; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
 	json_decref(root);
 }

@@ -14,6 +14,7 @@ Writes OUTDIR/<target>/ seed files and OUTDIR/<target>.dict:
            and the forms the integration tests use)
   spool    segments of records encoded from dv_spool.h's format, whole,
            cut and damaged, with each mode bit
+  bq       token answers and Google error bodies (fuzz_bq.c's modes)
 The link type index is the position in tests/fuzz/fuzz_common.h's list.
 Captures are read here (pcap and pcapng, both byte orders), not by tshark,
 so a capture tshark rejects still gives its frames.
@@ -233,6 +234,44 @@ def spool(root):
         f.write('"DVR1"\n"DVA1"\n"\\x00\\x00\\x10\\x00"\n"{}"\n')
 
 
+def bq(root):
+    """Answers as the BigQuery side sends them (tests/bq/bqdouble.py's forms and
+    Google's documented ones): mode 0 token answers with a status byte, mode 1
+    error bodies."""
+    out = Out(root, "bq")
+    tokens = [
+        b'{"access_token":"ya29.c.b0Aaekm1K","expires_in":3599,"token_type":"Bearer"}',
+        b'{"access_token":"tok-1","expires_in":300}',
+        b'{"access_token":"","expires_in":3600}',
+        b'{"access_token":"a b","expires_in":3600}',
+        b'{"access_token":"abcdefgh","expires_in":-5}',
+        b'{"access_token":12,"expires_in":"x"}',
+        b'{"error":"invalid_grant","error_description":"Invalid JWT Signature."}',
+        b'{"error":"internal_failure","error_description":"try again"}',
+        b'{"access_token":"abcdefghij"', b"", b"null", b"[]",
+    ]
+    for status in range(8):
+        for t in tokens:
+            out.add(bytes([0, status]) + t)
+    errors = [
+        b'{"error":{"code":404,"message":"Not found: Dataset p:d","errors":[{"message":'
+        b'"Not found","domain":"global","reason":"notFound"}],"status":"NOT_FOUND"}}',
+        b'{"error":{"code":503,"message":"The service is currently unavailable.\nRetry",'
+        b'"errors":[{"reason":"backendError"}],"status":"UNAVAILABLE"}}',
+        b'{"error":"invalid_grant","error_description":"Bad\r\nRequest"}',
+        b'{"error":{"errors":[]}}', b'{"error":{"errors":[{"reason":7}]}}', b"<html>",
+    ]
+    for e in errors:
+        out.add(bytes([1]) + e)
+        out.add(bytes([0, 1]) + e)
+    with open(os.path.join(root, "bq.dict"), "w") as f:
+        for w in ['"access_token"', '"expires_in"', '"token_type"', '"error"',
+                  '"error_description"', '"message"', '"errors"', '"reason"', '"code"',
+                  '"status"', '"\\n"', '"\\r"', '"\\u0000"', '"{"', '"}"', '"["', '"]"',
+                  '":"', '","', '"null"', '"true"', '"1e999"', '"-1"']:
+            f.write("%s\n" % w)
+
+
 def dicts(root):
     with open(os.path.join(root, "packet.dict"), "w") as f:
         for w in ["\\x08\\x00", "\\x86\\xdd", "\\x81\\x00", "\\x88\\xa8", "\\x91\\x00",
@@ -263,8 +302,9 @@ def main():
     captures(root, dirs)
     options(root, src)
     spool(root)
+    bq(root)
     dicts(root)
-    for t in ("parse", "flow", "reader", "options", "spool"):
+    for t in ("parse", "flow", "reader", "options", "spool", "bq"):
         d = os.path.join(root, t)
         print("seeds %-8s %6d" % (t, len(os.listdir(d)) if os.path.isdir(d) else 0))
 
