@@ -267,7 +267,7 @@ def bq(root):
     with open(os.path.join(root, "bq.dict"), "w") as f:
         for w in ['"access_token"', '"expires_in"', '"token_type"', '"error"',
                   '"error_description"', '"message"', '"errors"', '"reason"', '"code"',
-                  '"status"', '"\\n"', '"\\r"', '"\\u0000"', '"{"', '"}"', '"["', '"]"',
+                  '"status"', '"\\x5cn"', '"\\x5cr"', '"\\x5cu0000"', '"{"', '"}"', '"["', '"]"',
                   '":"', '","', '"null"', '"true"', '"1e999"', '"-1"']:
             f.write("%s\n" % w)
 
