@@ -2,7 +2,7 @@
  * dv_bq_http: the HTTP plumbing every BigQuery request shares: logging,
  * libcurl easy-handle setup (TLS, timeouts, keep-alive), one synchronous
  * request with bounded retries for startup work, and reading Google's error
- * envelope. The asynchronous insertAll path lives in dv_bq_sink.c and uses
+ * envelope. The asynchronous insertAll path (dv_bq_insertall.c) uses
  * the same setup, so every request is verified the same way.
  *
  * Trust anchors. CURLOPT_CAINFO replaces libcurl's default bundle, so with
