@@ -5,6 +5,7 @@
  * is too old (or too new) for the streaming API.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "app.h"
 #include "dv_bq.h"
@@ -58,6 +59,8 @@ struct dv_sink *dv_app_bq_sink(struct dv_app *app, char *err, size_t errlen)
 	c.sa_key_data = o->bq_sa_key_data;
 	c.token_uri = o->bq_token_uri;
 	c.endpoint = o->bq_endpoint;
+	c.api = strcmp(o->bq_api, "storage") == 0 ? DV_BQ_API_STORAGE : DV_BQ_API_INSERTALL;
+	c.storage_endpoint = o->bq_storage_endpoint;
 	c.ca_file = o->bq_ca_file;
 	c.batch_rows = (uint32_t)o->bq_batch_rows;
 	c.flush_interval_ns = o->bq_flush_interval_ns;

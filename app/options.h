@@ -70,6 +70,8 @@ struct dv_options {
 	const char *bq_sa_key_data; /* a secret: never printed */
 	const char *bq_auth;
 	const char *bq_endpoint;
+	const char *bq_api; /* "insertall" or "storage" */
+	const char *bq_storage_endpoint;
 	const char *bq_token_uri;
 	const char *bq_ca_file;
 	uint64_t bq_batch_rows;

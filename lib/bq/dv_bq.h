@@ -39,6 +39,13 @@
 #define DV_BQ_MAX_ROWS_PER_REQ 50000
 #define DV_BQ_MAX_INFLIGHT     64
 
+/* How rows go (dv_bq_api.h). */
+enum dv_bq_api_kind {
+	DV_BQ_API_INSERTALL = 0, /* tabledata.insertAll (REST streaming): the default for now */
+	DV_BQ_API_STORAGE,	 /* the Storage Write API (gRPC), a COMMITTED stream with offsets;
+				  * the default once it passes the fault matrix */
+};
+
 enum dv_bq_auth_mode {
 	DV_BQ_AUTH_AUTO = 0, /* key if given, else GOOGLE_APPLICATION_CREDENTIALS, else metadata */
 	DV_BQ_AUTH_KEY,	     /* service-account key: RS256 JWT exchanged at the token URI */
@@ -78,13 +85,17 @@ struct dv_bq_config {
 	/* Transport */
 	const char
 	    *endpoint; /* NULL: BIGQUERY_EMULATOR_HOST, else https://bigquery.googleapis.com */
-	const char *ca_file;	     /* extra trust anchor (PEM), added to the system CAs */
-	const char *ca_path;	     /* directory of system CAs kept trusted with ca_file
-				      * (default /etc/ssl/certs; see dv_bq_http.c for why) */
-	const char *user_agent;	     /* NULL: "dpdk-devourer/<version>" */
-	uint64_t connect_timeout_ns; /* default 10 s */
-	uint64_t request_timeout_ns; /* one insertAll request, default 60 s */
-	uint64_t startup_timeout_ns; /* all startup requests together, default 30 s */
+	const char *ca_file;	      /* extra trust anchor (PEM), added to the system CAs */
+	const char *ca_path;	      /* directory of system CAs kept trusted with ca_file
+				       * (default /etc/ssl/certs; see dv_bq_http.c for why) */
+	const char *user_agent;	      /* NULL: "dpdk-devourer/<version>" */
+	uint64_t connect_timeout_ns;  /* default 10 s */
+	uint64_t request_timeout_ns;  /* one insertAll request, default 60 s */
+	uint64_t startup_timeout_ns;  /* all startup requests together, default 30 s */
+	enum dv_bq_api_kind api;      /* default DV_BQ_API_INSERTALL */
+	const char *storage_endpoint; /* HOST:PORT of the Storage Write API; NULL:
+				       * bigquerystorage.googleapis.com:443. TLS with ca_file
+				       * (else the system's bundle); table work stays on REST */
 
 	/* Batching */
 	uint32_t batch_rows;	    /* default 500, at most DV_BQ_MAX_ROWS_PER_REQ */

@@ -1,7 +1,7 @@
 /*
  * dv_bq_api: what the sink (dv_bq_sink.c) needs from an upload API, so that
  * each API is its own file behind one small interface: insertAll
- * (dv_bq_insertall.c) today, the Storage Write API next. The sink decides
+ * (dv_bq_insertall.c) and the Storage Write API (dv_bq_storage_api.c). The sink decides
  * what to send and when (batches, backoff, spool, drain) and decides every
  * row's fate (delivered, sent again, dead-lettered, dropped) and the
  * accounting; an API turns a batch of rows into requests on the wire and
@@ -94,6 +94,9 @@ struct dv_bq_req {
 	size_t bytes; /* the size the sink counted: request_bytes + row_bytes, id, text per row */
 	int busy;     /* started and not yet settled */
 	int answered; /* set by the API: answer (and verdict, dead) are valid */
+	/* Set by an API with offsets (Storage Write): the stream offset the
+	 * request's first row was sent at, -1 for none. */
+	int64_t offset;
 	struct dv_bq_answer answer;
 	const struct dv_bq_dead_row *dead; /* the DV_BQ_DEAD rows, in the answer's order */
 	uint32_t ndead;
@@ -128,11 +131,17 @@ struct dv_bq_api_env {
 	struct dv_bq_log *log;
 	CURLM *multi;
 	const struct dv_bq_table_ref *table; /* only while opening */
+	const struct dv_bq_config *conf;     /* only while opening */
 	struct dv_bq_req *reqs;		     /* the sink's slots */
 	uint32_t nreqs;
 };
 
 /* tabledata.insertAll (dv_bq_insertall.c): 0, or -ENOMEM. */
 int dv_bq_insertall_open(struct dv_bq_api *a, const struct dv_bq_api_env *env);
+
+/* The Storage Write API (dv_bq_storage_api.c): 0, or negative errno with
+ * one line in err. */
+int dv_bq_storage_api_open(struct dv_bq_api *a, const struct dv_bq_api_env *env, char *err,
+			   size_t errlen);
 
 #endif

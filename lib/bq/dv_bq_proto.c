@@ -21,6 +21,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "dv_bq_proto.h"
 #include "dv_decap.h"
 #include "dv_parse.h"
@@ -46,16 +48,23 @@ enum dv_bq_proto_field {
 #define DV_BQ_PROTO_LABEL_REQUIRED GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REQUIRED
 #define DV_BQ_PROTO_LABEL_NULLABLE GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_OPTIONAL
 
+/* The JSON row's value kinds (dv_bq_proto_row_json). */
+#define DV_BQ_PROTO_JSON_STRING	   0
+#define DV_BQ_PROTO_JSON_INTEGER   1
+#define DV_BQ_PROTO_JSON_TIMESTAMP 2
+
 struct dv_bq_proto_col {
 	const char *name;
 	int number;
 	Google__Protobuf__FieldDescriptorProto__Type type;
 	Google__Protobuf__FieldDescriptorProto__Label label;
+	int json; /* DV_BQ_PROTO_JSON_<type> */
 };
 
 static const struct dv_bq_proto_col dv_bq_proto_cols[DV_BQ_PROTO_NFIELDS] = {
 #define DV_COLUMN(name, type, mode, description, kind, ...)                                        \
-	{#name, DV_BQ_PROTO_F_##name, DV_BQ_PROTO_TYPE_##type, DV_BQ_PROTO_LABEL_##mode},
+	{#name, DV_BQ_PROTO_F_##name, DV_BQ_PROTO_TYPE_##type, DV_BQ_PROTO_LABEL_##mode,           \
+	 DV_BQ_PROTO_JSON_##type},
 #include "dv_columns.def"
 };
 
@@ -251,6 +260,110 @@ int dv_bq_proto_row(const struct dv_export_rec *r, const char *sensor, uint8_t *
 #define DV_COLUMN(name, type, mode, description, kind, ...)                                        \
 	put_proto_##kind(&c, DV_BQ_PROTO_F_##name, __VA_ARGS__);
 #include "dv_columns.def"
+	if (c.full)
+		return -ENOSPC;
+	return (int)(c.p - buf);
+}
+
+/* ---- from a JSON row ----------------------------------------------------------- */
+
+/* Two to four digits at s as a number; -1 if any is not a digit. */
+static int64_t json_digits(const char *s, int n)
+{
+	int64_t v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* Days since 1970-01-01 of a civil date (the inverse of dv_row.c's
+ * civil_from_days; years from 1970). */
+static int64_t json_days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+	int64_t era, yoe, doy;
+
+	y -= m <= 2;
+	era = y / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" (dv_time_format) as microseconds since the
+ * epoch; -1 for any other text. */
+static int64_t json_micros(const char *s, size_t n)
+{
+	int64_t y, mo, d, h, mi, sec, us;
+
+	if (n != 27 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
+	    s[19] != '.' || s[26] != 'Z')
+		return -1;
+	y = json_digits(s, 4);
+	mo = json_digits(s + 5, 2);
+	d = json_digits(s + 8, 2);
+	h = json_digits(s + 11, 2);
+	mi = json_digits(s + 14, 2);
+	sec = json_digits(s + 17, 2);
+	us = json_digits(s + 20, 6);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+	    mi > 59 || sec < 0 || sec > 60 || us < 0)
+		return -1;
+	return ((json_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000000) + us;
+}
+
+/* One column's JSON value v into c; false if it is not of the column's kind. */
+static bool json_put_col(struct dv_pb_cursor *c, const struct dv_bq_proto_col *col, json_t *v)
+{
+	int64_t us;
+
+	if (v == NULL || json_is_null(v))
+		return true; /* left out, as a NULL column of dv_bq_proto_row */
+	switch (col->json) {
+	case DV_BQ_PROTO_JSON_STRING:
+		if (!json_is_string(v))
+			return false;
+		pb_put_string(c, col->number, json_string_value(v), json_string_length(v));
+		return true;
+	case DV_BQ_PROTO_JSON_INTEGER:
+		if (!json_is_integer(v))
+			return false;
+		pb_put_int64(c, col->number, (uint64_t)json_integer_value(v));
+		return true;
+	default:
+		us = json_is_string(v) ? json_micros(json_string_value(v), json_string_length(v))
+				       : -1;
+		if (us < 0)
+			return false;
+		pb_put_int64(c, col->number, (uint64_t)us);
+		return true;
+	}
+}
+
+int dv_bq_proto_row_json(const char *json, size_t len, uint8_t *buf, size_t cap,
+			 const char **column)
+{
+	struct dv_pb_cursor c = {.p = buf, .end = buf + cap, .full = false};
+	json_t *row = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+
+	*column = NULL;
+	if (!json_is_object(row)) {
+		json_decref(row);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < DV_BQ_PROTO_NFIELDS; i++) {
+		const struct dv_bq_proto_col *col = &dv_bq_proto_cols[i];
+
+		if (!json_put_col(&c, col, json_object_get(row, col->name))) {
+			*column = col->name;
+			json_decref(row);
+			return -EINVAL;
+		}
+	}
+	json_decref(row);
 	if (c.full)
 		return -ENOSPC;
 	return (int)(c.p - buf);

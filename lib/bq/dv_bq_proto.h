@@ -45,4 +45,17 @@ int dv_bq_proto_descriptor(uint8_t *buf, size_t cap);
  */
 int dv_bq_proto_row(const struct dv_export_rec *r, const char *sensor, uint8_t *buf, size_t cap);
 
+/*
+ * The same row message from a JSON row as dv_row_format() writes it (a row
+ * replayed from the spool has nothing else): each column of dv_columns.def
+ * by name, a STRING from a JSON string, an INTEGER from a JSON integer, a
+ * TIMESTAMP from dv_time_format()'s text; null or absent columns are left
+ * out, other members ignored. For a row of dv_row_format() the bytes are
+ * those of dv_bq_proto_row(). Returns the length, -ENOSPC, or -EINVAL for
+ * text that is not such a row (*column then names the column at fault, or
+ * is NULL when the text is no JSON object).
+ */
+int dv_bq_proto_row_json(const char *json, size_t len, uint8_t *buf, size_t cap,
+			 const char **column);
+
 #endif

@@ -73,7 +73,7 @@ struct dv_bq_sink {
 	struct dv_bq_http http;
 	struct dv_bq_auth *auth;
 	CURLM *multi;
-	struct dv_bq_api api; /* how rows go: insertAll */
+	struct dv_bq_api api; /* how rows go: insertAll or the Storage Write API */
 	char *table_name;     /* project:dataset.table, for messages */
 
 	/* queue */
@@ -1149,10 +1149,12 @@ static int dv_bq_open_spool(struct dv_bq_sink *s, const struct dv_bq_config *c, 
 }
 
 /* The multi handle, the token's refresh, the request slots and the upload
- * API on them. 0 or -ENOMEM. */
+ * API on them. 0 or negative errno with one line in err. */
 static int dv_bq_setup_transfers(struct dv_bq_sink *s, const struct dv_bq_config *c,
-				 const struct dv_bq_table_ref *t)
+				 const struct dv_bq_table_ref *t, char *err, size_t errlen)
 {
+	struct dv_bq_api_env env = {.http = &s->http, .log = &s->log, .table = t, .conf = c};
+
 	s->multi = curl_multi_init();
 	s->token = (struct dv_bq_token){
 	    .auth = s->auth,
@@ -1165,20 +1167,19 @@ static int dv_bq_setup_transfers(struct dv_bq_sink *s, const struct dv_bq_config
 	};
 	s->nreqs = c->max_inflight;
 	s->reqs = calloc(s->nreqs, sizeof(*s->reqs));
+	snprintf(err, errlen, "out of memory");
 	if (!s->multi || !s->token.easy || !s->reqs)
 		return -ENOMEM;
 	curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)s->nreqs + 2);
 	for (uint32_t i = 0; i < s->nreqs; i++)
 		if (dv_bq_req_grow(&s->reqs[i], c->batch_rows))
 			return -ENOMEM;
-	return dv_bq_insertall_open(&s->api, &(struct dv_bq_api_env){
-						 .http = &s->http,
-						 .log = &s->log,
-						 .multi = s->multi,
-						 .table = t,
-						 .reqs = s->reqs,
-						 .nreqs = s->nreqs,
-					     });
+	env.multi = s->multi;
+	env.reqs = s->reqs;
+	env.nreqs = s->nreqs;
+	if (c->api == DV_BQ_API_STORAGE)
+		return dv_bq_storage_api_open(&s->api, &env, err, errlen);
+	return dv_bq_insertall_open(&s->api, &env);
 }
 
 /* The settings the sink keeps for itself. */
@@ -1301,10 +1302,8 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 	s->auth = dv_bq_auth_create(c, &s->log, err, errlen);
 	if (!s->auth)
 		goto fail;
-	if (dv_bq_setup_transfers(s, c, &t)) {
-		snprintf(err, errlen, "out of memory");
+	if (dv_bq_setup_transfers(s, c, &t, err, errlen))
 		goto fail;
-	}
 	if (dv_bq_first_check(s, c, err, errlen))
 		goto fail;
 	err[0] = '\0';
@@ -1312,8 +1311,10 @@ struct dv_sink *dv_bq_sink_create(const struct dv_bq_config *c, char *err, size_
 	dv_bq_logf(&s->log, DV_BQ_INFO,
 		   "rows go to %s at %s (batches of %u rows or %" PRIu64
 		   " ms, %u in flight); spool %s, write-ahead %s",
-		   s->table_name, s->http.endpoint, c->batch_rows, c->flush_interval_ns / 1000000,
-		   c->max_inflight, s->spool_dir, s->write_ahead ? "on" : "off");
+		   s->table_name,
+		   c->api == DV_BQ_API_STORAGE ? "the Storage Write API" : s->http.endpoint,
+		   c->batch_rows, c->flush_interval_ns / 1000000, c->max_inflight, s->spool_dir,
+		   s->write_ahead ? "on" : "off");
 	return &s->sink;
 fail:
 	dv_bq_destroy(&s->sink);

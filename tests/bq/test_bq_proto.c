@@ -365,12 +365,67 @@ static void test_longest_row(void **state)
 	print_message("longest row: %d bytes\n", dv_bq_proto_row(&r, sensor, buf, sizeof(buf)));
 }
 
+/* From the JSON writer's text, the same bytes as from the record (a row
+ * replayed from the spool has only its text), and text that is no row. */
+static void same_from_json(const struct dv_export_rec *r, const char *sensor)
+{
+	char json[DV_ROW_MAX];
+	uint8_t want[DV_BQ_PROTO_ROW_MAX], got[DV_BQ_PROTO_ROW_MAX];
+	const char *column = "unset";
+	int jn = dv_row_format(r, sensor, json, sizeof(json));
+	int n = dv_bq_proto_row(r, sensor, want, sizeof(want));
+
+	assert_true(jn > 0 && n > 0);
+	assert_int_equal(dv_bq_proto_row_json(json, (size_t)jn, got, sizeof(got), &column), n);
+	assert_memory_equal(got, want, (size_t)n);
+	assert_null(column);
+	assert_int_equal(dv_bq_proto_row_json(json, (size_t)jn, got, (size_t)n - 1, &column),
+			 -ENOSPC);
+}
+
+static void test_json_row(void **state)
+{
+	struct dv_export_rec r;
+	struct field f[MAX_FIELD];
+	uint8_t buf[DV_BQ_PROTO_ROW_MAX];
+	const char *column;
+	static const char *bad_port = "{\"id\":\"x\",\"src_port\":\"443\"}";
+	static const char *bad_time = "{\"first_seen_at\":\"2023-11-14 22:13:20.123456Z\"}";
+	static const char *one_time = "{\"last_seen_at\":\"2023-11-14T22:13:20.123456Z\"}";
+	int n;
+
+	(void)state;
+	plain_rec(&r);
+	same_from_json(&r, "sensor-a");
+	same_from_json(&r, "quote\"back\\slash\x01");
+	same_from_json(&r, NULL);
+	r.src_bytes = UINT64_MAX;
+	r.status = 9;
+	same_from_json(&r, "s");
+	tunnel_rec(&r);
+	same_from_json(&r, "sensor-b");
+	/* 1700000000 s is 2023-11-14T22:13:20Z (date -u -d @1700000000). */
+	n = dv_bq_proto_row_json(one_time, strlen(one_time), buf, sizeof(buf), &column);
+	read_row(buf, (size_t)n, f);
+	expect_int(&f[8], 1700000000123456ULL);
+	assert_int_equal(dv_bq_proto_row_json("[1]", 3, buf, sizeof(buf), &column), -EINVAL);
+	assert_null(column);
+	assert_int_equal(dv_bq_proto_row_json("{", 1, buf, sizeof(buf), &column), -EINVAL);
+	assert_int_equal(
+	    dv_bq_proto_row_json(bad_port, strlen(bad_port), buf, sizeof(buf), &column), -EINVAL);
+	assert_string_equal(column, "src_port");
+	assert_int_equal(
+	    dv_bq_proto_row_json(bad_time, strlen(bad_time), buf, sizeof(buf), &column), -EINVAL);
+	assert_string_equal(column, "first_seen_at");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_descriptor), cmocka_unit_test(test_plain_row),
 	    cmocka_unit_test(test_tunnel_row), cmocka_unit_test(test_edges),
 	    cmocka_unit_test(test_enospc),     cmocka_unit_test(test_longest_row),
+	    cmocka_unit_test(test_json_row),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
