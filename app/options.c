@@ -834,8 +834,19 @@ static int apply(struct dv_options *o, const struct opt_def *d, const char *v, c
 
 	if (d->set(o, v, inner, sizeof(inner)) == 0)
 		return 0;
-	if (d->secret)
+	if (d->secret) {
 		snprintf(inner, sizeof(inner), "--%s: invalid value", d->name);
+	} else if (v[0] == '-' && strchr(v, '=')) {
+		/* The value is the next option (this one's value is missing):
+		 * that option's value is not echoed, it may be key data
+		 * (-i --bq-sa-key-data=...). */
+		snprintf(inner, sizeof(inner),
+			 "--%s: '%.*s=...' is an option, not a value (is the value missing?)",
+			 d->name, (int)(strchr(v, '=') - v), v);
+	} else if (strchr(v, '{') || strstr(v, "PRIVATE KEY")) {
+		snprintf(inner, sizeof(inner),
+			 "--%s: invalid value (not shown: it may be key data)", d->name);
+	}
 	if (src)
 		snprintf(err, errlen, "%s: %s", src, inner);
 	else
