@@ -157,32 +157,52 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 		t->request_errors = ps->stats.request_errors;
 		t->retries = ps->stats.retries;
 		t->unverified = ps->stats.unverified;
+		t->bq_appends = ps->stats.bq_appends;
+		t->bq_already_exists = ps->stats.bq_already_exists;
+		t->bq_new_streams = ps->stats.bq_new_streams;
+		t->bq_may_repeat = ps->stats.bq_may_repeat;
+		t->stream = (ps->flags & DV_SINK_F_STREAM) != 0;
 	}
+}
+
+/* What the Storage Write API's stream did, for the stats lines; "" when
+ * the primary sink writes no stream (insertAll, file). */
+static const char *stream_part(const struct dv_totals *t, char *buf, size_t len)
+{
+	if (!t->stream)
+		return "";
+	snprintf(buf, len,
+		 " bq_appends=%" PRIu64 " bq_already_exists=%" PRIu64 " bq_new_streams=%" PRIu64
+		 " bq_may_repeat=%" PRIu64,
+		 t->bq_appends, t->bq_already_exists, t->bq_new_streams, t->bq_may_repeat);
+	return buf;
 }
 
 void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 {
 	struct dv_totals t;
 	uint64_t now = dv_monotonic_ns();
+	char sp[160];
 	double secs;
 
 	dv_control_totals(c, &t);
 	if (final) {
 		secs = (double)(now - c->start_ns) / 1e9;
-		fprintf(
-		    f,
-		    "dpdk-devourer: done in %.3fs: packets=%" PRIu64 " bytes=%" PRIu64
-		    " ip=%" PRIu64 " non_ip=%" PRIu64 " malformed=%" PRIu64 " flows=%" PRIu64
-		    " evicted=%" PRIu64 " rows=%" PRIu64 " recovered=%" PRIu64 " delivered=%" PRIu64
-		    " pending=%" PRIu64 " spooled=%" PRIu64 " dead_lettered=%" PRIu64
-		    " dropped=%" PRIu64 " imissed=%" PRIu64 " rx_nombuf=%" PRIu64
-		    " ring_waits=%" PRIu64 " tunnelled=%" PRIu64 " decap_depth=%" PRIu64
-		    " bad_tunnel=%" PRIu64 " bad_length=%" PRIu64 "%s\n",
-		    secs, t.rx_packets, t.rx_bytes, t.ip_packets, t.non_ip, t.malformed,
-		    t.flows_created, t.flows_evicted, t.rows, t.rows_recovered, t.rows_delivered,
-		    t.rows_pending, t.rows_spooled, t.rows_dead, t.rows_dropped, t.imissed,
-		    t.rx_nombuf, t.ring_waits, t.tunnelled, t.decap_depth, t.bad_tunnel,
-		    t.bad_length, t.unverified ? " table_unverified=1" : "");
+		fprintf(f,
+			"dpdk-devourer: done in %.3fs: packets=%" PRIu64 " bytes=%" PRIu64
+			" ip=%" PRIu64 " non_ip=%" PRIu64 " malformed=%" PRIu64 " flows=%" PRIu64
+			" evicted=%" PRIu64 " rows=%" PRIu64 " recovered=%" PRIu64
+			" delivered=%" PRIu64 " pending=%" PRIu64 " spooled=%" PRIu64
+			" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " imissed=%" PRIu64
+			" rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64 " tunnelled=%" PRIu64
+			" decap_depth=%" PRIu64 " bad_tunnel=%" PRIu64 " bad_length=%" PRIu64
+			"%s%s\n",
+			secs, t.rx_packets, t.rx_bytes, t.ip_packets, t.non_ip, t.malformed,
+			t.flows_created, t.flows_evicted, t.rows, t.rows_recovered,
+			t.rows_delivered, t.rows_pending, t.rows_spooled, t.rows_dead,
+			t.rows_dropped, t.imissed, t.rx_nombuf, t.ring_waits, t.tunnelled,
+			t.decap_depth, t.bad_tunnel, t.bad_length, stream_part(&t, sp, sizeof(sp)),
+			t.unverified ? " table_unverified=1" : "");
 		fflush(f);
 		return;
 	}
@@ -197,14 +217,14 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 		" | imissed=%" PRIu64 " rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64
 		" | rows=%" PRIu64 " recovered=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64
 		" spooled=%" PRIu64 " dead_lettered=%" PRIu64 " dropped=%" PRIu64
-		" requests=%" PRIu64 " request_errors=%" PRIu64 "%s\n",
+		" requests=%" PRIu64 " request_errors=%" PRIu64 "%s%s\n",
 		(double)(t.rx_packets - c->prev_packets) / secs,
 		(double)(t.rx_bytes - c->prev_bytes) * 8 / secs, t.rx_packets, t.malformed,
 		t.non_ip, t.tunnelled, t.decap_depth, t.bad_tunnel, t.flows_active, t.flows_created,
 		t.flows_exported, t.flows_evicted, t.table_full, t.imissed, t.rx_nombuf,
 		t.ring_waits, t.rows, t.rows_recovered, t.rows_delivered, t.rows_pending,
 		t.rows_spooled, t.rows_dead, t.rows_dropped, t.requests, t.request_errors,
-		t.unverified ? " table_unverified=1" : "");
+		stream_part(&t, sp, sizeof(sp)), t.unverified ? " table_unverified=1" : "");
 	fflush(f);
 	c->prev_packets = t.rx_packets;
 	c->prev_bytes = t.rx_bytes;
@@ -269,6 +289,10 @@ static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *d
 	ADD(d, "upload_errors", t.request_errors);
 	ADD(d, "upload_retries", t.retries);
 	ADD(d, "table_unverified", t.unverified);
+	ADD(d, "bq_appends", t.bq_appends);
+	ADD(d, "bq_already_exists", t.bq_already_exists);
+	ADD(d, "bq_new_streams", t.bq_new_streams);
+	ADD(d, "bq_may_repeat", t.bq_may_repeat);
 	return 0;
 }
 

@@ -79,6 +79,9 @@ struct dv_totals {
 	    rows_dropped;
 	uint64_t requests, request_errors, retries;
 	uint64_t unverified; /* the BigQuery table is not verified yet: rows wait in the spool */
+	/* the Storage Write API's stream (0 with insertAll); stream: 1 when it is used */
+	uint64_t bq_appends, bq_already_exists, bq_new_streams, bq_may_repeat;
+	int stream;
 };
 
 void dv_control_totals(const struct dv_control *c, struct dv_totals *t);

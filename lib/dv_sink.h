@@ -32,6 +32,11 @@ struct dv_sink_stats {
 	uint64_t rows_recovered; /* rows found in the spool at startup (BigQuery sink) */
 	uint64_t unverified;	 /* 1 while the destination is not verified (BigQuery not
 				  * reached yet, or it refused): rows wait in the spool */
+	/* What the stream did (BigQuery Storage Write API, DV_SINK_F_STREAM; 0 otherwise): */
+	uint64_t bq_appends;	    /* AppendRows requests answered stored (OK, ALREADY_EXISTS) */
+	uint64_t bq_already_exists; /* of those, ALREADY_EXISTS: stored by an earlier send */
+	uint64_t bq_new_streams;    /* write streams opened (the first one too) */
+	uint64_t bq_may_repeat;	    /* rows sent again at a new stream: may be stored twice */
 };
 
 struct dv_sink;
@@ -63,6 +68,9 @@ struct dv_sink_ops {
  * (delivered, pending, spooled, ...) in the stats line and telemetry: the
  * remote, durable output, where there is one. */
 #define DV_SINK_F_DELIVERY (1u << 0)
+/* DV_SINK_F_STREAM: the sink writes to a stream with offsets (the Storage
+ * Write API): its bq_* counters belong in the stats line. */
+#define DV_SINK_F_STREAM (1u << 1)
 
 struct dv_sink {
 	const char *name;   /* "stdout", "file", "bigquery": for messages */

@@ -134,6 +134,7 @@ struct dv_bq_api_env {
 	const struct dv_bq_config *conf;     /* only while opening */
 	struct dv_bq_req *reqs;		     /* the sink's slots */
 	uint32_t nreqs;
+	struct dv_sink_stats *stats; /* the sink's: an API counts what only it sees (bq_*) */
 };
 
 /* tabledata.insertAll (dv_bq_insertall.c): 0, or -ENOMEM. */

@@ -1153,7 +1153,8 @@ static int dv_bq_open_spool(struct dv_bq_sink *s, const struct dv_bq_config *c, 
 static int dv_bq_setup_transfers(struct dv_bq_sink *s, const struct dv_bq_config *c,
 				 const struct dv_bq_table_ref *t, char *err, size_t errlen)
 {
-	struct dv_bq_api_env env = {.http = &s->http, .log = &s->log, .table = t, .conf = c};
+	struct dv_bq_api_env env = {
+	    .http = &s->http, .log = &s->log, .table = t, .conf = c, .stats = &s->sink.stats};
 
 	s->multi = curl_multi_init();
 	s->token = (struct dv_bq_token){
@@ -1177,8 +1178,10 @@ static int dv_bq_setup_transfers(struct dv_bq_sink *s, const struct dv_bq_config
 	env.multi = s->multi;
 	env.reqs = s->reqs;
 	env.nreqs = s->nreqs;
-	if (c->api == DV_BQ_API_STORAGE)
+	if (c->api == DV_BQ_API_STORAGE) {
+		s->sink.flags |= DV_SINK_F_STREAM;
 		return dv_bq_storage_api_open(&s->api, &env, err, errlen);
+	}
 	return dv_bq_insertall_open(&s->api, &env);
 }
 

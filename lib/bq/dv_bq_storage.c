@@ -794,6 +794,7 @@ enum dv_bq_storage_outcome dv_bq_append_send(struct dv_bq_append *a, int64_t off
 	if (!a->status_pending)
 		return append_end(a, res); /* the call ended before */
 	out = append_request(a, offset, rows);
+	res->bytes = grpc_byte_buffer_length(out);
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_MESSAGE;
 	ops[0].data.send_message.send_message = out;

@@ -61,6 +61,7 @@ struct dv_bq_storage_result {
 	enum dv_bq_storage_outcome outcome;
 	int code;	/* gRPC / google.rpc code: 0 OK, 6 ALREADY_EXISTS, ... */
 	int64_t offset; /* OK append: append_result.offset, -1 when absent */
+	uint64_t bytes; /* an append: the AppendRowsRequest's serialized size (0: none sent) */
 	char message[512];
 	struct dv_bq_row_error *row_errors; /* allocated; dv_bq_storage_result_clear */
 	size_t n_row_errors;

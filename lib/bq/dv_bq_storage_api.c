@@ -69,7 +69,7 @@ struct dv_bq_sw {
 	char (*unsure)[DV_INSERT_ID_MAX];
 	uint32_t unsure_cap, nunsure;
 	int64_t unsure_off;
-	uint64_t appends, already, streams, may_repeat;
+	struct dv_sink_stats *stats; /* the sink's: bq_appends, bq_already_exists, ... */
 	struct dv_bq_req *reqs;
 	uint32_t nreqs;
 	struct dv_bq_sw_req *slots;
@@ -116,11 +116,11 @@ static void dv_bq_sw_leave_stream(struct dv_bq_sw *sw, const char *why)
 {
 	dv_bq_sw_end_call(sw);
 	if (sw->nunsure) {
-		sw->may_repeat += sw->nunsure;
+		sw->stats->bq_may_repeat += sw->nunsure;
 		dv_bq_logf(sw->log, DV_BQ_WARN,
 			   "stream %s %s: the %u rows of a request not answered for sure go to a "
 			   "new stream and may be stored twice (%" PRIu64 " so far)",
-			   sw->stream, why, sw->nunsure, sw->may_repeat);
+			   sw->stream, why, sw->nunsure, sw->stats->bq_may_repeat);
 	}
 	sw->nunsure = 0;
 	sw->stream[0] = '\0';
@@ -168,7 +168,7 @@ static int dv_bq_sw_ready(struct dv_bq_sw *sw, struct dv_bq_req *q, const char *
 			return -1;
 		}
 		sw->next = 0;
-		sw->streams++;
+		sw->stats->bq_new_streams++;
 		dv_bq_logf(sw->log, DV_BQ_INFO, "rows go to stream %s", sw->stream);
 	}
 	if (!sw->call) {
@@ -288,7 +288,7 @@ static void dv_bq_sw_answer(struct dv_bq_sw *sw, struct dv_bq_req *q,
 
 	switch (res->outcome) {
 	case DV_BQS_ALREADY_EXISTS:
-		sw->already++;
+		sw->stats->bq_already_exists++;
 		if (!sw->nunsure)
 			dv_bq_logf(sw->log, DV_BQ_WARN,
 				   "offset %" PRId64 " of %s was stored before, though no request "
@@ -296,7 +296,7 @@ static void dv_bq_sw_answer(struct dv_bq_sw *sw, struct dv_bq_req *q,
 				   sw->next, sw->stream, res->message);
 		/* fall through */
 	case DV_BQS_OK:
-		sw->appends++;
+		sw->stats->bq_appends++;
 		dv_bq_sw_stored(sw, q);
 		return;
 	case DV_BQS_ROW_ERRORS:
@@ -371,8 +371,8 @@ static int dv_bq_sw_start(struct dv_bq_api *a, struct dv_bq_req *q, const char *
 	if (dv_bq_sw_ready(sw, q, token, &p->res))
 		return 0;
 	q->offset = sw->next;
-	q->answer.bytes = sw->rows.len;
 	dv_bq_append_send(sw->call, sw->next, &sw->rows, &p->res);
+	q->answer.bytes = p->res.bytes;
 	dv_bq_sw_answer(sw, q, &p->res);
 	return 0;
 }
@@ -391,12 +391,13 @@ static void dv_bq_sw_destroy(struct dv_bq_api *a)
 
 	if (!sw)
 		return;
-	if (sw->streams)
+	if (sw->stats->bq_new_streams)
 		dv_bq_logf(sw->log, DV_BQ_INFO,
 			   "storage write: %" PRIu64 " appends (%" PRIu64
 			   " already stored), %" PRIu64 " streams, %" PRIu64
 			   " rows may have been stored twice",
-			   sw->appends, sw->already, sw->streams, sw->may_repeat);
+			   sw->stats->bq_appends, sw->stats->bq_already_exists,
+			   sw->stats->bq_new_streams, sw->stats->bq_may_repeat);
 	dv_bq_sw_end_call(sw);
 	dv_bq_storage_close(sw->s);
 	for (uint32_t i = 0; sw->slots && i < sw->nreqs; i++) {
@@ -434,6 +435,7 @@ int dv_bq_storage_api_open(struct dv_bq_api *a, const struct dv_bq_api_env *env,
 		return -ENOMEM;
 	}
 	sw->log = env->log;
+	sw->stats = env->stats;
 	sw->reqs = env->reqs;
 	sw->nreqs = env->nreqs;
 	for (uint32_t i = 0; i < env->nreqs; i++)

@@ -12,10 +12,19 @@
  * runs both and prints the ratio; the spool figures (commits, time per
  * commit) are printed too, since that time is spent on the control lcore.
  *
+ * With --api storage the rows go by the Storage Write API to the endpoint
+ * given (tests/bq/storage_double.py, which takes the REST double's tokens);
+ * bytes per row are then the AppendRowsRequest messages as serialized (the
+ * gRPC and HTTP/2 framing, about 14 bytes per request, and TLS not included).
+ * The CPU time is the process's (gRPC's C core runs threads of its own) and,
+ * beside it, the calling thread's alone (what the control lcore spends).
+ *
  * Run through tests/bq/run-double.sh (scripts/bench-bq does):
  *   bench_bq [--rows N] [--batch N] [--inflight N] [--write-ahead 0|1]
- *            [--spool-dir DIR] [--commit-ms N]
+ *            [--spool-dir DIR] [--commit-ms N] [--api insertall|storage]
+ *            [--storage-endpoint HOST:PORT]
  */
+/* RUSAGE_THREAD: _GNU_SOURCE, which the build defines */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -28,11 +37,13 @@
 #include "dv_row.h"
 #include "dv_time.h"
 
-static double cpu_seconds(void)
+/* CPU seconds of the process (RUSAGE_SELF) or of the calling thread
+ * (RUSAGE_THREAD). */
+static double cpu_seconds(int who)
 {
 	struct rusage ru;
 
-	getrusage(RUSAGE_SELF, &ru);
+	getrusage(who, &ru);
 	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
 	       ru.ru_stime.tv_usec / 1e6;
 }
@@ -72,76 +83,157 @@ static void make_rec(struct dv_export_rec *r, uint64_t i, uint64_t now)
 	r->end_reason = DV_END_IDLE;
 }
 
-int main(int argc, char **argv)
+struct bench_opts {
+	uint64_t nrows;
+	unsigned int batch, inflight, write_ahead, commit_ms;
+	const char *spool, *api, *storage_endpoint;
+};
+
+static int parse_opts(int argc, char **argv, struct bench_opts *o)
 {
 	static const struct option opts[] = {
 	    {"rows", 1, NULL, 'n'},	 {"batch", 1, NULL, 'b'},
 	    {"inflight", 1, NULL, 'i'},	 {"write-ahead", 1, NULL, 'w'},
 	    {"spool-dir", 1, NULL, 's'}, {"commit-ms", 1, NULL, 'c'},
+	    {"api", 1, NULL, 'a'},	 {"storage-endpoint", 1, NULL, 'e'},
 	    {NULL, 0, NULL, 0}};
-	const char *dir = getenv("DV_BQ_TEST_DIR");
-	uint64_t nrows = 200000, t0, t1, now;
-	unsigned int batch = 500, inflight = 4, write_ahead = 1, commit_ms = 200;
-	const char *spool = NULL;
-	char url[128], key[512], ca[512], dl[512], sp[512], err[512], row[DV_ROW_MAX];
-	struct dv_bq_spool_stats ss;
+	int c;
+
+	*o = (struct bench_opts){.nrows = 200000,
+				 .batch = 500,
+				 .inflight = 4,
+				 .write_ahead = 1,
+				 .commit_ms = 200,
+				 .api = "insertall"};
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'n')
+			o->nrows = strtoull(optarg, NULL, 10);
+		else if (c == 'b')
+			o->batch = (unsigned int)strtoul(optarg, NULL, 10);
+		else if (c == 'i')
+			o->inflight = (unsigned int)strtoul(optarg, NULL, 10);
+		else if (c == 'w')
+			o->write_ahead = (unsigned int)strtoul(optarg, NULL, 10);
+		else if (c == 's')
+			o->spool = optarg;
+		else if (c == 'c')
+			o->commit_ms = (unsigned int)strtoul(optarg, NULL, 10);
+		else if (c == 'a')
+			o->api = optarg;
+		else if (c == 'e')
+			o->storage_endpoint = optarg;
+		else
+			return -1;
+	}
+	if (strcmp(o->api, "insertall") && strcmp(o->api, "storage")) {
+		fprintf(stderr, "bench_bq: --api insertall or storage, not %s\n", o->api);
+		return -1;
+	}
+	if (!strcmp(o->api, "storage") && !o->storage_endpoint) {
+		fprintf(stderr, "bench_bq: --api storage needs --storage-endpoint HOST:PORT\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Paths under the run-double.sh directory, kept for the sink's life. */
+struct bench_paths {
+	char url[128], key[512], ca[512], dl[512], sp[512];
+};
+
+static struct dv_sink *make_sink(const struct bench_opts *o, const char *dir, struct bench_paths *p)
+{
 	struct dv_bq_config c;
 	struct dv_sink *s;
-	double cpu0, cpu1, secs;
-	int o, len, rc;
+	char err[512];
 
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (o == 'n')
-			nrows = strtoull(optarg, NULL, 10);
-		else if (o == 'b')
-			batch = (unsigned int)strtoul(optarg, NULL, 10);
-		else if (o == 'i')
-			inflight = (unsigned int)strtoul(optarg, NULL, 10);
-		else if (o == 'w')
-			write_ahead = (unsigned int)strtoul(optarg, NULL, 10);
-		else if (o == 's')
-			spool = optarg;
-		else if (o == 'c')
-			commit_ms = (unsigned int)strtoul(optarg, NULL, 10);
-		else
-			return 2;
-	}
-	if (!dir) {
-		fprintf(stderr, "bench_bq: run me through tests/bq/run-double.sh\n");
-		return 2;
-	}
-	snprintf(url, sizeof(url), "https://127.0.0.1:%s", getenv("DV_BQ_TEST_PORT"));
-	snprintf(key, sizeof(key), "%s/sa.json", dir);
-	snprintf(ca, sizeof(ca), "%s/ca-a.pem", dir);
-	snprintf(dl, sizeof(dl), "%s/dead-letter.ndjson", dir);
-	snprintf(sp, sizeof(sp), "%s/spool", dir);
-
+	snprintf(p->url, sizeof(p->url), "https://127.0.0.1:%s", getenv("DV_BQ_TEST_PORT"));
+	snprintf(p->key, sizeof(p->key), "%s/sa.json", dir);
+	snprintf(p->ca, sizeof(p->ca), "%s/ca-a.pem", dir);
+	snprintf(p->dl, sizeof(p->dl), "%s/dead-letter.ndjson", dir);
+	snprintf(p->sp, sizeof(p->sp), "%s/spool", dir);
 	dv_bq_config_init_defaults(&c);
 	c.project = "p";
 	c.dataset = "d";
 	c.table = "bench";
 	c.auth = DV_BQ_AUTH_KEY;
-	c.sa_key_file = key;
-	c.endpoint = url;
-	c.ca_file = ca;
-	c.dead_letter = dl;
-	c.spool_dir = spool ? spool : sp;
-	c.write_ahead = (int)write_ahead;
-	c.commit_interval_ns = (uint64_t)commit_ms * 1000000ULL;
-	c.batch_rows = batch;
-	c.max_inflight = inflight;
+	c.sa_key_file = p->key;
+	c.endpoint = p->url;
+	c.ca_file = p->ca;
+	c.dead_letter = p->dl;
+	c.spool_dir = o->spool ? o->spool : p->sp;
+	c.write_ahead = (int)o->write_ahead;
+	c.commit_interval_ns = (uint64_t)o->commit_ms * 1000000ULL;
+	c.batch_rows = o->batch;
+	c.max_inflight = o->inflight;
 	c.mem_max_bytes = (size_t)2 << 30;
 	c.log = quiet;
-	s = dv_bq_sink_create(&c, err, sizeof(err));
-	if (!s) {
-		fprintf(stderr, "bench_bq: %s\n", err);
-		return 1;
+	if (!strcmp(o->api, "storage")) {
+		c.api = DV_BQ_API_STORAGE;
+		c.storage_endpoint = o->storage_endpoint;
 	}
+	s = dv_bq_sink_create(&c, err, sizeof(err));
+	if (!s)
+		fprintf(stderr, "bench_bq: %s\n", err);
+	return s;
+}
 
+static void report(struct dv_sink *s, const struct bench_opts *o, double secs, double cpu,
+		   double tcpu)
+{
+	struct dv_bq_spool_stats ss;
+
+	printf("api             %s\n", o->api);
+	printf("rows            %" PRIu64 "\n", o->nrows);
+	printf("delivered       %" PRIu64 "\n", s->stats.rows_delivered);
+	printf("batch_rows      %u\n", o->batch);
+	printf("max_inflight    %u\n", o->inflight);
+	printf("requests        %" PRIu64 " (errors %" PRIu64 ")\n", s->stats.requests,
+	       s->stats.request_errors);
+	printf("seconds         %.3f\n", secs);
+	printf("rows_per_s      %.0f\n", (double)s->stats.rows_delivered / secs);
+	printf("bytes_out       %" PRIu64 "\n", s->stats.bytes_out);
+	printf("bytes_per_row   %.1f\n", (double)s->stats.bytes_out / (double)o->nrows);
+	printf("cpu_s           %.3f (sink process: format + queue + encode + TLS, all threads)\n",
+	       cpu);
+	printf("rows_per_cpu_s  %.0f\n", (double)o->nrows / cpu);
+	printf("thread_cpu_s    %.3f (the calling thread: the control lcore's share)\n", tcpu);
+	printf("rows_per_thread_cpu_s %.0f\n", (double)o->nrows / tcpu);
+	printf("bq_appends      %" PRIu64 " (already exists %" PRIu64 ", streams %" PRIu64 ")\n",
+	       s->stats.bq_appends, s->stats.bq_already_exists, s->stats.bq_new_streams);
+	dv_bq_sink_spool_stats(s, &ss);
+	printf("write_ahead     %d\n", ss.write_ahead);
+	printf("spool_appended  %" PRIu64 "\n", ss.appended);
+	printf("spool_commits   %" PRIu64 "\n", ss.commits);
+	printf("commit_us_avg   %.0f\n", (double)ss.commit_ns_avg / 1e3);
+	printf("commit_us_max   %.0f\n", (double)ss.commit_ns_max / 1e3);
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = getenv("DV_BQ_TEST_DIR");
+	char row[DV_ROW_MAX];
+	struct bench_opts o;
+	struct bench_paths paths;
+	struct dv_sink *s;
+	uint64_t t0, t1, now;
+	double cpu0, cpu1, tcpu0, tcpu1;
+	int len, rc;
+
+	if (parse_opts(argc, argv, &o))
+		return 2;
+	if (!dir) {
+		fprintf(stderr, "bench_bq: run me through tests/bq/run-double.sh\n");
+		return 2;
+	}
+	s = make_sink(&o, dir, &paths);
+	if (!s)
+		return 1;
 	now = dv_realtime_ns();
-	cpu0 = cpu_seconds();
+	cpu0 = cpu_seconds(RUSAGE_SELF);
+	tcpu0 = cpu_seconds(RUSAGE_THREAD);
 	t0 = dv_monotonic_ns();
-	for (uint64_t i = 0; i < nrows; i++) {
+	for (uint64_t i = 0; i < o.nrows; i++) {
 		struct dv_export_rec r;
 
 		make_rec(&r, i, now);
@@ -155,28 +247,10 @@ int main(int argc, char **argv)
 	}
 	rc = s->ops->drain(s, dv_realtime_ns() + 600 * DV_NS_PER_SEC);
 	t1 = dv_monotonic_ns();
-	cpu1 = cpu_seconds();
-	secs = (double)(t1 - t0) / 1e9;
-
-	printf("rows            %" PRIu64 "\n", nrows);
-	printf("delivered       %" PRIu64 "\n", s->stats.rows_delivered);
-	printf("batch_rows      %u\n", batch);
-	printf("max_inflight    %u\n", inflight);
-	printf("requests        %" PRIu64 " (errors %" PRIu64 ")\n", s->stats.requests,
-	       s->stats.request_errors);
-	printf("seconds         %.3f\n", secs);
-	printf("rows_per_s      %.0f\n", (double)s->stats.rows_delivered / secs);
-	printf("bytes_per_row   %.1f\n", (double)s->stats.bytes_out / (double)nrows);
-	printf("cpu_s           %.3f (sink process: format + queue + JSON body + TLS)\n",
-	       cpu1 - cpu0);
-	printf("rows_per_cpu_s  %.0f\n", (double)nrows / (cpu1 - cpu0));
-	dv_bq_sink_spool_stats(s, &ss);
-	printf("write_ahead     %d\n", ss.write_ahead);
-	printf("spool_appended  %" PRIu64 "\n", ss.appended);
-	printf("spool_commits   %" PRIu64 "\n", ss.commits);
-	printf("commit_us_avg   %.0f\n", (double)ss.commit_ns_avg / 1e3);
-	printf("commit_us_max   %.0f\n", (double)ss.commit_ns_max / 1e3);
-	rc = rc == 0 && s->stats.rows_delivered == nrows ? 0 : 1;
+	cpu1 = cpu_seconds(RUSAGE_SELF);
+	tcpu1 = cpu_seconds(RUSAGE_THREAD);
+	report(s, &o, (double)(t1 - t0) / 1e9, cpu1 - cpu0, tcpu1 - tcpu0);
+	rc = rc == 0 && s->stats.rows_delivered == o.nrows ? 0 : 1;
 	s->ops->destroy(s);
 	return rc;
 }

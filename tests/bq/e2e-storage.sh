@@ -12,7 +12,10 @@
 # microseconds, NULL as a missing field), none stored twice, no offset past
 # the end, no insertAll request at all; and the final statistics line keeps
 # rows + recovered = delivered + pending + dead_lettered + dropped, with
-# every row delivered.
+# every row delivered, and shows what the stream did: bq_appends equal to the
+# appends the double answered stored (append_result or ALREADY_EXISTS),
+# bq_already_exists 1 (the request sent again after the reset), one stream,
+# no row that may repeat.
 #   run-double.sh tests/bq/e2e-storage.sh APP PYTHON3 storage_double.py PROTOC_C PCAP...
 # Exit 77 (skipped) when the storage double cannot run (no python3-grpcio).
 set -euo pipefail
@@ -130,10 +133,25 @@ lhs = n["rows"] + n["recovered"]
 rhs = n["delivered"] + n["pending"] + n["dead_lettered"] + n["dropped"]
 assert lhs == rhs, "rows + recovered = %d, delivered + pending + dead + dropped = %d" % (lhs, rhs)
 assert n["delivered"] == len(file_rows) and n["pending"] == 0, n
+# What the stream did, as the final line says and as the double counted it:
+# every append answered stored (OK or ALREADY_EXISTS), the one sent again
+# after the reset ALREADY_EXISTS, one stream, no row that may repeat.
+for k in ("bq_appends", "bq_already_exists", "bq_new_streams", "bq_may_repeat"):
+    assert k in n, "the final line has no %s: %s" % (k, line[-1].strip())
+answered = st.get("appended", 0) + st.get("already_exists", 0)
+assert n["bq_appends"] == answered, "final line bq_appends=%d, the double answered %d (%s)" % (
+    n["bq_appends"], answered, st)
+assert n["bq_already_exists"] == st.get("already_exists") == 1, \
+    "final line bq_already_exists=%d, the double %s (1 expected after its reset)" % (
+        n["bq_already_exists"], st.get("already_exists"))
+assert n["bq_new_streams"] == st.get("streams_created") == 1, (n, st)
+assert n["bq_may_repeat"] == 0, n
 print("e2e-storage: %d rows in the file = %d stored by the storage double in %d stream(s), "
       "0 twice (%d appends, %d ALREADY_EXISTS after the reset); final line: rows %d + "
-      "recovered %d = delivered %d + pending %d + dead %d + dropped %d" % (
+      "recovered %d = delivered %d + pending %d + dead %d + dropped %d, bq_appends %d = "
+      "%d answered by the double, bq_already_exists %d, bq_new_streams %d, bq_may_repeat %d" % (
           len(file_rows), st["rows_stored"], len(json.load(open(d + "/streams.json"))),
           st.get("appends", 0), st["already_exists"], n["rows"], n["recovered"],
-          n["delivered"], n["pending"], n["dead_lettered"], n["dropped"]))
+          n["delivered"], n["pending"], n["dead_lettered"], n["dropped"], n["bq_appends"],
+          answered, n["bq_already_exists"], n["bq_new_streams"], n["bq_may_repeat"]))
 PY

@@ -23,7 +23,10 @@ Control (plain HTTP on 127.0.0.1, the port in --control-port-file):
   GET  /stats             counters; rows_stored counts rows stored, rows_stored_twice
                           the stored rows whose content was stored before (any stream
                           of the same table), resent_mismatch ALREADY_EXISTS answers
-                          whose rows differ from the stored ones at those offsets
+                          whose rows differ from the stored ones at those offsets;
+                          appends the AppendRowsRequests received, appended those
+                          answered with an append_result (stored and answered),
+                          request_bytes their serialized sizes summed
   GET  /streams           {name: {"next": N, "finalized": bool, "table": T}}
   GET  /rows?stream=S     the stored rows as JSON, one a line
   POST /fault             {"kind": K, "count": N, "seconds": S, "method": M (any)}: the
@@ -190,7 +193,8 @@ class State:
             "calls", "appends", "rows_stored", "rows_stored_twice", "already_exists",
             "out_of_range", "row_error_requests", "rows_rejected", "too_large", "not_found",
             "finalized_appends", "unauthenticated", "bad_routing", "dropped_after_store",
-            "faults_fired", "resent_mismatch", "streams_created", "finalized")}
+            "faults_fired", "resent_mismatch", "streams_created", "finalized", "appended",
+            "request_bytes")}
 
     def count(self, k, n=1):
         with self.lock:
@@ -350,6 +354,7 @@ class Service:
                            "one connection writes one stream: %s, not %s" % (name, req.write_stream))
             first = False
             self.st.count("appends")
+            self.st.count("request_bytes", size)
             self.fault(context, "AppendRows")  # a burst ends the call, nothing stored
             if size > MAX_REQUEST:
                 self.st.count("too_large")
@@ -446,6 +451,7 @@ class Service:
             self.relay.reset(context.peer())
             time.sleep(0.2)
             return None
+        self.st.count("appended")
         r = self.api["AppendRowsResponse"](write_stream=name)
         r.append_result.offset.value = off
         return r
