@@ -705,6 +705,20 @@ static const struct opt_def defs[] = {
 
 #define N_DEFS (sizeof(defs) / sizeof(defs[0]))
 
+/* Is word a secret option's name (whole or an abbreviation getopt would take,
+ * without '=')? What follows it may be key data. */
+static int names_secret(const char *word)
+{
+	size_t n = strlen(word);
+
+	if (n < 3 || strncmp(word, "--", 2) != 0 || strchr(word, '='))
+		return 0;
+	for (size_t i = 0; i < N_DEFS; i++)
+		if (defs[i].secret && strncmp(defs[i].name, word + 2, n - 2) == 0)
+			return 1;
+	return 0;
+}
+
 static const struct opt_def *find_def(const char *name)
 {
 	for (size_t i = 0; i < N_DEFS; i++)
@@ -1070,7 +1084,10 @@ static int collect_cli(struct cli_args *cli, int argc, char **argv, char *err, s
 			return ERR("unexpected argument '%.*s=...' (options start with --, and "
 				   "none comes after a lone --; see --help)",
 				   (int)(eq - a), a);
-		if (a[0] == '{' || strstr(a, "PRIVATE KEY"))
+		/* The secret option's value ended up here (an option before it
+		 * took its name as a value: -r --bq-sa-key-data KEY). */
+		if (a[0] == '{' || strstr(a, "PRIVATE KEY") ||
+		    (optind > 1 && names_secret(argv[optind - 1])))
 			return ERR(
 			    "unexpected argument (not shown: it may be key data; see --help)");
 		return ERR("unexpected argument '%s' (options start with --; see --help)", a);
