@@ -1045,9 +1045,15 @@ static int collect_cli(struct cli_args *cli, int argc, char **argv, char *err, s
 		const struct opt_def *d;
 
 		if (c == '?') {
+			/* Not past its '=': a mistyped --bq-sa-key-data=KEY keeps the key. */
+			const char *w = argv[optind - 1], *eq = strchr(w, '=');
+
 			if (optopt)
 				return ERR("unknown option '-%c' (see --help)", optopt);
-			return ERR("unknown option '%s' (see --help)", argv[optind - 1]);
+			if (eq)
+				return ERR("unknown option '%.*s=...' (see --help)", (int)(eq - w),
+					   w);
+			return ERR("unknown option '%s' (see --help)", w);
 		}
 		if (c == ':') {
 			return ERR("option '%s' needs a value", argv[optind - 1]);

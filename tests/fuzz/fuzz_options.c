@@ -227,7 +227,11 @@ static void check_secrets(const struct parts *p, const uint8_t *data, size_t siz
 	for (int i = 0; i < p->n_words; i++) {
 		if (strncmp(p->words[i], "--bq-sa-key-data=", 17) == 0)
 			check_secret(p->words[i] + 17, data, size, err);
-		else if (strcmp(p->words[i], "--bq-sa-key-data") == 0 && i + 1 < p->n_words)
+		else if (strcmp(p->words[i], "--bq-sa-key-data") == 0 && i + 1 < p->n_words &&
+			 p->words[i + 1][0] != '-')
+			/* (A next word starting with '-' is an option, taken as one
+			 * when an option before took "--bq-sa-key-data" as its value:
+			 * naming it in "unknown option" shows no key.) */
 			check_secret(p->words[i + 1], data, size, err);
 	}
 	static const char *const env_names[] = {"DEVOURER_BQ_SA_KEY_DATA",
