@@ -31,6 +31,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
+#include "dv_bq_int.h"
 #include "dv_bq_storage.h"
 #include "bigquery_storage_v1.pb-c.h"
 #include "google_rpc_status.pb-c.h"
@@ -95,27 +96,6 @@ static void copy_str(char *dst, size_t cap, const char *src, size_t len)
 	dst[len] = '\0';
 }
 
-/* x-goog-request-params wants the value URL-encoded (a '/' as %2F). */
-static void url_encode(const char *s, char *out, size_t cap)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	for (; *s && o + 4 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~') {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
-}
-
 static void call_md_init(struct call_md *m, const char *token, const char *param, const char *value)
 {
 	char enc[1024], buf[1100];
@@ -124,7 +104,10 @@ static void call_md_init(struct call_md *m, const char *token, const char *param
 
 	memcpy(GRPC_SLICE_START_PTR(auth), "Bearer ", 7);
 	memcpy(GRPC_SLICE_START_PTR(auth) + 7, token, tl);
-	url_encode(value, enc, sizeof(enc));
+	/* x-goog-request-params wants the value URL-encoded (a '/' as %2F); a
+	 * value too long for it goes empty, and the service refuses the call. */
+	if (dv_bq_path_escape(value, enc, sizeof(enc)) != 0)
+		enc[0] = '\0';
 	snprintf(buf, sizeof(buf), "%s=%s", param, enc);
 	memset(m, 0, sizeof(*m));
 	m->md[0].key = grpc_slice_from_static_string("authorization");

@@ -38,12 +38,13 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include "bench_encap.h"
 #include "dv_decap.h"
 #include "dv_worker.h"
+#include "pktbuild.h"
 
-#define VNI	   4242
 #define INNER_LEN  60
-#define FRAME_LEN  (14 + 20 + 8 + 8 + INNER_LEN)
+#define FRAME_LEN  (50 + INNER_LEN) /* bench_encap's VXLAN adds 50 bytes */
 #define MAX_ROUNDS 15
 
 enum mode { LOCAL, REMOTE, PLAIN, N_MODES };
@@ -53,46 +54,26 @@ static struct rte_mempool *pool;
 static struct dv_clock wclock;
 static struct dv_decap_cfg decap;
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void ip4(uint8_t *p, uint16_t len, const uint8_t src[4], const uint8_t dst[4])
-{
-	memset(p, 0, 20);
-	p[0] = 0x45;
-	put16(p + 2, len);
-	p[8] = 64;
-	p[9] = 17;
-	memcpy(p + 12, src, 4);
-	memcpy(p + 16, dst, 4);
-}
-
-/* Frame k of the flow with inner client address `client`, direction rev. */
+/* Frame k of the flow with inner client address `client`, direction rev:
+ * an Ethernet/IPv4/UDP frame of INNER_LEN bytes to or from 10.2.0.53 port 53
+ * (pktbuild), carried in bench_encap's VXLAN (VNI 123, VTEP entropy from
+ * the client's address). */
 static void frame(uint8_t *p, const uint8_t client[4], int rev, uint32_t k)
 {
-	static const uint8_t vtep1[4] = {192, 0, 2, 1}, vtep2[4] = {192, 0, 2, 2};
 	static const uint8_t server[4] = {10, 2, 0, 53};
-	uint16_t outer_len = FRAME_LEN - 14;
-	uint8_t *in = p + 50;
+	static const uint8_t mac_c[6] = {2, 0, 0, 0, 0, 3}, mac_s[6] = {2, 0, 0, 0, 0, 4};
+	const uint16_t udp_len = INNER_LEN - 14 - 20;
+	uint8_t *in = p + bench_encap_inner_off(BENCH_VXLAN), *l4;
 
 	memset(p, 0, FRAME_LEN);
-	p[0] = 0x02, p[6] = 0x02, p[11] = rev ? 2 : 1;
-	put16(p + 12, 0x0800);
-	ip4(p + 14, outer_len, rev ? vtep2 : vtep1, rev ? vtep1 : vtep2);
-	put16(p + 34, (uint16_t)(40000 + (client[2] << 4) + (k & 15))); /* entropy */
-	put16(p + 36, 4789);
-	put16(p + 38, (uint16_t)(outer_len - 20));
-	p[42] = 0x08;
-	p[46] = (uint8_t)(VNI >> 16), p[47] = (uint8_t)(VNI >> 8), p[48] = (uint8_t)VNI;
-	in[0] = 0x02, in[6] = 0x02, in[11] = 3;
-	put16(in + 12, 0x0800);
-	ip4(in + 14, INNER_LEN - 14, rev ? server : client, rev ? client : server);
-	put16(in + 34, rev ? 53 : 1024);
-	put16(in + 36, rev ? 1024 : 53);
-	put16(in + 38, INNER_LEN - 34);
+	l4 = in +
+	     dv_put_eth(in, rev ? mac_c : mac_s, rev ? mac_s : mac_c, NULL, NULL, 0, DV_ETH_IPV4);
+	l4 += dv_put_ipv4(l4, rev ? server : client, rev ? client : server, 17, (uint16_t)k, 0,
+			  udp_len, 64);
+	dv_put16(l4, rev ? 53 : 1024);
+	dv_put16(l4 + 2, rev ? 1024 : 53);
+	dv_put16(l4 + 4, udp_len);
+	bench_encap_wrap(p, BENCH_VXLAN, INNER_LEN, (uint32_t)client[2] << 8 | client[3], rev, k);
 }
 
 /* The inner client address of the n-th flow whose owner is `owner`. */

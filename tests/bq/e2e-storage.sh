@@ -3,7 +3,8 @@
 # program reads real captures (moved to the present) with --output
 # bigquery,file; the token and the table are the REST double's
 # (bqdouble.py, started by run-double.sh), the rows go to the Storage Write
-# API double (storage_double.py, started here and stopped by its PID).
+# API double (storage_double.py, started and stopped by
+# with-storage-double.sh, which gives its port and control URL).
 # One connection is reset after the double stored a request but before it
 # answered, so the request is sent again: at its offset it is ALREADY_EXISTS,
 # without one it would be stored twice. Checked, against the NDJSON file
@@ -16,31 +17,17 @@
 # appends the double answered stored (append_result or ALREADY_EXISTS),
 # bq_already_exists 1 (the request sent again after the reset), one stream,
 # no row that may repeat.
-#   run-double.sh tests/bq/e2e-storage.sh APP PYTHON3 storage_double.py PROTOC_C PCAP...
+#   run-double.sh tests/bq/with-storage-double.sh PYTHON3 PROTOC_C \
+#       tests/bq/e2e-storage.sh APP PYTHON3 PCAP...
 # Exit 77 (skipped) when the storage double cannot run (no python3-grpcio).
 set -euo pipefail
-app=$1 py=$2 double=$3 protoc=$4
-shift 4
-[ $# -gt 0 ] || { echo "usage: e2e-storage.sh APP PYTHON3 DOUBLE PROTOC_C PCAP..." >&2; exit 2; }
+app=$1 py=$2
+shift 2
+[ $# -gt 0 ] || { echo "usage: e2e-storage.sh APP PYTHON3 PCAP..." >&2; exit 2; }
 dir=$DV_BQ_TEST_DIR
 port=$DV_BQ_TEST_PORT
-"$py" "$double" --cert "$dir/server.pem" --key "$dir/server.key" --port-file "$dir/sport" \
-	--control-port-file "$dir/scport" --token-url "https://127.0.0.1:$port/_double/tokens" \
-	--token-ca "$dir/ca-a.pem" --protoc-c "$protoc" 2>"$dir/storage.log" &
-spid=$!
-trap 'kill $spid 2>/dev/null || true; wait $spid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-	[ -s "$dir/sport" ] && [ -s "$dir/scport" ] && break
-	if ! kill -0 $spid 2>/dev/null; then
-		wait $spid && rc=0 || rc=$?
-		cat "$dir/storage.log" >&2
-		exit $((rc == 77 ? 77 : 1))
-	fi
-	sleep 0.1
-done
-[ -s "$dir/sport" ] || { echo "e2e-storage: the storage double did not start" >&2; exit 1; }
-sport=$(cat "$dir/sport")
-ctl="http://127.0.0.1:$(cat "$dir/scport")"
+sport=$DV_BQ_STORAGE_PORT
+ctl=$DV_BQ_STORAGE_CTL
 curl -sf -d '{"kind":"drop_after_store","count":1}' "$ctl/fault" >/dev/null
 
 reads=()
