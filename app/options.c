@@ -840,6 +840,13 @@ static void env_name(const char *opt, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
+/* Could this text be (part of) a service-account key? Then a message does
+ * not show it. */
+static int may_be_key_data(const char *v)
+{
+	return strchr(v, '{') != NULL || strstr(v, "PRIVATE KEY") != NULL;
+}
+
 /* Apply one value; names the source in the error. A secret's value is never echoed. */
 static int apply(struct dv_options *o, const struct opt_def *d, const char *v, const char *src,
 		 char *err, size_t errlen)
@@ -857,7 +864,7 @@ static int apply(struct dv_options *o, const struct opt_def *d, const char *v, c
 		snprintf(inner, sizeof(inner),
 			 "--%s: '%.*s=...' is an option, not a value (is the value missing?)",
 			 d->name, (int)(strchr(v, '=') - v), v);
-	} else if (strchr(v, '{') || strstr(v, "PRIVATE KEY")) {
+	} else if (may_be_key_data(v)) {
 		snprintf(inner, sizeof(inner),
 			 "--%s: invalid value (not shown: it may be key data)", d->name);
 	}
@@ -1092,8 +1099,7 @@ static int collect_cli(struct cli_args *cli, int argc, char **argv, char *err, s
 				   (int)(eq - a), a);
 		/* The secret option's value ended up here (an option before it
 		 * took its name as a value: -r --bq-sa-key-data KEY). */
-		if (a[0] == '{' || strstr(a, "PRIVATE KEY") ||
-		    (optind > 1 && names_secret(argv[optind - 1])))
+		if (may_be_key_data(a) || (optind > 1 && names_secret(argv[optind - 1])))
 			return ERR(
 			    "unexpected argument (not shown: it may be key data; see --help)");
 		return ERR("unexpected argument '%s' (options start with --; see --help)", a);
