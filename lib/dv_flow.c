@@ -1309,10 +1309,10 @@ static void *dv_flow_alloc(const struct dv_flow_table *t, const char *what, size
 
 static void dv_flow_release(const struct dv_flow_table *t, void *p, size_t bytes)
 {
-	if (p != NULL && t->lazy)
-		munmap(p, bytes);
-	else if (!t->lazy)
+	if (!t->lazy)
 		rte_free(p);
+	else if (p != NULL)
+		munmap(p, bytes);
 }
 
 struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, char *err,
