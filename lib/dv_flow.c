@@ -1290,16 +1290,23 @@ static uint32_t dv_flow_n_buckets(uint32_t capacity)
  * is zero), and without hugepages (--no-huge) the kernel would then fault
  * pages in, and zero them, on the packet path. Lazy (--read): an anonymous
  * mapping, zero pages until a flow writes one, so start-up costs the same
- * for any capacity. */
+ * for any capacity. `random`: flows land anywhere in it (the index), so a
+ * few thousand flows touch every 4 KB page; transparent huge pages, where
+ * the system offers them, take one fault per 2 MB instead (--read of 10K
+ * flows into the default table: 0.13 s -> 0.09 s). */
 static void *dv_flow_alloc(const struct dv_flow_table *t, const char *what, size_t bytes,
-			   int socket_id)
+			   int socket_id, int random)
 {
 	void *p;
 
 	if (t->lazy) {
 		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		return p == MAP_FAILED ? NULL : p;
+		if (p == MAP_FAILED)
+			return NULL;
+		if (random)
+			(void)madvise(p, bytes, MADV_HUGEPAGE); /* advice: fine without */
+		return p;
 	}
 	p = rte_malloc_socket(what, bytes, RTE_CACHE_LINE_SIZE, socket_id);
 	if (p != NULL)
@@ -1343,13 +1350,13 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	rec_bytes = (size_t)cfg->capacity * sizeof(*t->recs);
 	index_bytes = (size_t)t->n_buckets * sizeof(*t->buckets);
 	/* Zeroed: every signature 0 (free), every overflow count 0. */
-	t->recs = dv_flow_alloc(t, "dv_flow_recs", rec_bytes, cfg->socket_id);
-	t->buckets = dv_flow_alloc(t, "dv_flow_index", index_bytes, cfg->socket_id);
+	t->recs = dv_flow_alloc(t, "dv_flow_recs", rec_bytes, cfg->socket_id, 0);
+	t->buckets = dv_flow_alloc(t, "dv_flow_index", index_bytes, cfg->socket_id, 1);
 	t->free_pos = dv_flow_alloc(t, "dv_flow_free", (size_t)cfg->capacity * sizeof(uint32_t),
-				    cfg->socket_id);
+				    cfg->socket_id, 0);
 	if (cfg->tunnels)
 		t->tun = dv_flow_alloc(t, "dv_flow_tun", (size_t)cfg->capacity * sizeof(*t->tun),
-				       cfg->socket_id);
+				       cfg->socket_id, 0);
 	if (t->recs == NULL || t->buckets == NULL || t->free_pos == NULL ||
 	    (cfg->tunnels && t->tun == NULL)) {
 		snprintf(err, errlen, "flow table %s: out of DPDK memory for %u flows (%zu MB)",

@@ -15,8 +15,11 @@
 #include "dv_reader.h"
 #include "dv_time.h"
 
+#define DV_READER_IOBUF (1u << 20) /* bytes of a capture read at once */
+
 struct dv_reader {
 	pcap_t *pcap;
+	char *iobuf; /* the file's stdio buffer (DV_READER_IOBUF), or NULL */
 	int linktype;
 	char path[256];
 	struct dv_reader_stats stats;
@@ -50,14 +53,50 @@ int dv_dlt_to_linktype(int dlt)
 	}
 }
 
+/*
+ * Open a capture with a large stdio buffer (*iobuf, freed by the caller
+ * after pcap_close): libpcap reads records through fread, and with the
+ * default 4 KB buffer every 50 small records cost a read() and the copies
+ * out of a buffer refilled under them. "-" (standard input) and a file
+ * fopen() cannot open go to libpcap as they are, so errors read the same.
+ */
+static pcap_t *open_capture(const char *path, char **iobuf, char *perr)
+{
+	FILE *f = NULL;
+	pcap_t *p;
+
+	*iobuf = NULL;
+	if (strcmp(path, "-") != 0 && (*iobuf = malloc(DV_READER_IOBUF)) != NULL &&
+	    (f = fopen(path, "rb")) != NULL && setvbuf(f, *iobuf, _IOFBF, DV_READER_IOBUF) == 0) {
+		p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, perr);
+		if (p == NULL) { /* libpcap closed f */
+			free(*iobuf);
+			*iobuf = NULL;
+		}
+		return p;
+	}
+	if (f != NULL)
+		fclose(f);
+	free(*iobuf);
+	*iobuf = NULL;
+	return pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, perr);
+}
+
+static void close_capture(pcap_t *p, char *iobuf)
+{
+	pcap_close(p);
+	free(iobuf);
+}
+
 struct dv_reader *dv_reader_open(const char *path, char *err, size_t errlen)
 {
 	char perr[PCAP_ERRBUF_SIZE] = "";
 	struct dv_reader *r;
+	char *iobuf;
 	pcap_t *p;
 	int dlt, lt;
 
-	p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, perr);
+	p = open_capture(path, &iobuf, perr);
 	if (p == NULL) {
 		snprintf(err, errlen, "%s: cannot read capture: %s", path, perr);
 		return NULL;
@@ -71,16 +110,17 @@ struct dv_reader *dv_reader_open(const char *path, char *err, size_t errlen)
 			 "%s: unsupported link type %d (%s); supported: Ethernet, Linux cooked "
 			 "(SLL, SLL2), raw IP, BSD loopback (NULL, LOOP)",
 			 path, dlt, name ? name : "unknown");
-		pcap_close(p);
+		close_capture(p, iobuf);
 		return NULL;
 	}
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);
-		pcap_close(p);
+		close_capture(p, iobuf);
 		return NULL;
 	}
 	r->pcap = p;
+	r->iobuf = iobuf;
 	r->linktype = lt;
 	snprintf(r->path, sizeof(r->path), "%s", path);
 	return r;
@@ -182,6 +222,6 @@ void dv_reader_close(struct dv_reader *r)
 {
 	if (r == NULL)
 		return;
-	pcap_close(r->pcap);
+	close_capture(r->pcap, r->iobuf);
 	free(r);
 }
