@@ -139,6 +139,10 @@ struct dv_bq_api_env {
 
 /* tabledata.insertAll (dv_bq_insertall.c): 0, or -ENOMEM. */
 int dv_bq_insertall_open(struct dv_bq_api *a, const struct dv_bq_api_env *env);
+/* Read an insertAll answer (HTTP status and body) to q, started or not, as
+ * the end of its transfer would: for fuzz_bq and tests. */
+void dv_bq_insertall_answer(struct dv_bq_api *a, struct dv_bq_req *q, long status, const char *body,
+			    size_t len);
 
 /* The Storage Write API (dv_bq_storage_api.c): 0, or negative errno with
  * one line in err. */

@@ -174,13 +174,16 @@ void dv_bq_google_error(const char *body, size_t len, char *msg, size_t msglen, 
 	snprintf(reason, reasonlen, "%s", r ? r : "");
 	/* Keep both on one line whatever the server sent (the reason too: it
 	 * goes into the same log line). */
-	for (char *p = msg; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-	for (char *p = reason; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
+	dv_bq_one_line(msg);
+	dv_bq_one_line(reason);
 	json_decref(root);
+}
+
+void dv_bq_one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
 }
 
 int dv_bq_path_escape(const char *s, char *out, size_t cap)

@@ -246,6 +246,31 @@ static void dv_bq_ia_status(struct dv_bq_ia *ia, struct dv_bq_req *q, long statu
 	an->outcome = status == 404 ? DV_BQ_TABLE_GONE : DV_BQ_SEND_AGAIN;
 }
 
+/* The answer in p->resp, with HTTP status, into q->answer (and verdicts). */
+static void dv_bq_ia_read(struct dv_bq_ia *ia, struct dv_bq_req *q, long status)
+{
+	if (status == 200) {
+		q->answer.failed = 0;
+		dv_bq_ia_rows(ia, q);
+		return;
+	}
+	dv_bq_ia_status(ia, q, status);
+}
+
+void dv_bq_insertall_answer(struct dv_bq_api *a, struct dv_bq_req *q, long status, const char *body,
+			    size_t len)
+{
+	struct dv_bq_ia_req *p = q->priv;
+
+	dv_bq_ia_forget(q);
+	q->answer = (struct dv_bq_answer){.outcome = DV_BQ_SEND_AGAIN, .failed = 1};
+	q->answered = 1;
+	p->resp.len = 0;
+	if (dv_bq_buf_add(&p->resp, body, len) != 0)
+		return; /* out of memory: sent again, as after a lost answer */
+	dv_bq_ia_read(a->st, q, status);
+}
+
 static void dv_bq_ia_done(struct dv_bq_api *a, CURL *easy, CURLcode rc)
 {
 	struct dv_bq_ia *ia = a->st;
@@ -271,12 +296,7 @@ static void dv_bq_ia_done(struct dv_bq_api *a, CURL *easy, CURLcode rc)
 		return;
 	}
 	curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (status == 200) {
-		an->failed = 0;
-		dv_bq_ia_rows(ia, q);
-		return;
-	}
-	dv_bq_ia_status(ia, q, status);
+	dv_bq_ia_read(ia, q, status);
 }
 
 static void dv_bq_ia_cancel(struct dv_bq_api *a, struct dv_bq_req *q)

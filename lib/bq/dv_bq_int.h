@@ -120,6 +120,9 @@ void dv_bq_curl_strerror(const struct dv_bq_http *h, CURLcode rc, const char *er
 /* From Google's error envelope: message and first reason ("" if none). */
 void dv_bq_google_error(const char *body, size_t len, char *msg, size_t msglen, char *reason,
 			size_t reasonlen);
+/* Control characters in s (line breaks included) become spaces: text from a
+ * server or a table goes into one log line. */
+void dv_bq_one_line(char *s);
 
 /* Escape one URL path segment into out; returns 0 or -ENOSPC. */
 int dv_bq_path_escape(const char *s, char *out, size_t cap);
@@ -193,6 +196,13 @@ struct dv_bq_table_ref {
 /* Fill r from c; 0, or -EINVAL with one line in err when a name is too long. */
 int dv_bq_table_ref(const struct dv_bq_config *c, struct dv_bq_table_ref *r, char *err,
 		    size_t errlen);
+
+/* Compare a tables.get answer's schema with ours: the columns devourer
+ * writes that the table lacks go, as NULLABLE, after a copy of its fields in
+ * *patch (NULL when none is missing). 0, or -EINVAL with the conflict on one
+ * line in err. */
+int dv_bq_schema_reconcile(json_t *table, const char *full, json_t **patch, char *err,
+			   size_t errlen);
 
 /* datasets.get, tables.get, tables.insert on 404 (409 fine), tables.patch
  * for missing columns; conflicting columns are an error. 0 or negative errno

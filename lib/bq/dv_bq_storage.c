@@ -86,6 +86,8 @@ static gpr_timespec deadline_in(unsigned ms)
 	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
+/* The service's text (messages go into one log line): control characters,
+ * line breaks included, become spaces; cut to cap - 1 bytes. */
 static void copy_str(char *dst, size_t cap, const char *src, size_t len)
 {
 	if (cap == 0)
@@ -94,6 +96,7 @@ static void copy_str(char *dst, size_t cap, const char *src, size_t len)
 		len = cap - 1;
 	memcpy(dst, src, len);
 	dst[len] = '\0';
+	dv_bq_one_line(dst);
 }
 
 static void call_md_init(struct call_md *m, const char *token, const char *param, const char *value)
@@ -743,8 +746,10 @@ static enum dv_bq_storage_outcome append_response(const pb_append_resp *r,
 	}
 	if (r->n_row_errors == 0)
 		return res->outcome;
-	/* A request with row errors failed whole, whatever else it says. */
+	/* A request with row errors failed whole, whatever else it says (an
+	 * offset beside them stored nothing). */
 	res->outcome = DV_BQS_ROW_ERRORS;
+	res->offset = -1;
 	res->row_errors = calloc(r->n_row_errors, sizeof(*res->row_errors));
 	if (!res->row_errors) {
 		res->outcome = DV_BQS_FAILED;
@@ -763,12 +768,32 @@ static enum dv_bq_storage_outcome append_response(const pb_append_resp *r,
 	return res->outcome;
 }
 
+enum dv_bq_storage_outcome dv_bq_storage_read_append(const uint8_t *msg, size_t len,
+						     struct dv_bq_storage_result *res)
+{
+	pb_append_resp *r = (pb_append_resp *)protobuf_c_message_unpack(
+	    &google__cloud__bigquery__storage__v1__append_rows_response__descriptor, NULL, len,
+	    msg);
+	uint64_t bytes = res->bytes;
+
+	dv_bq_storage_result_clear(res);
+	res->bytes = bytes;
+	if (!r) {
+		res->outcome = DV_BQS_FAILED;
+		snprintf(res->message, sizeof(res->message), "AppendRows: a bad answer");
+		return res->outcome;
+	}
+	append_response(r, res);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return res->outcome;
+}
+
 enum dv_bq_storage_outcome dv_bq_append_send(struct dv_bq_append *a, int64_t offset,
 					     const struct dv_bq_rows *rows,
 					     struct dv_bq_storage_result *res)
 {
 	grpc_byte_buffer *out, *in = NULL;
-	pb_append_resp *r;
+	grpc_byte_buffer_reader rd;
 	grpc_op ops[3];
 	size_t n = 2;
 	int rc;
@@ -797,16 +822,17 @@ enum dv_bq_storage_outcome dv_bq_append_send(struct dv_bq_append *a, int64_t off
 	}
 	if (!in)
 		return append_end(a, res);
-	r = (pb_append_resp *)unpack_message(
-	    &google__cloud__bigquery__storage__v1__append_rows_response__descriptor, in);
-	grpc_byte_buffer_destroy(in);
-	if (!r) {
+	if (grpc_byte_buffer_reader_init(&rd, in)) {
+		grpc_slice sl = grpc_byte_buffer_reader_readall(&rd);
+
+		grpc_byte_buffer_reader_destroy(&rd);
+		dv_bq_storage_read_append(GRPC_SLICE_START_PTR(sl), GRPC_SLICE_LENGTH(sl), res);
+		grpc_slice_unref(sl);
+	} else {
 		res->outcome = DV_BQS_FAILED;
 		snprintf(res->message, sizeof(res->message), "AppendRows: a bad answer");
-		return res->outcome;
 	}
-	append_response(r, res);
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	grpc_byte_buffer_destroy(in);
 	return res->outcome;
 }
 

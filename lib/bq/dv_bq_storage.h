@@ -95,6 +95,12 @@ int dv_bq_rows_add(struct dv_bq_rows *rows, const uint8_t *row, size_t len);
 void dv_bq_rows_clear(struct dv_bq_rows *rows);
 void dv_bq_rows_free(struct dv_bq_rows *rows);
 
+/* An AppendRowsResponse's bytes into res (outcome, code, offset, message,
+ * row errors; res->bytes kept): what dv_bq_append_send does with an answer,
+ * on its own for fuzz_bq and tests. Never reads past len. */
+enum dv_bq_storage_outcome dv_bq_storage_read_append(const uint8_t *msg, size_t len,
+						     struct dv_bq_storage_result *res);
+
 /* Frees the row errors of r (r may be reused after). */
 void dv_bq_storage_result_clear(struct dv_bq_storage_result *r);
 /* "OK", "ALREADY_EXISTS", ... for messages and counters. */

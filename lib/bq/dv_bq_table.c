@@ -99,13 +99,38 @@ static int dv_bq_refusal(long status, const struct dv_bq_buf *resp, int definite
 											: definite;
 }
 
-/*
- * Compare the existing schema with ours. Missing columns are appended (as
- * NULLABLE) to a copy of the existing fields in *patch. 0, or -EINVAL with
- * the conflict in err.
- */
-static int dv_bq_schema_reconcile(json_t *table, const char *full, json_t **patch, char *err,
-				  size_t errlen)
+/* The first conflict of the table's field f with ours (one line in err):
+ * -EINVAL, or 0 when f is fine. */
+static int dv_bq_field_conflict(json_t *f, const char *full, char *err, size_t errlen)
+{
+	const char *name = json_string_value(json_object_get(f, "name"));
+	const char *type = json_string_value(json_object_get(f, "type"));
+	const char *mode = json_string_value(json_object_get(f, "mode"));
+	const struct dv_bq_column *c = name ? dv_bq_column_find(name) : NULL;
+
+	if (!mode)
+		mode = "NULLABLE";
+	if (!c) {
+		if (strcmp(mode, "REQUIRED"))
+			return 0;
+		snprintf(err, errlen,
+			 "table %s has a REQUIRED column %s that devourer does not write", full,
+			 name ? name : "?");
+	} else if (strcmp(dv_bq_type_norm(type), c->type)) {
+		snprintf(err, errlen, "table %s: column %s is %s, devourer writes %s", full, name,
+			 type ? type : "?", c->type);
+	} else if (!strcmp(mode, "REPEATED") || (c->nullable && !strcmp(mode, "REQUIRED"))) {
+		snprintf(err, errlen, "table %s: column %s is %s, devourer needs %s", full, name,
+			 mode, c->nullable ? "NULLABLE" : "NULLABLE or REQUIRED");
+	} else {
+		return 0;
+	}
+	dv_bq_one_line(err); /* the names and types are the table's */
+	return -EINVAL;
+}
+
+int dv_bq_schema_reconcile(json_t *table, const char *full, json_t **patch, char *err,
+			   size_t errlen)
 {
 	json_t *fields = json_object_get(json_object_get(table, "schema"), "fields");
 	json_t *f, *copy;
@@ -116,35 +141,9 @@ static int dv_bq_schema_reconcile(json_t *table, const char *full, json_t **patc
 		snprintf(err, errlen, "table %s has no schema", full);
 		return -EINVAL;
 	}
-	json_array_foreach (fields, i, f) {
-		const char *name = json_string_value(json_object_get(f, "name"));
-		const char *type = json_string_value(json_object_get(f, "type"));
-		const char *mode = json_string_value(json_object_get(f, "mode"));
-		const struct dv_bq_column *c = name ? dv_bq_column_find(name) : NULL;
-
-		if (!mode)
-			mode = "NULLABLE";
-		if (!c) {
-			if (!strcmp(mode, "REQUIRED")) {
-				snprintf(err, errlen,
-					 "table %s has a REQUIRED column %s that devourer does not "
-					 "write",
-					 full, name ? name : "?");
-				return -EINVAL;
-			}
-			continue;
-		}
-		if (strcmp(dv_bq_type_norm(type), c->type)) {
-			snprintf(err, errlen, "table %s: column %s is %s, devourer writes %s", full,
-				 name, type ? type : "?", c->type);
+	json_array_foreach (fields, i, f)
+		if (dv_bq_field_conflict(f, full, err, errlen))
 			return -EINVAL;
-		}
-		if (!strcmp(mode, "REPEATED") || (c->nullable && !strcmp(mode, "REQUIRED"))) {
-			snprintf(err, errlen, "table %s: column %s is %s, devourer needs %s", full,
-				 name, mode, c->nullable ? "NULLABLE" : "NULLABLE or REQUIRED");
-			return -EINVAL;
-		}
-	}
 	copy = json_deep_copy(fields);
 	for (size_t k = 0; k < DV_BQ_NCOLUMNS; k++) {
 		const struct dv_bq_column *c = &dv_bq_columns[k];

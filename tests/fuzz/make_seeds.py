@@ -237,7 +237,8 @@ def spool(root):
 def bq(root):
     """Answers as the BigQuery side sends them (tests/bq/bqdouble.py's forms and
     Google's documented ones): mode 0 token answers with a status byte, mode 1
-    error bodies."""
+    error bodies, mode 2 insertAll answers, mode 3 AppendRowsResponse bytes,
+    mode 4 tables.get answers (fuzz_bq.c's modes)."""
     out = Out(root, "bq")
     tokens = [
         b'{"access_token":"ya29.c.b0Aaekm1K","expires_in":3599,"token_type":"Bearer"}',
@@ -264,10 +265,65 @@ def bq(root):
     for e in errors:
         out.add(bytes([1]) + e)
         out.add(bytes([0, 1]) + e)
+    # Mode 2: insertAll answers (status byte, row-count byte, body).
+    inserts = [
+        b'{"kind":"bigquery#tableDataInsertAllResponse"}',
+        b'{"insertErrors":[{"index":0,"errors":[{"reason":"invalid","location":"src_port",'
+        b'"message":"no such field."}]},{"index":1,"errors":[{"reason":"stopped"}]}]}',
+        b'{"insertErrors":[{"index":2,"errors":[{"reason":"backendError"}]},'
+        b'{"index":2,"errors":[{"reason":"invalid"}]},{"index":-1},{"index":99}]}',
+        b'{"insertErrors":[{"index":0,"errors":[{"reason":"timeout"},{"reason":"invalid"}]}]}',
+        b'{"insertErrors":{"index":0}}', b'{"insertErrors":[{"index":"0","errors":7}]}',
+    ]
+    for status in (0, 1, 3, 4, 6):
+        for body in inserts + errors:
+            out.add(bytes([2, status, 3]) + body)
+            out.add(bytes([2, status, 0]) + body)
+    # Mode 3: AppendRowsResponse bytes (lib/bq/proto's field numbers).
+    def varint(v):
+        b = b""
+        while True:
+            b += bytes([(v & 0x7f) | (0x80 if v > 0x7f else 0)])
+            v >>= 7
+            if not v:
+                return b
+    def field(num, payload):
+        return bytes([num << 3 | 2]) + varint(len(payload)) + payload
+    def varint_field(num, v):
+        return bytes([num << 3]) + varint(v)
+    def storage_error(code):
+        se = varint_field(1, code) + field(2, b"projects/p/streams/s") + field(3, b"offset")
+        return field(1, b"type.googleapis.com/google.cloud.bigquery.storage.v1.StorageError") \
+            + field(2, se)
+    ok = field(1, field(1, varint_field(1, 500)))
+    row_err = field(4, varint_field(1, 3) + varint_field(2, 1) + field(3, b"bad\nvalue"))
+    answers = [
+        ok, field(1, b""), row_err + row_err, ok + row_err,
+        field(2, varint_field(1, 6) + field(2, b"already\r\nexists") + field(3, storage_error(8))),
+        field(2, varint_field(1, 11) + field(3, storage_error(9))),
+        field(2, varint_field(1, 5) + field(3, storage_error(3))),
+        field(2, varint_field(1, 14) + field(2, b"unavailable")),
+        field(2, varint_field(1, 0)), field(5, b"projects/p/streams/s"), b"", b"\xff\xff",
+    ]
+    for a in answers:
+        out.add(bytes([3]) + a)
+    # Mode 4: tables.get answers.
+    tables = [
+        b'{"schema":{"fields":[{"name":"id","type":"STRING","mode":"REQUIRED"}]}}',
+        b'{"schema":{"fields":[{"name":"id","type":"INTEGER"}]}}',
+        b'{"schema":{"fields":[{"name":"extra","type":"STRING","mode":"REQUIRED"}]}}',
+        b'{"schema":{"fields":[{"name":"src_port","type":"INT64","mode":"REPEATED"}]}}',
+        b'{"schema":{"fields":[{"name":"a\\nb","type":"STRING","mode":"REQUIRED"}]}}',
+        b'{"schema":{"fields":[{"name":"id"},{"name":"id","type":"STRING"},7]}}',
+        b'{"schema":{}}', b'{}', b'[]',
+    ]
+    for t in tables:
+        out.add(bytes([4]) + t)
     with open(os.path.join(root, "bq.dict"), "w") as f:
         for w in ['"access_token"', '"expires_in"', '"token_type"', '"error"',
                   '"error_description"', '"message"', '"errors"', '"reason"', '"code"',
-                  '"status"', '"\\x5cn"', '"\\x5cr"', '"\\x5cu0000"', '"{"', '"}"', '"["', '"]"',
+                  '"status"', '"insertErrors"', '"index"', '"location"', '"schema"', '"fields"',
+                  '"name"', '"type"', '"mode"', '"REQUIRED"', '"REPEATED"', '"\\x5cn"', '"\\x5cr"', '"\\x5cu0000"', '"{"', '"}"', '"["', '"]"',
                   '":"', '","', '"null"', '"true"', '"1e999"', '"-1"']:
             f.write("%s\n" % w)
 
