@@ -522,6 +522,13 @@ static int dv_bq_start(struct dv_bq_sink *s, struct dv_bq_req *q, const char *au
 
 static void dv_bq_dead_sync(struct dv_bq_sink *s)
 {
+	/* On the spool's syncer thread, before the spool deletes a segment whose
+	 * rows were marked done after these lines: a slow disk does not stop
+	 * the control lcore. */
+	if (s->spool) {
+		dv_spool_sync_fd(s->spool, s->dl_fd, s->dl_path);
+		return;
+	}
 	if (fdatasync(s->dl_fd))
 		dv_bq_logf(&s->log, DV_BQ_ERR, "fdatasync %s: %s", s->dl_path, strerror(errno));
 }

@@ -9,6 +9,20 @@
  * record (about 35 MB for a full 10 GiB spool of 300-byte rows), which is
  * what lets acknowledgements arrive in any order and a segment go as soon as
  * its last record is done.
+ *
+ * The control lcore never waits for the disk: the calls that can stall
+ * (write + fdatasync of a commit, the seal's ftruncate and close, the
+ * directory fsync after a new segment, unlinking a finished segment, the
+ * caller's own fdatasyncs through dv_spool_sync_fd) are jobs for one syncer
+ * thread, run in the order they were queued (a bounded FIFO). There is one
+ * commit job at a time: its bytes move to a second buffer (wbuf) and the
+ * lcore keeps appending to the first meanwhile; a segment's "written" (what
+ * replay may read) advances only when the lcore harvests the finished job,
+ * so replay still reads committed bytes only. A failed commit job is run
+ * again a commit interval later, cut back to "written" first. Only when the
+ * buffer reaches its bound (a disk stalled for many intervals) does an
+ * append wait for the running job: memory stays bounded and the rings take
+ * the back-pressure, as they did when every commit blocked.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* fallocate */
@@ -17,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +52,8 @@
 #define DV_SPOOL_PREALLOC (1u << 20)
 #define DV_SPOOL_READ	  (1u << 20) /* replay read size */
 #define DV_SPOOL_SEAL_NS  (10 * DV_NS_PER_SEC)
+#define DV_SPOOL_JOBS	  64	      /* syncer queue (a power of two) */
+#define DV_SPOOL_BUF_MIN  (64u << 20) /* buffer bound while a commit runs, at least */
 
 /* Defaults of struct dv_spool_config (dv_spool_open takes 0 as these too). */
 #define DV_SPOOL_MAX_BYTES     (10ULL << 30)
@@ -58,7 +75,39 @@ struct dv_spool_seg {
 	uint64_t scan_off; /* replay: first record that may be "out" */
 	uint32_t scan_idx;
 	uint64_t born_ns;
-	int sealed;
+	int sealed; /* set when the seal job is harvested */
+};
+
+enum dv_spool_job_kind { DV_JOB_COMMIT = 1, DV_JOB_DIRSYNC, DV_JOB_FDSYNC, DV_JOB_UNLINK };
+
+/* One job for the syncer thread; the thread reads only these fields and
+ * writes only rc and ns. */
+struct dv_spool_job {
+	enum dv_spool_job_kind kind;
+	int fd;			  /* COMMIT: the segment; FDSYNC: the caller's file */
+	const char *p;		  /* COMMIT: bytes to append (wbuf) */
+	size_t len;		  /* their length */
+	uint64_t base;		  /* COMMIT: the file is cut back to this first (a retry) */
+	int seal;		  /* COMMIT: then give back the preallocation and close fd */
+	int retry;		  /* COMMIT: an earlier attempt failed */
+	int trunc_err;		  /* COMMIT: errno of a failed ftruncate */
+	int no_sync;		  /* write without fdatasync */
+	const char *what;	  /* FDSYNC: the file's name, for the log */
+	char name[40];		  /* UNLINK: a segment file in the directory */
+	struct dv_spool_seg *seg; /* COMMIT: the control lcore's, not read by the thread */
+	int rc;
+	uint64_t ns; /* how long it ran */
+};
+
+/* The syncer thread and its queue: jobs [done, queued) wait or run, jobs
+ * [harvested, done) are finished and not yet looked at by the lcore. */
+struct dv_spool_syncer {
+	pthread_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t work, done_cv;
+	int running, stop;
+	uint64_t queued, done, harvested;
+	struct dv_spool_job q[DV_SPOOL_JOBS];
 };
 
 struct dv_spool {
@@ -70,12 +119,18 @@ struct dv_spool {
 	size_t commit_bytes;
 	int no_sync;
 
-	struct dv_spool_seg *head, *tail; /* oldest first; tail is active unless sealed */
+	struct dv_spool_seg *head, *tail; /* oldest first; tail is active while fd >= 0 */
 	int fd;				  /* active segment, -1 if none */
-	struct dv_bq_buf buf;		  /* not yet written to fd */
+	struct dv_bq_buf buf;		  /* not yet handed to the syncer */
+	struct dv_bq_buf wbuf;		  /* the commit job's bytes while it exists */
+	struct dv_spool_job commit;	  /* the one commit job (kind 0: none) */
+	int commit_queued;		  /* it is in the syncer's queue (else failed, waiting) */
+	int commit_rc;			  /* how the last attempt failed */
+	size_t buf_max;			  /* appends wait for the syncer past this */
 	uint64_t last_commit_ns;
 	uint64_t next_seq;
 	int fail_logged;
+	struct dv_spool_syncer sy;
 
 	struct dv_spool_stats st;
 };
@@ -197,10 +252,12 @@ static struct dv_spool_seg *seg_new(struct dv_spool *sp, uint64_t seq)
 }
 
 /* Remove g (sealed, every record done) from the list and the disk. */
+static void job_submit(struct dv_spool *sp, const struct dv_spool_job *j);
+
 static void seg_delete(struct dv_spool *sp, struct dv_spool_seg *g)
 {
 	struct dv_spool_seg **pp = &sp->head, *prev = NULL;
-	char name[64];
+	struct dv_spool_job j = {.kind = DV_JOB_UNLINK};
 
 	while (*pp && *pp != g) {
 		prev = *pp;
@@ -211,10 +268,9 @@ static void seg_delete(struct dv_spool *sp, struct dv_spool_seg *g)
 	*pp = g->next;
 	if (sp->tail == g)
 		sp->tail = prev;
-	seg_name(g->seq, name, sizeof(name));
-	if (unlinkat(sp->dir_fd, name, 0) && errno != ENOENT)
-		dv_bq_logf(&sp->log, DV_BQ_ERR, "spool: cannot delete %s/%s: %s", sp->dir, name,
-			   strerror(errno));
+	/* On the syncer, behind the jobs queued before (a dead letter's sync). */
+	seg_name(g->seq, j.name, sizeof(j.name));
+	job_submit(sp, &j);
 	sp->st.bytes -= g->bytes;
 	sp->st.segments--;
 	free(g->state);
@@ -244,59 +300,298 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int dv_spool_commit(struct dv_spool *sp)
+/* ---- the syncer thread --------------------------------------------------------------- */
+
+/* A commit job: append the bytes, make them durable; a seal then gives back
+ * the preallocation and closes the file. */
+static int job_commit(struct dv_spool_job *j)
 {
-	uint64_t t0, dt;
 	int rc;
 
-	if (sp->buf.len == 0 || sp->fd < 0)
-		return 0;
-	t0 = dv_monotonic_ns();
-	rc = write_all(sp->fd, sp->buf.p, sp->buf.len);
-	if (rc == 0 && !sp->no_sync && fdatasync(sp->fd))
+	/* A retry: whatever an earlier attempt left past the committed bytes goes. */
+	if (j->retry && ftruncate(j->fd, (off_t)j->base))
+		return -errno;
+	rc = write_all(j->fd, j->p, j->len);
+	if (rc == 0 && !j->no_sync && fdatasync(j->fd))
 		rc = -errno;
-	dt = dv_monotonic_ns() - t0;
-	sp->last_commit_ns = t0 + dt;
 	if (rc) {
 		/* A partial write leaves the file ending inside a record: put it
-		 * back where it was so the next commit writes whole records. */
-		if (ftruncate(sp->fd, (off_t)sp->tail->written) == 0)
-			lseek(sp->fd, 0, SEEK_END);
-		if (!sp->fail_logged++)
-			dv_bq_logf(&sp->log, DV_BQ_ERR,
-				   "spool: cannot write %zu bytes to %s: %s (will try again)",
-				   sp->buf.len, sp->dir, strerror(-rc));
+		 * back where it was so the retry writes whole records. */
+		if (ftruncate(j->fd, (off_t)j->base))
+			j->trunc_err = errno;
 		return rc;
 	}
-	sp->fail_logged = 0;
-	sp->tail->written += sp->buf.len;
-	sp->buf.len = 0;
-	sp->st.commits++;
-	sp->st.commit_ns_sum += dt;
-	if (dt > sp->st.commit_ns_max)
-		sp->st.commit_ns_max = dt;
+	if (j->seal) {
+		if (ftruncate(j->fd, (off_t)(j->base + j->len)))
+			j->trunc_err = errno;
+		close(j->fd);
+	}
 	return 0;
 }
 
-/* Seal the active segment: commit it, close it, delete it if it is done. */
-static int seal_active(struct dv_spool *sp)
+static void job_run(int dir_fd, struct dv_spool_job *j)
 {
-	struct dv_spool_seg *g = sp->tail;
+	uint64_t t0 = dv_monotonic_ns();
+	int rc = 0;
+
+	switch (j->kind) {
+	case DV_JOB_COMMIT:
+		rc = job_commit(j);
+		break;
+	case DV_JOB_DIRSYNC:
+		rc = fsync(dir_fd) ? -errno : 0;
+		break;
+	case DV_JOB_FDSYNC:
+		rc = fdatasync(j->fd) ? -errno : 0;
+		break;
+	case DV_JOB_UNLINK:
+		rc = unlinkat(dir_fd, j->name, 0) && errno != ENOENT ? -errno : 0;
+		break;
+	}
+	j->rc = rc;
+	j->ns = dv_monotonic_ns() - t0;
+}
+
+static void *syncer_main(void *arg)
+{
+	struct dv_spool *sp = arg;
+	struct dv_spool_syncer *y = &sp->sy;
+
+	pthread_mutex_lock(&y->mu);
+	for (;;) {
+		struct dv_spool_job *j;
+
+		while (y->done == y->queued && !y->stop)
+			pthread_cond_wait(&y->work, &y->mu);
+		if (y->done == y->queued)
+			break;
+		j = &y->q[y->done % DV_SPOOL_JOBS];
+		pthread_mutex_unlock(&y->mu);
+		job_run(sp->dir_fd, j);
+		pthread_mutex_lock(&y->mu);
+		__atomic_store_n(&y->done, y->done + 1, __ATOMIC_RELEASE);
+		pthread_cond_broadcast(&y->done_cv);
+	}
+	pthread_mutex_unlock(&y->mu);
+	return NULL;
+}
+
+static void seg_maybe_delete(struct dv_spool *sp, struct dv_spool_seg *g);
+
+/* A finished commit job, on the control lcore: its bytes count as written,
+ * or it waits a commit interval to run again. */
+static void commit_harvested(struct dv_spool *sp, const struct dv_spool_job *j)
+{
+	struct dv_spool_seg *g = j->seg;
+
+	sp->commit_queued = 0;
+	if (j->trunc_err)
+		dv_bq_logf(&sp->log, DV_BQ_WARN, "spool: ftruncate: %s", strerror(j->trunc_err));
+	if (j->rc) {
+		sp->commit.retry = 1;
+		sp->commit_rc = j->rc;
+		sp->last_commit_ns = dv_monotonic_ns();
+		if (!sp->fail_logged++)
+			dv_bq_logf(&sp->log, DV_BQ_ERR,
+				   "spool: cannot write %zu bytes to %s: %s (will try again)",
+				   j->len, sp->dir, strerror(-j->rc));
+		return;
+	}
+	sp->fail_logged = 0;
+	sp->commit_rc = 0;
+	sp->commit.kind = 0;
+	sp->wbuf.len = 0;
+	g->written += j->len;
+	if (j->len) {
+		sp->st.commits++;
+		sp->st.commit_ns_sum += j->ns;
+		if (j->ns > sp->st.commit_ns_max)
+			sp->st.commit_ns_max = j->ns;
+	}
+	if (j->seal) {
+		g->sealed = 1;
+		seg_maybe_delete(sp, g);
+	}
+}
+
+static void job_harvested(struct dv_spool *sp, const struct dv_spool_job *j)
+{
+	if (j->kind == DV_JOB_COMMIT)
+		commit_harvested(sp, j);
+	else if (j->rc && j->kind == DV_JOB_DIRSYNC)
+		dv_bq_logf(&sp->log, DV_BQ_WARN, "spool: fsync %s: %s", sp->dir, strerror(-j->rc));
+	else if (j->rc && j->kind == DV_JOB_FDSYNC)
+		dv_bq_logf(&sp->log, DV_BQ_ERR, "fdatasync %s: %s", j->what, strerror(-j->rc));
+	else if (j->rc && j->kind == DV_JOB_UNLINK)
+		dv_bq_logf(&sp->log, DV_BQ_ERR, "spool: cannot delete %s/%s: %s", sp->dir, j->name,
+			   strerror(-j->rc));
+}
+
+/* Take over every finished job, oldest first; no lock unless one finished. */
+static void syncer_harvest(struct dv_spool *sp)
+{
+	struct dv_spool_syncer *y = &sp->sy;
+
+	while (y->harvested < __atomic_load_n(&y->done, __ATOMIC_ACQUIRE)) {
+		struct dv_spool_job j = y->q[y->harvested % DV_SPOOL_JOBS];
+
+		y->harvested++; /* frees the slot: harvesting may queue a job */
+		job_harvested(sp, &j);
+	}
+}
+
+/* Wait for the next job to finish (the queue is full, or the buffer is at
+ * its bound) and harvest. The time is counted: the lcore waited for the disk. */
+static void syncer_wait_one(struct dv_spool *sp)
+{
+	struct dv_spool_syncer *y = &sp->sy;
+	uint64_t t0 = dv_monotonic_ns(), dt;
+
+	pthread_mutex_lock(&y->mu);
+	while (y->done == y->harvested && y->done != y->queued)
+		pthread_cond_wait(&y->done_cv, &y->mu);
+	pthread_mutex_unlock(&y->mu);
+	dt = dv_monotonic_ns() - t0;
+	sp->st.waits++;
+	sp->st.wait_ns_sum += dt;
+	if (dt > sp->st.wait_ns_max)
+		sp->st.wait_ns_max = dt;
+	syncer_harvest(sp);
+}
+
+/* Run every queued job and harvest it (and what harvesting queued). */
+static void syncer_flush(struct dv_spool *sp)
+{
+	struct dv_spool_syncer *y = &sp->sy;
+
+	if (!y->running)
+		return;
+	while (y->harvested != y->queued) {
+		pthread_mutex_lock(&y->mu);
+		while (y->done != y->queued)
+			pthread_cond_wait(&y->done_cv, &y->mu);
+		pthread_mutex_unlock(&y->mu);
+		syncer_harvest(sp);
+	}
+}
+
+/* Queue a job behind the others (waiting for room if the queue is full);
+ * without the thread (before open has started it, during close) it runs
+ * here and now. */
+static void job_submit(struct dv_spool *sp, const struct dv_spool_job *j)
+{
+	struct dv_spool_syncer *y = &sp->sy;
+
+	if (!y->running) {
+		struct dv_spool_job now = *j;
+
+		job_run(sp->dir_fd, &now);
+		job_harvested(sp, &now);
+		return;
+	}
+	syncer_harvest(sp);
+	while (y->queued - y->harvested == DV_SPOOL_JOBS)
+		syncer_wait_one(sp);
+	pthread_mutex_lock(&y->mu);
+	y->q[y->queued % DV_SPOOL_JOBS] = *j;
+	y->queued++;
+	pthread_cond_signal(&y->work);
+	pthread_mutex_unlock(&y->mu);
+}
+
+static int syncer_start(struct dv_spool *sp)
+{
+	struct dv_spool_syncer *y = &sp->sy;
 	int rc;
 
-	if (sp->fd < 0 || !g || g->sealed)
-		return 0;
-	rc = dv_spool_commit(sp);
-	if (rc)
-		return rc;
-	/* Give back what fallocate reserved past the end. */
-	if (g->allocated > g->written && ftruncate(sp->fd, (off_t)g->written))
-		dv_bq_logf(&sp->log, DV_BQ_WARN, "spool: ftruncate: %s", strerror(errno));
-	close(sp->fd);
-	sp->fd = -1;
-	g->sealed = 1;
-	seg_maybe_delete(sp, g);
+	pthread_mutex_init(&y->mu, NULL);
+	pthread_cond_init(&y->work, NULL);
+	pthread_cond_init(&y->done_cv, NULL);
+	rc = pthread_create(&y->tid, NULL, syncer_main, sp);
+	if (rc) {
+		pthread_cond_destroy(&y->done_cv);
+		pthread_cond_destroy(&y->work);
+		pthread_mutex_destroy(&y->mu);
+		return -rc;
+	}
+	pthread_setname_np(y->tid, "dv-spool-sync");
+	y->running = 1;
 	return 0;
+}
+
+/* Finish every job, then end the thread; later jobs run inline. */
+static void syncer_stop(struct dv_spool *sp)
+{
+	struct dv_spool_syncer *y = &sp->sy;
+
+	if (!y->running)
+		return;
+	syncer_flush(sp);
+	pthread_mutex_lock(&y->mu);
+	y->stop = 1;
+	pthread_cond_signal(&y->work);
+	pthread_mutex_unlock(&y->mu);
+	pthread_join(y->tid, NULL);
+	y->running = 0;
+	pthread_cond_destroy(&y->done_cv);
+	pthread_cond_destroy(&y->work);
+	pthread_mutex_destroy(&y->mu);
+}
+
+void dv_spool_sync_fd(struct dv_spool *sp, int fd, const char *what)
+{
+	struct dv_spool_job j = {.kind = DV_JOB_FDSYNC, .fd = fd, .what = what};
+
+	job_submit(sp, &j);
+}
+
+/* ---- committing ------------------------------------------------------------------------ */
+
+/* Hand the queued commit job to the syncer. */
+static void commit_queue(struct dv_spool *sp)
+{
+	sp->commit_queued = 1;
+	job_submit(sp, &sp->commit);
+}
+
+/* Start a commit of the buffer (seal: and then close the active segment).
+ * Only when no commit job exists; the lcore goes on at once. */
+static void commit_start(struct dv_spool *sp, int seal)
+{
+	struct dv_bq_buf t;
+
+	if (sp->commit.kind || sp->fd < 0 || (!sp->buf.len && !seal))
+		return;
+	t = sp->wbuf;
+	sp->wbuf = sp->buf;
+	sp->buf = t;
+	sp->buf.len = 0;
+	sp->commit = (struct dv_spool_job){.kind = DV_JOB_COMMIT,
+					   .fd = sp->fd,
+					   .p = sp->wbuf.p,
+					   .len = sp->wbuf.len,
+					   .base = sp->tail->written,
+					   .seal = seal,
+					   .no_sync = sp->no_sync,
+					   .seg = sp->tail};
+	if (seal)
+		sp->fd = -1; /* the job closes it; the next append opens a new segment */
+	sp->last_commit_ns = dv_monotonic_ns();
+	commit_queue(sp);
+}
+
+int dv_spool_commit(struct dv_spool *sp)
+{
+	syncer_flush(sp);
+	if (sp->commit.kind && !sp->commit_queued) { /* failed before: at once now */
+		commit_queue(sp);
+		syncer_flush(sp);
+	}
+	if (!sp->commit.kind && sp->buf.len) {
+		commit_start(sp, 0);
+		syncer_flush(sp);
+	}
+	return sp->commit.kind ? sp->commit_rc : 0;
 }
 
 static int open_active(struct dv_spool *sp)
@@ -315,9 +610,13 @@ static int open_active(struct dv_spool *sp)
 		unlinkat(sp->dir_fd, name, 0);
 		return -ENOMEM;
 	}
-	/* The new name must survive a power loss too. */
-	if (!sp->no_sync)
-		fsync(sp->dir_fd);
+	/* The new name must survive a power loss too: synced before the
+	 * segment's first commit job, which is queued behind this one. */
+	if (!sp->no_sync) {
+		struct dv_spool_job j = {.kind = DV_JOB_DIRSYNC};
+
+		job_submit(sp, &j);
+	}
 	return 0;
 }
 
@@ -339,10 +638,15 @@ int dv_spool_append(struct dv_spool *sp, const char *id, size_t id_len, const ch
 	}
 	g = sp->tail;
 	if (sp->fd >= 0 && g->bytes + need > sp->segment_bytes && g->nrecs > 0) {
-		rc = seal_active(sp);
-		if (rc)
-			return rc;
+		syncer_harvest(sp);
+		/* While a commit runs the segment grows on: its bytes follow that
+		 * job's; it is sealed at the first tick after the job. */
+		commit_start(sp, 1);
 	}
+	/* The disk has not kept up for many commit intervals: wait for it here,
+	 * as every commit once did, rather than let the buffer grow. */
+	while (sp->buf.len + need > sp->buf_max && sp->commit.kind && sp->commit_queued)
+		syncer_wait_one(sp);
 	if (sp->fd < 0) {
 		rc = open_active(sp);
 		if (rc) {
@@ -401,30 +705,37 @@ int dv_spool_append(struct dv_spool *sp, const char *id, size_t id_len, const ch
 	sp->st.bytes += need;
 	sp->st.records++;
 	sp->st.appended++;
-	if (sp->buf.len >= sp->commit_bytes)
-		(void)dv_spool_commit(sp); /* on failure kept buffered; tick tries again */
+	if (sp->buf.len >= sp->commit_bytes) {
+		syncer_harvest(sp);
+		commit_start(sp, 0); /* unless one runs; on failure tick tries again */
+	}
 	return 0;
 }
 
 int dv_spool_tick(struct dv_spool *sp, uint64_t now_ns)
 {
-	struct dv_spool_seg *g = sp->tail;
-	int rc = 0;
+	struct dv_spool_seg *g;
 
-	if (sp->buf.len && now_ns - sp->last_commit_ns >= sp->commit_ns)
-		rc = dv_spool_commit(sp);
-	else if (!sp->buf.len)
+	syncer_harvest(sp);
+	if (sp->commit.kind && !sp->commit_queued) { /* it failed: again an interval later */
+		if (now_ns - sp->last_commit_ns >= sp->commit_ns)
+			commit_queue(sp);
+	} else if (sp->buf.len && now_ns - sp->last_commit_ns >= sp->commit_ns) {
+		commit_start(sp, 0); /* unless one runs: then right after it */
+	} else if (!sp->buf.len && !sp->commit.kind) {
 		sp->last_commit_ns = now_ns;
+	}
 	/* A fully acknowledged active segment goes once it is a second old, so
 	 * a healthy run keeps almost nothing on disk (and a restart sends almost
 	 * nothing twice) without a file per batch; under a steady stream, where
 	 * some row is always in flight, the segment is sealed every
 	 * DV_SPOOL_SEAL_NS so it can go once its rows are accepted. */
-	if (rc == 0 && g && !g->sealed && sp->fd >= 0 && g->nrecs > 0 &&
+	g = sp->tail;
+	if (!sp->commit.kind && g && !g->sealed && sp->fd >= 0 && g->nrecs > 0 &&
 	    ((g->ndone == g->nrecs && now_ns - g->born_ns >= DV_NS_PER_SEC) ||
 	     now_ns - g->born_ns >= DV_SPOOL_SEAL_NS || g->bytes >= sp->segment_bytes))
-		rc = seal_active(sp);
-	return rc;
+		commit_start(sp, 1);
+	return sp->commit.kind && !sp->commit_queued ? sp->commit_rc : 0;
 }
 
 /* ---- states ------------------------------------------------------------------------ */
@@ -959,6 +1270,8 @@ int dv_spool_open(const struct dv_spool_config *c, struct dv_spool **out, char *
 	sp->commit_ns = c->commit_interval_ns;
 	sp->commit_bytes = c->commit_bytes ? c->commit_bytes : DV_SPOOL_COMMIT_BYTES;
 	sp->no_sync = c->no_sync;
+	sp->buf_max =
+	    16 * sp->commit_bytes > DV_SPOOL_BUF_MIN ? 16 * sp->commit_bytes : DV_SPOOL_BUF_MIN;
 	sp->last_commit_ns = dv_monotonic_ns();
 
 	rc = dv_spool_mkdirs(c->dir, err, errlen);
@@ -1004,6 +1317,12 @@ int dv_spool_open(const struct dv_spool_config *c, struct dv_spool **out, char *
 	}
 	sp->next_seq = n ? seqs[n - 1] + 1 : 1;
 	free(seqs);
+	rc = syncer_start(sp);
+	if (rc) {
+		snprintf(err, errlen, "spool directory %s: cannot start its syncer thread: %s",
+			 c->dir, strerror(-rc));
+		goto fail;
+	}
 	if (sp->st.recovered)
 		dv_bq_logf(&sp->log, DV_BQ_INFO,
 			   "spool: %" PRIu64 " rows in %u segment(s) (%" PRIu64
@@ -1021,11 +1340,14 @@ void dv_spool_close(struct dv_spool *sp)
 {
 	if (!sp)
 		return;
+	if ((sp->fd >= 0 || sp->commit.kind) && dv_spool_commit(sp))
+		dv_bq_logf(&sp->log, DV_BQ_ERR,
+			   "spool: %zu bytes could not be written to %s at close",
+			   sp->buf.len + sp->wbuf.len, sp->dir);
+	syncer_stop(sp);			/* what follows runs here */
+	if (sp->commit.kind && sp->commit.seal) /* a seal that kept failing */
+		close(sp->commit.fd);
 	if (sp->fd >= 0) {
-		if (dv_spool_commit(sp) && sp->buf.len)
-			dv_bq_logf(&sp->log, DV_BQ_ERR,
-				   "spool: %zu bytes could not be written to %s at close",
-				   sp->buf.len, sp->dir);
 		if (sp->tail && sp->tail->allocated > sp->tail->written &&
 		    ftruncate(sp->fd, (off_t)sp->tail->written) == 0 && !sp->no_sync)
 			fdatasync(sp->fd);
@@ -1046,6 +1368,7 @@ void dv_spool_close(struct dv_spool *sp)
 		free(g);
 	}
 	dv_bq_buf_free(&sp->buf);
+	dv_bq_buf_free(&sp->wbuf);
 	if (sp->lock_fd >= 0)
 		close(sp->lock_fd);
 	if (sp->dir_fd >= 0)

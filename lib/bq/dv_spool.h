@@ -26,7 +26,12 @@
  * because of them.
  *
  * One process per directory: open takes an exclusive flock on <dir>/lock.
- * Not thread-safe; the control lcore owns it.
+ * Not thread-safe; the control lcore owns it. The system calls that can
+ * stall on a slow disk (write + fdatasync of a commit, sealing, the
+ * directory's fsync, deleting a segment, dv_spool_sync_fd) run on a syncer
+ * thread the spool starts, in the order they were asked for; the caller
+ * waits for it only in dv_spool_commit and close, or when a disk stalled so
+ * long that the buffer or the job queue reached its bound.
  */
 #ifndef DV_SPOOL_H
 #define DV_SPOOL_H
@@ -68,9 +73,12 @@ struct dv_spool_stats {
 	uint64_t appended;	/* records appended since open */
 	uint64_t rejected;	/* appends refused: limit or disk full */
 	uint64_t commits;	/* group commits that wrote something */
-	uint64_t commit_ns_sum; /* time spent in write + fdatasync */
+	uint64_t commit_ns_sum; /* time spent in write + fdatasync (on the syncer thread) */
 	uint64_t commit_ns_max;
-	uint64_t replayed; /* records loaded back from disk */
+	uint64_t replayed;    /* records loaded back from disk */
+	uint64_t waits;	      /* times the caller waited for the syncer (buffer or queue full) */
+	uint64_t wait_ns_sum; /* and how long */
+	uint64_t wait_ns_max;
 };
 
 /* Default values of the optional fields. */
@@ -92,13 +100,22 @@ void dv_spool_close(struct dv_spool *sp);
 int dv_spool_append(struct dv_spool *sp, const char *id, size_t id_len, const char *row, size_t len,
 		    int loaded, struct dv_spool_ref *ref);
 
-/* Write the buffer and fdatasync. 0 or negative errno (the buffer is kept
- * and written again at the next commit). */
+/* Write the buffer and fdatasync, waiting for it and for every job the
+ * syncer has queued. 0 or negative errno (the bytes are kept and written
+ * again at the next commit). */
 int dv_spool_commit(struct dv_spool *sp);
 
-/* Timers: commit when the interval has passed, seal a segment that is big or
- * fully done. now_ns monotonic. Returns what commit returned, or 0. */
+/* Timers, without waiting: take over the syncer's finished jobs, start a
+ * commit when the interval has passed (one at a time: while one runs, the
+ * next starts at the first tick after it), seal a segment that is big or
+ * fully done. now_ns monotonic. Returns the error of a failed commit that
+ * waits to be tried again, or 0. */
 int dv_spool_tick(struct dv_spool *sp, uint64_t now_ns);
+
+/* fdatasync(fd) on the syncer thread, after every job asked for before
+ * (so a segment deleted afterwards is deleted after it); a failure is
+ * logged naming what. fd and what must stay valid until dv_spool_close. */
+void dv_spool_sync_fd(struct dv_spool *sp, int fd, const char *what);
 
 /* The row of ref was accepted (or dead-lettered, or given up): never send it
  * again. Deletes its segment when that was the last one. */

@@ -196,6 +196,16 @@ static void append(struct dv_spool *sp, int i, int loaded, struct dv_spool_ref *
 	    dv_spool_append(sp, id, strlen(id), row, strlen(row), loaded, ref ? ref : &r), 0);
 }
 
+/* append and commit: a segment due to be sealed is sealed by the append
+ * only when no commit job runs (else it grows until one is done), and the
+ * commit waits for the seal, so each segment rolls over exactly where its
+ * size says. */
+static void append_committed(struct dv_spool *sp, int i, int loaded, struct dv_spool_ref *ref)
+{
+	append(sp, i, loaded, ref);
+	assert_int_equal(dv_spool_commit(sp), 0);
+}
+
 /* ---- tests --------------------------------------------------------------------- */
 
 static void test_crc32c(void **state)
@@ -246,11 +256,9 @@ static void test_replay_order(void **state)
 
 	(void)state;
 	for (int i = 0; i < 20; i++)
-		append(sp, i, i % 5 == 0 /* 0, 5, 10, 15 held by the caller */, NULL);
-	/* Nothing is readable before the commit. */
+		append_committed(sp, i, i % 5 == 0 /* 0, 5, 10, 15 held by the caller */, NULL);
 	dv_spool_get_stats(sp, &st);
 	assert_int_equal(st.out, 16);
-	assert_int_equal(dv_spool_commit(sp), 0);
 	assert_true(count_files(".spool") > 2);
 	assert_int_equal(dv_spool_replay(sp, 10, 1 << 20, collect, &g), 10);
 	assert_int_equal(dv_spool_replay(sp, 100, 1 << 20, collect, &g), 6);
@@ -284,15 +292,16 @@ static void test_ack_deletes_segment(void **state)
 
 	(void)state;
 	for (int i = 0; i < 12; i++)
-		append(sp, i, 1, &ref[i]);
-	assert_int_equal(dv_spool_commit(sp), 0);
+		append_committed(sp, i, 1, &ref[i]);
 	files = count_files(".spool");
 	assert_true(files >= 4);
 	/* Segment 1 holds ref[0] and maybe more: all but the first done -> kept. */
 	for (int i = 1; i < 12 && ref[i].seg == ref[0].seg; i++)
 		dv_spool_done(sp, &ref[i]);
+	assert_int_equal(dv_spool_commit(sp), 0); /* the syncer unlinks: wait for it */
 	assert_int_equal(count_files(".spool"), files);
 	dv_spool_done(sp, &ref[0]);
+	assert_int_equal(dv_spool_commit(sp), 0);
 	assert_int_equal(count_files(".spool"), files - 1);
 	assert_int_equal(file_size("seg-0000000000000001.spool"), -1);
 	/* The rest in reverse order (a ref of a deleted segment is gone: the
@@ -306,6 +315,7 @@ static void test_ack_deletes_segment(void **state)
 			dv_spool_done(sp, &ref[i]);
 	}
 	assert_int_equal(dv_spool_records(sp), 0);
+	assert_int_equal(dv_spool_commit(sp), 0);
 	/* The active segment stays until it is sealed or the spool closes. */
 	assert_int_equal(count_files(".spool"), 1);
 	dv_spool_close(sp);
@@ -350,6 +360,7 @@ static void test_reopen(void **state)
 	assert_true(file_size("seg-0000000000000002.spool") > 0);
 	for (int i = 0; i < 4; i++)
 		dv_spool_done(sp, &g.ref[i]);
+	assert_int_equal(dv_spool_commit(sp), 0); /* the syncer unlinks: wait for it */
 	assert_int_equal(file_size("seg-0000000000000001.spool"), -1);
 	dv_spool_close(sp);
 }
@@ -482,7 +493,7 @@ static void test_size_limit(void **state)
 
 	(void)state;
 	for (int i = 0; i < 3; i++)
-		append(sp, i, 1, &ref[i]);
+		append_committed(sp, i, 1, &ref[i]);
 	assert_int_equal(dv_spool_append(sp, id, strlen(id), "{}", 2, 1, &r), -ENOSPC);
 	dv_spool_get_stats(sp, &st);
 	assert_int_equal(st.rejected, 1);

@@ -13,6 +13,11 @@
  * fsync. The expected state after each step is the promise itself; the
  * no_sync configuration (tests and benchmarks only) is the control that
  * shows the watching works: there the same steps must leave files unsynced.
+ *
+ * The same wrappers can make every sync slow (slow_ns) and note which thread
+ * ran it: with a 300 ms fdatasync, the spool's timers and appends must still
+ * return at once (the syncs run on the spool's syncer thread), and replay
+ * must see a commit's rows only once that commit is done.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,8 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "dv_time.h"
 
 #include "dv_spool.h"
 
@@ -46,6 +55,23 @@ struct watched {
 
 static struct watched files[MAX_FILES];
 static int nfiles;
+
+/* Every sync takes this long (0: as the kernel does); the threads that ran
+ * syncs, and how many ran on this test's own thread. */
+static uint64_t slow_ns;
+static pid_t main_tid;
+static int syncs_on_main;
+static pthread_mutex_t files_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void slow_sync(void)
+{
+	struct timespec ts = {(time_t)(slow_ns / 1000000000u), (long)(slow_ns % 1000000000u)};
+
+	if (slow_ns)
+		nanosleep(&ts, NULL);
+	if (gettid() == main_tid)
+		__atomic_fetch_add(&syncs_on_main, 1, __ATOMIC_RELAXED);
+}
 
 static struct watched *watched_path(const char *path)
 {
@@ -77,25 +103,32 @@ ssize_t write(int fd, const void *buf, size_t n)
 	ssize_t w = syscall(SYS_write, fd, buf, n);
 
 	if (w > 0 && fd > 2) {
-		struct watched *f = watched_fd(fd);
+		struct watched *f;
 
+		pthread_mutex_lock(&files_mu);
+		f = watched_fd(fd);
 		if (f) {
 			f->unsynced += (uint64_t)w;
 			f->written += (uint64_t)w;
 		}
+		pthread_mutex_unlock(&files_mu);
 	}
 	return w;
 }
 
 static int synced(int fd, int rc)
 {
+	slow_sync();
 	if (rc == 0) {
-		struct watched *f = watched_fd(fd);
+		struct watched *f;
 
+		pthread_mutex_lock(&files_mu);
+		f = watched_fd(fd);
 		if (f) {
 			f->unsynced = 0;
 			f->syncs++;
 		}
+		pthread_mutex_unlock(&files_mu);
 	}
 	return rc;
 }
@@ -128,10 +161,13 @@ int openat(int dirfd, const char *name, int flags, ...)
 	fd = (int)syscall(SYS_openat, dirfd, name, flags, mode);
 	if (fd >= 0 && (flags & O_CREAT) && !existed && !strncmp(name, "seg-", 4) &&
 	    strstr(name, ".spool")) {
-		struct watched *d = watched_fd(dirfd);
+		struct watched *d;
 
+		pthread_mutex_lock(&files_mu);
+		d = watched_fd(dirfd);
 		if (d)
 			d->unsynced++;
+		pthread_mutex_unlock(&files_mu);
 	}
 	return fd;
 }
@@ -155,6 +191,9 @@ static int setup(void **state)
 	}
 	memset(files, 0, sizeof(files));
 	nfiles = 0;
+	slow_ns = 0;
+	main_tid = gettid();
+	syncs_on_main = 0;
 	return 0;
 }
 
@@ -303,6 +342,81 @@ static void test_no_sync_is_seen(void **state)
 	dv_spool_close(sp);
 }
 
+static int count_rows(void *arg, const struct dv_spool_ref *ref, const char *id, size_t id_len,
+		      const char *row, size_t len)
+{
+	(void)ref, (void)id, (void)id_len, (void)row, (void)len;
+	++*(int *)arg;
+	return 0;
+}
+
+static uint64_t ms_since(uint64_t t0)
+{
+	return (dv_monotonic_ns() - t0) / 1000000u;
+}
+
+/* Every sync takes 300 ms: the timers and the appends return at once while
+ * the commit runs on the syncer thread; its rows are readable (and synced,
+ * name and all) only once it is done, the rows appended meanwhile only
+ * after the next; a caller's file given to dv_spool_sync_fd is synced there
+ * too. Nothing is synced on the caller's thread until close. */
+static void test_slow_sync_off_the_caller(void **state)
+{
+	struct dv_spool_stats st;
+	struct dv_spool *sp;
+	uint64_t t0, now;
+	char other[300];
+	int fd, n = 0, waited;
+
+	(void)state;
+	sp = open_ok(0, 0);
+	slow_ns = 300 * 1000000ull;
+	append_rows(sp, 0, 50);
+	t0 = dv_monotonic_ns();
+	now = t0 + DV_NS_PER_SEC; /* the commit interval has passed */
+	assert_int_equal(dv_spool_tick(sp, now), 0);
+	append_rows(sp, 50, 50);				      /* while the commit runs */
+	snprintf(other, sizeof(other), "%s/dead-letter.ndjson", dir); /* as the sink's */
+	fd = open(other, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "{}\n", 3), 3);
+	dv_spool_sync_fd(sp, fd, other);
+	assert_int_equal(dv_spool_tick(sp, now + 1), 0);
+	fprintf(stderr, "  tick, 50 appends, sync_fd, tick: %" PRIu64 " ms\n", ms_since(t0));
+	assert_true(ms_since(t0) < 150);
+	assert_int_equal(dv_spool_replay(sp, 1000, 1 << 20, count_rows, &n), 0);
+	assert_int_equal(n, 0); /* not committed yet: not readable */
+	dv_spool_get_stats(sp, &st);
+	assert_int_equal(st.commits, 0);
+
+	/* Ticks until the commit is harvested; none of them waits. */
+	for (waited = 0; waited < 5000 && st.commits == 0; waited += 10) {
+		uint64_t t1 = dv_monotonic_ns();
+
+		dv_spool_tick(sp, now + 2);
+		assert_true(ms_since(t1) < 50);
+		usleep(10000);
+		dv_spool_get_stats(sp, &st);
+	}
+	fprintf(stderr, "  first commit harvested after %" PRIu64 " ms (%" PRIu64 " ms in it)\n",
+		ms_since(t0), st.commit_ns_max / 1000000u);
+	assert_int_equal(st.commits, 1);
+	assert_true(ms_since(t0) >= 300);
+	assert_true(st.commit_ns_max >= 300 * 1000000ull);
+	assert_int_equal(dv_spool_replay(sp, 1000, 1 << 20, count_rows, &n), 50);
+	assert_int_equal(st.waits, 0);
+	assert_int_equal(syncs_on_main, 0);
+
+	assert_int_equal(dv_spool_commit(sp), 0); /* the rest, and the file: waits */
+	assert_int_equal(dv_spool_replay(sp, 1000, 1 << 20, count_rows, &n), 50);
+	assert_int_equal(n, 100);
+	assert_int_equal(unsynced_in_dir(), 0);
+	assert_int_equal(syncs_on_main, 0);
+	slow_ns = 0;
+	dv_spool_close(sp);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +424,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_new_segments_synced, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_syncs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_sync_is_seen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_sync_off_the_caller, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
