@@ -642,6 +642,7 @@ static void dv_bq_schedule(struct dv_bq_sink *s)
 			break;
 		}
 		dv_bq_settle_answered(s); /* an API that waits for its answer in start() */
+		dv_spool_tick(s->spool, s->now_ns = dv_monotonic_ns()); /* so new rows commit */
 	}
 }
 

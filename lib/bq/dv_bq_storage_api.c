@@ -28,8 +28,15 @@
  *   RETRY, FAILED       all again after a backoff, on a new call
  *   UNAUTHENTICATED     the token was refused
  *   INVALID             the request refused as a whole (the sink bisects it)
- * Not yet: the stream's name and offset are not kept in the spool, so a
- * restart opens a new stream and rows spooled but stored may repeat.
+ *
+ * Restarts (dv_bq_stream_state.h): every request sent on a new offset is
+ * written to the journal beside the spool (stream, offset, insertIds) and
+ * synced before it goes on the wire. A start that finds rows of an earlier
+ * run there finalizes each of their streams before its first append (the
+ * answer is the stream's row count), then, as the spool gives its rows
+ * back, a row found stored (its offset below that count) is delivered
+ * without being sent, one not stored is sent like any row, and one whose
+ * stream is gone is sent and counted as a row that may repeat.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -40,6 +47,7 @@
 #include "dv_bq_api.h"
 #include "dv_bq_proto.h"
 #include "dv_bq_storage.h"
+#include "dv_bq_stream_state.h"
 #include "dv_row.h"
 
 /* Room kept under the 10 MB limit for the request's own fields (stream
@@ -69,6 +77,11 @@ struct dv_bq_sw {
 	char (*unsure)[DV_INSERT_ID_MAX];
 	uint32_t unsure_cap, nunsure;
 	int64_t unsure_off;
+	struct dv_bq_ss *ss; /* streams and journal beside the spool; NULL: none */
+	uint32_t stream_id;  /* sw->stream's in the journal */
+	const char **ids;    /* the insertIds of the rows sent, for the journal */
+	uint32_t ids_cap;
+	uint64_t found_stored;	     /* rows of an earlier run found stored */
 	struct dv_sink_stats *stats; /* the sink's: bq_appends, bq_already_exists, ... */
 	struct dv_bq_req *reqs;
 	uint32_t nreqs;
@@ -169,6 +182,15 @@ static int dv_bq_sw_ready(struct dv_bq_sw *sw, struct dv_bq_req *q, const char *
 		}
 		sw->next = 0;
 		sw->stats->bq_new_streams++;
+		if (sw->ss && dv_bq_ss_stream(sw->ss, sw->stream, &sw->stream_id)) {
+			*res = (struct dv_bq_storage_result){.outcome = DV_BQS_RETRY};
+			snprintf(res->message, sizeof(res->message),
+				 "the stream cannot be written to %s in the spool directory",
+				 DV_BQ_SS_FILE);
+			sw->stream[0] = '\0';
+			dv_bq_sw_whole(sw, q, "CreateWriteStream", res);
+			return -1;
+		}
 		dv_bq_logf(sw->log, DV_BQ_INFO, "rows go to stream %s", sw->stream);
 	}
 	if (!sw->call) {
@@ -185,13 +207,77 @@ static int dv_bq_sw_ready(struct dv_bq_sw *sw, struct dv_bq_req *q, const char *
 	return 0;
 }
 
+/* ---- rows of an earlier run -------------------------------------------------------- */
+
+/* Finalize every stream an earlier run left rows on: its row count tells
+ * which of them are stored. 0, or -1 with q answered as a whole. */
+static int dv_bq_sw_recover(struct dv_bq_sw *sw, struct dv_bq_req *q, const char *token,
+			    struct dv_bq_storage_result *res)
+{
+	const char *name;
+	uint32_t id;
+
+	while (dv_bq_ss_unresolved(sw->ss, &id, &name)) {
+		int64_t rows = -1;
+
+		switch (dv_bq_storage_finalize(sw->s, token, name, &rows, res)) {
+		case DV_BQS_OK:
+			dv_bq_logf(
+			    sw->log, DV_BQ_NOTICE,
+			    "stream %s of an earlier run finalized with %" PRId64
+			    " rows: its rows in the spool that are stored are not sent again",
+			    name, rows);
+			break;
+		case DV_BQS_RETRY:
+		case DV_BQS_UNAUTHENTICATED:
+			dv_bq_sw_whole(sw, q, "FinalizeWriteStream", res);
+			return -1;
+		default: /* gone (NOT_FOUND, expired) or refused: its rows may repeat */
+			dv_bq_logf(sw->log, DV_BQ_WARN,
+				   "stream %s of an earlier run cannot be finalized (%s: %s): its "
+				   "rows in the spool go to a new stream and may be stored twice",
+				   name, dv_bq_storage_outcome_name(res->outcome), res->message);
+			rows = -1;
+		}
+		dv_bq_storage_result_clear(res);
+		dv_bq_ss_resolve(sw->ss, id, rows); /* kept in memory even if not written */
+	}
+	return 0;
+}
+
+/* Rows of q an earlier run stored are delivered (verdict DV_BQ_OK), not
+ * sent; rows sent to a stream that is gone may repeat (counted). */
+static void dv_bq_sw_recovered(struct dv_bq_sw *sw, struct dv_bq_req *q)
+{
+	uint32_t stored = 0;
+
+	for (uint32_t i = 0; i < q->nrows && dv_bq_ss_recovering(sw->ss); i++) {
+		switch (dv_bq_ss_take(sw->ss, q->rows[i]->data)) {
+		case DV_BQ_SS_STORED:
+			q->verdict[i] = DV_BQ_OK;
+			stored++;
+			break;
+		case DV_BQ_SS_MAY_REPEAT:
+			sw->stats->bq_may_repeat++;
+			break;
+		default:
+			break;
+		}
+	}
+	if (stored) {
+		sw->stats->bq_already_exists++;
+		sw->found_stored += stored;
+	}
+}
+
 /* ---- the request ---------------------------------------------------------------- */
 
 /*
- * Encode q's rows into sw->rows, from the first: a row that is no flow row is
- * dead at once; the request stops before 10 MB and, while a request is
- * unsure, after its rows. Every row not sent is DV_BQ_STOPPED. 0; 1 when the
- * rows are not the unsure request's (nothing encoded); -ENOMEM.
+ * Encode q's rows into sw->rows, from the first (but those already
+ * DV_BQ_OK): a row that is no flow row is dead at once; the request stops
+ * before 10 MB and, while a request is unsure, after its rows. Every row not
+ * sent stays DV_BQ_STOPPED. 0; 1 when the rows are not the unsure request's
+ * (nothing encoded); -ENOMEM.
  */
 static int dv_bq_sw_encode(struct dv_bq_sw *sw, struct dv_bq_req *q)
 {
@@ -200,14 +286,16 @@ static int dv_bq_sw_encode(struct dv_bq_sw *sw, struct dv_bq_req *q)
 
 	dv_bq_rows_clear(&sw->rows);
 	sw->nsent = 0;
-	memset(q->verdict, DV_BQ_STOPPED, q->nrows);
 	if (dv_bq_sw_grow((void **)&sw->sent, &sw->sent_cap, q->nrows, sizeof(*sw->sent)))
 		return -ENOMEM;
 	for (uint32_t i = 0; i < q->nrows; i++) {
 		const struct dv_bq_row *r = q->rows[i];
 		const char *column;
-		int n = dv_bq_proto_row_json(dv_bq_row_text(r), r->len, buf, sizeof(buf), &column);
+		int n;
 
+		if (q->verdict[i] == DV_BQ_OK) /* stored by an earlier run */
+			continue;
+		n = dv_bq_proto_row_json(dv_bq_row_text(r), r->len, buf, sizeof(buf), &column);
 		if (n < 0) {
 			q->verdict[i] = DV_BQ_DEAD;
 			if (dv_bq_sw_dead(q, i, column ? column : "",
@@ -340,6 +428,34 @@ static void dv_bq_sw_answer(struct dv_bq_sw *sw, struct dv_bq_req *q,
 	dv_bq_sw_whole(sw, q, "AppendRows", res);
 }
 
+/* A request at a new offset goes in the journal first (one sent again at
+ * its offset is there already). 0, or -1 with q answered: send again. */
+static int dv_bq_sw_journal(struct dv_bq_sw *sw, struct dv_bq_req *q)
+{
+	int rc;
+
+	if (!sw->ss || sw->nunsure)
+		return 0;
+	if (dv_bq_sw_grow((void **)&sw->ids, &sw->ids_cap, sw->nsent, sizeof(*sw->ids)))
+		rc = -ENOMEM;
+	else {
+		for (uint32_t k = 0; k < sw->nsent; k++)
+			sw->ids[k] = q->rows[sw->sent[k]]->data;
+		rc = dv_bq_ss_sending(sw->ss, sw->stream_id, sw->next, sw->ids, sw->nsent);
+	}
+	if (rc == 0)
+		return 0;
+	for (uint32_t k = 0; k < sw->nsent; k++)
+		q->verdict[sw->sent[k]] = DV_BQ_RETRY;
+	q->answer.failed = 1;
+	snprintf(q->answer.error, sizeof(q->answer.error),
+		 "the request cannot be written to %s in the spool directory: %s", DV_BQ_SS_FILE,
+		 strerror(-rc));
+	dv_bq_logf(sw->log, DV_BQ_ERR, "%s; %u rows will be sent again", q->answer.error,
+		   sw->nsent);
+	return -1;
+}
+
 static int dv_bq_sw_start(struct dv_bq_api *a, struct dv_bq_req *q, const char *auth)
 {
 	static const char bearer[] = "Authorization: Bearer ";
@@ -355,6 +471,12 @@ static int dv_bq_sw_start(struct dv_bq_api *a, struct dv_bq_req *q, const char *
 	q->answer = (struct dv_bq_answer){.outcome = DV_BQ_ANSWERED};
 	q->answered = 1;
 	dv_bq_storage_result_clear(&p->res);
+	memset(q->verdict, DV_BQ_STOPPED, q->nrows);
+	if (sw->ss && dv_bq_ss_unresolved(sw->ss, &(uint32_t){0}, &(const char *){NULL}) &&
+	    dv_bq_sw_recover(sw, q, token, &p->res))
+		return 0;
+	if (sw->ss)
+		dv_bq_sw_recovered(sw, q);
 	rc = dv_bq_sw_encode(sw, q);
 	if (rc == 1) { /* should not happen: the sink keeps the order of rows sent again */
 		dv_bq_logf(sw->log, DV_BQ_ERR,
@@ -368,7 +490,7 @@ static int dv_bq_sw_start(struct dv_bq_api *a, struct dv_bq_req *q, const char *
 		return rc;
 	if (sw->nsent == 0) /* nothing to send: every row was dead */
 		return 0;
-	if (dv_bq_sw_ready(sw, q, token, &p->res))
+	if (dv_bq_sw_ready(sw, q, token, &p->res) || dv_bq_sw_journal(sw, q))
 		return 0;
 	q->offset = sw->next;
 	dv_bq_append_send(sw->call, sw->next, &sw->rows, &p->res);
@@ -398,6 +520,13 @@ static void dv_bq_sw_destroy(struct dv_bq_api *a)
 			   " rows may have been stored twice",
 			   sw->stats->bq_appends, sw->stats->bq_already_exists,
 			   sw->stats->bq_new_streams, sw->stats->bq_may_repeat);
+	if (sw->found_stored)
+		dv_bq_logf(sw->log, DV_BQ_NOTICE,
+			   "storage write: %" PRIu64 " rows from the spool were stored by an "
+			   "earlier run (its stream's row count): delivered, not sent again",
+			   sw->found_stored);
+	dv_bq_ss_close(sw->ss);
+	free(sw->ids);
 	dv_bq_sw_end_call(sw);
 	dv_bq_storage_close(sw->s);
 	for (uint32_t i = 0; sw->slots && i < sw->nreqs; i++) {
@@ -448,6 +577,8 @@ int dv_bq_storage_api_open(struct dv_bq_api *a, const struct dv_bq_api_env *env,
 		return n;
 	}
 	sw->desc_len = (size_t)n;
+	if (c->spool_dir && (n = dv_bq_ss_open(c->spool_dir, sw->log, &sw->ss, err, errlen)))
+		return n;
 	sw->s = dv_bq_storage_open(
 	    &(struct dv_bq_storage_conf){
 		.endpoint = c->storage_endpoint,

@@ -28,13 +28,22 @@ Control (plain HTTP on 127.0.0.1, the port in --control-port-file):
                           answered with an append_result (stored and answered),
                           request_bytes their serialized sizes summed
   GET  /streams           {name: {"next": N, "finalized": bool, "table": T}}
-  GET  /rows?stream=S     the stored rows as JSON, one a line
+  GET  /rows?stream=S     the stored rows as JSON, one a line (a vanished stream's too:
+                          a committed stream's rows stay in the table)
+  POST /check?table=T     body: the rows devourer exported (NDJSON, as its file sink
+                          wrote them); answers {"exported", "stored", "missing", "twice",
+                          "extra"}: rows of table T (projects/P/datasets/D/tables/T, every
+                          stream, vanished ones too) counted by their key (id:segment):
+                          exported and never stored, stored more than once, stored and
+                          not exported
   POST /fault             {"kind": K, "count": N, "seconds": S, "method": M (any)}: the
                           next N calls (1 by default), or every call for S seconds; K one of
                           unavailable, resource_exhausted, aborted, internal (the call
                           ends with that status, nothing stored), drop_after_store
                           (AppendRows: stored, then the connection is reset unanswered),
-                          vanish (AppendRows: the stream is gone before the request)
+                          vanish (AppendRows: the stream is gone before the request),
+                          delay (AppendRows: each request waits "ms" milliseconds first)
+  POST /clear             no more faults (those for a time included)
   POST /reject            {"field": F, "value": V}: rows whose field F is V are row
                           errors (FIELDS_ERROR); {} clears
   POST /vanish            {"stream": S}: the stream is gone (NOT_FOUND from now on)
@@ -186,6 +195,7 @@ class State:
         self.streams = {}   # name -> dict(table, rows [keys], decoded [dict], finalized, ...)
         self.seen = {}      # table -> {row key: times stored}
         self.vanished = set()
+        self.gone = {}      # name -> the vanished stream (its rows stay in the table)
         self.faults = []
         self.reject = None  # (field, value)
         self.n = 0
@@ -200,7 +210,7 @@ class State:
         with self.lock:
             self.stats[k] += n
 
-    def take_fault(self, kinds, method):
+    def take_fault(self, kinds, method, whole=False):
         with self.lock:
             for f in self.faults:
                 if f["kind"] not in kinds or f.get("method", method) != method:
@@ -211,8 +221,36 @@ class State:
                     if f["count"] is not None:
                         f["count"] -= 1
                     self.stats["faults_fired"] += 1
-                    return f["kind"]
+                    return f if whole else f["kind"]
         return None
+
+    def vanish(self, name):
+        """The stream is gone (caller holds the lock); its rows stay in the table."""
+        s = self.streams.pop(name, None)
+        if s is not None:
+            self.gone[name] = s
+            self.vanished.add(name)
+        return s is not None
+
+    def check(self, table, exported):
+        """Rows of table against the exported ones, by key (id:segment)."""
+        want = {}
+        for r in exported:
+            k = "%s:%s" % (r["id"], r["segment"])
+            want[k] = want.get(k, 0) + 1
+        got = {}
+        with self.lock:
+            for s in list(self.streams.values()) + list(self.gone.values()):
+                if s["table"] != table:
+                    continue
+                for m in s["decoded"]:
+                    k = "%s:%s" % (m.get("id"), m.get("segment", 0))
+                    got[k] = got.get(k, 0) + 1
+        return {"exported": sum(want.values()), "stored": sum(got.values()),
+                "missing": sum(1 for k in want if k not in got),
+                "twice": sum(n - 1 for n in got.values() if n > 1),
+                "extra": sum(1 for k in got if k not in want),
+                "exported_twice": sum(n - 1 for n in want.values() if n > 1)}
 
     def token_ok(self, tok):
         if tok in self.tokens:
@@ -360,10 +398,12 @@ class Service:
                 self.st.count("too_large")
                 self.abort(context, grpc.StatusCode.INVALID_ARGUMENT,
                            "AppendRows request too large: %d limit %d" % (size, MAX_REQUEST))
+            delay = self.st.take_fault({"delay"}, "AppendRows", whole=True)
+            if delay:
+                time.sleep(float(delay.get("ms", 100)) / 1000)
             if self.st.take_fault({"vanish"}, "AppendRows"):
                 with self.st.lock:
-                    self.st.streams.pop(name, None)
-                    self.st.vanished.add(name)
+                    self.st.vanish(name)
             s = self.stream_or_abort(context, name)
             if req.proto_rows.HasField("writer_schema"):
                 desc_bytes = req.proto_rows.writer_schema.proto_descriptor.SerializeToString()
@@ -493,7 +533,8 @@ class Control(BaseHTTPRequestHandler):
                 return self.send(200, {n: {"next": len(s["rows"]), "finalized": s["finalized"],
                                            "table": s["table"]} for n, s in st.streams.items()})
             if u.path == "/rows":
-                s = st.streams.get(parse_qs(u.query).get("stream", [""])[0])
+                name = parse_qs(u.query).get("stream", [""])[0]
+                s = st.streams.get(name, st.gone.get(name))
                 if s is None:
                     return self.send(404, {"error": "no such stream"})
                 return self.send(200, text="".join(json.dumps(r) + "\n" for r in s["decoded"]))
@@ -502,27 +543,37 @@ class Control(BaseHTTPRequestHandler):
     def do_POST(self):
         st = self.server.st
         n = int(self.headers.get("Content-Length", 0))
+        raw = self.rfile.read(n)
+        u = urlsplit(self.path)
+        path = u.path
+        if path == "/check":
+            try:
+                rows = [json.loads(l) for l in raw.decode().splitlines() if l.strip()]
+            except ValueError:
+                return self.send(400, {"error": "bad NDJSON"})
+            return self.send(200, st.check(parse_qs(u.query).get("table", [""])[0], rows))
         try:
-            body = json.loads(self.rfile.read(n) or b"{}")
+            body = json.loads(raw or b"{}")
         except ValueError:
             return self.send(400, {"error": "bad JSON"})
-        path = urlsplit(self.path).path
         with st.lock:
             if path == "/fault":
-                if body.get("kind") not in set(FAULT_CODES) | {"drop_after_store", "vanish"}:
+                if body.get("kind") not in set(FAULT_CODES) | {"drop_after_store", "vanish",
+                                                                "delay"}:
                     return self.send(400, {"error": "unknown fault kind"})
                 # For `count` calls (1 by default), or all calls for `seconds`.
                 until = time.time() + float(body["seconds"]) if "seconds" in body else None
                 count = int(body["count"]) if "count" in body else None if until else 1
                 st.faults.append(dict(body, count=count, until=until))
                 return self.send(200, {"ok": True})
+            if path == "/clear":
+                st.faults = []
+                return self.send(200, {"ok": True})
             if path == "/reject":
                 st.reject = (body["field"], str(body["value"])) if body else None
                 return self.send(200, {"ok": True})
             if path == "/vanish":
-                found = st.streams.pop(body.get("stream", ""), None) is not None
-                if found:
-                    st.vanished.add(body["stream"])
+                found = st.vanish(body.get("stream", ""))
                 return self.send(200 if found else 404, {"ok": found})
         self.send(404, {"error": "unknown path"})
 
