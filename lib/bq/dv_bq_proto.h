@@ -50,10 +50,14 @@ int dv_bq_proto_row(const struct dv_export_rec *r, const char *sensor, uint8_t *
  * replayed from the spool has nothing else): each column of dv_columns.def
  * by name, a STRING from a JSON string, an INTEGER from a JSON integer, a
  * TIMESTAMP from dv_time_format()'s text; null or absent columns are left
- * out, other members ignored. For a row of dv_row_format() the bytes are
- * those of dv_bq_proto_row(). Returns the length, -ENOSPC, or -EINVAL for
- * text that is not such a row (*column then names the column at fault, or
- * is NULL when the text is no JSON object).
+ * out, members that are no column checked and ignored. For a row of
+ * dv_row_format() the bytes are those of dv_bq_proto_row(). One pass over
+ * the text (never past len), no allocation; RFC 8259 JSON, but only a flat
+ * object whose values are strings, integers, true, false or null.
+ * Returns the length, -ENOSPC, or -EINVAL for text that is not such a row:
+ * *column then names the column whose value is not of its type, or is NULL
+ * when the text itself is refused (not JSON, not a flat object, a number
+ * with a fraction or an exponent, a column twice).
  */
 int dv_bq_proto_row_json(const char *json, size_t len, uint8_t *buf, size_t cap,
 			 const char **column);

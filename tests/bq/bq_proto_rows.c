@@ -11,11 +11,24 @@
  * sensors (quotes, control characters, UTF-8, empty), any status or end.
  * The Python side decodes each protobuf row with a message class built
  * from the printed descriptor and compares it with the JSON row.
+ *
+ * Every row is also encoded from its JSON text twice: by the library's
+ * scanner (dv_bq_proto_row_json) and by the reference encoder over jansson
+ * (bq_proto_json_ref.c, the encoder the scanner replaced); both must give
+ * the record encoder's bytes, or the driver fails (exit 1, the row on
+ * stderr).
+ *
+ *   bq_proto_rows --json FILE...
+ * prints the descriptor and then, for every line of the NDJSON files (rows
+ * the program wrote from captures), "row <hex of dv_bq_proto_row_json()>
+ * <the line>", after checking that the reference gives the same bytes;
+ * then "json <rows> rows, <bytes> protobuf bytes" on stderr.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bq_proto_json_ref.h"
 #include "dv_bq_proto.h"
 #include "dv_decap.h"
 #include "dv_parse.h"
@@ -35,15 +48,39 @@ static void print_hex(const uint8_t *b, int n)
 		printf("%02x", b[i]);
 }
 
+/* The scanner's and the reference's bytes from the JSON text: the same
+ * return and the same bytes, or 1 with the text on stderr. */
+static int same_as_ref(const char *json, size_t len, uint8_t *pb, int *n)
+{
+	uint8_t ref[DV_BQ_PROTO_ROW_MAX];
+	const char *col, *ref_col;
+	int m = bq_proto_json_ref(json, len, ref, sizeof(ref), &ref_col, false);
+
+	*n = dv_bq_proto_row_json(json, len, pb, DV_BQ_PROTO_ROW_MAX, &col);
+	if (*n == m && (m < 0 || memcmp(pb, ref, (size_t)m) == 0))
+		return 0;
+	fprintf(stderr, "bq_proto_rows: scanner %d, reference %d bytes: %.*s\n", *n, m, (int)len,
+		json);
+	return 1;
+}
+
 static int emit(const struct dv_export_rec *r, const char *sensor)
 {
-	uint8_t pb[DV_BQ_PROTO_ROW_MAX];
+	uint8_t pb[DV_BQ_PROTO_ROW_MAX], from_json[DV_BQ_PROTO_ROW_MAX];
 	char json[DV_ROW_MAX];
 	int n = dv_bq_proto_row(r, sensor, pb, sizeof(pb));
 	int j = dv_row_format(r, sensor, json, sizeof(json));
+	int m;
 
 	if (n < 0 || j < 0) {
 		fprintf(stderr, "bq_proto_rows: encode failed (%d, %d)\n", n, j);
+		return 1;
+	}
+	if (same_as_ref(json, (size_t)j, from_json, &m))
+		return 1;
+	if (m != n || memcmp(pb, from_json, (size_t)n) != 0) {
+		fprintf(stderr, "bq_proto_rows: the record gives %d bytes, its text %d: %s\n", n, m,
+			json);
 		return 1;
 	}
 	printf("row ");
@@ -154,6 +191,44 @@ static const char *const sensors[] = {
     "bench-sensor", "tap-01.fra", "quote\"back\\slash", "tab\tnewline\n", "Zürich-ö", "",
 };
 
+/* Rows from NDJSON files (bq_proto_rows --json FILE...). */
+static int from_files(int nfiles, char **files)
+{
+	uint8_t pb[DV_BQ_PROTO_ROW_MAX];
+	char *line = NULL;
+	size_t cap = 0;
+	long rows = 0, bytes = 0;
+	int fail = 0, n;
+
+	for (int f = 0; f < nfiles; f++) {
+		FILE *in = fopen(files[f], "r");
+		ssize_t len;
+
+		if (in == NULL) {
+			perror(files[f]);
+			return 1;
+		}
+		while ((len = getline(&line, &cap, in)) > 0) {
+			len -= line[len - 1] == '\n';
+			fail |= same_as_ref(line, (size_t)len, pb, &n);
+			if (n < 0) {
+				fprintf(stderr, "bq_proto_rows: %s: not a row (%d)\n", files[f], n);
+				fail = 1;
+				continue;
+			}
+			printf("row ");
+			print_hex(pb, n);
+			printf(" %.*s\n", (int)len, line);
+			rows++;
+			bytes += n;
+		}
+		fclose(in);
+	}
+	free(line);
+	fprintf(stderr, "json %ld rows, %ld protobuf bytes\n", rows, bytes);
+	return fail || rows == 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t d[4096];
@@ -169,6 +244,8 @@ int main(int argc, char **argv)
 	printf("descriptor ");
 	print_hex(d, n);
 	printf("\n");
+	if (argc > 1 && strcmp(argv[1], "--json") == 0)
+		return from_files(argc - 2, argv + 2);
 	typical(&r);
 	fail |= emit(&r, "bench-sensor");
 	printf("typical %d %d\n", dv_bq_proto_row(&r, "bench-sensor", pb, sizeof(pb)),

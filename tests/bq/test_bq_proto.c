@@ -8,6 +8,13 @@
  * encoder; the descriptor is read back by protobuf-c's generated unpacker.
  * tests/bq/test_bq_proto.py compares many rows with the JSON writer's using
  * Google's Python implementation.
+ *
+ * The JSON scanner (dv_bq_proto_row_json) is checked on hand-written texts
+ * with their wire bytes written out from the encoding rules, against the
+ * reference encoder over jansson (bq_proto_json_ref.c, the encoder it
+ * replaced), and with its input and output ending right before a page that
+ * cannot be read or written, so a read past the text or a write past cap
+ * faults.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +25,10 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "bq_proto_json_ref.h"
 #include "dv_bq_proto.h"
 #include "dv_decap.h"
 #include "dv_row.h"
@@ -419,13 +429,218 @@ static void test_json_row(void **state)
 	assert_string_equal(column, "first_seen_at");
 }
 
+/* ---- the JSON scanner ------------------------------------------------------ */
+
+/* Two pages, the second PROT_NONE: what is copied to the end of the first
+ * has nothing readable after it. */
+static uint8_t *guard_page(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uint8_t *m =
+	    mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	assert_true(m != MAP_FAILED);
+	assert_int_equal(mprotect(m + pg, (size_t)pg, PROT_NONE), 0);
+	return m + pg; /* the guard: write before it */
+}
+
+static uint8_t *g_in, *g_out;
+
+/* The scanner on n bytes of s placed right before the input guard, into
+ * cap bytes right before the output guard (*out: where they are). */
+static int scan(const char *s, size_t n, size_t cap, const uint8_t **out, const char **column)
+{
+	char *in = (char *)g_in - n;
+
+	memcpy(in, s, n);
+	*out = g_out - cap;
+	return dv_bq_proto_row_json(in, n, g_out - cap, cap, column);
+}
+
+struct json_case {
+	const char *text;
+	size_t len; /* 0: strlen(text) */
+	int rc;	    /* bytes, or -EINVAL */
+	const char *wire;
+	const char *column; /* with -EINVAL: the column named, NULL for none */
+	bool ref_accepts;   /* refused here, accepted by jansson (a real, nested) */
+};
+
+#define ACCEPT(t, w)                                                                               \
+	{                                                                                          \
+		t, 0, sizeof(w) - 1, w, NULL, false                                                \
+	}
+#define REFUSE(t)                                                                                  \
+	{                                                                                          \
+		t, 0, -EINVAL, NULL, NULL, false                                                   \
+	}
+#define NOT_COL(t, c)                                                                              \
+	{                                                                                          \
+		t, 0, -EINVAL, NULL, c, false                                                      \
+	}
+#define NOT_FLAT(t)                                                                                \
+	{                                                                                          \
+		t, 0, -EINVAL, NULL, NULL, true                                                    \
+	}
+
+static const struct json_case json_cases[] = {
+    ACCEPT("{}", ""),
+    ACCEPT(" \t\r\n{ \n\"src_port\" :\t443 , \"dst_port\":80 }\r\n", "\x28\xbb\x03\x30\x50"),
+    ACCEPT("{\"dst_port\":80,\"src_port\":443}", "\x28\xbb\x03\x30\x50"), /* column order */
+    ACCEPT("{\"src\\u005Fport\":1}", "\x28\x01"),			  /* an escaped key */
+    ACCEPT("{\"sensor\":\"a\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\"}",
+	   "\xa2\x01\x0f"
+	   "a\"\\/\b\f\n\r\t\xc3\xa9\xf0\x9f\x98\x80"),
+    ACCEPT("{\"sensor\":\"\xc3\x9c\xe2\x82\xac\xf0\x9f\x98\x80\x7f\"}",
+	   "\xa2\x01\x0a\xc3\x9c\xe2\x82\xac\xf0\x9f\x98\x80\x7f"),
+    ACCEPT("{\"src_port\":-1}", "\x28\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"),
+    ACCEPT("{\"src_port\":9223372036854775807}", "\x28\xff\xff\xff\xff\xff\xff\xff\xff\x7f"),
+    ACCEPT("{\"src_port\":-9223372036854775808}", "\x28\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01"),
+    ACCEPT("{\"src_port\":-0,\"dst_port\":0}", "\x28\x00\x30\x00"),
+    ACCEPT("{\"x\":true,\"y\":false,\"z\":\"q\\u0041\",\"w\":-5,\"v\":null,\"\":0}", ""),
+    ACCEPT("{\"vlan_id\":null,\"sensor\":null}", ""),
+    /* 2023-11-14T22:13:20.123456Z = 1700000000123456 us (date -u -d @1700000000) */
+    ACCEPT("{\"first_seen_at\":\"2023-11-14T22:13:20.123456\\u005a\"}",
+	   "\x38\xc0\xc4\x80\xc1\xc1\xc4\x82\x03"),
+    /* not JSON, or not one object */
+    REFUSE(""),
+    REFUSE("{"),
+    REFUSE("[1]"),
+    REFUSE("\"x\""),
+    REFUSE("{\"a\":1,}"),
+    REFUSE("{\"a\":1} x"),
+    REFUSE("{\"a\" 1}"),
+    REFUSE("{\"a\":}"),
+    REFUSE("{a:1}"),
+    REFUSE("{\"a\":1}}"),
+    REFUSE("{,}"),
+    REFUSE("{\"a\":1 \"b\":2}"),
+    /* a column twice (jansson: JSON_REJECT_DUPLICATES) */
+    REFUSE("{\"src_port\":1,\"src_port\":2}"),
+    REFUSE("{\"vlan_id\":null,\"vlan_id\":null}"),
+    /* strings */
+    REFUSE("{\"sensor\":\"\\u0000\"}"),
+    REFUSE("{\"sensor\":\"\\ud800\"}"),
+    REFUSE("{\"sensor\":\"\\ud800\\u0041\"}"),
+    REFUSE("{\"sensor\":\"\\udc00\"}"),
+    REFUSE("{\"sensor\":\"\xc0\x80\"}"),
+    REFUSE("{\"sensor\":\"\xe0\x80\xaf\"}"),	 /* overlong, 3 bytes */
+    REFUSE("{\"sensor\":\"\xf0\x80\x80\xaf\"}"), /* overlong, 4 bytes */
+    REFUSE("{\"sensor\":\"\xed\xa0\x80\"}"),
+    REFUSE("{\"sensor\":\"\xf4\x90\x80\x80\"}"),
+    REFUSE("{\"sensor\":\"\xe2\x82\"}"),
+    REFUSE("{\"sensor\":\"\x80\"}"),
+    REFUSE("{\"sensor\":\"a\tb\"}"),
+    REFUSE("{\"sensor\":\"\\x\"}"),
+    REFUSE("{\"sensor\":\"\\u12\"}"),
+    REFUSE("{\"sensor\":\"\\u12g4\"}"),
+    REFUSE("{\"sensor\":\"abc"),
+    REFUSE("{\"sensor\":\"a\\"),
+    {"{\"sensor\":\"a\0b\"}", 15, -EINVAL, NULL, NULL, false}, /* a NUL in the text */
+    /* numbers */
+    REFUSE("{\"src_port\":9223372036854775808}"),
+    REFUSE("{\"src_port\":-9223372036854775809}"),
+    REFUSE("{\"src_port\":18446744073709551616}"),
+    REFUSE("{\"src_port\":01}"),
+    REFUSE("{\"src_port\":-}"),
+    REFUSE("{\"src_port\":1.}"),
+    REFUSE("{\"src_port\":1e}"),
+    REFUSE("{\"src_port\":+1}"),
+    REFUSE("{\"x\":nul}"),
+    REFUSE("{\"x\":tru}"),
+    REFUSE("{\"x\":nullx}"),
+    /* a value of the wrong type: the column named */
+    NOT_COL("{\"src_port\":\"443\"}", "src_port"),
+    NOT_COL("{\"src_port\":true}", "src_port"),
+    NOT_COL("{\"sensor\":5}", "sensor"),
+    NOT_COL("{\"first_seen_at\":\"2023-11-14 22:13:20.123456Z\"}", "first_seen_at"),
+    NOT_COL("{\"first_seen_at\":1700000000}", "first_seen_at"),
+    NOT_COL("{\"first_seen_at\":\"1969-12-31T23:59:59.000000Z\"}", "first_seen_at"),
+    REFUSE("{\"src_port\":1e999}"),	 /* jansson refused it too (out of range) */
+    NOT_COL("{\"src_port\":[1]}", NULL), /* nested: the text refused, not the column */
+    /* what jansson took and devourer never writes */
+    NOT_FLAT("{\"x\":1.5}"),
+    REFUSE("{\"src_port\":1.5}"), /* in a column too (jansson named the column) */
+    NOT_FLAT("{\"x\":-1e3}"),
+    NOT_FLAT("{\"x\":[1]}"),
+    NOT_FLAT("{\"x\":{}}"),
+};
+
+static void test_json_cases(void **state)
+{
+	uint8_t ref[DV_BQ_PROTO_ROW_MAX];
+	const uint8_t *out;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(json_cases) / sizeof(json_cases[0]); i++) {
+		const struct json_case *t = &json_cases[i];
+		size_t len = t->len ? t->len : strlen(t->text);
+		const char *column = "unset", *ref_column;
+		int n = scan(t->text, len, DV_BQ_PROTO_ROW_MAX, &out, &column);
+		int m = bq_proto_json_ref(t->text, len, ref, sizeof(ref), &ref_column, false);
+
+		print_message("case %zu: %s -> %d\n", i, t->text, n);
+		assert_int_equal(n, t->rc);
+		if (n >= 0)
+			assert_memory_equal(out, t->wire, (size_t)n);
+		if (n >= 0 || t->column == NULL)
+			assert_null(column);
+		else
+			assert_string_equal(column, t->column);
+		/* The reference agrees, but on what devourer never writes. */
+		if (t->ref_accepts) {
+			assert_true(m >= 0);
+			continue;
+		}
+		assert_int_equal(m, n);
+		if (n >= 0)
+			assert_memory_equal(ref, out, (size_t)n);
+	}
+}
+
+/* Every prefix of a row (an object never closed) is refused, reading none
+ * of what follows it; every cap below its length is -ENOSPC, writing
+ * nothing past cap (the escaped sensor is decoded straight into the output). */
+static void test_json_bounds(void **state)
+{
+	struct dv_export_rec r;
+	char json[DV_ROW_MAX];
+	uint8_t want[DV_BQ_PROTO_ROW_MAX];
+	const uint8_t *out;
+	const char *column;
+	int jn, n;
+
+	(void)state;
+	tunnel_rec(&r);
+	jn = dv_row_format(&r, "s\"\\\x01-\xc3\x9c", json, sizeof(json));
+	n = dv_bq_proto_row(&r, "s\"\\\x01-\xc3\x9c", want, sizeof(want));
+	assert_true(jn > 0 && n > 0);
+	for (int len = 0; len < jn; len++)
+		assert_int_equal(scan(json, (size_t)len, DV_BQ_PROTO_ROW_MAX, &out, &column),
+				 -EINVAL);
+	for (int cap = 0; cap < n; cap++)
+		assert_int_equal(scan(json, (size_t)jn, (size_t)cap, &out, &column), -ENOSPC);
+	assert_int_equal(scan(json, (size_t)jn, (size_t)n, &out, &column), n);
+	assert_memory_equal(out, want, (size_t)n);
+	for (size_t i = 0; i < sizeof(json_cases) / sizeof(json_cases[0]); i++) {
+		const struct json_case *t = &json_cases[i];
+		size_t len = t->len ? t->len : strlen(t->text);
+
+		for (size_t k = 0; k < len; k++) /* must not fault; any answer */
+			(void)scan(t->text, k, DV_BQ_PROTO_ROW_MAX, &out, &column);
+	}
+}
+
 int main(void)
 {
+	g_in = guard_page();
+	g_out = guard_page();
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_descriptor), cmocka_unit_test(test_plain_row),
-	    cmocka_unit_test(test_tunnel_row), cmocka_unit_test(test_edges),
-	    cmocka_unit_test(test_enospc),     cmocka_unit_test(test_longest_row),
-	    cmocka_unit_test(test_json_row),
+	    cmocka_unit_test(test_descriptor),	cmocka_unit_test(test_plain_row),
+	    cmocka_unit_test(test_tunnel_row),	cmocka_unit_test(test_edges),
+	    cmocka_unit_test(test_enospc),	cmocka_unit_test(test_longest_row),
+	    cmocka_unit_test(test_json_row),	cmocka_unit_test(test_json_cases),
+	    cmocka_unit_test(test_json_bounds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,6 +2,11 @@
 """Protobuf rows (lib/bq/dv_bq_proto.c) against JSON rows (lib/dv_row.c).
 
   test_bq_proto.py BQ_PROTO_ROWS SCHEMA_JSON [ROWS]
+  test_bq_proto.py --rows-file FILE SCHEMA_JSON
+
+With --rows-file the lines come from FILE (bq_proto_rows --json over the
+rows the program wrote from captures: test_bq_proto_captures.sh) instead of
+from running the driver.
 
 BQ_PROTO_ROWS (tests/bq/bq_proto_rows.c) prints the DescriptorProto the
 library emits, then for each of many records the protobuf row and the JSON
@@ -103,12 +108,17 @@ def check_row(cls, schema, raw, text, n):
 
 
 def main():
-    driver, schema_file = sys.argv[1], sys.argv[2]
-    rows = sys.argv[3] if len(sys.argv) > 3 else "2000"
+    if sys.argv[1] == "--rows-file":
+        schema_file = sys.argv[3]
+        with open(sys.argv[2], encoding="utf-8") as f:
+            out = f.read()
+    else:
+        driver, schema_file = sys.argv[1], sys.argv[2]
+        rows = sys.argv[3] if len(sys.argv) > 3 else "2000"
+        out = subprocess.run([driver, rows], check=True, capture_output=True).stdout.decode()
     with open(schema_file) as f:
         schema = json.load(f)
     schema = schema["fields"] if isinstance(schema, dict) else schema
-    out = subprocess.run([driver, rows], check=True, capture_output=True).stdout.decode()
     lines = out.splitlines()
     desc = descriptor_pb2.DescriptorProto.FromString(bytes.fromhex(lines[0].split()[1]))
     check_descriptor(desc, schema)
