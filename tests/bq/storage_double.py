@@ -40,7 +40,8 @@ Control (plain HTTP on 127.0.0.1, the port in --control-port-file):
                           next N calls (1 by default), or every call for S seconds; K one of
                           unavailable, resource_exhausted, aborted, internal (the call
                           ends with that status, nothing stored), drop_after_store
-                          (AppendRows: stored, then the connection is reset unanswered),
+                          (AppendRows: stored, then the connection is reset unanswered;
+                          with "vanish": true the stream is gone from then on too),
                           vanish (AppendRows: the stream is gone before the request),
                           delay (AppendRows: each request waits "ms" milliseconds first)
   POST /clear             no more faults (those for a time included)
@@ -486,8 +487,12 @@ class Service:
         if off > nxt:
             return self.error_response(name, OUT_OF_RANGE, "Offset %d is beyond the end of %s "
                                        "(next %d)" % (off, name, nxt), SE_OFFSET_OUT_OF_RANGE)
-        if self.st.take_fault({"drop_after_store"}, "AppendRows"):
+        drop = self.st.take_fault({"drop_after_store"}, "AppendRows", whole=True)
+        if drop:
             self.st.count("dropped_after_store")
+            if drop.get("vanish"):  # and the stream is gone before it is sent again
+                with self.st.lock:
+                    self.st.vanish(name)
             self.relay.reset(context.peer())
             time.sleep(0.2)
             return None
