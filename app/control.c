@@ -32,6 +32,7 @@ static const struct dv_sink *primary_sink(const struct dv_control *c)
 
 uint32_t dv_control_drain(struct dv_control *c)
 {
+	const struct dv_row_opts opts = {.sensor = c->sensor, .community = &c->community};
 	struct dv_export_rec recs[DRAIN_BURST];
 	uint32_t total = 0;
 
@@ -40,7 +41,7 @@ uint32_t dv_control_drain(struct dv_control *c)
 							     sizeof(recs[0]), DRAIN_BURST, NULL);
 
 		for (unsigned int i = 0; i < n; i++) {
-			int len = dv_row_format(&recs[i], c->sensor, c->row, sizeof(c->row));
+			int len = dv_row_format_opts(&recs[i], &opts, c->row, sizeof(c->row));
 
 			if (recs[i].end_reason < DV_END_MAX)
 				c->end_reasons[recs[i].end_reason]++;

@@ -24,7 +24,8 @@ struct dv_control {
 	struct dv_sink *sinks[DV_MAX_SINKS];
 	uint32_t n_sinks;
 	const char *sensor;
-	const struct dv_clock *clock; /* the workers' TSC clock, for /devourer/clock */
+	struct dv_community_cfg community; /* community_id's seed (--flow-context off: none) */
+	const struct dv_clock *clock;	   /* the workers' TSC clock, for /devourer/clock */
 	uint64_t stat_interval_ns;
 	uint64_t start_ns;     /* monotonic */
 	uint64_t last_stat_ns; /* monotonic */

@@ -575,7 +575,9 @@ static int set_up(struct dv_app *app, char *err, size_t errlen)
 	dv_clock_init(&app->clock);
 
 	if (create_workers(app, err, errlen) < 0 || dv_ports_setup(app, err, errlen) < 0 ||
-	    open_sinks(app, err, errlen) < 0 || init_workers(app, err, errlen) < 0)
+	    open_sinks(app, err, errlen) < 0 || init_workers(app, err, errlen) < 0 ||
+	    dv_community_cfg_init(&app->ctl.community, app->opt.community_id_seed,
+				  app->opt.flow_context, err, errlen) < 0)
 		return -1;
 	init_control(app);
 	return 0;
@@ -653,6 +655,7 @@ static void tear_down(struct dv_app *app)
 			rte_ring_free(app->in_rings[i]);
 	}
 	dv_ports_close(app);
+	dv_community_cfg_free(&app->ctl.community);
 	dv_eal_cleanup(app->own_eal);
 }
 

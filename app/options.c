@@ -441,6 +441,21 @@ static int set_decap_depth(struct dv_options *o, const char *v, char *err, size_
 	return 0;
 }
 
+static int set_flow_context(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	return set_onoff("flow-context", &o->flow_context, v, err, errlen);
+}
+
+static int set_community_id_seed(struct dv_options *o, const char *v, char *err, size_t errlen)
+{
+	uint64_t x;
+
+	if (set_uint("community-id-seed", &x, v, 0, UINT16_MAX, err, errlen))
+		return -1;
+	o->community_id_seed = (uint16_t)x;
+	return 0;
+}
+
 static int set_clock(struct dv_options *o, const char *v, char *err, size_t errlen)
 {
 	if (strcmp(v, "auto") == 0)
@@ -617,6 +632,13 @@ static const struct opt_def defs[] = {
     OPT("decap-depth", 0, REQ, "Tunnels", "N", "8",
 	"encapsulations one packet may pass; a deeper one counts as malformed (1 to 8)",
 	set_decap_depth),
+
+    OPT("flow-context", 0, REQ, "Flow context", "on|off", "on",
+	"the community_id column (docs/flow-context.md); off: it is NULL", set_flow_context),
+    OPT("community-id-seed", 0, REQ, "Flow context", "N", "0",
+	"seed of the Community ID (0 to 65535): the same as the other tools' that a row is "
+	"joined with",
+	set_community_id_seed),
 
     OPT("output", 'o', REQ, "Output", "LIST", NULL, "comma list of stdout, file, bigquery",
 	set_output, WORDS("bigquery if a project is set, else stdout")),

@@ -53,6 +53,10 @@ struct dv_options {
 	int decap;		       /* --decap on|off */
 	struct dv_decap_cfg decap_cfg; /* the overlay ports, --decap-depth */
 
+	/* flow context (docs/flow-context.md) */
+	int flow_context;	    /* --flow-context on|off */
+	uint16_t community_id_seed; /* --community-id-seed */
+
 	/* delivery */
 	const char *spool_dir;
 	const char *dead_letter;

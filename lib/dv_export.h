@@ -28,6 +28,9 @@ enum dv_flow_status {
 #define DV_EXPORT_F_VLAN 0x01 /* vlan_id is valid; else the row has NULL */
 #define DV_EXPORT_F_TCP	 0x02 /* tcp flags are valid; else the row has NULL */
 #define DV_EXPORT_F_VNI	 0x04 /* vni is valid (tunnel_id); else NULL */
+#define DV_EXPORT_F_ICMP 0x08 /* icmp_type and icmp_code are the first packet's */
+/* The first packet was a later fragment: no ports (nor ICMP type) seen. */
+#define DV_EXPORT_F_NOPORTS 0x10
 
 /* One exported segment. 160 bytes, a multiple of 4 as rte_ring_elem wants. */
 struct dv_export_rec {
@@ -47,8 +50,16 @@ struct dv_export_rec {
 	uint8_t family; /* 4 or 6 */
 	uint8_t proto;	/* IP protocol number */
 	uint8_t flags;	/* DV_EXPORT_F_* */
-	uint8_t src_tcp_flags;
-	uint8_t dst_tcp_flags;
+	union {
+		struct { /* TCP: with DV_EXPORT_F_TCP */
+			uint8_t src_tcp_flags;
+			uint8_t dst_tcp_flags;
+		};
+		struct { /* ICMP, ICMPv6: with DV_EXPORT_F_ICMP (community_id) */
+			uint8_t icmp_type;
+			uint8_t icmp_code;
+		};
+	};
 	uint8_t status;	    /* enum dv_flow_status */
 	uint8_t end_reason; /* enum dv_end_reason */
 	uint8_t worker;	    /* lcore-independent worker index that owned the flow */

@@ -162,14 +162,24 @@ struct dv_flow_tun {
  * tunnel, so its entry in the tunnel array is written (a plain flow never
  * touches that array). Serials count flows and never reach it. */
 #define DV_SERIAL_TUN (1ULL << 63)
+/* The next bit: the flow's first packet was a later fragment whose first
+ * fragment was not seen, so its ports are not known (0 in the key). The
+ * community_id then hashes no ports, as other tools do for such a packet. */
+#define DV_SERIAL_NOPORTS (1ULL << 62)
+#define DV_SERIAL_FLAGS	  (DV_SERIAL_TUN | DV_SERIAL_NOPORTS)
 
 /* Bits of dv_flow_rec.state. Side s is 0 or 1 (see the file comment). */
 #define DV_ST_LIVE    0x01
 #define DV_ST_SEEN(s) (0x02 << (s)) /* side s has sent in this flow */
 #define DV_ST_INIT1   0x08	    /* the initiator is side 1 */
 #define DV_ST_FIN(s)  (0x10 << (s)) /* side s sent a FIN */
-#define DV_ST_CLOSED  0x40	    /* RST or FIN both ways: on the closed list */
-#define DV_ST_ACT     0x80	    /* this segment has packets: on the act list */
+/* An ICMP flow's first packet had its ICMP header: tcp_flags[0] and [1]
+ * hold its type and code (the Community ID maps them to ports). Only TCP
+ * has FINs and flags, so an ICMP record has both free; written when the
+ * flow is created, never by a packet. */
+#define DV_ST_ICMP   DV_ST_FIN(0)
+#define DV_ST_CLOSED 0x40 /* RST or FIN both ways: on the closed list */
+#define DV_ST_ACT    0x80 /* this segment has packets: on the act list */
 
 struct dv_link {
 	uint32_t prev;
@@ -682,7 +692,7 @@ static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 		return;
 	e = &out->recs[out->n++];
 	memset(e, 0, sizeof(*e));
-	dv_flow_id(t, r->serial & ~DV_SERIAL_TUN, e->id);
+	dv_flow_id(t, r->serial & ~DV_SERIAL_FLAGS, e->id);
 	memcpy(e->src_addr, r->addr[s], 16);
 	memcpy(e->dst_addr, r->addr[d], 16);
 	if ((r->tail.family & DV_KEY_FAMILY) == 4) { /* the rest may hold the VNI */
@@ -700,6 +710,8 @@ static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 	e->dst_port = r->tail.port[d];
 	e->family = r->tail.family & DV_KEY_FAMILY;
 	e->proto = r->tail.proto;
+	if (r->serial & DV_SERIAL_NOPORTS)
+		e->flags |= DV_EXPORT_F_NOPORTS;
 	if (r->serial & DV_SERIAL_TUN)
 		dv_flow_emit_tun(r, &t->tun[r - t->recs], e);
 	if (r->tail.vlan & DV_KEY_VLAN) {
@@ -710,6 +722,10 @@ static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 		e->flags |= DV_EXPORT_F_TCP;
 		e->src_tcp_flags = r->tcp_flags[s];
 		e->dst_tcp_flags = r->tcp_flags[d];
+	} else if (r->state & DV_ST_ICMP) {
+		e->flags |= DV_EXPORT_F_ICMP;
+		e->icmp_type = r->tcp_flags[0];
+		e->icmp_code = r->tcp_flags[1];
 	}
 	e->status = (r->state & (DV_ST_SEEN(0) | DV_ST_SEEN(1))) == (DV_ST_SEEN(0) | DV_ST_SEEN(1))
 			? DV_STATUS_ESTABLISHED
@@ -747,7 +763,8 @@ static void dv_flow_next_segment(struct dv_flow_table *t, uint32_t i)
 	r->bytes[0] = r->bytes[1] = 0;
 	r->pkts[0] = r->pkts[1] = 0;
 	r->pkts_hi[0] = r->pkts_hi[1] = 0;
-	r->tcp_flags[0] = r->tcp_flags[1] = 0;
+	if (r->tail.proto == DV_IPPROTO_TCP) /* an ICMP flow's type and code stay */
+		r->tcp_flags[0] = r->tcp_flags[1] = 0;
 	r->segment++;
 }
 
@@ -933,6 +950,19 @@ static void dv_flow_keep_tun(struct dv_flow_tun *tun, const struct dv_flow_key *
 	memcpy(tun->outer[1], ptun->outer_dst, 16);
 }
 
+/* An ICMP flow's first packet's type and code (DV_ST_ICMP). */
+static inline void dv_flow_keep_icmp(struct dv_flow_rec *r, const struct dv_pkt *p,
+				     const struct dv_pkt_tun *ptun)
+{
+	uint32_t icmp = dv_pkt_icmp(p, ptun);
+
+	if (icmp & DV_PKT_ICMP_SEEN) {
+		r->state |= DV_ST_ICMP;
+		r->tcp_flags[0] = (uint8_t)(icmp >> 8);
+		r->tcp_flags[1] = (uint8_t)icmp;
+	}
+}
+
 /* A new flow for a packet with no live flow; returns its position. */
 static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key *k,
 			       struct dv_flow_hash h, unsigned int side, const struct dv_pkt *p,
@@ -964,8 +994,11 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 	    (p->tcp_flags & (DV_TCP_SYN | DV_TCP_ACK)) == (DV_TCP_SYN | DV_TCP_ACK))
 		init ^= 1;
 	r->state = DV_ST_LIVE | (init ? DV_ST_INIT1 : 0);
+	dv_flow_keep_icmp(r, p, ptun);
 	r->last_ns = p->ts_ns;
 	r->serial = t->serial++;
+	if (p->frag == DV_FRAG_LATER && p->sport == 0 && p->dport == 0)
+		r->serial |= DV_SERIAL_NOPORTS;
 	r->epoch = dv_flow_epoch(t, 0, pos);
 	if (unlikely(ptun != NULL && (p->tun & DV_PKT_T_TUNNEL) && t->tun != NULL)) {
 		dv_flow_keep_tun(&t->tun[pos], k, ptun);

@@ -157,6 +157,7 @@ static enum dv_parse_status dv_walk_step(struct dv_walk *w, enum dv_tunnel_kind 
 		memset(tun->outer_dst, 0, sizeof(tun->outer_dst));
 		tun->frame_len = 0;
 		tun->frame_off = 0;
+		tun->icmp = 0;
 	}
 	if (tun->n_kinds >= w->dc->max_depth)
 		return DV_PARSE_TOO_DEEP;
@@ -397,9 +398,10 @@ static enum dv_parse_status dv_parse_ipv6(const uint8_t *d, uint32_t off, uint32
 	return DV_PARSE_OK;
 }
 
-/* Ports and TCP flags from the transport header at d[off..end). */
+/* Ports and TCP flags from the transport header at d[off..end); an ICMP
+ * header's type and code into *icmp (left alone for anything else). */
 static enum dv_parse_status dv_parse_l4(const uint8_t *d, uint32_t off, uint32_t end,
-					struct dv_pkt *out)
+					struct dv_pkt *out, uint32_t *icmp)
 {
 	const uint8_t *l4 = d + off;
 	uint32_t avail = end - off;
@@ -418,8 +420,14 @@ static enum dv_parse_status dv_parse_l4(const uint8_t *d, uint32_t off, uint32_t
 		if (avail < DV_SCTP_NEED)
 			return DV_PARSE_MALFORMED;
 		break;
+	case DV_IPPROTO_ICMP:
+	case DV_IPPROTO_ICMPV6:
+		/* No ports; type and code for the Community ID (dv_pkt_icmp()). */
+		if (avail >= 2)
+			*icmp = DV_PKT_ICMP_SEEN | (uint32_t)l4[0] << 8 | l4[1];
+		return DV_PARSE_OK;
 	default:
-		return DV_PARSE_OK; /* no ports: ICMP, GRE, ESP, AH, ... */
+		return DV_PARSE_OK; /* no ports: GRE, ESP, AH, ... */
 	}
 	out->sport = dv_parse_be16(l4);
 	out->dport = dv_parse_be16(l4 + 2);
@@ -571,6 +579,7 @@ enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int 
 
 	/* Everything before wire_len: the caller owns wire_len and ts_ns. */
 	memset(out, 0, offsetof(struct dv_pkt, wire_len));
+	out->vni = 0; /* no VNI, no ICMP word (dv_pkt_icmp()) */
 
 	st = dv_parse_link(data, caplen, linktype, &off, &etype, out);
 	if (st == DV_PARSE_OK)
@@ -599,7 +608,9 @@ enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int 
 		if (etype == 0)
 			break;
 	}
-	return dv_parse_l4(data, l4off, l4end, out);
+	/* The ICMP word goes where dv_pkt_icmp() reads it: a VNI takes vni. */
+	return dv_parse_l4(data, l4off, l4end, out,
+			   (out->tun & DV_PKT_T_VNI) ? &tun->icmp : &out->vni);
 }
 
 const struct dv_decap_cfg dv_decap_none; /* all zero: only port 0 passes the range, no bit set */

@@ -75,7 +75,8 @@ struct dv_pkt {
 	uint8_t tun;	   /* DV_PKT_T_* */
 	uint32_t frag_id;  /* IPv4 identification or IPv6 fragment id */
 	uint32_t wire_len; /* frame length on the wire, set by the caller */
-	uint32_t vni;	   /* only with DV_PKT_T_VNI: VXLAN, VXLAN-GPE or Geneve VNI, NVGRE VSID */
+	uint32_t vni;	   /* with DV_PKT_T_VNI: VXLAN, VXLAN-GPE or Geneve VNI, NVGRE VSID;
+			    * without, an ICMP packet's dv_pkt_icmp() word (else 0) */
 	uint64_t ts_ns;	   /* capture time in ns since the epoch, set by the caller */
 };
 
@@ -95,14 +96,37 @@ struct dv_pkt_tun {
 			       * length around it; 0: see frame_off */
 	uint32_t frame_off;   /* where that frame starts when that IP length is 0 (TSO,
 			       * BIG TCP captures): it runs to the wire's end; 0: none */
+	uint32_t icmp;	      /* with DV_PKT_T_VNI: the dv_pkt_icmp() word (vni is taken) */
 	uint8_t outer_family; /* 4 or 6; 0 when only link shims were passed */
 	uint8_t n_kinds;
 	uint8_t kinds[DV_TUN_MAX_DEPTH]; /* enum dv_tunnel_kind, outermost first */
-	uint8_t pad[14];
+	uint8_t pad[10];
 };
 
 _Static_assert(sizeof(struct dv_pkt_tun) == sizeof(struct dv_pkt),
 	       "tunnel info rides a ring of packets as one element");
+
+/*
+ * ICMP type and code of a packet (the Community ID of an ICMP flow maps
+ * them to ports, lib/dv_community_id.h). dv_pkt has no spare byte, but vni
+ * means nothing without DV_PKT_T_VNI and no ICMP packet takes the fast path,
+ * so the general path writes DV_PKT_ICMP_SEEN | type << 8 | code there, or
+ * in the tunnel side when the packet has a VNI; 0 when the ICMP header is
+ * not there (a later fragment, a cut packet). Read only when a flow is
+ * created: plain packets pay nothing for it.
+ */
+#define DV_PKT_ICMP_SEEN  0x10000u
+#define DV_IPPROTO_ICMP	  1
+#define DV_IPPROTO_ICMPV6 58
+
+static inline uint32_t dv_pkt_icmp(const struct dv_pkt *p, const struct dv_pkt_tun *tun)
+{
+	if (p->proto != DV_IPPROTO_ICMP && p->proto != DV_IPPROTO_ICMPV6)
+		return 0;
+	if (p->tun & DV_PKT_T_VNI)
+		return tun != NULL ? tun->icmp : 0;
+	return p->vni;
+}
 
 /* The bytes a tunnelled packet counts (docs/tunnels.md): a carried frame's
  * own length, else the frame's on the wire. */

@@ -496,12 +496,15 @@ static void put_col_sensor(struct dv_cursor *c, const char *sensor)
  * string; the NUL is not counted in the length but must fit in cap. Every
  * column is written as ,"name":value; the first comma becomes the '{'.
  */
-int dv_row_format(const struct dv_export_rec *r, const char *sensor, char *buf, size_t cap)
+int dv_row_format_opts(const struct dv_export_rec *r, const struct dv_row_opts *opts, char *buf,
+		       size_t cap)
 {
 	struct dv_cursor c = {.p = buf, .end = buf + cap, .full = false};
+	const char *sensor = opts->sensor;
 
 	if (r->family != 4 && r->family != 6)
 		return -EINVAL;
+#define DV_ROW_COMMUNITY opts->community
 #define DV_COLUMN(name, type, mode, description, kind, ...)                                        \
 	PUT_LIT(&c, ",\"" #name "\":");                                                            \
 	put_col_##kind(&c, __VA_ARGS__);
@@ -512,4 +515,11 @@ int dv_row_format(const struct dv_export_rec *r, const char *sensor, char *buf, 
 		return -ENOSPC;
 	buf[0] = '{';
 	return (int)(c.p - buf - 1);
+}
+
+int dv_row_format(const struct dv_export_rec *r, const char *sensor, char *buf, size_t cap)
+{
+	const struct dv_row_opts opts = {.sensor = sensor, .community = NULL};
+
+	return dv_row_format_opts(r, &opts, buf, cap);
 }

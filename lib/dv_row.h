@@ -1,8 +1,9 @@
 /*
  * dv_row: formats an export record as one BigQuery row in JSON, the same
  * text for an NDJSON line and for the "json" member of an insertAll row.
- * Hand-written formatting (no printf, no allocation) because the control
- * lcore formats every row of the appliance.
+ * Hand-written formatting (no printf, no allocation of its own) because the
+ * control lcore formats every row of the appliance; the one allocation per
+ * row is OpenSSL's SHA-1 state for community_id (dv_community_id.h).
  */
 #ifndef DV_ROW_H
 #define DV_ROW_H
@@ -10,11 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dv_community_id.h"
 #include "dv_export.h"
 
 /* Longest row dv_row_format() can produce with a sensor name of DV_SENSOR_MAX. */
 #define DV_SENSOR_MAX 255
-#define DV_ROW_MAX    1280
+#define DV_ROW_MAX    1344
 /* "<36-char uuid>:<segment>" plus NUL */
 #define DV_INSERT_ID_MAX 48
 
@@ -24,6 +26,16 @@
  * sensor must already be valid UTF-8; it is JSON-escaped here.
  */
 int dv_row_format(const struct dv_export_rec *r, const char *sensor, char *buf, size_t cap);
+
+/* What a row is formatted with besides its record. */
+struct dv_row_opts {
+	const char *sensor;			  /* as dv_row_format()'s */
+	const struct dv_community_cfg *community; /* seed of community_id; NULL: seed 0 */
+};
+
+/* dv_row_format() with opts (dv_row_format() is this with community NULL). */
+int dv_row_format_opts(const struct dv_export_rec *r, const struct dv_row_opts *opts, char *buf,
+		       size_t cap);
 
 /* Write "<uuid>:<segment>" into buf (DV_INSERT_ID_MAX bytes). Returns length. */
 int dv_row_insert_id(const struct dv_export_rec *r, char *buf);

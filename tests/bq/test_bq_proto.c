@@ -213,6 +213,7 @@ static void test_descriptor(void **state)
 	expect_field(d, "sensor", 20, T_STRING, L_REQ);
 	expect_field(d, "tunnel", 21, T_STRING, L_OPT);
 	expect_field(d, "tunnel_dst_addr", 24, T_STRING, L_OPT);
+	expect_field(d, "community_id", 25, T_STRING, L_OPT);
 	google__protobuf__descriptor_proto__free_unpacked(d, NULL);
 
 	/* Every cap below the length is -ENOSPC. */
@@ -256,7 +257,9 @@ static void test_plain_row(void **state)
 	expect_str(&f[20], "tap-01");
 	for (int i = 21; i <= 24; i++) /* the tunnel columns NULL */
 		assert_false(f[i].set);
-	assert_false(f[25].set);
+	/* tshark's community_id of 192.0.2.1:49152 -> 198.51.100.7:443 TCP (test_row.c) */
+	expect_str(&f[25], "1:tzGAv2c/HYtwUVKYnonVf8gjDsk=");
+	assert_false(f[26].set);
 
 	/* The bytes themselves: the id's tag and length, src_port's varint. */
 	assert_memory_equal(buf, "\x0a\x24", 2);

@@ -8,7 +8,10 @@
  * IP packet is family 4 or 6, an IPv4 address leaves its last 12 bytes
  * zero, a later fragment and a protocol without ports have ports 0, only TCP
  * has TCP flags, dv_parse leaves the caller's flags 0, a VLAN id is marked
- * tagged and fits 12 bits; the address hash is symmetric.
+ * tagged and fits 12 bits; the address hash is symmetric; an ICMP packet's
+ * type and code word (dv_pkt_icmp(), the community_id's) is 0 or
+ * DV_PKT_ICMP_SEEN and 16 bits, 0 for a later fragment, the same from both
+ * parses.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +55,19 @@ static void check_ok(const struct dv_pkt *p)
 	memcpy(swapped.dst, p->src, 16);
 	dv_fuzz_check(dv_pkt_addr_hash(p) == dv_pkt_addr_hash(&swapped),
 		      "address hash not symmetric");
+}
+
+/* The ICMP word (dv_parse.h): where dv_pkt_icmp() reads it, well formed. */
+static void check_icmp(const struct dv_pkt *fast, const struct dv_pkt_tun *tun_fast,
+		       const struct dv_pkt *general, const struct dv_pkt_tun *tun_general)
+{
+	uint32_t w = dv_pkt_icmp(general, tun_general);
+
+	dv_fuzz_check(w == 0 || (w & ~0xffffu) == DV_PKT_ICMP_SEEN, "ICMP word %#x", w);
+	dv_fuzz_check(general->frag != DV_FRAG_LATER || w == 0, "ICMP word %#x on a later fragment",
+		      w);
+	dv_fuzz_check(dv_pkt_icmp(fast, tun_fast) == w, "ICMP words differ: %#x and %#x",
+		      dv_pkt_icmp(fast, tun_fast), w);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -116,6 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			      "dv_parse and dv_parse_general differ (link type %d)", linktype);
 		dv_fuzz_check(fast.wire_len == 0xa5a5a5a5u, "dv_parse wrote wire_len");
 		check_ok(&fast);
+		check_icmp(&fast, &tun_fast, &general, &tun_general);
 	}
 	free(frame);
 	return 0;

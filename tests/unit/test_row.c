@@ -6,7 +6,9 @@
  * test builds. Two checks use independent implementations as oracles over
  * many random inputs: glibc's inet_ntop (which agrees with RFC 5952 except
  * for addresses whose first 96 bits are zero) and gmtime_r. Jansson parses
- * every row to check it is JSON with the 20 columns, in order, typed.
+ * every row to check it is JSON with the 25 columns, in order, typed. The
+ * sample row's community_id is tshark's (--enable-protocol communityid) for a
+ * TCP SYN 192.0.2.1:49152 -> 198.51.100.7:443.
  *
  * DV_BENCH_ROWS=<n> sets the iterations of the speed printout (default 200000).
  */
@@ -305,7 +307,7 @@ static const char sample_row[] =
     "\"status\":\"established\",\"end_reason\":\"tcp_close\",\"segment\":3,"
     "\"ip_protocol\":6,\"vlan_id\":100,\"src_tcp_flags\":27,\"dst_tcp_flags\":18,"
     "\"sensor\":\"tap-1\",\"tunnel\":null,\"tunnel_id\":null,\"tunnel_src_addr\":null,"
-    "\"tunnel_dst_addr\":null}";
+    "\"tunnel_dst_addr\":null,\"community_id\":\"1:tzGAv2c/HYtwUVKYnonVf8gjDsk=\"}";
 
 static void test_row_exact(void **state)
 {
@@ -318,7 +320,8 @@ static void test_row_exact(void **state)
 	assert_string_equal(buf, sample_row);
 }
 
-/* Parse a row and check the 24 columns of SPEC section 3 and docs/tunnels.md:
+/* Parse a row and check the 25 columns of SPEC section 3, docs/tunnels.md and
+ * docs/flow-context.md:
  * names, order and JSON types (nullable ones may be null). Returns the
  * parsed object. */
 static json_t *check_schema(const char *row, int len)
@@ -351,6 +354,7 @@ static json_t *check_schema(const char *row, int len)
 	    {"tunnel_id", 'n'},
 	    {"tunnel_src_addr", 'z'},
 	    {"tunnel_dst_addr", 'z'},
+	    {"community_id", 'z'},
 	};
 	json_error_t jerr;
 	json_t *o = json_loadb(row, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
@@ -360,12 +364,12 @@ static json_t *check_schema(const char *row, int len)
 	if (o == NULL)
 		fail_msg("not JSON (%s at %d): %s", jerr.text, jerr.position, row);
 	assert_true(json_is_object(o));
-	assert_int_equal(json_object_size(o), 24);
+	assert_int_equal(json_object_size(o), 25);
 	/* Jansson iterates objects in insertion order (since 2.8). */
 	for (it = json_object_iter(o); it != NULL; it = json_object_iter_next(o, it), i++) {
 		json_t *v = json_object_iter_value(it);
 
-		assert_true(i < 24);
+		assert_true(i < 25);
 		assert_string_equal(json_object_iter_key(it), cols[i].key);
 		switch (cols[i].type) {
 		case 's':
@@ -381,7 +385,7 @@ static json_t *check_schema(const char *row, int len)
 			assert_true(json_is_integer(v) || json_is_null(v));
 		}
 	}
-	assert_int_equal(i, 24);
+	assert_int_equal(i, 25);
 	return o;
 }
 
@@ -578,7 +582,7 @@ static void test_row_tunnel(void **state)
 	json_decref(check_schema(buf, dv_row_format(&r, "x", buf, sizeof(buf))));
 	assert_non_null(
 	    strstr(buf, ",\"tunnel\":\"mpls,gre,erspan\",\"tunnel_id\":null,"
-			"\"tunnel_src_addr\":\"10.0.0.1\",\"tunnel_dst_addr\":\"10.0.0.2\"}"));
+			"\"tunnel_src_addr\":\"10.0.0.1\",\"tunnel_dst_addr\":\"10.0.0.2\","));
 	r.n_kinds = 1;
 	r.kinds[0] = DV_TUN_VXLAN;
 	r.flags |= DV_EXPORT_F_VNI;
@@ -589,14 +593,14 @@ static void test_row_tunnel(void **state)
 	json_decref(check_schema(buf, dv_row_format(&r, "x", buf, sizeof(buf))));
 	assert_non_null(strstr(buf, ",\"tunnel\":\"vxlan\",\"tunnel_id\":16777215,"
 				    "\"tunnel_src_addr\":\"2001:db8::1\",\"tunnel_dst_addr\":"
-				    "\"2001:db8::2\"}"));
+				    "\"2001:db8::2\","));
 	/* link shims only: no IP tunnel, so no endpoints */
 	r.kinds[0] = DV_TUN_PPPOE;
 	r.flags &= (uint8_t)~DV_EXPORT_F_VNI;
 	r.outer_family = 0;
 	dv_row_format(&r, "x", buf, sizeof(buf));
 	assert_non_null(strstr(buf, ",\"tunnel\":\"pppoe\",\"tunnel_id\":null,"
-				    "\"tunnel_src_addr\":null,\"tunnel_dst_addr\":null}"));
+				    "\"tunnel_src_addr\":null,\"tunnel_dst_addr\":null,"));
 }
 
 static void test_row_bad_family(void **state)
