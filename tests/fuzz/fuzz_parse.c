@@ -11,13 +11,16 @@
  * tagged and fits 12 bits; the address hash is symmetric; an ICMP packet's
  * type and code word (dv_pkt_icmp(), the community_id's) is 0 or
  * DV_PKT_ICMP_SEEN and 16 bits, 0 for a later fragment, the same from both
- * parses.
+ * parses. The same bytes also go through the DNS reader (lib/dv_dns.c),
+ * whole and from where an untagged IPv4 UDP frame's payload starts: a name
+ * it gives is printable ASCII of the length it says.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dv_dns.h"
 #include "dv_parse.h"
 #include "fuzz_common.h"
 
@@ -68,6 +71,21 @@ static void check_icmp(const struct dv_pkt *fast, const struct dv_pkt_tun *tun_f
 		      w);
 	dv_fuzz_check(dv_pkt_icmp(fast, tun_fast) == w, "ICMP words differ: %#x and %#x",
 		      dv_pkt_icmp(fast, tun_fast), w);
+}
+
+/* The DNS reader on b[0..len) (the harness's exact-length copy: ASan sees
+ * any read past it). */
+static void check_dns(const uint8_t *b, uint32_t len)
+{
+	struct dv_dns_info info;
+
+	if (dv_dns_read(b, len, &info) != 0)
+		return;
+	dv_fuzz_check(info.qname_len < DV_DNS_TEXT_MAX && strlen(info.qname) == info.qname_len,
+		      "DNS name of %u characters", info.qname_len);
+	for (uint32_t i = 0; i < info.qname_len; i++)
+		dv_fuzz_check(info.qname[i] >= 0x20 && info.qname[i] < 0x7f,
+			      "DNS name character %#x", (unsigned)(uint8_t)info.qname[i]);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -134,6 +152,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_ok(&fast);
 		check_icmp(&fast, &tun_fast, &general, &tun_general);
 	}
+	check_dns(frame, len);
+	if (len > 42) /* Ethernet 14 + IPv4 20 + UDP 8 */
+		check_dns(frame + 42, len - 42);
 	free(frame);
 	return 0;
 }

@@ -173,7 +173,8 @@ static void test_none(void **state)
 	r.flags = 0; /* the first packet was cut before its type and code */
 	assert_null(dv_community_id(&r, NULL, buf));
 
-	struct vector frag = {6, "172.20.3.5", "172.20.3.13", 0, 0, "1:1Hjp6+p/g8Y34tdRjVJ8xFmH5Gs="};
+	struct vector frag = {
+	    6, "172.20.3.5", "172.20.3.13", 0, 0, "1:1Hjp6+p/g8Y34tdRjVJ8xFmH5Gs="};
 
 	record_of(&frag, &r);
 	r.flags |= DV_EXPORT_F_NOPORTS;
@@ -208,8 +209,8 @@ static void test_row_column(void **state)
 static size_t ipv4_frame(uint8_t *f, uint8_t proto, const uint8_t *l4, size_t l4len)
 {
 	static const uint8_t eth_ip[] = {
-	    0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 6, 0x08, 0x00,	       /* Ethernet, IPv4 */
-	    0x45, 0, 0, 0, 0, 1, 0, 0, 64, 0, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2}; /* IPv4 */
+	    0,	  1, 2, 3, 4, 5, 0, 1, 2,  3, 4, 6, 0x08, 0x00, /* Ethernet, IPv4 */
+	    0x45, 0, 0, 0, 0, 1, 0, 0, 64, 0, 0, 0, 10,	  0,	0, 1, 10, 0, 0, 2}; /* IPv4 */
 
 	memcpy(f, eth_ip, sizeof(eth_ip));
 	f[14 + 2] = (uint8_t)((20 + l4len) >> 8);
@@ -248,8 +249,8 @@ static void test_parse_icmp_word(void **state)
 
 	/* VXLAN (VNI 0x123456) carrying Ethernet + IPv4 + ICMP echo reply. */
 	size_t in = ipv4_frame(inner, 1, (const uint8_t[]){0, 0, 0, 0, 0, 1, 0, 1}, 8);
-	uint8_t udp[8 + 8 + 128] = {0x30, 0x39, 0x12, 0xb5, 0, 0, 0, 0, /* UDP to 4789 */
-				    0x08, 0, 0, 0, 0x12, 0x34, 0x56, 0};   /* VXLAN */
+	uint8_t udp[8 + 8 + 128] = {0x30, 0x39, 0x12, 0xb5, 0,	  0,	0,    0,  /* UDP to 4789 */
+				    0x08, 0,	0,    0,    0x12, 0x34, 0x56, 0}; /* VXLAN */
 
 	udp[4] = (uint8_t)((16 + in) >> 8);
 	udp[5] = (uint8_t)(16 + in);
@@ -264,8 +265,10 @@ static void test_parse_icmp_word(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_baseline_seed0), cmocka_unit_test(test_baseline_seed1),
-	    cmocka_unit_test(test_none),	   cmocka_unit_test(test_row_column),
+	    cmocka_unit_test(test_baseline_seed0),
+	    cmocka_unit_test(test_baseline_seed1),
+	    cmocka_unit_test(test_none),
+	    cmocka_unit_test(test_row_column),
 	    cmocka_unit_test(test_parse_icmp_word),
 	};
 
