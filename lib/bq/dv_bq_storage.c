@@ -50,6 +50,7 @@ typedef Google__Rpc__Status pb_status;
 enum {
 	SE_STREAM_NOT_FOUND = 3,
 	SE_STREAM_FINALIZED = 6,
+	SE_SCHEMA_MISMATCH_EXTRA_FIELDS = 7,
 	SE_OFFSET_ALREADY_EXISTS = 8,
 	SE_OFFSET_OUT_OF_RANGE = 9,
 };
@@ -191,6 +192,7 @@ const char *dv_bq_storage_outcome_name(enum dv_bq_storage_outcome o)
 	    [DV_BQS_RETRY] = "RETRY",
 	    [DV_BQS_UNAUTHENTICATED] = "UNAUTHENTICATED",
 	    [DV_BQS_INVALID] = "INVALID_ARGUMENT",
+	    [DV_BQS_SCHEMA_BEHIND] = "SCHEMA_MISMATCH_EXTRA_FIELDS",
 	    [DV_BQS_FAILED] = "FAILED",
 	};
 
@@ -209,6 +211,8 @@ static enum dv_bq_storage_outcome classify(int code, int storage_code)
 {
 	if (storage_code == SE_STREAM_NOT_FOUND || storage_code == SE_STREAM_FINALIZED)
 		return DV_BQS_STREAM_GONE;
+	if (storage_code == SE_SCHEMA_MISMATCH_EXTRA_FIELDS)
+		return DV_BQS_SCHEMA_BEHIND;
 	if (storage_code == SE_OFFSET_ALREADY_EXISTS)
 		return DV_BQS_ALREADY_EXISTS;
 	if (storage_code == SE_OFFSET_OUT_OF_RANGE)

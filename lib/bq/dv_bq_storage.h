@@ -47,7 +47,9 @@ enum dv_bq_storage_outcome {
 				   DEADLINE_EXCEEDED, CANCELLED, a dropped connection */
 	DV_BQS_UNAUTHENTICATED, /* refresh the token and call again */
 	DV_BQS_INVALID,		/* INVALID_ARGUMENT: message says why */
-	DV_BQS_FAILED,		/* any other definite error (PERMISSION_DENIED, ...) */
+	DV_BQS_SCHEMA_BEHIND, /* the stream predates a tables.patch (SCHEMA_MISMATCH_EXTRA_FIELDS):
+			       * nothing stored; a new stream has the table's new schema */
+	DV_BQS_FAILED,	      /* any other definite error (PERMISSION_DENIED, ...) */
 };
 
 /* One entry of AppendRowsResponse.row_errors. */

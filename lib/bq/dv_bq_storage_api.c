@@ -23,6 +23,8 @@
  *   ROW_ERRORS          nothing stored: the named rows dead with BigQuery's
  *                       message, the others again at once
  *   OUT_OF_RANGE        a bug, logged as an error: all again, at a new stream
+ *   SCHEMA_BEHIND       the stream predates a tables.patch: all again after a
+ *                       backoff, at a new stream
  *   STREAM_GONE         all again at once, at a new stream; the rows of an
  *                       unsure request may then be stored twice: counted
  *   RETRY, FAILED       all again after a backoff, on a new call
@@ -403,6 +405,20 @@ static void dv_bq_sw_answer(struct dv_bq_sw *sw, struct dv_bq_req *q,
 		an->failed = 1;
 		snprintf(an->error, sizeof(an->error), "AppendRows: OUT_OF_RANGE (%s)",
 			 res->message);
+		return;
+	case DV_BQS_SCHEMA_BEHIND:
+		/* Not the rows' fault (they would be dead-lettered as INVALID): the
+		 * table gained columns after the stream was made, and BigQuery may
+		 * take a while to give new streams the new schema. */
+		dv_bq_logf(sw->log, DV_BQ_WARN,
+			   "stream %s predates the table's schema (%s): %u rows go again, at a new "
+			   "stream, after a backoff",
+			   sw->stream, res->message, q->nrows);
+		dv_bq_sw_leave_stream(sw, "predates the table's schema");
+		an->outcome = DV_BQ_SEND_AGAIN;
+		an->failed = 1;
+		snprintf(an->error, sizeof(an->error), "AppendRows: %s",
+			 dv_bq_storage_outcome_name(res->outcome));
 		return;
 	case DV_BQS_STREAM_GONE:
 		an->failed = 1;

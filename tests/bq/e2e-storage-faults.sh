@@ -10,6 +10,9 @@
 #   drop_store    3 connections reset after the double stored the request,
 #                 before it answered
 #   vanish        the stream vanishes (NOT_FOUND) mid-run
+#   schema        for 3 s every stream in use turns out to predate a
+#                 tables.patch (SCHEMA_MISMATCH_EXTRA_FIELDS): no row is
+#                 dead-lettered, the program opens new streams
 #   sigterm_down  SIGTERM while every append is refused: exit 0, the rows left
 #                 in the spool; a --drain-spool with the service back sends them
 #   kill9         kill -9 mid-stream (appends slowed to 400 ms, one connection
@@ -39,7 +42,7 @@ dir=$DV_BQ_TEST_DIR
 port=$DV_BQ_TEST_PORT
 sport=$DV_BQ_STORAGE_PORT
 ctl=$DV_BQ_STORAGE_CTL
-scenarios=${E2E_SCENARIOS:-unavailable bursts drop_store vanish sigterm_down kill9 vanish_unsure}
+scenarios=${E2E_SCENARIOS:-unavailable bursts drop_store vanish schema sigterm_down kill9 vanish_unsure}
 
 reads=()
 i=0
@@ -219,6 +222,16 @@ sc_vanish() {
 	local ns; ns=$(grep "dpdk-devourer: done in" "$dir/app-vanish.err" | grep -o "bq_new_streams=[0-9]*" | cut -d= -f2)
 	[ "${ns:-0}" -ge 2 ] || { echo "vanish: the program did not open a second stream (bq_new_streams=$ns)" >&2; exit 1; }
 	check vanish
+}
+
+sc_schema() {
+	local m0; m0=$(dstat schema_mismatches)
+	fault '{"kind":"schema_mismatch","seconds":3,"method":"AppendRows"}'
+	start schema; finish schema; clear_faults
+	[ "$(dstat schema_mismatches)" -gt "$m0" ] || { echo "schema: no mismatch answered" >&2; exit 1; }
+	local ns; ns=$(grep "dpdk-devourer: done in" "$dir/app-schema.err" | grep -o "bq_new_streams=[0-9]*" | cut -d= -f2)
+	[ "${ns:-0}" -ge 2 ] || { echo "schema: the program did not open a second stream (bq_new_streams=$ns)" >&2; exit 1; }
+	check schema
 }
 
 sc_sigterm_down() {

@@ -43,7 +43,11 @@ Control (plain HTTP on 127.0.0.1, the port in --control-port-file):
                           (AppendRows: stored, then the connection is reset unanswered;
                           with "vanish": true the stream is gone from then on too),
                           vanish (AppendRows: the stream is gone before the request),
-                          delay (AppendRows: each request waits "ms" milliseconds first)
+                          delay (AppendRows: each request waits "ms" milliseconds first),
+                          schema_mismatch (AppendRows: the stream turns out to predate a
+                          tables.patch: this and every later append on it is answered
+                          INVALID_ARGUMENT with StorageError SCHEMA_MISMATCH_EXTRA_FIELDS,
+                          nothing stored; a stream made after the fault works)
   POST /clear             no more faults (those for a time included)
   POST /reject            {"field": F, "value": V}: rows whose field F is V are row
                           errors (FIELDS_ERROR); {} clears
@@ -79,7 +83,7 @@ MAX_REQUEST = 10 * 1024 * 1024
 PARENT_PARTS = ("projects", None, "datasets", None, "tables", None)
 # google.rpc.Code and StorageError.StorageErrorCode values used here
 ALREADY_EXISTS, OUT_OF_RANGE, INVALID_ARGUMENT = 6, 11, 3
-SE_STREAM_NOT_FOUND, SE_STREAM_FINALIZED = 3, 6
+SE_STREAM_NOT_FOUND, SE_STREAM_FINALIZED, SE_SCHEMA_MISMATCH_EXTRA_FIELDS = 3, 6, 7
 SE_OFFSET_ALREADY_EXISTS, SE_OFFSET_OUT_OF_RANGE = 8, 9
 FAULT_CODES = {"unavailable": grpc.StatusCode.UNAVAILABLE,
                "resource_exhausted": grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -205,7 +209,7 @@ class State:
             "out_of_range", "row_error_requests", "rows_rejected", "too_large", "not_found",
             "finalized_appends", "unauthenticated", "bad_routing", "dropped_after_store",
             "faults_fired", "resent_mismatch", "streams_created", "finalized", "appended",
-            "request_bytes")}
+            "request_bytes", "schema_mismatches")}
 
     def count(self, k, n=1):
         with self.lock:
@@ -406,6 +410,15 @@ class Service:
                 with self.st.lock:
                     self.st.vanish(name)
             s = self.stream_or_abort(context, name)
+            if self.st.take_fault({"schema_mismatch"}, "AppendRows"):
+                with self.st.lock:
+                    s["stale_schema"] = True
+            if s.get("stale_schema"):
+                self.st.count("schema_mismatches")
+                yield self.error_response(
+                    name, INVALID_ARGUMENT, "Input schema has more fields than BigQuery "
+                    "schema, extra fields: 'community_id'", SE_SCHEMA_MISMATCH_EXTRA_FIELDS)
+                continue
             if req.proto_rows.HasField("writer_schema"):
                 desc_bytes = req.proto_rows.writer_schema.proto_descriptor.SerializeToString()
                 desc, cls = row_class(desc_bytes)
@@ -564,7 +577,7 @@ class Control(BaseHTTPRequestHandler):
         with st.lock:
             if path == "/fault":
                 if body.get("kind") not in set(FAULT_CODES) | {"drop_after_store", "vanish",
-                                                                "delay"}:
+                                                                "delay", "schema_mismatch"}:
                     return self.send(400, {"error": "unknown fault kind"})
                 # For `count` calls (1 by default), or all calls for `seconds`.
                 until = time.time() + float(body["seconds"]) if "seconds" in body else None

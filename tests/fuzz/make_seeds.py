@@ -302,6 +302,7 @@ def bq(root):
         field(2, varint_field(1, 6) + field(2, b"already\r\nexists") + field(3, storage_error(8))),
         field(2, varint_field(1, 11) + field(3, storage_error(9))),
         field(2, varint_field(1, 5) + field(3, storage_error(3))),
+        field(2, varint_field(1, 3) + field(2, b"extra fields: 'x'") + field(3, storage_error(7))),
         field(2, varint_field(1, 14) + field(2, b"unavailable")),
         field(2, varint_field(1, 0)), field(5, b"projects/p/streams/s"), b"", b"\xff\xff",
     ]
