@@ -4,48 +4,22 @@
  * libpcap already knows pcap (microsecond and nanosecond) and pcapng; we ask
  * it for nanosecond timestamps so both kinds give the same clock, and map its
  * DLT_* values back to the LINKTYPE_* numbers the parser speaks.
- *
- * A regular pcap file (not pcapng, not standard input) is also mapped into
- * memory and its records are framed straight from the mapping: libpcap's
- * stdio reads copy every record twice (the kernel's page cache into stdio's
- * buffer, that into libpcap's), which was a third of --read's time on real
- * traffic (docs/benchmarks.md). libpcap still opens the file (header, link
- * type, snap length, the errors it gives), and the first record that is not
- * plainly whole and within the snap length, or the end of the mapping, hands
- * the rest of the file to libpcap at that record (fseek on its stream), so
- * every odd record (cut, longer than the snap length, a file still growing)
- * is read by libpcap's own rules, as before.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 
 #include <pcap/pcap.h>
 
 #include "dv_reader.h"
 #include "dv_time.h"
 
-#define DV_READER_IOBUF (1u << 20)  /* bytes of a capture read at once */
-#define DV_READER_DROP	(64u << 20) /* mapped bytes read, then let go of */
-
-/* A pcap file mapped into memory (see the top of this file). */
-struct dv_reader_map {
-	const uint8_t *base; /* NULL: libpcap reads everything (from pos on) */
-	size_t len;
-	size_t pos;	/* the next record's offset */
-	size_t dropped; /* bytes before this are no longer mapped in */
-	uint32_t snap;	/* libpcap's snap length for the file */
-	uint8_t swapped;
-	uint8_t micro; /* microsecond timestamps (scaled to ns as libpcap does) */
-};
+#define DV_READER_IOBUF (1u << 20) /* bytes of a capture read at once */
 
 struct dv_reader {
 	pcap_t *pcap;
 	char *iobuf; /* the file's stdio buffer (DV_READER_IOBUF), or NULL */
-	struct dv_reader_map map;
 	int linktype;
 	char path[256];
 	struct dv_reader_stats stats;
@@ -114,137 +88,6 @@ static void close_capture(pcap_t *p, char *iobuf)
 	free(iobuf);
 }
 
-/* ---- the mapped pcap file ---- */
-
-static uint32_t map_u32(const struct dv_reader_map *m, const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return m->swapped ? __builtin_bswap32(v) : v;
-}
-
-/* Map the file libpcap opened if it is a regular pcap file (magic of
- * microseconds or nanoseconds, either byte order, version 2.3 or later);
- * otherwise leave it all to libpcap. Never fails: mapping is only faster. */
-static void map_open(struct dv_reader *r)
-{
-	struct dv_reader_map *m = &r->map;
-	FILE *f = pcap_file(r->pcap);
-	struct stat st;
-	uint32_t magic;
-	void *base;
-
-	memset(m, 0, sizeof(*m));
-	if (f == NULL || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 24)
-		return;
-	base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fileno(f), 0);
-	if (base == MAP_FAILED)
-		return;
-	memcpy(&magic, base, 4);
-	m->swapped = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
-	m->micro = magic == 0xa1b2c3d4 || magic == 0xd4c3b2a1;
-	m->base = base;
-	m->len = (size_t)st.st_size;
-	if ((!m->micro && magic != 0xa1b23c4d && magic != 0x4d3cb2a1) ||
-	    pcap_major_version(r->pcap) != 2 || pcap_minor_version(r->pcap) < 3) {
-		munmap(base, m->len);
-		memset(m, 0, sizeof(*m));
-		return;
-	}
-	(void)madvise(base, m->len, MADV_SEQUENTIAL);
-	m->pos = 24;
-	m->snap = (uint32_t)pcap_snapshot(r->pcap);
-}
-
-static void map_close(struct dv_reader_map *m)
-{
-	if (m->base != NULL)
-		munmap((void *)m->base, m->len);
-	m->base = NULL;
-}
-
-/* Let go of the pages of records already read (they would count in the
- * process's resident memory until the end of the file). */
-static void map_drop_read(struct dv_reader_map *m)
-{
-	size_t upto = m->pos & ~(size_t)4095;
-
-	if (upto - m->dropped < DV_READER_DROP)
-		return;
-	(void)madvise((void *)(m->base + m->dropped), upto - m->dropped, MADV_DONTNEED);
-	m->dropped = upto;
-}
-
-/* The rest of the file, from the next record on, goes to libpcap. 0, or
- * -EIO with err. */
-static int map_hand_over(struct dv_reader *r, char *err, size_t errlen)
-{
-	size_t pos = r->map.pos;
-
-	map_close(&r->map);
-	if (fseeko(pcap_file(r->pcap), (off_t)pos, SEEK_SET) == 0)
-		return 0;
-	snprintf(err, errlen, "%s: cannot seek to the record at byte %zu: %s", r->path, pos,
-		 strerror(errno));
-	return -EIO;
-}
-
-/* The next record from the mapping, as pcap_next_ex() would give it (the
- * same header fields, timestamps scaled the same way): 1; 0 when libpcap
- * reads on (map_hand_over); -EIO. */
-static int map_next(struct dv_reader *r, struct pcap_pkthdr *h, const u_char **data, char *err,
-		    size_t errlen)
-{
-	struct dv_reader_map *m = &r->map;
-	const uint8_t *rec = m->base + m->pos;
-	uint32_t caplen, frac;
-
-	map_drop_read(m);
-	if (m->len - m->pos < 16 || (caplen = map_u32(m, rec + 8)) > m->snap ||
-	    caplen > m->len - m->pos - 16)
-		return map_hand_over(r, err, errlen);
-	frac = map_u32(m, rec + 4);
-	/* As libpcap 1.10 reads them: signed fields in the host's byte order,
-	 * unsigned ones in the other (its byte swap), microseconds times 1000. */
-	if (!m->swapped) {
-		h->ts.tv_sec = (int32_t)map_u32(m, rec);
-		h->ts.tv_usec = m->micro ? (suseconds_t)(int32_t)frac * 1000 : (int32_t)frac;
-	} else {
-		h->ts.tv_sec = map_u32(m, rec);
-		h->ts.tv_usec = m->micro ? (suseconds_t)frac * 1000 : (suseconds_t)frac;
-	}
-	h->caplen = caplen;
-	h->len = map_u32(m, rec + 12);
-	*data = rec + 16;
-	m->pos += 16 + (size_t)caplen;
-	r->stats.mapped++;
-	return 1;
-}
-
-/* The next record, from the mapping while there is one, then from libpcap:
- * 1, 0 at the end, -EIO with err. */
-static int next_record(struct dv_reader *r, struct pcap_pkthdr *hbuf, struct pcap_pkthdr **h,
-		       const u_char **data, char *err, size_t errlen)
-{
-	int rc;
-
-	if (r->map.base != NULL) {
-		rc = map_next(r, hbuf, data, err, errlen);
-		*h = hbuf;
-		if (rc != 0)
-			return rc;
-	}
-	rc = pcap_next_ex(r->pcap, h, data);
-	if (rc == 1)
-		return 1;
-	if (rc == PCAP_ERROR_BREAK)
-		return 0;
-	snprintf(err, errlen, "%s: damaged capture after %llu packets: %s", r->path,
-		 (unsigned long long)r->stats.packets, pcap_geterr(r->pcap));
-	return -EIO;
-}
-
 struct dv_reader *dv_reader_open(const char *path, char *err, size_t errlen)
 {
 	char perr[PCAP_ERRBUF_SIZE] = "";
@@ -280,7 +123,6 @@ struct dv_reader *dv_reader_open(const char *path, char *err, size_t errlen)
 	r->iobuf = iobuf;
 	r->linktype = lt;
 	snprintf(r->path, sizeof(r->path), "%s", path);
-	map_open(r);
 	return r;
 }
 
@@ -297,14 +139,19 @@ static void reader_tunnel(struct dv_reader *r, struct dv_pkt *pkt, const struct 
 int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv_pkt *pkt,
 		   struct dv_pkt_tun *tun, char *err, size_t errlen)
 {
-	struct pcap_pkthdr hbuf, *h;
+	struct pcap_pkthdr *h;
 	const u_char *data;
 
 	for (;;) {
-		int rc = next_record(r, &hbuf, &h, &data, err, errlen);
+		int rc = pcap_next_ex(r->pcap, &h, &data);
 
-		if (rc != 1)
-			return rc;
+		if (rc == PCAP_ERROR_BREAK)
+			return 0;
+		if (rc != 1) {
+			snprintf(err, errlen, "%s: damaged capture after %llu packets: %s", r->path,
+				 (unsigned long long)r->stats.packets, pcap_geterr(r->pcap));
+			return -EIO;
+		}
 		uint32_t wire = h->len;
 
 		if (h->len > DV_WIRE_LEN_MAX || h->len < h->caplen) {
@@ -375,7 +222,6 @@ void dv_reader_close(struct dv_reader *r)
 {
 	if (r == NULL)
 		return;
-	map_close(&r->map);
 	close_capture(r->pcap, r->iobuf);
 	free(r);
 }

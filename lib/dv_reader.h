@@ -37,7 +37,6 @@ struct dv_reader_stats {
 	uint64_t tunnelled;   /* IP packets read through a tunnel or link shim */
 	uint64_t bad_tunnel; /* IP packets whose tunnel header could not be read (the outer flow) */
 	uint64_t bad_length; /* original length not believed (see DV_WIRE_LEN_MAX) */
-	uint64_t mapped;     /* records framed from the memory-mapped file (dv_reader.c) */
 };
 
 /*

@@ -2,12 +2,8 @@
  * test_reader: dv_reader over pcap files written here byte by byte, so every
  * expected value is a field of a record header this test wrote: the wire
  * length the rows count, and the records whose original length is not
- * believed (bad_length). The records dv_reader frames from its memory map
- * are checked against libpcap's own reading of the same files (timestamps
- * of both resolutions and byte orders, a record past the snap length, a
- * file cut in a record).
+ * believed (bad_length).
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <pcap/pcap.h>
 
 #include "dv_reader.h"
 
@@ -98,162 +92,10 @@ static void test_absurd_lengths_not_trusted(void **state)
 	unlink(path);
 }
 
-/* A pcap file of the given magic, written in either byte order. */
-struct crafted {
-	FILE *f;
-	int big; /* big-endian fields */
-};
-
-static void cput32(struct crafted *c, uint32_t v)
-{
-	put32(c->f, c->big ? __builtin_bswap32(v) : v);
-}
-
-static void crafted_header(struct crafted *c, uint32_t magic, uint32_t snap)
-{
-	cput32(c, magic);
-	if (c->big) { /* version 2.4: major then minor, each 16 bits */
-		uint8_t v[4] = {0, 2, 0, 4};
-
-		assert_int_equal(fwrite(v, 1, 4, c->f), 4);
-	} else {
-		put32(c->f, 2 | 4u << 16);
-	}
-	cput32(c, 0);
-	cput32(c, 0);
-	cput32(c, snap);
-	cput32(c, 1); /* Ethernet */
-}
-
-static void crafted_record(struct crafted *c, uint32_t sec, uint32_t frac, uint32_t caplen,
-			   uint32_t orig_len)
-{
-	uint8_t frame[100];
-
-	memset(frame, 0, sizeof(frame));
-	udp_frame(frame);
-	cput32(c, sec);
-	cput32(c, frac);
-	cput32(c, caplen);
-	cput32(c, orig_len);
-	assert_int_equal(fwrite(frame, 1, caplen, c->f), caplen);
-}
-
-/*
- * dv_reader and libpcap (pcap_next_ex at nanosecond precision, the oracle)
- * over path: the same packets with the same times and lengths, the same end
- * (rc_end: 0 or -EIO; with -EIO libpcap's error is in dv_reader's). Returns
- * the records dv_reader framed from its mapping.
- */
-static uint64_t same_as_libpcap(const char *path, int rc_end)
-{
-	char perr[PCAP_ERRBUF_SIZE], err[512];
-	struct pcap_pkthdr *h;
-	const u_char *data;
-	struct dv_reader *r;
-	struct dv_pkt pkt;
-	uint64_t mapped;
-	pcap_t *p;
-	int rc, lrc, n = 0;
-
-	p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, perr);
-	assert_non_null(p);
-	r = dv_reader_open(path, err, sizeof(err));
-	assert_non_null(r);
-	while ((rc = dv_reader_next(r, NULL, &pkt, NULL, err, sizeof(err))) == 1) {
-		uint64_t want_ts;
-		uint32_t want_wire;
-
-		assert_int_equal(lrc = pcap_next_ex(p, &h, &data), 1);
-		want_ts = h->ts.tv_sec < 0
-			      ? 0
-			      : (uint64_t)h->ts.tv_sec * 1000000000u + (uint64_t)h->ts.tv_usec;
-		want_wire = h->len > DV_WIRE_LEN_MAX || h->len < h->caplen ? h->caplen : h->len;
-		if (pkt.ts_ns != want_ts)
-			print_message("  %s record %d: dv_reader %llu ns, libpcap %lld s %lld\n",
-				      path, n, (unsigned long long)pkt.ts_ns,
-				      (long long)h->ts.tv_sec, (long long)h->ts.tv_usec);
-		assert_int_equal(pkt.ts_ns, want_ts);
-		assert_int_equal(pkt.wire_len, want_wire);
-		assert_int_equal(pkt.sport, 1000);
-		n++;
-	}
-	lrc = pcap_next_ex(p, &h, &data);
-	assert_int_equal(rc, rc_end);
-	assert_int_equal(lrc, rc_end == 0 ? PCAP_ERROR_BREAK : PCAP_ERROR);
-	if (rc_end != 0) {
-		print_message("  dv_reader: %s\n", err);
-		assert_non_null(strstr(err, pcap_geterr(p)));
-	}
-	assert_int_equal(dv_reader_stats(r)->packets, n);
-	mapped = dv_reader_stats(r)->mapped;
-	dv_reader_close(r);
-	pcap_close(p);
-	return mapped;
-}
-
-/* Microsecond and nanosecond files, little and big endian: times as
- * libpcap gives them, also for a fraction of a second past one second and a
- * time before 1970, all framed from the mapping. */
-static void test_mapped_times_and_byte_orders(void **state)
-{
-	static const uint32_t magic[] = {0xa1b2c3d4, 0xa1b23c4d};
-
-	(void)state;
-	for (int m = 0; m < 2; m++) {
-		for (int big = 0; big < 2; big++) {
-			char path[] = "/tmp/dv-test-reader-XXXXXX";
-			int fd = mkstemp(path);
-			struct crafted c = {fdopen(fd, "wb"), big};
-
-			assert_non_null(c.f);
-			print_message("  magic %08x, %s endian: %s\n", magic[m],
-				      big ? "big" : "little", path);
-			crafted_header(&c, magic[m], 65535);
-			crafted_record(&c, 1700000000, 999999, 60, 60);
-			crafted_record(&c, 1700000001, 1, 60, 1514);
-			crafted_record(&c, 0xfffffffbu, 5, 60, 60);	     /* -5 s */
-			crafted_record(&c, 1700000002, 3000000, 60, 60);     /* fraction > 1 s */
-			crafted_record(&c, 1700000003, 0xfffffff0u, 60, 60); /* < 0 as int32 */
-			assert_int_equal(fclose(c.f), 0);
-			assert_int_equal(same_as_libpcap(path, 0), 5);
-			unlink(path);
-		}
-	}
-}
-
-/* A record past the snap length and a record cut by the end of the file:
- * the mapping hands the file to libpcap at the first, which cuts it to the
- * snap length and reads on, and then fails on the second as it always did. */
-static void test_mapped_hands_odd_records_to_libpcap(void **state)
-{
-	char path[] = "/tmp/dv-test-reader-XXXXXX";
-	int fd = mkstemp(path);
-	struct crafted c = {fdopen(fd, "wb"), 0};
-
-	(void)state;
-	assert_non_null(c.f);
-	crafted_header(&c, 0xa1b2c3d4, 64);
-	crafted_record(&c, 10, 0, 60, 60);
-	crafted_record(&c, 11, 0, 60, 60);
-	crafted_record(&c, 12, 0, 100, 100); /* past the snap length: libpcap keeps 64 */
-	crafted_record(&c, 13, 0, 60, 60);
-	cput32(&c, 14); /* a record cut in its data */
-	cput32(&c, 0);
-	cput32(&c, 60);
-	cput32(&c, 60);
-	assert_int_equal(fwrite("abcdefghij", 1, 10, c.f), 10);
-	assert_int_equal(fclose(c.f), 0);
-	assert_int_equal(same_as_libpcap(path, -EIO), 2);
-	unlink(path);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_absurd_lengths_not_trusted),
-	    cmocka_unit_test(test_mapped_times_and_byte_orders),
-	    cmocka_unit_test(test_mapped_hands_odd_records_to_libpcap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
