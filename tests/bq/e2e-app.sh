@@ -25,17 +25,8 @@ app=$1; shift
 [ $# -gt 0 ] || { echo "usage: e2e-app.sh APP PCAP..." >&2; exit 2; }
 dir=$DV_BQ_TEST_DIR
 port=$DV_BQ_TEST_PORT
-reads=()
-i=0
-now=$(date +%s)
-for f in "$@"; do
-	# Move each capture so its first packet lies one hour ago.
-	first=$(capinfos -T -r -a -S "$f" | awk -F'\t' '{print int($2)}')
-	out="$dir/shifted-$i.pcapng"
-	editcap -t $((now - 3600 - first)) "$f" "$out"
-	reads+=(--read "$out")
-	i=$((i + 1))
-done
+. "$(dirname "$0")/shift-captures.sh"
+shift_captures "$dir" "$@"
 curl -sf --cacert "$dir/ca-a.pem" -d '{"dedup_window":0}' "https://127.0.0.1:$port/_double/config" >/dev/null
 IFS=';' read -r -a faults <<<"${E2E_FAULT:-}"
 for f in "${faults[@]}"; do

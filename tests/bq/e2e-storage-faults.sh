@@ -44,15 +44,8 @@ sport=$DV_BQ_STORAGE_PORT
 ctl=$DV_BQ_STORAGE_CTL
 scenarios=${E2E_SCENARIOS:-unavailable bursts drop_store vanish schema sigterm_down kill9 vanish_unsure}
 
-reads=()
-i=0
-now=$(date +%s)
-for f in "$@"; do
-	first=$(capinfos -T -r -a -S "$f" | awk -F'\t' '{print int($2)}')
-	editcap -t $((now - 3600 - first)) "$f" "$dir/shifted-$i.pcapng"
-	reads+=(--read "$dir/shifted-$i.pcapng")
-	i=$((i + 1))
-done
+. "$(dirname "$0")/shift-captures.sh"
+shift_captures "$dir" "$@"
 
 fault() { curl -sf -d "$1" "$ctl/fault" >/dev/null; }
 clear_faults() { curl -sf -d '{}' "$ctl/clear" >/dev/null; }

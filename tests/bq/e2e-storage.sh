@@ -30,15 +30,8 @@ sport=$DV_BQ_STORAGE_PORT
 ctl=$DV_BQ_STORAGE_CTL
 curl -sf -d '{"kind":"drop_after_store","count":1}' "$ctl/fault" >/dev/null
 
-reads=()
-i=0
-now=$(date +%s)
-for f in "$@"; do
-	first=$(capinfos -T -r -a -S "$f" | awk -F'\t' '{print int($2)}')
-	editcap -t $((now - 3600 - first)) "$f" "$dir/shifted-$i.pcapng"
-	reads+=(--read "$dir/shifted-$i.pcapng")
-	i=$((i + 1))
-done
+. "$(dirname "$0")/shift-captures.sh"
+shift_captures "$dir" "$@"
 set +e
 timeout 300 "$app" "${reads[@]}" --sensor e2e-storage \
 	--output bigquery,file -w "$dir/out.ndjson" \
