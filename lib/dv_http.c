@@ -24,28 +24,37 @@ static int64_t line_end(const uint8_t *p, uint32_t len, uint32_t off)
 	return lf != NULL ? (int64_t)(lf - p) : -1;
 }
 
-/* The request line: METHOD SP target SP HTTP/1.d, then (CR) LF. Returns
- * the offset after its LF, or 0 when it is not one. */
+/*
+ * The request line: METHOD SP target SP HTTP/1.d, then (CR) LF. The target
+ * is what lies between the method's SP and the SP before the version, as
+ * tshark reads it: attacks send spaces in it (RFC 9112 3.2 has none), and
+ * those are the requests a monitor wants to name; control characters are
+ * refused. Returns the offset after its LF, or 0 when it is not one.
+ */
 static uint32_t request_line(const uint8_t *p, uint32_t len)
 {
-	uint32_t i = 0, t;
+	uint32_t i = 0, end, t;
+	int64_t lf;
 
 	while (i < len && i <= DV_HTTP_METHOD_MAX && p[i] >= 'A' && p[i] <= 'Z')
 		i++;
 	if (i == 0 || i > DV_HTTP_METHOD_MAX || i >= len || p[i] != ' ')
 		return 0;
-	t = ++i;
-	while (i < len && p[i] > ' ' && p[i] < 0x7f)
-		i++;
-	if (i == t || len - i < 10 || p[i] != ' ' || memcmp(p + i + 1, "HTTP/1.", 7) != 0 ||
-	    p[i + 8] < '0' || p[i + 8] > '9')
+	t = i + 1;
+	lf = line_end(p, len, t);
+	if (lf < 0)
 		return 0;
-	i += 9;
-	if (p[i] == '\r')
-		i++;
-	if (i >= len || p[i] != '\n')
+	end = (uint32_t)lf;
+	if (end > t && p[end - 1] == '\r')
+		end--;
+	/* " HTTP/1.d" ends the line, after a target of one byte at least */
+	if (end - t < 10 || memcmp(p + end - 9, " HTTP/1.", 8) != 0 || p[end - 1] < '0' ||
+	    p[end - 1] > '9')
 		return 0;
-	return i + 1;
+	for (uint32_t k = t; k < end - 9; k++)
+		if (p[k] < ' ' || p[k] == 0x7f)
+			return 0;
+	return (uint32_t)lf + 1;
 }
 
 /* Is the line p[off..end) "Host:" (any case)? */

@@ -21,7 +21,8 @@
 /*
  * p: a TCP payload. DV_CTX_FOUND when it starts with an HTTP/1.x request
  * line (a method of 1 to DV_HTTP_METHOD_MAX upper-case letters, SP, a
- * target of visible characters, SP, "HTTP/1." and a digit, then CRLF or LF)
+ * target without control characters (spaces allowed, as tshark reads
+ * them), SP, "HTTP/1." and a digit, then CRLF or LF)
  * and a Host header line (the name in any case, then ':') ends within len;
  * the first Host line counts. The value is written without the whitespace
  * (SP, HTAB) around it, port included when given, as text (dv_tls.h:

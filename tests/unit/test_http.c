@@ -63,6 +63,9 @@ static const struct req reqs[] = {
     {"CONNECT b.example:443 HTTP/1.1\r\nX-Host: x\r\nHostname: y\r\n Host: folded\r\n"
      "Host: b.example:443\r\nHost: second\r\n\r\n",
      "Host: b.example:443\r\n", DV_CTX_FOUND, "b.example:443"},
+    /* spaces in the target (WebattackRCE.pcap frame 535); tshark: 127.0.0.1 */
+    {"GET /cgi-bin/x;cat /etc/passwd|?d=Download HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+     "Host: 127.0.0.1\r\n", DV_CTX_FOUND, "127.0.0.1"},
     /* IPv6 literal */
     {"GET / HTTP/1.1\r\nHost: [2001:db8::1]:8080\r\n\r\n", "Host: [2001:db8::1]:8080\r\n",
      DV_CTX_FOUND, "[2001:db8::1]:8080"},
@@ -113,7 +116,8 @@ static void test_not_http(void **state)
 {
 	static const char *const bad[] = {
 	    "get / HTTP/1.1\r\nHost: a\r\n\r\n",		       /* lower-case method */
-	    "GET  / HTTP/1.1\r\nHost: a\r\n\r\n",		       /* no target */
+	    "GET HTTP/1.1\r\nHost: a\r\n\r\n",			       /* no target */
+	    "GET  HTTP/1.1\r\nHost: a\r\n\r\n",			       /* an empty target */
 	    "GET / HTTP/2.0\r\nHost: a\r\n\r\n",		       /* not 1.x */
 	    "GET / HTTP/1.x\r\nHost: a\r\n\r\n",		       /* not a digit */
 	    "GET / HTTP/1.1 \r\nHost: a\r\n\r\n",		       /* more after the version */
@@ -123,6 +127,7 @@ static void test_not_http(void **state)
 	    "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",			       /* HTTP/2's preface */
 	    "GE\x01 / HTTP/1.1\r\nHost: a\r\n\r\n",		       /* not a token */
 	    "GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n",		       /* DEL in the target */
+	    "GET /\t HTTP/1.1\r\nHost: a\r\n\r\n",		       /* HTAB in the target */
 	    "ABCDEFGHIJKLMNOPQRSTUVWXY / HTTP/1.1\r\nHost: a\r\n\r\n", /* 25 letters */
 	    "\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00",		       /* TLS */
 	};
