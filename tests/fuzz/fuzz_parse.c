@@ -14,6 +14,17 @@
  * parses. The same bytes also go through the DNS reader (lib/dv_dns.c),
  * whole and from where an untagged IPv4 UDP frame's payload starts: a name
  * it gives is printable ASCII of the length it says.
+ *
+ * The payload readers of issue 19 (dv_tls_sni, dv_quic_sni, dv_http_host,
+ * and dv_dns_read again) read the frame's TCP or UDP payload, found here
+ * from the frame (link header, VLAN tags, IPv4 or IPv6 with its common
+ * extension headers; the parser does not report where the payload starts),
+ * and the whole frame. Each answer is one of the statuses; a name is
+ * NUL-terminated within cap, printable ASCII, its escapes well formed (''
+ * then '' or three digits up to 255); MORE's need is past len and within
+ * DV_TLS_NEED_MAX. The name buffers are heap blocks of exactly cap bytes
+ * (DV_CTX_NAME_MAX, and a small cap taken from the input), so ASan sees a
+ * write past cap as it sees a read past the payload.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -21,7 +32,10 @@
 #include <string.h>
 
 #include "dv_dns.h"
+#include "dv_http.h"
 #include "dv_parse.h"
+#include "dv_quic.h"
+#include "dv_tls.h"
 #include "fuzz_common.h"
 
 /* The bytes dv_parse() fills (the caller owns wire_len and ts_ns). */
@@ -88,10 +102,153 @@ static void check_dns(const uint8_t *b, uint32_t len)
 			      "DNS name character %#x", (unsigned)(uint8_t)info.qname[i]);
 }
 
+/* Where the TCP or UDP payload of a frame starts, from its bytes: 0 when
+ * the frame has none (not IP, a later fragment, a cut header). */
+static uint32_t ip_payload(const uint8_t *b, uint32_t len, uint32_t off)
+{
+	uint8_t proto;
+	uint32_t end = len;
+
+	if (len - off < 20)
+		return 0;
+	if ((b[off] >> 4) == 4) {
+		uint32_t ihl = (b[off] & 0x0fu) * 4, tot = (uint32_t)b[off + 2] << 8 | b[off + 3];
+
+		if (ihl < 20 || len - off < ihl || ((b[off + 6] & 0x1f) | b[off + 7]) != 0)
+			return 0;
+		if (tot >= ihl && tot <= len - off)
+			end = off + tot;
+		proto = b[off + 9];
+		off += ihl;
+	} else if ((b[off] >> 4) == 6) {
+		if (len - off < 40)
+			return 0;
+		proto = b[off + 6];
+		off += 40;
+		/* hop-by-hop, routing, destination options, fragment (first) */
+		while ((proto == 0 || proto == 43 || proto == 60 || proto == 44) &&
+		       len - off >= 8) {
+			uint32_t l = proto == 44 ? 8 : (b[off + 1] + 1u) * 8;
+
+			if (proto == 44 && ((b[off + 2] << 8 | b[off + 3]) & 0xfff8) != 0)
+				return 0;
+			proto = b[off];
+			if (len - off < l)
+				return 0;
+			off += l;
+		}
+	} else {
+		return 0;
+	}
+	if (proto == 6 && end - off >= 20 && end - off >= (b[off + 12] >> 4) * 4u)
+		return off + (b[off + 12] >> 4) * 4u;
+	if (proto == 17 && end - off >= 8)
+		return off + 8;
+	return 0;
+}
+
+static uint32_t payload_off(const uint8_t *b, uint32_t len, int linktype)
+{
+	uint32_t off = 0, et;
+
+	switch (linktype) {
+	case DV_LINK_ETHERNET:
+		if (len < 14)
+			return 0;
+		et = (uint32_t)b[12] << 8 | b[13];
+		off = 14;
+		for (int tags = 0; (et == 0x8100 || et == 0x88a8) && tags < 2 && len - off >= 4;
+		     tags++) {
+			et = (uint32_t)b[off + 2] << 8 | b[off + 3];
+			off += 4;
+		}
+		if (et != 0x0800 && et != 0x86dd)
+			return 0;
+		break;
+	case DV_LINK_SLL:
+		off = 16;
+		break;
+	case DV_LINK_SLL2:
+		off = 20;
+		break;
+	case DV_LINK_NULL:
+	case DV_LINK_LOOP:
+		off = 4;
+		break;
+	default: /* raw IP */
+		break;
+	}
+	return off <= len ? ip_payload(b, len, off) : 0;
+}
+
+/* A name a reader gave: NUL within cap, printable, escapes well formed. */
+static void check_name(const char *who, const char *out, uint32_t cap)
+{
+	size_t n = strnlen(out, cap);
+
+	dv_fuzz_check(n < cap, "%s: name without a NUL within %u", who, cap);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = (uint8_t)out[i];
+
+		dv_fuzz_check(c >= 0x20 && c < 0x7f, "%s: name character %#x", who, c);
+		if (c != '\\')
+			continue;
+		dv_fuzz_check(i + 1 < n, "%s: name ends in a lone '\\'", who);
+		if (out[i + 1] == '\\') {
+			i++;
+			continue;
+		}
+		dv_fuzz_check(
+		    i + 3 < n && out[i + 1] >= '0' && out[i + 1] <= '2' && out[i + 2] >= '0' &&
+			out[i + 2] <= '9' && out[i + 3] >= '0' && out[i + 3] <= '9' &&
+			(out[i + 1] - '0') * 100 + (out[i + 2] - '0') * 10 + out[i + 3] - '0' <=
+			    255,
+		    "%s: bad escape at %zu in '%s'", who, i, out);
+		i += 3;
+	}
+}
+
+static struct dv_quic *quic;
+
+/* The payload readers on b[0..len), names into a heap block of cap bytes. */
+static void check_ctx_cap(const uint8_t *b, uint32_t len, uint32_t cap)
+{
+	char *out = malloc(cap);
+	uint32_t need = 0;
+	int rc;
+
+	dv_fuzz_check(out != NULL, "out of memory");
+	rc = dv_tls_sni(b, len, out, cap, &need);
+	dv_fuzz_check(rc >= DV_CTX_BAD && rc <= DV_CTX_MORE, "dv_tls_sni %d", rc);
+	if (rc == DV_CTX_FOUND)
+		check_name("tls", out, cap);
+	if (rc == DV_CTX_MORE)
+		dv_fuzz_check(need > len && need <= DV_TLS_NEED_MAX, "tls: need %u of %u bytes",
+			      need, len);
+	rc = dv_http_host(b, len, out, cap);
+	dv_fuzz_check(rc >= DV_CTX_BAD && rc <= DV_CTX_FOUND, "dv_http_host %d", rc);
+	if (rc == DV_CTX_FOUND)
+		check_name("http", out, cap);
+	rc = dv_quic_sni(quic, b, len, out, cap);
+	dv_fuzz_check(rc >= DV_CTX_BAD && rc <= DV_CTX_MORE, "dv_quic_sni %d", rc);
+	if (rc == DV_CTX_FOUND)
+		check_name("quic", out, cap);
+	free(out);
+}
+
+static void check_ctx(const uint8_t *b, uint32_t len)
+{
+	check_ctx_cap(b, len, DV_CTX_NAME_MAX);
+	check_ctx_cap(b, len, 1 + (len > 0 ? b[len - 1] % 16 : 0));
+	check_dns(b, len);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
+	quic = dv_quic_create();
+	dv_fuzz_check(quic != NULL, "dv_quic_create failed");
 	return 0;
 }
 
@@ -155,6 +312,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_dns(frame, len);
 	if (len > 42) /* Ethernet 14 + IPv4 20 + UDP 8 */
 		check_dns(frame + 42, len - 42);
+	{
+		uint32_t off = payload_off(frame, len, linktype);
+
+		check_ctx(frame, len);
+		if (off != 0) /* frame is an exact-length block: so is its tail */
+			check_ctx(frame + off, len - off);
+	}
 	free(frame);
 	return 0;
 }
