@@ -676,9 +676,9 @@ static const struct opt_def defs[] = {
     OPT("bq-endpoint", 0, REQ, "BigQuery", "URL", NULL,
 	"API root (BIGQUERY_EMULATOR_HOST sets it too)", set_bq_endpoint,
 	WORDS("https://bigquery.googleapis.com")),
-    OPT("bq-api", 0, REQ, "BigQuery", "insertall|storage", "insertall",
-	"how rows go: tabledata.insertAll, or the Storage Write API (a committed stream with "
-	"offsets; becomes the default once it passes the fault matrix)",
+    OPT("bq-api", 0, REQ, "BigQuery", "insertall|storage", "storage",
+	"how rows go: the Storage Write API (a committed stream with offsets: exactly once, "
+	"billed by protobuf bytes), or tabledata.insertAll (the Go devourer's REST API)",
 	set_bq_api),
     OPT("bq-storage-endpoint", 0, REQ, "BigQuery", "HOST:PORT", NULL,
 	"Storage Write API endpoint for --bq-api storage (TLS always verified, with "

@@ -3,6 +3,7 @@
  * the layout that is hashed). OpenSSL does the SHA-1 and the base64.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,14 +86,28 @@ void dv_community_cfg_free(struct dv_community_cfg *cfg)
 	cfg->sha1 = NULL;
 }
 
+/* SHA-1 fetched once for digests without a configuration: EVP_sha1() in
+ * EVP_Digest would look the algorithm up (under OpenSSL's locks) every time,
+ * about as long as the digest itself. */
+static EVP_MD *cid_sha1_md;
+static pthread_once_t cid_sha1_once = PTHREAD_ONCE_INIT;
+
+static void cid_sha1_fetch(void)
+{
+	cid_sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+}
+
 /* SHA-1 of in[0..n) into md (20 bytes): the configuration's context, or a
  * one-off digest without one. 0 on failure. */
 static int cid_sha1(const struct dv_community_cfg *cfg, const uint8_t *in, size_t n, uint8_t *md)
 {
 	unsigned int mdlen = 0;
 
-	if (cfg == NULL || cfg->ctx == NULL || cfg->sha1 == NULL)
-		return EVP_Digest(in, n, md, &mdlen, EVP_sha1(), NULL) && mdlen == 20;
+	if (cfg == NULL || cfg->ctx == NULL || cfg->sha1 == NULL) {
+		pthread_once(&cid_sha1_once, cid_sha1_fetch);
+		return cid_sha1_md && EVP_Digest(in, n, md, &mdlen, cid_sha1_md, NULL) &&
+		       mdlen == 20;
+	}
 	return EVP_DigestInit_ex2(cfg->ctx, cfg->sha1, NULL) && EVP_DigestUpdate(cfg->ctx, in, n) &&
 	       EVP_DigestFinal_ex(cfg->ctx, md, &mdlen) && mdlen == 20;
 }

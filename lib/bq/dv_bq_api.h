@@ -15,14 +15,18 @@
  *      row, q->verdict[] (and q->dead[]). It does so in done() (a transfer
  *      of its own on the sink's multi handle ended), in a callback of a
  *      transfer while the sink runs curl_multi_perform (an answer on a
- *      stream that stays open), or in start() itself (a transport that
- *      waits for its answer, e.g. a gRPC call plucked with a deadline);
- *      the sink looks at its slots after each.
+ *      stream that stays open), from a thread of its own (a transport that
+ *      waits for its answer, e.g. gRPC calls plucked with a deadline: it
+ *      stores q->answered last, with release order, and wakes the multi
+ *      handle with curl_multi_wakeup), or in start() itself; the sink looks
+ *      at its slots after each.
  *   3. The sink settles q: it reads the answer, moves every row to its fate
  *      and reuses the slot. Strings the answer points to stay valid until
  *      the next start() of q, cancel() or destroy().
- * cancel() stops q without an answer (shutdown, drain deadline): its rows
- * are q's again and are spooled by the sink.
+ * cancel() stops q (shutdown, drain deadline), waiting for a thread of the
+ * API to let go of it: without an answer its rows are q's again and are
+ * spooled by the sink; an answer that came first stays (q->answered) and
+ * the sink settles it.
  *
  * An API on libcurl runs its transfers on the sink's multi handle, so one
  * curl_multi_poll() waits for all of them, the token refresh included.

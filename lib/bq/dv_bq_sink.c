@@ -56,9 +56,25 @@
 #define DV_BQ_START_WAIT_NS    (5 * DV_NS_PER_SEC) /* startup waits this long for BigQuery */
 #define DV_BQ_REFILL_BYTES     (4u << 20)	   /* spool read per poll at most */
 
+/*
+ * A row of up to DV_BQ_ROW_BLOCK bytes takes a block of that size, and a
+ * freed block is kept for the next row (at most window_rows of them): a row
+ * then costs no malloc, and the heap does not shrink after every batch only
+ * to fault its pages in again for the next, which perf of bench_bq found to
+ * be the largest single cost of a row on the control lcore.
+ */
+#define DV_BQ_ROW_BLOCK 1024
+
+static inline size_t dv_bq_row_size(size_t id_len, size_t len)
+{
+	size_t n = sizeof(struct dv_bq_row) + id_len + len + 2;
+
+	return n <= DV_BQ_ROW_BLOCK ? DV_BQ_ROW_BLOCK : n;
+}
+
 static inline size_t dv_bq_row_mem(const struct dv_bq_row *r)
 {
-	return sizeof(*r) + r->id_len + r->len + 2;
+	return dv_bq_row_size(r->id_len, r->len);
 }
 
 /* Whether rows may be sent: the table was verified (auth, dataset, table and
@@ -79,7 +95,9 @@ struct dv_bq_sink {
 	/* queue */
 	struct dv_bq_row *head, *tail;
 	uint64_t nqueued;
-	uint64_t nmem;	  /* rows in memory: queued and in flight */
+	uint64_t nmem;		 /* rows in memory: queued and in flight */
+	struct dv_bq_row *spare; /* freed row blocks for reuse (dv_bq_row_alloc) */
+	uint64_t nspare;
 	size_t mem_bytes; /* queued and in flight */
 
 	/* spool */
@@ -96,6 +114,7 @@ struct dv_bq_sink {
 	/* limits */
 	uint32_t batch_rows;
 	uint32_t batch_limit; /* batch_rows, or less while a bad request is bisected */
+	uint32_t take_rows;   /* rows a request takes when not bisecting (>= batch_rows) */
 	uint64_t flush_ns;
 	size_t batch_max_bytes;
 	size_t mem_max_bytes;
@@ -153,10 +172,29 @@ static void dv_bq_push_head(struct dv_bq_sink *s, struct dv_bq_row **rows, uint3
 	}
 }
 
+static struct dv_bq_row *dv_bq_row_alloc(struct dv_bq_sink *s, size_t mem)
+{
+	struct dv_bq_row *r = s->spare;
+
+	if (mem != DV_BQ_ROW_BLOCK || !r)
+		return malloc(mem);
+	s->spare = r->next;
+	s->nspare--;
+	return r;
+}
+
 static void dv_bq_row_free(struct dv_bq_sink *s, struct dv_bq_row *r)
 {
-	s->mem_bytes -= dv_bq_row_mem(r);
+	size_t mem = dv_bq_row_mem(r);
+
+	s->mem_bytes -= mem;
 	s->nmem--;
+	if (mem == DV_BQ_ROW_BLOCK && s->nspare < s->window_rows) {
+		r->next = s->spare;
+		s->spare = r;
+		s->nspare++;
+		return;
+	}
 	free(r);
 }
 
@@ -385,7 +423,7 @@ static int dv_bq_write(struct dv_sink *sink, const struct dv_export_rec *rec, co
 		return -EINVAL;
 	}
 	id_len = dv_row_insert_id(rec, id);
-	mem = sizeof(*r) + (size_t)id_len + len + 2;
+	mem = dv_bq_row_size((size_t)id_len, len);
 	/* While the table is not verified, rows wait on disk only. */
 	room = s->table == DV_BQ_TABLE_OK && s->mem_bytes + mem <= s->mem_max_bytes &&
 	       (!s->write_ahead || s->nmem < s->window_rows);
@@ -402,7 +440,7 @@ static int dv_bq_write(struct dv_sink *sink, const struct dv_export_rec *rec, co
 			return 0;
 		}
 	}
-	r = malloc(mem);
+	r = dv_bq_row_alloc(s, mem);
 	if (!r) {
 		if (ref.seg) { /* on disk: it waits there */
 			dv_spool_unload(s->spool, &ref);
@@ -423,10 +461,10 @@ static int dv_bq_replay_row(void *arg, const struct dv_spool_ref *ref, const cha
 			    size_t id_len, const char *row, size_t len)
 {
 	struct dv_bq_sink *s = arg;
-	size_t mem = sizeof(struct dv_bq_row) + id_len + len + 2;
+	size_t mem = dv_bq_row_size(id_len, len);
 	struct dv_bq_row *r;
 
-	if (id_len >= DV_INSERT_ID_MAX || len > UINT32_MAX || !(r = malloc(mem)))
+	if (id_len >= DV_INSERT_ID_MAX || len > UINT32_MAX || !(r = dv_bq_row_alloc(s, mem)))
 		return -ENOMEM;
 	/* queued at 0: an old row leaves with the next batch */
 	dv_bq_row_fill(s, r, mem, ref, 0, id, id_len, row, len);
@@ -471,17 +509,18 @@ static int dv_bq_req_grow(struct dv_bq_req *q, uint32_t n)
 	return 0;
 }
 
-/* Move up to batch_limit rows (and batch_max_bytes, as the API counts a
- * request's size) from the queue into q. */
+/* Move up to take_rows rows (batch_limit while bisecting; and
+ * batch_max_bytes, as the API counts a request's size) from the queue into q. */
 static int dv_bq_take(struct dv_bq_sink *s, struct dv_bq_req *q)
 {
 	const struct dv_bq_api_ops *api = s->api.ops;
+	uint32_t limit = s->batch_limit < s->batch_rows ? s->batch_limit : s->take_rows;
 
-	if (dv_bq_req_grow(q, s->batch_limit))
+	if (dv_bq_req_grow(q, limit))
 		return -ENOMEM;
 	q->nrows = 0;
 	q->bytes = api->request_bytes;
-	while (s->head && q->nrows < s->batch_limit) {
+	while (s->head && q->nrows < limit) {
 		struct dv_bq_row *r = s->head;
 		size_t need = r->len + r->id_len + api->row_bytes;
 
@@ -609,7 +648,9 @@ static void dv_bq_settle_answered(struct dv_bq_sink *s)
 	for (uint32_t i = 0; i < s->nreqs; i++) {
 		struct dv_bq_req *q = &s->reqs[i];
 
-		if (!q->busy || !q->answered)
+		/* An API may answer from a thread of its own (Storage Write):
+		 * what it wrote in q is visible once answered is. */
+		if (!q->busy || !__atomic_load_n(&q->answered, __ATOMIC_ACQUIRE))
 			continue;
 		q->busy = 0;
 		q->answered = 0;
@@ -742,12 +783,15 @@ static void dv_bq_abort_all(struct dv_bq_sink *s)
 		if (!q->busy)
 			continue;
 		s->api.ops->cancel(&s->api, q);
+		if (__atomic_load_n(&q->answered, __ATOMIC_ACQUIRE))
+			continue; /* its answer came first: settled below */
 		q->busy = 0;
 		q->answered = 0;
 		s->inflight--;
 		dv_bq_requeue(s, q->rows, q->nrows);
 		q->nrows = 0;
 	}
+	dv_bq_settle_answered(s);
 	dv_bq_token_cancel(&s->token);
 }
 
@@ -974,6 +1018,12 @@ static void dv_bq_destroy(struct dv_sink *sink)
 		s->head = r->next;
 		free(r);
 	}
+	while (s->spare) {
+		struct dv_bq_row *r = s->spare;
+
+		s->spare = r->next;
+		free(r);
+	}
 	if (s->api.ops)
 		s->api.ops->destroy(&s->api);
 	for (uint32_t i = 0; s->reqs && i < s->nreqs; i++) {
@@ -1174,7 +1224,10 @@ static int dv_bq_setup_transfers(struct dv_bq_sink *s, const struct dv_bq_config
 	    .backoff_max_ns = c->backoff_max_ns,
 	    .easy = curl_easy_init(),
 	};
-	s->nreqs = c->max_inflight;
+	/* Storage Write sends one request at a time (its offsets follow each
+	 * other, and a request in doubt goes again at its offset before any
+	 * later row), as large as the requests max_inflight would carry. */
+	s->nreqs = c->api == DV_BQ_API_STORAGE ? 1 : c->max_inflight;
 	s->reqs = calloc(s->nreqs, sizeof(*s->reqs));
 	snprintf(err, errlen, "out of memory");
 	if (!s->multi || !s->token.easy || !s->reqs)
@@ -1204,7 +1257,11 @@ static void dv_bq_take_settings(struct dv_bq_sink *s, const struct dv_bq_config 
 	s->log.fn = c->log;
 	s->log.arg = c->log_arg;
 	s->names = c->names;
-	s->batch_rows = s->batch_limit = c->batch_rows;
+	s->batch_rows = s->batch_limit = s->take_rows = c->batch_rows;
+	if (c->api == DV_BQ_API_STORAGE) /* one request at a time: the rows of max_inflight */
+		s->take_rows = c->batch_rows * c->max_inflight > DV_BQ_MAX_ROWS_PER_REQ
+				   ? DV_BQ_MAX_ROWS_PER_REQ
+				   : c->batch_rows * c->max_inflight;
 	s->flush_ns = c->flush_interval_ns;
 	s->batch_max_bytes = c->batch_max_bytes;
 	s->mem_max_bytes = c->mem_max_bytes;

@@ -59,7 +59,11 @@ struct dv_bq_storage {
 	grpc_channel *channel;
 	grpc_completion_queue *cq;
 	unsigned timeout_ms;
+	int interrupt; /* dv_bq_storage_interrupt(): set from another thread */
 };
+
+/* How long one wait lasts before the interrupt flag is looked at again. */
+#define INTERRUPT_CHECK_MS 50
 
 struct dv_bq_append {
 	struct dv_bq_storage *s;
@@ -157,18 +161,32 @@ static ProtobufCMessage *unpack_message(const ProtobufCMessageDescriptor *desc,
 }
 
 /*
- * Plucks tag; on a timeout cancels the call and plucks it anyway (the
- * cancel completes it). Returns 1 done, 0 failed, -ETIMEDOUT.
+ * Plucks tag, looking at the interrupt flag every INTERRUPT_CHECK_MS; on
+ * the deadline or an interrupt cancels the call and plucks it anyway (the
+ * cancel completes it). Returns 1 done, 0 failed, -ETIMEDOUT or -EINTR.
  */
 static int pluck(struct dv_bq_storage *s, grpc_call *call, void *tag, gpr_timespec deadline)
 {
-	grpc_event ev = grpc_completion_queue_pluck(s->cq, tag, deadline, NULL);
+	int rc = -ETIMEDOUT;
 
-	if (ev.type == GRPC_OP_COMPLETE)
-		return ev.success ? 1 : 0;
+	for (;;) {
+		gpr_timespec slice = deadline_in(INTERRUPT_CHECK_MS);
+		int last = gpr_time_cmp(deadline, slice) <= 0;
+		grpc_event ev =
+		    grpc_completion_queue_pluck(s->cq, tag, last ? deadline : slice, NULL);
+
+		if (ev.type == GRPC_OP_COMPLETE)
+			return ev.success ? 1 : 0;
+		if (__atomic_load_n(&s->interrupt, __ATOMIC_ACQUIRE)) {
+			rc = -EINTR;
+			break;
+		}
+		if (last)
+			break;
+	}
 	grpc_call_cancel(call, NULL);
-	ev = grpc_completion_queue_pluck(s->cq, tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-	return -ETIMEDOUT;
+	grpc_completion_queue_pluck(s->cq, tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+	return rc;
 }
 
 static int run_batch(struct dv_bq_storage *s, grpc_call *call, const grpc_op *ops, size_t n,
@@ -295,12 +313,21 @@ static enum dv_bq_storage_outcome call_result(struct dv_bq_storage_result *res,
 	return res->outcome;
 }
 
-static enum dv_bq_storage_outcome timed_out(struct dv_bq_storage_result *res, const char *what)
+/* No answer: the deadline passed (rc -ETIMEDOUT) or the wait was
+ * interrupted (-EINTR). Either way the request may have been stored. */
+static enum dv_bq_storage_outcome timed_out(struct dv_bq_storage_result *res, const char *what,
+					    int rc)
 {
 	res->code = GRPC_STATUS_DEADLINE_EXCEEDED;
-	snprintf(res->message, sizeof(res->message), "%s: no answer in time", what);
+	snprintf(res->message, sizeof(res->message), "%s: %s", what,
+		 rc == -EINTR ? "interrupted (the sink stops)" : "no answer in time");
 	res->outcome = DV_BQS_RETRY;
 	return res->outcome;
+}
+
+void dv_bq_storage_interrupt(struct dv_bq_storage *s, int on)
+{
+	__atomic_store_n(&s->interrupt, on, __ATOMIC_RELEASE);
 }
 
 /* ---- the channel ---------------------------------------------------------- */
@@ -425,8 +452,8 @@ static enum dv_bq_storage_outcome unary(struct dv_bq_storage *s, const char *tok
 	ops[5].data.recv_status_on_client.status_details = &details;
 	/* The call's own deadline ends it first; the pluck's is a safety net. */
 	rc = run_batch(s, call, ops, 6, ops, deadline_in(s->timeout_ms + 5000));
-	if (rc == -ETIMEDOUT)
-		timed_out(res, method + strlen(SERVICE));
+	if (rc < 0)
+		timed_out(res, method + strlen(SERVICE), rc);
 	else if (call_result(res, status, details, &trailing) == DV_BQS_OK &&
 		 !(*resp = unpack_message(desc, in))) {
 		res->outcome = DV_BQS_FAILED;
@@ -716,8 +743,8 @@ struct dv_bq_append *dv_bq_append_open(struct dv_bq_storage *s, const char *toke
 	if (rc == 1 && a->status_pending)
 		return a;
 	append_end(a, res);
-	if (rc == -ETIMEDOUT)
-		timed_out(res, "AppendRows");
+	if (rc < 0)
+		timed_out(res, "AppendRows", rc);
 	append_free(a);
 	return NULL;
 }
@@ -820,9 +847,9 @@ enum dv_bq_storage_outcome dv_bq_append_send(struct dv_bq_append *a, int64_t off
 	rc = run_batch(a->s, a->call, ops, n, &a->tag_send, deadline_in(a->s->timeout_ms));
 	grpc_byte_buffer_destroy(out);
 	a->sent++;
-	if (rc == -ETIMEDOUT) {
+	if (rc < 0) {
 		append_end(a, res);
-		return timed_out(res, "AppendRows");
+		return timed_out(res, "AppendRows", rc);
 	}
 	if (!in)
 		return append_end(a, res);

@@ -10,9 +10,11 @@
  * call carries the caller's bearer token and the routing header
  * (x-goog-request-params); TLS is always verified, against a CA file or
  * the system's bundle. The functions block for at most the configured
- * timeout on one completion queue (pluck), so they belong on the control
- * lcore, never on a worker. Nothing here logs, and a token never appears
- * in a message.
+ * timeout on one completion queue (pluck), so they run on a thread of
+ * their own (dv_bq_storage_api.c's), never on a worker or the control
+ * lcore; one thread at a time may use a channel, and any thread may
+ * interrupt it. Nothing here logs, and a token never appears in a
+ * message.
  */
 #ifndef DV_BQ_STORAGE_H
 #define DV_BQ_STORAGE_H
@@ -118,6 +120,14 @@ struct dv_bq_storage *dv_bq_storage_open(const struct dv_bq_storage_conf *conf, 
 					 size_t errlen);
 /* Closes the channel. Every append opened on it must be closed first. */
 void dv_bq_storage_close(struct dv_bq_storage *s);
+
+/*
+ * From any thread: while on, every wait of a call on s (in progress or
+ * started later) ends within about 50 ms, the call cancelled, with outcome
+ * RETRY ("interrupted": the request may have been stored, as after a
+ * timeout). For a prompt shutdown; switched off again by the caller.
+ */
+void dv_bq_storage_interrupt(struct dv_bq_storage *s, int on);
 
 /*
  * CreateWriteStream of type COMMITTED under parent

@@ -3,8 +3,11 @@
  * upload interface of dv_bq_api.h, on the transport of dv_bq_storage.c. One
  * COMMITTED stream per sink, created by the first request, and one
  * AppendRows call on it; a request is one AppendRowsRequest at the stream's
- * next offset, answered before start() returns (the transport plucks its
- * answer with a deadline), so one request at a time is on the wire.
+ * next offset. The sink sends one request at a time (one slot, as many rows
+ * as --bq-max-inflight requests would carry). start() hands it to the
+ * storage thread, which does every gRPC call, the journal's write and sync
+ * and the encoding, and sets q->answered when the answer is read: the
+ * control lcore never waits for the network or the disk here.
  *
  * Rows are encoded from their JSON text (dv_bq_proto_row_json), not from the
  * export record: a row loaded back from the spool (after an outage, with
@@ -42,6 +45,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +60,11 @@
  * name, offset, writer schema). */
 #define DV_BQ_SW_MARGIN (64u << 10)
 #define DV_BQ_SW_DESC	8192
+#define DV_BQ_SW_TOKEN	8192
+
+/* The sink's counters are read by the control lcore while the storage
+ * thread adds to them. */
+#define DV_BQ_SW_COUNT(sw, field, n) __atomic_fetch_add(&(sw)->stats->field, (n), __ATOMIC_RELAXED)
 
 struct dv_bq_sw_req {
 	struct dv_bq_storage_result res; /* row errors' messages: q->dead points here */
@@ -88,6 +97,18 @@ struct dv_bq_sw {
 	struct dv_bq_req *reqs;
 	uint32_t nreqs;
 	struct dv_bq_sw_req *slots;
+	/* The storage thread (dv-bq-storage): start() hands it the request,
+	 * it does the whole exchange (stream, journal, append, answer), sets
+	 * q->answered and wakes the sink's multi handle. Everything above is
+	 * its own while it runs; mu guards job and stop. */
+	pthread_t tid;
+	int running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct dv_bq_req *job; /* handed over and not answered; NULL: idle */
+	int stop;
+	char token[DV_BQ_SW_TOKEN]; /* the job's bearer token */
+	CURLM *multi;
 };
 
 static int dv_bq_sw_grow(void **p, uint32_t *cap, uint32_t n, size_t size)
@@ -183,7 +204,7 @@ static int dv_bq_sw_ready(struct dv_bq_sw *sw, struct dv_bq_req *q, const char *
 			return -1;
 		}
 		sw->next = 0;
-		sw->stats->bq_new_streams++;
+		DV_BQ_SW_COUNT(sw, bq_new_streams, 1);
 		if (sw->ss && dv_bq_ss_stream(sw->ss, sw->stream, &sw->stream_id)) {
 			*res = (struct dv_bq_storage_result){.outcome = DV_BQS_RETRY};
 			snprintf(res->message, sizeof(res->message),
@@ -260,14 +281,14 @@ static void dv_bq_sw_recovered(struct dv_bq_sw *sw, struct dv_bq_req *q)
 			stored++;
 			break;
 		case DV_BQ_SS_MAY_REPEAT:
-			sw->stats->bq_may_repeat++;
+			DV_BQ_SW_COUNT(sw, bq_may_repeat, 1);
 			break;
 		default:
 			break;
 		}
 	}
 	if (stored) {
-		sw->stats->bq_already_exists++;
+		DV_BQ_SW_COUNT(sw, bq_already_exists, 1);
 		sw->found_stored += stored;
 	}
 }
@@ -378,7 +399,7 @@ static void dv_bq_sw_answer(struct dv_bq_sw *sw, struct dv_bq_req *q,
 
 	switch (res->outcome) {
 	case DV_BQS_ALREADY_EXISTS:
-		sw->stats->bq_already_exists++;
+		DV_BQ_SW_COUNT(sw, bq_already_exists, 1);
 		if (!sw->nunsure)
 			dv_bq_logf(sw->log, DV_BQ_WARN,
 				   "offset %" PRId64 " of %s was stored before, though no request "
@@ -386,7 +407,7 @@ static void dv_bq_sw_answer(struct dv_bq_sw *sw, struct dv_bq_req *q,
 				   sw->next, sw->stream, res->message);
 		/* fall through */
 	case DV_BQS_OK:
-		sw->stats->bq_appends++;
+		DV_BQ_SW_COUNT(sw, bq_appends, 1);
 		dv_bq_sw_stored(sw, q);
 		return;
 	case DV_BQS_ROW_ERRORS:
@@ -472,25 +493,17 @@ static int dv_bq_sw_journal(struct dv_bq_sw *sw, struct dv_bq_req *q)
 	return -1;
 }
 
-static int dv_bq_sw_start(struct dv_bq_api *a, struct dv_bq_req *q, const char *auth)
+/* The whole exchange for q: rows an earlier run stored, encoding, the
+ * stream and its call, the journal, the append and its answer. On the
+ * storage thread (or, without it, in start()). */
+static void dv_bq_sw_exchange(struct dv_bq_sw *sw, struct dv_bq_req *q, const char *token)
 {
-	static const char bearer[] = "Authorization: Bearer ";
-	struct dv_bq_sw *sw = a->st;
 	struct dv_bq_sw_req *p = q->priv;
-	const char *token =
-	    auth && !strncmp(auth, bearer, sizeof(bearer) - 1) ? auth + sizeof(bearer) - 1 : "";
 	int rc;
 
-	q->dead = NULL;
-	q->ndead = 0;
-	q->offset = -1;
-	q->answer = (struct dv_bq_answer){.outcome = DV_BQ_ANSWERED};
-	q->answered = 1;
-	dv_bq_storage_result_clear(&p->res);
-	memset(q->verdict, DV_BQ_STOPPED, q->nrows);
 	if (sw->ss && dv_bq_ss_unresolved(sw->ss, &(uint32_t){0}, &(const char *){NULL}) &&
 	    dv_bq_sw_recover(sw, q, token, &p->res))
-		return 0;
+		return;
 	if (sw->ss)
 		dv_bq_sw_recovered(sw, q);
 	rc = dv_bq_sw_encode(sw, q);
@@ -502,23 +515,143 @@ static int dv_bq_sw_start(struct dv_bq_api *a, struct dv_bq_req *q, const char *
 		q->ndead = 0;
 		rc = dv_bq_sw_encode(sw, q);
 	}
-	if (rc < 0)
-		return rc;
+	if (rc < 0) {
+		q->answer.outcome = DV_BQ_SEND_AGAIN;
+		q->answer.failed = 1;
+		snprintf(q->answer.error, sizeof(q->answer.error),
+			 "out of memory encoding the rows");
+		return;
+	}
 	if (sw->nsent == 0) /* nothing to send: every row was dead */
-		return 0;
+		return;
 	if (dv_bq_sw_ready(sw, q, token, &p->res) || dv_bq_sw_journal(sw, q))
-		return 0;
+		return;
 	q->offset = sw->next;
 	dv_bq_append_send(sw->call, sw->next, &sw->rows, &p->res);
 	q->answer.bytes = p->res.bytes;
 	dv_bq_sw_answer(sw, q, &p->res);
+}
+
+static void *dv_bq_sw_main(void *arg)
+{
+	struct dv_bq_sw *sw = arg;
+
+	pthread_mutex_lock(&sw->mu);
+	for (;;) {
+		struct dv_bq_req *q;
+
+		while (!sw->job && !sw->stop)
+			pthread_cond_wait(&sw->cv, &sw->mu);
+		if (!sw->job)
+			break;
+		q = sw->job;
+		pthread_mutex_unlock(&sw->mu);
+		dv_bq_sw_exchange(sw, q, sw->token);
+		pthread_mutex_lock(&sw->mu);
+		sw->job = NULL;
+		/* Everything the exchange wrote in q is visible to whoever sees this. */
+		__atomic_store_n(&q->answered, 1, __ATOMIC_RELEASE);
+		pthread_cond_broadcast(&sw->cv);
+		curl_multi_wakeup(sw->multi);
+	}
+	pthread_mutex_unlock(&sw->mu);
+	return NULL;
+}
+
+static int dv_bq_sw_start(struct dv_bq_api *a, struct dv_bq_req *q, const char *auth)
+{
+	static const char bearer[] = "Authorization: Bearer ";
+	struct dv_bq_sw *sw = a->st;
+	struct dv_bq_sw_req *p = q->priv;
+	const char *token =
+	    auth && !strncmp(auth, bearer, sizeof(bearer) - 1) ? auth + sizeof(bearer) - 1 : "";
+
+	q->dead = NULL;
+	q->ndead = 0;
+	q->offset = -1;
+	q->answer = (struct dv_bq_answer){.outcome = DV_BQ_ANSWERED};
+	dv_bq_storage_result_clear(&p->res);
+	memset(q->verdict, DV_BQ_STOPPED, q->nrows);
+	if (!sw->running) {
+		dv_bq_sw_exchange(sw, q, token);
+		q->answered = 1;
+		return 0;
+	}
+	pthread_mutex_lock(&sw->mu);
+	if (sw->job) { /* the sink sends one request at a time (nreqs 1) */
+		pthread_mutex_unlock(&sw->mu);
+		return -EBUSY;
+	}
+	if (strlen(token) >= sizeof(sw->token)) {
+		dv_bq_logf(sw->log, DV_BQ_ERR, "the access token is longer than %zu bytes",
+			   sizeof(sw->token) - 1);
+		token = "";
+	}
+	snprintf(sw->token, sizeof(sw->token), "%s", token);
+	q->answered = 0;
+	sw->job = q;
+	pthread_cond_broadcast(&sw->cv);
+	pthread_mutex_unlock(&sw->mu);
 	return 0;
 }
 
+/*
+ * Stops q: the storage thread's waits are interrupted (the call cancelled)
+ * and q's exchange ends at once. An exchange that was interrupted, or had
+ * no answer, leaves q unanswered (its rows are the sink's again: a request
+ * sent is in doubt and goes again at its offset); one that got its answer
+ * before the interrupt keeps it, for the sink to settle.
+ */
 static void dv_bq_sw_cancel(struct dv_bq_api *a, struct dv_bq_req *q)
 {
-	(void)a; /* answered in start(): nothing is ever in flight */
-	q->answered = 0;
+	struct dv_bq_sw *sw = a->st;
+
+	if (!sw->running) {
+		q->answered = 0; /* answered in start(): nothing was in flight */
+		return;
+	}
+	pthread_mutex_lock(&sw->mu);
+	if (sw->job == q) {
+		dv_bq_storage_interrupt(sw->s, 1);
+		while (sw->job == q)
+			pthread_cond_wait(&sw->cv, &sw->mu);
+		dv_bq_storage_interrupt(sw->s, 0);
+	}
+	pthread_mutex_unlock(&sw->mu);
+	if (q->answered && q->answer.outcome == DV_BQ_SEND_AGAIN)
+		q->answered = 0;
+}
+
+static int dv_bq_sw_thread_start(struct dv_bq_sw *sw)
+{
+	int rc;
+
+	pthread_mutex_init(&sw->mu, NULL);
+	pthread_cond_init(&sw->cv, NULL);
+	rc = pthread_create(&sw->tid, NULL, dv_bq_sw_main, sw);
+	if (rc) {
+		dv_bq_logf(sw->log, DV_BQ_WARN,
+			   "no storage thread (%s): gRPC calls are made on the control lcore",
+			   strerror(rc));
+		return 0;
+	}
+	pthread_setname_np(sw->tid, "dv-bq-storage");
+	sw->running = 1;
+	return 0;
+}
+
+static void dv_bq_sw_thread_stop(struct dv_bq_sw *sw)
+{
+	if (!sw->running)
+		return;
+	pthread_mutex_lock(&sw->mu);
+	sw->stop = 1;
+	pthread_cond_broadcast(&sw->cv);
+	pthread_mutex_unlock(&sw->mu);
+	pthread_join(sw->tid, NULL);
+	sw->running = 0;
+	pthread_cond_destroy(&sw->cv);
+	pthread_mutex_destroy(&sw->mu);
 }
 
 /* ---- open / destroy --------------------------------------------------------------- */
@@ -529,6 +662,7 @@ static void dv_bq_sw_destroy(struct dv_bq_api *a)
 
 	if (!sw)
 		return;
+	dv_bq_sw_thread_stop(sw); /* nothing is in flight: its loop only waits */
 	if (sw->stats->bq_new_streams)
 		dv_bq_logf(sw->log, DV_BQ_INFO,
 			   "storage write: %" PRIu64 " appends (%" PRIu64
@@ -602,5 +736,8 @@ int dv_bq_storage_api_open(struct dv_bq_api *a, const struct dv_bq_api_env *env,
 		.timeout_ms = (unsigned)env->http->request_timeout_ms,
 	    },
 	    err, errlen);
-	return sw->s ? 0 : -EINVAL;
+	if (!sw->s)
+		return -EINVAL;
+	sw->multi = env->multi;
+	return dv_bq_sw_thread_start(sw);
 }

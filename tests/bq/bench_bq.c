@@ -22,7 +22,14 @@
  * Run through tests/bq/run-double.sh (scripts/bench-bq does):
  *   bench_bq [--rows N] [--batch N] [--inflight N] [--write-ahead 0|1]
  *            [--spool-dir DIR] [--commit-ms N] [--api insertall|storage]
- *            [--storage-endpoint HOST:PORT]
+ *            [--storage-endpoint HOST:PORT] [--rate ROWS_PER_S]
+ *
+ * Rows are formatted as the program formats them (dv_row_format_opts with a
+ * Community ID configuration). Without --rate they are written as fast as
+ * the sink takes them: a burst far faster than the doubles deliver, so most
+ * rows go through the spool and back (replay) and the buffers are touched
+ * for the first time; --rate paces the writes (sleeping, which costs no
+ * CPU) so that the CPU per row is the steady state's.
  */
 /* RUSAGE_THREAD: _GNU_SOURCE, which the build defines */
 #include <errno.h>
@@ -32,8 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "dv_bq.h"
+#include "dv_community_id.h"
 #include "dv_row.h"
 #include "dv_time.h"
 
@@ -85,6 +94,7 @@ static void make_rec(struct dv_export_rec *r, uint64_t i, uint64_t now)
 
 struct bench_opts {
 	uint64_t nrows;
+	uint64_t rate; /* rows per second written, 0: as fast as possible */
 	unsigned int batch, inflight, write_ahead, commit_ms;
 	const char *spool, *api, *storage_endpoint;
 };
@@ -96,7 +106,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 	    {"inflight", 1, NULL, 'i'},	 {"write-ahead", 1, NULL, 'w'},
 	    {"spool-dir", 1, NULL, 's'}, {"commit-ms", 1, NULL, 'c'},
 	    {"api", 1, NULL, 'a'},	 {"storage-endpoint", 1, NULL, 'e'},
-	    {NULL, 0, NULL, 0}};
+	    {"rate", 1, NULL, 'r'},	 {NULL, 0, NULL, 0}};
 	int c;
 
 	*o = (struct bench_opts){.nrows = 200000,
@@ -122,6 +132,8 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 			o->api = optarg;
 		else if (c == 'e')
 			o->storage_endpoint = optarg;
+		else if (c == 'r')
+			o->rate = strtoull(optarg, NULL, 10);
 		else
 			return -1;
 	}
@@ -187,6 +199,9 @@ static void report(struct dv_sink *s, const struct bench_opts *o, double secs, d
 	printf("rows            %" PRIu64 "\n", o->nrows);
 	printf("delivered       %" PRIu64 "\n", s->stats.rows_delivered);
 	printf("batch_rows      %u\n", o->batch);
+	printf("rate            %" PRIu64
+	       " (rows written per second; 0: as fast as the sink takes them)\n",
+	       o->rate);
 	printf("max_inflight    %u\n", o->inflight);
 	printf("requests        %" PRIu64 " (errors %" PRIu64 ")\n", s->stats.requests,
 	       s->stats.request_errors);
@@ -209,10 +224,29 @@ static void report(struct dv_sink *s, const struct bench_opts *o, double secs, d
 	printf("commit_us_max   %.0f\n", (double)ss.commit_ns_max / 1e3);
 }
 
+/* With --rate, sleep until row i is due (t0: the first row's time). */
+static void pace(const struct bench_opts *o, uint64_t i, uint64_t t0)
+{
+	uint64_t due, now;
+
+	if (!o->rate)
+		return;
+	due = t0 + i * DV_NS_PER_SEC / o->rate;
+	now = dv_monotonic_ns();
+	if (due > now) {
+		struct timespec ts = {.tv_sec = (time_t)((due - now) / DV_NS_PER_SEC),
+				      .tv_nsec = (long)((due - now) % DV_NS_PER_SEC)};
+
+		nanosleep(&ts, NULL);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = getenv("DV_BQ_TEST_DIR");
-	char row[DV_ROW_MAX];
+	char row[DV_ROW_MAX], err[256];
+	struct dv_community_cfg community;
+	const struct dv_row_opts ropts = {.sensor = "bench-sensor", .community = &community};
 	struct bench_opts o;
 	struct bench_paths paths;
 	struct dv_sink *s;
@@ -229,6 +263,10 @@ int main(int argc, char **argv)
 	s = make_sink(&o, dir, &paths);
 	if (!s)
 		return 1;
+	if (dv_community_cfg_init(&community, 0, 1, err, sizeof(err))) {
+		fprintf(stderr, "bench_bq: %s\n", err);
+		return 1;
+	}
 	now = dv_realtime_ns();
 	cpu0 = cpu_seconds(RUSAGE_SELF);
 	tcpu0 = cpu_seconds(RUSAGE_THREAD);
@@ -237,13 +275,15 @@ int main(int argc, char **argv)
 		struct dv_export_rec r;
 
 		make_rec(&r, i, now);
-		len = dv_row_format(&r, "bench-sensor", row, sizeof(row));
+		len = dv_row_format_opts(&r, &ropts, row, sizeof(row));
 		if (len < 0 || dv_sink_write(s, &r, row, (size_t)len)) {
 			fprintf(stderr, "bench_bq: write failed at row %" PRIu64 "\n", i);
 			return 1;
 		}
 		if ((i & 63) == 0)
 			s->ops->poll(s, dv_realtime_ns());
+		if ((i & 1023) == 0) /* seldom: a sleep is a system call */
+			pace(&o, i, t0);
 	}
 	rc = s->ops->drain(s, dv_realtime_ns() + 600 * DV_NS_PER_SEC);
 	t1 = dv_monotonic_ns();
@@ -252,5 +292,6 @@ int main(int argc, char **argv)
 	report(s, &o, (double)(t1 - t0) / 1e9, cpu1 - cpu0, tcpu1 - tcpu0);
 	rc = rc == 0 && s->stats.rows_delivered == o.nrows ? 0 : 1;
 	s->ops->destroy(s);
+	dv_community_cfg_free(&community);
 	return rc;
 }

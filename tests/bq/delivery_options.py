@@ -68,7 +68,7 @@ def killed_while_sending(label, table, extra, want_on_disk):
     spool = os.path.join(D, "wa-" + label)
     get(EP, "/_double/fault", {"kind": "slow", "delay": 6, "count": 1})
     before = json.loads(get(EP, "/_double/stats"))["insert_requests"]
-    argv = [PROG, "--read", CAPTURE, "-o", "bigquery", "--bq-project", "p", "--bq-dataset", "d",
+    argv = [PROG, "--read", CAPTURE, "-o", "bigquery", "--bq-api", "insertall", "--bq-project", "p", "--bq-dataset", "d",
             "--bq-table", table, "--bq-endpoint", EP, "--bq-ca-file", CA,
             "--bq-sa-key-file", os.path.join(D, "sa.json"), "--spool-dir", spool,
             "--bq-flush-interval", "100ms", "-s", "0"] + extra
@@ -96,7 +96,7 @@ def emulator():
         rep.check(bool(port), "emulator: a plain-HTTP double without auth started")
         env = dict(os.environ, BIGQUERY_EMULATOR_HOST="127.0.0.1:%s" % port)
         env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
-        r = subprocess.run([PROG, "--read", CAPTURE, "-o", "bigquery", "--bq-project", "p",
+        r = subprocess.run([PROG, "--read", CAPTURE, "-o", "bigquery", "--bq-api", "insertall", "--bq-project", "p",
                             "--bq-dataset", "d", "--spool-dir", os.path.join(tmp, "spool"),
                             "-s", "0"], env=env, capture_output=True, text=True, timeout=120)
         base = "http://127.0.0.1:%s" % port

@@ -34,7 +34,7 @@ for f in "${faults[@]}"; do
 done
 set +e
 timeout 300 "$app" "${reads[@]}" --sensor e2e \
-	--output bigquery,file -w "$dir/out.ndjson" \
+	--output bigquery,file --bq-api insertall -w "$dir/out.ndjson" \
 	--bq-project p --bq-dataset d --bq-endpoint "https://127.0.0.1:$port" \
 	--bq-token-uri "https://127.0.0.1:$port/token" --bq-ca-file "$dir/ca-a.pem" \
 	--bq-sa-key-file "$dir/sa.json" --bq-flush-interval 200ms \

@@ -9,7 +9,7 @@ set -uo pipefail
 app=$1 pcap=$2
 d=$DV_BQ_TEST_DIR p=$DV_BQ_TEST_PORT
 ep=https://127.0.0.1:$p
-common=(--read "$pcap" -o bigquery --bq-project p --bq-token-uri "$ep/token" --spool-dir "$d" -s 0)
+common=(--read "$pcap" -o bigquery --bq-api insertall --bq-project p --bq-token-uri "$ep/token" --spool-dir "$d" -s 0)
 fail=0
 # Every 16-character window of the two keys' base64 bodies.
 grep -hv -- '-----' "$d/sa.pem" "$d/sa-wrong.pem" | tr -d '\n' | fold -w 16 | awk 'length == 16' >"$d/windows"

@@ -144,7 +144,7 @@ def read_file_rows(path):
 
 
 def common(table, spool, out, endpoint, key):
-    return ["-o", "bigquery,file", "-w", out, "--bq-project", "p", "--bq-dataset", "d",
+    return ["-o", "bigquery,file", "--bq-api", "insertall", "-w", out, "--bq-project", "p", "--bq-dataset", "d",
             "--bq-table", table, "--bq-endpoint", endpoint, "--bq-ca-file", CA,
             "--bq-sa-key-file", key, "--spool-dir", spool, "--shutdown-timeout", "2s",
             "--flow-timeout", "1s", "--tcp-close-timeout", "1s"]
@@ -154,7 +154,7 @@ def drain_fails(label, table, spool, endpoint):
     """--drain-spool while nothing answers: exit 1 after --shutdown-timeout
     without progress, one line naming the rows left and why."""
     t0 = time.monotonic()
-    r = subprocess.run([PROG, "--drain-spool", "--bq-project", "p", "--bq-dataset", "d",
+    r = subprocess.run([PROG, "--drain-spool", "--bq-api", "insertall", "--bq-project", "p", "--bq-dataset", "d",
                         "--bq-table", table, "--bq-endpoint", endpoint, "--bq-ca-file", CA,
                         "--bq-sa-key-file", os.path.join(D, "sa.json"), "--spool-dir", spool,
                         "--shutdown-timeout", "2s"], capture_output=True, text=True, timeout=120)
@@ -168,7 +168,7 @@ def drain_fails(label, table, spool, endpoint):
 
 
 def drain(label, table, spool):
-    r = subprocess.run([PROG, "--drain-spool", "--bq-project", "p", "--bq-dataset", "d",
+    r = subprocess.run([PROG, "--drain-spool", "--bq-api", "insertall", "--bq-project", "p", "--bq-dataset", "d",
                         "--bq-table", table, "--bq-endpoint", EP, "--bq-ca-file", CA,
                         "--bq-sa-key-file", os.path.join(D, "sa.json"), "--spool-dir", spool],
                        capture_output=True, text=True, timeout=120)
@@ -281,7 +281,7 @@ def run_definite():
          ["--spool-dir", os.path.join(bad_parent, "spool")]),
     ]
     for i, (label, want, extra) in enumerate(cases):
-        args = [PROG, "--read", CAPTURE, "-o", "bigquery", "--bq-project", "p",
+        args = [PROG, "--read", CAPTURE, "-o", "bigquery", "--bq-api", "insertall", "--bq-project", "p",
                 "--bq-dataset", "d", "--bq-endpoint", EP, "--bq-ca-file", CA,
                 "--bq-sa-key-file", os.path.join(D, "sa.json"),
                 "--spool-dir", os.path.join(D, "definite-%d" % i), "-s", "0"] + extra

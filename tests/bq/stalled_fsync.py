@@ -78,7 +78,7 @@ def run(rep, prog, shim, sender, ns, tag, slow_ms):
     env = ["env", "LD_PRELOAD=" + shim, "DV_SLOW_FSYNC_MS=%d" % slow_ms]
     argv = (["ip", "netns", "exec", ns] + env + [prog] +
             L.eal_args(prefix, lcores="0@0,1@1", mem=256, vdevs=["net_tap0,iface=" + iface]) +
-            ["--", "-o", "bigquery", "--bq-project", "p", "--bq-dataset", "d",
+            ["--", "-o", "bigquery", "--bq-api", "insertall", "--bq-project", "p", "--bq-dataset", "d",
              "--bq-auth", "none", "--bq-endpoint", "http://127.0.0.1:9",
              "--spool-dir", os.path.join(d, "spool"), "--max-flows", "256",
              "--stat-interval", "1s", "--shutdown-timeout", "1s", "--log-level", "info"])

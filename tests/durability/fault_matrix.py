@@ -134,7 +134,7 @@ class Run:
         self.prefix = L.new_prefix("dur%s%d" % (sc.name[:6], n))
         self.out = os.path.join(sc.dir, "run%d.ndjson" % n)
         argv = [prog] + L.eal_args(self.prefix, vdevs=["net_af_packet0,iface=dva,qpairs=2"]) + [
-            "--", "-o", "bigquery,file", "-w", self.out, "--sensor", "matrix",
+            "--", "-o", "bigquery,file", "--bq-api", "insertall", "-w", self.out, "--sensor", "matrix",
             "--bq-project", "p", "--bq-dataset", "d", "--bq-table", sc.table,
             "--bq-endpoint", base, "--bq-token-uri", base + "/token",
             "--bq-ca-file", os.path.join(tdir, "ca-a.pem"),

@@ -383,8 +383,11 @@ def main():
                   "service-account-key-file": key}
         spool = os.path.join(d, "spool")
         # What the Go command line cannot say: where BigQuery and its CA
-        # are (the double), and a spool outside /var/lib.
+        # are (the double), and a spool outside /var/lib; and, since this
+        # double speaks REST, the Go tool's API (insertAll) instead of the
+        # default Storage Write API, whose double has no table to read back.
         bq_env = {"PATH": path, "DEVOURER_BQ_ENDPOINT": "https://127.0.0.1:%d" % rig.info["port"],
+                  "DEVOURER_BQ_API": "insertall",
                   "DEVOURER_BQ_CA_FILE": os.path.join(rig.info["dir"], "ca-a.pem"),
                   "DEVOURER_SPOOL_DIR": spool}
 
