@@ -40,8 +40,34 @@
 #define FRAME_CRYPTO	 0x06
 #define FRAME_CONN_CLOSE 0x1c
 
-static const uint8_t v1_salt[20] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
-				    0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
+/*
+ * The Initial salts, by version: RFC 9001 5.2 for version 1, and the
+ * drafts' (draft-ietf-quic-tls-23 to -28, -29 to -32 A.1) that the same
+ * packet layout, frames and labels carry: captures of 2020 and 2021 hold
+ * many draft-29 Initials (tshark reads them). Other versions (2, gQUIC,
+ * mvfst's) are not read.
+ */
+enum { SALT_V1, SALT_D23, SALT_D29, N_SALTS };
+static const uint8_t salts[N_SALTS][20] = {
+    [SALT_V1] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
+		 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a},
+    [SALT_D23] = {0xc3, 0xee, 0xf7, 0x12, 0xc7, 0x2e, 0xbb, 0x5a, 0x11, 0xa7,
+		  0xd2, 0x43, 0x2b, 0xb4, 0x63, 0x65, 0xbe, 0xf9, 0xf5, 0x02},
+    [SALT_D29] = {0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97,
+		  0x86, 0xf1, 0x9c, 0x61, 0x11, 0xe0, 0x43, 0x90, 0xa8, 0x99},
+};
+
+/* The salt of a version, or -1 for a version not read. */
+static int salt_of(uint32_t version)
+{
+	if (version == QUIC_V1)
+		return SALT_V1;
+	if (version >= 0xff000017u && version <= 0xff00001cu)
+		return SALT_D23;
+	if (version >= 0xff00001du && version <= 0xff000020u)
+		return SALT_D29;
+	return -1;
+}
 
 /* An HMAC-SHA256 key (RFC 2104) as the SHA-256 states after its padded
  * key blocks. */
@@ -50,10 +76,10 @@ struct hmac_key {
 };
 
 struct dv_quic {
-	struct hmac_key salt; /* the v1 salt: HKDF-Extract's key */
-	EVP_CIPHER_CTX *ecb;  /* AES-128-ECB: header protection */
-	EVP_CIPHER_CTX *gcm;  /* AES-128-GCM: the payload */
-	uint32_t n_ranges;    /* CRYPTO frames placed */
+	struct hmac_key salt[N_SALTS]; /* HKDF-Extract's keys */
+	EVP_CIPHER_CTX *ecb;	       /* AES-128-ECB: header protection */
+	EVP_CIPHER_CTX *gcm;	       /* AES-128-GCM: the payload */
+	uint32_t n_ranges;	       /* CRYPTO frames placed */
 	struct {
 		uint32_t lo, hi; /* crypto[lo..hi) holds stream bytes */
 	} ranges[DV_QUIC_CRYPTO_FRAMES];
@@ -105,7 +131,12 @@ struct dv_quic *dv_quic_create(void)
 		return NULL;
 	q->ecb = EVP_CIPHER_CTX_new();
 	q->gcm = EVP_CIPHER_CTX_new();
-	if (q->ecb == NULL || q->gcm == NULL || !hmac_set_key(&q->salt, v1_salt, sizeof(v1_salt)) ||
+	for (int i = 0; i < N_SALTS; i++)
+		if (!hmac_set_key(&q->salt[i], salts[i], sizeof(salts[i]))) {
+			dv_quic_destroy(q);
+			return NULL;
+		}
+	if (q->ecb == NULL || q->gcm == NULL ||
 	    EVP_EncryptInit_ex(q->ecb, EVP_aes_128_ecb(), NULL, NULL, NULL) != 1 ||
 	    EVP_CIPHER_CTX_set_padding(q->ecb, 0) != 1 ||
 	    EVP_DecryptInit_ex(q->gcm, EVP_aes_128_gcm(), NULL, NULL, NULL) != 1) {
@@ -148,11 +179,12 @@ static int expand_label(const uint8_t *secret, const char *label, uint8_t *out, 
 	return ok;
 }
 
-/* RFC 9001 5.2: the client's Initial keys for a DCID. */
-static int client_keys(struct dv_quic *q, const uint8_t *dcid, size_t n, struct initial_keys *k)
+/* RFC 9001 5.2: the client's Initial keys for a DCID, with a salt. */
+static int client_keys(struct dv_quic *q, int salt, const uint8_t *dcid, size_t n,
+		       struct initial_keys *k)
 {
 	uint8_t initial[32], client[32];
-	int ok = hmac(&q->salt, dcid, n, initial) &&
+	int ok = hmac(&q->salt[salt], dcid, n, initial) &&
 		 expand_label(initial, "client in", client, 32) &&
 		 expand_label(client, "quic key", k->key, 16) &&
 		 expand_label(client, "quic iv", k->iv, 12) &&
@@ -282,18 +314,20 @@ struct long_hdr {
 	uint32_t pn;		 /* the packet number's offset */
 	uint32_t end;		 /* the packet's end */
 	uint8_t type;
+	int8_t salt; /* salt_of() its version */
 };
 
-/* The long header at p[off]; 0 when it is not a v1 long header whose
- * length fits the datagram. */
+/* The long header at p[off]; 0 when it is not a long header of a version
+ * read (salt_of()) whose length fits the datagram. */
 static int long_header(const uint8_t *p, uint32_t len, uint32_t off, struct long_hdr *h)
 {
 	uint64_t l;
 
 	if (len - off < 7 || (p[off] & (QUIC_LONG | QUIC_FIXED)) != (QUIC_LONG | QUIC_FIXED))
 		return 0;
-	if (((uint32_t)p[off + 1] << 24 | (uint32_t)p[off + 2] << 16 | (uint32_t)p[off + 3] << 8 |
-	     p[off + 4]) != QUIC_V1)
+	h->salt = (int8_t)salt_of((uint32_t)p[off + 1] << 24 | (uint32_t)p[off + 2] << 16 |
+				  (uint32_t)p[off + 3] << 8 | p[off + 4]);
+	if (h->salt < 0)
 		return 0;
 	h->type = (p[off] >> 4) & 3;
 	h->dcid_len = p[off + 5];
@@ -373,7 +407,7 @@ int dv_quic_sni(struct dv_quic *q, const uint8_t *p, uint32_t len, char *out, ui
 			break;
 		off = h.end;
 	}
-	if (!client_keys(q, p + h.dcid, h.dcid_len, &k))
+	if (!client_keys(q, h.salt, p + h.dcid, h.dcid_len, &k))
 		return DV_CTX_BAD;
 	n = unprotect(q, p, &h, &k);
 	OPENSSL_cleanse(&k, sizeof(k));

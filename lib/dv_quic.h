@@ -1,6 +1,8 @@
 /*
  * dv_quic: the server name of a QUIC version 1 client Initial packet (RFC
- * 9000 17.2.2, RFC 9001 5), for the server_name column of issue 19.
+ * 9000 17.2.2, RFC 9001 5), for the server_name column of issue 19. The
+ * IETF drafts 23 to 32, which differ from version 1 only by the Initial
+ * salt, are read too (their salts, dv_quic.c).
  *
  * The Initial packet's protection depends only on its Destination
  * Connection ID, so a monitor can remove it: the client's keys come from
@@ -41,18 +43,18 @@ struct dv_quic *dv_quic_create(void);
 void dv_quic_destroy(struct dv_quic *q); /* NULL is fine */
 
 /*
- * p: a UDP payload. Finds the first long-header version 1 Initial packet
- * of the datagram (packets may be coalesced, RFC 9000 12.2), removes its
- * protection with the client's keys, places its CRYPTO frames by offset
- * (out of order and split as they may come; PADDING, PING, ACK and
- * CONNECTION_CLOSE frames skipped) and reads the ClientHello from offset 0.
- * DV_CTX_FOUND (the first host_name, as text: dv_tls.h), DV_CTX_NONE (a
- * complete ClientHello without SNI), DV_CTX_MORE (the ClientHello goes on
- * past the CRYPTO bytes this datagram holds from offset 0 and the SNI was
- * not in them: a large ClientHello spans two Initial datagrams), or
- * DV_CTX_BAD (not a version 1 Initial, lengths past the datagram, the
- * authentication fails, a frame an Initial may not carry, no CRYPTO bytes
- * at offset 0, a malformed ClientHello).
+ * p: a UDP payload. Finds the first long-header Initial packet of version
+ * 1 (or of a draft above) in the datagram (packets may be coalesced, RFC
+ * 9000 12.2), removes its protection with the client's keys, places its
+ * CRYPTO frames by offset (out of order and split as they may come;
+ * PADDING, PING, ACK and CONNECTION_CLOSE frames skipped) and reads the
+ * ClientHello from offset 0. DV_CTX_FOUND (the first host_name, as text:
+ * dv_tls.h), DV_CTX_NONE (a complete ClientHello without SNI), DV_CTX_MORE
+ * (the ClientHello goes on past the CRYPTO bytes this datagram holds from
+ * offset 0 and the SNI was not in them: a large ClientHello spans two
+ * Initial datagrams), or DV_CTX_BAD (not an Initial of those versions,
+ * lengths past the datagram, the authentication fails, a frame an Initial
+ * may not carry, no CRYPTO bytes at offset 0, a malformed ClientHello).
  */
 int dv_quic_sni(struct dv_quic *q, const uint8_t *p, uint32_t len, char *out, uint32_t cap);
 

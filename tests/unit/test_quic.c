@@ -1,7 +1,8 @@
 /*
  * test_quic: lib/dv_quic.c, the SNI of a QUIC v1 client Initial.
  *
- * RFC 9001 Appendix A is the reference: A.1's keys for the DCID
+ * RFC 9001 Appendix A is the reference (and the drafts' A.1 for their
+ * salts): A.1's keys for the DCID
  * 0x8394c8f03e515708 (the derivation is checked against them; this file
  * includes dv_quic.c to reach it), A.2's protected client Initial (1200
  * bytes; its ClientHello names example.com) decrypted and read, cut at
@@ -114,6 +115,41 @@ static int sni_cut(const uint8_t *b, uint32_t len, char *out, uint32_t cap)
 	return rc;
 }
 
+/* draft-ietf-quic-tls-29 and -23 A.1: the same DCID's client keys with
+ * those drafts' salts (key, iv, hp). */
+static const char d29_keys[] = "175257a31eb09dea9366d8bb79ad80ba"
+			       "6b26114b9cba2b63a9e8dd4f"
+			       "9ddd12c994c0698b89374a9c077a3077";
+static const char d23_keys[] = "af7fd7efebd21878ff66811248983694"
+			       "8681359410a70bb9c92f0420"
+			       "a980b8b4fb7d9fbc13e814c23164253d";
+
+static void test_draft_keys(void **state)
+{
+	uint8_t dcid[8], want[44];
+	struct initial_keys k;
+
+	(void)state;
+	unhex(a1_dcid, dcid);
+	assert_int_equal(salt_of(0xff00001d), SALT_D29);
+	assert_int_equal(salt_of(0xff000020), SALT_D29);
+	assert_int_equal(salt_of(0xff000017), SALT_D23);
+	assert_int_equal(salt_of(0xff00001c), SALT_D23);
+	assert_int_equal(salt_of(0xff000016), -1);
+	assert_int_equal(salt_of(0xff000021), -1);
+	assert_int_equal(salt_of(0x6b3343cf), -1); /* version 2 */
+	assert_true(client_keys(q, SALT_D29, dcid, 8, &k));
+	unhex(d29_keys, want);
+	assert_memory_equal(k.key, want, 16);
+	assert_memory_equal(k.iv, want + 16, 12);
+	assert_memory_equal(k.hp, want + 28, 16);
+	assert_true(client_keys(q, SALT_D23, dcid, 8, &k));
+	unhex(d23_keys, want);
+	assert_memory_equal(k.key, want, 16);
+	assert_memory_equal(k.iv, want + 16, 12);
+	assert_memory_equal(k.hp, want + 28, 16);
+}
+
 static void test_a1_keys(void **state)
 {
 	uint8_t dcid[8], want[16];
@@ -121,7 +157,7 @@ static void test_a1_keys(void **state)
 
 	(void)state;
 	unhex(a1_dcid, dcid);
-	assert_true(client_keys(q, dcid, 8, &k));
+	assert_true(client_keys(q, SALT_V1, dcid, 8, &k));
 	unhex(a1_key, want);
 	assert_memory_equal(k.key, want, 16);
 	unhex(a1_iv, want);
@@ -199,7 +235,7 @@ static uint32_t crypto_frame(uint8_t *b, uint64_t off, const uint8_t *d, uint32_
  * 0x8394c8f03e515708, packet number 2 in 4 bytes, as A.2). Returns its
  * length.
  */
-static uint32_t protect(uint8_t *pkt, const uint8_t *f, uint32_t fn)
+static uint32_t protect_as(uint8_t *pkt, const uint8_t *f, uint32_t fn, uint32_t version, int salt)
 {
 	uint8_t dcid[8], pt[1162], nonce[12], mask[16];
 	struct initial_keys k;
@@ -211,9 +247,13 @@ static uint32_t protect(uint8_t *pkt, const uint8_t *f, uint32_t fn)
 	memset(pt, 0, sizeof(pt));
 	memcpy(pt, f, fn);
 	unhex(a1_dcid, dcid);
-	assert_true(client_keys(q, dcid, 8, &k));
+	assert_true(client_keys(q, salt, dcid, 8, &k));
 	/* c3: long, fixed, Initial, 4-byte packet number; no SCID, no token */
 	h = unhex("c300000001088394c8f03e5157080000", pkt);
+	pkt[1] = (uint8_t)(version >> 24);
+	pkt[2] = (uint8_t)(version >> 16);
+	pkt[3] = (uint8_t)(version >> 8);
+	pkt[4] = (uint8_t)version;
 	h += put_varint(pkt + h, 4 + payload + 16) == 2 ? 2 : 0;
 	memcpy(pkt + h, "\x00\x00\x00\x02", 4);
 	memcpy(nonce, k.iv, 12);
@@ -231,6 +271,11 @@ static uint32_t protect(uint8_t *pkt, const uint8_t *f, uint32_t fn)
 	for (int i = 0; i < 4; i++)
 		pkt[h + i] ^= mask[1 + i];
 	return h + 4 + payload + 16;
+}
+
+static uint32_t protect(uint8_t *pkt, const uint8_t *f, uint32_t fn)
+{
+	return protect_as(pkt, f, fn, 1, SALT_V1);
 }
 
 /* A.2's frames protected by protect(): the same packet as A.2, so that the
@@ -342,6 +387,31 @@ static void test_bad_frames(void **state)
 	assert_int_equal(sni_cut(pkt, 0, out, sizeof(out)), DV_CTX_BAD);
 }
 
+/* Draft versions are read with their salt, and only with it. */
+static void test_drafts(void **state)
+{
+	uint8_t hello[300], f[300], pkt[1300];
+	uint32_t hn = unhex(a2_hello, hello), fn = crypto_frame(f, 0, hello, hn), n;
+	char out[DV_CTX_NAME_MAX];
+
+	(void)state;
+	n = protect_as(pkt, f, fn, 0xff00001d, SALT_D29);
+	assert_int_equal(sni_cut(pkt, n, out, sizeof(out)), DV_CTX_FOUND);
+	assert_string_equal(out, "example.com");
+	n = protect_as(pkt, f, fn, 0xff00001b, SALT_D23);
+	assert_int_equal(sni_cut(pkt, n, out, sizeof(out)), DV_CTX_FOUND);
+	/* a draft-29 header over version 1's protection, and the reverse */
+	n = protect_as(pkt, f, fn, 0xff00001d, SALT_V1);
+	assert_int_equal(sni_cut(pkt, n, out, sizeof(out)), DV_CTX_BAD);
+	n = protect_as(pkt, f, fn, 1, SALT_D29);
+	assert_int_equal(sni_cut(pkt, n, out, sizeof(out)), DV_CTX_BAD);
+	/* version 2 (RFC 9369) and draft-22 are not read */
+	n = protect_as(pkt, f, fn, 0x6b3343cf, SALT_V1);
+	assert_int_equal(sni_cut(pkt, n, out, sizeof(out)), DV_CTX_BAD);
+	n = protect_as(pkt, f, fn, 0xff000016, SALT_D23);
+	assert_int_equal(sni_cut(pkt, n, out, sizeof(out)), DV_CTX_BAD);
+}
+
 /* Coalesced packets: a Handshake packet before the Initial is skipped. */
 static void test_coalesced(void **state)
 {
@@ -421,7 +491,8 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_a1_keys),	  cmocka_unit_test(test_a2_packet),
+	    cmocka_unit_test(test_a1_keys),	  cmocka_unit_test(test_draft_keys),
+	    cmocka_unit_test(test_drafts),	  cmocka_unit_test(test_a2_packet),
 	    cmocka_unit_test(test_protect_is_a2), cmocka_unit_test(test_crypto_frames),
 	    cmocka_unit_test(test_bad_frames),	  cmocka_unit_test(test_coalesced),
 	    cmocka_unit_test(test_allocations),
