@@ -29,6 +29,7 @@
 #define QUIC_TAG	 16
 #define QUIC_SAMPLE	 16
 #define QUIC_PKT_MAX	 65536 /* a UDP payload */
+#define QUIC_INITIAL_MIN 1200  /* a client's datagram with an Initial, at least */
 #define QUIC_LONG	 0x80
 #define QUIC_FIXED	 0x40
 #define QUIC_TYPE_INIT	 0
@@ -399,6 +400,11 @@ int dv_quic_sni(struct dv_quic *q, const uint8_t *p, uint32_t len, char *out, ui
 	uint32_t off = 0, prefix;
 	int64_t n;
 
+	/* A client pads every datagram with an Initial to 1200 bytes at
+	 * least, and a server drops smaller ones (RFC 9000 14.1): a smaller
+	 * one (a server's Initial, often) costs no key schedule. */
+	if (len < QUIC_INITIAL_MIN)
+		return DV_CTX_BAD;
 	/* The first Initial of the coalesced long-header packets. */
 	for (;;) {
 		if (off >= len || !long_header(p, len, off, &h))

@@ -52,8 +52,9 @@ void dv_quic_destroy(struct dv_quic *q); /* NULL is fine */
  * dv_tls.h), DV_CTX_NONE (a complete ClientHello without SNI), DV_CTX_MORE
  * (the ClientHello goes on past the CRYPTO bytes this datagram holds from
  * offset 0 and the SNI was not in them: a large ClientHello spans two
- * Initial datagrams), or DV_CTX_BAD (not an Initial of those versions,
- * lengths past the datagram, the authentication fails, a frame an Initial
+ * Initial datagrams), or DV_CTX_BAD (a datagram of less than 1200 bytes,
+ * which no client sends with an Initial (RFC 9000 14.1), not an Initial of
+ * those versions, lengths past the datagram, the authentication fails, a frame an Initial
  * may not carry, no CRYPTO bytes at offset 0, a malformed ClientHello).
  */
 int dv_quic_sni(struct dv_quic *q, const uint8_t *p, uint32_t len, char *out, uint32_t cap);

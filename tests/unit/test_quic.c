@@ -235,15 +235,16 @@ static uint32_t crypto_frame(uint8_t *b, uint64_t off, const uint8_t *d, uint32_
  * 0x8394c8f03e515708, packet number 2 in 4 bytes, as A.2). Returns its
  * length.
  */
-static uint32_t protect_as(uint8_t *pkt, const uint8_t *f, uint32_t fn, uint32_t version, int salt)
+static uint32_t protect_len(uint8_t *pkt, const uint8_t *f, uint32_t fn, uint32_t version, int salt,
+			    uint32_t payload)
 {
 	uint8_t dcid[8], pt[1162], nonce[12], mask[16];
 	struct initial_keys k;
-	uint32_t h, payload = sizeof(pt);
+	uint32_t h;
 	int outl;
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 
-	assert_true(fn <= sizeof(pt));
+	assert_true(fn <= payload && payload <= sizeof(pt));
 	memset(pt, 0, sizeof(pt));
 	memcpy(pt, f, fn);
 	unhex(a1_dcid, dcid);
@@ -271,6 +272,11 @@ static uint32_t protect_as(uint8_t *pkt, const uint8_t *f, uint32_t fn, uint32_t
 	for (int i = 0; i < 4; i++)
 		pkt[h + i] ^= mask[1 + i];
 	return h + 4 + payload + 16;
+}
+
+static uint32_t protect_as(uint8_t *pkt, const uint8_t *f, uint32_t fn, uint32_t version, int salt)
+{
+	return protect_len(pkt, f, fn, version, salt, 1162);
 }
 
 static uint32_t protect(uint8_t *pkt, const uint8_t *f, uint32_t fn)
@@ -338,6 +344,14 @@ static void test_crypto_frames(void **state)
 	fn = crypto_frame(f, 0, nosni, hn - 20);
 	n = protect(pkt, f, fn);
 	assert_int_equal(sni_cut(pkt, n, out, sizeof(out)), DV_CTX_NONE);
+	/* a datagram of 1199 bytes (no client sends one with an Initial),
+	 * and the Initial alone in 1200 bytes */
+	fn = crypto_frame(f, 0, hello, hn);
+	n = protect_len(pkt, f, fn, 1, SALT_V1, 1161);
+	assert_int_equal(n, 1199);
+	assert_int_equal(sni_cut(pkt, n, out, sizeof(out)), DV_CTX_BAD);
+	memset(pkt + n, 0, 1);
+	assert_int_equal(sni_cut(pkt, n + 1, out, sizeof(out)), DV_CTX_FOUND);
 	/* CONNECTION_CLOSE (0x1c) with a reason, then the hello */
 	memcpy(f,
 	       "\x1c\x0a\x00\x03"
