@@ -157,12 +157,11 @@ void dv_quic_destroy(struct dv_quic *q)
 }
 
 /* HKDF-Expand-Label(secret, label, "", len) of TLS 1.3 (RFC 8446 7.1) for
- * len <= 32: one HMAC block, T(1). */
-static int expand_label(const uint8_t *secret, const char *label, uint8_t *out, size_t len)
+ * len <= 32: one HMAC block, T(1), under the secret's key states. */
+static int expand_label(const struct hmac_key *secret, const char *label, uint8_t *out, size_t len)
 {
 	uint8_t info[2 + 1 + 6 + 16 + 1 + 1], t[32];
 	size_t l = strlen(label), n = 0;
-	struct hmac_key k;
 	int ok;
 
 	info[n++] = 0;
@@ -173,26 +172,28 @@ static int expand_label(const uint8_t *secret, const char *label, uint8_t *out, 
 	n += 6 + l;
 	info[n++] = 0; /* empty context */
 	info[n++] = 1; /* the block counter */
-	ok = hmac_set_key(&k, secret, 32) && hmac(&k, info, n, t);
+	ok = hmac(secret, info, n, t);
 	memcpy(out, t, len);
-	OPENSSL_cleanse(&k, sizeof(k));
 	OPENSSL_cleanse(t, sizeof(t));
 	return ok;
 }
 
-/* RFC 9001 5.2: the client's Initial keys for a DCID, with a salt. */
+/* RFC 9001 5.2: the client's Initial keys for a DCID, with a salt. The
+ * client secret's key states serve its three labels: 14 SHA-256 blocks in
+ * all. */
 static int client_keys(struct dv_quic *q, int salt, const uint8_t *dcid, size_t n,
 		       struct initial_keys *k)
 {
-	uint8_t initial[32], client[32];
-	int ok = hmac(&q->salt[salt], dcid, n, initial) &&
-		 expand_label(initial, "client in", client, 32) &&
-		 expand_label(client, "quic key", k->key, 16) &&
-		 expand_label(client, "quic iv", k->iv, 12) &&
-		 expand_label(client, "quic hp", k->hp, 16);
+	uint8_t secret[32];
+	struct hmac_key key;
+	int ok = hmac(&q->salt[salt], dcid, n, secret) && hmac_set_key(&key, secret, 32) &&
+		 expand_label(&key, "client in", secret, 32) && hmac_set_key(&key, secret, 32) &&
+		 expand_label(&key, "quic key", k->key, 16) &&
+		 expand_label(&key, "quic iv", k->iv, 12) &&
+		 expand_label(&key, "quic hp", k->hp, 16);
 
-	OPENSSL_cleanse(initial, sizeof(initial));
-	OPENSSL_cleanse(client, sizeof(client));
+	OPENSSL_cleanse(secret, sizeof(secret));
+	OPENSSL_cleanse(&key, sizeof(key));
 	return ok;
 }
 
@@ -267,7 +268,10 @@ static int read_frames(struct dv_quic *q, uint32_t n)
 		if (!varint(b, n, &off, &type))
 			return 0;
 		switch (type) {
-		case FRAME_PADDING:
+		case FRAME_PADDING: /* most of a client's Initial: skip the run */
+			while (off < n && b[off] == FRAME_PADDING)
+				off++;
+			break;
 		case FRAME_PING:
 			break;
 		case FRAME_ACK:

@@ -12,7 +12,7 @@
  * CRYPTO frames then carry the TLS ClientHello, read with dv_tls's
  * handshake reader (dv_tls_hello_sni()).
  *
- * Costs: one call does five HMAC-SHA256 (the key schedule: 18 SHA-256
+ * Costs: one call does five HMAC-SHA256 (the key schedule: 14 SHA-256
  * blocks), one AES block and the GCM decryption of the packet. A struct
  * dv_quic, made once per thread, holds the OpenSSL cipher contexts (made
  * once, rekeyed per packet) and the buffers (about 82 KB). No allocation
