@@ -21,6 +21,7 @@ struct rte_mempool;
 struct dv_app {
 	struct dv_options opt;
 	struct dv_reader *readers[DV_MAX_READ_FILES];
+	struct dv_parse_ctx *pctx; /* --read with --flow-context on: the reader's */
 	uint32_t n_workers;
 	struct dv_worker_config worker_cfg[DV_MAX_WORKERS]; /* what each worker is built from */
 	struct dv_worker *workers;

@@ -30,40 +30,71 @@ static const struct dv_sink *primary_sink(const struct dv_control *c)
 	return c->n_sinks ? c->sinks[0] : NULL;
 }
 
+/* Format record r (with its context behind it) and hand it to every sink. */
+static void drain_one(struct dv_control *c, const struct dv_row_opts *opts,
+		      const struct dv_export_rec *r)
+{
+	int len = dv_row_format_opts(r, opts, c->row, sizeof(c->row));
+
+	if (r->end_reason < DV_END_MAX)
+		c->end_reasons[r->end_reason]++;
+	if (len < 0) {
+		c->row_errors++;
+		return;
+	}
+	for (uint32_t s = 0; s < c->n_sinks; s++) {
+		int rc = dv_sink_write(c->sinks[s], r, c->row, (size_t)len);
+
+		/* Log the 1st, 2nd, 4th, 8th... failure: visible, never a flood. */
+		if (rc < 0)
+			c->sink_errors++;
+		if (rc < 0 && (c->sink_errors & (c->sink_errors - 1)) == 0)
+			fprintf(stderr,
+				"dpdk-devourer: %s output: %s (%" PRIu64 " rows failed so far)\n",
+				c->sinks[s]->name, strerror(-rc), c->sink_errors);
+	}
+}
+
+/* Have record i's whole group in recs[0..*n): a worker enqueues a record
+ * and its context at once, so the rest of a group the burst cut is on the
+ * ring already. 0 never happens. */
+static int drain_group(struct rte_ring *ring, struct dv_export_rec *recs, unsigned int *n,
+		       unsigned int i)
+{
+	unsigned int need = i + 2;
+
+	for (int pass = 0; pass < 2; pass++) {
+		if (need > *n)
+			*n += rte_ring_dequeue_bulk_elem(ring, &recs[*n], sizeof(recs[0]),
+							 need - *n, NULL);
+		if (need > *n)
+			return 0;
+		if (dv_export_group_len(&recs[i]) > DV_EXPORT_GROUP_MAX)
+			return 0;
+		need = i + dv_export_group_len(&recs[i]);
+	}
+	return need <= *n;
+}
+
 uint32_t dv_control_drain(struct dv_control *c)
 {
 	const struct dv_row_opts opts = {.sensor = c->sensor, .community = &c->community};
-	struct dv_export_rec recs[DRAIN_BURST];
+	struct dv_export_rec recs[DRAIN_BURST + DV_EXPORT_GROUP_MAX];
 	uint32_t total = 0;
 
 	for (uint32_t w = 0; w < c->n_workers; w++) {
-		unsigned int n = rte_ring_dequeue_burst_elem(c->workers[w]->cfg.export_ring, recs,
-							     sizeof(recs[0]), DRAIN_BURST, NULL);
+		struct rte_ring *ring = c->workers[w]->cfg.export_ring;
+		unsigned int n =
+		    rte_ring_dequeue_burst_elem(ring, recs, sizeof(recs[0]), DRAIN_BURST, NULL);
+		unsigned int k = 0;
 
-		for (unsigned int i = 0; i < n; i++) {
-			int len = dv_row_format_opts(&recs[i], &opts, c->row, sizeof(c->row));
-
-			if (recs[i].end_reason < DV_END_MAX)
-				c->end_reasons[recs[i].end_reason]++;
-			if (len < 0) {
-				c->row_errors++;
-				continue;
-			}
-			for (uint32_t s = 0; s < c->n_sinks; s++) {
-				int rc = dv_sink_write(c->sinks[s], &recs[i], c->row, (size_t)len);
-
-				/* Log the 1st, 2nd, 4th, 8th... failure: visible, never a flood. */
-				if (rc < 0)
-					c->sink_errors++;
-				if (rc < 0 && (c->sink_errors & (c->sink_errors - 1)) == 0)
-					fprintf(stderr,
-						"dpdk-devourer: %s output: %s (%" PRIu64
-						" rows failed so far)\n",
-						c->sinks[s]->name, strerror(-rc), c->sink_errors);
-			}
+		for (unsigned int i = 0; i < n; i += dv_export_group_len(&recs[i]), k++) {
+			if ((recs[i].flags & DV_EXPORT_F_CTX) && !drain_group(ring, recs, &n, i))
+				recs[i].flags &= (uint8_t)~DV_EXPORT_F_CTX;
+			drain_one(c, &opts, &recs[i]);
 		}
-		c->records += n;
-		total += n;
+		c->records += k;
+		total += k;
 	}
 	return total;
 }

@@ -45,6 +45,17 @@
 #define EXPORT_RING_SIZE     4096
 #define IN_RING_SIZE	     8192
 #define MIN_FLOWS_PER_WORKER 64 /* a flow table is never smaller (--max-flows / workers) */
+/* Flows of a table that can keep flow context (server_name, dns_query,
+ * dns_rcode) at once: one in 16, at least 256 (docs/flow-context.md). */
+#define CTX_SLOTS_DIV 16
+#define CTX_SLOTS_MIN 256
+
+static uint32_t ctx_slots(uint64_t flows_per_worker)
+{
+	uint64_t n = flows_per_worker / CTX_SLOTS_DIV;
+
+	return (uint32_t)(n < CTX_SLOTS_MIN ? CTX_SLOTS_MIN : n);
+}
 
 static volatile sig_atomic_t quit_signal;
 static volatile sig_atomic_t hup_signal;
@@ -108,6 +119,10 @@ static int default_eal_args(const struct dv_options *o, char *prog, char **out, 
 	/* Flow memory plus rings, mempools and the EAL's own needs. */
 	/* (Reading files, the flow tables are not in DPDK memory: make_worker.) */
 	mb = 256 + (o->n_read ? 0 : o->max_flows * dv_flow_bytes_per_flow(o->decap) / (1 << 20)) +
+	     (o->n_read || !o->flow_context
+		  ? 0
+		  : o->workers * dv_flow_ctx_bytes(ctx_slots(o->max_flows / o->workers)) /
+			(1 << 20)) +
 	     (o->interface ? 256 * o->workers : 0) +
 	     o->rx_mbufs * o->workers * (RTE_MBUF_DEFAULT_BUF_SIZE + 256) / (1 << 20);
 	out[n++] = prog;
@@ -156,6 +171,7 @@ static int make_worker(struct dv_app *app, uint32_t i, unsigned int lcore, const
 	 * themselves do not change (see dv_flow_touch). */
 	fc.lru_slack_div = 16;
 	fc.tunnels = o->decap != 0;
+	fc.ctx_slots = o->flow_context ? ctx_slots(fc.capacity) : 0;
 	/* Reading files, a page fault as a flow first writes its record costs
 	 * less than touching the whole table before the first packet. */
 	fc.lazy_memory = o->n_read > 0;
@@ -186,6 +202,15 @@ static int make_worker(struct dv_app *app, uint32_t i, unsigned int lcore, const
 	wc->ts_dynfield_offset = -1;
 	wc->yield_when_idle = app->oversubscribed || o->n_read > 0;
 	wc->clock_mode = app->packet_clock ? DV_CLOCK_PACKET : DV_CLOCK_SYSTEM;
+	wc->flow_context = o->flow_context != 0;
+	/* Live, a worker reads the payloads it receives; --read, the reader. */
+	if (o->flow_context && o->n_read == 0) {
+		wc->pctx = dv_parse_ctx_create(o->flow_timeout_ns);
+		if (wc->pctx == NULL) {
+			snprintf(err, errlen, "out of memory for worker %u's flow context", i);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -346,11 +371,13 @@ static void feed_stage(struct dv_app *app, struct dv_handoff *h, uint32_t w)
 	}
 }
 
-/* Stage p (and its tunnel side) for worker w; a full burst goes to its ring. */
+/* Stage p (and its tunnel side, its context) for worker w; a full burst
+ * goes to its ring. */
 static __rte_always_inline void stage_for(struct dv_app *app, struct dv_handoff *h, uint32_t w,
-					  const struct dv_pkt *p, const struct dv_pkt_tun *tun)
+					  const struct dv_pkt *p, const struct dv_pkt_tun *tun,
+					  const struct dv_pkt_ctx *ctx)
 {
-	if (dv_handoff_put(h, w, p, tun) >= DV_BURST)
+	if (dv_handoff_put_ctx(h, w, p, tun, ctx) >= DV_BURST)
 		feed_stage(app, h, w);
 }
 
@@ -363,7 +390,7 @@ static void send_ticks(struct dv_app *app, struct dv_handoff *h, uint64_t clock)
 	tick.flags = DV_PKT_F_TICK;
 	tick.ts_ns = clock;
 	for (uint32_t w = 0; w < app->n_workers; w++)
-		stage_for(app, h, w, &tick, NULL);
+		stage_for(app, h, w, &tick, NULL, NULL);
 }
 
 /* --read: parse every file in order and hand each packet to its owner. Not
@@ -383,13 +410,14 @@ static __rte_noinline int read_files(struct dv_app *app)
 		struct dv_reader *r = app->readers[f];
 		const struct dv_decap_cfg *dc = app->opt.decap ? &app->opt.decap_cfg : NULL;
 		struct dv_pkt_tun tun;
+		struct dv_pkt_ctx ctx;
 		struct dv_pkt pkt;
 		int rc = 0;
 
 		app->ctl.cur = r;
-		while (!quit_signal &&
-		       (rc = dv_reader_next(r, dc, &pkt, &tun, err, sizeof(err))) == 1) {
-			stage_for(app, &h, dv_worker_owner(&pkt, nw), &pkt, &tun);
+		while (!quit_signal && (rc = dv_reader_next_ctx(r, dc, app->pctx, &pkt, &tun, &ctx,
+								err, sizeof(err))) == 1) {
+			stage_for(app, &h, dv_worker_owner(&pkt, nw), &pkt, &tun, &ctx);
 			if (pkt.ts_ns > clock)
 				clock = pkt.ts_ns;
 			if (nw > 1 && clock - last_tick >= DV_NS_PER_SEC) {
@@ -474,6 +502,11 @@ static void check_inputs(struct dv_app *app)
 		app->readers[f] = dv_reader_open(app->opt.read_files[f], err, sizeof(err));
 		if (app->readers[f] == NULL)
 			die_usage(err);
+	}
+	if (app->opt.n_read > 0 && app->opt.flow_context) {
+		app->pctx = dv_parse_ctx_create(app->opt.flow_timeout_ns);
+		if (app->pctx == NULL)
+			die_usage("out of memory for the reader's flow context");
 	}
 	if (app->opt.interface && if_nametoindex(app->opt.interface) == 0) {
 		snprintf(err, sizeof(err), "--interface %s: no such network interface",
@@ -647,6 +680,9 @@ static void tear_down(struct dv_app *app)
 			dv_reader_close(app->readers[f]);
 	for (uint32_t s = 0; s < app->ctl.n_sinks; s++)
 		app->ctl.sinks[s]->ops->destroy(app->ctl.sinks[s]);
+	dv_parse_ctx_free(app->pctx);
+	for (uint32_t i = 0; i < app->n_workers; i++)
+		dv_parse_ctx_free(app->worker_cfg[i].pctx);
 	for (uint32_t i = 0; app->workers && i < app->n_workers; i++) {
 		dv_worker_fini(&app->workers[i]);
 		dv_flow_table_free(app->worker_cfg[i].table);

@@ -634,7 +634,9 @@ static const struct opt_def defs[] = {
 	set_decap_depth),
 
     OPT("flow-context", 0, REQ, "Flow context", "on|off", "on",
-	"the community_id column (docs/flow-context.md); off: it is NULL", set_flow_context),
+	"the flow-context columns community_id, server_name, dns_query, dns_rcode "
+	"(docs/flow-context.md); off: they are NULL and no payload is read",
+	set_flow_context),
     OPT("community-id-seed", 0, REQ, "Flow context", "N", "0",
 	"seed of the Community ID (0 to 65535): the same as the other tools' that a row is "
 	"joined with",

@@ -16,3 +16,24 @@ const char *dv_end_reason_name(unsigned int reason)
 		return "unknown";
 	return dv_end_reason_names[reason];
 }
+
+const char *dv_export_server_name(const struct dv_export_rec *r)
+{
+	const struct dv_export_ctx *x = dv_export_ctx_of(r);
+
+	return x != NULL && (x->has & DV_EXPORT_CTX_SN) ? x->text : NULL;
+}
+
+const char *dv_export_dns_query(const struct dv_export_rec *r)
+{
+	const struct dv_export_ctx *x = dv_export_ctx_of(r);
+
+	return x != NULL && (x->has & DV_EXPORT_CTX_QUERY) ? x->text + x->sn_len + 1 : NULL;
+}
+
+int dv_export_dns_rcode(const struct dv_export_rec *r)
+{
+	const struct dv_export_ctx *x = dv_export_ctx_of(r);
+
+	return x != NULL && (x->has & DV_EXPORT_CTX_RCODE) ? x->rcode : -1;
+}

@@ -7,6 +7,7 @@
 #ifndef DV_EXPORT_H
 #define DV_EXPORT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Why a segment was exported (the end_reason column). */
@@ -31,6 +32,9 @@ enum dv_flow_status {
 #define DV_EXPORT_F_ICMP 0x08 /* icmp_type and icmp_code are the first packet's */
 /* The first packet was a later fragment: no ports (nor ICMP type) seen. */
 #define DV_EXPORT_F_NOPORTS 0x10
+/* A struct dv_export_ctx follows the record (in the buffer, on the ring and
+ * in the control lcore's array: the record and its context are one group). */
+#define DV_EXPORT_F_CTX 0x20
 
 /* One exported segment. 160 bytes, a multiple of 4 as rte_ring_elem wants. */
 struct dv_export_rec {
@@ -75,6 +79,53 @@ struct dv_export_rec {
 _Static_assert(sizeof(struct dv_export_rec) == 160, "export record is 160 bytes");
 
 /*
+ * The flow-context columns of a segment (server_name, dns_query,
+ * dns_rcode; docs/flow-context.md), right behind its record when the
+ * record has DV_EXPORT_F_CTX: n_el elements of the record's size, so that
+ * a flow without them costs the ring nothing. text holds the server name
+ * and then the DNS query, each NUL-terminated (empty when absent).
+ */
+#define DV_EXPORT_CTX_SN     0x01 /* server_name */
+#define DV_EXPORT_CTX_QUERY  0x02 /* dns_query */
+#define DV_EXPORT_CTX_RCODE  0x04 /* dns_rcode */
+#define DV_EXPORT_CTX_MAX_EL 4
+
+struct dv_export_ctx {
+	uint8_t n_el; /* elements it takes, 1 .. DV_EXPORT_CTX_MAX_EL */
+	uint8_t has;  /* DV_EXPORT_CTX_* */
+	uint8_t rcode;
+	uint8_t pad;
+	uint16_t sn_len; /* strlen of the server name at text */
+	uint16_t q_len;	 /* strlen of the query at text + sn_len + 1 */
+	char text[DV_EXPORT_CTX_MAX_EL * sizeof(struct dv_export_rec) - 8];
+};
+
+_Static_assert(sizeof(struct dv_export_ctx) == DV_EXPORT_CTX_MAX_EL * sizeof(struct dv_export_rec),
+	       "a record's context rides the export ring as whole elements");
+
+/* Elements a record takes with its context: 1, or 1 + its n_el. */
+#define DV_EXPORT_GROUP_MAX (1 + DV_EXPORT_CTX_MAX_EL)
+
+static inline const struct dv_export_ctx *dv_export_ctx_of(const struct dv_export_rec *r)
+{
+	return (r->flags & DV_EXPORT_F_CTX) ? (const struct dv_export_ctx *)(const void *)(r + 1)
+					    : NULL;
+}
+
+/* Elements record r and its context take (r's context must follow it). */
+static inline uint32_t dv_export_group_len(const struct dv_export_rec *r)
+{
+	const struct dv_export_ctx *x = dv_export_ctx_of(r);
+
+	return x != NULL ? 1u + x->n_el : 1u;
+}
+
+/* The columns: NULL (or -1) when the segment has none. */
+const char *dv_export_server_name(const struct dv_export_rec *r);
+const char *dv_export_dns_query(const struct dv_export_rec *r);
+int dv_export_dns_rcode(const struct dv_export_rec *r);
+
+/*
  * A worker-local staging area for records. The flow table appends to it; the
  * worker moves its contents to the ring. When the ring is full the records
  * stay here and the worker stops receiving until there is room again, so a
@@ -82,13 +133,16 @@ _Static_assert(sizeof(struct dv_export_rec) == 160, "export record is 160 bytes"
  */
 struct dv_export_buf {
 	struct dv_export_rec *recs;
-	uint32_t n;   /* records waiting, recs[0..n) */
-	uint32_t cap; /* size of recs */
+	uint32_t n;	    /* elements waiting, recs[0..n): records and their contexts */
+	uint32_t cap;	    /* size of recs */
+	uint32_t group_max; /* elements one record may take (DV_EXPORT_GROUP_MAX when
+			     * the table keeps flow context); 0 counts as 1 */
 };
 
+/* Records that surely fit. */
 static inline uint32_t dv_export_buf_room(const struct dv_export_buf *b)
 {
-	return b->cap - b->n;
+	return (b->cap - b->n) / (b->group_max > 1 ? b->group_max : 1);
 }
 
 /* "idle", "active", ... for an enum dv_end_reason; "unknown" if out of range. */

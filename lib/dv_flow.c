@@ -89,6 +89,7 @@
 #include "dv_flow.h"
 #include "dv_frag.h"
 #include "dv_hash.h"
+#include "dv_parse_ctx.h"
 #include "dv_rand.h"
 
 #define DV_FLOW_NIL	     UINT32_MAX
@@ -166,7 +167,9 @@ struct dv_flow_tun {
  * fragment was not seen, so its ports are not known (0 in the key). The
  * community_id then hashes no ports, as other tools do for such a packet. */
 #define DV_SERIAL_NOPORTS (1ULL << 62)
-#define DV_SERIAL_FLAGS	  (DV_SERIAL_TUN | DV_SERIAL_NOPORTS)
+/* And the next: the flow has a slot in the flow-context store (t->ctx). */
+#define DV_SERIAL_CTX	(1ULL << 61)
+#define DV_SERIAL_FLAGS (DV_SERIAL_TUN | DV_SERIAL_NOPORTS | DV_SERIAL_CTX)
 
 /* Bits of dv_flow_rec.state. Side s is 0 or 1 (see the file comment). */
 #define DV_ST_LIVE    0x01
@@ -232,9 +235,32 @@ struct dv_flow_list {
 	uint32_t tail;
 };
 
+/*
+ * The flow-context store: the server name, DNS question and response code
+ * of flows that have them, so that a record of a flow without them does
+ * not grow. Slots are found by the flow's record position: its home slot
+ * (a hash of the position) and the DV_CTX_PROBE - 1 after it; a flow
+ * finding all of them taken keeps no context (counted). The keys are an
+ * array of their own so that a probe reads one or two cache lines.
+ */
+#define DV_CTX_PROBE 8
+
+struct dv_flow_ctx_slot {
+	uint8_t has; /* DV_EXPORT_CTX_* */
+	uint8_t rcode;
+	uint16_t sn_len;
+	uint16_t q_len;
+	uint8_t pad[2];
+	char sn[DV_CTX_NAME_MAX];
+	char q[DV_CTX_NAME_MAX];
+};
+
 struct dv_flow_table {
-	struct dv_flow_rec *recs;	/* capacity records */
-	struct dv_flow_tun *tun;	/* capacity, beside recs; NULL without tunnels */
+	struct dv_flow_rec *recs; /* capacity records */
+	struct dv_flow_tun *tun;  /* capacity, beside recs; NULL without tunnels */
+	uint32_t *ctx_key;	  /* ctx_slots: record position + 1 of the slot's flow, 0 free */
+	struct dv_flow_ctx_slot *ctx;	/* ctx_slots; NULL without flow context */
+	uint32_t ctx_slots;		/* a power of two */
 	struct dv_flow_bucket *buckets; /* the index */
 	uint32_t *free_pos;		/* stack of released positions: fresh - count of them */
 	uint32_t fresh;			/* positions below were handed out at least once */
@@ -662,6 +688,125 @@ static void dv_flow_index_del(struct dv_flow_table *t, struct dv_flow_hash h, ui
 		t->buckets[p].overflow--;
 }
 
+/* ---- flow context ---- */
+
+static inline uint32_t dv_ctx_home(const struct dv_flow_table *t, uint32_t pos)
+{
+	return (uint32_t)(((uint64_t)pos * 0x9e3779b97f4a7c15ULL) >> 32) & (t->ctx_slots - 1);
+}
+
+/* Flow i's slot, or NULL; with `make`, a free one is taken if it has none. */
+static struct dv_flow_ctx_slot *dv_ctx_slot(struct dv_flow_table *t, uint32_t i, int make)
+{
+	uint32_t h = dv_ctx_home(t, i), free_at = UINT32_MAX;
+
+	for (uint32_t k = 0; k < DV_CTX_PROBE; k++) {
+		uint32_t s = (h + k) & (t->ctx_slots - 1);
+
+		if (t->ctx_key[s] == i + 1)
+			return &t->ctx[s];
+		if (t->ctx_key[s] == 0 && free_at == UINT32_MAX)
+			free_at = s;
+	}
+	if (!make || free_at == UINT32_MAX)
+		return NULL;
+	t->ctx_key[free_at] = i + 1;
+	memset(&t->ctx[free_at], 0, offsetof(struct dv_flow_ctx_slot, sn));
+	return &t->ctx[free_at];
+}
+
+/* Flow i ends: its slot is free again. */
+static void dv_ctx_release(struct dv_flow_table *t, uint32_t i)
+{
+	uint32_t h = dv_ctx_home(t, i);
+
+	for (uint32_t k = 0; k < DV_CTX_PROBE; k++) {
+		uint32_t s = (h + k) & (t->ctx_slots - 1);
+
+		if (t->ctx_key[s] == i + 1) {
+			t->ctx_key[s] = 0;
+			return;
+		}
+	}
+}
+
+/* Does flow i already have what c would give it? */
+static inline int dv_ctx_known(uint8_t has, const struct dv_pkt_ctx *c)
+{
+	if (c->kind == DV_PCTX_SERVER_NAME)
+		return (has & DV_EXPORT_CTX_SN) != 0;
+	return (!(c->flags & DV_PCTX_F_NAME) || (has & DV_EXPORT_CTX_QUERY)) &&
+	       (!(c->flags & DV_PCTX_F_RESPONSE) || (has & DV_EXPORT_CTX_RCODE));
+}
+
+/* Keep what packet context c says of flow i: the first of each value. */
+static void dv_flow_keep_ctx(struct dv_flow_table *t, uint32_t i, const struct dv_pkt_ctx *c)
+{
+	struct dv_flow_rec *r = &t->recs[i];
+	struct dv_flow_ctx_slot *x;
+	uint32_t len = c->len < DV_CTX_NAME_MAX - 1 ? c->len : DV_CTX_NAME_MAX - 1;
+
+	if (t->ctx == NULL)
+		return;
+	x = dv_ctx_slot(t, i, !(r->serial & DV_SERIAL_CTX));
+	if (x == NULL) {
+		t->stats.ctx_full++;
+		return;
+	}
+	if (!(r->serial & DV_SERIAL_CTX)) {
+		r->serial |= DV_SERIAL_CTX;
+		t->stats.ctx_flows++;
+	}
+	if (dv_ctx_known(x->has, c))
+		return;
+	if (c->kind == DV_PCTX_SERVER_NAME && !(x->has & DV_EXPORT_CTX_SN)) {
+		memcpy(x->sn, c->text, len);
+		x->sn[len] = '\0';
+		x->sn_len = (uint16_t)len;
+		x->has |= DV_EXPORT_CTX_SN;
+		return;
+	}
+	if ((c->flags & DV_PCTX_F_NAME) && !(x->has & DV_EXPORT_CTX_QUERY)) {
+		memcpy(x->q, c->text, len);
+		x->q[len] = '\0';
+		x->q_len = (uint16_t)len;
+		x->has |= DV_EXPORT_CTX_QUERY;
+	}
+	if ((c->flags & DV_PCTX_F_RESPONSE) && !(x->has & DV_EXPORT_CTX_RCODE)) {
+		x->rcode = c->rcode;
+		x->has |= DV_EXPORT_CTX_RCODE;
+	}
+}
+
+/* Put flow i's context behind its record, just appended to out. */
+static void dv_flow_emit_ctx(struct dv_flow_table *t, uint32_t i, struct dv_export_rec *e,
+			     struct dv_export_buf *out)
+{
+	const struct dv_flow_ctx_slot *x = dv_ctx_slot(t, i, 0);
+	struct dv_export_ctx *c;
+	uint32_t bytes, n_el;
+
+	if (x == NULL || x->has == 0)
+		return;
+	bytes = (uint32_t)offsetof(struct dv_export_ctx, text) + x->sn_len + 1u + x->q_len + 1u;
+	n_el = (bytes + (uint32_t)sizeof(*e) - 1) / (uint32_t)sizeof(*e);
+	if (out->cap - out->n < n_el) {
+		t->stats.ctx_lost++;
+		return;
+	}
+	c = (struct dv_export_ctx *)(void *)&out->recs[out->n];
+	c->n_el = (uint8_t)n_el;
+	c->has = x->has;
+	c->rcode = x->rcode;
+	c->pad = 0;
+	c->sn_len = x->sn_len;
+	c->q_len = x->q_len;
+	memcpy(c->text, x->sn, x->sn_len + 1u);
+	memcpy(c->text + x->sn_len + 1, x->q, x->q_len + 1u);
+	out->n += n_el;
+	e->flags |= DV_EXPORT_F_CTX;
+}
+
 /* ---- export ---- */
 
 /* A tunnelled flow's tunnel columns (struct dv_flow_tun). */
@@ -732,6 +877,8 @@ static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 			: DV_STATUS_INIT;
 	e->end_reason = (uint8_t)reason;
 	e->worker = t->worker;
+	if (unlikely(r->serial & DV_SERIAL_CTX))
+		dv_flow_emit_ctx(t, (uint32_t)(r - t->recs), e, out);
 	t->stats.exported++;
 	if (reason == DV_END_EVICTED)
 		t->stats.evicted++;
@@ -746,6 +893,8 @@ static void dv_flow_remove(struct dv_flow_table *t, uint32_t i)
 	if (!dv_seg_empty(r))
 		dv_list_unlink(t, &t->act, DV_LINK_ACT, i);
 	dv_flow_index_del(t, dv_flow_rec_hash(t, i), i);
+	if (unlikely(r->serial & DV_SERIAL_CTX))
+		dv_ctx_release(t, i);
 	r->state = 0;
 	memset(&r->tail, 0, sizeof(r->tail)); /* family 0: no key matches it */
 	t->free_pos[t->fresh - t->count] = i; /* push, then the count drops */
@@ -1054,11 +1203,10 @@ static uint32_t dv_flow_revisit(struct dv_flow_table *t, uint32_t i, const struc
  * signature pass picked for it (or NIL), which earlier packets of the burst
  * may since have freed or reused.
  */
-static __rte_always_inline void dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p,
-						const struct dv_pkt_tun *tun, uint32_t x,
-						const struct dv_flow_key *k, uint64_t v4,
-						struct dv_flow_hash h, unsigned int side,
-						uint32_t cand, struct dv_export_buf *out)
+static __rte_always_inline void
+dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p, const struct dv_pkt_tun *tun,
+		const struct dv_pkt_ctx *ctx, uint32_t x, const struct dv_flow_key *k, uint64_t v4,
+		struct dv_flow_hash h, unsigned int side, uint32_t cand, struct dv_export_buf *out)
 {
 	uint32_t i = cand;
 
@@ -1068,13 +1216,16 @@ static __rte_always_inline void dv_flow_account(struct dv_flow_table *t, const s
 		i = dv_flow_lookup(t, k, h);
 	if (likely(i != DV_FLOW_NIL) && likely(dv_flow_quiet(t, &t->recs[i], t->now_ns))) {
 		dv_flow_apply_as(t, i, side, p, 0); /* the common case: open, quiet */
-		return;
+	} else {
+		if (i != DV_FLOW_NIL)
+			i = dv_flow_revisit(t, i, p, out);
+		if (i == DV_FLOW_NIL)
+			i = dv_flow_create(t, k, h, side, p, tun ? &tun[x] : NULL, out);
+		dv_flow_apply(t, i, side, p);
 	}
-	if (i != DV_FLOW_NIL)
-		i = dv_flow_revisit(t, i, p, out);
-	if (i == DV_FLOW_NIL)
-		i = dv_flow_create(t, k, h, side, p, tun ? &tun[x] : NULL, out);
-	dv_flow_apply(t, i, side, p);
+	/* (ctx is NULL in the plain build: no test there.) */
+	if (ctx != NULL && unlikely(p->tun & DV_PKT_T_CTX))
+		dv_flow_keep_ctx(t, i, &ctx[x]);
 }
 
 /* Later fragments get their ports from the first one before the key is made. */
@@ -1165,7 +1316,8 @@ static __rte_always_inline uint32_t dv_stage_match(const struct dv_flow_table *t
 #define DV_FLOW_AHEAD (DV_FLOW_AHEAD_BUCKET + DV_FLOW_AHEAD_RECORD)
 
 static __rte_always_inline void dv_flow_update_chunk(struct dv_flow_table *t, struct dv_pkt *pkts,
-						     const struct dv_pkt_tun *tun, uint32_t n,
+						     const struct dv_pkt_tun *tun,
+						     const struct dv_pkt_ctx *ctx, uint32_t n,
 						     struct dv_export_buf *out, const int tunnels)
 {
 	struct dv_flow_key keys[DV_FLOW_BURST];
@@ -1178,8 +1330,8 @@ static __rte_always_inline void dv_flow_update_chunk(struct dv_flow_table *t, st
 #define S1(x) dv_stage_hash(t, &pkts[x], &keys[x], &v4[x], &h[x], &side[x], tunnels)
 #define S2(x) (cand[x] = dv_stage_match(t, &keys[x], h[x]))
 #define S3(x)                                                                                      \
-	dv_flow_account(t, &pkts[x], tunnels ? tun : NULL, x, &keys[x], v4[x], h[x], side[x],      \
-			cand[x], out)
+	dv_flow_account(t, &pkts[x], tunnels ? tun : NULL, tunnels ? ctx : NULL, x, &keys[x],      \
+			v4[x], h[x], side[x], cand[x], out)
 	if (n < DV_FLOW_AHEAD) {
 		for (i = 0; i < n; i++)
 			S1(i);
@@ -1212,35 +1364,44 @@ static __rte_always_inline void dv_flow_update_chunk(struct dv_flow_table *t, st
 }
 
 /*
- * The chunk's two builds: for a burst without tunnelled packets (the one
- * plain traffic takes, with no test for a VNI or a tunnel side), and for one
- * with some.
+ * The chunk's two builds: for a burst without tunnelled packets or flow
+ * context (the one plain traffic takes, with no test for a VNI, a tunnel
+ * side or a context), and for one with some.
  */
 static __rte_noinline void dv_flow_update_plain(struct dv_flow_table *t, struct dv_pkt *pkts,
 						uint32_t n, struct dv_export_buf *out)
 {
-	dv_flow_update_chunk(t, pkts, NULL, n, out, 0);
+	dv_flow_update_chunk(t, pkts, NULL, NULL, n, out, 0);
 }
 
 static __rte_noinline void dv_flow_update_tunnels(struct dv_flow_table *t, struct dv_pkt *pkts,
-						  const struct dv_pkt_tun *tun, uint32_t n,
+						  const struct dv_pkt_tun *tun,
+						  const struct dv_pkt_ctx *ctx, uint32_t n,
 						  struct dv_export_buf *out)
 {
-	dv_flow_update_chunk(t, pkts, tun, n, out, 1);
+	dv_flow_update_chunk(t, pkts, tun, ctx, n, out, 1);
+}
+
+void dv_flow_table_update_burst_ctx(struct dv_flow_table *t, struct dv_pkt *pkts,
+				    const struct dv_pkt_tun *tun, const struct dv_pkt_ctx *ctx,
+				    uint32_t n, struct dv_export_buf *out)
+{
+	for (uint32_t done = 0; done < n;) {
+		uint32_t m = RTE_MIN(n - done, (uint32_t)DV_FLOW_BURST);
+
+		if (tun == NULL && ctx == NULL)
+			dv_flow_update_plain(t, pkts + done, m, out);
+		else
+			dv_flow_update_tunnels(t, pkts + done, tun ? tun + done : NULL,
+					       ctx ? ctx + done : NULL, m, out);
+		done += m;
+	}
 }
 
 void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts,
 				const struct dv_pkt_tun *tun, uint32_t n, struct dv_export_buf *out)
 {
-	for (uint32_t done = 0; done < n;) {
-		uint32_t m = RTE_MIN(n - done, (uint32_t)DV_FLOW_BURST);
-
-		if (tun == NULL)
-			dv_flow_update_plain(t, pkts + done, m, out);
-		else
-			dv_flow_update_tunnels(t, pkts + done, tun + done, m, out);
-		done += m;
-	}
+	dv_flow_table_update_burst_ctx(t, pkts, tun, NULL, n, out);
 }
 
 /* ---- expiry and flush ---- */
@@ -1249,16 +1410,17 @@ void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts,
 static uint32_t dv_flow_expire_list(struct dv_flow_table *t, struct dv_flow_list *l, uint64_t now,
 				    uint32_t limit, struct dv_export_buf *out)
 {
-	uint32_t before = out->n;
+	uint32_t k = 0; /* records: a record may take more elements (its context) */
 
-	while (out->n - before < limit && l->head != DV_FLOW_NIL) {
-		uint32_t i = l->head;
+	while (k < limit && l->head != DV_FLOW_NIL) {
+		uint32_t i = l->head, before = out->n;
 
 		if (dv_flow_due(t, &t->recs[i], now) == DV_END_MAX)
 			break;
 		dv_flow_advance(t, i, now, out);
+		k += out->n != before;
 	}
-	return out->n - before;
+	return k;
 }
 
 uint32_t dv_flow_table_expire(struct dv_flow_table *t, uint64_t now_ns, uint32_t budget,
@@ -1275,22 +1437,24 @@ uint32_t dv_flow_table_expire(struct dv_flow_table *t, uint64_t now_ns, uint32_t
 uint32_t dv_flow_table_flush(struct dv_flow_table *t, enum dv_end_reason reason,
 			     struct dv_export_buf *out)
 {
-	uint32_t before = out->n;
+	uint32_t k = 0;
 
 	while (dv_export_buf_room(out) > 0) {
-		uint32_t i = t->lru.head != DV_FLOW_NIL ? t->lru.head : t->closed.head;
+		uint32_t i = t->lru.head != DV_FLOW_NIL ? t->lru.head : t->closed.head,
+			 before = out->n;
 
 		if (i == DV_FLOW_NIL)
 			break;
 		/* A deadline that passed before the end wins over the end. */
 		if (dv_flow_due(t, &t->recs[i], t->now_ns) != DV_END_MAX) {
 			dv_flow_advance(t, i, t->now_ns, out);
-			continue;
+		} else {
+			dv_flow_emit(t, &t->recs[i], reason, out);
+			dv_flow_remove(t, i);
 		}
-		dv_flow_emit(t, &t->recs[i], reason, out);
-		dv_flow_remove(t, i);
+		k += out->n != before;
 	}
-	return out->n - before;
+	return k;
 }
 
 /* ---- life cycle ---- */
@@ -1390,8 +1554,17 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	if (cfg->tunnels)
 		t->tun = dv_flow_alloc(t, "dv_flow_tun", (size_t)cfg->capacity * sizeof(*t->tun),
 				       cfg->socket_id, 0);
+	if (cfg->ctx_slots > 0) {
+		t->ctx_slots =
+		    (uint32_t)rte_align32pow2(RTE_MAX(cfg->ctx_slots, (uint32_t)DV_CTX_PROBE));
+		t->ctx_key = dv_flow_alloc(t, "dv_flow_ctx_key", (size_t)t->ctx_slots * 4,
+					   cfg->socket_id, 1);
+		t->ctx = dv_flow_alloc(t, "dv_flow_ctx", (size_t)t->ctx_slots * sizeof(*t->ctx),
+				       cfg->socket_id, 1);
+	}
 	if (t->recs == NULL || t->buckets == NULL || t->free_pos == NULL ||
-	    (cfg->tunnels && t->tun == NULL)) {
+	    (cfg->tunnels && t->tun == NULL) ||
+	    (cfg->ctx_slots > 0 && (t->ctx == NULL || t->ctx_key == NULL))) {
 		snprintf(err, errlen, "flow table %s: out of DPDK memory for %u flows (%zu MB)",
 			 cfg->name, cfg->capacity,
 			 (rec_bytes + index_bytes + (size_t)cfg->capacity * 4) >> 20);
@@ -1431,6 +1604,8 @@ void dv_flow_table_free(struct dv_flow_table *t)
 	if (t == NULL)
 		return;
 	dv_frag_cache_free(t->frag);
+	dv_flow_release(t, t->ctx_key, (size_t)t->ctx_slots * 4);
+	dv_flow_release(t, t->ctx, (size_t)t->ctx_slots * sizeof(*t->ctx));
 	dv_flow_release(t, t->free_pos, (size_t)t->capacity * sizeof(uint32_t));
 	dv_flow_release(t, t->tun, (size_t)t->capacity * sizeof(*t->tun));
 	dv_flow_release(t, t->buckets, (size_t)t->n_buckets * sizeof(*t->buckets));
@@ -1556,4 +1731,11 @@ size_t dv_flow_bytes_per_flow(int tunnels)
 	       (tunnels ? sizeof(struct dv_flow_tun) : 0) +
 	       (sizeof(struct dv_flow_bucket) * 100 + DV_BUCKET_ENTRIES * DV_BUCKET_LOAD_PCT - 1) /
 		   (DV_BUCKET_ENTRIES * DV_BUCKET_LOAD_PCT);
+}
+
+size_t dv_flow_ctx_bytes(uint32_t ctx_slots)
+{
+	uint64_t n = ctx_slots ? rte_align32pow2(RTE_MAX(ctx_slots, (uint32_t)DV_CTX_PROBE)) : 0;
+
+	return (size_t)n * (sizeof(struct dv_flow_ctx_slot) + sizeof(uint32_t));
 }

@@ -40,6 +40,9 @@ struct dv_flow_config {
 	uint32_t lru_slack_div; /* 0: exact LRU (a list move per packet); n: a flow
 				 * moves at most once per timeout/n, so expiry may
 				 * lag and eviction may err by that much (faster) */
+	uint32_t ctx_slots;	/* flows whose flow context (server_name, dns_query,
+				 * dns_rcode) the table keeps at once, rounded up to a
+				 * power of two; 0: none (--flow-context off) */
 	uint8_t lazy_memory;	/* 1: the table's memory is reserved and touched as
 				 * flows arrive, start-up does not grow with the
 				 * capacity (--read); 0: every page is touched at
@@ -54,6 +57,9 @@ struct dv_flow_stats {
 	uint64_t frag_first; /* first fragments remembered */
 	uint64_t frag_hit;   /* later fragments matched to their first */
 	uint64_t frag_miss;  /* later fragments counted with ports 0 */
+	uint64_t ctx_flows;  /* flows that got a flow-context slot */
+	uint64_t ctx_full;   /* contexts dropped: the slots near the flow's were taken */
+	uint64_t ctx_lost;   /* contexts not exported: no room behind the record */
 };
 
 /*
@@ -78,6 +84,22 @@ void dv_flow_table_free(struct dv_flow_table *t);
 void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts,
 				const struct dv_pkt_tun *tun, uint32_t n,
 				struct dv_export_buf *out);
+
+struct dv_pkt_ctx;
+
+/*
+ * dv_flow_table_update_burst() for packets that may carry flow context
+ * (lib/dv_parse_ctx.h): ctx[i] is packet i's where pkts[i].tun has
+ * DV_PKT_T_CTX. The flow keeps the first server name, the first DNS
+ * question and the first DNS response code it is given, in a bounded
+ * side store (dv_flow_config.ctx_slots; a context that finds no slot is
+ * counted in ctx_full and lost), freed when the flow ends; every segment's
+ * record carries them (struct dv_export_ctx behind it in out, which must
+ * have group_max DV_EXPORT_GROUP_MAX).
+ */
+void dv_flow_table_update_burst_ctx(struct dv_flow_table *t, struct dv_pkt *pkts,
+				    const struct dv_pkt_tun *tun, const struct dv_pkt_ctx *ctx,
+				    uint32_t n, struct dv_export_buf *out);
 
 /*
  * Export flows whose idle, active or TCP-close deadline is <= now_ns, at most
@@ -123,5 +145,8 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 /* Bytes of memory one flow of capacity costs (its share of the groups), with
  * or without tunnels (dv_flow_config.tunnels), for sizing. */
 size_t dv_flow_bytes_per_flow(int tunnels);
+
+/* Bytes of memory the flow-context store of ctx_slots takes. */
+size_t dv_flow_ctx_bytes(uint32_t ctx_slots);
 
 #endif

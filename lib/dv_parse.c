@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include <rte_common.h>
 #include <rte_hash_crc.h>
 
 #include "dv_decap.h"
@@ -568,9 +569,34 @@ static enum dv_parse_status dv_parse_tunnel(struct dv_walk *w, uint32_t ip, uint
 	return st;
 }
 
-enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int linktype,
-				      const struct dv_decap_cfg *dc, struct dv_pkt *out,
-				      struct dv_pkt_tun *tun)
+/*
+ * Where the transport payload of the packet just parsed starts and ends:
+ * after the TCP header (its data offset) or the UDP header (up to the
+ * datagram's own length when that is sane), within the transport bounds
+ * [l4off, l4end). Nothing for other protocols and later fragments.
+ */
+static void dv_parse_payload_at(const uint8_t *d, const struct dv_pkt *out, uint32_t l4off,
+				uint32_t l4end, struct dv_payload *pl)
+{
+	uint32_t off = l4end, end = l4end;
+
+	if (out->frag != DV_FRAG_LATER && out->proto == DV_IPPROTO_TCP) {
+		off = l4off + (uint32_t)(d[l4off + 12] >> 4) * 4;
+	} else if (out->frag != DV_FRAG_LATER && out->proto == DV_IPPROTO_UDP) {
+		uint32_t ulen = dv_parse_be16(d + l4off + 4);
+
+		off = l4off + DV_UDP_NEED;
+		if (ulen >= DV_UDP_NEED && ulen < l4end - l4off)
+			end = l4off + ulen;
+	}
+	pl->off = off < end ? off : end;
+	pl->end = end;
+	pl->l4 = l4off;
+}
+
+static __rte_always_inline enum dv_parse_status
+dv_parse_walk(const uint8_t *data, uint32_t caplen, int linktype, const struct dv_decap_cfg *dc,
+	      struct dv_pkt *out, struct dv_pkt_tun *tun, struct dv_payload *pl)
 {
 	struct dv_walk w = {.d = data, .end = caplen, .dc = dc, .out = out, .tun = tun};
 	enum dv_parse_status st;
@@ -609,8 +635,26 @@ enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int 
 			break;
 	}
 	/* The ICMP word goes where dv_pkt_icmp() reads it: a VNI takes vni. */
-	return dv_parse_l4(data, l4off, l4end, out,
-			   (out->tun & DV_PKT_T_VNI) ? &tun->icmp : &out->vni);
+	st = dv_parse_l4(data, l4off, l4end, out,
+			 (out->tun & DV_PKT_T_VNI) ? &tun->icmp : &out->vni);
+	if (pl != NULL && st == DV_PARSE_OK)
+		dv_parse_payload_at(data, out, l4off, l4end, pl);
+	return st;
+}
+
+enum dv_parse_status dv_parse_general(const uint8_t *data, uint32_t caplen, int linktype,
+				      const struct dv_decap_cfg *dc, struct dv_pkt *out,
+				      struct dv_pkt_tun *tun)
+{
+	return dv_parse_walk(data, caplen, linktype, dc, out, tun, NULL);
+}
+
+enum dv_parse_status dv_parse_general_payload(const uint8_t *data, uint32_t caplen, int linktype,
+					      const struct dv_decap_cfg *dc, struct dv_pkt *out,
+					      struct dv_pkt_tun *tun, struct dv_payload *pl)
+{
+	pl->off = pl->end = pl->l4 = 0;
+	return dv_parse_walk(data, caplen, linktype, dc, out, tun, pl);
 }
 
 const struct dv_decap_cfg dv_decap_none; /* all zero: only port 0 passes the range, no bit set */

@@ -49,7 +49,10 @@ enum dv_frag {
 /* dv_pkt.tun bits: what decapsulation (lib/dv_decap.h) found. */
 #define DV_PKT_T_TUNNEL 0x01 /* reached through a tunnel or shim: its struct dv_pkt_tun is set */
 #define DV_PKT_T_BAD	0x02 /* a tunnel header that could not be read: its packet is the flow */
-#define DV_PKT_T_VNI	0x80 /* vni is part of the flow key */
+#define DV_PKT_T_CTX                                                                               \
+	0x04		  /* set by the caller, never by the parser: a struct                      \
+			   * dv_pkt_ctx (lib/dv_parse_ctx.h) goes with the packet */
+#define DV_PKT_T_VNI 0x80 /* vni is part of the flow key */
 
 /*
  * One parsed packet, oriented as it was sent (src = sender). Addresses are
@@ -292,6 +295,61 @@ static inline enum dv_parse_status dv_parse_rx(const uint8_t *data, uint32_t cap
 	    dv_parse_ipv4_fast(data, caplen, dc ? dc : &dv_decap_none, out))
 		return DV_PARSE_OK;
 	st = dv_parse_general(data, caplen, linktype, dc, out, tun);
+	return st == DV_PARSE_OK && out->tun != 0 ? DV_PARSE_TUNNEL : st;
+}
+
+/*
+ * dv_parse_general() that also says where the packet's transport payload
+ * is (*pl): after the TCP header (by its data offset) or the UDP header
+ * (within the datagram's own length), inside the IP packet and the
+ * capture; empty (off == end) for other protocols,
+ * later fragments and results other than OK. For the flow-context readers
+ * (lib/dv_parse_ctx.h): only callers with --flow-context on pay for it.
+ */
+struct dv_payload {
+	uint32_t off; /* the payload: data[off .. end) */
+	uint32_t end;
+	uint32_t l4; /* the transport header (a TCP segment's sequence number at l4 + 4) */
+};
+
+enum dv_parse_status dv_parse_general_payload(const uint8_t *data, uint32_t caplen, int linktype,
+					      const struct dv_decap_cfg *dc, struct dv_pkt *out,
+					      struct dv_pkt_tun *tun, struct dv_payload *pl);
+
+/*
+ * dv_parse_rx() with the payload bounds of dv_parse_general_payload(). The
+ * fast path's frame has its transport header at 34: the payload follows
+ * it, up to the IP length (which the fast path checked is within the
+ * capture or ends it) and, for UDP, the datagram's length.
+ */
+static inline enum dv_parse_status dv_parse_rx_payload(const uint8_t *data, uint32_t caplen,
+						       int linktype, const struct dv_decap_cfg *dc,
+						       struct dv_pkt *out, struct dv_pkt_tun *tun,
+						       struct dv_payload *pl)
+{
+	enum dv_parse_status st;
+
+	if (linktype == DV_LINK_ETHERNET &&
+	    dv_parse_ipv4_fast(data, caplen, dc ? dc : &dv_decap_none, out)) {
+		const uint8_t *l4 = data + DV_ETH_HLEN + DV_IPV4_MIN_HLEN;
+		uint32_t end = DV_ETH_HLEN + (uint32_t)dv_parse_be16(data + DV_ETH_HLEN + 2), off;
+
+		end = end < caplen ? end : caplen;
+		if (out->proto == DV_IPPROTO_TCP) {
+			off = DV_ETH_HLEN + DV_IPV4_MIN_HLEN + (uint32_t)(l4[12] >> 4) * 4;
+		} else {
+			uint32_t ulen = dv_parse_be16(l4 + 4);
+
+			off = DV_ETH_HLEN + DV_IPV4_MIN_HLEN + DV_UDP_NEED;
+			if (ulen >= DV_UDP_NEED && DV_ETH_HLEN + DV_IPV4_MIN_HLEN + ulen < end)
+				end = DV_ETH_HLEN + DV_IPV4_MIN_HLEN + ulen;
+		}
+		pl->off = off < end ? off : end;
+		pl->end = end;
+		pl->l4 = DV_ETH_HLEN + DV_IPV4_MIN_HLEN;
+		return DV_PARSE_OK;
+	}
+	st = dv_parse_general_payload(data, caplen, linktype, dc, out, tun, pl);
 	return st == DV_PARSE_OK && out->tun != 0 ? DV_PARSE_TUNNEL : st;
 }
 

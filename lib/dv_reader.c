@@ -136,11 +136,16 @@ static void reader_tunnel(struct dv_reader *r, struct dv_pkt *pkt, const struct 
 	pkt->wire_len = dv_pkt_tun_bytes(tun, pkt->wire_len);
 }
 
-int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv_pkt *pkt,
-		   struct dv_pkt_tun *tun, char *err, size_t errlen)
+/* The next IP packet: dv_reader_next_ctx()'s work, with pc a constant
+ * where it is inlined (the plain reader never looks for the payload). */
+static __attribute__((always_inline)) inline int
+reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv_parse_ctx *pc,
+	    struct dv_pkt *pkt, struct dv_pkt_tun *tun, struct dv_pkt_ctx *ctx, char *err,
+	    size_t errlen)
 {
 	struct pcap_pkthdr *h;
 	const u_char *data;
+	struct dv_payload pl;
 
 	for (;;) {
 		int rc = pcap_next_ex(r->pcap, &h, &data);
@@ -160,7 +165,10 @@ int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv
 		}
 		r->stats.packets++;
 		r->stats.bytes += wire;
-		enum dv_parse_status st = dv_parse_rx(data, h->caplen, r->linktype, dc, pkt, tun);
+		enum dv_parse_status st =
+		    pc == NULL
+			? dv_parse_rx(data, h->caplen, r->linktype, dc, pkt, tun)
+			: dv_parse_rx_payload(data, h->caplen, r->linktype, dc, pkt, tun, &pl);
 
 		switch (st) {
 		case DV_PARSE_TUNNEL:
@@ -173,6 +181,8 @@ int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv
 			pkt->ts_ns = h->ts.tv_sec < 0 ? 0
 						      : (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC +
 							    (uint64_t)h->ts.tv_usec;
+			if (pc != NULL && dv_parse_ctx_read(pc, pkt, data, &pl, ctx))
+				pkt->tun |= DV_PKT_T_CTX;
 			return 1;
 		case DV_PARSE_NON_IP:
 			r->stats.non_ip++;
@@ -186,6 +196,21 @@ int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv
 			break;
 		}
 	}
+}
+
+int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv_pkt *pkt,
+		   struct dv_pkt_tun *tun, char *err, size_t errlen)
+{
+	return reader_next(r, dc, NULL, pkt, tun, NULL, err, errlen);
+}
+
+int dv_reader_next_ctx(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv_parse_ctx *pc,
+		       struct dv_pkt *pkt, struct dv_pkt_tun *tun, struct dv_pkt_ctx *ctx,
+		       char *err, size_t errlen)
+{
+	if (pc == NULL)
+		return reader_next(r, dc, NULL, pkt, tun, NULL, err, errlen);
+	return reader_next(r, dc, pc, pkt, tun, ctx, err, errlen);
 }
 
 int dv_reader_first_ts(const char *path, uint64_t *ts_ns)

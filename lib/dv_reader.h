@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "dv_parse.h"
+#include "dv_parse_ctx.h"
 
 struct dv_reader;
 
@@ -55,6 +56,15 @@ struct dv_reader *dv_reader_open(const char *path, char *err, size_t errlen);
  */
 int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv_pkt *pkt,
 		   struct dv_pkt_tun *tun, char *err, size_t errlen);
+
+/*
+ * dv_reader_next() that also reads the packet's flow context with pc
+ * (lib/dv_parse_ctx.h) into *ctx: pkt->tun then has DV_PKT_T_CTX. pc NULL
+ * is dv_reader_next().
+ */
+int dv_reader_next_ctx(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv_parse_ctx *pc,
+		       struct dv_pkt *pkt, struct dv_pkt_tun *tun, struct dv_pkt_ctx *ctx,
+		       char *err, size_t errlen);
 
 const struct dv_reader_stats *dv_reader_stats(const struct dv_reader *r);
 

@@ -16,7 +16,9 @@
 
 /* Longest row dv_row_format() can produce with a sensor name of DV_SENSOR_MAX. */
 #define DV_SENSOR_MAX 255
-#define DV_ROW_MAX    1344
+/* (1344 without the flow-context names; each adds at most 255 characters
+ * JSON-escaped to two each, and its member's name.) */
+#define DV_ROW_MAX 2432
 /* "<36-char uuid>:<segment>" plus NUL */
 #define DV_INSERT_ID_MAX 48
 

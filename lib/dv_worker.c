@@ -67,15 +67,15 @@ void dv_handoff_init(struct dv_handoff *h, struct dv_pkt *pkts, struct rte_ring 
 }
 
 /* How many of the first `room` of n staged elements can go without
- * splitting a pair (a tunnelled packet and its side). */
-static uint32_t whole_pairs(const struct dv_pkt *stage, uint32_t n, uint32_t room)
+ * splitting a group (a packet, its tunnel side, its context). */
+static uint32_t whole_groups(const struct dv_pkt *stage, uint32_t n, uint32_t room)
 {
 	uint32_t i = 0;
 
 	if (room >= n)
 		return n;
 	while (i < room) {
-		uint32_t len = (stage[i].tun & DV_PKT_T_TUNNEL) ? 2 : 1;
+		uint32_t len = dv_pkt_group_len(&stage[i]);
 
 		if (i + len > room)
 			break;
@@ -94,7 +94,7 @@ uint32_t dv_handoff_send(struct dv_handoff *h, uint32_t owner)
 		return 0;
 	/* All or nothing of k elements: other producers may take room meanwhile,
 	 * and a burst enqueue could then leave half a pair behind. */
-	k = whole_pairs(stage, n, rte_ring_free_count(h->rings[owner]));
+	k = whole_groups(stage, n, rte_ring_free_count(h->rings[owner]));
 	sent = k == 0 ? 0
 		      : rte_ring_enqueue_bulk_elem(h->rings[owner], stage, sizeof(*stage), k, NULL);
 	if (sent < n)
@@ -121,7 +121,10 @@ int dv_worker_init(struct dv_worker *w, const struct dv_worker_config *cfg, char
 	w->cfg = *cfg;
 	w->xbuf.recs = w->xrecs;
 	w->xbuf.n = 0;
-	w->xbuf.cap = RTE_DIM(w->xrecs);
+	/* Room for DV_BURST records must remain while 2 * DV_BURST wait, as
+	 * many elements as records without flow context. */
+	w->xbuf.cap = cfg->flow_context ? RTE_DIM(w->xrecs) : 4 * DV_BURST;
+	w->xbuf.group_max = cfg->flow_context ? DV_EXPORT_GROUP_MAX : 1;
 	if (cfg->n_workers > DV_MAX_WORKERS) {
 		snprintf(err, errlen, "%u workers: at most %d are supported", cfg->n_workers,
 			 DV_MAX_WORKERS);
@@ -152,22 +155,44 @@ void dv_worker_fini(struct dv_worker *w)
 	w->handoff.pkts = NULL;
 }
 
-/* Move waiting export records to the ring; what does not fit stays. */
+/* How many of the first `room` of n waiting elements are whole groups (a
+ * record and its context); *recs: the records among them. */
+static uint32_t whole_records(const struct dv_export_rec *r, uint32_t n, uint32_t room,
+			      uint32_t *recs)
+{
+	uint32_t i = 0, k = 0;
+
+	while (i < n) {
+		uint32_t len = dv_export_group_len(&r[i]);
+
+		if (i + len > room)
+			break;
+		i += len;
+		k++;
+	}
+	*recs = k;
+	return i;
+}
+
+/* Move waiting export records to the ring, each with its context (a
+ * single producer: the free count is exact); what does not fit stays. */
 static void push_exports(struct dv_worker *w)
 {
 	struct dv_export_buf *b = &w->xbuf;
-	unsigned int n;
+	uint32_t n, recs;
 
 	if (b->n == 0)
 		return;
-	n = rte_ring_enqueue_burst_elem(w->cfg.export_ring, b->recs, sizeof(b->recs[0]), b->n,
-					NULL);
+	n = whole_records(b->recs, b->n, rte_ring_free_count(w->cfg.export_ring), &recs);
+	if (n > 0 && rte_ring_enqueue_bulk_elem(w->cfg.export_ring, b->recs, sizeof(b->recs[0]), n,
+						NULL) == 0)
+		n = recs = 0;
 	if (n < b->n) {
 		memmove(b->recs, b->recs + n, (b->n - n) * sizeof(b->recs[0]));
 		w->stats.ring_waits++;
 	}
 	b->n -= n;
-	w->stats.exported += n;
+	w->stats.exported += recs;
 }
 
 /* Send staged packets to their owners. Returns 1 when every peer can take a
@@ -208,7 +233,8 @@ static inline uint64_t rx_time(const struct dv_worker *w, const struct rte_mbuf 
  * put it, or the owner by the shared queue's rule (distribute).
  */
 static int rx_tunnelled(struct dv_worker *w, struct dv_pkt *p, const struct dv_pkt_tun *scratch,
-			struct dv_pkt_tun *slot, int distribute, uint32_t *n_tun, uint32_t *n_bad)
+			struct dv_pkt_tun *slot, const struct dv_pkt_ctx *ctx, int distribute,
+			uint32_t *n_tun, uint32_t *n_bad)
 {
 	int hand_off = distribute;
 	uint32_t owner;
@@ -225,7 +251,33 @@ static int rx_tunnelled(struct dv_worker *w, struct dv_pkt *p, const struct dv_p
 	owner = dv_worker_owner(p, w->cfg.n_workers);
 	if (owner == w->cfg.index)
 		return 0;
-	dv_handoff_put(&w->handoff, owner, p, scratch);
+	dv_handoff_put_ctx(&w->handoff, owner, p, scratch, ctx);
+	return 1;
+}
+
+/* Parse a received frame; with flow context on, also find its payload. */
+static __rte_always_inline enum dv_parse_status rx_parse(const struct dv_worker *w,
+							 const struct rte_mbuf *m, struct dv_pkt *p,
+							 struct dv_pkt_tun *scratch,
+							 struct dv_payload *pl)
+{
+	if (w->cfg.pctx == NULL)
+		return dv_parse_rx(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
+				   DV_LINK_ETHERNET, w->cfg.decap, p, scratch);
+	return dv_parse_rx_payload(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
+				   DV_LINK_ETHERNET, w->cfg.decap, p, scratch, pl);
+}
+
+/* With flow context on: read packet p's (its time set) into *ctx. Returns
+ * 1 when it has one (p then has DV_PKT_T_CTX). */
+static __rte_always_inline uint32_t rx_ctx(struct dv_worker *w, struct dv_pkt *p,
+					   const struct rte_mbuf *m, const struct dv_payload *pl,
+					   struct dv_pkt_ctx *ctx)
+{
+	if (w->cfg.pctx == NULL ||
+	    !dv_parse_ctx_read(w->cfg.pctx, p, rte_pktmbuf_mtod(m, const uint8_t *), pl, ctx))
+		return 0;
+	p->tun |= DV_PKT_T_CTX;
 	return 1;
 }
 
@@ -243,8 +295,9 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 	struct dv_pkt pkts[DV_BURST];
 	struct dv_pkt_tun tun[DV_BURST]; /* written for tunnelled packets only */
 	struct dv_pkt_tun scratch;	 /* the parser's, copied to tun[] when tunnelled */
+	struct dv_payload pl;		 /* the payload, with flow context on */
 	uint32_t n_local = 0, n_ip = 0, n_non_ip = 0, n_malformed = 0, n_deep = 0, n_tun = 0;
-	uint32_t n_bad = 0;
+	uint32_t n_bad = 0, n_ctx = 0;
 	uint64_t bytes = 0;
 	const int hw_time = q->ts_dynfield && w->cfg.ts_dynfield_offset >= 0;
 	const int distribute = q->distribute;
@@ -260,22 +313,23 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 		for (uint16_t i = 0; i < n; i++) {
 			struct rte_mbuf *m = mbufs[i];
 			struct dv_pkt *p = &pkts[n_local];
+			/* (A packet handed off leaves its context in this slot too: copied.) */
+			struct dv_pkt_ctx *ctx = &w->ctx[n_local];
 
 			if (i + 1 < n)
 				rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + 1], void *));
 			bytes += m->pkt_len;
 			not_plain |= dv_mbuf_not_plain(m, pool);
-			switch (dv_parse_rx(rte_pktmbuf_mtod(m, const uint8_t *),
-					    rte_pktmbuf_data_len(m), DV_LINK_ETHERNET, w->cfg.decap,
-					    p, &scratch)) {
+			switch (rx_parse(w, m, p, &scratch, &pl)) {
 			case DV_PARSE_OK:
 				break;
 			case DV_PARSE_TUNNEL:
 				n_ip++;
 				p->wire_len = m->pkt_len;
 				p->ts_ns = unlikely(hw_time) ? rx_time(w, m, now) : now;
-				if (!rx_tunnelled(w, p, &scratch, &tun[n_local], distribute, &n_tun,
-						  &n_bad))
+				n_ctx += rx_ctx(w, p, m, &pl, ctx);
+				if (!rx_tunnelled(w, p, &scratch, &tun[n_local], ctx, distribute,
+						  &n_tun, &n_bad))
 					n_local++;
 				continue;
 			case DV_PARSE_NON_IP:
@@ -292,11 +346,12 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 			n_ip++;
 			p->wire_len = m->pkt_len;
 			p->ts_ns = unlikely(hw_time) ? rx_time(w, m, now) : now;
+			n_ctx += rx_ctx(w, p, m, &pl, ctx);
 			if (distribute) {
 				uint32_t owner = dv_worker_owner(p, w->cfg.n_workers);
 
 				if (owner != w->cfg.index) {
-					dv_handoff_put(&w->handoff, owner, p, &scratch);
+					dv_handoff_put_ctx(&w->handoff, owner, p, &scratch, ctx);
 					continue;
 				}
 			}
@@ -316,17 +371,19 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 	w->stats.tunnelled += n_tun;
 	w->stats.bad_tunnel += n_bad;
 	if (n_local > 0)
-		dv_flow_table_update_burst(w->cfg.table, pkts, n_tun ? tun : NULL, n_local,
-					   &w->xbuf);
+		dv_flow_table_update_burst_ctx(w->cfg.table, pkts, n_tun ? tun : NULL,
+					       n_ctx ? w->ctx : NULL, n_local, &w->xbuf);
 	return got;
 }
 
 /*
- * Account pkts[0..n) (a burst from the input ring holding no tunnel pair),
- * moving the table clock at each tick. Returns the ticks.
+ * Account pkts[0..n) (a burst from the input ring, split from its tunnel
+ * sides and contexts), moving the table clock at each tick. Returns the
+ * ticks.
  */
 static unsigned int account_ring_burst(struct dv_worker *w, struct dv_pkt *pkts,
-				       const struct dv_pkt_tun *tun, unsigned int n)
+				       const struct dv_pkt_tun *tun, const struct dv_pkt_ctx *ctx,
+				       unsigned int n)
 {
 	unsigned int start = 0, ticks = 0;
 
@@ -335,39 +392,63 @@ static unsigned int account_ring_burst(struct dv_worker *w, struct dv_pkt *pkts,
 			continue;
 		ticks++;
 		if (i > start)
-			dv_flow_table_update_burst(w->cfg.table, pkts + start,
-						   tun ? tun + start : NULL, i - start, &w->xbuf);
+			dv_flow_table_update_burst_ctx(
+			    w->cfg.table, pkts + start, tun ? tun + start : NULL,
+			    ctx ? ctx + start : NULL, i - start, &w->xbuf);
 		dv_flow_table_advance(w->cfg.table, pkts[i].ts_ns);
 		start = i + 1;
 	}
 	if (n > start)
-		dv_flow_table_update_burst(w->cfg.table, pkts + start, tun ? tun + start : NULL,
-					   n - start, &w->xbuf);
+		dv_flow_table_update_burst_ctx(w->cfg.table, pkts + start, tun ? tun + start : NULL,
+					       ctx ? ctx + start : NULL, n - start, &w->xbuf);
 	return ticks;
 }
 
+/* Make sure ring[0..need) are here: a group is enqueued whole, so what the
+ * burst left on the ring of it is there already. */
+static int ring_have(struct dv_worker *w, struct dv_pkt *ring, unsigned int *n, unsigned int need)
+{
+	if (need > *n)
+		*n += rte_ring_dequeue_bulk_elem(w->cfg.in_ring, &ring[*n], sizeof(ring[0]),
+						 need - *n, NULL);
+	return need <= *n;
+}
+
 /*
- * Split a burst from the input ring into packets and their tunnel sides
- * (the element after each tunnelled packet; when the burst ended between
- * the two, the side is on the ring already, enqueued with its packet).
- * Returns the packets (and ticks) now in pkts[0..).
+ * Split a burst from the input ring into packets, their tunnel sides and
+ * their contexts (the elements after each packet with DV_PKT_T_TUNNEL and
+ * DV_PKT_T_CTX; when the burst ended inside a group, the rest is taken
+ * from the ring). Returns the packets (and ticks) now in pkts[0..).
  */
-static unsigned int split_pairs(struct dv_worker *w, struct dv_pkt *ring, unsigned int *n,
-				struct dv_pkt *pkts, struct dv_pkt_tun *tun)
+static unsigned int split_groups(struct dv_worker *w, struct dv_pkt *ring, unsigned int *n,
+				 struct dv_pkt *pkts, struct dv_pkt_tun *tun,
+				 struct dv_pkt_ctx *ctx)
 {
 	unsigned int m = 0;
 
 	for (unsigned int i = 0; i < *n; i++, m++) {
 		pkts[m] = ring[i];
-		if (!(ring[i].tun & DV_PKT_T_TUNNEL) || (ring[i].flags & DV_PKT_F_TICK))
+		if (ring[i].flags & DV_PKT_F_TICK)
 			continue;
-		if (i + 1 == *n)
-			*n += rte_ring_dequeue_bulk_elem(w->cfg.in_ring, &ring[*n], sizeof(ring[0]),
-							 1, NULL);
-		if (i + 1 < *n)
-			memcpy(&tun[m], &ring[++i], sizeof(tun[m]));
-		else /* never: a pair is enqueued whole */
-			pkts[m].tun &= (uint8_t)~DV_PKT_T_TUNNEL;
+		if (ring[i].tun & DV_PKT_T_TUNNEL) {
+			if (ring_have(w, ring, n, i + 2))
+				memcpy(&tun[m], &ring[++i], sizeof(tun[m]));
+			else /* never: a group is enqueued whole */
+				pkts[m].tun &= (uint8_t) ~(DV_PKT_T_TUNNEL | DV_PKT_T_CTX);
+		}
+		if (pkts[m].tun & DV_PKT_T_CTX) {
+			uint32_t k =
+			    ring_have(w, ring, n, i + 2)
+				? ((const struct dv_pkt_ctx *)(const void *)&ring[i + 1])->n_el
+				: 0;
+
+			if (k >= 1 && k <= DV_PCTX_MAX_EL && ring_have(w, ring, n, i + 1 + k)) {
+				memcpy(&ctx[m], &ring[i + 1], (size_t)k * sizeof(ring[0]));
+				i += k;
+			} else { /* never */
+				pkts[m].tun &= (uint8_t)~DV_PKT_T_CTX;
+			}
+		}
 	}
 	return m;
 }
@@ -375,24 +456,24 @@ static unsigned int split_pairs(struct dv_worker *w, struct dv_pkt *ring, unsign
 /* One burst of parsed packets from the input ring. */
 static uint32_t poll_in_ring(struct dv_worker *w)
 {
-	struct dv_pkt ring[DV_BURST + 1];
+	struct dv_pkt ring[DV_BURST + 1 + DV_PCTX_MAX_EL];
 	unsigned int n, ticks, any_tun = 0;
 
 	n = rte_ring_dequeue_burst_elem(w->cfg.in_ring, ring, sizeof(ring[0]), DV_BURST, NULL);
 	if (n == 0)
 		return 0;
-	/* A tunnel side's bytes may look like the flag too: that only sends
-	 * the burst the careful way. */
+	/* A tunnel side's or context's bytes may look like the flags too: that
+	 * only sends the burst the careful way. */
 	for (unsigned int i = 0; i < n; i++)
 		any_tun |= ring[i].tun;
-	if (likely(!(any_tun & DV_PKT_T_TUNNEL))) {
-		ticks = account_ring_burst(w, ring, NULL, n);
+	if (likely(!(any_tun & (DV_PKT_T_TUNNEL | DV_PKT_T_CTX)))) {
+		ticks = account_ring_burst(w, ring, NULL, NULL, n);
 	} else {
 		struct dv_pkt pkts[DV_BURST];
 		struct dv_pkt_tun tun[DV_BURST];
-		unsigned int m = split_pairs(w, ring, &n, pkts, tun);
+		unsigned int m = split_groups(w, ring, &n, pkts, tun, w->ctx);
 
-		ticks = account_ring_burst(w, pkts, tun, m);
+		ticks = account_ring_burst(w, pkts, tun, w->ctx, m);
 	}
 	w->stats.from_ring += n - ticks;
 	return n;

@@ -27,6 +27,7 @@
 #include "dv_export.h"
 #include "dv_flow.h"
 #include "dv_parse.h"
+#include "dv_parse_ctx.h"
 #include "dv_time.h"
 
 #define DV_BURST    128
@@ -103,6 +104,7 @@ struct dv_worker_stats {
 	uint64_t from_ring;	/* parsed packets taken from the input ring */
 	uint64_t ring_waits;	/* loops that found the export ring full */
 	uint64_t exported;	/* records put on the export ring */
+	uint64_t ctx_lost;	/* packet contexts dropped on the way to their owner */
 	uint64_t loops;
 };
 
@@ -122,17 +124,50 @@ struct dv_handoff {
 	struct dv_pkt *pkts;	 /* n_owners * DV_HANDOFF_CAP, the caller's memory */
 	struct rte_ring **rings; /* each owner's input ring */
 	uint32_t n_owners;
-	uint32_t n[DV_MAX_WORKERS]; /* packets staged per owner */
+	uint32_t n[DV_MAX_WORKERS]; /* elements staged per owner */
+	uint64_t ctx_lost;	    /* packet contexts left behind: no room in the staging */
 };
 
 /* Stage over pkts (n_owners * DV_HANDOFF_CAP packets) for rings[0..n_owners). */
 void dv_handoff_init(struct dv_handoff *h, struct dv_pkt *pkts, struct rte_ring **rings,
 		     uint32_t n_owners);
 
-/* Stage packet p (with its tunnel side tun when it has DV_PKT_T_TUNNEL; tun
- * is not read for a packet without)
- * for its owner; returns how many elements are staged for the owner now.
- * The caller sends before DV_HANDOFF_CAP would be passed. */
+/*
+ * Stage packet p for its owner: p, then its tunnel side tun when it has
+ * DV_PKT_T_TUNNEL, then its flow context ctx (dv_pkt_ctx_elems() elements)
+ * when it has DV_PKT_T_CTX; tun and ctx are not read otherwise. Returns
+ * how many elements are staged for the owner now. The caller sends before
+ * DV_HANDOFF_CAP would be passed by the two elements a packet takes
+ * without context; a context goes along only while 2 * DV_BURST elements
+ * stay free behind it (so that the rest of a burst still fits), else the
+ * packet goes without it (counted in ctx_lost).
+ */
+static inline uint32_t dv_handoff_put_ctx(struct dv_handoff *h, uint32_t owner,
+					  const struct dv_pkt *p, const struct dv_pkt_tun *tun,
+					  const struct dv_pkt_ctx *ctx)
+{
+	struct dv_pkt *stage = h->pkts + (size_t)owner * DV_HANDOFF_CAP;
+	uint32_t n = h->n[owner], at = n;
+
+	stage[n++] = *p;
+	if (unlikely(p->tun & DV_PKT_T_TUNNEL))
+		memcpy(&stage[n++], tun, sizeof(*tun));
+	if (unlikely(p->tun & DV_PKT_T_CTX)) {
+		uint32_t k = ctx->n_el;
+
+		if (n + k + 2 * DV_BURST <= DV_HANDOFF_CAP) {
+			memcpy(&stage[n], ctx, (size_t)k * sizeof(*stage));
+			n += k;
+		} else {
+			stage[at].tun &= (uint8_t)~DV_PKT_T_CTX;
+			h->ctx_lost++;
+		}
+	}
+	h->n[owner] = n;
+	return n;
+}
+
+/* dv_handoff_put_ctx() of a packet without flow context. */
 static inline uint32_t dv_handoff_put(struct dv_handoff *h, uint32_t owner, const struct dv_pkt *p,
 				      const struct dv_pkt_tun *tun)
 {
@@ -144,6 +179,21 @@ static inline uint32_t dv_handoff_put(struct dv_handoff *h, uint32_t owner, cons
 		memcpy(&stage[n++], tun, sizeof(*tun));
 	h->n[owner] = n;
 	return n;
+}
+
+/* Elements of the group that starts at staged or dequeued element e[0]:
+ * the packet, its tunnel side, its context (the elements must be there). */
+static inline uint32_t dv_pkt_group_len(const struct dv_pkt *e)
+{
+	uint32_t len = 1;
+
+	if (e->flags & DV_PKT_F_TICK)
+		return 1;
+	if (e->tun & DV_PKT_T_TUNNEL)
+		len++;
+	if (e->tun & DV_PKT_T_CTX)
+		len += ((const struct dv_pkt_ctx *)(const void *)&e[len])->n_el;
+	return len;
 }
 
 /* Put as many of owner's staged elements on its ring as fit, in order and
@@ -170,9 +220,12 @@ struct dv_worker_config {
 	uint16_t n_rxq;
 	enum dv_clock_mode clock_mode;
 	const struct dv_clock *clock;
-	uint8_t yield_when_idle; /* share a core politely (oversubscribed lcores, --read) */
-	int ts_dynfield_offset;	 /* mbuf RX timestamp dynfield, or -1 */
-	uint64_t ts_dynflag;	 /* ol_flags bit saying the mbuf carries a timestamp */
+	uint8_t yield_when_idle;   /* share a core politely (oversubscribed lcores, --read) */
+	uint8_t flow_context;	   /* the table keeps flow context (its records may have one) */
+	struct dv_parse_ctx *pctx; /* flow context of received packets (the worker's own);
+				    * NULL: --flow-context off, no payload is read */
+	int ts_dynfield_offset;	   /* mbuf RX timestamp dynfield, or -1 */
+	uint64_t ts_dynflag;	   /* ol_flags bit saying the mbuf carries a timestamp */
 };
 
 struct dv_worker {
@@ -191,7 +244,8 @@ struct dv_worker {
 
 	/* private to the worker */
 	struct dv_export_buf xbuf;
-	struct dv_export_rec xrecs[4 * DV_BURST];
+	struct dv_export_rec xrecs[8 * DV_BURST]; /* records and their contexts */
+	struct dv_pkt_ctx ctx[DV_BURST];	  /* a burst's packet contexts */
 	struct dv_handoff handoff; /* staging for hand-off; pkts NULL if it hands nothing off */
 	uint64_t pkt_clock_last;   /* packet clock: last table time seen ... */
 	uint64_t pkt_clock_sys;	   /* ... and the TSC wall time when it was seen */

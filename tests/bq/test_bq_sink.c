@@ -468,7 +468,7 @@ static void test_schema_matches_rows(void **state)
 
 	(void)state;
 	/* SPEC 3, docs/tunnels.md, docs/flow-context.md */
-	assert_int_equal(json_array_size(fields), 25);
+	assert_int_equal(json_array_size(fields), 28);
 	make_rows(50);
 	for (int k = 0; k < rs.n; k++) {
 		json_t *row = json_loads(rs.row[k], JSON_DECODE_ANY, NULL);
@@ -541,8 +541,8 @@ static void test_creates_table(void **state)
 		if (!strcmp(mode, "NULLABLE"))
 			nullable++;
 	}
-	assert_int_equal(nullable, 8); /* vlan_id, the two tcp flag, the four tunnel columns and
-					* community_id */
+	assert_int_equal(nullable, 11); /* vlan_id, the two tcp flag, the four tunnel columns and
+					 * the four flow-context columns */
 	assert_int_equal(double_stat("tables.insert 200"), 1);
 	json_decref(j);
 	free(t);
@@ -601,7 +601,7 @@ static void test_patches_missing_columns(void **state)
 		res = ctl("/_double/table?table=p:d.old", NULL);
 		t = json_loads(res, 0, NULL);
 		fields = json_object_get(json_object_get(t, "schema"), "fields");
-		assert_int_equal(json_array_size(fields), 25);
+		assert_int_equal(json_array_size(fields), 28);
 		assert_string_equal(
 		    json_string_value(json_object_get(json_array_get(fields, 20), "name")),
 		    "tunnel");

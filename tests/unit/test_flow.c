@@ -26,6 +26,7 @@
 #include "dv_decap.h"
 #include "dv_flow.h"
 #include "dv_frag.h"
+#include "dv_parse_ctx.h"
 
 #define SEC 1000000000ULL
 #define MS  1000000ULL
@@ -1540,6 +1541,208 @@ static void test_end_reason_names(void **state)
 	assert_string_equal(dv_end_reason_name(DV_END_MAX), "unknown");
 }
 
+/* ---- flow context (server_name, dns_query, dns_rcode) ---- */
+
+static struct dv_flow_table *ctx_table(uint32_t cap, uint32_t slots, uint64_t active)
+{
+	struct dv_flow_config cfg = {
+	    .capacity = cap,
+	    .idle_timeout_ns = 120 * SEC,
+	    .active_timeout_ns = active,
+	    .tcp_close_timeout_ns = 10 * SEC,
+	    .socket_id = -1,
+	    .ctx_slots = slots,
+	    .seed = {0x1234, 0x5678},
+	};
+	struct dv_flow_table *t = table_from(&cfg);
+
+	out.group_max = DV_EXPORT_GROUP_MAX;
+	return t;
+}
+
+/* A packet context as the parser's reader writes it. */
+static struct dv_pkt_ctx pctx(uint8_t kind, uint8_t flags, uint8_t rcode, const char *text)
+{
+	struct dv_pkt_ctx c;
+
+	memset(&c, 0, sizeof(c));
+	c.kind = kind;
+	c.flags = flags;
+	c.rcode = rcode;
+	c.len = (uint16_t)strlen(text);
+	memcpy(c.text, text, c.len + 1u);
+	c.n_el = (uint8_t)dv_pkt_ctx_elems(&c);
+	return c;
+}
+
+static void feed_ctx(struct dv_flow_table *t, struct dv_pkt p, const struct dv_pkt_ctx *c)
+{
+	p.tun |= DV_PKT_T_CTX;
+	dv_flow_table_update_burst_ctx(t, &p, NULL, c, 1, &out);
+}
+
+/* The records in out (each followed by its context), in order. */
+static uint32_t records(const struct dv_export_rec **recs, uint32_t max)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < out.n && k < max; i += dv_export_group_len(&out.recs[i]))
+		recs[k++] = &out.recs[i];
+	return k;
+}
+
+static void test_ctx_first_values_kept(void **state)
+{
+	struct dv_flow_table *t = ctx_table(64, 64, 0);
+	struct dv_pkt_ctx q1 = pctx(DV_PCTX_DNS, DV_PCTX_F_NAME, 0, "a.example");
+	struct dv_pkt_ctx r1 =
+	    pctx(DV_PCTX_DNS, DV_PCTX_F_NAME | DV_PCTX_F_RESPONSE, 3, "a.example");
+	struct dv_pkt_ctx q2 = pctx(DV_PCTX_DNS, DV_PCTX_F_NAME, 0, "b.example");
+	struct dv_pkt_ctx r2 =
+	    pctx(DV_PCTX_DNS, DV_PCTX_F_NAME | DV_PCTX_F_RESPONSE, 0, "b.example");
+	struct dv_pkt_ctx sn = pctx(DV_PCTX_SERVER_NAME, DV_PCTX_F_NAME, 0, "www.example.org");
+	const struct dv_export_rec *recs[4];
+
+	(void)state;
+	feed_ctx(t, udp("10.0.0.2", 5000, "10.0.0.1", 53, 80, 1 * SEC), &q1);
+	feed_ctx(t, udp("10.0.0.1", 53, "10.0.0.2", 5000, 90, 2 * SEC), &r1);
+	feed_ctx(t, udp("10.0.0.2", 5000, "10.0.0.1", 53, 80, 3 * SEC), &q2);
+	feed_ctx(t, udp("10.0.0.1", 53, "10.0.0.2", 5000, 90, 4 * SEC), &r2);
+	feed(t, udp("10.0.0.3", 6000, "10.0.0.1", 53, 80, 5 * SEC)); /* no context */
+	feed_ctx(t, tcp("10.0.0.2", 40000, "10.0.0.9", 443, TCP_ACK, 600, 6 * SEC), &sn);
+	flush_all(t, DV_END_EOF);
+	assert_int_equal(records(recs, 4), 3);
+	for (int i = 0; i < 3; i++) {
+		if (recs[i]->src_port == 5000) {
+			assert_string_equal(dv_export_dns_query(recs[i]), "a.example");
+			assert_int_equal(dv_export_dns_rcode(recs[i]), 3);
+			assert_null(dv_export_server_name(recs[i]));
+		} else if (recs[i]->src_port == 6000) {
+			assert_int_equal(recs[i]->flags & DV_EXPORT_F_CTX, 0);
+			assert_null(dv_export_dns_query(recs[i]));
+			assert_int_equal(dv_export_dns_rcode(recs[i]), -1);
+		} else {
+			assert_string_equal(dv_export_server_name(recs[i]), "www.example.org");
+			assert_null(dv_export_dns_query(recs[i]));
+			assert_int_equal(dv_export_dns_rcode(recs[i]), -1);
+		}
+	}
+	assert_int_equal(dv_flow_table_stats(t)->ctx_flows, 2);
+	dv_flow_table_free(t);
+}
+
+/* A full store drops the new flow's context (counted), never a crash; a
+ * flow's slot is free again once the flow has ended. */
+static void test_ctx_store_full_then_freed(void **state)
+{
+	/* 8 slots: every flow's probe window is the whole store. */
+	struct dv_flow_table *t = ctx_table(64, 8, 0);
+	const struct dv_export_rec *recs[32];
+	char name[32];
+	uint32_t n, with = 0;
+
+	(void)state;
+	for (int i = 0; i < 20; i++) {
+		struct dv_pkt_ctx c;
+
+		snprintf(name, sizeof(name), "q%d.example", i);
+		c = pctx(DV_PCTX_DNS, DV_PCTX_F_NAME, 0, name);
+		feed_ctx(t, udp("10.0.0.2", (uint16_t)(1000 + i), "10.0.0.1", 53, 80, SEC + i), &c);
+	}
+	assert_int_equal(dv_flow_table_stats(t)->ctx_flows, 8);
+	assert_int_equal(dv_flow_table_stats(t)->ctx_full, 12);
+	flush_all(t, DV_END_EOF);
+	n = records(recs, 32);
+	assert_int_equal(n, 20);
+	for (uint32_t i = 0; i < n; i++) {
+		const char *q = dv_export_dns_query(recs[i]);
+
+		if (q == NULL)
+			continue;
+		with++;
+		/* Each flow kept its own name: the first 8 flows' (ports 1000..1007). */
+		snprintf(name, sizeof(name), "q%d.example", recs[i]->src_port - 1000);
+		assert_string_equal(q, name);
+		assert_true(recs[i]->src_port < 1008);
+	}
+	assert_int_equal(with, 8);
+	/* Every flow ended: all 8 slots are free for new flows. */
+	out_reset(OUT_CAP);
+	out.group_max = DV_EXPORT_GROUP_MAX;
+	for (int i = 0; i < 8; i++) {
+		struct dv_pkt_ctx c = pctx(DV_PCTX_SERVER_NAME, DV_PCTX_F_NAME, 0, "s.example");
+
+		feed_ctx(
+		    t,
+		    tcp("10.0.0.5", (uint16_t)(2000 + i), "10.0.0.1", 443, TCP_ACK, 100, 200 * SEC),
+		    &c);
+	}
+	assert_int_equal(dv_flow_table_stats(t)->ctx_flows, 16);
+	assert_int_equal(dv_flow_table_stats(t)->ctx_full, 12);
+	dv_flow_table_free(t);
+}
+
+/* Every segment of a flow carries the flow's values. */
+static void test_ctx_every_segment(void **state)
+{
+	struct dv_flow_table *t = ctx_table(64, 64, 10 * SEC);
+	struct dv_pkt_ctx sn = pctx(DV_PCTX_SERVER_NAME, DV_PCTX_F_NAME, 0, "x.example");
+	const struct dv_export_rec *recs[4];
+
+	(void)state;
+	feed_ctx(t, tcp("10.0.0.2", 40000, "10.0.0.9", 443, TCP_ACK, 600, 1 * SEC), &sn);
+	feed(t, tcp("10.0.0.9", 443, "10.0.0.2", 40000, TCP_ACK, 1500, 2 * SEC));
+	feed(t, tcp("10.0.0.9", 443, "10.0.0.2", 40000, TCP_ACK, 1500, 12 * SEC)); /* segment 1 */
+	flush_all(t, DV_END_EOF);
+	assert_int_equal(records(recs, 4), 2);
+	assert_int_equal(recs[0]->segment, 0);
+	assert_int_equal(recs[1]->segment, 1);
+	assert_string_equal(dv_export_server_name(recs[0]), "x.example");
+	assert_string_equal(dv_export_server_name(recs[1]), "x.example");
+	dv_flow_table_free(t);
+}
+
+/* Expiry counts records, not elements, against its budget and the room:
+ * records with contexts never overrun the buffer. */
+static void test_ctx_expire_within_room(void **state)
+{
+	struct dv_flow_table *t = ctx_table(1024, 1024, 0);
+	struct dv_pkt_ctx sn = pctx(DV_PCTX_SERVER_NAME, DV_PCTX_F_NAME, 0, "a.example");
+	uint32_t got, total = 0;
+
+	(void)state;
+	for (int i = 0; i < 600; i++)
+		feed_ctx(t,
+			 tcp("10.0.0.2", (uint16_t)(1000 + i), "10.0.0.1", 443, TCP_ACK, 100, SEC),
+			 &sn);
+	/* Room for 100 records of up to DV_EXPORT_GROUP_MAX elements each. */
+	out_reset(100 * DV_EXPORT_GROUP_MAX);
+	out.group_max = DV_EXPORT_GROUP_MAX;
+	while ((got = dv_flow_table_expire(t, 1000 * SEC, 64, &out)) > 0) {
+		assert_true(out.n <= out.cap);
+		assert_true(got <= 64);
+		total += got;
+		out.n = 0;
+	}
+	assert_int_equal(total, 600);
+	assert_int_equal(dv_flow_table_count(t), 0);
+	dv_flow_table_free(t);
+}
+
+/* A table without a store (--flow-context off) ignores contexts. */
+static void test_ctx_off(void **state)
+{
+	struct dv_flow_table *t = ctx_table(64, 0, 0);
+	struct dv_pkt_ctx q = pctx(DV_PCTX_DNS, DV_PCTX_F_NAME, 0, "a.example");
+
+	(void)state;
+	feed_ctx(t, udp("10.0.0.2", 5000, "10.0.0.1", 53, 80, 1 * SEC), &q);
+	flush_all(t, DV_END_EOF);
+	assert_int_equal(out.n, 1);
+	assert_int_equal(out.recs[0].flags & DV_EXPORT_F_CTX, 0);
+	dv_flow_table_free(t);
+}
+
 int main(void)
 {
 	char prefix[64];
@@ -1580,6 +1783,11 @@ int main(void)
 	    cmocka_unit_test(test_vni_in_key),
 	    cmocka_unit_test(test_tunnel_without_vni),
 	    cmocka_unit_test(test_end_reason_names),
+	    cmocka_unit_test(test_ctx_first_values_kept),
+	    cmocka_unit_test(test_ctx_store_full_then_freed),
+	    cmocka_unit_test(test_ctx_every_segment),
+	    cmocka_unit_test(test_ctx_expire_within_room),
+	    cmocka_unit_test(test_ctx_off),
 	};
 
 	snprintf(prefix, sizeof(prefix), "dv_test_flow_%d", (int)getpid());

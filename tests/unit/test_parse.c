@@ -21,6 +21,7 @@
 
 #include "dv_decap.h"
 #include "dv_parse.h"
+#include "dv_parse_ctx.h"
 
 static const uint8_t SRC4[4] = {192, 0, 2, 10};
 static const uint8_t DST4[4] = {198, 51, 100, 20};
@@ -2033,6 +2034,259 @@ static void test_fast_path_equals_general(void **state)
 		    counts[DV_PARSE_NON_IP] > 1000);
 }
 
+/* ---------------------------------------------------------------------------
+ * Payload bounds and flow context (lib/dv_parse_ctx.h)
+ */
+
+/* Ethernet (optionally one VLAN tag) + IPv4 + TCP (seq) + payload, padded
+ * to pad_to bytes after the IP packet as Ethernet pads short frames. */
+static void tcp_frame(struct frame *f, int vlan, uint16_t sport, uint32_t seq, uint8_t flags,
+		      const uint8_t *pl, uint32_t len, uint32_t pad_to)
+{
+	uint32_t ip, th;
+
+	memset(f, 0, sizeof(*f));
+	if (vlan) {
+		link_eth(f, 0x8100);
+		vlan_tag(f, 7, 0x0800);
+	} else {
+		link_eth(f, 0x0800);
+	}
+	ip = ip4(f, 6, 1, 0, 0);
+	th = tcp(f, sport, 443, flags, 5);
+	f->b[th + 4] = (uint8_t)(seq >> 24);
+	f->b[th + 5] = (uint8_t)(seq >> 16);
+	f->b[th + 6] = (uint8_t)(seq >> 8);
+	f->b[th + 7] = (uint8_t)seq;
+	put_mem(f, pl, len);
+	ip4_done(f, ip);
+	while (f->n < pad_to)
+		put8(f, 0);
+}
+
+static void test_payload_bounds(void **state)
+{
+	static const uint8_t data[5] = {'h', 'e', 'l', 'l', 'o'};
+	struct dv_pkt p;
+	struct dv_pkt_tun tun;
+	struct dv_payload pl, pg;
+	struct frame f;
+
+	(void)state;
+	/* The fast path's frame, padded to 60 bytes: the payload ends with the IP packet. */
+	tcp_frame(&f, 0, 1234, 1, 0x18, data, 5, 64);
+	assert_int_equal(dv_parse_rx_payload(f.b, f.n, DV_LINK_ETHERNET, NULL, &p, &tun, &pl),
+			 DV_PARSE_OK);
+	assert_int_equal(pl.off, 14 + 20 + 20);
+	assert_int_equal(pl.end, 14 + 20 + 20 + 5);
+	assert_int_equal(pl.l4, 14 + 20);
+	assert_memory_equal(f.b + pl.off, data, 5);
+	assert_int_equal(dv_parse_general_payload(f.b, f.n, DV_LINK_ETHERNET, NULL, &p, &tun, &pg),
+			 DV_PARSE_OK);
+	assert_memory_equal(&pl, &pg, sizeof(pl));
+	/* Tagged: the general path. Cut by a snap length: the capture's end. */
+	tcp_frame(&f, 1, 1234, 1, 0x18, data, 5, 0);
+	assert_int_equal(dv_parse_rx_payload(f.b, f.n - 2, DV_LINK_ETHERNET, NULL, &p, &tun, &pl),
+			 DV_PARSE_OK);
+	assert_int_equal(pl.off, 18 + 20 + 20);
+	assert_int_equal(pl.end, 18 + 20 + 20 + 3);
+	/* UDP: after its 8 bytes, within its own length. */
+	memset(&f, 0, sizeof(f));
+	link_eth(&f, 0x0800);
+	uint32_t ip = ip4(&f, 17, 1, 0, 0);
+	udp(&f, 5000, 53, 12);
+	ip4_done(&f, ip);
+	f.b[14 + 20 + 5] = 8 + 10; /* the datagram says 10 bytes of payload */
+	assert_int_equal(dv_parse_rx_payload(f.b, f.n, DV_LINK_ETHERNET, NULL, &p, &tun, &pl),
+			 DV_PARSE_OK);
+	assert_int_equal(pl.off, 14 + 20 + 8);
+	assert_int_equal(pl.end, 14 + 20 + 8 + 10);
+}
+
+/* A ClientHello for `name` whose SNI extension follows `pad` bytes of a
+ * padding extension (RFC 7685), as one TLS record; returns its length. */
+static uint32_t client_hello(uint8_t *b, const char *name, uint32_t pad)
+{
+	uint32_t n = 0, nl = (uint32_t)strlen(name), ext, hs;
+
+#define P8(v)  (b[n++] = (uint8_t)(v))
+#define P16(v) (P8((v) >> 8), P8(v))
+	P8(22), P16(0x0301), P16(0); /* record: handshake, length later */
+	hs = n;
+	P8(1), P8(0), P16(0); /* ClientHello, 24-bit length later */
+	P16(0x0303);
+	for (int i = 0; i < 32; i++)
+		P8(i); /* random */
+	P8(0);	       /* session id */
+	P16(2), P16(0x1301);
+	P8(1), P8(0); /* compression: null */
+	ext = n;
+	P16(0);
+	P16(0x0015), P16(pad); /* padding */
+	for (uint32_t i = 0; i < pad; i++)
+		P8(0);
+	P16(0x0000), P16(nl + 5), P16(nl + 3), P8(0), P16(nl); /* server_name */
+	memcpy(b + n, name, nl);
+	n += nl;
+#undef P8
+#undef P16
+	b[ext] = (uint8_t)((n - ext - 2) >> 8);
+	b[ext + 1] = (uint8_t)(n - ext - 2);
+	b[hs + 2] = (uint8_t)((n - hs - 4) >> 8);
+	b[hs + 3] = (uint8_t)(n - hs - 4);
+	b[3] = (uint8_t)((n - 5) >> 8);
+	b[4] = (uint8_t)(n - 5);
+	return n;
+}
+
+/* Parse frame f and read its context. */
+static int read_ctx(struct dv_parse_ctx *pc, const struct frame *f, uint64_t ts,
+		    struct dv_pkt_ctx *c)
+{
+	struct dv_pkt p;
+	struct dv_pkt_tun tun;
+	struct dv_payload pl;
+
+	assert_int_equal(dv_parse_rx_payload(f->b, f->n, DV_LINK_ETHERNET, NULL, &p, &tun, &pl),
+			 DV_PARSE_OK);
+	p.ts_ns = ts;
+	return dv_parse_ctx_read(pc, &p, f->b, &pl, c);
+}
+
+/* The SNI of a ClientHello cut in two TCP segments; a retransmission of the
+ * first is skipped, a gap ends the wait. */
+static void test_ctx_clienthello_two_segments(void **state)
+{
+	static uint8_t hello[2048];
+	uint32_t n = client_hello(hello, "two.example.net", 1200), cut = 1000;
+	struct dv_parse_ctx *pc = dv_parse_ctx_create(120000000000ULL);
+	struct dv_pkt_ctx c;
+	struct frame f1, f2, gap;
+
+	(void)state;
+	assert_non_null(pc);
+	assert_true(n > cut + 200); /* the name is in the second segment */
+	tcp_frame(&f1, 0, 40000, 7000, 0x18, hello, cut, 0);
+	tcp_frame(&f2, 0, 40000, 7000 + cut, 0x18, hello + cut, n - cut, 0);
+	tcp_frame(&gap, 0, 40000, 7000 + cut + 1, 0x18, hello + cut + 1, n - cut - 1, 0);
+	assert_int_equal(read_ctx(pc, &f1, 1, &c), 0);
+	assert_int_equal(read_ctx(pc, &f1, 2, &c), 0); /* retransmitted */
+	assert_int_equal(read_ctx(pc, &f2, 3, &c), 1);
+	assert_int_equal(c.kind, DV_PCTX_SERVER_NAME);
+	assert_string_equal(c.text, "two.example.net");
+	assert_int_equal(c.len, 15);
+	assert_int_equal(c.n_el, 1); /* 8 + 15 + 1 bytes */
+	assert_int_equal(dv_parse_ctx_stats(pc)->reasm, 1);
+	/* A new connection on the same ports (its SYN): a gap ends the wait. */
+	tcp_frame(&gap, 0, 40000, 1, 0x02, NULL, 0, 0);
+	assert_int_equal(read_ctx(pc, &gap, 4, &c), 0);
+	assert_int_equal(read_ctx(pc, &f1, 5, &c), 0);
+	tcp_frame(&gap, 0, 40000, 7000 + cut + 1, 0x18, hello + cut + 1, n - cut - 1, 0);
+	assert_int_equal(read_ctx(pc, &gap, 6, &c), 0);
+	assert_int_equal(read_ctx(pc, &f2, 7, &c), 0); /* no longer waited for */
+	dv_parse_ctx_free(pc);
+}
+
+/* More ClientHellos waiting than the store holds: the new one is not
+ * followed (counted), nothing breaks. */
+static void test_ctx_reasm_store_full(void **state)
+{
+	static uint8_t hello[2048];
+	uint32_t n = client_hello(hello, "full.example", 1200);
+	struct dv_parse_ctx *pc = dv_parse_ctx_create(0);
+	struct dv_pkt_ctx c;
+	struct frame f;
+
+	(void)state;
+	for (uint16_t i = 0; i <= DV_PCTX_REASM; i++) {
+		tcp_frame(&f, 0, (uint16_t)(30000 + i), 1, 0x18, hello, 500, 0);
+		assert_int_equal(read_ctx(pc, &f, 10, &c), 0);
+	}
+	assert_int_equal(dv_parse_ctx_stats(pc)->reasm_full, 1);
+	/* The first 16 are still followed; the 17th is not. */
+	tcp_frame(&f, 0, 30000, 501, 0x18, hello + 500, n - 500, 0);
+	assert_int_equal(read_ctx(pc, &f, 11, &c), 1);
+	assert_string_equal(c.text, "full.example");
+	tcp_frame(&f, 0, 30000 + DV_PCTX_REASM, 501, 0x18, hello + 500, n - 500, 0);
+	assert_int_equal(read_ctx(pc, &f, 12, &c), 0);
+	dv_parse_ctx_free(pc);
+}
+
+/* A ClientHello is read DV_PCTX_LOOKS times per direction, then no more
+ * until the direction starts again (a SYN, or a gap of the idle timeout). */
+static void test_ctx_look_limit(void **state)
+{
+	static uint8_t hello[512];
+	uint32_t n = client_hello(hello, "look.example", 10);
+	struct dv_parse_ctx *pc = dv_parse_ctx_create(120000000000ULL);
+	struct dv_pkt_ctx c;
+	struct frame f, syn;
+
+	(void)state;
+	tcp_frame(&f, 0, 40000, 1, 0x18, hello, n, 0);
+	tcp_frame(&syn, 0, 40000, 1, 0x02, NULL, 0, 0);
+	for (int i = 0; i < DV_PCTX_LOOKS; i++)
+		assert_int_equal(read_ctx(pc, &f, 1000000000ULL, &c), 1);
+	assert_int_equal(read_ctx(pc, &f, 2000000000ULL, &c), 0);
+	assert_int_equal(read_ctx(pc, &syn, 3000000000ULL, &c), 0);
+	assert_int_equal(read_ctx(pc, &f, 4000000000ULL, &c), 1); /* after the SYN */
+	for (int i = 1; i < DV_PCTX_LOOKS; i++)
+		assert_int_equal(read_ctx(pc, &f, 5000000000ULL, &c), 1);
+	assert_int_equal(read_ctx(pc, &f, 6000000000ULL, &c), 0);
+	/* Silent for the idle timeout: a new flow on the same ports. */
+	assert_int_equal(read_ctx(pc, &f, 130000000000ULL, &c), 1);
+	assert_string_equal(c.text, "look.example");
+	dv_parse_ctx_free(pc);
+}
+
+/* DNS over UDP and TCP (2-byte length first), read every time; a response
+ * cut after its flags still gives its code. */
+static void test_ctx_dns(void **state)
+{
+	/* A query for www.example.com, type A (RFC 1035 4.1). */
+	static const uint8_t q[] = {0x12, 0x34, 0x01, 0x00, 0,	 1,   0,   0,	0,   0,	  0,
+				    0,	  3,	'w',  'w',  'w', 7,   'e', 'x', 'a', 'm', 'p',
+				    'l',  'e',	3,    'c',  'o', 'm', 0,   0,	1,   0,	  1};
+	uint8_t tq[2 + sizeof(q)];
+	struct dv_parse_ctx *pc = dv_parse_ctx_create(0);
+	struct dv_pkt_ctx c;
+	struct frame f;
+	uint32_t ip;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	link_eth(&f, 0x0800);
+	ip = ip4(&f, 17, 1, 0, 0);
+	udp(&f, 5000, 53, 0);
+	put_mem(&f, q, sizeof(q));
+	f.b[ip + 20 + 5] = (uint8_t)(8 + sizeof(q));
+	ip4_done(&f, ip);
+	for (int i = 0; i < 2 * DV_PCTX_LOOKS; i++) { /* every DNS message is read */
+		assert_int_equal(read_ctx(pc, &f, 1, &c), 1);
+		assert_int_equal(c.kind, DV_PCTX_DNS);
+		assert_int_equal(c.flags, DV_PCTX_F_NAME);
+		assert_string_equal(c.text, "www.example.com");
+	}
+	tq[0] = 0;
+	tq[1] = sizeof(q);
+	memcpy(tq + 2, q, sizeof(q));
+	tq[2 + 2] |= 0x80; /* a response ... */
+	tq[2 + 3] = 3;	   /* ... NXDOMAIN */
+	tcp_frame(&f, 0, 53, 1, 0x18, tq, sizeof(tq), 0);
+	assert_int_equal(read_ctx(pc, &f, 1, &c), 1);
+	assert_int_equal(c.flags, DV_PCTX_F_NAME | DV_PCTX_F_RESPONSE);
+	assert_int_equal(c.rcode, 3);
+	assert_string_equal(c.text, "www.example.com");
+	/* Cut by the snap length after ID and flags: the code, no name. */
+	tcp_frame(&f, 0, 53, 1, 0x18, tq, 2 + 4, 0);
+	assert_int_equal(read_ctx(pc, &f, 1, &c), 1);
+	assert_int_equal(c.flags, DV_PCTX_F_RESPONSE);
+	assert_int_equal(c.rcode, 3);
+	tcp_frame(&f, 0, 53, 1, 0x18, tq, 2 + 3, 0);
+	assert_int_equal(read_ctx(pc, &f, 1, &c), 0);
+	dv_parse_ctx_free(pc);
+}
+
 int main(void)
 {
 	dv_decap_cfg_default(&test_decap_default);
@@ -2089,6 +2343,11 @@ int main(void)
 	    cmocka_unit_test(test_fuzz_random_bytes),
 	    cmocka_unit_test(test_fuzz_mutations),
 	    cmocka_unit_test(test_fast_path_equals_general),
+	    cmocka_unit_test(test_payload_bounds),
+	    cmocka_unit_test(test_ctx_clienthello_two_segments),
+	    cmocka_unit_test(test_ctx_reasm_store_full),
+	    cmocka_unit_test(test_ctx_look_limit),
+	    cmocka_unit_test(test_ctx_dns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

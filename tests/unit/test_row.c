@@ -6,7 +6,7 @@
  * test builds. Two checks use independent implementations as oracles over
  * many random inputs: glibc's inet_ntop (which agrees with RFC 5952 except
  * for addresses whose first 96 bits are zero) and gmtime_r. Jansson parses
- * every row to check it is JSON with the 25 columns, in order, typed. The
+ * every row to check it is JSON with the 28 columns, in order, typed. The
  * sample row's community_id is tshark's (--enable-protocol communityid) for a
  * TCP SYN 192.0.2.1:49152 -> 198.51.100.7:443.
  *
@@ -30,6 +30,7 @@
 #include "dv_decap.h"
 #include "dv_parse.h"
 #include "dv_row.h"
+#include "dv_tls.h"
 
 /* Deterministic test PRNG (xorshift64*), independent of lib/dv_rand.c. */
 static uint64_t test_rand(uint64_t *s)
@@ -307,7 +308,8 @@ static const char sample_row[] =
     "\"status\":\"established\",\"end_reason\":\"tcp_close\",\"segment\":3,"
     "\"ip_protocol\":6,\"vlan_id\":100,\"src_tcp_flags\":27,\"dst_tcp_flags\":18,"
     "\"sensor\":\"tap-1\",\"tunnel\":null,\"tunnel_id\":null,\"tunnel_src_addr\":null,"
-    "\"tunnel_dst_addr\":null,\"community_id\":\"1:tzGAv2c/HYtwUVKYnonVf8gjDsk=\"}";
+    "\"tunnel_dst_addr\":null,\"community_id\":\"1:tzGAv2c/HYtwUVKYnonVf8gjDsk=\","
+    "\"server_name\":null,\"dns_query\":null,\"dns_rcode\":null}";
 
 static void test_row_exact(void **state)
 {
@@ -320,7 +322,7 @@ static void test_row_exact(void **state)
 	assert_string_equal(buf, sample_row);
 }
 
-/* Parse a row and check the 25 columns of SPEC section 3, docs/tunnels.md and
+/* Parse a row and check the 28 columns of SPEC section 3, docs/tunnels.md and
  * docs/flow-context.md:
  * names, order and JSON types (nullable ones may be null). Returns the
  * parsed object. */
@@ -355,6 +357,9 @@ static json_t *check_schema(const char *row, int len)
 	    {"tunnel_src_addr", 'z'},
 	    {"tunnel_dst_addr", 'z'},
 	    {"community_id", 'z'},
+	    {"server_name", 'z'},
+	    {"dns_query", 'z'},
+	    {"dns_rcode", 'n'},
 	};
 	json_error_t jerr;
 	json_t *o = json_loadb(row, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
@@ -364,12 +369,12 @@ static json_t *check_schema(const char *row, int len)
 	if (o == NULL)
 		fail_msg("not JSON (%s at %d): %s", jerr.text, jerr.position, row);
 	assert_true(json_is_object(o));
-	assert_int_equal(json_object_size(o), 25);
+	assert_int_equal(json_object_size(o), 28);
 	/* Jansson iterates objects in insertion order (since 2.8). */
 	for (it = json_object_iter(o); it != NULL; it = json_object_iter_next(o, it), i++) {
 		json_t *v = json_object_iter_value(it);
 
-		assert_true(i < 25);
+		assert_true(i < 28);
 		assert_string_equal(json_object_iter_key(it), cols[i].key);
 		switch (cols[i].type) {
 		case 's':
@@ -385,7 +390,7 @@ static json_t *check_schema(const char *row, int len)
 			assert_true(json_is_integer(v) || json_is_null(v));
 		}
 	}
-	assert_int_equal(i, 25);
+	assert_int_equal(i, 28);
 	return o;
 }
 
@@ -536,6 +541,10 @@ static void test_row_enospc(void **state)
  * DV_SENSOR_MAX-byte sensor that needs no escaping) fits in DV_ROW_MAX. */
 static void test_row_max_fits(void **state)
 {
+	struct {
+		struct dv_export_rec r;
+		struct dv_export_ctx x; /* behind its record, as on the ring */
+	} g;
 	struct dv_export_rec r;
 	char sensor[DV_SENSOR_MAX + 1], buf[DV_ROW_MAX];
 	json_t *o;
@@ -546,21 +555,73 @@ static void test_row_max_fits(void **state)
 	r.family = 6;
 	r.status = DV_STATUS_ESTABLISHED;
 	r.end_reason = DV_END_TCP_CLOSE;
-	r.flags = DV_EXPORT_F_VLAN | DV_EXPORT_F_TCP | DV_EXPORT_F_VNI;
+	r.flags = DV_EXPORT_F_VLAN | DV_EXPORT_F_TCP | DV_EXPORT_F_VNI | DV_EXPORT_F_CTX;
 	r.n_kinds = DV_TUN_MAX_DEPTH;
 	memset(r.kinds, DV_TUN_FABRICPATH, sizeof(r.kinds)); /* the longest name */
 	r.outer_family = 6;
 	memset(sensor, 'w', DV_SENSOR_MAX);
 	sensor[DV_SENSOR_MAX] = '\0';
-	len = dv_row_format(&r, sensor, buf, sizeof(buf));
+	/* Both names at their longest text, each byte one JSON escapes ('\'). */
+	g.r = r;
+	memset(&g.x, 0, sizeof(g.x));
+	g.x.n_el = DV_EXPORT_CTX_MAX_EL;
+	g.x.has = DV_EXPORT_CTX_SN | DV_EXPORT_CTX_QUERY | DV_EXPORT_CTX_RCODE;
+	g.x.rcode = 15;
+	g.x.sn_len = g.x.q_len = DV_CTX_NAME_MAX - 1;
+	memset(g.x.text, '\\', 2 * DV_CTX_NAME_MAX);
+	g.x.text[DV_CTX_NAME_MAX - 1] = g.x.text[2 * DV_CTX_NAME_MAX - 1] = '\0';
+	len = dv_row_format(&g.r, sensor, buf, sizeof(buf));
 	assert_true(len > 0 && len < DV_ROW_MAX);
 	o = check_schema(buf, len);
+	assert_int_equal(strlen(json_string_value(json_object_get(o, "server_name"))),
+			 DV_CTX_NAME_MAX - 1);
+	assert_int_equal(json_integer_value(json_object_get(o, "dns_rcode")), 15);
 	/* counters beyond INT64 (BigQuery INTEGER) are clamped to its maximum */
 	assert_int_equal(json_integer_value(json_object_get(o, "src_bytes")), INT64_MAX);
 	assert_int_equal(json_integer_value(json_object_get(o, "dst_packets")), INT64_MAX);
 	assert_int_equal(json_integer_value(json_object_get(o, "segment")), 4294967295LL);
 	json_decref(o);
 	print_message("widest row: %d bytes of DV_ROW_MAX %d\n", len, DV_ROW_MAX);
+}
+
+/* The flow-context columns come from the context behind the record; each
+ * is NULL on its own; names are JSON-escaped. */
+static void test_row_flow_context(void **state)
+{
+	struct {
+		struct dv_export_rec r;
+		struct dv_export_ctx x;
+	} g;
+	static const char want[] = ",\"server_name\":\"a\\\"b\\\\c.example\",\"dns_query\":null,"
+				   "\"dns_rcode\":2}";
+	char buf[DV_ROW_MAX];
+	int len;
+
+	(void)state;
+	sample_rec(&g.r);
+	memset(&g.x, 0, sizeof(g.x));
+	g.r.flags |= DV_EXPORT_F_CTX;
+	g.x.n_el = 1;
+	g.x.has = DV_EXPORT_CTX_SN | DV_EXPORT_CTX_RCODE;
+	g.x.rcode = 2;
+	memcpy(g.x.text, "a\"b\\c.example\0\0", 16);
+	g.x.sn_len = 13;
+	len = dv_row_format(&g.r, "tap-1", buf, sizeof(buf));
+	assert_true(len > (int)strlen(want));
+	assert_string_equal(buf + len - strlen(want), want);
+	json_decref(check_schema(buf, len));
+	g.x.has = DV_EXPORT_CTX_QUERY;
+	memcpy(g.x.text, "\0q.example", 11);
+	g.x.sn_len = 0;
+	g.x.q_len = 9;
+	len = dv_row_format(&g.r, "tap-1", buf, sizeof(buf));
+	assert_non_null(
+	    strstr(buf, ",\"server_name\":null,\"dns_query\":\"q.example\",\"dns_rcode\":null}"));
+	/* The flag off: the bytes behind are not the record's. */
+	g.r.flags &= (uint8_t)~DV_EXPORT_F_CTX;
+	len = dv_row_format(&g.r, "tap-1", buf, sizeof(buf));
+	assert_non_null(
+	    strstr(buf, ",\"server_name\":null,\"dns_query\":null,\"dns_rcode\":null}"));
 }
 
 /* A tunnelled flow's columns: the kinds outermost first, the VNI, the
@@ -669,6 +730,7 @@ int main(void)
 	    cmocka_unit_test(test_row_enospc),
 	    cmocka_unit_test(test_row_max_fits),
 	    cmocka_unit_test(test_row_tunnel),
+	    cmocka_unit_test(test_row_flow_context),
 	    cmocka_unit_test(test_row_bad_family),
 	    cmocka_unit_test(test_row_speed),
 	};
