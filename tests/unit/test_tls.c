@@ -89,7 +89,8 @@ static uint32_t sni_ext(uint8_t *b, const uint8_t *name, uint32_t n)
 	put16(b + 4, n + 3);
 	b[6] = 0;
 	put16(b + 7, n);
-	memcpy(b + 9, name, n);
+	if (n) /* an empty name may come as NULL: memcpy must not see it (UBSan) */
+		memcpy(b + 9, name, n);
 	return 9 + n;
 }
 
