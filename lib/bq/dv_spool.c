@@ -131,6 +131,9 @@ struct dv_spool {
 	uint64_t next_seq;
 	int fail_logged;
 	struct dv_spool_syncer sy;
+	/* Replay's read buffer, made at the first replay and kept: a fresh
+	 * megabyte per refill was a mapping and its page faults every time. */
+	char *rbuf;
 
 	struct dv_spool_stats st;
 };
@@ -884,7 +887,9 @@ static int replay_seg(struct dv_spool *sp, struct dv_spool_seg *g, uint32_t max_
 	fd = openat(sp->dir_fd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	buf = malloc(DV_SPOOL_READ + DV_SPOOL_HDR + DV_SPOOL_REC_MAX);
+	if (!sp->rbuf)
+		sp->rbuf = malloc(DV_SPOOL_READ + DV_SPOOL_HDR + DV_SPOOL_REC_MAX);
+	buf = sp->rbuf;
 	if (!buf) {
 		close(fd);
 		return -ENOMEM;
@@ -918,7 +923,6 @@ static int replay_seg(struct dv_spool *sp, struct dv_spool_seg *g, uint32_t max_
 			   "spool: %s/%s changed under us at offset %" PRIu64
 			   "; its other rows are kept for the next start",
 			   sp->dir, name, g->scan_off);
-	free(buf);
 	close(fd);
 	return rc && rc != -EBADMSG ? rc : r.loaded;
 }
@@ -1369,6 +1373,7 @@ void dv_spool_close(struct dv_spool *sp)
 	}
 	dv_bq_buf_free(&sp->buf);
 	dv_bq_buf_free(&sp->wbuf);
+	free(sp->rbuf);
 	if (sp->lock_fd >= 0)
 		close(sp->lock_fd);
 	if (sp->dir_fd >= 0)
