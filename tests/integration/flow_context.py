@@ -43,7 +43,11 @@ too). Not compared, counted apart with the reason (`-v` names each row):
   read as HTTP);
 - QUIC other than version 1 (drafts), a QUIC ClientHello whose SNI tshark
   finds only in a later Initial datagram (the reader reads one datagram),
-  a DTLS ClientHello (UDP);
+  a ClientHello over UDP other than QUIC (DTLS, RDP-UDP);
+- a row whose value tshark shows is on another row of the same key (a flow
+  the program split into several rows: steam.pcapng's packet times);
+- a SNI the program read from the first part of a ClientHello whose rest the
+  capture lacks (tshark names none: tls_missing_ch_frag.pcap);
 - a value tshark read inside a packet the row's flow carries and the
   program does not open (CAPWAP, Teredo: the same test as community_id's
   "another header");
@@ -229,6 +233,9 @@ def check_ctx(name, rows, frames_of, fields, ids, verbose, counts, said):
         lo, hi = iso_epoch(r["first_seen_at"]), iso_epoch(r["last_seen_at"])
         w = window.get(r["id"], (lo, hi))
         window[r["id"]] = (min(w[0], lo), max(w[1], hi))
+    siblings = {}
+    for r in rows:
+        siblings.setdefault(replay.row_key(r)[0], []).append(r)
     for r in rows:
         key = replay.row_key(r)[0]
         lo, hi = window[r["id"]]
@@ -253,11 +260,15 @@ def check_ctx(name, rows, frames_of, fields, ids, verbose, counts, said):
                 why = "a QUIC version other than 1 (drafts; the issue reads v1)"
             elif src == "quic-later" and got != w:
                 why = "the ClientHello spans QUIC Initial datagrams (not followed)"
-            elif src == "dtls" and got != w:
-                why = "a DTLS ClientHello (UDP; not read)"
+            elif src in ("dtls", "tls") and r["ip_protocol"] == 17 and got != w:
+                why = "a ClientHello over UDP (DTLS, RDP-UDP; not read)"
             elif src == "tls" and got != w and any(
                     "proxy" in x.split(":") for x in want.get("_protos", [])):
                 why = "TLS behind a PROXY protocol header (not read)"
+            elif col == "server_name" and w is None and got is not None and any(
+                    "tls" in x.split(":") for x in want.get("_protos", [])):
+                why = ("tshark has no whole ClientHello (a segment the capture lacks); the "
+                       "program reads the SNI once it is whole")
             elif col == "server_name" and w is None and got is not None and not any(
                     set(x.split(":")) & {"tls", "quic"} for x in want.get("_protos", [])):
                 why = "tshark read no ClientHello or request there (%s)" % ", ".join(
@@ -266,6 +277,9 @@ def check_ctx(name, rows, frames_of, fields, ids, verbose, counts, said):
                 why = "tshark read a request line that is not HTTP/1.x (fuzzed bytes)"
             elif src == "dns-cut" and got != w:
                 why = "tshark names no question cut before its type and class"
+            elif got != w and w is not None and any(
+                    o["id"] != r["id"] and o.get(col) == w for o in siblings[key]):
+                why = "the value is on another row of this key (the flow is split into rows)"
             elif got != w and printed_apart(got, w):
                 why = "printed apart"
             elif got != w and frame is not None and other_header(r, ids.get(frame, [""] * 6)[1:]):
