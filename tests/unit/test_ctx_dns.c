@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "guarded.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -60,18 +62,10 @@ static uint32_t unhex(const char *hex, uint8_t *out)
  * that an inaccessible page follows. */
 static int read_cut(const uint8_t *b, uint32_t len, struct dv_dns_info *info)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	uint8_t *map =
-	    mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint8_t *copy;
-	int rc;
+	struct guarded g = {0};
+	int rc = dv_dns_read(guarded_put(&g, 1, b, len), len, info);
 
-	assert_true(map != MAP_FAILED && len <= page);
-	assert_int_equal(mprotect(map + page, page, PROT_NONE), 0);
-	copy = map + page - len;
-	memcpy(copy, b, len);
-	rc = dv_dns_read(copy, len, info);
-	munmap(map, 2 * page);
+	guarded_free(&g);
 	return rc;
 }
 

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "guarded.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,16 +30,10 @@
  * that an inaccessible page follows. */
 static int host_cut(const char *b, uint32_t len, char *out, uint32_t cap)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), sz = 2 * page;
-	uint8_t *map =
-	    mmap(NULL, sz + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int rc;
+	struct guarded g = {0};
+	int rc = dv_http_host(guarded_put(&g, 2, b, len), len, out, cap);
 
-	assert_true(map != MAP_FAILED && len <= sz);
-	assert_int_equal(mprotect(map + sz, page, PROT_NONE), 0);
-	memcpy(map + sz - len, b, len);
-	rc = dv_http_host(map + sz - len, len, out, cap);
-	munmap(map, sz + page);
+	guarded_free(&g);
 	return rc;
 }
 

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "guarded.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,20 +101,9 @@ static struct dv_quic *q;
  * inaccessible page follows. */
 static int sni_cut(const uint8_t *b, uint32_t len, char *out, uint32_t cap)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), sz = 4 * page;
-	static uint8_t *map;
-	int rc;
+	static struct guarded g; /* kept for the whole run: made once */
 
-	if (map == NULL) {
-		map = mmap(NULL, sz + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-			   0);
-		assert_true(map != MAP_FAILED);
-		assert_int_equal(mprotect(map + sz, page, PROT_NONE), 0);
-	}
-	assert_true(len <= sz);
-	memcpy(map + sz - len, b, len);
-	rc = dv_quic_sni(q, map + sz - len, len, out, cap);
-	return rc;
+	return dv_quic_sni(q, guarded_put(&g, 4, b, len), len, out, cap);
 }
 
 /* draft-ietf-quic-tls-29 and -23 A.1: the same DCID's client keys with

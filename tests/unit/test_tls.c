@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "guarded.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -116,31 +118,19 @@ static uint32_t records(uint8_t *out, const uint8_t *hs, uint32_t n, uint32_t fr
  * an inaccessible page follows. */
 static int sni_cut(const uint8_t *b, uint32_t len, char *out, uint32_t cap, uint32_t *need)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), sz = 8 * page;
-	uint8_t *map =
-	    mmap(NULL, sz + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int rc;
+	struct guarded g = {0};
+	int rc = dv_tls_sni(guarded_put(&g, 8, b, len), len, out, cap, need);
 
-	assert_true(map != MAP_FAILED && len <= sz);
-	assert_int_equal(mprotect(map + sz, page, PROT_NONE), 0);
-	memcpy(map + sz - len, b, len);
-	rc = dv_tls_sni(map + sz - len, len, out, cap, need);
-	munmap(map, sz + page);
+	guarded_free(&g);
 	return rc;
 }
 
 static int hello_cut(const uint8_t *b, uint32_t len, char *out, uint32_t cap)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), sz = 8 * page;
-	uint8_t *map =
-	    mmap(NULL, sz + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int rc;
+	struct guarded g = {0};
+	int rc = dv_tls_hello_sni(guarded_put(&g, 8, b, len), len, out, cap);
 
-	assert_true(map != MAP_FAILED && len <= sz);
-	assert_int_equal(mprotect(map + sz, page, PROT_NONE), 0);
-	memcpy(map + sz - len, b, len);
-	rc = dv_tls_hello_sni(map + sz - len, len, out, cap);
-	munmap(map, sz + page);
+	guarded_free(&g);
 	return rc;
 }
 
