@@ -64,7 +64,7 @@
 
 /* The sink's counters are read by the control lcore while the storage
  * thread adds to them. */
-#define DV_BQ_SW_COUNT(sw, field, n) __atomic_fetch_add(&(sw)->stats->field, (n), __ATOMIC_RELAXED)
+#define DV_BQ_SW_COUNT(sw, field) __atomic_fetch_add(&(sw)->stats->field, 1, __ATOMIC_RELAXED)
 
 struct dv_bq_sw_req {
 	struct dv_bq_storage_result res; /* row errors' messages: q->dead points here */
@@ -204,7 +204,7 @@ static int dv_bq_sw_ready(struct dv_bq_sw *sw, struct dv_bq_req *q, const char *
 			return -1;
 		}
 		sw->next = 0;
-		DV_BQ_SW_COUNT(sw, bq_new_streams, 1);
+		DV_BQ_SW_COUNT(sw, bq_new_streams);
 		if (sw->ss && dv_bq_ss_stream(sw->ss, sw->stream, &sw->stream_id)) {
 			*res = (struct dv_bq_storage_result){.outcome = DV_BQS_RETRY};
 			snprintf(res->message, sizeof(res->message),
@@ -281,14 +281,14 @@ static void dv_bq_sw_recovered(struct dv_bq_sw *sw, struct dv_bq_req *q)
 			stored++;
 			break;
 		case DV_BQ_SS_MAY_REPEAT:
-			DV_BQ_SW_COUNT(sw, bq_may_repeat, 1);
+			DV_BQ_SW_COUNT(sw, bq_may_repeat);
 			break;
 		default:
 			break;
 		}
 	}
 	if (stored) {
-		DV_BQ_SW_COUNT(sw, bq_already_exists, 1);
+		DV_BQ_SW_COUNT(sw, bq_already_exists);
 		sw->found_stored += stored;
 	}
 }
@@ -399,7 +399,7 @@ static void dv_bq_sw_answer(struct dv_bq_sw *sw, struct dv_bq_req *q,
 
 	switch (res->outcome) {
 	case DV_BQS_ALREADY_EXISTS:
-		DV_BQ_SW_COUNT(sw, bq_already_exists, 1);
+		DV_BQ_SW_COUNT(sw, bq_already_exists);
 		if (!sw->nunsure)
 			dv_bq_logf(sw->log, DV_BQ_WARN,
 				   "offset %" PRId64 " of %s was stored before, though no request "
@@ -407,7 +407,7 @@ static void dv_bq_sw_answer(struct dv_bq_sw *sw, struct dv_bq_req *q,
 				   sw->next, sw->stream, res->message);
 		/* fall through */
 	case DV_BQS_OK:
-		DV_BQ_SW_COUNT(sw, bq_appends, 1);
+		DV_BQ_SW_COUNT(sw, bq_appends);
 		dv_bq_sw_stored(sw, q);
 		return;
 	case DV_BQS_ROW_ERRORS:

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "guarded.h"
+#include "rfc9001.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,15 +30,6 @@
 #include "../../lib/dv_quic.c" /* first: it sets OPENSSL_API_COMPAT */
 
 #include <openssl/crypto.h>
-
-static uint32_t unhex(const char *hex, uint8_t *out)
-{
-	uint32_t n = 0;
-
-	for (; hex[0] && hex[1]; hex += 2)
-		out[n++] = (uint8_t)strtoul((char[]){hex[0], hex[1], 0}, NULL, 16);
-	return n;
-}
 
 /* RFC 9001 A.1: the client's Initial keys for the DCID 0x8394c8f03e515708. */
 static const char a1_dcid[] = "8394c8f03e515708";
@@ -84,16 +76,6 @@ static const char a2_packet[] = "c000000001088394c8f03e5157080000449e7b9aec34d1b
 				"056df31bd267b6b90a079831aaf579be0a39013137aac6d404f518cfd4684064"
 				"7e78bfe706ca4cf5e9c5453e9f7cfd2b8b4c8d169a44e55c88d4a9a7f9474241"
 				"e221af44860018ab0856972e194cd934";
-
-/* A.2's ClientHello (the CRYPTO frame's data, 241 bytes). */
-static const char a2_hello[] =
-    "010000ed0303ebf8fa56f12939b9584a3896472ec40bb863cfd3e86804fe3a47f06a2b69484c"
-    "00000413011302010000c000000010000e00000b6578616d706c652e636f6dff01000100000a"
-    "00080006001d0017001800100007000504616c706e000500050100000000003300260024001d"
-    "00209370b2c9caa47fbabaf4559fedba753de171fa71f50f1ce15d43e994ec74d748002b0003"
-    "020304000d0010000e0403050306030203080408050806002d00020101001c00024001003900"
-    "320408ffffffffffffffff05048000ffff07048000ffff0801100104800075300901100f0883"
-    "94c8f03e51570806048000ffff";
 
 static struct dv_quic *q;
 

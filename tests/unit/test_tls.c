@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "guarded.h"
+#include "rfc9001.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,27 +26,9 @@
 
 #include "dv_tls.h"
 
-/* RFC 9001 A.2: the ClientHello (241 bytes: type 1, length 0xed). */
-static const char a2_hello[] =
-    "010000ed0303ebf8fa56f12939b9584a3896472ec40bb863cfd3e86804fe3a47f06a2b69484c"
-    "00000413011302010000c000000010000e00000b6578616d706c652e636f6dff01000100000a"
-    "00080006001d0017001800100007000504616c706e000500050100000000003300260024001d"
-    "00209370b2c9caa47fbabaf4559fedba753de171fa71f50f1ce15d43e994ec74d748002b0003"
-    "020304000d0010000e0403050306030203080408050806002d00020101001c00024001003900"
-    "320408ffffffffffffffff05048000ffff07048000ffff0801100104800075300901100f0883"
-    "94c8f03e51570806048000ffff";
 /* Where its SNI extension ends: header 4, version 2, random 32, session id
  * 1, suites 2+4, compression 1+1, extensions length 2, SNI 4+16. */
 #define A2_SNI_END 69
-
-static uint32_t unhex(const char *hex, uint8_t *out)
-{
-	uint32_t n = 0;
-
-	for (; hex[0] && hex[1]; hex += 2)
-		out[n++] = (uint8_t)strtoul((char[]){hex[0], hex[1], 0}, NULL, 16);
-	return n;
-}
 
 static void put16(uint8_t *b, uint32_t v)
 {
