@@ -50,8 +50,7 @@ too). Not compared, counted apart with the reason (`-v` names each row):
   capture lacks (tshark names none: tls_missing_ch_frag.pcap);
 - a value tshark read inside a packet the row's flow carries and the
   program does not open (CAPWAP, Teredo: the same test as community_id's
-  "another header");
-- a source not read yet (SOURCES_NOT_READ below).
+  "another header").
 
 tshark's post-dissector hashes the last addresses and the last transport
 ports it saw, which is not always the flow the row is about. A differing ID
@@ -121,12 +120,15 @@ def first_frames(capture):
     return exp.first, exp.key_frames, extra
 
 
-def tshark_fields(capture, extra, fields):
-    """{frame number: [values of each field]} from tshark with the communityid
-    post-dissector on (last occurrence: the innermost header's)."""
-    cmd = ["tshark", "-n", "-r", capture, "--enable-protocol", "communityid", "-T", "fields",
-           "-E", "separator=/t", "-E", "occurrence=l"] + expect_tshark.TSHARK_OPTS + extra
-    cmd += ["-e", "frame.number"]
+def tshark_fields(capture, extra, fields, occurrence="l", communityid=True):
+    """{frame number: [values of each field]} from tshark, by default with the
+    communityid post-dissector on and the last occurrence (the innermost
+    header's)."""
+    cmd = ["tshark", "-n", "-r", capture]
+    if communityid:
+        cmd += ["--enable-protocol", "communityid"]
+    cmd += ["-T", "fields", "-E", "separator=/t", "-E", "occurrence=" + occurrence]
+    cmd += expect_tshark.TSHARK_OPTS + extra + ["-e", "frame.number"]
     for f in fields:
         cmd += ["-e", f]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -147,27 +149,12 @@ CTX_FIELDS = ["frame.time_epoch", "frame.protocols", "dns.qry.name", "dns.flags.
               "dns.flags.rcode", "tls.handshake.extensions_server_name", "http.host",
               "http.request.version", "dns.count.queries", "quic.version"]
 DNS_PORTS = (53, 5353, 5355)
-# Sources of server_name the program does not read yet: rows whose value
-# comes from one are counted apart, not compared.
-SOURCES_NOT_READ = set()
 
 
 def ctx_frames(capture, extra):
     """{frame number: CTX_FIELDS values}, the first occurrence of each."""
-    cmd = ["tshark", "-n", "-r", capture, "-T", "fields", "-E", "separator=/t",
-           "-E", "occurrence=f"] + expect_tshark.TSHARK_OPTS + extra + ["-e", "frame.number"]
-    for f in CTX_FIELDS:
-        cmd += ["-e", f]
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       universal_newlines=True, check=False)
-    if p.returncode != 0:
-        raise RuntimeError("tshark failed on %s: %s" % (capture, p.stderr.strip()))
-    out = {}
-    for line in p.stdout.splitlines():
-        cols = line.split("\t")
-        cols += [""] * (len(CTX_FIELDS) + 1 - len(cols))
-        out[int(cols[0])] = dict(zip(CTX_FIELDS, cols[1:]))
-    return out
+    return {n: dict(zip(CTX_FIELDS, v)) for n, v in
+            tshark_fields(capture, extra, CTX_FIELDS, "f", communityid=False).items()}
 
 
 def iso_epoch(text):
@@ -252,8 +239,6 @@ def check_ctx(name, rows, frames_of, fields, ids, verbose, counts, said):
             elif col != "server_name" and w is not None and \
                     r["src_port"] not in DNS_PORTS and r["dst_port"] not in DNS_PORTS:
                 why = "DNS on ports %d/%d" % (r["src_port"], r["dst_port"])
-            elif src in SOURCES_NOT_READ:
-                why = "%s not read yet" % src
             elif src in ("http", "http-odd") and r["ip_protocol"] == 17:
                 why = "HTTP over UDP (SSDP): server_name reads HTTP/1.x on TCP"
             elif src == "quic-other" and got != w:
@@ -423,8 +408,7 @@ def main():
         print("%s: flows checked=%d matched=%d mismatched=%d (with a value in tshark: %d; "
               "not compared: %d)" % (col, c["checked"], c["matched"], c["checked"] - c["matched"],
                                      c["with_value"], c["apart"]))
-    if total["checked"] == 0 or any(total[c]["with_value"] == 0 for c in CTX_COLS
-                                    if c != "server_name" or "tls" not in SOURCES_NOT_READ):
+    if total["checked"] == 0 or any(total[c]["with_value"] == 0 for c in CTX_COLS):
         print("flow_context: FAIL: nothing compared")
         return 1
     return 1 if n_bad else 0
