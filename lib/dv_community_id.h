@@ -25,24 +25,17 @@
 /* "1:" + 28 base64 characters of a 20-byte digest + NUL. */
 #define DV_COMMUNITY_ID_SIZE 31
 
-typedef struct evp_md_st EVP_MD;
-typedef struct evp_md_ctx_st EVP_MD_CTX;
-
 /*
- * How rows get their ID: built once by the program; its settings are
- * read-only afterwards, its digest context is used by one thread (the row
- * writer's) at a time.
+ * How rows get their ID: built once by the program, read-only afterwards
+ * (any thread may format rows with it).
  */
 struct dv_community_cfg {
-	uint16_t seed;	 /* --community-id-seed */
-	uint8_t off;	 /* 1: no ID, the column is NULL (--flow-context off) */
-	EVP_MD *sha1;	 /* fetched once: looked up per call it costs a third more */
-	EVP_MD_CTX *ctx; /* reused for every ID (OpenSSL still allocates its SHA-1
-			  * state at each init: one small malloc a row) */
+	uint16_t seed; /* --community-id-seed */
+	uint8_t off;   /* 1: no ID, the column is NULL (--flow-context off) */
 };
 
-/* Fill cfg; on: 0 for --flow-context off. Returns 0, or -ENOMEM with a
- * one-line reason in err when OpenSSL has no SHA-1. */
+/* Fill cfg; on: 0 for --flow-context off. Returns 0 (err, errlen: for a
+ * reason, should a configuration ever fail). */
 int dv_community_cfg_init(struct dv_community_cfg *cfg, uint16_t seed, int on, char *err,
 			  size_t errlen);
 

@@ -238,12 +238,22 @@ struct dv_flow_list {
 /*
  * The flow-context store: the server name, DNS question and response code
  * of flows that have them, so that a record of a flow without them does
- * not grow. Slots are found by the flow's record position: its home slot
- * (a hash of the position) and the DV_CTX_PROBE - 1 after it; a flow
- * finding all of them taken keeps no context (counted). The keys are an
- * array of their own so that a probe reads one or two cache lines.
+ * not grow. A flow finds its slot through a small open-addressed index
+ * keyed by its record position: the home entry (a hash of the position)
+ * and the DV_CTX_PROBE - 1 after it, 8 bytes each, so a probe reads one or
+ * two cache lines; a flow finding all of them taken keeps no context
+ * (counted). The slots (520 bytes each) are handed out densely: a freed
+ * slot is taken again first, then the lowest never used, so the store's
+ * pages are touched only as far as the most flows with context at once
+ * (slots placed by hash touched, and with the lazy memory of --read
+ * zeroed, every page of the store: 34 MB for the default table).
  */
 #define DV_CTX_PROBE 8
+
+struct dv_flow_ctx_ent {
+	uint32_t key;  /* record position + 1 of the entry's flow, 0 free */
+	uint32_t slot; /* its slot in the store */
+};
 
 struct dv_flow_ctx_slot {
 	uint8_t has; /* DV_EXPORT_CTX_* */
@@ -256,11 +266,14 @@ struct dv_flow_ctx_slot {
 };
 
 struct dv_flow_table {
-	struct dv_flow_rec *recs; /* capacity records */
-	struct dv_flow_tun *tun;  /* capacity, beside recs; NULL without tunnels */
-	uint32_t *ctx_key;	  /* ctx_slots: record position + 1 of the slot's flow, 0 free */
+	struct dv_flow_rec *recs;	/* capacity records */
+	struct dv_flow_tun *tun;	/* capacity, beside recs; NULL without tunnels */
+	struct dv_flow_ctx_ent *ctx_ix; /* ctx_slots: the store's index */
 	struct dv_flow_ctx_slot *ctx;	/* ctx_slots; NULL without flow context */
+	uint32_t *ctx_free;		/* ctx_slots: slots freed, a stack of ctx_n_free */
 	uint32_t ctx_slots;		/* a power of two */
+	uint32_t ctx_n_free;
+	uint32_t ctx_never;		/* slots [ctx_never, ctx_slots) never used yet */
 	struct dv_flow_bucket *buckets; /* the index */
 	uint32_t *free_pos;		/* stack of released positions: fresh - count of them */
 	uint32_t fresh;			/* positions below were handed out at least once */
@@ -695,24 +708,41 @@ static inline uint32_t dv_ctx_home(const struct dv_flow_table *t, uint32_t pos)
 	return (uint32_t)(((uint64_t)pos * 0x9e3779b97f4a7c15ULL) >> 32) & (t->ctx_slots - 1);
 }
 
+/* A packet with context for the flow at record cand: its index entries
+ * will be read when the packet is accounted (a stage-2 prefetch). */
+static __rte_always_inline void dv_ctx_prefetch(const struct dv_flow_table *t,
+						const struct dv_pkt *p, uint32_t cand)
+{
+	if (unlikely(p->tun & DV_PKT_T_CTX) && cand != DV_FLOW_NIL && t->ctx_ix != NULL)
+		rte_prefetch0(&t->ctx_ix[dv_ctx_home(t, cand)]);
+}
+
 /* Flow i's slot, or NULL; with `make`, a free one is taken if it has none. */
 static struct dv_flow_ctx_slot *dv_ctx_slot(struct dv_flow_table *t, uint32_t i, int make)
 {
-	uint32_t h = dv_ctx_home(t, i), free_at = UINT32_MAX;
+	uint32_t h = dv_ctx_home(t, i), free_at = UINT32_MAX, slot;
 
 	for (uint32_t k = 0; k < DV_CTX_PROBE; k++) {
-		uint32_t s = (h + k) & (t->ctx_slots - 1);
+		struct dv_flow_ctx_ent *e = &t->ctx_ix[(h + k) & (t->ctx_slots - 1)];
 
-		if (t->ctx_key[s] == i + 1)
-			return &t->ctx[s];
-		if (t->ctx_key[s] == 0 && free_at == UINT32_MAX)
-			free_at = s;
+		if (e->key == i + 1)
+			return &t->ctx[e->slot];
+		if (e->key == 0 && free_at == UINT32_MAX)
+			free_at = (h + k) & (t->ctx_slots - 1);
 	}
 	if (!make || free_at == UINT32_MAX)
 		return NULL;
-	t->ctx_key[free_at] = i + 1;
-	memset(&t->ctx[free_at], 0, offsetof(struct dv_flow_ctx_slot, sn));
-	return &t->ctx[free_at];
+	/* Never short: the index holds as many entries as the store slots. */
+	if (t->ctx_n_free > 0)
+		slot = t->ctx_free[--t->ctx_n_free];
+	else if (t->ctx_never < t->ctx_slots)
+		slot = t->ctx_never++;
+	else
+		return NULL;
+	t->ctx_ix[free_at].key = i + 1;
+	t->ctx_ix[free_at].slot = slot;
+	memset(&t->ctx[slot], 0, offsetof(struct dv_flow_ctx_slot, sn));
+	return &t->ctx[slot];
 }
 
 /* Flow i ends: its slot is free again. */
@@ -721,10 +751,11 @@ static void dv_ctx_release(struct dv_flow_table *t, uint32_t i)
 	uint32_t h = dv_ctx_home(t, i);
 
 	for (uint32_t k = 0; k < DV_CTX_PROBE; k++) {
-		uint32_t s = (h + k) & (t->ctx_slots - 1);
+		struct dv_flow_ctx_ent *e = &t->ctx_ix[(h + k) & (t->ctx_slots - 1)];
 
-		if (t->ctx_key[s] == i + 1) {
-			t->ctx_key[s] = 0;
+		if (e->key == i + 1) {
+			e->key = 0;
+			t->ctx_free[t->ctx_n_free++] = e->slot;
 			return;
 		}
 	}
@@ -1328,7 +1359,12 @@ static __rte_always_inline void dv_flow_update_chunk(struct dv_flow_table *t, st
 	uint32_t i;
 
 #define S1(x) dv_stage_hash(t, &pkts[x], &keys[x], &v4[x], &h[x], &side[x], tunnels)
-#define S2(x) (cand[x] = dv_stage_match(t, &keys[x], h[x]))
+#define S2(x)                                                                                      \
+	do {                                                                                       \
+		cand[x] = dv_stage_match(t, &keys[x], h[x]);                                       \
+		if (tunnels && ctx != NULL)                                                        \
+			dv_ctx_prefetch(t, &pkts[x], cand[x]);                                     \
+	} while (0)
 #define S3(x)                                                                                      \
 	dv_flow_account(t, &pkts[x], tunnels ? tun : NULL, tunnels ? ctx : NULL, x, &keys[x],      \
 			v4[x], h[x], side[x], cand[x], out)
@@ -1557,14 +1593,17 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	if (cfg->ctx_slots > 0) {
 		t->ctx_slots =
 		    (uint32_t)rte_align32pow2(RTE_MAX(cfg->ctx_slots, (uint32_t)DV_CTX_PROBE));
-		t->ctx_key = dv_flow_alloc(t, "dv_flow_ctx_key", (size_t)t->ctx_slots * 4,
-					   cfg->socket_id, 1);
+		t->ctx_ix =
+		    dv_flow_alloc(t, "dv_flow_ctx_index", (size_t)t->ctx_slots * sizeof(*t->ctx_ix),
+				  cfg->socket_id, 1);
 		t->ctx = dv_flow_alloc(t, "dv_flow_ctx", (size_t)t->ctx_slots * sizeof(*t->ctx),
-				       cfg->socket_id, 1);
+				       cfg->socket_id, 0);
+		t->ctx_free = dv_flow_alloc(t, "dv_flow_ctx_free", (size_t)t->ctx_slots * 4,
+					    cfg->socket_id, 0);
 	}
 	if (t->recs == NULL || t->buckets == NULL || t->free_pos == NULL ||
 	    (cfg->tunnels && t->tun == NULL) ||
-	    (cfg->ctx_slots > 0 && (t->ctx == NULL || t->ctx_key == NULL))) {
+	    (cfg->ctx_slots > 0 && (t->ctx == NULL || t->ctx_ix == NULL || t->ctx_free == NULL))) {
 		snprintf(err, errlen, "flow table %s: out of DPDK memory for %u flows (%zu MB)",
 			 cfg->name, cfg->capacity,
 			 (rec_bytes + index_bytes + (size_t)cfg->capacity * 4) >> 20);
@@ -1604,7 +1643,8 @@ void dv_flow_table_free(struct dv_flow_table *t)
 	if (t == NULL)
 		return;
 	dv_frag_cache_free(t->frag);
-	dv_flow_release(t, t->ctx_key, (size_t)t->ctx_slots * 4);
+	dv_flow_release(t, t->ctx_ix, (size_t)t->ctx_slots * sizeof(*t->ctx_ix));
+	dv_flow_release(t, t->ctx_free, (size_t)t->ctx_slots * 4);
 	dv_flow_release(t, t->ctx, (size_t)t->ctx_slots * sizeof(*t->ctx));
 	dv_flow_release(t, t->free_pos, (size_t)t->capacity * sizeof(uint32_t));
 	dv_flow_release(t, t->tun, (size_t)t->capacity * sizeof(*t->tun));
@@ -1737,5 +1777,6 @@ size_t dv_flow_ctx_bytes(uint32_t ctx_slots)
 {
 	uint64_t n = ctx_slots ? rte_align32pow2(RTE_MAX(ctx_slots, (uint32_t)DV_CTX_PROBE)) : 0;
 
-	return (size_t)n * (sizeof(struct dv_flow_ctx_slot) + sizeof(uint32_t));
+	return (size_t)n * (sizeof(struct dv_flow_ctx_slot) + sizeof(struct dv_flow_ctx_ent) +
+			    sizeof(uint32_t));
 }

@@ -25,6 +25,7 @@
 
 #define DNS_FLAGS_END 4 /* ID and flags: QR and RCODE are read from these */
 #define TCP_SYN	      0x02
+#define TCP_ACK	      0x10
 
 /* One direction of a flow seen with candidates: its hash, and when it was
  * last seen (LOOK_SHIFT units) << 3 | the reads so far. */
@@ -146,8 +147,9 @@ static int look_ok(struct dv_parse_ctx *pc, const struct dv_pkt *p)
 	return 1;
 }
 
-/* A SYN starts a connection on ports that may have carried an earlier
- * one: its directions are looked at afresh. */
+/* A client's SYN (no ACK) starts a connection on ports that may have
+ * carried an earlier one: its direction is looked at afresh. The server's
+ * direction keeps its count: nothing it sends names the server. */
 static void look_forget(struct dv_parse_ctx *pc, const struct dv_pkt *p)
 {
 	uint32_t h = dir_hash(p);
@@ -315,6 +317,9 @@ static int read_http(struct dv_parse_ctx *pc, const struct dv_pkt *p, const uint
 	if (len < 16 || (unsigned int)(b[0] - 'A') >= 26u || (unsigned int)(b[1] - 'A') >= 26u ||
 	    (unsigned int)(b[2] - 'A') >= 26u)
 		return 0;
+	/* A response (its status line) names no host: not a candidate. */
+	if (memcmp(b, "HTTP/", 5) == 0)
+		return 0;
 	pc->stats.candidates++;
 	if (!look_ok(pc, p))
 		return 0;
@@ -398,7 +403,7 @@ int dv_parse_ctx_read_any(struct dv_parse_ctx *pc, const struct dv_pkt *p, const
 	int rc = 0;
 
 	if (p->proto == DV_IPPROTO_TCP) {
-		if (unlikely(p->tcp_flags & TCP_SYN))
+		if (unlikely((p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN))
 			look_forget(pc, p);
 		if (len == 0)
 			return 0;

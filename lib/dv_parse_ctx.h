@@ -122,16 +122,23 @@ static inline int dv_parse_ctx_read(struct dv_parse_ctx *pc, const struct dv_pkt
 
 	if (p->proto == DV_IPPROTO_TCP) {
 		if (len == 0) {
-			if (!(p->tcp_flags & 0x02)) /* a SYN restarts its direction's count */
+			/* A client's SYN restarts its direction's count (only a
+			 * client sends what names a server: a SYN-ACK need not). */
+			if ((p->tcp_flags & 0x12) != 0x02)
 				return 0;
 		} else if (((const struct dv_parse_ctx_head *)(const void *)pc)->n_reasm == 0 &&
 			   b[0] != 0x16 && (unsigned int)(b[0] - 'A') >= 26u &&
 			   !dv_pctx_dns_port(p->sport) && !dv_pctx_dns_port(p->dport)) {
 			return 0;
 		}
-	} else if (p->proto != DV_IPPROTO_UDP || len == 0 ||
-		   ((b[0] & 0xf0) != 0xc0 && !dv_pctx_dns_port(p->sport) &&
-		    !dv_pctx_dns_port(p->dport))) {
+	} else if (p->proto != DV_IPPROTO_UDP || len == 0) {
+		return 0;
+	} else if (dv_pctx_dns_port(p->sport) || dv_pctx_dns_port(p->dport)) {
+		/* A query without a question (flags, then QDCOUNT at 4) says
+		 * nothing: no call. */
+		if (len < 4 || (!(b[2] & 0x80) && (len < 12 || (b[4] | b[5]) == 0)))
+			return 0;
+	} else if ((b[0] & 0xf0) != 0xc0) { /* not a QUIC long header */
 		return 0;
 	}
 	return dv_parse_ctx_read_any(pc, p, data, pl, out);

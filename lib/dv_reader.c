@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,8 @@ int dv_dlt_to_linktype(int dlt)
  * default 4 KB buffer every 50 small records cost a read() and the copies
  * out of a buffer refilled under them. "-" (standard input) and a file
  * fopen() cannot open go to libpcap as they are, so errors read the same.
+ * Only the reading thread uses the stream: stdio's lock, which fread takes
+ * and drops twice a record (header, then data), is left out.
  */
 static pcap_t *open_capture(const char *path, char **iobuf, char *perr)
 {
@@ -68,6 +71,7 @@ static pcap_t *open_capture(const char *path, char **iobuf, char *perr)
 	*iobuf = NULL;
 	if (strcmp(path, "-") != 0 && (*iobuf = malloc(DV_READER_IOBUF)) != NULL &&
 	    (f = fopen(path, "rb")) != NULL && setvbuf(f, *iobuf, _IOFBF, DV_READER_IOBUF) == 0) {
+		(void)__fsetlocking(f, FSETLOCKING_BYCALLER);
 		p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, perr);
 		if (p == NULL) { /* libpcap closed f */
 			free(*iobuf);

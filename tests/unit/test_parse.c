@@ -2213,18 +2213,20 @@ static void test_ctx_reasm_store_full(void **state)
 }
 
 /* A ClientHello is read DV_PCTX_LOOKS times per direction, then no more
- * until the direction starts again (a SYN, or a gap of the idle timeout). */
+ * until the direction starts again (a client's SYN, or a gap of the idle
+ * timeout). */
 static void test_ctx_look_limit(void **state)
 {
 	static uint8_t hello[512];
 	uint32_t n = client_hello(hello, "look.example", 10);
 	struct dv_parse_ctx *pc = dv_parse_ctx_create(120000000000ULL);
 	struct dv_pkt_ctx c;
-	struct frame f, syn;
+	struct frame f, syn, synack;
 
 	(void)state;
 	tcp_frame(&f, 0, 40000, 1, 0x18, hello, n, 0);
 	tcp_frame(&syn, 0, 40000, 1, 0x02, NULL, 0, 0);
+	tcp_frame(&synack, 0, 40000, 1, 0x12, NULL, 0, 0);
 	for (int i = 0; i < DV_PCTX_LOOKS; i++)
 		assert_int_equal(read_ctx(pc, &f, 1000000000ULL, &c), 1);
 	assert_int_equal(read_ctx(pc, &f, 2000000000ULL, &c), 0);
@@ -2233,6 +2235,9 @@ static void test_ctx_look_limit(void **state)
 	for (int i = 1; i < DV_PCTX_LOOKS; i++)
 		assert_int_equal(read_ctx(pc, &f, 5000000000ULL, &c), 1);
 	assert_int_equal(read_ctx(pc, &f, 6000000000ULL, &c), 0);
+	/* A SYN-ACK is a server's: it starts nothing. */
+	assert_int_equal(read_ctx(pc, &synack, 7000000000ULL, &c), 0);
+	assert_int_equal(read_ctx(pc, &f, 8000000000ULL, &c), 0);
 	/* Silent for the idle timeout: a new flow on the same ports. */
 	assert_int_equal(read_ctx(pc, &f, 130000000000ULL, &c), 1);
 	assert_string_equal(c.text, "look.example");
