@@ -25,6 +25,17 @@
  * DV_TLS_NEED_MAX. The name buffers are heap blocks of exactly cap bytes
  * (DV_CTX_NAME_MAX, and a small cap taken from the input), so ASan sees a
  * write past cap as it sees a read past the payload.
+ *
+ * Then the packet path's own reading (lib/dv_parse_ctx.h, what the --read
+ * reader and a live worker do): dv_parse_rx_payload() gives the status
+ * dv_parse() gave and payload bounds inside the frame, and
+ * dv_parse_ctx_read() on them returns 0 or 1; a context it gives is of a
+ * known kind, its text a printable name of the length it says, its ring
+ * elements what dv_pkt_ctx_elems() says. One reading context serves every
+ * input; each input's time is a gap later than the last one's, so every
+ * direction is looked at afresh and a ClientHello kept waiting by an
+ * earlier input is let go (the 'next segment' of a kept ClientHello is
+ * then the same frame again, a moment later).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +45,7 @@
 #include "dv_dns.h"
 #include "dv_http.h"
 #include "dv_parse.h"
+#include "dv_parse_ctx.h"
 #include "dv_quic.h"
 #include "dv_tls.h"
 #include "fuzz_common.h"
@@ -181,8 +193,9 @@ static uint32_t payload_off(const uint8_t *b, uint32_t len, int linktype)
 	return off <= len ? ip_payload(b, len, off) : 0;
 }
 
-/* A name a reader gave: NUL within cap, printable, escapes well formed. */
-static void check_name(const char *who, const char *out, uint32_t cap)
+/* A name a reader gave: NUL within cap, printable, escapes well formed
+ * (a DNS name also escapes a '.' inside a label: dv_dns.h). */
+static void check_name_as(const char *who, const char *out, uint32_t cap, int dns)
 {
 	size_t n = strnlen(out, cap);
 
@@ -194,7 +207,7 @@ static void check_name(const char *who, const char *out, uint32_t cap)
 		if (c != '\\')
 			continue;
 		dv_fuzz_check(i + 1 < n, "%s: name ends in a lone '\\'", who);
-		if (out[i + 1] == '\\') {
+		if (out[i + 1] == '\\' || (dns && out[i + 1] == '.')) {
 			i++;
 			continue;
 		}
@@ -208,7 +221,62 @@ static void check_name(const char *who, const char *out, uint32_t cap)
 	}
 }
 
+static void check_name(const char *who, const char *out, uint32_t cap)
+{
+	check_name_as(who, out, cap, 0);
+}
+
 static struct dv_quic *quic;
+static struct dv_parse_ctx *pctx;
+
+#define PCTX_GAP_NS 1000000000ULL
+
+/* The frame through the packet path's context reading (see the top). */
+static void check_pctx(const uint8_t *frame, uint32_t len, int linktype,
+		       const struct dv_decap_cfg *dc, enum dv_parse_status st)
+{
+	static uint64_t now = PCTX_GAP_NS;
+	struct dv_pkt_ctx *c = malloc(sizeof(*c));
+	struct dv_payload pl;
+	struct dv_pkt_tun tun;
+	struct dv_pkt p;
+	enum dv_parse_status st_pl;
+
+	dv_fuzz_check(c != NULL, "out of memory");
+	st_pl = dv_parse_rx_payload(frame, len, linktype, dc, &p, &tun, &pl);
+	dv_fuzz_check(st_pl == st || (st == DV_PARSE_OK && st_pl == DV_PARSE_TUNNEL),
+		      "dv_parse_rx_payload %d, dv_parse %d", st_pl, st);
+	if (st_pl != DV_PARSE_OK && st_pl != DV_PARSE_TUNNEL) {
+		free(c);
+		return;
+	}
+	dv_fuzz_check(pl.off <= pl.end && pl.end <= len && pl.l4 <= pl.off,
+		      "payload [%u, %u) (transport at %u) of a %u-byte frame", pl.off, pl.end,
+		      pl.l4, len);
+	now += 2 * PCTX_GAP_NS;
+	for (int pass = 0; pass < 2; pass++) { /* the frame, then again 1 ms later */
+		int rc;
+
+		p.ts_ns = now + (uint64_t)pass * 1000000ULL;
+		memset(c, 0xa5, sizeof(*c));
+		rc = dv_parse_ctx_read(pctx, &p, frame, &pl, c);
+		dv_fuzz_check(rc == 0 || rc == 1, "dv_parse_ctx_read %d", rc);
+		if (rc == 0)
+			continue;
+		dv_fuzz_check(c->kind == DV_PCTX_SERVER_NAME || c->kind == DV_PCTX_DNS,
+			      "context kind %u", c->kind);
+		dv_fuzz_check(c->len < DV_CTX_NAME_MAX && c->text[c->len] == '\0' &&
+				  strlen(c->text) == c->len,
+			      "context text of %u characters", c->len);
+		if (c->flags & DV_PCTX_F_NAME)
+			check_name_as("packet context", c->text, DV_CTX_NAME_MAX,
+				      c->kind == DV_PCTX_DNS);
+		dv_fuzz_check(c->n_el == dv_pkt_ctx_elems(c) && c->n_el >= 1 &&
+				  c->n_el <= DV_PCTX_MAX_EL,
+			      "context of %u elements", c->n_el);
+	}
+	free(c);
+}
 
 /* The payload readers on b[0..len), names into a heap block of cap bytes. */
 static void check_ctx_cap(const uint8_t *b, uint32_t len, uint32_t cap)
@@ -249,6 +317,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	quic = dv_quic_create();
 	dv_fuzz_check(quic != NULL, "dv_quic_create failed");
+	pctx = dv_parse_ctx_create(PCTX_GAP_NS);
+	dv_fuzz_check(pctx != NULL, "dv_parse_ctx_create failed");
 	return 0;
 }
 
@@ -319,6 +389,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (off != 0) /* frame is an exact-length block: so is its tail */
 			check_ctx(frame + off, len - off);
 	}
+	check_pctx(frame, len, linktype, dc, st);
 	free(frame);
 	return 0;
 }
