@@ -164,6 +164,14 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 		t->decap_depth += w->stats.decap_depth;
 		t->ring_waits += w->stats.ring_waits;
 		t->handoff_waits += w->stats.handoff_waits;
+		t->ctx_flows += fs->ctx_flows;
+		t->ctx_store_full += fs->ctx_full;
+		t->ctx_export_lost += fs->ctx_lost;
+		t->ctx_handoff_lost += w->handoff.ctx_lost;
+		if (w->cfg.pctx) {
+			t->ctx_found += dv_parse_ctx_stats(w->cfg.pctx)->found;
+			t->ctx_reasm_full += dv_parse_ctx_stats(w->cfg.pctx)->reasm_full;
+		}
 		t->flows_created += fs->created;
 		t->flows_exported += w->stats.exported;
 		t->flows_evicted += fs->evicted;
@@ -176,6 +184,11 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 		if (c->pools && c->pools[i])
 			t->mbufs_in_use += rte_mempool_in_use_count(c->pools[i]);
 	}
+	if (c->pctx) {
+		t->ctx_found += dv_parse_ctx_stats(c->pctx)->found;
+		t->ctx_reasm_full += dv_parse_ctx_stats(c->pctx)->reasm_full;
+	}
+	t->ctx_handoff_lost += c->read_ctx_lost;
 	port_totals(c, t);
 	t->rows = c->records;
 	if (ps) {
@@ -197,6 +210,18 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 	}
 }
 
+/* What flow context did, for the stats lines; "" with --flow-context off. */
+static const char *ctx_part(const struct dv_control *c, const struct dv_totals *t, char *buf,
+			    size_t len)
+{
+	if (!c->flow_context)
+		return "";
+	snprintf(buf, len, " ctx_found=%" PRIu64 " ctx_flows=%" PRIu64 " ctx_dropped=%" PRIu64,
+		 t->ctx_found, t->ctx_flows,
+		 t->ctx_store_full + t->ctx_export_lost + t->ctx_handoff_lost + t->ctx_reasm_full);
+	return buf;
+}
+
 /* What the Storage Write API's stream did, for the stats lines; "" when
  * the primary sink writes no stream (insertAll, file). */
 static const char *stream_part(const struct dv_totals *t, char *buf, size_t len)
@@ -214,7 +239,7 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 {
 	struct dv_totals t;
 	uint64_t now = dv_monotonic_ns();
-	char sp[160];
+	char sp[160], cp[96];
 	double secs;
 
 	dv_control_totals(c, &t);
@@ -228,35 +253,35 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 			" dead_lettered=%" PRIu64 " dropped=%" PRIu64 " imissed=%" PRIu64
 			" rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64 " tunnelled=%" PRIu64
 			" decap_depth=%" PRIu64 " bad_tunnel=%" PRIu64 " bad_length=%" PRIu64
-			"%s%s\n",
+			"%s%s%s\n",
 			secs, t.rx_packets, t.rx_bytes, t.ip_packets, t.non_ip, t.malformed,
 			t.flows_created, t.flows_evicted, t.rows, t.rows_recovered,
 			t.rows_delivered, t.rows_pending, t.rows_spooled, t.rows_dead,
 			t.rows_dropped, t.imissed, t.rx_nombuf, t.ring_waits, t.tunnelled,
-			t.decap_depth, t.bad_tunnel, t.bad_length, stream_part(&t, sp, sizeof(sp)),
-			t.unverified ? " table_unverified=1" : "");
+			t.decap_depth, t.bad_tunnel, t.bad_length, ctx_part(c, &t, cp, sizeof(cp)),
+			stream_part(&t, sp, sizeof(sp)), t.unverified ? " table_unverified=1" : "");
 		fflush(f);
 		return;
 	}
 	secs = c->prev_ns ? (double)(now - c->prev_ns) / 1e9 : (double)(now - c->start_ns) / 1e9;
 	if (secs <= 0)
 		secs = 1e-9;
-	fprintf(f,
-		"dpdk-devourer: rx %.0f pps %.0f bps | packets=%" PRIu64 " malformed=%" PRIu64
-		" non_ip=%" PRIu64 " tunnelled=%" PRIu64 " decap_depth=%" PRIu64
-		" bad_tunnel=%" PRIu64 " | flows active=%" PRIu64 " created=%" PRIu64
-		" exported=%" PRIu64 " evicted=%" PRIu64 " table_full=%" PRIu64
-		" | imissed=%" PRIu64 " rx_nombuf=%" PRIu64 " ring_waits=%" PRIu64
-		" | rows=%" PRIu64 " recovered=%" PRIu64 " delivered=%" PRIu64 " pending=%" PRIu64
-		" spooled=%" PRIu64 " dead_lettered=%" PRIu64 " dropped=%" PRIu64
-		" requests=%" PRIu64 " request_errors=%" PRIu64 "%s%s\n",
-		(double)(t.rx_packets - c->prev_packets) / secs,
-		(double)(t.rx_bytes - c->prev_bytes) * 8 / secs, t.rx_packets, t.malformed,
-		t.non_ip, t.tunnelled, t.decap_depth, t.bad_tunnel, t.flows_active, t.flows_created,
-		t.flows_exported, t.flows_evicted, t.table_full, t.imissed, t.rx_nombuf,
-		t.ring_waits, t.rows, t.rows_recovered, t.rows_delivered, t.rows_pending,
-		t.rows_spooled, t.rows_dead, t.rows_dropped, t.requests, t.request_errors,
-		stream_part(&t, sp, sizeof(sp)), t.unverified ? " table_unverified=1" : "");
+	fprintf(
+	    f,
+	    "dpdk-devourer: rx %.0f pps %.0f bps | packets=%" PRIu64 " malformed=%" PRIu64
+	    " non_ip=%" PRIu64 " tunnelled=%" PRIu64 " decap_depth=%" PRIu64 " bad_tunnel=%" PRIu64
+	    " | flows active=%" PRIu64 " created=%" PRIu64 " exported=%" PRIu64 " evicted=%" PRIu64
+	    " table_full=%" PRIu64 " | imissed=%" PRIu64 " rx_nombuf=%" PRIu64
+	    " ring_waits=%" PRIu64 " | rows=%" PRIu64 " recovered=%" PRIu64 " delivered=%" PRIu64
+	    " pending=%" PRIu64 " spooled=%" PRIu64 " dead_lettered=%" PRIu64 " dropped=%" PRIu64
+	    " requests=%" PRIu64 " request_errors=%" PRIu64 "%s%s%s\n",
+	    (double)(t.rx_packets - c->prev_packets) / secs,
+	    (double)(t.rx_bytes - c->prev_bytes) * 8 / secs, t.rx_packets, t.malformed, t.non_ip,
+	    t.tunnelled, t.decap_depth, t.bad_tunnel, t.flows_active, t.flows_created,
+	    t.flows_exported, t.flows_evicted, t.table_full, t.imissed, t.rx_nombuf, t.ring_waits,
+	    t.rows, t.rows_recovered, t.rows_delivered, t.rows_pending, t.rows_spooled, t.rows_dead,
+	    t.rows_dropped, t.requests, t.request_errors, ctx_part(c, &t, cp, sizeof(cp)),
+	    stream_part(&t, sp, sizeof(sp)), t.unverified ? " table_unverified=1" : "");
 	fflush(f);
 	c->prev_packets = t.rx_packets;
 	c->prev_bytes = t.rx_bytes;
@@ -325,6 +350,12 @@ static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *d
 	ADD(d, "bq_already_exists", t.bq_already_exists);
 	ADD(d, "bq_new_streams", t.bq_new_streams);
 	ADD(d, "bq_may_repeat", t.bq_may_repeat);
+	ADD(d, "ctx_found", t.ctx_found);
+	ADD(d, "ctx_flows", t.ctx_flows);
+	ADD(d, "ctx_store_full", t.ctx_store_full);
+	ADD(d, "ctx_export_lost", t.ctx_export_lost);
+	ADD(d, "ctx_handoff_lost", t.ctx_handoff_lost);
+	ADD(d, "ctx_reasm_full", t.ctx_reasm_full);
 	return 0;
 }
 

@@ -38,7 +38,10 @@ struct dv_control {
 
 	/* --read input totals (the control lcore parses in --read mode) */
 	struct dv_reader_stats rd;
-	const struct dv_reader *cur; /* the file being read, its counts not yet in rd */
+	const struct dv_reader *cur;	 /* the file being read, its counts not yet in rd */
+	const struct dv_parse_ctx *pctx; /* --read: the reader's flow-context reading, or NULL */
+	uint64_t read_ctx_lost;		 /* --read: contexts the reader's hand-off left behind */
+	int flow_context;		 /* --flow-context on: the ctx_ counters are printed */
 
 	/* records and rows */
 	uint64_t records;     /* drained from the export rings */
@@ -74,6 +77,12 @@ struct dv_totals {
 	uint64_t imissed, rx_nombuf;
 	uint64_t flows_created, flows_active, flows_exported, flows_evicted, table_full;
 	uint64_t ring_waits, handoff_waits;
+	/* flow context (server_name, dns_query, dns_rcode): contexts read from
+	 * packets, flows that kept one, and contexts lost on the way (the
+	 * flows' store full, no room behind an export record or in a hand-off,
+	 * a ClientHello whose next segment could not be waited for) */
+	uint64_t ctx_found, ctx_flows, ctx_store_full, ctx_export_lost, ctx_handoff_lost,
+	    ctx_reasm_full;
 	/* fill levels now: export and input ring entries, mbufs out of their pools */
 	uint64_t export_ring_used, in_ring_used, mbufs_in_use;
 	uint64_t rows, rows_recovered, rows_delivered, rows_pending, rows_spooled, rows_dead,

@@ -426,8 +426,10 @@ static __rte_noinline int read_files(struct dv_app *app)
 			}
 			if ((++count & 1023) == 0) {
 				dv_control_drain(&app->ctl);
-				if ((count & 16383) == 0)
+				if ((count & 16383) == 0) {
+					app->ctl.read_ctx_lost = h.ctx_lost;
 					dv_control_poll(&app->ctl, dv_monotonic_ns());
+				}
 			}
 		}
 		if (rc < 0) {
@@ -442,6 +444,7 @@ static __rte_noinline int read_files(struct dv_app *app)
 	send_ticks(app, &h, clock);
 	for (uint32_t w = 0; w < nw; w++)
 		feed_stage(app, &h, w);
+	app->ctl.read_ctx_lost = h.ctx_lost;
 	return status;
 }
 
@@ -576,6 +579,8 @@ static void init_control(struct dv_app *app)
 	c->sensor = app->opt.sensor;
 	c->clock = &app->clock;
 	c->stat_interval_ns = app->opt.stat_interval_ns;
+	c->pctx = app->pctx;
+	c->flow_context = app->opt.flow_context;
 	c->start_ns = dv_monotonic_ns();
 	c->last_stat_ns = c->start_ns;
 	dv_control_telemetry_init(c);

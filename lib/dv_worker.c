@@ -63,6 +63,7 @@ void dv_handoff_init(struct dv_handoff *h, struct dv_pkt *pkts, struct rte_ring 
 	h->pkts = pkts;
 	h->rings = rings;
 	h->n_owners = n_owners;
+	h->ctx_lost = 0;
 	memset(h->n, 0, sizeof(h->n));
 }
 

@@ -104,7 +104,6 @@ struct dv_worker_stats {
 	uint64_t from_ring;	/* parsed packets taken from the input ring */
 	uint64_t ring_waits;	/* loops that found the export ring full */
 	uint64_t exported;	/* records put on the export ring */
-	uint64_t ctx_lost;	/* packet contexts dropped on the way to their owner */
 	uint64_t loops;
 };
 

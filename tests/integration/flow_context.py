@@ -70,6 +70,7 @@ import concurrent.futures
 import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -313,7 +314,8 @@ def other_header(r, fields):
 
 
 def new_counts():
-    counts = {"checked": 0, "matched": 0, "row_null": 0, "oracle_none": 0, "other": 0}
+    counts = {"checked": 0, "matched": 0, "row_null": 0, "oracle_none": 0, "other": 0,
+              "ctx_with_value": 0, "ctx_flows": 0, "ctx_counters_bad": 0}
     for col in CTX_COLS:
         counts[col] = {"checked": 0, "matched": 0, "with_value": 0, "apart": 0}
     return counts
@@ -334,6 +336,19 @@ def check_capture(work):
                                      "ipv6.src", "ipv6.dst"])
     rows = [json.loads(line) for line in out.splitlines() if line.strip()]
     check_ctx(name, rows, frames_of, ctx_frames(cap, extra), ids, verbose, counts, said)
+    # The final line's counters: every flow whose rows carry a value kept
+    # one in the store, nothing was dropped on the way (small captures).
+    fin = dict(re.findall(r"\b(ctx_\w+)=(\d+)", err.strip().splitlines()[-1] if err.strip()
+                                                     else ""))
+    with_value = len({r["id"] for r in rows
+                      if any(r.get(c) is not None for c in CTX_COLS)})
+    counts["ctx_with_value"] += with_value
+    counts["ctx_flows"] += int(fin.get("ctx_flows", -1))
+    if "ctx_flows" not in fin or int(fin["ctx_flows"]) < with_value or \
+            int(fin.get("ctx_dropped", -1)) != 0:
+        counts["ctx_counters_bad"] += 1
+        said.append("COUNTERS %s: final line %r, %d flows with a value in their rows" % (
+            name, fin, with_value))
     for r in rows:
         key = replay.row_key(r)[0]
         frame = firsts.get(key)
@@ -361,7 +376,7 @@ def check_capture(work):
             counts["row_null"] += 1
         said.append("MISMATCH %s %s (frame %s): row %s tshark %s" % (
             name, replay.key_text(key), frame, got, want))
-    bad = counts["matched"] != counts["checked"] or any(
+    bad = counts["ctx_counters_bad"] or counts["matched"] != counts["checked"] or any(
         counts[c]["matched"] != counts[c]["checked"] for c in CTX_COLS)
     return ("bad" if bad else "ok"), counts, said
 
@@ -408,6 +423,9 @@ def main():
         print("%s: flows checked=%d matched=%d mismatched=%d (with a value in tshark: %d; "
               "not compared: %d)" % (col, c["checked"], c["matched"], c["checked"] - c["matched"],
                                      c["with_value"], c["apart"]))
+    print("ctx counters: ctx_flows=%d (flows with a value in their rows %d), captures whose "
+          "final line disagrees or drops contexts: %d" % (
+              total["ctx_flows"], total["ctx_with_value"], total["ctx_counters_bad"]))
     if total["checked"] == 0 or any(total[c]["with_value"] == 0 for c in CTX_COLS):
         print("flow_context: FAIL: nothing compared")
         return 1

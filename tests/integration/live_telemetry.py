@@ -33,7 +33,8 @@ STATS_KEYS = {
     "flows_created", "flows_active", "flows_exported", "flows_evicted", "table_full",
     "ring_waits", "handoff_waits", "rows", "rows_delivered", "rows_pending", "rows_spooled",
     "rows_dead_lettered", "rows_dropped", "upload_requests", "upload_errors",
-    "upload_retries",
+    "upload_retries", "ctx_found", "ctx_flows", "ctx_store_full", "ctx_export_lost",
+    "ctx_handoff_lost", "ctx_reasm_full",
 }
 WORKER_KEYS = {
     "rx_packets", "rx_bytes", "from_ring", "handed_off", "malformed", "non_ip",
