@@ -35,6 +35,11 @@ struct dv_app {
 	int own_eal;
 	int launched;
 	struct dv_control ctl;
+	/* --read: the control work (rows, sinks, stats) runs on a thread of its
+	 * own, off the reading thread (read_control) */
+	pthread_t read_control;
+	int read_control_on;   /* it runs: the reading thread does no control work */
+	int read_control_stop; /* set (release) to end it */
 
 	/* live ports */
 	uint16_t ports[DV_MAX_PORTS];

@@ -112,11 +112,20 @@ static void reader_stats_add(struct dv_reader_stats *to, const struct dv_reader_
 	to->bad_length += s->bad_length;
 }
 
+void dv_control_reader_start(struct dv_control *c, const struct dv_reader *r)
+{
+	pthread_mutex_lock(&c->reader_lock);
+	c->cur = r;
+	pthread_mutex_unlock(&c->reader_lock);
+}
+
 void dv_control_reader_done(struct dv_control *c)
 {
+	pthread_mutex_lock(&c->reader_lock);
 	if (c->cur)
 		reader_stats_add(&c->rd, dv_reader_stats(c->cur));
 	c->cur = NULL;
+	pthread_mutex_unlock(&c->reader_lock);
 }
 
 static void port_totals(const struct dv_control *c, struct dv_totals *t)
@@ -136,11 +145,16 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 {
 	const struct dv_sink *ps = primary_sink(c);
 
-	struct dv_reader_stats rd = c->rd;
+	struct dv_reader_stats rd;
 
 	memset(t, 0, sizeof(*t));
+	/* (the reading thread's counters of the current file are read unlocked:
+	 * a moment old, never torn on x86-64) */
+	pthread_mutex_lock((pthread_mutex_t *)&c->reader_lock);
+	rd = c->rd;
 	if (c->cur)
 		reader_stats_add(&rd, dv_reader_stats(c->cur));
+	pthread_mutex_unlock((pthread_mutex_t *)&c->reader_lock);
 	t->rx_packets = rd.packets;
 	t->rx_bytes = rd.bytes;
 	t->ip_packets = rd.ip_packets;

@@ -7,6 +7,7 @@
 #ifndef DV_APP_CONTROL_H
 #define DV_APP_CONTROL_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -36,7 +37,9 @@ struct dv_control {
 	struct dv_port_sockets *socks;	  /* per port, as ports[] */
 	struct rte_mempool *const *pools; /* per worker, NULL: none (--read) */
 
-	/* --read input totals (the control lcore parses in --read mode) */
+	/* --read input totals (the reading thread's; the control thread adds
+	 * them up for the stats lines, rd and cur under reader_lock) */
+	pthread_mutex_t reader_lock;
 	struct dv_reader_stats rd;
 	const struct dv_reader *cur;	 /* the file being read, its counts not yet in rd */
 	const struct dv_parse_ctx *pctx; /* --read: the reader's flow-context reading, or NULL */
@@ -63,6 +66,9 @@ void dv_control_poll(struct dv_control *c, uint64_t now_mono);
 
 /* Print one statistics line (final: the summary at exit). */
 void dv_control_stats_line(struct dv_control *c, FILE *f, int final);
+
+/* Reading starts on file r: its counts show in the totals from now on. */
+void dv_control_reader_start(struct dv_control *c, const struct dv_reader *r);
 
 /* The file being read (c->cur) is done: its counts join the --read totals. */
 void dv_control_reader_done(struct dv_control *c);

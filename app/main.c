@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -367,7 +368,11 @@ static void feed_stage(struct dv_app *app, struct dv_handoff *h, uint32_t w)
 		dv_handoff_send(h, w);
 		if (h->n[w] == 0)
 			break;
-		control_step(app);
+		/* The worker's ring is full: let it (or the control thread) run. */
+		if (app->read_control_on)
+			sched_yield();
+		else
+			control_step(app);
 	}
 }
 
@@ -414,7 +419,7 @@ static __rte_noinline int read_files(struct dv_app *app)
 		struct dv_pkt pkt;
 		int rc = 0;
 
-		app->ctl.cur = r;
+		dv_control_reader_start(&app->ctl, r);
 		while (!quit_signal && (rc = dv_reader_next_ctx(r, dc, app->pctx, &pkt, &tun, &ctx,
 								err, sizeof(err))) == 1) {
 			stage_for(app, &h, dv_worker_owner(&pkt, nw), &pkt, &tun, &ctx);
@@ -425,10 +430,12 @@ static __rte_noinline int read_files(struct dv_app *app)
 				last_tick = clock;
 			}
 			if ((++count & 1023) == 0) {
-				dv_control_drain(&app->ctl);
-				if ((count & 16383) == 0) {
-					app->ctl.read_ctx_lost = h.ctx_lost;
-					dv_control_poll(&app->ctl, dv_monotonic_ns());
+				__atomic_store_n(&app->ctl.read_ctx_lost, h.ctx_lost,
+						 __ATOMIC_RELAXED);
+				if (!app->read_control_on) {
+					dv_control_drain(&app->ctl);
+					if ((count & 16383) == 0)
+						dv_control_poll(&app->ctl, dv_monotonic_ns());
 				}
 			}
 		}
@@ -444,7 +451,7 @@ static __rte_noinline int read_files(struct dv_app *app)
 	send_ticks(app, &h, clock);
 	for (uint32_t w = 0; w < nw; w++)
 		feed_stage(app, &h, w);
-	app->ctl.read_ctx_lost = h.ctx_lost;
+	__atomic_store_n(&app->ctl.read_ctx_lost, h.ctx_lost, __ATOMIC_RELAXED);
 	return status;
 }
 
@@ -579,6 +586,7 @@ static void init_control(struct dv_app *app)
 	c->sensor = app->opt.sensor;
 	c->clock = &app->clock;
 	c->stat_interval_ns = app->opt.stat_interval_ns;
+	pthread_mutex_init(&c->reader_lock, NULL);
 	c->pctx = app->pctx;
 	c->flow_context = app->opt.flow_context;
 	c->start_ns = dv_monotonic_ns();
@@ -621,6 +629,49 @@ static int set_up(struct dv_app *app, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * --read's control thread: drains the export rings into rows and sinks,
+ * polls the sinks and prints the stats lines while the main lcore reads,
+ * so that formatting rows never holds up reading (where the reading thread
+ * is the bottleneck). Not pinned: it runs on whichever core has room (a
+ * worker waiting for packets sleeps).
+ */
+static void *read_control_main(void *arg)
+{
+	struct dv_app *app = arg;
+
+	while (!__atomic_load_n(&app->read_control_stop, __ATOMIC_ACQUIRE))
+		control_step(app);
+	return NULL;
+}
+
+/* Start it; without it the reading thread does the control work itself. */
+static void read_control_start(struct dv_app *app)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t all;
+
+	if (pthread_create(&app->read_control, NULL, read_control_main, app) != 0) {
+		DV_LOG(WARNING, "no control thread for --read: the reading thread formats rows");
+		return;
+	}
+	pthread_setname_np(app->read_control, "dv-read-ctl");
+	CPU_ZERO(&all);
+	for (long c = 0; c < n && c < CPU_SETSIZE; c++)
+		CPU_SET((int)c, &all);
+	(void)pthread_setaffinity_np(app->read_control, sizeof(all), &all);
+	app->read_control_on = 1;
+}
+
+static void read_control_join(struct dv_app *app)
+{
+	if (!app->read_control_on)
+		return;
+	__atomic_store_n(&app->read_control_stop, 1, __ATOMIC_RELEASE);
+	pthread_join(app->read_control, NULL);
+	app->read_control_on = 0;
+}
+
 /* Launch the workers, feed them (--read) or wait for a signal (live), then
  * stop them and drain their rings. Returns the exit status so far. */
 static int capture(struct dv_app *app)
@@ -634,7 +685,9 @@ static int capture(struct dv_app *app)
 	       app->packet_clock ? "packet" : "system");
 
 	if (app->opt.n_read > 0) {
+		read_control_start(app);
 		status = read_files(app);
+		read_control_join(app);
 		/* Everything read is in the rings; the workers may finish. */
 		for (uint32_t i = 0; i < app->n_workers; i++)
 			__atomic_store_n(&app->workers[i].in_done, 1, __ATOMIC_RELEASE);
