@@ -917,6 +917,14 @@ static int load_config(struct dv_options *o, const char *path, char *err, size_t
 	char line[4096], src[600];
 	int lineno = 0, read_seen = 0;
 
+	if (f == NULL && path[0] == '-' && strchr(path, '='))
+		/* The next option was taken for the file: its value is not
+		 * echoed, it may be key data (--config --bq-sa-key-data=...). */
+		return ERR("--config: '%.*s=...' is an option, not a file (is the file missing?)",
+			   (int)(strchr(path, '=') - path), path);
+	if (f == NULL && may_be_key_data(path))
+		return ERR("--config: cannot open the file (not shown: it may be key data): %s",
+			   strerror(errno));
 	if (f == NULL)
 		return ERR("--config: cannot open '%s': %s", path, strerror(errno));
 	while (fgets(line, sizeof(line), f)) {

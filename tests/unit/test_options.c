@@ -240,6 +240,14 @@ static void test_key_data_never_echoed(void **state)
 	assert_int_equal(parse(o = slot(), "--bq-sa-key-datx=KEYDATA0123456789", NULL), -1);
 	assert_null(strstr(err, key));
 	assert_non_null(strstr(err, "unknown option '--bq-sa-key-datx=...'"));
+	/* --config took the next option for its file (CI's fuzz-short found it). */
+	assert_int_equal(parse(o = slot(), "--config", "--bq-sa-key-data=KEYDATA0123456789", NULL),
+			 -1);
+	assert_null(strstr(err, key));
+	assert_non_null(strstr(err, "--config: '--bq-sa-key-data=...' is an option, not a file"));
+	assert_int_equal(
+	    parse(o = slot(), "--config", "{\"private_key\": \"KEYDATA0123456789\"}", NULL), -1);
+	assert_null(strstr(err, key));
 	/* Other values are still shown, so that a mistake can be seen. */
 	assert_int_equal(parse(o = slot(), "-i", "eth0", "stray", NULL), -1);
 	assert_non_null(strstr(err, "'stray'"));
