@@ -128,6 +128,17 @@ void dv_control_reader_done(struct dv_control *c)
 	pthread_mutex_unlock(&c->reader_lock);
 }
 
+/* What a thread's flow-context reading (a worker's, or --read's) adds. */
+static void pctx_totals(const struct dv_parse_ctx *pc, struct dv_totals *t)
+{
+	const struct dv_parse_ctx_stats *s = pc ? dv_parse_ctx_stats(pc) : NULL;
+
+	if (s) {
+		t->ctx_found += s->found;
+		t->ctx_reasm_full += s->reasm_full;
+	}
+}
+
 static void port_totals(const struct dv_control *c, struct dv_totals *t)
 {
 	for (uint16_t i = 0; i < c->n_ports; i++) {
@@ -182,10 +193,7 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 		t->ctx_store_full += fs->ctx_full;
 		t->ctx_export_lost += fs->ctx_lost;
 		t->ctx_handoff_lost += w->handoff.ctx_lost;
-		if (w->cfg.pctx) {
-			t->ctx_found += dv_parse_ctx_stats(w->cfg.pctx)->found;
-			t->ctx_reasm_full += dv_parse_ctx_stats(w->cfg.pctx)->reasm_full;
-		}
+		pctx_totals(w->cfg.pctx, t);
 		t->flows_created += fs->created;
 		t->flows_exported += w->stats.exported;
 		t->flows_evicted += fs->evicted;
@@ -198,10 +206,7 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 		if (c->pools && c->pools[i])
 			t->mbufs_in_use += rte_mempool_in_use_count(c->pools[i]);
 	}
-	if (c->pctx) {
-		t->ctx_found += dv_parse_ctx_stats(c->pctx)->found;
-		t->ctx_reasm_full += dv_parse_ctx_stats(c->pctx)->reasm_full;
-	}
+	pctx_totals(c->pctx, t);
 	t->ctx_handoff_lost += c->read_ctx_lost;
 	port_totals(c, t);
 	t->rows = c->records;

@@ -723,12 +723,12 @@ static struct dv_flow_ctx_slot *dv_ctx_slot(struct dv_flow_table *t, uint32_t i,
 	uint32_t h = dv_ctx_home(t, i), free_at = UINT32_MAX, slot;
 
 	for (uint32_t k = 0; k < DV_CTX_PROBE; k++) {
-		struct dv_flow_ctx_ent *e = &t->ctx_ix[(h + k) & (t->ctx_slots - 1)];
+		uint32_t at = (h + k) & (t->ctx_slots - 1);
 
-		if (e->key == i + 1)
-			return &t->ctx[e->slot];
-		if (e->key == 0 && free_at == UINT32_MAX)
-			free_at = (h + k) & (t->ctx_slots - 1);
+		if (t->ctx_ix[at].key == i + 1)
+			return &t->ctx[t->ctx_ix[at].slot];
+		if (t->ctx_ix[at].key == 0 && free_at == UINT32_MAX)
+			free_at = at;
 	}
 	if (!make || free_at == UINT32_MAX)
 		return NULL;
