@@ -1,5 +1,6 @@
 /*
- * dv_reader: reads pcap and pcapng files with libpcap and parses each frame.
+ * dv_reader: reads pcap and pcapng files (libpcap opens them; a regular pcap
+ * file's records are framed by dv_reader itself) and parses each frame.
  *
  * In --read mode the control lcore is the reader: it parses every frame here
  * and hands the parsed packets to their worker by the symmetric address hash,
@@ -38,6 +39,7 @@ struct dv_reader_stats {
 	uint64_t tunnelled;   /* IP packets read through a tunnel or link shim */
 	uint64_t bad_tunnel; /* IP packets whose tunnel header could not be read (the outer flow) */
 	uint64_t bad_length; /* original length not believed (see DV_WIRE_LEN_MAX) */
+	uint64_t framed;     /* records framed by dv_reader itself, not libpcap (dv_reader.c) */
 };
 
 /*
@@ -65,6 +67,23 @@ int dv_reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv
 int dv_reader_next_ctx(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv_parse_ctx *pc,
 		       struct dv_pkt *pkt, struct dv_pkt_tun *tun, struct dv_pkt_ctx *ctx,
 		       char *err, size_t errlen);
+
+/* One record as the file has it, before any parsing. */
+struct dv_reader_frame {
+	uint64_t ts_ns; /* 0 for a time before 1970 */
+	uint32_t caplen;
+	uint32_t len; /* the original length, as the record claims it */
+	const uint8_t *data; /* caplen bytes, valid until the next call */
+};
+
+/*
+ * The next record of the file, whatever it holds (for tests: the records
+ * dv_reader frames itself against libpcap's): 1, 0 at the end, -EIO with
+ * err. Counts nothing but stats.framed; not to be mixed with
+ * dv_reader_next() on one reader.
+ */
+int dv_reader_next_frame(struct dv_reader *r, struct dv_reader_frame *fr, char *err,
+			 size_t errlen);
 
 const struct dv_reader_stats *dv_reader_stats(const struct dv_reader *r);
 
