@@ -278,6 +278,7 @@ struct dv_flow_table {
 	uint32_t *free_pos;		/* stack of released positions: fresh - count of them */
 	uint32_t fresh;			/* positions below were handed out at least once */
 	uint8_t lazy;			/* the arrays are anonymous mappings (lazy_memory) */
+	uint8_t ending;			/* dv_flow_table_ending(): index and store left stale */
 	uint32_t n_buckets;
 	struct dv_frag_cache *frag;
 	uint32_t capacity;
@@ -921,11 +922,16 @@ static void dv_flow_remove(struct dv_flow_table *t, uint32_t i)
 	struct dv_flow_rec *r = &t->recs[i];
 
 	dv_list_unlink(t, dv_seen_list(t, r), DV_LINK_SEEN, i);
-	if (!dv_seg_empty(r))
-		dv_list_unlink(t, &t->act, DV_LINK_ACT, i);
-	dv_flow_index_del(t, dv_flow_rec_hash(t, i), i);
-	if (unlikely(r->serial & DV_SERIAL_CTX))
-		dv_ctx_release(t, i);
+	/* The last flush (dv_flow_table_ending) leaves the act list, the index
+	 * and the context store as they are: nothing reads them again, and
+	 * each would cost a cache miss per flow. */
+	if (likely(!t->ending)) {
+		if (!dv_seg_empty(r))
+			dv_list_unlink(t, &t->act, DV_LINK_ACT, i);
+		dv_flow_index_del(t, dv_flow_rec_hash(t, i), i);
+		if (unlikely(r->serial & DV_SERIAL_CTX))
+			dv_ctx_release(t, i);
+	}
 	r->state = 0;
 	memset(&r->tail, 0, sizeof(r->tail)); /* family 0: no key matches it */
 	t->free_pos[t->fresh - t->count] = i; /* push, then the count drops */
@@ -1470,6 +1476,11 @@ uint32_t dv_flow_table_expire(struct dv_flow_table *t, uint64_t now_ns, uint32_t
 	return n;
 }
 
+void dv_flow_table_ending(struct dv_flow_table *t)
+{
+	t->ending = 1;
+}
+
 uint32_t dv_flow_table_flush(struct dv_flow_table *t, enum dv_end_reason reason,
 			     struct dv_export_buf *out)
 {
@@ -1684,6 +1695,10 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 
 	if (want == NULL || seen == NULL) {
 		snprintf(err, errlen, "verify: out of memory");
+		goto out;
+	}
+	if (t->ending) {
+		snprintf(err, errlen, "verify: the table is ending (its index is stale)");
 		goto out;
 	}
 	for (uint32_t b = 0; b < t->n_buckets; b++) {

@@ -116,6 +116,16 @@ uint32_t dv_flow_table_expire(struct dv_flow_table *t, uint64_t now_ns, uint32_t
 uint32_t dv_flow_table_flush(struct dv_flow_table *t, enum dv_end_reason reason,
 			     struct dv_export_buf *out);
 
+/*
+ * No packet comes again (the worker is finishing): the flushes that follow
+ * empty the table without taking each flow out of the index, the context
+ * store and the list of active segments (a cache miss or two per flow,
+ * most of the end of --read on real traffic). They are left stale: the
+ * table can then only be flushed, counted and freed
+ * (dv_flow_table_verify() fails on it).
+ */
+void dv_flow_table_ending(struct dv_flow_table *t);
+
 /* Flows currently in the table. */
 uint32_t dv_flow_table_count(const struct dv_flow_table *t);
 

@@ -586,6 +586,7 @@ static void finish(struct dv_worker *w)
 			idle(w, &idle_loops);
 	}
 
+	dv_flow_table_ending(w->cfg.table);
 	while (dv_flow_table_count(w->cfg.table) > 0 || w->xbuf.n > 0) {
 		uint32_t before = w->xbuf.n;
 

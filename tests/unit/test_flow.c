@@ -1591,6 +1591,98 @@ static uint32_t records(const struct dv_export_rec **recs, uint32_t max)
 	return k;
 }
 
+/* What a flushed row says, but its random id. */
+struct flushed {
+	uint8_t src[16];
+	uint16_t sport;
+	uint8_t end_reason;
+	uint64_t pkts;
+	char sn[64], q[64];
+};
+
+static uint32_t flush_rows(struct dv_flow_table *t, int ending, struct flushed *rows, uint32_t max)
+{
+	const struct dv_export_rec *recs[128];
+	uint32_t n;
+
+	out_reset(OUT_CAP);
+	if (ending)
+		dv_flow_table_ending(t);
+	flush_all(t, DV_END_EOF);
+	n = records(recs, 128);
+	assert_true(n <= max);
+	for (uint32_t i = 0; i < n; i++) {
+		const char *sn = dv_export_server_name(recs[i]), *q = dv_export_dns_query(recs[i]);
+
+		memset(&rows[i], 0, sizeof(rows[i]));
+		memcpy(rows[i].src, recs[i]->src_addr, 16);
+		rows[i].sport = recs[i]->src_port;
+		rows[i].end_reason = recs[i]->end_reason;
+		rows[i].pkts = recs[i]->src_packets + recs[i]->dst_packets;
+		snprintf(rows[i].sn, sizeof(rows[i].sn), "%s", sn ? sn : "-");
+		snprintf(rows[i].q, sizeof(rows[i].q), "%s", q ? q : "-");
+	}
+	return n;
+}
+
+/* The same flows in two tables: some with a server name or a DNS query,
+ * closed TCP flows, flows whose idle deadline passed before the end. */
+static void feed_mix(struct dv_flow_table *t)
+{
+	struct dv_pkt_ctx sn = pctx(DV_PCTX_SERVER_NAME, DV_PCTX_F_NAME, 0, "www.example");
+	struct dv_pkt_ctx q = pctx(DV_PCTX_DNS, DV_PCTX_F_NAME, 0, "a.example");
+	char addr[32];
+
+	for (int i = 1; i <= 40; i++) {
+		uint64_t ts = (uint64_t)i * SEC;
+
+		snprintf(addr, sizeof(addr), "10.14.0.%d", i);
+		if (i % 4 == 0) {
+			feed_ctx(t, udp(addr, 1000, "10.14.1.1", 53, 80, ts), &q);
+		} else if (i % 4 == 1) {
+			feed_ctx(t, tcp(addr, 1000, "10.14.1.1", 443, 0x02, 60, ts), &sn);
+			feed(t, tcp(addr, 1000, "10.14.1.1", 443, 0x11, 60, ts + 1)); /* FIN */
+		} else {
+			feed(t, udp(addr, 1000, "10.14.1.1", 9, 100, ts));
+		}
+	}
+	/* 200 s: the first flows' idle deadline (120 s) has passed. */
+	feed(t, udp("10.14.0.200", 1000, "10.14.1.1", 9, 100, 200 * SEC));
+}
+
+/* The last flush (dv_flow_table_ending: index, store and act list left as
+ * they are) gives the same rows, in the same order, as a flush that takes
+ * every flow out of them; the table then says it can no longer be checked. */
+static void test_flush_after_ending(void **state)
+{
+	static struct flushed a[64], b[64];
+	struct dv_flow_table *ta = ctx_table(64, 64, 0), *tb = ctx_table(64, 64, 0);
+	char err[256];
+	uint32_t displaced, na, nb;
+
+	(void)state;
+	feed_mix(ta);
+	na = flush_rows(ta, 0, a, 64);
+	feed_mix(tb);
+	nb = flush_rows(tb, 1, b, 64);
+	assert_int_equal(na, 41);
+	assert_int_equal(nb, na);
+	for (uint32_t i = 0; i < na; i++) {
+		assert_memory_equal(a[i].src, b[i].src, 16);
+		assert_int_equal(a[i].sport, b[i].sport);
+		assert_int_equal(a[i].end_reason, b[i].end_reason);
+		assert_int_equal(a[i].pkts, b[i].pkts);
+		assert_string_equal(a[i].sn, b[i].sn);
+		assert_string_equal(a[i].q, b[i].q);
+	}
+	assert_int_equal(dv_flow_table_count(tb), 0);
+	assert_int_not_equal(dv_flow_table_verify(tb, &displaced, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "ending"));
+	dv_flow_table_free(ta);
+	dv_flow_table_free(tb);
+	out.group_max = 0; /* ctx_table() set it; the tests after this one want none */
+}
+
 static void test_ctx_first_values_kept(void **state)
 {
 	struct dv_flow_table *t = ctx_table(64, 64, 0);
@@ -1815,6 +1907,7 @@ int main(void)
 	    cmocka_unit_test(test_eviction_least_recently_seen),
 	    cmocka_unit_test(test_eviction_takes_closed_flows_too),
 	    cmocka_unit_test(test_flush_respects_room),
+	    cmocka_unit_test(test_flush_after_ending),
 	    cmocka_unit_test(test_expire_respects_room_and_budget),
 	    cmocka_unit_test(test_fragment_first_then_later),
 	    cmocka_unit_test(test_fragment_later_then_first),
