@@ -146,16 +146,28 @@ const char *dv_proto_name(uint8_t proto, uint8_t family, char tmp[16])
 	return tmp;
 }
 
+/* One octet in decimal without leading zeros. */
+static inline char *format_octet(unsigned int v, char *p)
+{
+	if (v >= 100) {
+		*p++ = (char)('0' + v / 100);
+		memcpy(p, dv_digit_pairs + 2 * (v % 100), 2);
+		return p + 2;
+	}
+	if (v >= 10) {
+		memcpy(p, dv_digit_pairs + 2 * v, 2);
+		return p + 2;
+	}
+	*p = (char)('0' + v);
+	return p + 1;
+}
+
 static char *format_ipv4(const uint8_t a[4], char *p)
 {
-	for (int i = 0; i < 4; i++) {
-		char d[20];
-		int n = u64_digits(a[i], d);
-
-		if (i > 0)
-			*p++ = '.';
-		memcpy(p, d, (size_t)n);
-		p += n;
+	p = format_octet(a[0], p);
+	for (int i = 1; i < 4; i++) {
+		*p++ = '.';
+		p = format_octet(a[i], p);
 	}
 	return p;
 }
@@ -253,37 +265,51 @@ static void civil_from_days(uint64_t days, unsigned int *year, unsigned int *mon
 	*year = (unsigned int)(era * 400 + yoe) + (m <= 2);
 }
 
+/* "YYYY-MM-DDT" of the last day formatted by this thread: rows come in
+ * time order, mostly from one day, so the calendar is worked out once a
+ * day rather than twice a row. */
+static __thread struct {
+	uint64_t day; /* days since 1970 + 1: 0 is none yet */
+	char text[11];
+} dv_last_day;
+
 int dv_time_format(uint64_t ns, char *buf)
 {
 	uint64_t secs = ns / 1000000000ULL;
 	unsigned int usec = (unsigned int)(ns % 1000000000ULL / 1000); /* truncated */
 	unsigned int sod = (unsigned int)(secs % 86400);
-	unsigned int year, month, day;
+	uint64_t days = secs / 86400;
 	char *p = buf;
 
-	civil_from_days(secs / 86400, &year, &month, &day);
-	/* uint64_t ns ends in 2554, so the year always has four digits. */
-	p = two_digits(p, year / 100);
-	p = two_digits(p, year % 100);
-	*p++ = '-';
-	p = two_digits(p, month);
-	*p++ = '-';
-	p = two_digits(p, day);
-	*p++ = 'T';
-	p = two_digits(p, sod / 3600);
-	*p++ = ':';
-	p = two_digits(p, sod / 60 % 60);
-	*p++ = ':';
-	p = two_digits(p, sod % 60);
-	*p++ = '.';
-	for (int i = 5; i >= 0; i--) {
-		p[i] = (char)('0' + usec % 10);
-		usec /= 10;
+	if (dv_last_day.day != days + 1) {
+		unsigned int year, month, day;
+		char *d = dv_last_day.text;
+
+		civil_from_days(days, &year, &month, &day);
+		/* uint64_t ns ends in 2554, so the year always has four digits. */
+		d = two_digits(d, year / 100);
+		d = two_digits(d, year % 100);
+		*d++ = '-';
+		d = two_digits(d, month);
+		*d++ = '-';
+		d = two_digits(d, day);
+		*d = 'T';
+		dv_last_day.day = days + 1;
 	}
-	p += 6;
-	*p++ = 'Z';
-	*p = '\0';
-	return (int)(p - buf);
+	memcpy(p, dv_last_day.text, sizeof(dv_last_day.text));
+	p += sizeof(dv_last_day.text);
+	memcpy(p, dv_digit_pairs + 2 * (sod / 3600), 2);
+	p[2] = ':';
+	memcpy(p + 3, dv_digit_pairs + 2 * (sod / 60 % 60), 2);
+	p[5] = ':';
+	memcpy(p + 6, dv_digit_pairs + 2 * (sod % 60), 2);
+	p[8] = '.';
+	memcpy(p + 9, dv_digit_pairs + 2 * (usec / 10000), 2);
+	memcpy(p + 11, dv_digit_pairs + 2 * (usec / 100 % 100), 2);
+	memcpy(p + 13, dv_digit_pairs + 2 * (usec % 100), 2);
+	p[15] = 'Z';
+	p[16] = '\0';
+	return (int)(p + 16 - buf);
 }
 
 int dv_uuid_format(const uint8_t id[16], char *p)
@@ -478,6 +504,19 @@ static void put_col_nullable_addr(struct dv_cursor *c, const uint8_t addr[16], u
 		return;
 	}
 	put_col_addr(c, addr, family);
+}
+
+/* A string of our own making that JSON needs no escape for (community_id:
+ * "1:" and base64), or NULL. */
+static void put_col_token(struct dv_cursor *c, const char *s)
+{
+	if (s == NULL) {
+		PUT_LIT(c, "null");
+		return;
+	}
+	PUT_LIT(c, "\"");
+	put_str(c, s);
+	PUT_LIT(c, "\"");
 }
 
 static void put_col_sensor(struct dv_cursor *c, const char *sensor)
