@@ -34,24 +34,26 @@
 #include "dv_time.h"
 
 #define DV_READER_IOBUF (1u << 20) /* bytes of a capture read at once */
-#ifndef DV_READER_FRAMES /* fuzz builds make it small (meson.build) */
-#define DV_READER_FRAMES (1u << 20) /* the framing buffer: records up to this - 16 */
+/* The framing buffer: records up to this - 16 (fuzz builds make it small,
+ * meson.build). */
+#ifndef DV_READER_FRAMES
+#define DV_READER_FRAMES (1u << 20)
 #endif
 
 /* LINKTYPE_* values whose pseudo-header libpcap rewrites in a file of the
  * other byte order (swap_pseudo_headers): such files stay with libpcap. */
-#define LT_LINUX_SLL	       113
-#define LT_USB_LINUX	       189
-#define LT_USB_LINUX_MMAPPED   220
-#define LT_NFLOG	       239
+#define LT_LINUX_SLL	     113
+#define LT_USB_LINUX	     189
+#define LT_USB_LINUX_MMAPPED 220
+#define LT_NFLOG	     239
 
 /* A regular pcap file's records, framed here (see the top of this file). */
 struct dv_reader_frames {
 	uint8_t *buf; /* NULL: libpcap reads everything (from pos on) */
 	int fd;
-	uint32_t off; /* the next record in buf */
-	uint32_t end; /* bytes read into buf */
-	off_t pos;    /* the file offset of buf[off] */
+	uint32_t off;  /* the next record in buf */
+	uint32_t end;  /* bytes read into buf */
+	off_t pos;     /* the file offset of buf[off] */
 	uint32_t snap; /* libpcap's snap length for the file */
 	uint8_t swapped;
 	uint8_t micro; /* microsecond timestamps (scaled to ns as libpcap does) */
@@ -233,8 +235,7 @@ static int frames_next(struct dv_reader *r, struct pcap_pkthdr *h, const u_char 
 	const uint8_t *rec = fr->buf + fr->off;
 	uint32_t caplen, frac;
 
-	if (unlikely(fr->end - fr->off < 16 ||
-		     fr->end - fr->off - 16 < fr_u32(fr, rec + 8))) {
+	if (unlikely(fr->end - fr->off < 16 || fr->end - fr->off - 16 < fr_u32(fr, rec + 8))) {
 		if (fr->eof || frames_fill(fr) < 0)
 			return frames_hand_over(r, err, errlen);
 		rec = fr->buf;
@@ -265,9 +266,8 @@ static int frames_next(struct dv_reader *r, struct pcap_pkthdr *h, const u_char 
 
 /* The next record, framed here while the file allows, then from libpcap:
  * 1, 0 at the end, -EIO with err. */
-static inline int next_record(struct dv_reader *r, struct pcap_pkthdr *hbuf,
-			      struct pcap_pkthdr **h, const u_char **data, char *err,
-			      size_t errlen)
+static inline int next_record(struct dv_reader *r, struct pcap_pkthdr *hbuf, struct pcap_pkthdr **h,
+			      const u_char **data, char *err, size_t errlen)
 {
 	int rc;
 
@@ -416,9 +416,8 @@ int dv_reader_next_frame(struct dv_reader *r, struct dv_reader_frame *fr, char *
 
 	if (rc != 1)
 		return rc;
-	fr->ts_ns = h->ts.tv_sec < 0
-			? 0
-			: (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC + (uint64_t)h->ts.tv_usec;
+	fr->ts_ns =
+	    h->ts.tv_sec < 0 ? 0 : (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC + (uint64_t)h->ts.tv_usec;
 	fr->caplen = h->caplen;
 	fr->len = h->len;
 	fr->data = data;

@@ -72,7 +72,7 @@ int dv_reader_next_ctx(struct dv_reader *r, const struct dv_decap_cfg *dc, struc
 struct dv_reader_frame {
 	uint64_t ts_ns; /* 0 for a time before 1970 */
 	uint32_t caplen;
-	uint32_t len; /* the original length, as the record claims it */
+	uint32_t len;	     /* the original length, as the record claims it */
 	const uint8_t *data; /* caplen bytes, valid until the next call */
 };
 
@@ -82,8 +82,7 @@ struct dv_reader_frame {
  * err. Counts nothing but stats.framed; not to be mixed with
  * dv_reader_next() on one reader.
  */
-int dv_reader_next_frame(struct dv_reader *r, struct dv_reader_frame *fr, char *err,
-			 size_t errlen);
+int dv_reader_next_frame(struct dv_reader *r, struct dv_reader_frame *fr, char *err, size_t errlen);
 
 const struct dv_reader_stats *dv_reader_stats(const struct dv_reader *r);
 

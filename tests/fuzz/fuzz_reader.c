@@ -70,9 +70,9 @@ static void libpcap_reads(uint64_t *frames, uint64_t *bytes, int *damaged)
 	raw = dv_reader_open(path, err, sizeof(err));
 	dv_fuzz_check(raw != NULL, "dv_reader cannot open it again: %s", err);
 	while ((rc = pcap_next_ex(p, &h, &d)) == 1) {
-		uint64_t ts = h->ts.tv_sec < 0 ? 0
-					       : (uint64_t)h->ts.tv_sec * 1000000000u +
-						     (uint64_t)h->ts.tv_usec;
+		uint64_t ts = h->ts.tv_sec < 0
+				  ? 0
+				  : (uint64_t)h->ts.tv_sec * 1000000000u + (uint64_t)h->ts.tv_usec;
 
 		raw_rc = dv_reader_next_frame(raw, &fr, err, sizeof(err));
 		dv_fuzz_check(raw_rc == 1 && fr.ts_ns == ts && fr.caplen == h->caplen &&
