@@ -135,6 +135,14 @@ static void close_capture(pcap_t *p, char *iobuf)
 	free(iobuf);
 }
 
+/* A record's time in ns (libpcap gives ns in tv_usec at nanosecond
+ * precision); times before 1970 are nonsense for a flow log: 0. */
+static inline uint64_t record_ns(const struct pcap_pkthdr *h)
+{
+	return h->ts.tv_sec < 0 ? 0
+				: (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC + (uint64_t)h->ts.tv_usec;
+}
+
 /* ---- a regular pcap file, framed here ---- */
 
 static inline uint32_t fr_u32(const struct dv_reader_frames *fr, const uint8_t *p)
@@ -372,10 +380,7 @@ reader_next(struct dv_reader *r, const struct dv_decap_cfg *dc, struct dv_parse_
 			pkt->wire_len = wire;
 			if (st == DV_PARSE_TUNNEL) /* the parser says so: no load of pkt->tun */
 				reader_tunnel(r, pkt, tun);
-			/* pcap times before 1970 are nonsense for a flow log; clamp. */
-			pkt->ts_ns = h->ts.tv_sec < 0 ? 0
-						      : (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC +
-							    (uint64_t)h->ts.tv_usec;
+			pkt->ts_ns = record_ns(h);
 			if (pc != NULL && dv_parse_ctx_read(pc, pkt, data, &pl, ctx))
 				pkt->tun |= DV_PKT_T_CTX;
 			return 1;
@@ -416,8 +421,7 @@ int dv_reader_next_frame(struct dv_reader *r, struct dv_reader_frame *fr, char *
 
 	if (rc != 1)
 		return rc;
-	fr->ts_ns =
-	    h->ts.tv_sec < 0 ? 0 : (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC + (uint64_t)h->ts.tv_usec;
+	fr->ts_ns = record_ns(h);
 	fr->caplen = h->caplen;
 	fr->len = h->len;
 	fr->data = data;
@@ -437,9 +441,7 @@ int dv_reader_first_ts(const char *path, uint64_t *ts_ns)
 		return -EIO;
 	rc = pcap_next_ex(p, &h, &data);
 	if (rc == 1)
-		*ts_ns = h->ts.tv_sec < 0
-			     ? 0
-			     : (uint64_t)h->ts.tv_sec * DV_NS_PER_SEC + (uint64_t)h->ts.tv_usec;
+		*ts_ns = record_ns(h);
 	pcap_close(p);
 	return rc == 1 ? 1 : 0;
 }
