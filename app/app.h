@@ -36,9 +36,12 @@ struct dv_app {
 	int launched;
 	struct dv_control ctl;
 	/* --read: the control work (rows, sinks, stats) runs on a thread of its
-	 * own, off the reading thread (read_control) */
+	 * own, off the reading thread (read_control); the reading thread drains
+	 * rows too while its workers' rings are full, one at a time with it
+	 * (drain_lock: rows keep their order) */
 	pthread_t read_control;
-	int read_control_on;   /* it runs: the reading thread does no control work */
+	pthread_mutex_t drain_lock;
+	int read_control_on;   /* it runs: the reading thread polls no sink */
 	int read_control_stop; /* set (release) to end it */
 
 	/* live ports */

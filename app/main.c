@@ -321,10 +321,16 @@ static void clock_adjust(struct dv_app *app, uint64_t mono)
 
 static void control_step(struct dv_app *app)
 {
-	uint32_t got = dv_control_drain(&app->ctl);
-	uint64_t mono = dv_monotonic_ns();
+	uint32_t got;
+	uint64_t mono;
 
+	if (app->read_control_on)
+		pthread_mutex_lock(&app->drain_lock);
+	got = dv_control_drain(&app->ctl);
+	mono = dv_monotonic_ns();
 	dv_control_poll(&app->ctl, mono);
+	if (app->read_control_on)
+		pthread_mutex_unlock(&app->drain_lock);
 	clock_adjust(app, mono);
 	dv_ports_watch_links(app, mono);
 	if (hup_signal) {
@@ -368,11 +374,19 @@ static void feed_stage(struct dv_app *app, struct dv_handoff *h, uint32_t w)
 		dv_handoff_send(h, w);
 		if (h->n[w] == 0)
 			break;
-		/* The worker's ring is full: let it (or the control thread) run. */
-		if (app->read_control_on)
-			sched_yield();
-		else
+		/* The worker's ring is full: format rows meanwhile, unless
+		 * the control thread is at it; then let the others run. */
+		if (!app->read_control_on)
 			control_step(app);
+		else if (pthread_mutex_trylock(&app->drain_lock) != 0)
+			sched_yield();
+		else {
+			uint32_t got = dv_control_drain(&app->ctl);
+
+			pthread_mutex_unlock(&app->drain_lock);
+			if (got == 0)
+				sched_yield();
+		}
 	}
 }
 
@@ -634,7 +648,10 @@ static int set_up(struct dv_app *app, char *err, size_t errlen)
  * polls the sinks and prints the stats lines while the main lcore reads,
  * so that formatting rows never holds up reading (where the reading thread
  * is the bottleneck). Not pinned: it runs on whichever core has room (a
- * worker waiting for packets sleeps).
+ * worker waiting for packets sleeps). When the workers are the bottleneck
+ * instead, the reading thread, which waits for room in their rings, formats
+ * rows in the meantime (feed_stage): on two cores the control thread shares
+ * one with a worker, so that moves work to the reading thread's core.
  */
 static void *read_control_main(void *arg)
 {
@@ -651,7 +668,10 @@ static void read_control_start(struct dv_app *app)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	cpu_set_t all;
 
+	pthread_mutex_init(&app->drain_lock, NULL);
+	app->read_control_on = 1; /* before it runs: it takes drain_lock from its first step */
 	if (pthread_create(&app->read_control, NULL, read_control_main, app) != 0) {
+		app->read_control_on = 0;
 		DV_LOG(WARNING, "no control thread for --read: the reading thread formats rows");
 		return;
 	}
@@ -660,7 +680,6 @@ static void read_control_start(struct dv_app *app)
 	for (long c = 0; c < n && c < CPU_SETSIZE; c++)
 		CPU_SET((int)c, &all);
 	(void)pthread_setaffinity_np(app->read_control, sizeof(all), &all);
-	app->read_control_on = 1;
 }
 
 static void read_control_join(struct dv_app *app)
@@ -670,6 +689,7 @@ static void read_control_join(struct dv_app *app)
 	__atomic_store_n(&app->read_control_stop, 1, __ATOMIC_RELEASE);
 	pthread_join(app->read_control, NULL);
 	app->read_control_on = 0;
+	pthread_mutex_destroy(&app->drain_lock);
 }
 
 /* Launch the workers, feed them (--read) or wait for a signal (live), then
