@@ -15,6 +15,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
 	gcc meson ninja-build pkg-config libdpdk-dev dpdk libpcap-dev libjansson-dev \
 	uuid-dev libcurl4-openssl-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler ca-certificates libgrpc-dev \
+	libsystemd-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
