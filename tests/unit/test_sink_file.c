@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -126,6 +127,52 @@ static uint64_t write_rows(struct dv_sink *s, unsigned int first, unsigned int n
 		bytes += len + 1;
 	}
 	return bytes;
+}
+
+/* The program's sync_file_range() calls, counted here (an executable's own
+ * definition comes before libc's) and passed on to the kernel. */
+static unsigned int writeback_starts;
+
+int sync_file_range(int fd, off64_t off, off64_t n, unsigned int flags)
+{
+	if (flags == SYNC_FILE_RANGE_WRITE)
+		writeback_starts++;
+	return (int)syscall(SYS_sync_file_range, fd, off, n, flags);
+}
+
+/* A regular file's writeback is started once for every 8 MiB written (so
+ * the fsyncs wait only for the tail); a device's never. */
+static void test_writeback_started(void **state)
+{
+	const uint64_t kick = 8u << 20, want = 20u << 20;
+	char path[128], err[256];
+	struct dv_sink *s;
+	uint64_t bytes = 0;
+	unsigned int i = 0;
+
+	(void)state;
+	path_in_tmp(path, sizeof(path), "kick.ndjson");
+	s = dv_sink_file_create(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	writeback_starts = 0;
+	for (; bytes < want; i += 1000)
+		bytes += write_rows(s, i, 1000);
+	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
+	assert_int_equal(s->stats.bytes_out, bytes);
+	assert_int_equal(file_size(path), bytes);
+	/* Written in pieces of at most the 1 MiB buffer: a start after the
+	 * first 8 MiB and then after every 8 more, give or take one piece. */
+	assert_true(writeback_starts >= bytes / (kick + (1u << 20)));
+	assert_true(writeback_starts <= bytes / kick);
+	s->ops->destroy(s);
+
+	s = dv_sink_file_create("/dev/null", 0, err, sizeof(err));
+	assert_non_null(s);
+	writeback_starts = 0;
+	write_rows(s, 0, 250000);
+	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
+	assert_int_equal(writeback_starts, 0);
+	s->ops->destroy(s);
 }
 
 /* Enough rows to fill the buffer several times, read back byte for byte. */
@@ -555,6 +602,7 @@ int main(void)
 	    cmocka_unit_test(test_destroy_flushes),
 	    cmocka_unit_test(test_create_errors),
 	    cmocka_unit_test(test_oversized_row),
+	    cmocka_unit_test(test_writeback_started),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, remove_dir);
