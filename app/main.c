@@ -202,6 +202,7 @@ static int make_worker(struct dv_app *app, uint32_t i, unsigned int lcore, const
 	wc->decap = o->decap ? &o->decap_cfg : NULL;
 	wc->ts_dynfield_offset = -1;
 	wc->yield_when_idle = app->oversubscribed || o->n_read > 0;
+	wc->expire_at_ticks = o->n_read > 0;
 	wc->clock_mode = app->packet_clock ? DV_CLOCK_PACKET : DV_CLOCK_SYSTEM;
 	wc->flow_context = o->flow_context != 0;
 	/* Live, a worker reads the payloads it receives; --read, the reader. */
@@ -439,7 +440,10 @@ static __rte_noinline int read_files(struct dv_app *app)
 			stage_for(app, &h, dv_worker_owner(&pkt, nw), &pkt, &tun, &ctx);
 			if (pkt.ts_ns > clock)
 				clock = pkt.ts_ns;
-			if (nw > 1 && clock - last_tick >= DV_NS_PER_SEC) {
+			/* Each second of capture time, a tick to every worker: flows
+			 * end there and only there (expire_at_ticks), so that a
+			 * run's rows depend on the capture alone. */
+			if (clock - last_tick >= DV_NS_PER_SEC) {
 				send_ticks(app, &h, clock);
 				last_tick = clock;
 			}

@@ -7,7 +7,8 @@
  *      and tap queues)
  *   -> take a burst of parsed packets from the input ring
  *   -> update the flow table with the burst
- *   -> expire a bounded number of flows (EXPIRE_BUDGET)
+ *   -> expire a bounded number of flows (EXPIRE_BUDGET); --read instead
+ *      ends every due flow at each of the reader's ticks (expire_due)
  *
  * It also owns the hand-off staging (dv_handoff_*), which the --read
  * reader on the control lcore uses too.
@@ -377,10 +378,46 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 	return got;
 }
 
+static void idle(struct dv_worker *w, uint32_t *idle_loops)
+{
+	if (!w->cfg.yield_when_idle || ++*idle_loops < IDLE_LOOPS_BEFORE_SLEEP) {
+		rte_pause();
+		return;
+	}
+	rte_delay_us_sleep(20);
+}
+
+/*
+ * --read (expire_at_ticks): end every flow due at the table's clock now,
+ * however long the export ring makes this wait, keeping room for the
+ * `reserve` packets of the burst still to come. Flows then end at the same
+ * places in the capture however fast rows are taken and however the input
+ * ring is cut into bursts, so the flows alive at each packet (which decide
+ * whether a context finds a slot, or a full table evicts) depend on the
+ * capture alone: the same rows on every run.
+ */
+static void expire_due(struct dv_worker *w, uint32_t reserve)
+{
+	uint32_t idle_loops = 0;
+
+	for (;;) {
+		uint32_t room = dv_export_buf_room(&w->xbuf);
+		uint32_t budget = room > reserve ? room - reserve : 0;
+
+		if (budget > 0 &&
+		    dv_flow_table_expire(w->cfg.table, dv_flow_table_now(w->cfg.table), budget,
+					 &w->xbuf) < budget)
+			return;
+		push_exports(w);
+		if (dv_export_buf_room(&w->xbuf) <= reserve)
+			idle(w, &idle_loops);
+	}
+}
+
 /*
  * Account pkts[0..n) (a burst from the input ring, split from its tunnel
- * sides and contexts), moving the table clock at each tick. Returns the
- * ticks.
+ * sides and contexts), moving the table clock at each tick (and with
+ * expire_at_ticks, ending the flows due there). Returns the ticks.
  */
 static unsigned int account_ring_burst(struct dv_worker *w, struct dv_pkt *pkts,
 				       const struct dv_pkt_tun *tun, const struct dv_pkt_ctx *ctx,
@@ -397,6 +434,8 @@ static unsigned int account_ring_burst(struct dv_worker *w, struct dv_pkt *pkts,
 			    w->cfg.table, pkts + start, tun ? tun + start : NULL,
 			    ctx ? ctx + start : NULL, i - start, &w->xbuf);
 		dv_flow_table_advance(w->cfg.table, pkts[i].ts_ns);
+		if (w->cfg.expire_at_ticks)
+			expire_due(w, n - i - 1);
 		start = i + 1;
 	}
 	if (n > start)
@@ -502,15 +541,6 @@ static inline uint64_t worker_now(struct dv_worker *w)
 	return t + (sys - w->pkt_clock_sys);
 }
 
-static void idle(struct dv_worker *w, uint32_t *idle_loops)
-{
-	if (!w->cfg.yield_when_idle || ++*idle_loops < IDLE_LOOPS_BEFORE_SLEEP) {
-		rte_pause();
-		return;
-	}
-	rte_delay_us_sleep(20);
-}
-
 /* Receive and account until told to stop. */
 static void run(struct dv_worker *w)
 {
@@ -541,7 +571,7 @@ static void run(struct dv_worker *w)
 			now = worker_now(w);
 		uint32_t room = dv_export_buf_room(&w->xbuf);
 
-		if (room > 0)
+		if (room > 0 && !w->cfg.expire_at_ticks)
 			got += dv_flow_table_expire(w->cfg.table, now, RTE_MIN(room, EXPIRE_BUDGET),
 						    &w->xbuf);
 		w->now_ns = now;

@@ -220,6 +220,8 @@ struct dv_worker_config {
 	enum dv_clock_mode clock_mode;
 	const struct dv_clock *clock;
 	uint8_t yield_when_idle;   /* share a core politely (oversubscribed lcores, --read) */
+	uint8_t expire_at_ticks;   /* --read: flows end only at the reader's ticks, every due
+				    * one there, waiting for export room (dv_worker.c) */
 	uint8_t flow_context;	   /* the table keeps flow context (its records may have one) */
 	struct dv_parse_ctx *pctx; /* flow context of received packets (the worker's own);
 				    * NULL: --flow-context off, no payload is read */
