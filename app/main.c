@@ -325,21 +325,23 @@ static void control_step(struct dv_app *app)
 	uint32_t got;
 	uint64_t mono;
 
+	/* The sinks are used under drain_lock while the reading thread may
+	 * drain rows too (feed_stage): their writes, polls and reopening. */
 	if (app->read_control_on)
 		pthread_mutex_lock(&app->drain_lock);
 	got = dv_control_drain(&app->ctl);
 	mono = dv_monotonic_ns();
 	dv_control_poll(&app->ctl, mono);
-	if (app->read_control_on)
-		pthread_mutex_unlock(&app->drain_lock);
-	clock_adjust(app, mono);
-	dv_ports_watch_links(app, mono);
 	if (hup_signal) {
 		hup_signal = 0;
 		for (uint32_t s = 0; s < app->ctl.n_sinks; s++)
 			if (app->ctl.sinks[s]->ops->reopen)
 				app->ctl.sinks[s]->ops->reopen(app->ctl.sinks[s]);
 	}
+	if (app->read_control_on)
+		pthread_mutex_unlock(&app->drain_lock);
+	clock_adjust(app, mono);
+	dv_ports_watch_links(app, mono);
 	if (got == 0)
 		control_idle();
 }
