@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_eal.h>
 
 #include "dv_eal.h"
@@ -137,6 +138,28 @@ static void test_clock_adjust_steps(void **state)
 	assert_int_equal(dv_clock_at(&c, tsc0), dv_clock_at(&c, tsc0 + 4 * hz));
 }
 
+/*
+ * The TSC's rate measured in 10 ms (what the program's EAL takes instead of
+ * its own 100 ms measurement) is the EAL's: this test links the shared
+ * DPDK, whose EAL measured it its own way (or read it from the CPU). Both
+ * are rounded to 10 MHz, so a rate near a rounding edge may round either
+ * way: one step apart at most. Three times, for a preemption mid-window.
+ */
+static void test_tsc_hz_is_the_eals(void **state)
+{
+	uint64_t eal = rte_get_tsc_hz();
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		uint64_t hz = dv_eal_tsc_hz(DV_EAL_TSC_WINDOW_NS);
+
+		printf("dv_eal_tsc_hz %llu Hz, the EAL's %llu Hz\n", (unsigned long long)hz,
+		       (unsigned long long)eal);
+		assert_int_equal(hz % 10000000ULL, 0);
+		assert_true(abs_diff(hz, eal) <= 10000000ULL);
+	}
+}
+
 static int eal_up(void **state)
 {
 	char prefix[64];
@@ -163,6 +186,7 @@ int main(void)
 	};
 	const struct CMUnitTest clock_tests[] = {
 	    cmocka_unit_test(test_clock_tracks_realtime),
+	    cmocka_unit_test(test_tsc_hz_is_the_eals),
 	};
 	int failed = cmocka_run_group_tests(sim_tests, NULL, NULL);
 
