@@ -16,10 +16,19 @@
  * The file sink opens with O_APPEND so a rotated or shared file is never
  * overwritten, fsyncs at drain and every sync_interval_ns at poll, and
  * reopen() follows the path to a new file after log rotation.
+ *
+ * Between those, a thread of the sink (syncer_main) fdatasyncs a regular
+ * file every DV_SINK_FILE_KICK bytes written, so that the disk (and under a
+ * VM, the host's cache: most of the cost) is flushed while rows are made,
+ * and the sink's own fsyncs, which the writing thread waits for, find
+ * little left to do. It never holds up the writer: the writer only wakes
+ * it. An error it meets is kept and returned by the next fsync (the kernel
+ * reports a writeback error once per open file).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +42,9 @@
 /* Big enough that a busy appliance writes a few times per second at most. */
 #define DV_SINK_FILE_BUF (1u << 20)
 
-/* A regular file's writeback is started every this many bytes written
- * (sync_file_range), so that the disk writes while rows are made and the
- * next fsync waits only for the last of them. */
+/* A regular file is synced in the background every this many bytes
+ * written (syncer_main), so that the next fsync waits only for the last of
+ * them. */
 #define DV_SINK_FILE_KICK (8u << 20)
 
 /* Longest wait for a non-blocking fd to become writable before looking at
@@ -49,13 +58,22 @@ struct dv_file_sink {
 	uint64_t sync_interval_ns;
 	uint64_t last_sync_ns;
 	bool unsynced;	   /* bytes reached the fd since the last fsync */
-	bool regular;	   /* the fd is a regular file: its writeback can be started */
-	uint64_t unkicked; /* bytes written since writeback was last started */
+	bool regular;	   /* the fd is a regular file: it is synced in the background */
+	uint64_t unkicked; /* bytes written since the syncer was last woken */
 	bool torn;	   /* the fd ends inside a row; the next bytes start with '\n' */
 	char *buf;
 	size_t len;    /* bytes in buf */
 	size_t lead;   /* leading bytes of buf that are no row (the torn-line '\n') */
 	uint64_t rows; /* rows in buf, including one partly written */
+	/* the background syncs (syncer_main) */
+	pthread_t syncer;
+	bool syncer_on;		   /* it runs (else writeback is only started) */
+	pthread_mutex_t sync_lock; /* the three below */
+	pthread_cond_t sync_cond;
+	bool sync_wanted;
+	bool sync_stop;
+	int sync_err;		 /* negative errno of a background sync, not yet returned */
+	pthread_mutex_t fd_lock; /* held by the syncer while it syncs fd, by reopen to swap it */
 };
 
 static struct dv_file_sink *to_file(struct dv_sink *s)
@@ -100,6 +118,71 @@ static int wait_writable(int fd, uint64_t deadline_ns)
 	return 0;
 }
 
+/* The background syncer: waits to be woken, then fdatasyncs the file. */
+static void *syncer_main(void *arg)
+{
+	struct dv_file_sink *f = arg;
+
+	pthread_mutex_lock(&f->sync_lock);
+	for (;;) {
+		int rc;
+
+		while (!f->sync_wanted && !f->sync_stop)
+			pthread_cond_wait(&f->sync_cond, &f->sync_lock);
+		if (f->sync_stop)
+			break;
+		f->sync_wanted = false;
+		pthread_mutex_unlock(&f->sync_lock);
+		pthread_mutex_lock(&f->fd_lock);
+		rc = fdatasync(f->fd) == 0 ? 0 : -errno;
+		pthread_mutex_unlock(&f->fd_lock);
+		pthread_mutex_lock(&f->sync_lock);
+		if (rc < 0 && rc != -EINVAL && rc != -EROFS && f->sync_err == 0)
+			f->sync_err = rc;
+	}
+	pthread_mutex_unlock(&f->sync_lock);
+	return NULL;
+}
+
+/* Ask for a background sync; without the syncer, start the writeback. */
+static void wake_syncer(struct dv_file_sink *f)
+{
+	if (!f->syncer_on) {
+		/* Asynchronous: only starts writing what is dirty. */
+		(void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		return;
+	}
+	pthread_mutex_lock(&f->sync_lock);
+	f->sync_wanted = true;
+	pthread_cond_signal(&f->sync_cond);
+	pthread_mutex_unlock(&f->sync_lock);
+}
+
+static void syncer_start(struct dv_file_sink *f)
+{
+	pthread_mutex_init(&f->sync_lock, NULL);
+	pthread_mutex_init(&f->fd_lock, NULL);
+	pthread_cond_init(&f->sync_cond, NULL);
+	f->syncer_on = pthread_create(&f->syncer, NULL, syncer_main, f) == 0;
+	if (f->syncer_on)
+		pthread_setname_np(f->syncer, "dv-file-sync");
+}
+
+static void syncer_stop(struct dv_file_sink *f)
+{
+	if (!f->syncer_on)
+		return;
+	pthread_mutex_lock(&f->sync_lock);
+	f->sync_stop = true;
+	pthread_cond_signal(&f->sync_cond);
+	pthread_mutex_unlock(&f->sync_lock);
+	pthread_join(f->syncer, NULL);
+	f->syncer_on = false;
+	pthread_cond_destroy(&f->sync_cond);
+	pthread_mutex_destroy(&f->fd_lock);
+	pthread_mutex_destroy(&f->sync_lock);
+}
+
 /*
  * Write the buffer out. Short writes and EINTR are retried. If the fd is
  * non-blocking and full, wait only when told to (until deadline_ns) and keep
@@ -137,8 +220,7 @@ static int flush_buf(struct dv_file_sink *f, bool wait, uint64_t deadline_ns)
 		f->unsynced = true;
 		f->unkicked += off;
 		if (f->regular && f->unkicked >= DV_SINK_FILE_KICK) {
-			/* Asynchronous: only starts writing what is dirty. */
-			(void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+			wake_syncer(f);
 			f->unkicked = 0;
 		}
 	}
@@ -171,13 +253,21 @@ static int flush_buf(struct dv_file_sink *f, bool wait, uint64_t deadline_ns)
 
 static int do_fsync(struct dv_file_sink *f)
 {
-	if (f->path == NULL || !f->unsynced)
+	int bg = 0;
+
+	if (f->syncer_on) {
+		pthread_mutex_lock(&f->sync_lock);
+		bg = f->sync_err;
+		f->sync_err = 0;
+		pthread_mutex_unlock(&f->sync_lock);
+	}
+	if (f->path == NULL || (!f->unsynced && bg == 0))
 		return 0;
 	/* A pipe, FIFO or /dev/null cannot be synced (EINVAL); nothing is lost. */
 	if (fsync(f->fd) != 0 && errno != EINVAL && errno != EROFS)
 		return -errno;
 	f->unsynced = false;
-	return 0;
+	return bg;
 }
 
 static int sink_write(struct dv_sink *s, const struct dv_export_rec *rec, const char *row,
@@ -276,8 +366,12 @@ static int sink_reopen(struct dv_sink *s)
 	if (fstat(f->fd, &old_st) == 0 && fstat(fd, &new_st) == 0 &&
 	    (old_st.st_dev != new_st.st_dev || old_st.st_ino != new_st.st_ino))
 		f->torn = false; /* a torn line stays behind in the old file */
+	if (f->syncer_on)
+		pthread_mutex_lock(&f->fd_lock);
 	close(f->fd);
 	f->fd = fd;
+	if (f->syncer_on)
+		pthread_mutex_unlock(&f->fd_lock);
 	f->regular = is_regular(fd);
 	f->unkicked = 0;
 	f->unsynced = false;
@@ -296,6 +390,7 @@ static void sink_destroy(struct dv_sink *s)
 	if (f->len > 0)
 		flush_buf(f, true, dv_realtime_ns() + DV_NS_PER_SEC);
 	if (f->path != NULL) {
+		syncer_stop(f);
 		do_fsync(f);
 		close(f->fd);
 	}
@@ -376,5 +471,6 @@ struct dv_sink *dv_sink_file_create(const char *path, uint64_t sync_interval_ns,
 	f->regular = is_regular(fd);
 	f->sync_interval_ns = sync_interval_ns;
 	f->last_sync_ns = dv_realtime_ns();
+	syncer_start(f);
 	return &f->sink;
 }

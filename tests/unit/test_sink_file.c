@@ -129,20 +129,33 @@ static uint64_t write_rows(struct dv_sink *s, unsigned int first, unsigned int n
 	return bytes;
 }
 
-/* The program's sync_file_range() calls, counted here (an executable's own
- * definition comes before libc's) and passed on to the kernel. */
-static unsigned int writeback_starts;
+/* The program's fdatasync() calls (the sink's background syncs), counted
+ * here (an executable's own definition comes before libc's), and an error
+ * to give them instead of the kernel's answer. */
+static unsigned int background_syncs;
+static int background_sync_errno;
 
-int sync_file_range(int fd, off64_t off, off64_t n, unsigned int flags)
+int fdatasync(int fd)
 {
-	if (flags == SYNC_FILE_RANGE_WRITE)
-		writeback_starts++;
-	return (int)syscall(SYS_sync_file_range, fd, off, n, flags);
+	__atomic_add_fetch(&background_syncs, 1, __ATOMIC_RELAXED);
+	if (background_sync_errno != 0) {
+		errno = background_sync_errno;
+		return -1;
+	}
+	return (int)syscall(SYS_fdatasync, fd);
 }
 
-/* A regular file's writeback is started once for every 8 MiB written (so
- * the fsyncs wait only for the tail); a device's never. */
-static void test_writeback_started(void **state)
+/* Wait up to 2 s for the background syncs to reach n. */
+static unsigned int wait_background_syncs(unsigned int n)
+{
+	for (int i = 0; i < 200 && __atomic_load_n(&background_syncs, __ATOMIC_RELAXED) < n; i++)
+		usleep(10000);
+	return __atomic_load_n(&background_syncs, __ATOMIC_RELAXED);
+}
+
+/* A regular file is synced in the background after every 8 MiB written (so
+ * the fsyncs wait only for the tail); a device never. */
+static void test_background_sync(void **state)
 {
 	const uint64_t kick = 8u << 20, want = 20u << 20;
 	char path[128], err[256];
@@ -154,24 +167,49 @@ static void test_writeback_started(void **state)
 	path_in_tmp(path, sizeof(path), "kick.ndjson");
 	s = dv_sink_file_create(path, 0, err, sizeof(err));
 	assert_non_null(s);
-	writeback_starts = 0;
+	background_syncs = 0;
 	for (; bytes < want; i += 1000)
 		bytes += write_rows(s, i, 1000);
+	/* Woken after the first 8 MiB and after every 8 more (give or take a
+	 * 1 MiB piece); wakes that come while it syncs count once. */
+	assert_true(wait_background_syncs(1) >= 1);
+	assert_true(background_syncs <= bytes / kick);
 	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
 	assert_int_equal(s->stats.bytes_out, bytes);
 	assert_int_equal(file_size(path), bytes);
-	/* Written in pieces of at most the 1 MiB buffer: a start after the
-	 * first 8 MiB and then after every 8 more, give or take one piece. */
-	assert_true(writeback_starts >= bytes / (kick + (1u << 20)));
-	assert_true(writeback_starts <= bytes / kick);
 	s->ops->destroy(s);
 
 	s = dv_sink_file_create("/dev/null", 0, err, sizeof(err));
 	assert_non_null(s);
-	writeback_starts = 0;
+	background_syncs = 0;
 	write_rows(s, 0, 250000);
 	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
-	assert_int_equal(writeback_starts, 0);
+	assert_int_equal(wait_background_syncs(1), 0);
+	s->ops->destroy(s);
+}
+
+/* A background sync that fails is not forgotten: the next fsync (here the
+ * drain's) returns its error, though the kernel would not say it again. */
+static void test_background_sync_error_returned(void **state)
+{
+	char path[128], err[256];
+	struct dv_sink *s;
+	uint64_t bytes = 0;
+	unsigned int i = 0;
+
+	(void)state;
+	path_in_tmp(path, sizeof(path), "kick-eio.ndjson");
+	s = dv_sink_file_create(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	background_syncs = 0;
+	background_sync_errno = EIO;
+	for (; bytes < (9u << 20); i += 1000)
+		bytes += write_rows(s, i, 1000);
+	assert_true(wait_background_syncs(1) >= 1);
+	background_sync_errno = 0;
+	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), -EIO);
+	/* returned once: the next drain is clean */
+	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
 	s->ops->destroy(s);
 }
 
@@ -602,7 +640,8 @@ int main(void)
 	    cmocka_unit_test(test_destroy_flushes),
 	    cmocka_unit_test(test_create_errors),
 	    cmocka_unit_test(test_oversized_row),
-	    cmocka_unit_test(test_writeback_started),
+	    cmocka_unit_test(test_background_sync),
+	    cmocka_unit_test(test_background_sync_error_returned),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, remove_dir);
