@@ -117,9 +117,13 @@ static int default_eal_args(const struct dv_options *o, char *prog, char **out, 
 	}
 	if (n_cpus == 0)
 		cpus[n_cpus++] = 0;
-	/* Flow memory plus rings, mempools and the EAL's own needs. */
-	/* (Reading files, the flow tables are not in DPDK memory: make_worker.) */
-	mb = 256 + (o->n_read ? 0 : o->max_flows * dv_flow_bytes_per_flow(o->decap) / (1 << 20)) +
+	/* Flow memory plus rings, mempools and the EAL's own needs. Reading
+	 * files, the flow tables are not in DPDK memory (make_worker): the
+	 * rings and a worker's small parts take about 1 MB a worker, and the
+	 * EAL describes less memory faster (a 4 KB page each without
+	 * hugepages: 256 MB was 20 ms of a bench.pcap run, docs/benchmarks.md). */
+	mb = (o->n_read ? 32 + 2 * o->workers
+			: 256 + o->max_flows * dv_flow_bytes_per_flow(o->decap) / (1 << 20)) +
 	     (o->n_read || !o->flow_context
 		  ? 0
 		  : o->workers * dv_flow_ctx_bytes(ctx_slots(o->max_flows / o->workers)) /
