@@ -1,11 +1,15 @@
 /*
- * dv_eal: the TSC's rate measured in 10 ms, and rte_eal_cleanup() plus
- * removal of a private runtime directory.
+ * dv_eal: the TSC's rate measured in 10 ms, the EAL's lcore probes without
+ * the lcores no CPU can be, and rte_eal_cleanup() plus removal of a
+ * private runtime directory.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +72,75 @@ uint64_t __wrap_get_tsc_freq(void);
 uint64_t __wrap_get_tsc_freq(void)
 {
 	return dv_eal_tsc_hz(DV_EAL_TSC_WINDOW_NS);
+}
+
+/*
+ * The last CPU the kernel can have, plus one (/sys/devices/system/cpu/
+ * possible: "0-1", "0,2-5"); UINT_MAX when it cannot be read, and then
+ * every lcore is asked as the EAL would. Read once; threads that race to
+ * read it first find the same.
+ */
+static unsigned int cpus_possible(void)
+{
+	static unsigned int cached; /* 0: not read yet */
+	unsigned int n = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+	char buf[256], *p, *end;
+	ssize_t len = -1;
+	int fd;
+
+	if (n != 0)
+		return n;
+	n = UINT_MAX;
+	fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
+	if (len > 0) {
+		end = buf + len;
+		while (end > buf && !isdigit((unsigned char)end[-1]))
+			end--;
+		p = end;
+		while (p > buf && isdigit((unsigned char)p[-1]))
+			p--;
+		if (p < end)
+			n = (unsigned int)strtoul(p, NULL, 10) + 1;
+	}
+	__atomic_store_n(&cached, n, __ATOMIC_RELAXED);
+	return n;
+}
+
+/*
+ * The EAL's probes of an lcore (lib/eal/linux/eal_lcore.c), asked for each
+ * of RTE_MAX_LCORE lcores at start-up: whether the CPU exists (its
+ * topology/core_id) and its NUMA node (the first nodeN/cpuM that exists,
+ * else 0). The same answers, but a CPU past the last possible one is
+ * answered without looking: about 4,200 access() calls fewer, 16 ms on
+ * this VM. Linked in place of the EAL's with -Wl,--wrap (meson.build).
+ */
+int __wrap_eal_cpu_detected(unsigned int lcore_id)
+{
+	char path[PATH_MAX];
+
+	if (lcore_id >= cpus_possible())
+		return 0;
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%u/topology/core_id", lcore_id);
+	return access(path, F_OK) == 0;
+}
+
+unsigned int __wrap_eal_cpu_socket_id(unsigned int lcore_id)
+{
+	char path[PATH_MAX];
+
+	if (lcore_id >= cpus_possible())
+		return 0;
+	for (unsigned int node = 0; node < RTE_MAX_NUMA_NODES; node++) {
+		snprintf(path, sizeof(path), "/sys/devices/system/node/node%u/cpu%u", node,
+			 lcore_id);
+		if (access(path, F_OK) == 0)
+			return node;
+	}
+	return 0;
 }
 
 int dv_eal_cleanup(int own_prefix)

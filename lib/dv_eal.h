@@ -9,7 +9,9 @@
  * EAL's own reading has no such guard), and the result is rounded to 10 MHz
  * as the EAL rounds its own. The program's static DPDK is linked to it in
  * place of the EAL's (-Wl,--wrap=get_tsc_freq, meson.build); a shared DPDK
- * keeps its own.
+ * keeps its own. The EAL's probe of every lcore it could have (RTE_MAX_LCORE:
+ * an access() of a sysfs path for each, and one per NUMA node) skips the
+ * lcores past the last CPU the kernel can have, the same way.
  *
  * rte_eal_cleanup() leaves the runtime directory of the file prefix behind
  * (/var/run/dpdk/<prefix>: config, telemetry socket). A process that made up
@@ -28,6 +30,15 @@
 /* The TSC's rate in Hz, measured over window_ns against CLOCK_MONOTONIC_RAW
  * and rounded to 10 MHz; 0 if the clock cannot be read. */
 uint64_t dv_eal_tsc_hz(uint64_t window_ns);
+
+/*
+ * The EAL's lcore probes as the static program has them (lib/dv_eal.c,
+ * -Wl,--wrap=eal_cpu_detected,--wrap=eal_cpu_socket_id): whether the CPU
+ * of lcore_id exists, and its NUMA node; the EAL's answers, without a
+ * system call for an lcore past the last possible CPU.
+ */
+int __wrap_eal_cpu_detected(unsigned int lcore_id);
+unsigned int __wrap_eal_cpu_socket_id(unsigned int lcore_id);
 
 /* rte_eal_cleanup(); then, if own_prefix, remove the runtime directory.
  * Returns rte_eal_cleanup()'s result. */

@@ -21,6 +21,7 @@
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_lcore.h>
 
 #include "dv_eal.h"
 #include "dv_time.h"
@@ -160,6 +161,44 @@ static void test_tsc_hz_is_the_eals(void **state)
 	}
 }
 
+/*
+ * The lcore probes the static program takes in place of the EAL's: for
+ * every lcore up to 1024, the answers of the sysfs paths the EAL reads; and
+ * for the lcores this test's EAL (the shared DPDK, probing its own way)
+ * enabled, its own socket.
+ */
+static void test_lcore_probes_are_the_eals(void **state)
+{
+	unsigned int detected = 0, lcore;
+
+	(void)state;
+	for (unsigned int id = 0; id < 1024; id++) {
+		char path[PATH_MAX];
+		unsigned int node = 0;
+		int want;
+
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%u/topology/core_id", id);
+		want = access(path, F_OK) == 0;
+		for (unsigned int s = 0; s < RTE_MAX_NUMA_NODES; s++) {
+			snprintf(path, sizeof(path), "/sys/devices/system/node/node%u/cpu%u", s,
+				 id);
+			if (access(path, F_OK) == 0) {
+				node = s;
+				break;
+			}
+		}
+		assert_int_equal(__wrap_eal_cpu_detected(id), want);
+		assert_int_equal(__wrap_eal_cpu_socket_id(id), node);
+		detected += (unsigned int)want;
+	}
+	assert_true(detected >= 1);
+	RTE_LCORE_FOREACH (lcore) {
+		assert_int_equal(__wrap_eal_cpu_detected(lcore), 1);
+		assert_int_equal(__wrap_eal_cpu_socket_id(lcore), rte_lcore_to_socket_id(lcore));
+	}
+	printf("%u CPUs detected, %u lcores enabled\n", detected, rte_lcore_count());
+}
+
 static int eal_up(void **state)
 {
 	char prefix[64];
@@ -187,6 +226,7 @@ int main(void)
 	const struct CMUnitTest clock_tests[] = {
 	    cmocka_unit_test(test_clock_tracks_realtime),
 	    cmocka_unit_test(test_tsc_hz_is_the_eals),
+	    cmocka_unit_test(test_lcore_probes_are_the_eals),
 	};
 	int failed = cmocka_run_group_tests(sim_tests, NULL, NULL);
 
