@@ -153,23 +153,35 @@ static unsigned int wait_background_syncs(unsigned int n)
 	return __atomic_load_n(&background_syncs, __ATOMIC_RELAXED);
 }
 
+/* A file sink on name in the test directory (its path in path[128]),
+ * given rows until at least want bytes (their count in *bytes), the
+ * background syncs counted from 0. */
+static struct dv_sink *file_sink_given(const char *name, uint64_t want, char *path, uint64_t *bytes)
+{
+	char err[256];
+	struct dv_sink *s;
+
+	path_in_tmp(path, 128, name);
+	s = dv_sink_file_create(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	background_syncs = 0;
+	*bytes = 0;
+	for (unsigned int i = 0; *bytes < want; i += 1000)
+		*bytes += write_rows(s, i, 1000);
+	return s;
+}
+
 /* A regular file is synced in the background after every 8 MiB written (so
  * the fsyncs wait only for the tail); a device never. */
 static void test_background_sync(void **state)
 {
-	const uint64_t kick = 8u << 20, want = 20u << 20;
+	const uint64_t kick = 8u << 20;
 	char path[128], err[256];
 	struct dv_sink *s;
-	uint64_t bytes = 0;
-	unsigned int i = 0;
+	uint64_t bytes;
 
 	(void)state;
-	path_in_tmp(path, sizeof(path), "kick.ndjson");
-	s = dv_sink_file_create(path, 0, err, sizeof(err));
-	assert_non_null(s);
-	background_syncs = 0;
-	for (; bytes < want; i += 1000)
-		bytes += write_rows(s, i, 1000);
+	s = file_sink_given("kick.ndjson", 20u << 20, path, &bytes);
 	/* Woken after the first 8 MiB and after every 8 more (give or take a
 	 * 1 MiB piece); wakes that come while it syncs count once. */
 	assert_true(wait_background_syncs(1) >= 1);
@@ -192,19 +204,13 @@ static void test_background_sync(void **state)
  * drain's) returns its error, though the kernel would not say it again. */
 static void test_background_sync_error_returned(void **state)
 {
-	char path[128], err[256];
+	char path[128];
 	struct dv_sink *s;
-	uint64_t bytes = 0;
-	unsigned int i = 0;
+	uint64_t bytes;
 
 	(void)state;
-	path_in_tmp(path, sizeof(path), "kick-eio.ndjson");
-	s = dv_sink_file_create(path, 0, err, sizeof(err));
-	assert_non_null(s);
-	background_syncs = 0;
 	background_sync_errno = EIO;
-	for (; bytes < (9u << 20); i += 1000)
-		bytes += write_rows(s, i, 1000);
+	s = file_sink_given("kick-eio.ndjson", 9u << 20, path, &bytes);
 	assert_true(wait_background_syncs(1) >= 1);
 	background_sync_errno = 0;
 	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), -EIO);
