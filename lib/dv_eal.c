@@ -18,8 +18,8 @@
 #include <rte_eal.h>
 
 #include "dv_eal.h"
+#include "dv_time.h"
 
-#define DV_NS_SEC    1000000000ULL
 #define DV_TSC_ROUND 10000000ULL /* Hz: the EAL rounds its own reading so */
 #define DV_TSC_PAIRS 8		 /* tries at each end */
 
@@ -40,7 +40,7 @@ static int tsc_clock_pair(uint64_t *tsc, uint64_t *ns)
 		if (b - a < best) {
 			best = b - a;
 			*tsc = a + (b - a) / 2;
-			*ns = (uint64_t)ts.tv_sec * DV_NS_SEC + (uint64_t)ts.tv_nsec;
+			*ns = (uint64_t)ts.tv_sec * DV_NS_PER_SEC + (uint64_t)ts.tv_nsec;
 		}
 	}
 	return 0;
@@ -48,8 +48,8 @@ static int tsc_clock_pair(uint64_t *tsc, uint64_t *ns)
 
 uint64_t dv_eal_tsc_hz(uint64_t window_ns)
 {
-	struct timespec w = {.tv_sec = (time_t)(window_ns / DV_NS_SEC),
-			     .tv_nsec = (long)(window_ns % DV_NS_SEC)};
+	struct timespec w = {.tv_sec = (time_t)(window_ns / DV_NS_PER_SEC),
+			     .tv_nsec = (long)(window_ns % DV_NS_PER_SEC)};
 	uint64_t tsc0, ns0, tsc1, ns1;
 
 	if (tsc_clock_pair(&tsc0, &ns0) < 0)
@@ -59,7 +59,8 @@ uint64_t dv_eal_tsc_hz(uint64_t window_ns)
 	if (tsc_clock_pair(&tsc1, &ns1) < 0 || ns1 <= ns0 || tsc1 <= tsc0)
 		return 0;
 	return RTE_ALIGN_MUL_NEAR(
-	    (uint64_t)((unsigned __int128)(tsc1 - tsc0) * DV_NS_SEC / (ns1 - ns0)), DV_TSC_ROUND);
+	    (uint64_t)((unsigned __int128)(tsc1 - tsc0) * DV_NS_PER_SEC / (ns1 - ns0)),
+	    DV_TSC_ROUND);
 }
 
 /*
