@@ -80,7 +80,11 @@ struct dv_sink {
 	void *priv;
 };
 
-/* stdout sink: one row per line, flushed at poll/drain. */
+/* The file and stdout sinks write their buffer out when it is full, at
+ * drain, and at a poll once its oldest row has waited this long (ns). */
+#define DV_SINK_FILE_HOLD_NS (100u * 1000 * 1000)
+
+/* stdout sink: one row per line, written out as said above. */
 struct dv_sink *dv_sink_stdout_create(char *err, size_t errlen);
 
 /* NDJSON file sink: appends to path, fsync at drain and every sync_interval_ns

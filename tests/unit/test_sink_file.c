@@ -257,7 +257,19 @@ static void test_file_roundtrip(void **state)
 	s->ops->destroy(s);
 }
 
-/* poll() writes buffered rows out; an existing file is appended to. */
+/* Poll s as the rows it holds come, then once they have waited long
+ * enough to be written out; returns the second poll's result. */
+static int poll_after_hold(struct dv_sink *s)
+{
+	uint64_t now = dv_realtime_ns();
+
+	assert_int_equal(s->ops->poll(s, now), 0);
+	return s->ops->poll(s, now + DV_SINK_FILE_HOLD_NS);
+}
+
+/* poll() writes buffered rows out once the oldest has waited
+ * DV_SINK_FILE_HOLD_NS (by the times it is given); an existing file is
+ * appended to. */
 static void test_poll_and_append(void **state)
 {
 	char path[128], err[256];
@@ -274,12 +286,21 @@ static void test_poll_and_append(void **state)
 	assert_int_equal(file_size(path), 0); /* buffered */
 	assert_int_equal(s->stats.rows_pending, 3);
 	assert_int_equal(s->ops->poll(s, now), 0);
+	assert_int_equal(s->ops->poll(s, now + DV_SINK_FILE_HOLD_NS - 1), 0);
+	assert_int_equal(file_size(path), 0); /* held: the rows came under 100 ms ago */
+	assert_int_equal(s->stats.rows_pending, 3);
+	assert_int_equal(s->ops->poll(s, now + DV_SINK_FILE_HOLD_NS), 0);
 	assert_int_equal(file_size(path), b1);
 	assert_int_equal(s->stats.rows_delivered, 3);
 	assert_int_equal(s->stats.rows_pending, 0);
-	/* a poll past the sync interval fsyncs; it must succeed on a file */
-	b1 += write_rows(s, 3, 2);
+	/* the hold starts again with the next rows; a poll past the sync
+	 * interval writes and fsyncs them, which must succeed on a file */
+	b2 = write_rows(s, 3, 2);
+	assert_int_equal(s->ops->poll(s, now + 2 * DV_SINK_FILE_HOLD_NS), 0);
+	assert_int_equal(file_size(path), b1);
 	assert_int_equal(s->ops->poll(s, now + 2 * DV_NS_PER_SEC), 0);
+	b1 += b2;
+	assert_int_equal(file_size(path), b1);
 	assert_int_equal(s->ops->drain(s, now + 3 * DV_NS_PER_SEC), 0);
 	s->ops->destroy(s);
 
@@ -310,7 +331,7 @@ static void test_reopen_after_rename(void **state)
 	assert_non_null(s);
 	assert_non_null(s->ops->reopen);
 	write_rows(s, 0, 5);
-	assert_int_equal(s->ops->poll(s, dv_realtime_ns()), 0);
+	assert_int_equal(poll_after_hold(s), 0);
 	assert_int_equal(rename(path, rotated), 0);
 	/* rows written before the reopen still belong to the old file */
 	write_rows(s, 5, 3);
@@ -371,7 +392,7 @@ static void test_dev_full(void **state)
 	s = dv_sink_file_create("/dev/full", 0, err, sizeof(err));
 	assert_non_null(s);
 	write_rows(s, 0, 10);
-	assert_int_equal(s->ops->poll(s, dv_realtime_ns()), -ENOSPC);
+	assert_int_equal(poll_after_hold(s), -ENOSPC);
 	assert_int_equal(s->stats.rows_dropped, 10);
 	assert_int_equal(s->stats.rows_delivered, 0);
 	assert_int_equal(s->stats.rows_pending, 0);
@@ -475,7 +496,7 @@ static void test_stdout_sink(void **state)
 	assert_non_null(s);
 	assert_string_equal(s->name, "stdout");
 	bytes = write_rows(s, 0, 20000);
-	assert_int_equal(s->ops->poll(s, dv_realtime_ns()), 0);
+	assert_int_equal(poll_after_hold(s), 0);
 	bytes += write_rows(s, 20000, 7);
 	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
 	assert_int_equal(s->stats.rows_delivered, 20007);
