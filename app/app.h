@@ -35,14 +35,6 @@ struct dv_app {
 	int own_eal;
 	int launched;
 	struct dv_control ctl;
-	/* --read: the control work (rows, sinks, stats) runs on a thread of its
-	 * own, off the reading thread (read_control); the reading thread drains
-	 * rows too while its workers' rings are full, one at a time with it
-	 * (drain_lock: rows keep their order) */
-	pthread_t read_control;
-	pthread_mutex_t drain_lock;
-	int read_control_on;   /* it runs: the reading thread polls no sink */
-	int read_control_stop; /* set (release) to end it */
 
 	/* live ports */
 	uint16_t ports[DV_MAX_PORTS];

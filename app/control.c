@@ -20,7 +20,7 @@
 #include "control.h"
 #include "dv_time.h"
 
-#define DRAIN_BURST 64
+enum { DV_SLOT_FREE, DV_SLOT_TAKEN, DV_SLOT_READY };
 
 static const struct dv_sink *primary_sink(const struct dv_control *c)
 {
@@ -30,12 +30,9 @@ static const struct dv_sink *primary_sink(const struct dv_control *c)
 	return c->n_sinks ? c->sinks[0] : NULL;
 }
 
-/* Format record r (with its context behind it) and hand it to every sink. */
-static void drain_one(struct dv_control *c, const struct dv_row_opts *opts,
-		      const struct dv_export_rec *r)
+/* Hand record r's row (len bytes, or len < 0: none) to every sink. */
+static void drain_one(struct dv_control *c, const struct dv_export_rec *r, const char *row, int len)
 {
-	int len = dv_row_format_opts(r, opts, c->row, sizeof(c->row));
-
 	if (r->end_reason < DV_END_MAX)
 		c->end_reasons[r->end_reason]++;
 	if (len < 0) {
@@ -43,7 +40,7 @@ static void drain_one(struct dv_control *c, const struct dv_row_opts *opts,
 		return;
 	}
 	for (uint32_t s = 0; s < c->n_sinks; s++) {
-		int rc = dv_sink_write(c->sinks[s], r, c->row, (size_t)len);
+		int rc = dv_sink_write(c->sinks[s], r, row, (size_t)len);
 
 		/* Log the 1st, 2nd, 4th, 8th... failure: visible, never a flood. */
 		if (rc < 0)
@@ -76,27 +73,111 @@ static int drain_group(struct rte_ring *ring, struct dv_export_rec *recs, unsign
 	return need <= *n;
 }
 
-uint32_t dv_control_drain(struct dv_control *c)
+void dv_control_drain_init(struct dv_control *c)
+{
+	pthread_mutex_init(&c->take_lock, NULL);
+	pthread_mutex_init(&c->sink_lock, NULL);
+}
+
+/*
+ * Take a burst of ring's records into the next slot, numbered next_take.
+ * NULL when the ring is empty or every slot is still in use (its rows not
+ * yet with the sinks).
+ */
+static struct dv_drain_slot *take_burst(struct dv_control *c, struct rte_ring *ring)
+{
+	struct dv_drain_slot *s;
+	unsigned int n, k = 0;
+
+	if (pthread_mutex_trylock(&c->take_lock) != 0)
+		return NULL; /* another thread is taking: it will take this ring's turn too */
+	s = &c->slots[c->next_take % DV_DRAIN_SLOTS];
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != DV_SLOT_FREE) {
+		pthread_mutex_unlock(&c->take_lock);
+		return NULL;
+	}
+	n = rte_ring_dequeue_burst_elem(ring, s->recs, sizeof(s->recs[0]), DV_DRAIN_BURST, NULL);
+	for (unsigned int i = 0; i < n; i += dv_export_group_len(&s->recs[i]), k++) {
+		if ((s->recs[i].flags & DV_EXPORT_F_CTX) && !drain_group(ring, s->recs, &n, i))
+			s->recs[i].flags &= (uint8_t)~DV_EXPORT_F_CTX;
+		s->head[k] = (uint16_t)i;
+	}
+	if (k > 0) {
+		s->n_rows = k;
+		__atomic_store_n(&s->state, DV_SLOT_TAKEN, __ATOMIC_RELAXED);
+		c->next_take++;
+	}
+	pthread_mutex_unlock(&c->take_lock);
+	return k > 0 ? s : NULL;
+}
+
+/* Format slot s's rows (no lock: the slot is this thread's until READY). */
+static void format_burst(const struct dv_control *c, struct dv_drain_slot *s)
 {
 	const struct dv_row_opts opts = {.sensor = c->sensor, .community = &c->community};
-	struct dv_export_rec recs[DRAIN_BURST + DV_EXPORT_GROUP_MAX];
+
+	for (uint32_t k = 0; k < s->n_rows; k++)
+		s->len[k] =
+		    dv_row_format_opts(&s->recs[s->head[k]], &opts, s->text[k], sizeof(s->text[k]));
+	__atomic_store_n(&s->state, DV_SLOT_READY, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Give the sinks the rows of every formatted burst, in the order the bursts
+ * were taken, up to the first one not formatted yet. Whoever finds
+ * sink_lock free does it; a thread that does not only leaves its burst
+ * behind, never waiting: the holder looks again after letting go.
+ */
+static void commit_ready(struct dv_control *c)
+{
+	for (;;) {
+		struct dv_drain_slot *s =
+		    &c->slots[__atomic_load_n(&c->next_commit, __ATOMIC_ACQUIRE) % DV_DRAIN_SLOTS];
+
+		if (__atomic_load_n(&s->state, __ATOMIC_SEQ_CST) != DV_SLOT_READY ||
+		    pthread_mutex_trylock(&c->sink_lock) != 0)
+			return;
+		for (;;) {
+			s = &c->slots[c->next_commit % DV_DRAIN_SLOTS];
+			if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != DV_SLOT_READY)
+				break;
+			for (uint32_t k = 0; k < s->n_rows; k++)
+				drain_one(c, &s->recs[s->head[k]], s->text[k], s->len[k]);
+			c->records += s->n_rows;
+			__atomic_store_n(&s->state, DV_SLOT_FREE, __ATOMIC_RELEASE);
+			__atomic_store_n(&c->next_commit, c->next_commit + 1, __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&c->sink_lock);
+		/* Round again: a burst made ready while this thread held the
+		 * lock was left here by its formatter, which found it taken. */
+	}
+}
+
+uint32_t dv_control_drain(struct dv_control *c)
+{
 	uint32_t total = 0;
 
+	commit_ready(c);
 	for (uint32_t w = 0; w < c->n_workers; w++) {
 		struct rte_ring *ring = c->workers[w]->cfg.export_ring;
-		unsigned int n =
-		    rte_ring_dequeue_burst_elem(ring, recs, sizeof(recs[0]), DRAIN_BURST, NULL);
-		unsigned int k = 0;
+		struct dv_drain_slot *s = rte_ring_empty(ring) ? NULL : take_burst(c, ring);
 
-		for (unsigned int i = 0; i < n; i += dv_export_group_len(&recs[i]), k++) {
-			if ((recs[i].flags & DV_EXPORT_F_CTX) && !drain_group(ring, recs, &n, i))
-				recs[i].flags &= (uint8_t)~DV_EXPORT_F_CTX;
-			drain_one(c, &opts, &recs[i]);
-		}
-		c->records += k;
-		total += k;
+		if (s == NULL)
+			continue;
+		total += s->n_rows;
+		format_burst(c, s);
+		commit_ready(c);
 	}
 	return total;
+}
+
+void dv_control_reopen(struct dv_control *c)
+{
+	pthread_mutex_lock(&c->sink_lock);
+	for (uint32_t s = 0; s < c->n_sinks; s++)
+		if (c->sinks[s]->ops->reopen)
+			c->sinks[s]->ops->reopen(c->sinks[s]);
+	pthread_mutex_unlock(&c->sink_lock);
 }
 
 static void reader_stats_add(struct dv_reader_stats *to, const struct dv_reader_stats *s)
@@ -311,12 +392,18 @@ void dv_control_poll(struct dv_control *c, uint64_t now_mono)
 {
 	uint64_t now_real = dv_realtime_ns();
 
+	/* The stats line too: its rows and the sinks' counts agree. Another
+	 * thread giving the sinks rows: the next poll. */
+	if (pthread_mutex_trylock(&c->sink_lock) != 0)
+		return;
 	for (uint32_t s = 0; s < c->n_sinks; s++)
 		c->sinks[s]->ops->poll(c->sinks[s], now_real);
 	if (c->stat_interval_ns && now_mono - c->last_stat_ns >= c->stat_interval_ns) {
 		c->last_stat_ns = now_mono;
 		dv_control_stats_line(c, stderr, 0);
 	}
+	pthread_mutex_unlock(&c->sink_lock);
+	commit_ready(c); /* what was formatted meanwhile */
 }
 
 /* Telemetry callbacks run on DPDK's telemetry thread; the counters they read

@@ -2,7 +2,10 @@
  * control: the main lcore's work. It drains every worker's export ring,
  * formats each record once, hands the row to every sink, lets the sinks make
  * progress, prints the statistics line and answers telemetry. In --read mode
- * it is also the reader that feeds the workers.
+ * it is also the reader that feeds the workers, and rows are made by
+ * whichever thread has nothing else to do: the reader while a worker's ring
+ * is full, a worker while it waits for packets or for room in its export
+ * ring (dv_control_drain may run on several threads at once).
  */
 #ifndef DV_APP_CONTROL_H
 #define DV_APP_CONTROL_H
@@ -18,6 +21,21 @@
 #include "ports.h"
 
 #define DV_MAX_SINKS 4
+
+/* Records a drain takes from one export ring at a time (a burst). */
+#define DV_DRAIN_BURST 64
+/* Bursts being formatted or waiting for the sinks at once (a power of two). */
+#define DV_DRAIN_SLOTS 8
+
+/* A burst of records and their rows (dv_control_drain). */
+struct dv_drain_slot {
+	uint32_t state;	 /* DV_SLOT_FREE, _TAKEN (being formatted), _READY (for the sinks) */
+	uint32_t n_rows; /* rows: records without their context records */
+	uint16_t head[DV_DRAIN_BURST]; /* row k's record in recs */
+	int len[DV_DRAIN_BURST];       /* row k's length; < 0: it could not be formatted */
+	struct dv_export_rec recs[DV_DRAIN_BURST + DV_EXPORT_GROUP_MAX];
+	char text[DV_DRAIN_BURST][DV_ROW_MAX];
+};
 
 struct dv_control {
 	struct dv_worker **workers;
@@ -46,8 +64,8 @@ struct dv_control {
 	uint64_t read_ctx_lost;		 /* --read: contexts the reader's hand-off left behind */
 	int flow_context;		 /* --flow-context on: the ctx_ counters are printed */
 
-	/* records and rows */
-	uint64_t records;     /* drained from the export rings */
+	/* records and rows (under sink_lock) */
+	uint64_t records;     /* handed to the sinks (drained from the export rings) */
 	uint64_t row_errors;  /* records that could not be formatted (never expected) */
 	uint64_t sink_errors; /* rows a sink refused (counted as dropped by the sink) */
 	uint64_t end_reasons[DV_END_MAX];
@@ -55,14 +73,30 @@ struct dv_control {
 	/* previous stats line, for rates */
 	uint64_t prev_packets, prev_bytes, prev_ns;
 
-	char row[DV_ROW_MAX];
+	/* Several threads may drain at once (dv_control_drain) */
+	pthread_mutex_t take_lock; /* the rings' consumer side, next_take, taking a slot */
+	pthread_mutex_t sink_lock; /* the sinks, next_commit, the counters above */
+	uint64_t next_take;	   /* bursts taken from the rings */
+	uint64_t next_commit;	   /* bursts whose rows went to the sinks */
+	struct dv_drain_slot slots[DV_DRAIN_SLOTS];
 };
 
-/* Drain every export ring once (bounded); returns the records handled. */
+/* Before the first drain: its locks. */
+void dv_control_drain_init(struct dv_control *c);
+
+/*
+ * Drain every export ring once (bounded); returns the records taken. Any
+ * number of threads may drain at once: each formats the rows of the bursts
+ * it took, and the sinks get every row in the order the records left their
+ * ring, from whichever thread finds them formatted.
+ */
 uint32_t dv_control_drain(struct dv_control *c);
 
 /* Let sinks progress and print the stats line when due. now: monotonic ns. */
 void dv_control_poll(struct dv_control *c, uint64_t now_mono);
+
+/* Every sink that can follows its path to a new file (SIGHUP). */
+void dv_control_reopen(struct dv_control *c);
 
 /* Print one statistics line (final: the summary at exit). */
 void dv_control_stats_line(struct dv_control *c, FILE *f, int final);

@@ -152,6 +152,14 @@ static int default_eal_args(const struct dv_options *o, char *prog, char **out, 
 #undef PUSH
 }
 
+/* A --read worker's help (dv_worker_config.help): rows formatted. */
+static uint32_t worker_help(void *arg)
+{
+	struct dv_app *app = arg;
+
+	return dv_control_drain(&app->ctl);
+}
+
 /* Worker i (on lcore) as a config: its flow table, export ring and input
  * ring. Its queues are added by dv_ports_setup(). 0 or -1 with err. */
 static int make_worker(struct dv_app *app, uint32_t i, unsigned int lcore, const uint64_t seed[2],
@@ -206,6 +214,12 @@ static int make_worker(struct dv_app *app, uint32_t i, unsigned int lcore, const
 	wc->decap = o->decap ? &o->decap_cfg : NULL;
 	wc->ts_dynfield_offset = -1;
 	wc->yield_when_idle = app->oversubscribed || o->n_read > 0;
+	/* --read: no lcore waits for the rows, so a worker waiting for
+	 * packets or for room in its export ring formats rows meanwhile. */
+	if (o->n_read > 0) {
+		wc->help = worker_help;
+		wc->help_arg = app;
+	}
 	wc->expire_at_ticks = o->n_read > 0;
 	wc->clock_mode = app->packet_clock ? DV_CLOCK_PACKET : DV_CLOCK_SYSTEM;
 	wc->flow_context = o->flow_context != 0;
@@ -324,28 +338,26 @@ static void clock_adjust(struct dv_app *app, uint64_t mono)
 		       (double)app->clock.offset_ns / 1e9);
 }
 
-static void control_step(struct dv_app *app)
+/* Everything but the rows: the sinks polled and reopened on SIGHUP, the
+ * stats line, the clock, the links. */
+static void control_poll(struct dv_app *app)
 {
-	uint32_t got;
-	uint64_t mono;
+	uint64_t mono = dv_monotonic_ns();
 
-	/* The sinks are used under drain_lock while the reading thread may
-	 * drain rows too (feed_stage): their writes, polls and reopening. */
-	if (app->read_control_on)
-		pthread_mutex_lock(&app->drain_lock);
-	got = dv_control_drain(&app->ctl);
-	mono = dv_monotonic_ns();
 	dv_control_poll(&app->ctl, mono);
 	if (hup_signal) {
 		hup_signal = 0;
-		for (uint32_t s = 0; s < app->ctl.n_sinks; s++)
-			if (app->ctl.sinks[s]->ops->reopen)
-				app->ctl.sinks[s]->ops->reopen(app->ctl.sinks[s]);
+		dv_control_reopen(&app->ctl);
 	}
-	if (app->read_control_on)
-		pthread_mutex_unlock(&app->drain_lock);
 	clock_adjust(app, mono);
 	dv_ports_watch_links(app, mono);
+}
+
+static void control_step(struct dv_app *app)
+{
+	uint32_t got = dv_control_drain(&app->ctl);
+
+	control_poll(app);
 	if (got == 0)
 		control_idle();
 }
@@ -381,19 +393,9 @@ static void feed_stage(struct dv_app *app, struct dv_handoff *h, uint32_t w)
 		dv_handoff_send(h, w);
 		if (h->n[w] == 0)
 			break;
-		/* The worker's ring is full: format rows meanwhile, unless
-		 * the control thread is at it; then let the others run. */
-		if (!app->read_control_on)
-			control_step(app);
-		else if (pthread_mutex_trylock(&app->drain_lock) != 0)
-			sched_yield();
-		else {
-			uint32_t got = dv_control_drain(&app->ctl);
-
-			pthread_mutex_unlock(&app->drain_lock);
-			if (got == 0)
-				sched_yield();
-		}
+		/* The worker's ring is full: format rows meanwhile (beside
+		 * any worker that has nothing to do), or pause. */
+		control_step(app);
 	}
 }
 
@@ -456,11 +458,9 @@ static __rte_noinline int read_files(struct dv_app *app)
 			if ((++count & 1023) == 0) {
 				__atomic_store_n(&app->ctl.read_ctx_lost, h.ctx_lost,
 						 __ATOMIC_RELAXED);
-				if (!app->read_control_on) {
-					dv_control_drain(&app->ctl);
-					if ((count & 16383) == 0)
-						dv_control_poll(&app->ctl, dv_monotonic_ns());
-				}
+				dv_control_drain(&app->ctl);
+				if ((count & 16383) == 0)
+					control_poll(app);
 			}
 		}
 		if (rc < 0) {
@@ -614,6 +614,7 @@ static void init_control(struct dv_app *app)
 	c->pctx = app->pctx;
 	c->flow_context = app->opt.flow_context;
 	c->start_ns = dv_monotonic_ns();
+	dv_control_drain_init(c);
 	c->last_stat_ns = c->start_ns;
 	dv_control_telemetry_init(c);
 }
@@ -653,55 +654,6 @@ static int set_up(struct dv_app *app, char *err, size_t errlen)
 	return 0;
 }
 
-/*
- * --read's control thread: drains the export rings into rows and sinks,
- * polls the sinks and prints the stats lines while the main lcore reads,
- * so that formatting rows never holds up reading (where the reading thread
- * is the bottleneck). Not pinned: it runs on whichever core has room (a
- * worker waiting for packets sleeps). When the workers are the bottleneck
- * instead, the reading thread, which waits for room in their rings, formats
- * rows in the meantime (feed_stage): on two cores the control thread shares
- * one with a worker, so that moves work to the reading thread's core.
- */
-static void *read_control_main(void *arg)
-{
-	struct dv_app *app = arg;
-
-	while (!__atomic_load_n(&app->read_control_stop, __ATOMIC_ACQUIRE))
-		control_step(app);
-	return NULL;
-}
-
-/* Start it; without it the reading thread does the control work itself. */
-static void read_control_start(struct dv_app *app)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	cpu_set_t all;
-
-	pthread_mutex_init(&app->drain_lock, NULL);
-	app->read_control_on = 1; /* before it runs: it takes drain_lock from its first step */
-	if (pthread_create(&app->read_control, NULL, read_control_main, app) != 0) {
-		app->read_control_on = 0;
-		DV_LOG(WARNING, "no control thread for --read: the reading thread formats rows");
-		return;
-	}
-	pthread_setname_np(app->read_control, "dv-read-ctl");
-	CPU_ZERO(&all);
-	for (long c = 0; c < n && c < CPU_SETSIZE; c++)
-		CPU_SET((int)c, &all);
-	(void)pthread_setaffinity_np(app->read_control, sizeof(all), &all);
-}
-
-static void read_control_join(struct dv_app *app)
-{
-	if (!app->read_control_on)
-		return;
-	__atomic_store_n(&app->read_control_stop, 1, __ATOMIC_RELEASE);
-	pthread_join(app->read_control, NULL);
-	app->read_control_on = 0;
-	pthread_mutex_destroy(&app->drain_lock);
-}
-
 /* Launch the workers, feed them (--read) or wait for a signal (live), then
  * stop them and drain their rings. Returns the exit status so far. */
 static int capture(struct dv_app *app)
@@ -715,9 +667,7 @@ static int capture(struct dv_app *app)
 	       app->packet_clock ? "packet" : "system");
 
 	if (app->opt.n_read > 0) {
-		read_control_start(app);
 		status = read_files(app);
-		read_control_join(app);
 		/* Everything read is in the rings; the workers may finish. */
 		for (uint32_t i = 0; i < app->n_workers; i++)
 			__atomic_store_n(&app->workers[i].in_done, 1, __ATOMIC_RELEASE);

@@ -16,7 +16,8 @@
  * Nothing here allocates, locks or calls the kernel per packet. The only
  * system call is a short sleep when the worker found nothing to do many
  * times in a row and was asked to share its core (--read, oversubscribed
- * lcores).
+ * lcores). Before pausing, a worker with nothing to do calls the program's
+ * help (dv_worker_config.help: --read formats rows there).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -380,6 +381,10 @@ static uint16_t poll_rxq(struct dv_worker *w, const struct dv_rxq *q, uint64_t n
 
 static void idle(struct dv_worker *w, uint32_t *idle_loops)
 {
+	if (w->cfg.help != NULL && w->cfg.help(w->cfg.help_arg) > 0) {
+		*idle_loops = 0;
+		return;
+	}
 	if (!w->cfg.yield_when_idle || ++*idle_loops < IDLE_LOOPS_BEFORE_SLEEP) {
 		rte_pause();
 		return;

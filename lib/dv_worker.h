@@ -225,8 +225,14 @@ struct dv_worker_config {
 	uint8_t flow_context;	   /* the table keeps flow context (its records may have one) */
 	struct dv_parse_ctx *pctx; /* flow context of received packets (the worker's own);
 				    * NULL: --flow-context off, no payload is read */
-	int ts_dynfield_offset;	   /* mbuf RX timestamp dynfield, or -1 */
-	uint64_t ts_dynflag;	   /* ol_flags bit saying the mbuf carries a timestamp */
+	/* Called when the worker has nothing of its own to do (no input, or
+	 * its export ring full), before it pauses: --read formats rows there
+	 * (any thread may: app/control.c). Returns the work done, 0: none.
+	 * NULL: nothing (a live worker never waits on a sink). */
+	uint32_t (*help)(void *arg);
+	void *help_arg;
+	int ts_dynfield_offset; /* mbuf RX timestamp dynfield, or -1 */
+	uint64_t ts_dynflag;	/* ol_flags bit saying the mbuf carries a timestamp */
 };
 
 struct dv_worker {

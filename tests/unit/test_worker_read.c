@@ -16,6 +16,9 @@
  * question. A worker that ends flows only a budget at a time after each
  * burst (as it did) accounts the new flows while the old still hold the
  * slots, and drops most of their questions.
+ *
+ * And a worker with nothing to do calls its help (dv_worker_config.help),
+ * which --read uses to make rows on the worker's core.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -185,6 +188,101 @@ static void test_flows_end_at_ticks(void **state)
 	rte_ring_free(xr);
 }
 
+/* What a worker's help saw: the records it took from the export ring. */
+struct help_state {
+	struct rte_ring *ring;
+	struct dv_export_rec recs[RING_SIZE];
+	uint32_t got;
+	uint32_t on_worker; /* records taken on a worker lcore, not the test's */
+};
+
+static uint32_t help_drain(void *arg)
+{
+	struct help_state *h = arg;
+	uint32_t n = rte_ring_dequeue_burst_elem(h->ring, h->recs + h->got, sizeof(h->recs[0]),
+						 RTE_DIM(h->recs) - h->got, NULL);
+
+	h->got += n;
+	if (rte_lcore_id() != rte_get_main_lcore())
+		h->on_worker += n;
+	return n;
+}
+
+/*
+ * --read has no thread that waits for rows: a worker with nothing to do
+ * makes them (dv_worker_config.help). Here nobody but the help takes from
+ * an export ring of 64 records, and the worker's flush at the end exports
+ * 600 flows: it finishes only if it calls its help while its ring is full,
+ * and all records but the ring's last go through it, on the worker's lcore.
+ */
+static void test_help_drains_export_ring(void **state)
+{
+	static struct dv_pkt e[RING_SIZE];
+	static struct help_state h;
+	struct dv_flow_config fc = {
+	    .name = "wr1",
+	    .capacity = 1024,
+	    .idle_timeout_ns = 120 * SEC,
+	    .active_timeout_ns = 1800 * SEC,
+	    .tcp_close_timeout_ns = 10 * SEC,
+	    .socket_id = SOCKET_ID_ANY,
+	    .seed = {9, 10},
+	};
+	const uint32_t flows = 600;
+	struct rte_ring *in;
+	struct dv_worker w;
+	struct dv_worker_config wc;
+	char err[256];
+
+	(void)state;
+	in = rte_ring_create_elem("wh_in", sizeof(struct dv_pkt), RING_SIZE, SOCKET_ID_ANY,
+				  RING_F_SP_ENQ | RING_F_SC_DEQ);
+	h.ring = rte_ring_create_elem("wh_x", sizeof(struct dv_export_rec), 64, SOCKET_ID_ANY,
+				      RING_F_SP_ENQ | RING_F_SC_DEQ);
+	assert_true(in != NULL && h.ring != NULL);
+	memset(&wc, 0, sizeof(wc));
+	wc.n_workers = 1;
+	wc.export_ring = h.ring;
+	wc.in_ring = in;
+	wc.clock_mode = DV_CLOCK_PACKET;
+	wc.clock = &wclock;
+	wc.yield_when_idle = 1;
+	wc.expire_at_ticks = 1;
+	wc.ts_dynfield_offset = -1;
+	wc.help = help_drain;
+	wc.help_arg = &h;
+	wc.table = dv_flow_table_create(&fc, err, sizeof(err));
+	assert_non_null(wc.table);
+	assert_int_equal(dv_worker_init(&w, &wc, err, sizeof(err)), 0);
+	for (uint32_t i = 0; i < flows; i++) {
+		put_query(&e[i], i, 1 * SEC);
+		e[i].tun = 0; /* the flow alone, without its question */
+	}
+	enqueue_all(in, e, flows);
+	w.stop_reason = DV_END_EOF;
+	__atomic_store_n(&w.in_done, 1, __ATOMIC_RELEASE);
+	assert_int_equal(rte_eal_remote_launch(dv_worker_main, &w, rte_get_next_lcore(-1, 1, 0)),
+			 0);
+	__atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
+	for (int waited = 0; !__atomic_load_n(&w.finished, __ATOMIC_ACQUIRE); waited++) {
+		assert_true(waited < 10000); /* 10 s: the worker waits for room for ever */
+		usleep(1000);
+	}
+	rte_eal_mp_wait_lcore();
+	help_drain(&h); /* the last ones, which the worker left in its ring */
+	print_message("%u records, %u taken by the worker's help\n", h.got, h.on_worker);
+	assert_int_equal(h.got, flows);
+	/* all but what the ring holds at the end */
+	assert_true(h.on_worker >= flows - rte_ring_get_capacity(h.ring));
+	for (uint32_t i = 0; i < h.got; i++)
+		assert_int_equal(h.recs[i].end_reason, DV_END_EOF);
+
+	dv_worker_fini(&w);
+	dv_flow_table_free(w.cfg.table);
+	rte_ring_free(in);
+	rte_ring_free(h.ring);
+}
+
 int main(void)
 {
 	char prefix[64];
@@ -200,6 +298,7 @@ int main(void)
 			NULL};
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_flows_end_at_ticks),
+	    cmocka_unit_test(test_help_drains_export_ring),
 	};
 	int rc;
 
