@@ -85,47 +85,65 @@ static void enqueue_all(struct rte_ring *r, const struct dv_pkt *e, uint32_t n)
 	assert_int_equal(rte_ring_enqueue_bulk_elem(r, e, sizeof(*e), n, NULL), n);
 }
 
-static void test_flows_end_at_ticks(void **state)
+/*
+ * Worker w as --read makes it (a packet clock, flows ending at ticks,
+ * sharing its core), with its own input ring *in and export ring *xr of
+ * xr_size, a table of 1024 flows (idle 120 s) with ctx_slots context slots,
+ * and help (may be NULL). Rings and table are named after tag.
+ */
+static void make_read_worker(struct dv_worker *w, const char *tag, uint32_t ctx_slots,
+			     uint32_t xr_size, uint32_t (*help)(void *), void *help_arg,
+			     struct rte_ring **in, struct rte_ring **xr)
 {
-	static struct dv_pkt e[RING_SIZE];
-	static struct dv_export_rec recs[RING_SIZE];
 	struct dv_flow_config fc = {
-	    .name = "wr0",
+	    .name = tag,
 	    .capacity = 1024,
 	    .idle_timeout_ns = 120 * SEC,
 	    .active_timeout_ns = 1800 * SEC,
 	    .tcp_close_timeout_ns = 10 * SEC,
 	    .socket_id = SOCKET_ID_ANY,
 	    .seed = {7, 8},
-	    .ctx_slots = SLOTS,
+	    .ctx_slots = ctx_slots,
 	};
-	struct rte_ring *in, *xr;
-	struct dv_worker w;
 	struct dv_worker_config wc;
-	const struct dv_flow_stats *st;
-	uint64_t full_before;
-	uint32_t n = 0, got = 0, with_ctx = 0;
-	char err[256];
+	char name[32], err[256];
 
-	(void)state;
-	in = rte_ring_create_elem("wr_in", sizeof(struct dv_pkt), RING_SIZE, SOCKET_ID_ANY,
-				  RING_F_SP_ENQ | RING_F_SC_DEQ);
-	xr = rte_ring_create_elem("wr_x", sizeof(struct dv_export_rec), RING_SIZE, SOCKET_ID_ANY,
-				  RING_F_SP_ENQ | RING_F_SC_DEQ);
-	assert_true(in != NULL && xr != NULL);
+	snprintf(name, sizeof(name), "%s_in", tag);
+	*in = rte_ring_create_elem(name, sizeof(struct dv_pkt), RING_SIZE, SOCKET_ID_ANY,
+				   RING_F_SP_ENQ | RING_F_SC_DEQ);
+	snprintf(name, sizeof(name), "%s_x", tag);
+	*xr = rte_ring_create_elem(name, sizeof(struct dv_export_rec), xr_size, SOCKET_ID_ANY,
+				   RING_F_SP_ENQ | RING_F_SC_DEQ);
+	assert_true(*in != NULL && *xr != NULL);
 	memset(&wc, 0, sizeof(wc));
 	wc.n_workers = 1;
-	wc.export_ring = xr;
-	wc.in_ring = in;
+	wc.export_ring = *xr;
+	wc.in_ring = *in;
 	wc.clock_mode = DV_CLOCK_PACKET;
 	wc.clock = &wclock;
 	wc.yield_when_idle = 1;
-	wc.flow_context = 1;
+	wc.flow_context = ctx_slots > 0;
 	wc.expire_at_ticks = 1;
 	wc.ts_dynfield_offset = -1;
+	wc.help = help;
+	wc.help_arg = help_arg;
 	wc.table = dv_flow_table_create(&fc, err, sizeof(err));
 	assert_non_null(wc.table);
-	assert_int_equal(dv_worker_init(&w, &wc, err, sizeof(err)), 0);
+	assert_int_equal(dv_worker_init(w, &wc, err, sizeof(err)), 0);
+}
+
+static void test_flows_end_at_ticks(void **state)
+{
+	static struct dv_pkt e[RING_SIZE];
+	static struct dv_export_rec recs[RING_SIZE];
+	struct rte_ring *in, *xr;
+	struct dv_worker w;
+	const struct dv_flow_stats *st;
+	uint64_t full_before;
+	uint32_t n = 0, got = 0, with_ctx = 0;
+
+	(void)state;
+	make_read_worker(&w, "wr0", SLOTS, RING_SIZE, NULL, NULL, &in, &xr);
 	st = dv_flow_table_stats(w.cfg.table);
 	assert_int_equal(rte_eal_remote_launch(dv_worker_main, &w, rte_get_next_lcore(-1, 1, 0)),
 			 0);
@@ -219,42 +237,13 @@ static void test_help_drains_export_ring(void **state)
 {
 	static struct dv_pkt e[RING_SIZE];
 	static struct help_state h;
-	struct dv_flow_config fc = {
-	    .name = "wr1",
-	    .capacity = 1024,
-	    .idle_timeout_ns = 120 * SEC,
-	    .active_timeout_ns = 1800 * SEC,
-	    .tcp_close_timeout_ns = 10 * SEC,
-	    .socket_id = SOCKET_ID_ANY,
-	    .seed = {9, 10},
-	};
 	const uint32_t flows = 600;
 	struct rte_ring *in;
 	int stuck;
 	struct dv_worker w;
-	struct dv_worker_config wc;
-	char err[256];
 
 	(void)state;
-	in = rte_ring_create_elem("wh_in", sizeof(struct dv_pkt), RING_SIZE, SOCKET_ID_ANY,
-				  RING_F_SP_ENQ | RING_F_SC_DEQ);
-	h.ring = rte_ring_create_elem("wh_x", sizeof(struct dv_export_rec), 64, SOCKET_ID_ANY,
-				      RING_F_SP_ENQ | RING_F_SC_DEQ);
-	assert_true(in != NULL && h.ring != NULL);
-	memset(&wc, 0, sizeof(wc));
-	wc.n_workers = 1;
-	wc.export_ring = h.ring;
-	wc.in_ring = in;
-	wc.clock_mode = DV_CLOCK_PACKET;
-	wc.clock = &wclock;
-	wc.yield_when_idle = 1;
-	wc.expire_at_ticks = 1;
-	wc.ts_dynfield_offset = -1;
-	wc.help = help_drain;
-	wc.help_arg = &h;
-	wc.table = dv_flow_table_create(&fc, err, sizeof(err));
-	assert_non_null(wc.table);
-	assert_int_equal(dv_worker_init(&w, &wc, err, sizeof(err)), 0);
+	make_read_worker(&w, "wr1", 0, 64, help_drain, &h, &in, &h.ring);
 	for (uint32_t i = 0; i < flows; i++) {
 		put_query(&e[i], i, 1 * SEC);
 		e[i].tun = 0; /* the flow alone, without its question */
