@@ -55,8 +55,8 @@ struct dv_control {
 	struct dv_port_sockets *socks;	  /* per port, as ports[] */
 	struct rte_mempool *const *pools; /* per worker, NULL: none (--read) */
 
-	/* --read input totals (the reading thread's; the control thread adds
-	 * them up for the stats lines, rd and cur under reader_lock) */
+	/* --read input totals (the reading thread's; whichever thread prints
+	 * a stats line adds them up, rd and cur under reader_lock) */
 	pthread_mutex_t reader_lock;
 	struct dv_reader_stats rd;
 	const struct dv_reader *cur;	 /* the file being read, its counts not yet in rd */
