@@ -122,6 +122,15 @@ static void format_burst(const struct dv_control *c, struct dv_drain_slot *s)
 	__atomic_store_n(&s->state, DV_SLOT_READY, __ATOMIC_SEQ_CST);
 }
 
+/* The burst whose rows go to the sinks next, if it is formatted; else NULL. */
+static struct dv_drain_slot *next_ready(struct dv_control *c)
+{
+	struct dv_drain_slot *s =
+	    &c->slots[__atomic_load_n(&c->next_commit, __ATOMIC_ACQUIRE) % DV_DRAIN_SLOTS];
+
+	return __atomic_load_n(&s->state, __ATOMIC_SEQ_CST) == DV_SLOT_READY ? s : NULL;
+}
+
 /*
  * Give the sinks the rows of every formatted burst, in the order the bursts
  * were taken, up to the first one not formatted yet. Whoever finds
@@ -130,17 +139,12 @@ static void format_burst(const struct dv_control *c, struct dv_drain_slot *s)
  */
 static void commit_ready(struct dv_control *c)
 {
-	for (;;) {
-		struct dv_drain_slot *s =
-		    &c->slots[__atomic_load_n(&c->next_commit, __ATOMIC_ACQUIRE) % DV_DRAIN_SLOTS];
+	struct dv_drain_slot *s;
 
-		if (__atomic_load_n(&s->state, __ATOMIC_SEQ_CST) != DV_SLOT_READY ||
-		    pthread_mutex_trylock(&c->sink_lock) != 0)
-			return;
-		for (;;) {
-			s = &c->slots[c->next_commit % DV_DRAIN_SLOTS];
-			if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != DV_SLOT_READY)
-				break;
+	/* (round again after letting go: a burst made ready meanwhile was
+	 * left here by its formatter, which found the lock taken) */
+	while (next_ready(c) != NULL && pthread_mutex_trylock(&c->sink_lock) == 0) {
+		while ((s = next_ready(c)) != NULL) {
 			for (uint32_t k = 0; k < s->n_rows; k++)
 				drain_one(c, &s->recs[s->head[k]], s->text[k], s->len[k]);
 			c->records += s->n_rows;
@@ -148,8 +152,6 @@ static void commit_ready(struct dv_control *c)
 			__atomic_store_n(&c->next_commit, c->next_commit + 1, __ATOMIC_RELEASE);
 		}
 		pthread_mutex_unlock(&c->sink_lock);
-		/* Round again: a burst made ready while this thread held the
-		 * lock was left here by its formatter, which found it taken. */
 	}
 }
 

@@ -5,11 +5,12 @@
  * buffer goes to the fd in one write when it is full, at a poll once its
  * oldest row has waited DV_SINK_FILE_HOLD_NS, and at drain: a write per
  * megabyte of rows when they come fast (at every poll, --read wrote 28 kB
- * at a time: 20,750 writes for flows-heavy.pcap's 590 MB), and a row waits
- * at most about that long when they come slowly. A row counts as delivered only when its bytes have
- * reached the fd; if a write fails, the rows still in the buffer are counted
- * as dropped and the error is returned (negative errno) for the caller to
- * log, so rows_in = delivered + pending + dropped always holds.
+ * at a time: 20,750 writes for flows-heavy.pcap's 657 MB), and a row waits
+ * at most about that long when they come slowly. A row counts as delivered
+ * only when its bytes have reached the fd; if a write fails, the rows still
+ * in the buffer are counted as dropped and the error is returned (negative
+ * errno) for the caller to log, so rows_in = delivered + pending + dropped
+ * always holds.
  *
  * A write that stops inside a row leaves a torn line in the output; the next
  * bytes written then start with a newline so that every later row is still
@@ -316,10 +317,12 @@ static int sink_poll(struct dv_sink *s, uint64_t now_ns)
 	struct dv_file_sink *f = to_file(s);
 	int rc = 0;
 
-	if (f->len > 0 && f->held_since == 0)
-		f->held_since = now_ns;
-	if (f->len > 0 && now_ns - f->held_since >= DV_SINK_FILE_HOLD_NS)
-		rc = flush_buf(f, false, 0);
+	if (f->len > 0) {
+		if (f->held_since == 0)
+			f->held_since = now_ns;
+		if (now_ns - f->held_since >= DV_SINK_FILE_HOLD_NS)
+			rc = flush_buf(f, false, 0);
+	}
 	if (rc == -EAGAIN)
 		rc = 0; /* the fd is busy; the rows wait for the next poll */
 	if (rc < 0)
