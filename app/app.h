@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <rte_log.h>
+#include <rte_spinlock.h>
 
 #include "control.h"
 #include "dv_reader.h"
@@ -18,10 +19,30 @@
 
 struct rte_mempool;
 
+/*
+ * --read: the files read in turns (read_turn() in main.c), one thread at a
+ * time under lock, so packets reach each worker in capture order whoever
+ * reads them: the main lcore, or the workers themselves when the main
+ * lcore would share a CPU with one (dv_app.read_by_workers).
+ */
+struct dv_read_state {
+	rte_spinlock_t lock;
+	unsigned int file;	/* the file being read: readers[file] */
+	int started;		/* dv_control_reader_start() called for it */
+	struct dv_handoff h;	/* packets staged for each worker */
+	uint64_t clock;		/* the latest packet time read */
+	uint64_t last_tick;	/* clock at the last tick sent */
+	int status;		/* 2 once a file could not be read to its end */
+	int eof;		/* every file read (or a signal): the last ticks are staged */
+	volatile uint32_t done; /* eof, and everything staged is on the rings */
+};
+
 struct dv_app {
 	struct dv_options opt;
 	struct dv_reader *readers[DV_MAX_READ_FILES];
 	struct dv_parse_ctx *pctx; /* --read with --flow-context on: the reader's */
+	struct dv_read_state rd;
+	int read_by_workers; /* --read: the workers read in turns, the main lcore waits */
 	uint32_t n_workers;
 	struct dv_worker_config worker_cfg[DV_MAX_WORKERS]; /* what each worker is built from */
 	struct dv_worker *workers;

@@ -4,8 +4,9 @@
  * Everything that can be wrong with the configuration is found before the
  * first worker starts: options, input files, sinks, ports. Then the workers
  * run dv_worker_main() and the main lcore becomes the control lcore: in
- * --read mode it also reads the files and feeds the workers; live, it only
- * drains, formats, delivers and reports. main() reads as that life, one
+ * --read mode it also reads the files and feeds the workers (or, when it
+ * would share a CPU with a worker, leaves the reading to the workers);
+ * live, it only drains, formats, delivers and reports. main() reads as that life, one
  * step a function: command line, inputs, EAL, set-up, capture, delivery,
  * tear-down.
  */
@@ -46,6 +47,10 @@
 #define EXPORT_RING_SIZE     4096
 #define IN_RING_SIZE	     8192
 #define MIN_FLOWS_PER_WORKER 64 /* a flow table is never smaller (--max-flows / workers) */
+/* Packets a worker reads in one turn (read_turn) before it goes back to
+ * its own ring; the main lcore reads as much between two drains. */
+#define READ_TURN_WORKER 512
+#define READ_TURN_MAIN	 1024
 /* Flows of a table that can keep flow context (server_name, dns_query,
  * dns_rcode) at once: one in 16, at least 256 (docs/flow-context.md). */
 #define CTX_SLOTS_DIV 16
@@ -152,12 +157,16 @@ static int default_eal_args(const struct dv_options *o, char *prog, char **out, 
 #undef PUSH
 }
 
-/* A --read worker's help (dv_worker_config.help): rows formatted. */
+static uint32_t read_turn(struct dv_app *app, uint32_t budget);
+
+/* A --read worker's help (dv_worker_config.help): a turn of reading when
+ * the workers read, else (or when another is reading) rows formatted. */
 static uint32_t worker_help(void *arg)
 {
 	struct dv_app *app = arg;
+	uint32_t n = app->read_by_workers ? read_turn(app, READ_TURN_WORKER) : 0;
 
-	return dv_control_drain(&app->ctl);
+	return n > 0 ? n : dv_control_drain(&app->ctl);
 }
 
 /* Worker i (on lcore) as a config: its flow table, export ring and input
@@ -385,98 +394,178 @@ static void wait_workers(struct dv_app *app)
 		;
 }
 
-/* Push owner w's staged packets into its input ring, serving the export
- * rings while the ring is full so the workers never wait on us. */
-static void feed_stage(struct dv_app *app, struct dv_handoff *h, uint32_t w)
+/* Send owner w's staged packets while a burst is staged. 1 when fewer than
+ * a burst are left staged (room for the next packet), 0 when its ring is
+ * full. */
+static int send_stage(struct dv_read_state *rd, uint32_t w)
 {
-	for (;;) {
-		dv_handoff_send(h, w);
-		if (h->n[w] == 0)
-			break;
-		/* The worker's ring is full: format rows meanwhile (beside
-		 * any worker that has nothing to do), or pause. */
-		control_step(app);
-	}
+	if (rd->h.n[w] >= DV_BURST)
+		dv_handoff_send(&rd->h, w);
+	return rd->h.n[w] < DV_BURST;
 }
 
-/* Stage p (and its tunnel side, its context) for worker w; a full burst
- * goes to its ring. */
-static __rte_always_inline void stage_for(struct dv_app *app, struct dv_handoff *h, uint32_t w,
-					  const struct dv_pkt *p, const struct dv_pkt_tun *tun,
-					  const struct dv_pkt_ctx *ctx)
+/* Every owner has room for the next packet: 1, else 0. */
+static int send_stages(struct dv_read_state *rd, uint32_t nw)
 {
-	if (dv_handoff_put_ctx(h, w, p, tun, ctx) >= DV_BURST)
-		feed_stage(app, h, w);
+	int room = 1;
+
+	for (uint32_t w = 0; w < nw; w++)
+		room &= send_stage(rd, w);
+	return room;
 }
 
 /* Queue the reader's clock behind what is staged for every worker. */
-static void send_ticks(struct dv_app *app, struct dv_handoff *h, uint64_t clock)
+static void stage_ticks(struct dv_read_state *rd, uint32_t nw)
 {
+	static const struct dv_pkt_tun no_tun; /* a tick has none: never read */
 	struct dv_pkt tick;
 
 	memset(&tick, 0, sizeof(tick));
 	tick.flags = DV_PKT_F_TICK;
-	tick.ts_ns = clock;
-	for (uint32_t w = 0; w < app->n_workers; w++)
-		stage_for(app, h, w, &tick, NULL, NULL);
+	tick.ts_ns = rd->clock;
+	for (uint32_t w = 0; w < nw; w++)
+		dv_handoff_put(&rd->h, w, &tick, &no_tun);
+	rd->last_tick = rd->clock;
 }
 
-/* --read: parse every file in order and hand each packet to its owner. Not
- * inlined: inside main() the compiler would take its loop for cold code. */
-static __rte_noinline int read_files(struct dv_app *app)
+/* Close the file being read and move on to the next. */
+static void next_file(struct dv_app *app)
 {
-	/* Static: DV_MAX_WORKERS * DV_HANDOFF_CAP packets are 1 MB. */
-	static struct dv_pkt stage[DV_MAX_WORKERS * DV_HANDOFF_CAP];
-	uint32_t nw = app->n_workers;
-	struct dv_handoff h;
-	char err[512];
-	int status = 0;
-	uint64_t count = 0, clock = 0, last_tick = 0;
+	struct dv_read_state *rd = &app->rd;
 
-	dv_handoff_init(&h, stage, app->in_rings, nw);
-	for (unsigned int f = 0; f < app->opt.n_read && !quit_signal; f++) {
-		struct dv_reader *r = app->readers[f];
-		const struct dv_decap_cfg *dc = app->opt.decap ? &app->opt.decap_cfg : NULL;
+	if (rd->started)
+		dv_control_reader_done(&app->ctl);
+	dv_reader_close(app->readers[rd->file]);
+	app->readers[rd->file++] = NULL;
+	rd->started = 0;
+}
+
+/*
+ * Read up to budget packets of the files in order and stage each for its
+ * owner, until a worker's ring is full or the input ends (then the last
+ * ticks are staged and rd->eof set). The caller holds rd->lock. Returns
+ * the packets read. Not inlined: inside its callers the compiler would
+ * take this loop for cold code.
+ */
+static __rte_noinline uint32_t read_packets(struct dv_app *app, uint32_t budget)
+{
+	struct dv_read_state *rd = &app->rd;
+	const struct dv_decap_cfg *dc = app->opt.decap ? &app->opt.decap_cfg : NULL;
+	uint32_t nw = app->n_workers, n = 0;
+	char err[512];
+
+	while (n < budget) {
 		struct dv_pkt_tun tun;
 		struct dv_pkt_ctx ctx;
 		struct dv_pkt pkt;
-		int rc = 0;
+		uint32_t w;
+		int rc;
 
-		dv_control_reader_start(&app->ctl, r);
-		while (!quit_signal && (rc = dv_reader_next_ctx(r, dc, app->pctx, &pkt, &tun, &ctx,
-								err, sizeof(err))) == 1) {
-			stage_for(app, &h, dv_worker_owner(&pkt, nw), &pkt, &tun, &ctx);
-			if (pkt.ts_ns > clock)
-				clock = pkt.ts_ns;
-			/* Each second of capture time, a tick to every worker: flows
-			 * end there and only there (expire_at_ticks), so that a
-			 * run's rows depend on the capture alone. */
-			if (clock - last_tick >= DV_NS_PER_SEC) {
-				send_ticks(app, &h, clock);
-				last_tick = clock;
-			}
-			if ((++count & 1023) == 0) {
-				__atomic_store_n(&app->ctl.read_ctx_lost, h.ctx_lost,
-						 __ATOMIC_RELAXED);
-				dv_control_drain(&app->ctl);
-				if ((count & 16383) == 0)
-					control_poll(app);
-			}
+		if (rd->file >= app->opt.n_read || quit_signal) {
+			while (rd->file < app->opt.n_read)
+				next_file(app);
+			/* The last tick: every worker ends on the same clock as one would. */
+			stage_ticks(rd, nw);
+			rd->eof = 1;
+			break;
 		}
-		if (rc < 0) {
-			DV_LOG(ERR, "%s", err);
-			status = 2;
+		if (!rd->started) {
+			dv_control_reader_start(&app->ctl, app->readers[rd->file]);
+			rd->started = 1;
 		}
-		dv_control_reader_done(&app->ctl);
-		dv_reader_close(r);
-		app->readers[f] = NULL;
+		rc = dv_reader_next_ctx(app->readers[rd->file], dc, app->pctx, &pkt, &tun, &ctx,
+					err, sizeof(err));
+		if (rc != 1) {
+			if (rc < 0) {
+				DV_LOG(ERR, "%s", err);
+				rd->status = 2;
+			}
+			next_file(app);
+			continue;
+		}
+		n++;
+		w = dv_worker_owner(&pkt, nw);
+		dv_handoff_put_ctx(&rd->h, w, &pkt, &tun, &ctx);
+		if (pkt.ts_ns > rd->clock)
+			rd->clock = pkt.ts_ns;
+		/* Each second of capture time, a tick to every worker: flows end
+		 * there and only there (expire_at_ticks), so that a run's rows
+		 * depend on the capture alone. */
+		if (rd->clock - rd->last_tick >= DV_NS_PER_SEC) {
+			stage_ticks(rd, nw);
+			if (!send_stages(rd, nw))
+				break;
+		} else if (!send_stage(rd, w)) {
+			break;
+		}
 	}
-	/* The last tick: every worker ends on the same clock as one would. */
-	send_ticks(app, &h, clock);
-	for (uint32_t w = 0; w < nw; w++)
-		feed_stage(app, &h, w);
-	__atomic_store_n(&app->ctl.read_ctx_lost, h.ctx_lost, __ATOMIC_RELAXED);
-	return status;
+	__atomic_store_n(&app->ctl.read_ctx_lost, rd->h.ctx_lost, __ATOMIC_RELAXED);
+	return n;
+}
+
+/*
+ * One turn of --read: if no other thread is reading, send what is staged,
+ * read up to budget packets (read_packets), and once the input has ended
+ * and every staged packet is on its ring, set rd->done. Never waits: a
+ * full ring ends the turn. Returns the packets read.
+ */
+static uint32_t read_turn(struct dv_app *app, uint32_t budget)
+{
+	struct dv_read_state *rd = &app->rd;
+	uint32_t n = 0;
+
+	if (__atomic_load_n(&rd->done, __ATOMIC_ACQUIRE) || !rte_spinlock_trylock(&rd->lock))
+		return 0;
+	if (!rd->eof && send_stages(rd, app->n_workers))
+		n = read_packets(app, budget);
+	if (rd->eof) {
+		for (uint32_t w = 0; w < app->n_workers; w++)
+			dv_handoff_send(&rd->h, w);
+		if (dv_handoff_staged(&rd->h) == 0)
+			__atomic_store_n(&rd->done, 1, __ATOMIC_RELEASE);
+	}
+	rte_spinlock_unlock(&rd->lock);
+	return n;
+}
+
+/* --read on the main lcore: read, and format rows between turns and while
+ * a worker's ring is full. */
+static void read_on_main(struct dv_app *app)
+{
+	uint32_t turns = 0;
+
+	while (!__atomic_load_n(&app->rd.done, __ATOMIC_ACQUIRE)) {
+		if (read_turn(app, READ_TURN_MAIN) < READ_TURN_MAIN) {
+			control_step(app);
+			continue;
+		}
+		dv_control_drain(&app->ctl);
+		if ((++turns & 15) == 0)
+			control_poll(app);
+	}
+}
+
+/* --read by the workers (worker_help): the main lcore only keeps the sinks
+ * and the stats line going until the input has all been handed over. */
+static void read_by_workers(struct dv_app *app)
+{
+	while (!__atomic_load_n(&app->rd.done, __ATOMIC_ACQUIRE)) {
+		control_poll(app);
+		rte_delay_us_sleep(1000);
+	}
+}
+
+/* The read state's staging: DV_MAX_WORKERS * DV_HANDOFF_CAP packets, 1 MB. */
+static struct dv_pkt read_stage[DV_MAX_WORKERS * DV_HANDOFF_CAP];
+
+/* --read: every file read in order, each packet handed to its owner. */
+static int read_files(struct dv_app *app)
+{
+	if (app->read_by_workers)
+		read_by_workers(app);
+	else
+		read_on_main(app);
+	return app->rd.status;
 }
 
 static int run_live(struct dv_app *app)
@@ -641,6 +730,9 @@ static int set_up(struct dv_app *app, char *err, size_t errlen)
 	if (app->opt.interface && dv_ports_open_interface(app, err, errlen) < 0)
 		return -1;
 	app->oversubscribed = app->n_workers + 1 > (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	/* A reading main lcore on a worker's CPU would take half of it. */
+	app->read_by_workers = app->opt.n_read > 0 && app->oversubscribed;
+	rte_spinlock_init(&app->rd.lock);
 	app->packet_clock = app->opt.clock == DV_CLOCK_OPT_PACKET ||
 			    (app->opt.clock == DV_CLOCK_OPT_AUTO && app->opt.n_read > 0);
 	dv_clock_init(&app->clock);
@@ -660,11 +752,18 @@ static int capture(struct dv_app *app)
 {
 	int status = 0;
 
+	/* Before the launch: a worker may take the first turn of reading. */
+	dv_handoff_init(&app->rd.h, read_stage, app->in_rings, app->n_workers);
 	for (uint32_t i = 0; i < app->n_workers; i++)
 		rte_eal_remote_launch(dv_worker_main, &app->workers[i], app->worker_lcore[i]);
 	app->launched = 1;
 	DV_LOG(INFO, "%u worker(s), %u sink(s), %s clock", app->n_workers, app->ctl.n_sinks,
 	       app->packet_clock ? "packet" : "system");
+	if (app->read_by_workers)
+		DV_LOG(INFO,
+		       "the workers read the files in turns (%u workers and the main lcore "
+		       "on %ld CPUs)",
+		       app->n_workers, sysconf(_SC_NPROCESSORS_ONLN));
 
 	if (app->opt.n_read > 0) {
 		status = read_files(app);
