@@ -7,7 +7,7 @@ compares the rows, flow ids aside (they are random by design). With more
 workers than CPUs (2 and 3 here, on 2 CPUs) the workers read the files in
 turns themselves; the log says which.
 
-usage: workers_equal.py PROGRAM        exit 0 pass, 1 fail, 77 skip
+usage: workers_equal.py [--pcaps DIR] PROGRAM    exit 0 pass, 1 fail, 77 skip
 """
 import glob
 import json
@@ -41,24 +41,29 @@ def rows(prog, captures, workers, modes):
 
 
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    pcaps = PCAPS
+    if len(args) == 3 and args[0] == "--pcaps":
+        pcaps, args = args[1], args[2:]
+    if len(args) != 1:
         sys.exit(__doc__)
-    if not os.path.isdir(PCAPS):
-        print("workers_equal: skip: %s is absent" % PCAPS)
+    prog = args[0]
+    if not os.path.isdir(pcaps):
+        print("workers_equal: skip: %s is absent" % pcaps)
         return 77
-    caps = sorted(glob.glob(os.path.join(PCAPS, "*.pcap*")))[::4]
+    caps = sorted(glob.glob(os.path.join(pcaps, "*.pcap*")))[::4]
     if not caps:
-        print("workers_equal: skip: no captures in %s" % PCAPS)
+        print("workers_equal: skip: no captures in %s" % pcaps)
         return 77
-    largest = sorted(glob.glob(os.path.join(PCAPS, "*.pcap*")), key=os.path.getsize)[-8:]
+    largest = sorted(glob.glob(os.path.join(pcaps, "*.pcap*")), key=os.path.getsize)[-8:]
     runs = [[c] for c in caps] + [largest]
     bad = total = 0
     modes = set()
     for run in runs:
-        one = rows(sys.argv[1], run, 1, modes)
+        one = rows(prog, run, 1, modes)
         total += len(one)
         for n in WORKERS[1:]:
-            more = rows(sys.argv[1], run, n, modes)
+            more = rows(prog, run, n, modes)
             if one != more:
                 bad += 1
                 only1 = sorted(set(one) - set(more))[:2]
