@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include <rte_common.h>
 #include <rte_log.h>
 #include <rte_spinlock.h>
 
@@ -26,15 +27,18 @@ struct rte_mempool;
  * lcore would share a CPU with one (dv_app.read_by_workers).
  */
 struct dv_read_state {
-	rte_spinlock_t lock;
-	unsigned int file;	/* the file being read: readers[file] */
-	int started;		/* dv_control_reader_start() called for it */
-	struct dv_handoff h;	/* packets staged for each worker */
-	uint64_t clock;		/* the latest packet time read */
-	uint64_t last_tick;	/* clock at the last tick sent */
-	int status;		/* 2 once a file could not be read to its end */
-	int eof;		/* every file read (or a signal): the last ticks are staged */
+	/* What the threads waiting for a turn read, on a line of its own:
+	 * their polling must not take the reader's lines away at every packet. */
+	rte_spinlock_t lock __rte_cache_aligned;
 	volatile uint32_t done; /* eof, and everything staged is on the rings */
+	/* The reader's, under lock. */
+	struct dv_handoff h __rte_cache_aligned; /* packets staged for each worker */
+	uint64_t clock;				 /* the latest packet time read */
+	uint64_t last_tick;			 /* clock at the last tick sent */
+	unsigned int file;			 /* the file being read: readers[file] */
+	int started;				 /* dv_control_reader_start() called for it */
+	int status;				 /* 2 once a file could not be read to its end */
+	int eof; /* every file read (or a signal): the last ticks are staged */
 };
 
 struct dv_app {
