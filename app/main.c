@@ -6,9 +6,9 @@
  * run dv_worker_main() and the main lcore becomes the control lcore: in
  * --read mode it also reads the files and feeds the workers (or, when it
  * would share a CPU with a worker, leaves the reading to the workers);
- * live, it only drains, formats, delivers and reports. main() reads as that life, one
- * step a function: command line, inputs, EAL, set-up, capture, delivery,
- * tear-down.
+ * live, it only drains, formats, delivers and reports. main() reads as
+ * that life, one step a function: command line, inputs, EAL, set-up,
+ * capture, delivery, tear-down.
  */
 #include <errno.h>
 #include <inttypes.h>
