@@ -25,8 +25,10 @@ Control endpoints (no auth, same listener):
                                    "at_risk": N, "unexplained": [insertId...]}: a repeat is
                                   explained only when the first copy's answer may never
                                   have reached the client (its request was in progress
-                                  when a `down` fault cut connections, or `slow`); any
-                                  other repeat is a row the client sent twice
+                                  when a `down` fault cut connections, or answered less
+                                  than a second before on a connection it cut, or its
+                                  answer could not be written, or `slow`); any other
+                                  repeat is a row the client sent twice
   GET  /_double/tokens            access tokens issued (tests grep logs for them)
   GET  /_double/table?table=T     the stored table resource
   POST /_double/table?table=T     install a table resource as it is (an "old" table)
@@ -150,6 +152,9 @@ class State:
             # the only rows a correct client may send again after acceptance.
             self.at_risk = {}   # "p:d.t" -> set of insertIds
             self.inflight = {}  # handler -> ("p:d.t", insertIds) between store and answer
+            # handler -> (time, "p:d.t", insertIds) of the last answer it wrote: a
+            # connection cut right after may lose it before the client reads it
+            self.answered = {}
             self.faults = []
             self.stats = {"requests": {}, "rows_stored": 0, "rows_deduped": 0, "rows_repeated": 0,
                           "rows_invalid": 0, "bytes_in": 0, "insert_requests": 0}
@@ -265,6 +270,7 @@ class Handler(BaseHTTPRequestHandler):
             pass  # the connection was reset on purpose
         with self.server.st.lock:
             self.server.conns.discard(self.request)
+            self.server.st.answered.pop(id(self), None)
 
     def authorized(self):
         st = self.server.st
@@ -704,11 +710,20 @@ class Handler(BaseHTTPRequestHandler):
         resp = {"kind": "bigquery#tableDataInsertAllResponse"}
         if out:
             resp["insertErrors"] = out
+        sent = False
         try:
-            return self.send(200, resp)
+            r = self.send(200, resp)
+            sent = True
+            return r
         finally:
             with st.lock:
                 st.inflight.pop(id(self), None)
+                if sent:
+                    st.answered[id(self)] = (time.monotonic(), full, ids)
+                else:
+                    # Stored, but the answer never left (a `down` cut the
+                    # connection under it): the client will send them again.
+                    st.at_risk.setdefault(full, set()).update(ids)
 
 
     IID_RE = re.compile(rb'"insertId":"([^"]*)"')
@@ -760,6 +775,12 @@ class Server(ThreadingHTTPServer):
         with self.st.lock:
             for full, ids in self.st.inflight.values():
                 self.st.at_risk.setdefault(full, set()).update(ids)
+            # An answer written within the last second may still be on its way
+            # when the connection is cut.
+            now = time.monotonic()
+            for t, full, ids in self.st.answered.values():
+                if now - t < 1.0:
+                    self.st.at_risk.setdefault(full, set()).update(ids)
         threads = [threading.Thread(target=s.pause, args=(seconds, spare), daemon=True)
                    for s in [self] + self.peers]
         for t in threads:
