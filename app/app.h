@@ -36,7 +36,6 @@ struct dv_read_state {
 	uint64_t clock;				 /* the latest packet time read */
 	uint64_t last_tick;			 /* clock at the last tick sent */
 	unsigned int file;			 /* the file being read: readers[file] */
-	int started;				 /* dv_control_reader_start() called for it */
 	int status;				 /* 2 once a file could not be read to its end */
 	int eof; /* every file read (or a signal): the last ticks are staged */
 };

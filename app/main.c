@@ -432,16 +432,16 @@ static void stage_ticks(struct dv_read_state *rd, uint32_t nw)
 	rd->last_tick = rd->clock;
 }
 
-/* Close the file being read and move on to the next. */
+/* Close the file being read and move on to the next, if any. */
 static void next_file(struct dv_app *app)
 {
 	struct dv_read_state *rd = &app->rd;
 
-	if (rd->started)
-		dv_control_reader_done(&app->ctl);
+	dv_control_reader_done(&app->ctl);
 	dv_reader_close(app->readers[rd->file]);
 	app->readers[rd->file++] = NULL;
-	rd->started = 0;
+	if (rd->file < app->opt.n_read)
+		dv_control_reader_start(&app->ctl, app->readers[rd->file]);
 }
 
 /*
@@ -472,10 +472,6 @@ static __rte_noinline uint32_t read_packets(struct dv_app *app, uint32_t budget)
 			stage_ticks(rd, nw);
 			rd->eof = 1;
 			break;
-		}
-		if (!rd->started) {
-			dv_control_reader_start(&app->ctl, app->readers[rd->file]);
-			rd->started = 1;
 		}
 		rc = dv_reader_next_ctx(app->readers[rd->file], dc, app->pctx, &pkt, &tun, &ctx,
 					err, sizeof(err));
@@ -758,6 +754,8 @@ static int capture(struct dv_app *app)
 
 	/* Before the launch: a worker may take the first turn of reading. */
 	dv_handoff_init(&app->rd.h, read_stage, app->in_rings, app->n_workers);
+	if (app->opt.n_read > 0)
+		dv_control_reader_start(&app->ctl, app->readers[0]);
 	for (uint32_t i = 0; i < app->n_workers; i++)
 		rte_eal_remote_launch(dv_worker_main, &app->workers[i], app->worker_lcore[i]);
 	app->launched = 1;
