@@ -299,7 +299,21 @@ struct dv_flow_table {
 	uint8_t coarse;	      /* lists may lag by one slot (see dv_flow_touch) */
 	uint8_t lru_shift;    /* slot of the lru list: 2^lru_shift ns */
 	uint8_t closed_shift; /* slot of the closed list */
+	/* dv_flow_table_prefault()'s, written by another thread than the
+	 * worker's: how far it has mapped each lazy array, in bytes. */
+	struct {
+		size_t index;
+		size_t ctx_index;
+		size_t recs;
+		size_t ctx;
+		uint8_t off; /* the kernel cannot: map nothing more */
+	} pf __rte_cache_aligned;
 };
+
+/* dv_flow_table_prefault(): bytes mapped per call at most, and how far
+ * ahead of the records and context slots in use. */
+#define DV_PREFAULT_STEP  (2u << 20)
+#define DV_PREFAULT_AHEAD (8u << 20)
 
 /* ---- lists ---- */
 
@@ -1809,6 +1823,42 @@ out:
 	free(want);
 	free(seen);
 	return rc;
+}
+
+/* Map in [*done, want) of a lazy array, at most DV_PREFAULT_STEP bytes of
+ * it: 1 if it mapped something. A kernel that cannot (before Linux 5.14, or
+ * out of memory) turns prefaulting off: the worker faults the pages in. */
+static int dv_flow_prefault_array(struct dv_flow_table *t, void *base, size_t *done, size_t want)
+{
+	size_t to = RTE_ALIGN_CEIL(RTE_MIN(want, *done + DV_PREFAULT_STEP), (size_t)4096);
+
+	if (base == NULL || *done >= to)
+		return 0;
+	if (madvise((char *)base + *done, to - *done, MADV_POPULATE_WRITE) != 0) {
+		t->pf.off = errno != EINTR;
+		return 0;
+	}
+	*done = to;
+	return 1;
+}
+
+int dv_flow_table_prefault(struct dv_flow_table *t)
+{
+	size_t recs, ctx;
+
+	if (!t->lazy || t->pf.off)
+		return 0;
+	/* Racy reads of the worker's counters: a stale value maps less. */
+	recs = (size_t)__atomic_load_n(&t->fresh, __ATOMIC_RELAXED) * sizeof(*t->recs);
+	ctx = (size_t)__atomic_load_n(&t->ctx_never, __ATOMIC_RELAXED) * sizeof(*t->ctx);
+	recs = RTE_MIN(recs + DV_PREFAULT_AHEAD, (size_t)t->capacity * sizeof(*t->recs));
+	ctx = RTE_MIN(ctx + DV_PREFAULT_AHEAD, (size_t)t->ctx_slots * sizeof(*t->ctx));
+	return dv_flow_prefault_array(t, t->buckets, &t->pf.index,
+				      (size_t)t->n_buckets * sizeof(*t->buckets)) ||
+	       dv_flow_prefault_array(t, t->recs, &t->pf.recs, recs) ||
+	       dv_flow_prefault_array(t, t->ctx_ix, &t->pf.ctx_index,
+				      (size_t)t->ctx_slots * sizeof(*t->ctx_ix)) ||
+	       dv_flow_prefault_array(t, t->ctx, &t->pf.ctx, ctx);
 }
 
 size_t dv_flow_bytes_per_flow(int tunnels)

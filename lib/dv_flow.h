@@ -126,6 +126,15 @@ uint32_t dv_flow_table_flush(struct dv_flow_table *t, enum dv_end_reason reason,
  */
 void dv_flow_table_ending(struct dv_flow_table *t);
 
+/*
+ * With lazy_memory, map in (zeroed) up to 2 MB of the memory the next flows
+ * will take: the index, the records and context slots a little ahead of
+ * those handed out, so that the worker does not stop for page faults. Any
+ * thread but the table's worker may call it (one at a time), while the
+ * worker runs. 1 if it mapped something (call again), 0 when ahead.
+ */
+int dv_flow_table_prefault(struct dv_flow_table *t);
+
 /* Flows currently in the table. */
 uint32_t dv_flow_table_count(const struct dv_flow_table *t);
 

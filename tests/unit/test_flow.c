@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <rte_common.h>
@@ -1290,6 +1291,80 @@ static void test_lazy_table_touches_only_what_flows_use(void **state)
 	dv_flow_table_free(t);
 }
 
+/* 1 if this kernel can map memory in ahead (MADV_POPULATE_WRITE, Linux 5.14). */
+static int kernel_populates(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int ok;
+
+	assert_true(p != MAP_FAILED);
+	ok = madvise(p, 4096, MADV_POPULATE_WRITE) == 0;
+	munmap(p, 4096);
+	return ok;
+}
+
+/* dv_flow_table_prefault() until it has nothing more to map; the calls. */
+static uint32_t prefault_all(struct dv_flow_table *t)
+{
+	uint32_t calls = 0;
+
+	while (dv_flow_table_prefault(t))
+		assert_true(++calls < 10000);
+	return calls;
+}
+
+/*
+ * Another thread maps a lazy table's memory in ahead of its worker
+ * (dv_flow_table_prefault): all of the index, which flows touch everywhere,
+ * and 8 MB of records ahead of those handed out, no more; as flows arrive,
+ * 8 MB ahead of them again. A table on DPDK memory has nothing to map.
+ */
+static void test_lazy_table_prefault(void **state)
+{
+	const uint32_t cap = 1u << 22, flows = 100000;
+	struct dv_flow_config cfg = {
+	    .capacity = cap, .socket_id = -1, .tunnels = 1, .lazy_memory = 1};
+	const uint64_t ahead = 8u << 20, slack = 4u << 20;
+	uint64_t before, mapped, grown;
+	struct dv_flow_table *t;
+	char err[256];
+
+	(void)state;
+	if (!kernel_populates()) {
+		print_message("this kernel cannot map memory ahead (MADV_POPULATE_WRITE)\n");
+		return;
+	}
+	t = table(1000, 0, 0, 0);
+	assert_int_equal(dv_flow_table_prefault(t), 0);
+	dv_flow_table_free(t);
+
+	t = table_from(&cfg);
+	before = resident_bytes();
+	assert_true(prefault_all(t) > 0);
+	mapped = resident_bytes() - before;
+	print_message("lazy 4M-flow table: %.1f MB mapped ahead of the first flow\n",
+		      (double)mapped / 1e6);
+	assert_true(mapped >= index_bytes(cap) + ahead);
+	assert_true(mapped < index_bytes(cap) + ahead + slack);
+
+	for (uint32_t i = 0; i < flows; i++) {
+		char a[32];
+		struct dv_pkt p;
+
+		snprintf(a, sizeof(a), "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
+		p = tcp(a, 4000, "192.0.2.1", 443, 0x02, 100, SEC);
+		dv_flow_table_update_burst(t, &p, NULL, 1, &out);
+	}
+	assert_int_equal(prefault_all(t) > 0, 1);
+	grown = resident_bytes() - before;
+	print_message("%u flows later: %.1f MB mapped\n", flows, (double)grown / 1e6);
+	assert_true(grown >= index_bytes(cap) + (uint64_t)flows * 128 + ahead);
+	assert_true(grown < index_bytes(cap) + (uint64_t)flows * 128 + ahead + slack);
+	assert_int_equal(dv_flow_table_count(t), flows);
+	assert_int_equal(dv_flow_table_verify(t, NULL, err, sizeof(err)), 0);
+	dv_flow_table_free(t);
+}
+
 /*
  * CRC32C of the 8 bytes of w (least significant first) from crc, without
  * the usual inversions: what the SSE4.2 crc32 instruction computes, and
@@ -1982,6 +2057,7 @@ int main(void)
 	    cmocka_unit_test(test_lazy_tables_churn_and_model),
 	    cmocka_unit_test(test_lazy_table_touches_only_what_flows_use),
 	    cmocka_unit_test(test_lazy_table_huge_pages),
+	    cmocka_unit_test(test_lazy_table_prefault),
 	    cmocka_unit_test(test_crc_colliding_keys_spread),
 	    cmocka_unit_test(test_ids_unique_per_flow),
 	    cmocka_unit_test(test_vni_in_key),
