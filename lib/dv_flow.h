@@ -129,9 +129,10 @@ void dv_flow_table_ending(struct dv_flow_table *t);
 /*
  * With lazy_memory, map in (zeroed) up to 2 MB of the memory the next flows
  * will take: the index, the records and context slots a little ahead of
- * those handed out, so that the worker does not stop for page faults. Any
- * thread but the table's worker may call it (one at a time), while the
- * worker runs. 1 if it mapped something (call again), 0 when ahead.
+ * those handed out, so that the worker does not stop for page faults; only
+ * once the table has had a few thousand flows. Any thread but the table's
+ * worker may call it (one at a time), while the worker runs. 1 if it
+ * mapped something (call again), 0 when ahead.
  */
 int dv_flow_table_prefault(struct dv_flow_table *t);
 
