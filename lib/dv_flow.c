@@ -314,6 +314,9 @@ struct dv_flow_table {
  * ahead of the records and context slots in use. */
 #define DV_PREFAULT_STEP  (2u << 20)
 #define DV_PREFAULT_AHEAD (8u << 20)
+/* Nothing is mapped ahead until the worker has handed out this many
+ * records: a capture of few flows costs only the pages they touch. */
+#define DV_PREFAULT_AFTER 4096
 
 /* ---- lists ---- */
 
@@ -1845,11 +1848,13 @@ static int dv_flow_prefault_array(struct dv_flow_table *t, void *base, size_t *d
 int dv_flow_table_prefault(struct dv_flow_table *t)
 {
 	size_t recs, ctx;
+	uint32_t fresh;
 
-	if (!t->lazy || t->pf.off)
-		return 0;
 	/* Racy reads of the worker's counters: a stale value maps less. */
-	recs = (size_t)__atomic_load_n(&t->fresh, __ATOMIC_RELAXED) * sizeof(*t->recs);
+	fresh = __atomic_load_n(&t->fresh, __ATOMIC_RELAXED);
+	if (!t->lazy || t->pf.off || fresh < DV_PREFAULT_AFTER)
+		return 0;
+	recs = (size_t)fresh * sizeof(*t->recs);
 	ctx = (size_t)__atomic_load_n(&t->ctx_never, __ATOMIC_RELAXED) * sizeof(*t->ctx);
 	recs = RTE_MIN(recs + DV_PREFAULT_AHEAD, (size_t)t->capacity * sizeof(*t->recs));
 	ctx = RTE_MIN(ctx + DV_PREFAULT_AHEAD, (size_t)t->ctx_slots * sizeof(*t->ctx));
