@@ -100,7 +100,7 @@ uint32_t dv_handoff_send(struct dv_handoff *h, uint32_t owner)
 	k = whole_groups(stage, n, rte_ring_free_count(h->rings[owner]));
 	sent = k == 0 ? 0
 		      : rte_ring_enqueue_bulk_elem(h->rings[owner], stage, sizeof(*stage), k, NULL);
-	if (sent < n)
+	if (sent > 0 && sent < n)
 		memmove(stage, stage + sent, (n - sent) * sizeof(*stage));
 	h->n[owner] = n - sent;
 	return sent;
@@ -191,7 +191,8 @@ static void push_exports(struct dv_worker *w)
 						NULL) == 0)
 		n = recs = 0;
 	if (n < b->n) {
-		memmove(b->recs, b->recs + n, (b->n - n) * sizeof(b->recs[0]));
+		if (n > 0) /* a full ring took none: nothing moves */
+			memmove(b->recs, b->recs + n, (b->n - n) * sizeof(b->recs[0]));
 		w->stats.ring_waits++;
 	}
 	b->n -= n;
