@@ -1885,12 +1885,23 @@ static void test_ctx_store_full_then_freed(void **state)
 	}
 	assert_int_equal(dv_flow_table_stats(t)->ctx_flows, 8);
 	assert_int_equal(dv_flow_table_stats(t)->ctx_full, 12);
+	/* The store is full, yet a flow that has a slot still gets what a
+	 * later packet says: the answers to flows 0 (NXDOMAIN) and 19 (none). */
+	for (int i = 0; i < 20; i += 19) {
+		struct dv_pkt_ctx c = pctx(DV_PCTX_DNS, DV_PCTX_F_NAME | DV_PCTX_F_RESPONSE, 3,
+					   i == 0 ? "q0.example" : "q19.example");
+
+		feed_ctx(t, udp("10.0.0.1", 53, "10.0.0.2", (uint16_t)(1000 + i), 120, SEC + 30),
+			 &c);
+	}
+	assert_int_equal(dv_flow_table_stats(t)->ctx_full, 13);
 	flush_all(t, DV_END_EOF);
 	n = records(recs, 32);
 	assert_int_equal(n, 20);
 	for (uint32_t i = 0; i < n; i++) {
 		const char *q = dv_export_dns_query(recs[i]);
 
+		assert_int_equal(dv_export_dns_rcode(recs[i]), recs[i]->src_port == 1000 ? 3 : -1);
 		if (q == NULL)
 			continue;
 		with++;
@@ -1912,7 +1923,7 @@ static void test_ctx_store_full_then_freed(void **state)
 		    &c);
 	}
 	assert_int_equal(dv_flow_table_stats(t)->ctx_flows, 16);
-	assert_int_equal(dv_flow_table_stats(t)->ctx_full, 12);
+	assert_int_equal(dv_flow_table_stats(t)->ctx_full, 13);
 	dv_flow_table_free(t);
 }
 
