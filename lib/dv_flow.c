@@ -735,10 +735,15 @@ static __rte_always_inline void dv_ctx_prefetch(const struct dv_flow_table *t,
 		rte_prefetch0(&t->ctx_ix[dv_ctx_home(t, cand)]);
 }
 
-/* Flow i's slot, or NULL; with `make`, a free one is taken if it has none. */
+/* Flow i's slot, or NULL; `make` (flow i has none yet): a free one is
+ * taken. A full store has none to give: no probe then (flows-heavy.pcap:
+ * 1.2M contexts found it full). */
 static struct dv_flow_ctx_slot *dv_ctx_slot(struct dv_flow_table *t, uint32_t i, int make)
 {
 	uint32_t h = dv_ctx_home(t, i), free_at = UINT32_MAX, slot;
+
+	if (make && t->ctx_n_free == 0 && t->ctx_never == t->ctx_slots)
+		return NULL;
 
 	for (uint32_t k = 0; k < DV_CTX_PROBE; k++) {
 		uint32_t at = (h + k) & (t->ctx_slots - 1);
@@ -750,13 +755,9 @@ static struct dv_flow_ctx_slot *dv_ctx_slot(struct dv_flow_table *t, uint32_t i,
 	}
 	if (!make || free_at == UINT32_MAX)
 		return NULL;
-	/* Never short: the index holds as many entries as the store slots. */
-	if (t->ctx_n_free > 0)
-		slot = t->ctx_free[--t->ctx_n_free];
-	else if (t->ctx_never < t->ctx_slots)
-		slot = t->ctx_never++;
-	else
-		return NULL;
+	/* A slot is free (above), and the index holds as many entries as the
+	 * store slots. */
+	slot = t->ctx_n_free > 0 ? t->ctx_free[--t->ctx_n_free] : t->ctx_never++;
 	t->ctx_ix[free_at].key = i + 1;
 	t->ctx_ix[free_at].slot = slot;
 	memset(&t->ctx[slot], 0, offsetof(struct dv_flow_ctx_slot, sn));
@@ -797,12 +798,7 @@ static void dv_flow_keep_ctx(struct dv_flow_table *t, uint32_t i, const struct d
 
 	if (t->ctx == NULL)
 		return;
-	/* A full store gives a flow without a slot none: no need to probe for
-	 * one (flows-heavy.pcap: 1.2M contexts found it full). */
-	if (t->ctx_n_free == 0 && t->ctx_never == t->ctx_slots && !(r->serial & DV_SERIAL_CTX))
-		x = NULL;
-	else
-		x = dv_ctx_slot(t, i, !(r->serial & DV_SERIAL_CTX));
+	x = dv_ctx_slot(t, i, !(r->serial & DV_SERIAL_CTX));
 	if (x == NULL) {
 		t->stats.ctx_full++;
 		return;

@@ -1254,6 +1254,19 @@ static void test_lazy_table_huge_pages(void **state)
 	dv_flow_table_free(t);
 }
 
+/* Flows [from, to): TCP SYNs from 10.x.y.z to 192.0.2.1:443. */
+static void add_flows(struct dv_flow_table *t, uint32_t from, uint32_t to)
+{
+	for (uint32_t i = from; i < to; i++) {
+		char a[32];
+		struct dv_pkt p;
+
+		snprintf(a, sizeof(a), "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
+		p = tcp(a, 4000, "192.0.2.1", 443, 0x02, 100, SEC);
+		dv_flow_table_update_burst(t, &p, NULL, 1, &out);
+	}
+}
+
 /*
  * A lazy table of 4M flows (about 600 MB with its index and tunnel
  * entries) costs no memory until flows arrive: start-up does not grow with
@@ -1271,14 +1284,7 @@ static void test_lazy_table_touches_only_what_flows_use(void **state)
 	before = resident_bytes();
 	t = table_from(&cfg);
 	created = resident_bytes();
-	for (uint32_t i = 0; i < 1000; i++) {
-		char a[32];
-		struct dv_pkt p;
-
-		snprintf(a, sizeof(a), "10.0.%u.%u", i >> 8, i & 255);
-		p = tcp(a, 4000, "192.0.2.1", 443, 0x02, 100, SEC);
-		dv_flow_table_update_burst(t, &p, NULL, 1, &out);
-	}
+	add_flows(t, 0, 1000);
 	used = resident_bytes();
 	print_message(
 	    "lazy 4M-flow table: %.1f MB resident at creation, %.1f MB after 1000 flows\n",
@@ -1301,19 +1307,6 @@ static int kernel_populates(void)
 	ok = madvise(p, 4096, MADV_POPULATE_WRITE) == 0;
 	munmap(p, 4096);
 	return ok;
-}
-
-/* Flows [from, to): TCP SYNs from 10.x.y.z to 192.0.2.1:443. */
-static void add_flows(struct dv_flow_table *t, uint32_t from, uint32_t to)
-{
-	for (uint32_t i = from; i < to; i++) {
-		char a[32];
-		struct dv_pkt p;
-
-		snprintf(a, sizeof(a), "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
-		p = tcp(a, 4000, "192.0.2.1", 443, 0x02, 100, SEC);
-		dv_flow_table_update_burst(t, &p, NULL, 1, &out);
-	}
 }
 
 /* dv_flow_table_prefault() until it has nothing more to map; the calls. */
