@@ -13,25 +13,27 @@
  *   miss on a page the TLB does not cover also costs a nested page walk.
  *   A key hashes (NH under a secret random key of the table, over its
  *   words: two for IPv4 and five otherwise) to a home *bucket* and a
- *   16-bit signature. A bucket is one cache line: 10 signatures (0: free),
- *   the 10 matching record positions and an overflow count, about 13 bytes
- *   per flow (12.8 MB for a million).
+ *   12-bit signature. A bucket is one cache line: 12 entries (a signature,
+ *   0: free, and a 28-bit record position) and an overflow count, one
+ *   bucket per 8 flows of capacity: 8 bytes per flow (8 MB for a million).
  *   A lookup reads one bucket line, compares its signatures at once and
  *   reads one record. rte_hash read four places (two buckets, its key
  *   store, then our record).
- * - Records (128 bytes, two cache lines) are a plain array of `capacity`,
- *   handed out from a stack of free positions: flows created together sit
+ * - Records (64 bytes, one cache line) are a plain array of `capacity`,
+ *   handed out from a list of free positions: flows created together sit
  *   together, so a generator's flow range (and the lists below) walk memory
  *   in order. A position never changes while the flow lives; the lists link
- *   positions. Line 0 of a record is all a packet of an IPv4 flow touches
- *   in the common case (the key as two words, times, counters, state); line
- *   1 has the full addresses (checked for IPv6 keys), the list links, the
- *   packet counters' carries and the serial the flow's id is made from.
+ *   positions. A record is all a packet of an IPv4 flow touches in the
+ *   common case (the key as two words, times, counters, state). Arrays
+ *   beside it at the same position hold the full addresses (checked for
+ *   IPv6 keys; a plain IPv4 flow never touches its entry), the list links
+ *   (the free list runs through them too) and the serial the flow's id is
+ *   made from: 128 bytes a flow with its index share.
  * - A full home bucket overflows into the next (linear probing by bucket,
  *   wrapping). A bucket's `overflow` counts the flows that passed it, so a
  *   lookup goes on to the next bucket only while it is non-zero, and
- *   removing a flow decrements the counts on its path. Buckets hold at least
- *   capacity / 0.5 entries (DV_BUCKET_LOAD_PCT) and a table never holds
+ *   removing a flow decrements the counts on its path. Buckets hold 1.5
+ *   entries per flow of capacity (DV_BUCKET_FLOWS) and a table never holds
  *   more than `capacity` flows (eviction), so an insert always finds a free
  *   entry and few flows leave their home bucket.
  * - A burst goes through a three-stage software pipeline so that the cache
@@ -48,10 +50,10 @@
  *   timeout). A flow whose current segment has packets is also on `act`, a
  *   FIFO by segment start (active timeout). Each list has one timeout, so its
  *   deadlines grow from head to tail and expiry pops heads until one is not
- *   due. Links are 32-bit record indices inside the records.
+ *   due. Links are 32-bit record positions, in the links array.
  * - A packet moves its flow to the tail of its seen list. The move writes
- *   the two neighbouring records: at a million flows, cache misses on every
- *   packet. With cfg->lru_slack_div (the program uses 16) a flow moves at
+ *   the links of the two neighbouring flows: at a million flows, cache
+ *   misses on every packet. With cfg->lru_slack_div (the program uses 16) a flow moves at
  *   most once per slot of timeout/16 (see dv_flow_touch): expiry may then
  *   export a flow up to one slot late and eviction may pick a flow seen up
  *   to one slot after the least recently seen one; the rows do not change
@@ -87,6 +89,7 @@
 #include <rte_prefetch.h>
 
 #include "dv_flow.h"
+#include "dv_flow_count.h"
 #include "dv_frag.h"
 #include "dv_hash.h"
 #include "dv_parse_ctx.h"
@@ -98,9 +101,11 @@
 #define DV_FLOW_AHEAD_BUCKET 16	 /* packets between stages 1 and 2 of dv_flow_update_chunk */
 #define DV_FLOW_AHEAD_RECORD 8	 /* packets between stages 2 and 3 */
 
-#define DV_BUCKET_ENTRIES    10 /* signatures and positions in a 64-byte bucket */
+#define DV_BUCKET_ENTRIES    12 /* signatures and positions in a 64-byte bucket */
 #define DV_BUCKET_MASK	     ((1u << DV_BUCKET_ENTRIES) - 1)
-#define DV_BUCKET_LOAD_PCT   50 /* buckets hold >= capacity / 0.5 entries */
+#define DV_BUCKET_FLOWS	     8 /* a bucket per 8 flows of capacity: 2/3 of its entries */
+#define DV_SIG_BITS	     12
+#define DV_SIG_MASK	     ((1u << DV_SIG_BITS) - 1)
 #define DV_FLOW_MAX_CAPACITY (1u << 28)
 
 /* The signature compare for this CPU, chosen by #include (as DPDK's l3fwd
@@ -159,7 +164,7 @@ struct dv_flow_tun {
 	uint8_t outer[2][16]; /* the outermost tunnel's source and destination */
 };
 
-/* dv_flow_rec.serial's top bit: the flow's first packet came through a
+/* A flow's serial's (t->serials) top bit: its first packet came through a
  * tunnel, so its entry in the tunnel array is written (a plain flow never
  * touches that array). Serials count flows and never reach it. */
 #define DV_SERIAL_TUN (1ULL << 63)
@@ -192,39 +197,58 @@ struct dv_link {
 enum { DV_LINK_SEEN = 0, DV_LINK_ACT = 1 };
 
 /*
- * A flow: two cache lines. Line 0 is everything a packet of an IPv4 flow
- * reads or writes, unless the flow moves in a list or a rare case comes up
- * (a deadline, a close, a counter carry): at a million flows, one cache
- * miss for the record instead of two. An IPv4 key fits in line 0 (v4 and
- * tail); an IPv6 key needs its addresses from line 1 as well.
+ * A flow is one cache line in `recs` and three small entries in arrays
+ * beside it, each at the flow's position. The line is everything a packet
+ * of an IPv4 flow reads or writes unless the flow moves in a list or a rare
+ * case comes up (a deadline, a close, a counter carry): at a million flows,
+ * one cache miss for the record. An IPv4 key fits in it (v4 and tail); an
+ * IPv6 key, or one with a VNI, needs its addresses from `addrs` as well.
+ * The list links are in `links` (four flows a line, written when a flow
+ * moves) and the serial, read when a row is written, in `serials`: 120
+ * bytes a flow, with 8 of the index 128.
+ *
+ * A side's packet count is pkts[side] plus, above bit 32, the top byte of
+ * bytes[side] (40 bits: 1.1 trillion packets), and its byte count the 56
+ * bits under it (dv_flow_count.h). A segment that would pass either ends
+ * there, as if its active timeout had passed (dv_flow_carry).
  */
 struct dv_flow_rec {
-	/* line 0 */
 	uint64_t v4;		  /* IPv4: the key's addresses, 4 bytes each; IPv6: 0 */
 	struct dv_flow_tail tail; /* the key's last word */
 	uint64_t last_ns;	  /* last packet of the flow (max) */
 	uint64_t first_ns;	  /* first packet of this segment (min), if DV_ST_ACT */
-	uint64_t bytes[2];	  /* this segment, per side */
-	uint32_t pkts[2];	  /* this segment, per side: the low 32 bits */
+	uint64_t bytes[2];	  /* this segment, per side: bytes, and packets >> 32 on top */
+	uint32_t pkts[2];	  /* this segment, per side: the low 32 bits of the packets */
 	uint32_t segment;
 	uint8_t tcp_flags[2];
 	uint8_t state; /* DV_ST_* */
 	uint8_t epoch; /* coarse LRU: low bits of the time slot of the last move */
-	/* line 1 */
-	uint8_t addr[2][16]; /* the key's addresses */
-	struct dv_link link[2];
-	uint32_t pkts_hi[2]; /* the high 32 bits of pkts (a carry every 2^32 packets) */
-	uint64_t serial;     /* the flow's number in this table, from which its id is made;
-			      * DV_SERIAL_TUN: the flow has a tunnel entry (t->tun) */
 } __rte_cache_aligned;
 
-_Static_assert(offsetof(struct dv_flow_rec, addr) == 64 && sizeof(struct dv_flow_rec) == 128,
-	       "a flow record is two cache lines, the packet path's fields in the first");
+_Static_assert(sizeof(struct dv_flow_rec) == 64,
+	       "a flow record is one cache line, the packet path's fields");
 
-/* One cache line of the index. */
+/* A flow's key addresses; for IPv4, the address in bytes 0-3 of each and
+ * the VNI, with one, in bytes 4-7 (dv_flow_key_add_vni). */
+struct dv_flow_addr {
+	uint8_t addr[2][16];
+};
+
+/* A flow's links on its seen list and on the act list; a free position's
+ * link[DV_LINK_SEEN].next is the next free one (t->free_head). */
+struct dv_flow_links {
+	struct dv_link link[2];
+};
+
+/*
+ * One cache line of the index: 12 entries, each a 12-bit signature (0: the
+ * entry is free) and a 28-bit record position (DV_FLOW_MAX_CAPACITY), the
+ * position's top 4 bits above the signature in sig[e] and its low 24 in
+ * pos[e], so that the signatures are compared 12 at once.
+ */
 struct dv_flow_bucket {
-	uint16_t sig[DV_BUCKET_ENTRIES]; /* 0: the entry is free */
-	uint32_t pos[DV_BUCKET_ENTRIES]; /* record of the flow with sig[e] */
+	uint16_t sig[DV_BUCKET_ENTRIES];   /* signature | position >> 24 << 12 */
+	uint8_t pos[DV_BUCKET_ENTRIES][3]; /* position & 0xffffff, little endian */
 	uint32_t overflow; /* flows whose home is this bucket or an earlier one, placed later */
 } __rte_cache_aligned;
 
@@ -267,6 +291,9 @@ struct dv_flow_ctx_slot {
 
 struct dv_flow_table {
 	struct dv_flow_rec *recs;	/* capacity records */
+	struct dv_flow_addr *addrs;	/* capacity, beside recs: their addresses */
+	struct dv_flow_links *links;	/* capacity, beside recs: their list links */
+	uint64_t *serials;		/* capacity, beside recs: the flows' serials, DV_SERIAL_* */
 	struct dv_flow_tun *tun;	/* capacity, beside recs; NULL without tunnels */
 	struct dv_flow_ctx_ent *ctx_ix; /* ctx_slots: the store's index */
 	struct dv_flow_ctx_slot *ctx;	/* ctx_slots; NULL without flow context */
@@ -275,7 +302,7 @@ struct dv_flow_table {
 	uint32_t ctx_n_free;
 	uint32_t ctx_never;		/* slots [ctx_never, ctx_slots) never used yet */
 	struct dv_flow_bucket *buckets; /* the index */
-	uint32_t *free_pos;		/* stack of released positions: fresh - count of them */
+	uint32_t free_head;		/* released positions (fresh - count of them), linked */
 	uint32_t fresh;			/* positions below were handed out at least once */
 	uint8_t lazy;			/* the arrays are anonymous mappings (lazy_memory) */
 	uint8_t ending;			/* dv_flow_table_ending(): index and store left stale */
@@ -305,14 +332,20 @@ struct dv_flow_table {
 		size_t index;
 		size_t ctx_index;
 		size_t recs;
+		size_t links;
+		size_t serials;
 		size_t ctx;
 		uint8_t off; /* the kernel cannot: map nothing more */
 	} pf __rte_cache_aligned;
 };
 
-/* dv_flow_table_prefault(): bytes mapped per call at most, and how far
- * ahead of the records and context slots in use. */
+/* dv_flow_table_prefault(): bytes mapped per call at most, how many flows
+ * ahead of those handed out (their records, links and serials: 5.5 MB; the
+ * addresses, which only flows that are not plain IPv4 write, are left to
+ * the transparent huge pages), and how far ahead of the context slots in
+ * use. */
 #define DV_PREFAULT_STEP  (2u << 20)
+#define DV_PREFAULT_FLOWS 65536
 #define DV_PREFAULT_AHEAD (8u << 20)
 /* Nothing is mapped ahead until the worker has handed out this many
  * records: a capture of few flows costs only the pages they touch. */
@@ -322,12 +355,12 @@ struct dv_flow_table {
 
 static void dv_list_push_tail(struct dv_flow_table *t, struct dv_flow_list *l, int w, uint32_t i)
 {
-	struct dv_link *n = &t->recs[i].link[w];
+	struct dv_link *n = &t->links[i].link[w];
 
 	n->prev = l->tail;
 	n->next = DV_FLOW_NIL;
 	if (l->tail != DV_FLOW_NIL)
-		t->recs[l->tail].link[w].next = i;
+		t->links[l->tail].link[w].next = i;
 	else
 		l->head = i;
 	l->tail = i;
@@ -335,14 +368,14 @@ static void dv_list_push_tail(struct dv_flow_table *t, struct dv_flow_list *l, i
 
 static void dv_list_unlink(struct dv_flow_table *t, struct dv_flow_list *l, int w, uint32_t i)
 {
-	struct dv_link *n = &t->recs[i].link[w];
+	struct dv_link *n = &t->links[i].link[w];
 
 	if (n->prev != DV_FLOW_NIL)
-		t->recs[n->prev].link[w].next = n->next;
+		t->links[n->prev].link[w].next = n->next;
 	else
 		l->head = n->next;
 	if (n->next != DV_FLOW_NIL)
-		t->recs[n->next].link[w].prev = n->prev;
+		t->links[n->next].link[w].prev = n->prev;
 	else
 		l->tail = n->prev;
 }
@@ -366,7 +399,12 @@ static inline int dv_seg_empty(const struct dv_flow_rec *r)
 
 static inline uint64_t dv_rec_pkts(const struct dv_flow_rec *r, unsigned int side)
 {
-	return (uint64_t)r->pkts_hi[side] << 32 | r->pkts[side];
+	return dv_count_packets(r->bytes[side], r->pkts[side]);
+}
+
+static inline uint64_t dv_rec_bytes(const struct dv_flow_rec *r, unsigned int side)
+{
+	return dv_count_bytes(r->bytes[side]);
 }
 
 /* murmur3's fmix64: a bijection of 64-bit words that spreads every bit. */
@@ -407,7 +445,7 @@ static void dv_flow_id(const struct dv_flow_table *t, uint64_t serial, uint8_t o
 
 /* ---- the index ---- */
 
-/* Where a key lives: its home bucket and its 16-bit signature (never 0). */
+/* Where a key lives: its home bucket and its 12-bit signature (never 0). */
 struct dv_flow_hash {
 	uint32_t bucket;
 	uint16_t sig;
@@ -433,7 +471,7 @@ static inline struct dv_flow_hash dv_flow_hash_of(const struct dv_flow_table *t,
 	struct dv_flow_hash h;
 
 	h.bucket = (uint32_t)(((x >> 32) * t->n_buckets) >> 32); /* in [0, n_buckets) */
-	h.sig = (uint16_t)(x >> 16);
+	h.sig = (uint16_t)((x >> 16) & DV_SIG_MASK);
 	if (h.sig == 0)
 		h.sig = 1;
 	return h;
@@ -466,6 +504,21 @@ static inline uint32_t dv_bucket_next(const struct dv_flow_table *t, uint32_t b)
 static inline uint32_t dv_bucket_match(const struct dv_flow_bucket *bk, uint16_t sig)
 {
 	return dv_sig_match(bk->sig, sig);
+}
+
+/* The record position of entry e. */
+static inline uint32_t dv_bucket_pos(const struct dv_flow_bucket *bk, uint32_t e)
+{
+	return (uint32_t)(bk->sig[e] >> DV_SIG_BITS) << 24 | (uint32_t)bk->pos[e][0] |
+	       (uint32_t)bk->pos[e][1] << 8 | (uint32_t)bk->pos[e][2] << 16;
+}
+
+static inline void dv_bucket_set(struct dv_flow_bucket *bk, uint32_t e, uint16_t sig, uint32_t i)
+{
+	bk->sig[e] = (uint16_t)(sig | (i >> 24) << DV_SIG_BITS);
+	bk->pos[e][0] = (uint8_t)i;
+	bk->pos[e][1] = (uint8_t)(i >> 8);
+	bk->pos[e][2] = (uint8_t)(i >> 16);
 }
 
 /*
@@ -622,10 +675,10 @@ static inline struct dv_flow_hash dv_flow_hash(const struct dv_flow_table *t,
 }
 
 /*
- * Is key k (whose v4 word is v4) the key of record i? Line 0 decides for
- * IPv4 and for any mismatch of ports, VLAN, protocol or family; an IPv6 key
- * or one with a VNI also compares the addresses in line 1, and the VNI. A
- * free record matches nothing.
+ * Is key k (whose v4 word is v4) the key of record r? The record decides
+ * for IPv4 and for any mismatch of ports, VLAN, protocol or family; an IPv6
+ * key or one with a VNI also compares the addresses (t->addrs), and the
+ * VNI. A free record matches nothing.
  */
 static inline int dv_flow_rec_is(const struct dv_flow_table *t, const struct dv_flow_rec *r,
 				 const struct dv_flow_key *k, uint64_t v4)
@@ -636,7 +689,7 @@ static inline int dv_flow_rec_is(const struct dv_flow_table *t, const struct dv_
 		return 0;
 	if (k->tail.family == 4)
 		return 1;
-	memcpy(x, r->addr, sizeof(x));
+	memcpy(x, &t->addrs[r - t->recs], sizeof(x));
 	memcpy(y, k->addr, sizeof(y));
 	if (((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) != 0)
 		return 0;
@@ -647,12 +700,27 @@ static inline int dv_flow_rec_is(const struct dv_flow_table *t, const struct dv_
 	return t->tun[r - t->recs].vni == k->vni;
 }
 
-/* Record i's key, rebuilt from its two lines (and its VNI). */
+/* Record i's key addresses: a plain IPv4 key's from its v4 word (its
+ * entry in t->addrs is never written), any other's from t->addrs. */
+static inline void dv_flow_rec_addrs(const struct dv_flow_table *t, uint32_t i, uint8_t addr[2][16])
+{
+	const struct dv_flow_rec *r = &t->recs[i];
+
+	if (r->tail.family == 4) {
+		memset(addr, 0, 2 * 16);
+		memcpy(addr[0], &r->v4, 4);
+		memcpy(addr[1], (const uint8_t *)&r->v4 + 4, 4);
+	} else {
+		memcpy(addr, &t->addrs[i], 2 * 16);
+	}
+}
+
+/* Record i's key, rebuilt from the record, its addresses and its VNI. */
 static inline void dv_flow_rec_key(const struct dv_flow_table *t, uint32_t i, struct dv_flow_key *k)
 {
 	const struct dv_flow_rec *r = &t->recs[i];
 
-	memcpy(k->addr, r->addr, sizeof(k->addr));
+	dv_flow_rec_addrs(t, i, k->addr);
 	k->tail = r->tail;
 	k->vni = (r->tail.family & DV_KEY_VNI) ? t->tun[i].vni : 0;
 }
@@ -673,7 +741,7 @@ static uint32_t dv_flow_lookup(const struct dv_flow_table *t, const struct dv_fl
 	uint32_t b, m;
 
 	DV_INDEX_FOR_EACH (t, h, b, m) {
-		uint32_t i = t->buckets[b].pos[__builtin_ctz(m)];
+		uint32_t i = dv_bucket_pos(&t->buckets[b], (uint32_t)__builtin_ctz(m));
 
 		if (dv_flow_rec_is(t, &t->recs[i], k, v4))
 			return i;
@@ -694,8 +762,7 @@ static void dv_flow_index_add(struct dv_flow_table *t, struct dv_flow_hash h, ui
 		if (free_entries != 0) {
 			uint32_t e = (uint32_t)__builtin_ctz(free_entries);
 
-			bk->sig[e] = h.sig;
-			bk->pos[e] = i;
+			dv_bucket_set(bk, e, h.sig, i);
 			return;
 		}
 		bk->overflow++;
@@ -709,7 +776,7 @@ static void dv_flow_index_del(struct dv_flow_table *t, struct dv_flow_hash h, ui
 	uint32_t b, m;
 
 	DV_INDEX_FOR_EACH (t, h, b, m)
-		if (t->buckets[b].pos[__builtin_ctz(m)] == i)
+		if (dv_bucket_pos(&t->buckets[b], (uint32_t)__builtin_ctz(m)) == i)
 			break;
 	if (unlikely(m == 0))
 		return; /* not indexed: never, for a live flow (dv_flow_table_verify) */
@@ -792,19 +859,19 @@ static inline int dv_ctx_known(uint8_t has, const struct dv_pkt_ctx *c)
 /* Keep what packet context c says of flow i: the first of each value. */
 static void dv_flow_keep_ctx(struct dv_flow_table *t, uint32_t i, const struct dv_pkt_ctx *c)
 {
-	struct dv_flow_rec *r = &t->recs[i];
+	uint64_t *serial = &t->serials[i];
 	struct dv_flow_ctx_slot *x;
 	uint32_t len = c->len < DV_CTX_NAME_MAX - 1 ? c->len : DV_CTX_NAME_MAX - 1;
 
 	if (t->ctx == NULL)
 		return;
-	x = dv_ctx_slot(t, i, !(r->serial & DV_SERIAL_CTX));
+	x = dv_ctx_slot(t, i, !(*serial & DV_SERIAL_CTX));
 	if (x == NULL) {
 		t->stats.ctx_full++;
 		return;
 	}
-	if (!(r->serial & DV_SERIAL_CTX)) {
-		r->serial |= DV_SERIAL_CTX;
+	if (!(*serial & DV_SERIAL_CTX)) {
+		*serial |= DV_SERIAL_CTX;
 		t->stats.ctx_flows++;
 	}
 	if (dv_ctx_known(x->has, c))
@@ -881,23 +948,28 @@ static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 			 enum dv_end_reason reason, struct dv_export_buf *out)
 {
 	unsigned int s = (r->state & DV_ST_INIT1) ? 1 : 0, d = s ^ 1;
+	uint32_t i = (uint32_t)(r - t->recs);
+	uint64_t serial;
 	struct dv_export_rec *e;
+	uint8_t addr[2][16];
 
 	if (dv_seg_empty(r))
 		return;
 	e = &out->recs[out->n++];
 	memset(e, 0, sizeof(*e));
-	dv_flow_id(t, r->serial & ~DV_SERIAL_FLAGS, e->id);
-	memcpy(e->src_addr, r->addr[s], 16);
-	memcpy(e->dst_addr, r->addr[d], 16);
+	serial = t->serials[i];
+	dv_flow_id(t, serial & ~DV_SERIAL_FLAGS, e->id);
+	dv_flow_rec_addrs(t, i, addr);
+	memcpy(e->src_addr, addr[s], 16);
+	memcpy(e->dst_addr, addr[d], 16);
 	if ((r->tail.family & DV_KEY_FAMILY) == 4) { /* the rest may hold the VNI */
 		memset(e->src_addr + 4, 0, 12);
 		memset(e->dst_addr + 4, 0, 12);
 	}
 	e->first_ns = r->first_ns;
 	e->last_ns = r->last_ns;
-	e->src_bytes = r->bytes[s];
-	e->dst_bytes = r->bytes[d];
+	e->src_bytes = dv_rec_bytes(r, s);
+	e->dst_bytes = dv_rec_bytes(r, d);
 	e->src_packets = dv_rec_pkts(r, s);
 	e->dst_packets = dv_rec_pkts(r, d);
 	e->segment = r->segment;
@@ -905,10 +977,10 @@ static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 	e->dst_port = r->tail.port[d];
 	e->family = r->tail.family & DV_KEY_FAMILY;
 	e->proto = r->tail.proto;
-	if (r->serial & DV_SERIAL_NOPORTS)
+	if (serial & DV_SERIAL_NOPORTS)
 		e->flags |= DV_EXPORT_F_NOPORTS;
-	if (r->serial & DV_SERIAL_TUN)
-		dv_flow_emit_tun(r, &t->tun[r - t->recs], e);
+	if (serial & DV_SERIAL_TUN)
+		dv_flow_emit_tun(r, &t->tun[i], e);
 	if (r->tail.vlan & DV_KEY_VLAN) {
 		e->flags |= DV_EXPORT_F_VLAN;
 		e->vlan_id = r->tail.vlan & 0x0fff;
@@ -927,8 +999,8 @@ static void dv_flow_emit(struct dv_flow_table *t, const struct dv_flow_rec *r,
 			: DV_STATUS_INIT;
 	e->end_reason = (uint8_t)reason;
 	e->worker = t->worker;
-	if (unlikely(r->serial & DV_SERIAL_CTX))
-		dv_flow_emit_ctx(t, (uint32_t)(r - t->recs), e, out);
+	if (unlikely(serial & DV_SERIAL_CTX))
+		dv_flow_emit_ctx(t, i, e, out);
 	t->stats.exported++;
 	if (reason == DV_END_EVICTED)
 		t->stats.evicted++;
@@ -947,12 +1019,14 @@ static void dv_flow_remove(struct dv_flow_table *t, uint32_t i)
 		if (!dv_seg_empty(r))
 			dv_list_unlink(t, &t->act, DV_LINK_ACT, i);
 		dv_flow_index_del(t, dv_flow_rec_hash(t, i), i);
-		if (unlikely(r->serial & DV_SERIAL_CTX))
+		if (unlikely(t->ctx != NULL && (t->serials[i] & DV_SERIAL_CTX)))
 			dv_ctx_release(t, i);
 	}
 	r->state = 0;
 	memset(&r->tail, 0, sizeof(r->tail)); /* family 0: no key matches it */
-	t->free_pos[t->fresh - t->count] = i; /* push, then the count drops */
+	/* On the free list, through the seen link it no longer needs. */
+	t->links[i].link[DV_LINK_SEEN].next = t->free_head;
+	t->free_head = i;
 	t->count--;
 }
 
@@ -966,7 +1040,6 @@ static void dv_flow_next_segment(struct dv_flow_table *t, uint32_t i)
 	r->state &= (uint8_t)~DV_ST_ACT;
 	r->bytes[0] = r->bytes[1] = 0;
 	r->pkts[0] = r->pkts[1] = 0;
-	r->pkts_hi[0] = r->pkts_hi[1] = 0;
 	if (r->tail.proto == DV_IPPROTO_TCP) /* an ICMP flow's type and code stay */
 		r->tcp_flags[0] = r->tcp_flags[1] = 0;
 	r->segment++;
@@ -1067,8 +1140,8 @@ static inline uint8_t dv_flow_epoch(const struct dv_flow_table *t, int closed, u
 /*
  * Last-seen bookkeeping: the flow moves to the tail of its seen list.
  *
- * The move writes two neighbouring records, which at a million flows are
- * cache misses on every packet. With a coarse table a flow moves at most once
+ * The move writes the links of two neighbouring flows, which at a million
+ * flows are cache misses on every packet. With a coarse table a flow moves at most once
  * per time slot (timeout / lru_slack_div, rounded down to a power of two, in
  * the flow's own phase): the list is ordered by the time of each flow's last
  * move, and a flow's last packet is less than one slot after its last move.
@@ -1100,14 +1173,35 @@ static __rte_always_inline void dv_flow_touch(struct dv_flow_table *t, uint32_t 
 	dv_flow_move(t, closed ? &t->closed : &t->lru, i);
 }
 
+/*
+ * Side `side` of flow i has a packet word of 2^32 - 1 and the next packet
+ * is coming: carry (dv_flow_count.h), or, when its packets or bytes would
+ * pass what the record holds, end the segment as its active timeout would
+ * and start the next with this packet. A packet that gets here has
+ * exported nothing yet (a flow it ended, evicted or advanced has fresh
+ * counters), so it still exports at most one row.
+ */
+static __rte_noinline __rte_cold void dv_flow_carry(struct dv_flow_table *t, uint32_t i,
+						    unsigned int side, struct dv_export_buf *out)
+{
+	struct dv_flow_rec *r = &t->recs[i];
+
+	if (dv_count_carry(&r->bytes[side])) {
+		dv_flow_emit(t, r, DV_END_ACTIVE, out);
+		dv_flow_next_segment(t, i);
+	}
+}
+
 /* Count one packet from `side` into flow i, which is closed or not as
  * `closed` says. */
 static __rte_always_inline void dv_flow_apply_as(struct dv_flow_table *t, uint32_t i,
 						 unsigned int side, const struct dv_pkt *p,
-						 int closed)
+						 int closed, struct dv_export_buf *out)
 {
 	struct dv_flow_rec *r = &t->recs[i];
 
+	if (unlikely(r->pkts[side] == UINT32_MAX))
+		dv_flow_carry(t, i, side, out);
 	if (dv_seg_empty(r)) {
 		r->first_ns = p->ts_ns;
 		r->state |= DV_ST_ACT;
@@ -1117,8 +1211,7 @@ static __rte_always_inline void dv_flow_apply_as(struct dv_flow_table *t, uint32
 	}
 	dv_flow_touch(t, i, p->ts_ns, closed);
 	r->bytes[side] += p->wire_len;
-	if (unlikely(++r->pkts[side] == 0))
-		r->pkts_hi[side]++;
+	r->pkts[side]++;
 	r->state |= DV_ST_SEEN(side);
 	if (r->tail.proto != DV_IPPROTO_TCP)
 		return;
@@ -1137,9 +1230,9 @@ static __rte_always_inline void dv_flow_apply_as(struct dv_flow_table *t, uint32
 
 /* Count one packet from `side` into flow i: the rare cases' way. */
 static void dv_flow_apply(struct dv_flow_table *t, uint32_t i, unsigned int side,
-			  const struct dv_pkt *p)
+			  const struct dv_pkt *p, struct dv_export_buf *out)
 {
-	dv_flow_apply_as(t, i, side, p, (t->recs[i].state & DV_ST_CLOSED) != 0);
+	dv_flow_apply_as(t, i, side, p, (t->recs[i].state & DV_ST_CLOSED) != 0, out);
 }
 
 /* Keep a new tunnelled flow's VNI and what its first packet said of its tunnels. */
@@ -1174,25 +1267,29 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 {
 	struct dv_flow_rec *r;
 	unsigned int init = side;
+	uint64_t serial;
 	uint32_t pos;
 
 	if (t->count >= t->capacity) {
 		t->stats.table_full++;
 		dv_flow_make_room(t, out);
 	}
-	/* Released positions first (pop), then the next never used one: flows
-	 * created one after the other get neighbouring records, and a record's
-	 * page is first written when a flow needs it. */
-	if (t->fresh > t->count)
-		pos = t->free_pos[t->fresh - t->count - 1];
-	else
+	/* Released positions first (the last released), then the next never
+	 * used one: flows created one after the other get neighbouring
+	 * records, and a record's page is first written when a flow needs it. */
+	if (t->fresh > t->count) {
+		pos = t->free_head;
+		t->free_head = t->links[pos].link[DV_LINK_SEEN].next;
+	} else {
 		pos = t->fresh++;
+	}
 	dv_flow_index_add(t, h, pos);
 	r = &t->recs[pos];
 	memset(r, 0, sizeof(*r));
 	r->v4 = dv_flow_key_v4(k);
 	r->tail = k->tail;
-	memcpy(r->addr, k->addr, sizeof(r->addr));
+	if (k->tail.family != 4) /* a plain IPv4 key's are in v4 (dv_flow_rec_addrs) */
+		memcpy(&t->addrs[pos], k->addr, sizeof(t->addrs[pos]));
 	/* The receiver of a leading SYN+ACK is the client whose SYN we missed. */
 	if (k->tail.proto == DV_IPPROTO_TCP &&
 	    (p->tcp_flags & (DV_TCP_SYN | DV_TCP_ACK)) == (DV_TCP_SYN | DV_TCP_ACK))
@@ -1200,14 +1297,15 @@ static uint32_t dv_flow_create(struct dv_flow_table *t, const struct dv_flow_key
 	r->state = DV_ST_LIVE | (init ? DV_ST_INIT1 : 0);
 	dv_flow_keep_icmp(r, p, ptun);
 	r->last_ns = p->ts_ns;
-	r->serial = t->serial++;
+	serial = t->serial++;
 	if (p->frag == DV_FRAG_LATER && p->sport == 0 && p->dport == 0)
-		r->serial |= DV_SERIAL_NOPORTS;
+		serial |= DV_SERIAL_NOPORTS;
 	r->epoch = dv_flow_epoch(t, 0, pos);
 	if (unlikely(ptun != NULL && (p->tun & DV_PKT_T_TUNNEL) && t->tun != NULL)) {
 		dv_flow_keep_tun(&t->tun[pos], k, ptun);
-		r->serial |= DV_SERIAL_TUN;
+		serial |= DV_SERIAL_TUN;
 	}
+	t->serials[pos] = serial;
 	dv_list_push_tail(t, &t->lru, DV_LINK_SEEN, pos);
 	t->count++;
 	t->stats.created++;
@@ -1270,13 +1368,13 @@ dv_flow_account(struct dv_flow_table *t, const struct dv_pkt *p, const struct dv
 	if (unlikely(i == DV_FLOW_NIL || !dv_flow_rec_is(t, &t->recs[i], k, v4)))
 		i = dv_flow_lookup(t, k, h);
 	if (likely(i != DV_FLOW_NIL) && likely(dv_flow_quiet(t, &t->recs[i], t->now_ns))) {
-		dv_flow_apply_as(t, i, side, p, 0); /* the common case: open, quiet */
+		dv_flow_apply_as(t, i, side, p, 0, out); /* the common case: open, quiet */
 	} else {
 		if (i != DV_FLOW_NIL)
 			i = dv_flow_revisit(t, i, p, out);
 		if (i == DV_FLOW_NIL)
 			i = dv_flow_create(t, k, h, side, p, tun ? &tun[x] : NULL, out);
-		dv_flow_apply(t, i, side, p);
+		dv_flow_apply(t, i, side, p, out);
 	}
 	/* (ctx is NULL in the plain build: no test there.) */
 	if (ctx != NULL && unlikely(p->tun & DV_PKT_T_CTX))
@@ -1339,7 +1437,7 @@ static __rte_always_inline void dv_stage_hash(struct dv_flow_table *t, struct dv
 
 /* Stage 2: match signatures (following overflow, so that a flow placed
  * past its full home bucket has its record prefetched too); prefetch the
- * first candidate's line 0, and line 1 for an IPv6 key. */
+ * first candidate's record, and its addresses for an IPv6 key. */
 static __rte_always_inline uint32_t dv_stage_match(const struct dv_flow_table *t,
 						   const struct dv_flow_key *k,
 						   struct dv_flow_hash h)
@@ -1349,10 +1447,10 @@ static __rte_always_inline uint32_t dv_stage_match(const struct dv_flow_table *t
 
 	if (m == 0)
 		return DV_FLOW_NIL;
-	cand = t->buckets[b].pos[__builtin_ctz(m)];
+	cand = dv_bucket_pos(&t->buckets[b], (uint32_t)__builtin_ctz(m));
 	rte_prefetch0(&t->recs[cand]);
 	if (k->tail.family != 4)
-		rte_prefetch0(t->recs[cand].addr);
+		rte_prefetch0(&t->addrs[cand]);
 	return cand;
 }
 
@@ -1470,30 +1568,34 @@ void dv_flow_table_update_burst(struct dv_flow_table *t, struct dv_pkt *pkts,
  * The head i of a seen list is about to leave: fetch what the flows behind
  * it will touch when they leave in turn, so that their cache misses overlap
  * with i's work instead of following it. The next flow j (its record was
- * fetched one head ago): its index bucket and its neighbours on the act
- * list, which its removal writes; the flow after j: its record.
+ * fetched one head ago): its index bucket, its neighbours on the act list,
+ * which its removal writes, and its addresses if it has them apart; the
+ * flow after j: its record, links and serial.
  */
 static __rte_always_inline void dv_expire_prefetch(const struct dv_flow_table *t, uint32_t i)
 {
-	uint32_t j = t->recs[i].link[DV_LINK_SEEN].next, k;
-	const struct dv_flow_rec *rj;
+	uint32_t j = t->links[i].link[DV_LINK_SEEN].next, k;
+	const struct dv_link *act;
 
 	if (j == DV_FLOW_NIL)
 		return;
-	rj = &t->recs[j];
-	k = rj->link[DV_LINK_SEEN].next;
+	k = t->links[j].link[DV_LINK_SEEN].next;
 	if (k != DV_FLOW_NIL) {
 		rte_prefetch0(&t->recs[k]);
-		rte_prefetch0(t->recs[k].addr);
+		rte_prefetch0(&t->links[k]);
+		rte_prefetch0(&t->serials[k]);
 	}
+	if (t->recs[j].tail.family != 4)
+		rte_prefetch0(&t->addrs[j]);
 	if (t->ending)
 		return;
 	rte_prefetch0(&t->buckets[dv_flow_rec_hash(t, j).bucket]);
-	if (!dv_seg_empty(rj)) {
-		if (rj->link[DV_LINK_ACT].prev != DV_FLOW_NIL)
-			rte_prefetch0(t->recs[rj->link[DV_LINK_ACT].prev].addr);
-		if (rj->link[DV_LINK_ACT].next != DV_FLOW_NIL)
-			rte_prefetch0(t->recs[rj->link[DV_LINK_ACT].next].addr);
+	if (!dv_seg_empty(&t->recs[j])) {
+		act = &t->links[j].link[DV_LINK_ACT];
+		if (act->prev != DV_FLOW_NIL)
+			rte_prefetch0(&t->links[act->prev]);
+		if (act->next != DV_FLOW_NIL)
+			rte_prefetch0(&t->links[act->next]);
 	}
 }
 
@@ -1570,14 +1672,14 @@ static uint8_t dv_flow_slot_shift(uint64_t timeout, uint32_t div)
 	return shift;
 }
 
-/* Buckets for a capacity: entries >= capacity / 0.5. At 0.75, 4.7 % of a
- * million flows lived outside their home bucket; at 0.5, 0.5 %, for 4 more
+/* Buckets for a capacity: one per DV_BUCKET_FLOWS flows, 12 entries each,
+ * so a full table fills 2/3 of them. A full million-flow table had 1.8 %
+ * of its flows outside their home bucket (bench_engine); the 10-entry
+ * buckets of 16-bit signatures before, at half load, 0.5 %, for 4.8 more
  * bytes per flow. */
 static uint32_t dv_flow_n_buckets(uint32_t capacity)
 {
-	uint64_t entries = ((uint64_t)capacity * 100 + DV_BUCKET_LOAD_PCT - 1) / DV_BUCKET_LOAD_PCT;
-
-	return (uint32_t)((entries + DV_BUCKET_ENTRIES - 1) / DV_BUCKET_ENTRIES);
+	return (capacity + DV_BUCKET_FLOWS - 1) / DV_BUCKET_FLOWS;
 }
 
 /* Zeroed memory for one of the table's arrays. Live (not lazy): DPDK memory,
@@ -1651,8 +1753,12 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	/* Zeroed: every signature 0 (free), every overflow count 0. */
 	t->recs = dv_flow_alloc(t, "dv_flow_recs", rec_bytes, cfg->socket_id, 1);
 	t->buckets = dv_flow_alloc(t, "dv_flow_index", index_bytes, cfg->socket_id, 1);
-	t->free_pos = dv_flow_alloc(t, "dv_flow_free", (size_t)cfg->capacity * sizeof(uint32_t),
-				    cfg->socket_id, 0);
+	t->addrs = dv_flow_alloc(t, "dv_flow_addrs", (size_t)cfg->capacity * sizeof(*t->addrs),
+				 cfg->socket_id, 1);
+	t->links = dv_flow_alloc(t, "dv_flow_links", (size_t)cfg->capacity * sizeof(*t->links),
+				 cfg->socket_id, 1);
+	t->serials = dv_flow_alloc(t, "dv_flow_serials",
+				   (size_t)cfg->capacity * sizeof(*t->serials), cfg->socket_id, 1);
 	if (cfg->tunnels)
 		t->tun = dv_flow_alloc(t, "dv_flow_tun", (size_t)cfg->capacity * sizeof(*t->tun),
 				       cfg->socket_id, 0);
@@ -1667,12 +1773,12 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 		t->ctx_free = dv_flow_alloc(t, "dv_flow_ctx_free", (size_t)t->ctx_slots * 4,
 					    cfg->socket_id, 0);
 	}
-	if (t->recs == NULL || t->buckets == NULL || t->free_pos == NULL ||
-	    (cfg->tunnels && t->tun == NULL) ||
+	if (t->recs == NULL || t->buckets == NULL || t->addrs == NULL || t->links == NULL ||
+	    t->serials == NULL || (cfg->tunnels && t->tun == NULL) ||
 	    (cfg->ctx_slots > 0 && (t->ctx == NULL || t->ctx_ix == NULL || t->ctx_free == NULL))) {
 		snprintf(err, errlen, "flow table %s: out of DPDK memory for %u flows (%zu MB)",
 			 cfg->name, cfg->capacity,
-			 (rec_bytes + index_bytes + (size_t)cfg->capacity * 4) >> 20);
+			 ((size_t)cfg->capacity * dv_flow_bytes_per_flow(cfg->tunnels)) >> 20);
 		goto fail;
 	}
 	dv_rand_seed(&rand, cfg->seed[0], cfg->seed[1]);
@@ -1691,6 +1797,7 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	t->lru.head = t->lru.tail = DV_FLOW_NIL;
 	t->closed.head = t->closed.tail = DV_FLOW_NIL;
 	t->act.head = t->act.tail = DV_FLOW_NIL;
+	t->free_head = DV_FLOW_NIL;
 	t->worker = cfg->worker;
 	t->vni_mask = cfg->tunnels ? DV_PKT_T_VNI : 0;
 	if (cfg->lru_slack_div > 0) {
@@ -1712,7 +1819,9 @@ void dv_flow_table_free(struct dv_flow_table *t)
 	dv_flow_release(t, t->ctx_ix, (size_t)t->ctx_slots * sizeof(*t->ctx_ix));
 	dv_flow_release(t, t->ctx_free, (size_t)t->ctx_slots * 4);
 	dv_flow_release(t, t->ctx, (size_t)t->ctx_slots * sizeof(*t->ctx));
-	dv_flow_release(t, t->free_pos, (size_t)t->capacity * sizeof(uint32_t));
+	dv_flow_release(t, t->serials, (size_t)t->capacity * sizeof(*t->serials));
+	dv_flow_release(t, t->links, (size_t)t->capacity * sizeof(*t->links));
+	dv_flow_release(t, t->addrs, (size_t)t->capacity * sizeof(*t->addrs));
 	dv_flow_release(t, t->tun, (size_t)t->capacity * sizeof(*t->tun));
 	dv_flow_release(t, t->buckets, (size_t)t->n_buckets * sizeof(*t->buckets));
 	dv_flow_release(t, t->recs, (size_t)t->capacity * sizeof(*t->recs));
@@ -1760,11 +1869,11 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 		const struct dv_flow_bucket *bk = &t->buckets[b];
 
 		for (uint32_t e = 0; e < DV_BUCKET_ENTRIES; e++) {
-			uint32_t i = bk->pos[e];
+			uint32_t i = dv_bucket_pos(bk, e), sig = bk->sig[e] & DV_SIG_MASK;
 			struct dv_flow_key key;
 			struct dv_flow_hash h;
 
-			if (bk->sig[e] == 0)
+			if (sig == 0)
 				continue;
 			if (i >= t->capacity || seen[i] || !(t->recs[i].state & DV_ST_LIVE)) {
 				snprintf(err, errlen,
@@ -1777,14 +1886,15 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 			entries++;
 			dv_flow_rec_key(t, i, &key);
 			if (t->recs[i].v4 != dv_flow_key_v4(&key)) {
-				snprintf(err, errlen,
-					 "position %u: its two lines hold different keys", i);
+				snprintf(
+				    err, errlen,
+				    "position %u: its record and addresses hold different keys", i);
 				goto out;
 			}
 			h = dv_flow_hash(t, &key);
-			if (h.sig != bk->sig[e]) {
+			if (h.sig != sig) {
 				snprintf(err, errlen, "bucket %u entry %u: signature %u, key's %u",
-					 b, e, bk->sig[e], h.sig);
+					 b, e, sig, h.sig);
 				goto out;
 			}
 			if (dv_flow_lookup(t, &key, h) != i) {
@@ -1803,15 +1913,22 @@ int dv_flow_table_verify(const struct dv_flow_table *t, uint32_t *displaced, cha
 			 t->count);
 		goto out;
 	}
-	for (uint32_t f = 0; f < t->fresh - t->count; f++) {
-		uint32_t i = t->free_pos[f];
-
+	for (uint32_t f = 0, i = t->free_head; f < t->fresh - t->count + 1; f++) {
+		if (f == t->fresh - t->count) {
+			if (i != DV_FLOW_NIL) {
+				snprintf(err, errlen, "the free list is longer than %u",
+					 t->fresh - t->count);
+				goto out;
+			}
+			break;
+		}
 		if (i >= t->fresh || seen[i]) {
 			snprintf(err, errlen,
 				 "free position %u is out of range, live or free twice", i);
 			goto out;
 		}
 		seen[i] = 1;
+		i = t->links[i].link[DV_LINK_SEEN].next;
 	}
 	for (uint32_t b = 0; b < t->n_buckets; b++) {
 		if (t->buckets[b].overflow != want[b]) {
@@ -1848,20 +1965,23 @@ static int dv_flow_prefault_array(struct dv_flow_table *t, void *base, size_t *d
 
 int dv_flow_table_prefault(struct dv_flow_table *t)
 {
-	size_t recs, ctx;
-	uint32_t fresh;
+	size_t ctx;
+	uint32_t fresh, ahead;
 
 	/* Racy reads of the worker's counters: a stale value maps less. */
 	fresh = __atomic_load_n(&t->fresh, __ATOMIC_RELAXED);
 	if (!t->lazy || t->pf.off || fresh < DV_PREFAULT_AFTER)
 		return 0;
-	recs = (size_t)fresh * sizeof(*t->recs);
+	ahead = (uint32_t)RTE_MIN((uint64_t)fresh + DV_PREFAULT_FLOWS, (uint64_t)t->capacity);
 	ctx = (size_t)__atomic_load_n(&t->ctx_never, __ATOMIC_RELAXED) * sizeof(*t->ctx);
-	recs = RTE_MIN(recs + DV_PREFAULT_AHEAD, (size_t)t->capacity * sizeof(*t->recs));
 	ctx = RTE_MIN(ctx + DV_PREFAULT_AHEAD, (size_t)t->ctx_slots * sizeof(*t->ctx));
 	return dv_flow_prefault_array(t, t->buckets, &t->pf.index,
 				      (size_t)t->n_buckets * sizeof(*t->buckets)) ||
-	       dv_flow_prefault_array(t, t->recs, &t->pf.recs, recs) ||
+	       dv_flow_prefault_array(t, t->recs, &t->pf.recs, (size_t)ahead * sizeof(*t->recs)) ||
+	       dv_flow_prefault_array(t, t->links, &t->pf.links,
+				      (size_t)ahead * sizeof(*t->links)) ||
+	       dv_flow_prefault_array(t, t->serials, &t->pf.serials,
+				      (size_t)ahead * sizeof(*t->serials)) ||
 	       dv_flow_prefault_array(t, t->ctx_ix, &t->pf.ctx_index,
 				      (size_t)t->ctx_slots * sizeof(*t->ctx_ix)) ||
 	       dv_flow_prefault_array(t, t->ctx, &t->pf.ctx, ctx);
@@ -1870,15 +1990,16 @@ int dv_flow_table_prefault(struct dv_flow_table *t)
 size_t dv_flow_bytes_per_flow(int tunnels)
 {
 	/*
-	 * The record, its free-stack slot, its tunnel entry with tunnels on and
-	 * its share of the index (a 64-byte bucket per 10 * 0.5 flows: 12.8
-	 * bytes), rounded up. Checked against the DPDK heap in
-	 * tests/bench/bench_engine.c.
+	 * The record, its addresses, links and serial, its tunnel entry with
+	 * tunnels on and its share of the index (a 64-byte bucket per
+	 * DV_BUCKET_FLOWS flows: 8 bytes): 128 bytes, 176 with tunnels. The
+	 * free positions are linked through their links: nothing more.
+	 * Checked against the DPDK heap in tests/bench/bench_engine.c.
 	 */
-	return sizeof(struct dv_flow_rec) + sizeof(uint32_t) +
+	return sizeof(struct dv_flow_rec) + sizeof(struct dv_flow_addr) +
+	       sizeof(struct dv_flow_links) + sizeof(uint64_t) +
 	       (tunnels ? sizeof(struct dv_flow_tun) : 0) +
-	       (sizeof(struct dv_flow_bucket) * 100 + DV_BUCKET_ENTRIES * DV_BUCKET_LOAD_PCT - 1) /
-		   (DV_BUCKET_ENTRIES * DV_BUCKET_LOAD_PCT);
+	       sizeof(struct dv_flow_bucket) / DV_BUCKET_FLOWS;
 }
 
 size_t dv_flow_ctx_bytes(uint32_t ctx_slots)

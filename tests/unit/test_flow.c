@@ -26,6 +26,7 @@
 #include "dv_eal.h"
 #include "dv_decap.h"
 #include "dv_flow.h"
+#include "dv_flow_count.h"
 #include "dv_frag.h"
 #include "dv_parse_ctx.h"
 
@@ -1173,12 +1174,16 @@ static void test_lazy_tables_churn_and_model(void **state)
 	lazy_tables = 0;
 }
 
-/* Bytes of a table's index: 64-byte buckets for capacity / 0.5 entries,
- * 10 a bucket (from the layout dv_flow.c describes). */
+/* Bytes of a table's index: a 64-byte bucket per 8 flows of capacity (12
+ * entries at 2/3 load, from the layout dv_flow.c describes). */
 static uint64_t index_bytes(uint32_t capacity)
 {
-	return ((uint64_t)capacity * 2 + 9) / 10 * 64;
+	return ((uint64_t)capacity + 7) / 8 * 64;
 }
+
+/* Bytes of a flow's record, addresses, links and serial (dv_flow.c): all
+ * but its tunnel entry and its share of the index. */
+#define FLOW_ARRAYS_BYTES (64 + 32 + 16 + 8)
 
 /* Resident memory of this process in bytes (/proc/self/statm). */
 static uint64_t resident_bytes(void)
@@ -1246,11 +1251,11 @@ static void test_lazy_table_huge_pages(void **state)
 	after = thp_eligible_bytes();
 	print_message("lazy 1M-flow table: %.1f MB may take huge pages\n",
 		      (double)(after - before) / 1e6);
-	/* The records (128 MB) and the index at least; not the tunnel entries
-	 * (48 MB): less than everything. */
-	assert_true(after - before >= (int64_t)cap * 128 + (int64_t)index_bytes(cap));
-	assert_true(after - before < (int64_t)cap * (128 + 48) + (int64_t)index_bytes(cap) +
-					 (int64_t)(cap / 16) * 600);
+	/* The records with their addresses, links and serials (120 MB) and the
+	 * index at least; not the tunnel entries (48 MB): less than everything. */
+	assert_true(after - before >= (int64_t)cap * FLOW_ARRAYS_BYTES + (int64_t)index_bytes(cap));
+	assert_true(after - before < (int64_t)cap * (FLOW_ARRAYS_BYTES + 48) +
+					 (int64_t)index_bytes(cap) + (int64_t)(cap / 16) * 600);
 	dv_flow_table_free(t);
 }
 
@@ -1297,6 +1302,50 @@ static void test_lazy_table_touches_only_what_flows_use(void **state)
 	dv_flow_table_free(t);
 }
 
+/*
+ * A side's counters in a record (dv_flow_count.h): 40 bits of packets (the
+ * packet word and the byte word's top byte), 56 of bytes. Counting a
+ * trillion packets one by one is not a unit test, so the words are set
+ * where a carry happens: the packet after 2^32 - 1 makes 2^32 (4294967296),
+ * and a segment must end before its packets would reach 2^40
+ * (1099511627776) or, at a carry, its bytes are 2^55 (36028797018963968)
+ * or more.
+ */
+static void test_counters_carry_into_the_byte_word(void **state)
+{
+	uint64_t w = 0;
+	uint32_t pkts = UINT32_MAX;
+
+	(void)state;
+	assert_int_equal(dv_count_carry(&w), 0);
+	pkts++; /* the packet word wraps as the packet is counted */
+	w += 1500;
+	assert_true(dv_count_packets(w, pkts) == 4294967296ULL);
+	assert_true(dv_count_bytes(w) == 1500);
+
+	/* 2^40 - 2^32 packets and a gigabyte: one more carry fits, then none. */
+	w = (0xfeULL << 56) | 1000000000ULL;
+	pkts = UINT32_MAX;
+	assert_true(dv_count_packets(w, pkts) == 1099511627776ULL - 4294967296ULL - 1);
+	assert_int_equal(dv_count_carry(&w), 0);
+	pkts++;
+	assert_true(dv_count_packets(w, pkts) == 1099511627776ULL - 4294967296ULL);
+	assert_true(dv_count_bytes(w) == 1000000000ULL);
+	pkts = UINT32_MAX; /* 2^40 - 1 packets counted */
+	assert_true(dv_count_packets(w, pkts) == 1099511627776ULL - 1);
+	assert_int_equal(dv_count_carry(&w), 1);
+	assert_true(dv_count_packets(w, pkts) == 1099511627776ULL - 1); /* unchanged */
+
+	/* Bytes: just under 2^55 at a carry is fine, 2^55 is not. */
+	w = 36028797018963968ULL - 1;
+	assert_int_equal(dv_count_carry(&w), 0);
+	assert_true(dv_count_bytes(w) == 36028797018963968ULL - 1);
+	assert_true(dv_count_packets(w, 0) == 4294967296ULL);
+	w = 36028797018963968ULL;
+	assert_int_equal(dv_count_carry(&w), 1);
+	assert_true(dv_count_bytes(w) == 36028797018963968ULL);
+}
+
 /* 1 if this kernel can map memory in ahead (MADV_POPULATE_WRITE, Linux 5.14). */
 static int kernel_populates(void)
 {
@@ -1323,15 +1372,15 @@ static uint32_t prefault_all(struct dv_flow_table *t)
  * Another thread maps a lazy table's memory in ahead of its worker
  * (dv_flow_table_prefault), once it has a few thousand flows (a capture of
  * a few costs only their pages): the index, which flows touch everywhere,
- * and the records up to 8 MB ahead of those handed out, no more. A table on
- * DPDK memory has nothing to map.
+ * and the records, links and serials of the 65,536 flows after those
+ * handed out (5.8 MB), no more. A table on DPDK memory has nothing to map.
  */
 static void test_lazy_table_prefault(void **state)
 {
 	const uint32_t cap = 1u << 22, flows = 100000;
 	struct dv_flow_config cfg = {
 	    .capacity = cap, .socket_id = -1, .tunnels = 1, .lazy_memory = 1};
-	const uint64_t ahead = 8u << 20, slack = 4u << 20;
+	const uint64_t ahead = 65536 * (64 + 16 + 8), slack = 4u << 20;
 	uint64_t grown, mapped;
 	struct dv_flow_table *t;
 	char err[256];
@@ -2067,6 +2116,7 @@ int main(void)
 	    cmocka_unit_test(test_lazy_table_touches_only_what_flows_use),
 	    cmocka_unit_test(test_lazy_table_huge_pages),
 	    cmocka_unit_test(test_lazy_table_prefault),
+	    cmocka_unit_test(test_counters_carry_into_the_byte_word),
 	    cmocka_unit_test(test_crc_colliding_keys_spread),
 	    cmocka_unit_test(test_ids_unique_per_flow),
 	    cmocka_unit_test(test_vni_in_key),
