@@ -506,11 +506,14 @@ static inline uint32_t dv_bucket_match(const struct dv_flow_bucket *bk, uint16_t
 	return dv_sig_match(bk->sig, sig);
 }
 
-/* The record position of entry e. */
+/* The record position of entry e: its low 24 bits in one load of 4 bytes
+ * (entry 11's fourth is the overflow count's first, in the same line). */
 static inline uint32_t dv_bucket_pos(const struct dv_flow_bucket *bk, uint32_t e)
 {
-	return (uint32_t)(bk->sig[e] >> DV_SIG_BITS) << 24 | (uint32_t)bk->pos[e][0] |
-	       (uint32_t)bk->pos[e][1] << 8 | (uint32_t)bk->pos[e][2] << 16;
+	uint32_t low;
+
+	memcpy(&low, bk->pos[e], sizeof(low));
+	return (uint32_t)(bk->sig[e] >> DV_SIG_BITS) << 24 | (rte_le_to_cpu_32(low) & 0xffffff);
 }
 
 static inline void dv_bucket_set(struct dv_flow_bucket *bk, uint32_t e, uint16_t sig, uint32_t i)
@@ -1174,22 +1177,25 @@ static __rte_always_inline void dv_flow_touch(struct dv_flow_table *t, uint32_t 
 }
 
 /*
- * Side `side` of flow i has a packet word of 2^32 - 1 and the next packet
- * is coming: carry (dv_flow_count.h), or, when its packets or bytes would
- * pass what the record holds, end the segment as its active timeout would
- * and start the next with this packet. A packet that gets here has
- * exported nothing yet (a flow it ended, evicted or advanced has fresh
- * counters), so it still exports at most one row.
+ * The packet word of side `side` of flow i has just wrapped to 0 with the
+ * packet being counted: carry (dv_flow_count.h), or, when its packets or
+ * bytes would pass what the record holds, end the segment before this
+ * packet, as its active timeout would, and count the packet in the next.
+ * A packet that gets here has exported nothing yet (a flow it ended,
+ * evicted or advanced has fresh counters), so it still exports at most
+ * one row.
  */
 static __rte_noinline __rte_cold void dv_flow_carry(struct dv_flow_table *t, uint32_t i,
 						    unsigned int side, struct dv_export_buf *out)
 {
 	struct dv_flow_rec *r = &t->recs[i];
 
-	if (dv_count_carry(&r->bytes[side])) {
-		dv_flow_emit(t, r, DV_END_ACTIVE, out);
-		dv_flow_next_segment(t, i);
-	}
+	if (!dv_count_carry(&r->bytes[side]))
+		return;
+	r->pkts[side] = UINT32_MAX; /* the segment without this packet */
+	dv_flow_emit(t, r, DV_END_ACTIVE, out);
+	dv_flow_next_segment(t, i);
+	r->pkts[side] = 1;
 }
 
 /* Count one packet from `side` into flow i, which is closed or not as
@@ -1200,7 +1206,7 @@ static __rte_always_inline void dv_flow_apply_as(struct dv_flow_table *t, uint32
 {
 	struct dv_flow_rec *r = &t->recs[i];
 
-	if (unlikely(r->pkts[side] == UINT32_MAX))
+	if (unlikely(++r->pkts[side] == 0))
 		dv_flow_carry(t, i, side, out);
 	if (dv_seg_empty(r)) {
 		r->first_ns = p->ts_ns;
@@ -1211,7 +1217,6 @@ static __rte_always_inline void dv_flow_apply_as(struct dv_flow_table *t, uint32
 	}
 	dv_flow_touch(t, i, p->ts_ns, closed);
 	r->bytes[side] += p->wire_len;
-	r->pkts[side]++;
 	r->state |= DV_ST_SEEN(side);
 	if (r->tail.proto != DV_IPPROTO_TCP)
 		return;

@@ -6,9 +6,10 @@
  * to 2^40 - 1 packets (1.1 trillion: two hours of a 100 Gb/s link's
  * smallest frames on one flow) and 2^56 - 1 bytes.
  *
- * The packet word wraps every 2^32 packets; the packet before it does,
- * dv_count_carry() moves the carry into the top byte, or says that the
- * segment must end first because a count would pass what it holds. The
+ * The packet word wraps every 2^32 packets; when it has, dv_count_carry()
+ * moves the carry into the top byte, or says that the segment must end
+ * before the packet that wrapped it because a count would pass what it
+ * holds. The
  * bytes are checked only then: they must stay under 2^55 at a carry, so
  * that the 2^32 packets up to the next one, of at most 8 MB each, cannot
  * reach 2^56.
@@ -32,10 +33,9 @@ static inline uint64_t dv_count_bytes(uint64_t bytes_word)
 }
 
 /*
- * Call when *pkts is UINT32_MAX, before counting the next packet. Returns
- * 0 after carrying (the packet word then wraps to 0 as the packet is
- * counted), 1 when the segment must end before the packet (nothing
- * changed).
+ * Call when counting a packet has wrapped the packet word to 0. Returns 0
+ * after carrying, 1 when the segment must end before that packet (nothing
+ * changed: the segment holds 2^32 - 1 in the packet word).
  */
 static inline int dv_count_carry(uint64_t *bytes_word)
 {

@@ -1317,8 +1317,8 @@ static void test_counters_carry_into_the_byte_word(void **state)
 	uint32_t pkts = UINT32_MAX;
 
 	(void)state;
-	assert_int_equal(dv_count_carry(&w), 0);
 	pkts++; /* the packet word wraps as the packet is counted */
+	assert_int_equal(dv_count_carry(&w), 0);
 	w += 1500;
 	assert_true(dv_count_packets(w, pkts) == 4294967296ULL);
 	assert_true(dv_count_bytes(w) == 1500);
@@ -1327,8 +1327,8 @@ static void test_counters_carry_into_the_byte_word(void **state)
 	w = (0xfeULL << 56) | 1000000000ULL;
 	pkts = UINT32_MAX;
 	assert_true(dv_count_packets(w, pkts) == 1099511627776ULL - 4294967296ULL - 1);
-	assert_int_equal(dv_count_carry(&w), 0);
 	pkts++;
+	assert_int_equal(dv_count_carry(&w), 0);
 	assert_true(dv_count_packets(w, pkts) == 1099511627776ULL - 4294967296ULL);
 	assert_true(dv_count_bytes(w) == 1000000000ULL);
 	pkts = UINT32_MAX; /* 2^40 - 1 packets counted */
