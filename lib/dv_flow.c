@@ -530,18 +530,25 @@ static inline void dv_bucket_set(struct dv_flow_bucket *bk, uint32_t e, uint16_t
  * h.sig, in the home bucket first, then in the next buckets (wrapping) for
  * as long as the bucket just searched says flows passed it (overflow). A
  * flow placed past its home bucket passed every bucket before its own, so
- * the walk meets every flow that can have this hash.
+ * the walk meets every flow that can have this hash. A flow is placed
+ * less than a full round from its home, so the walk ends at the latest
+ * when it would come back to the home bucket: in a small full table every
+ * bucket can say flows passed it, and a key that is not there would
+ * otherwise be looked for for ever (a 128-flow table hung so, 1 run in 6
+ * of bench.pcap with --active-timeout 2s, test_small_full_table_lookups).
  *
  * dv_index_seek() is its step: from bucket *b, whose matching entries not
  * yet visited are m, on to the first bucket of the walk that has some.
  * Returns them (bit e: entry e of bucket *b), or 0 when the walk is over.
  */
-static __rte_always_inline uint32_t dv_index_seek(const struct dv_flow_table *t, uint16_t sig,
-						  uint32_t *b, uint32_t m)
+static __rte_always_inline uint32_t dv_index_seek(const struct dv_flow_table *t,
+						  struct dv_flow_hash h, uint32_t *b, uint32_t m)
 {
 	while (m == 0 && t->buckets[*b].overflow != 0) {
 		*b = dv_bucket_next(t, *b);
-		m = dv_bucket_match(&t->buckets[*b], sig);
+		if (unlikely(*b == h.bucket))
+			return 0;
+		m = dv_bucket_match(&t->buckets[*b], h.sig);
 	}
 	return m;
 }
@@ -554,7 +561,7 @@ static __rte_always_inline uint32_t dv_index_seek(const struct dv_flow_table *t,
  */
 #define DV_INDEX_FOR_EACH(t, h, b, m)                                                              \
 	for ((b) = (h).bucket, (m) = dv_bucket_match(&(t)->buckets[b], (h).sig);                   \
-	     ((m) = dv_index_seek(t, (h).sig, &(b), m)) != 0; (m) &= m - 1)
+	     ((m) = dv_index_seek(t, h, &(b), m)) != 0; (m) &= m - 1)
 
 _Static_assert(offsetof(struct dv_pkt, dport) - offsetof(struct dv_pkt, sport) == 2 &&
 		   offsetof(struct dv_pkt, vlan) - offsetof(struct dv_pkt, sport) == 4 &&
@@ -1448,7 +1455,7 @@ static __rte_always_inline uint32_t dv_stage_match(const struct dv_flow_table *t
 						   struct dv_flow_hash h)
 {
 	uint32_t b = h.bucket, cand;
-	uint32_t m = dv_index_seek(t, h.sig, &b, dv_bucket_match(&t->buckets[b], h.sig));
+	uint32_t m = dv_index_seek(t, h, &b, dv_bucket_match(&t->buckets[b], h.sig));
 
 	if (m == 0)
 		return DV_FLOW_NIL;
