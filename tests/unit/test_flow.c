@@ -1273,10 +1273,10 @@ static void add_flows(struct dv_flow_table *t, uint32_t from, uint32_t to)
 }
 
 /*
- * A lazy table of 4M flows (about 600 MB with its index and tunnel
+ * A lazy table of 4M flows (about 700 MB with its index and tunnel
  * entries) costs no memory until flows arrive: start-up does not grow with
  * --max-flows. 1000 flows then touch their own records and the index
- * (54 MB; hashing spreads them over all of it), not the table.
+ * (32 MB; hashing spreads them over all of it), not the table.
  */
 static void test_lazy_table_touches_only_what_flows_use(void **state)
 {
@@ -1296,8 +1296,10 @@ static void test_lazy_table_touches_only_what_flows_use(void **state)
 	    (double)(created - before) / 1e6, (double)(used - before) / 1e6);
 	assert_true(created - before < (4u << 20));
 	/* The index (on transparent huge pages where the system has them) at
-	 * worst, the records in a row: not the 600 MB of the table. */
-	assert_true(used - before < index_bytes(cfg.capacity) + (8u << 20));
+	 * worst, the flows' records, links and serials, and under ASan the
+	 * shadow of what they touch (39.8 MB measured, 42.7 under ASan): not
+	 * the 700 MB of the table. */
+	assert_true(used - before < index_bytes(cfg.capacity) + (16u << 20));
 	assert_int_equal(dv_flow_table_count(t), 1000);
 	dv_flow_table_free(t);
 }
