@@ -157,12 +157,18 @@ static void commit_ready(struct dv_control *c)
 
 uint32_t dv_control_drain(struct dv_control *c)
 {
+	return dv_control_drain_backlog(c, 1);
+}
+
+uint32_t dv_control_drain_backlog(struct dv_control *c, uint32_t backlog)
+{
 	uint32_t total = 0;
 
 	commit_ready(c);
 	for (uint32_t w = 0; w < c->n_workers; w++) {
 		struct rte_ring *ring = c->workers[w]->cfg.export_ring;
-		struct dv_drain_slot *s = rte_ring_empty(ring) ? NULL : take_burst(c, ring);
+		struct dv_drain_slot *s =
+		    rte_ring_count(ring) < backlog ? NULL : take_burst(c, ring);
 
 		if (s == NULL)
 			continue;

@@ -92,6 +92,11 @@ void dv_control_drain_init(struct dv_control *c);
  */
 uint32_t dv_control_drain(struct dv_control *c);
 
+/* dv_control_drain() of the export rings that hold at least `backlog`
+ * records: for a thread with other work, which leaves rows to threads
+ * that have none until they fall behind. */
+uint32_t dv_control_drain_backlog(struct dv_control *c, uint32_t backlog);
+
 /* Let sinks progress and print the stats line when due. now: monotonic ns. */
 void dv_control_poll(struct dv_control *c, uint64_t now_mono);
 

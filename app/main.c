@@ -55,6 +55,11 @@
  * between two drains. */
 #define READ_TURN_WORKER (8 * IN_RING_SIZE)
 #define READ_TURN_MAIN	 1024
+/* Between two of its read turns the main lcore formats rows only from an
+ * export ring this full: fewer, and the worker formats them when it has
+ * nothing else to do (worker_help); the reading is the main lcore's
+ * alone. */
+#define READ_DRAIN_BACKLOG (EXPORT_RING_SIZE / 4)
 /* Flows of a table that can keep flow context (server_name, dns_query,
  * dns_rcode) at once: one in 16, at least 256 (docs/flow-context.md). */
 #define CTX_SLOTS_DIV 16
@@ -551,7 +556,7 @@ static void read_on_main(struct dv_app *app)
 			control_step(app);
 			continue;
 		}
-		dv_control_drain(&app->ctl);
+		dv_control_drain_backlog(&app->ctl, READ_DRAIN_BACKLOG);
 		if ((++turns & 15) == 0)
 			control_poll(app);
 	}
