@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,8 +63,7 @@ static int drain_group(struct rte_ring *ring, struct dv_export_rec *recs, unsign
 
 	for (int pass = 0; pass < 2; pass++) {
 		if (need > *n)
-			*n += rte_ring_dequeue_bulk_elem(ring, &recs[*n], sizeof(recs[0]),
-							 need - *n, NULL);
+			*n += dv_export_ring_dequeue_bulk(ring, &recs[*n], need - *n);
 		if (need > *n)
 			return 0;
 		if (dv_export_group_len(&recs[i]) > DV_EXPORT_GROUP_MAX)
@@ -96,7 +96,7 @@ static struct dv_drain_slot *take_burst(struct dv_control *c, struct rte_ring *r
 		pthread_mutex_unlock(&c->take_lock);
 		return NULL;
 	}
-	n = rte_ring_dequeue_burst_elem(ring, s->recs, sizeof(s->recs[0]), DV_DRAIN_BURST, NULL);
+	n = dv_export_ring_dequeue_burst(ring, s->recs, DV_DRAIN_BURST);
 	for (unsigned int i = 0; i < n; i += dv_export_group_len(&s->recs[i]), k++) {
 		if ((s->recs[i].flags & DV_EXPORT_F_CTX) && !drain_group(ring, s->recs, &n, i))
 			s->recs[i].flags &= (uint8_t)~DV_EXPORT_F_CTX;
@@ -155,28 +155,37 @@ static void commit_ready(struct dv_control *c)
 	}
 }
 
-uint32_t dv_control_drain(struct dv_control *c)
-{
-	return dv_control_drain_backlog(c, 1);
-}
-
-uint32_t dv_control_drain_backlog(struct dv_control *c, uint32_t backlog)
+/* Format a burst of every export ring holding at least backlog records;
+ * with commit, give the sinks what is formatted, before and after each. */
+static uint32_t drain(struct dv_control *c, uint32_t backlog, bool commit)
 {
 	uint32_t total = 0;
 
-	commit_ready(c);
+	if (commit)
+		commit_ready(c);
 	for (uint32_t w = 0; w < c->n_workers; w++) {
 		struct rte_ring *ring = c->workers[w]->cfg.export_ring;
 		struct dv_drain_slot *s =
-		    rte_ring_count(ring) < backlog ? NULL : take_burst(c, ring);
+		    dv_export_ring_count(ring) < backlog ? NULL : take_burst(c, ring);
 
 		if (s == NULL)
 			continue;
 		total += s->n_rows;
 		format_burst(c, s);
-		commit_ready(c);
+		if (commit)
+			commit_ready(c);
 	}
 	return total;
+}
+
+uint32_t dv_control_drain(struct dv_control *c)
+{
+	return drain(c, 1, true);
+}
+
+uint32_t dv_control_drain_backlog(struct dv_control *c, uint32_t backlog)
+{
+	return drain(c, backlog, false);
 }
 
 void dv_control_reopen(struct dv_control *c)
@@ -288,9 +297,9 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 		t->flows_evicted += fs->evicted;
 		t->table_full += fs->table_full;
 		t->flows_active += dv_flow_table_count(w->cfg.table);
-		t->export_ring_used += rte_ring_count(w->cfg.export_ring);
+		t->export_ring_used += dv_export_ring_count(w->cfg.export_ring);
 		if (w->cfg.in_ring)
-			t->in_ring_used += rte_ring_count(w->cfg.in_ring);
+			t->in_ring_used += dv_in_ring_count(w->cfg.in_ring);
 		/* (approximate while workers run: their caches are read unlocked) */
 		if (c->pools && c->pools[i])
 			t->mbufs_in_use += rte_mempool_in_use_count(c->pools[i]);
@@ -396,7 +405,7 @@ void dv_control_stats_line(struct dv_control *c, FILE *f, int final)
 	c->prev_ns = now;
 }
 
-void dv_control_poll(struct dv_control *c, uint64_t now_mono)
+void dv_control_poll_sinks(struct dv_control *c, uint64_t now_mono)
 {
 	uint64_t now_real = dv_realtime_ns();
 
@@ -411,6 +420,11 @@ void dv_control_poll(struct dv_control *c, uint64_t now_mono)
 		dv_control_stats_line(c, stderr, 0);
 	}
 	pthread_mutex_unlock(&c->sink_lock);
+}
+
+void dv_control_poll(struct dv_control *c, uint64_t now_mono)
+{
+	dv_control_poll_sinks(c, now_mono);
 	commit_ready(c); /* what was formatted meanwhile */
 }
 
@@ -503,11 +517,11 @@ static int tel_workers(const char *cmd, const char *params, struct rte_tel_data 
 		ADD(wd, "ring_waits", w->stats.ring_waits);
 		ADD(wd, "handoff_waits", w->stats.handoff_waits);
 		ADD(wd, "loops", w->stats.loops);
-		ADD(wd, "export_ring_used", rte_ring_count(w->cfg.export_ring));
-		ADD(wd, "export_ring_size", rte_ring_get_capacity(w->cfg.export_ring));
+		ADD(wd, "export_ring_used", dv_export_ring_count(w->cfg.export_ring));
+		ADD(wd, "export_ring_size", dv_export_ring_capacity(w->cfg.export_ring));
 		if (w->cfg.in_ring) {
-			ADD(wd, "in_ring_used", rte_ring_count(w->cfg.in_ring));
-			ADD(wd, "in_ring_size", rte_ring_get_capacity(w->cfg.in_ring));
+			ADD(wd, "in_ring_used", dv_in_ring_count(w->cfg.in_ring));
+			ADD(wd, "in_ring_size", dv_in_ring_capacity(w->cfg.in_ring));
 		}
 		if (tel_ctl->pools && tel_ctl->pools[i]) {
 			ADD(wd, "mbufs_in_use", rte_mempool_in_use_count(tel_ctl->pools[i]));

@@ -92,13 +92,24 @@ void dv_control_drain_init(struct dv_control *c);
  */
 uint32_t dv_control_drain(struct dv_control *c);
 
-/* dv_control_drain() of the export rings that hold at least `backlog`
- * records: for a thread with other work, which leaves rows to threads
- * that have none until they fall behind. */
+/*
+ * For a thread with other work (the --read reader between its turns): a
+ * burst of every export ring that holds at least `backlog` records is
+ * formatted, so rows are left to threads with nothing else to do until
+ * those fall behind. Its rows go to the sinks with the next
+ * dv_control_drain() or dv_control_poll() of any thread, not from here:
+ * giving rows to a sink may write a megabyte to a file, the work that can
+ * be left to an idle thread.
+ */
 uint32_t dv_control_drain_backlog(struct dv_control *c, uint32_t backlog);
 
-/* Let sinks progress and print the stats line when due. now: monotonic ns. */
+/* Let sinks progress and print the stats line when due, then give the
+ * sinks the rows formatted meanwhile. now: monotonic ns. */
 void dv_control_poll(struct dv_control *c, uint64_t now_mono);
+
+/* dv_control_poll() without giving the sinks any row: for the --read
+ * reader, which leaves that to threads with nothing else to do. */
+void dv_control_poll_sinks(struct dv_control *c, uint64_t now_mono);
 
 /* Every sink that can follows its path to a new file (SIGHUP). */
 void dv_control_reopen(struct dv_control *c);

@@ -212,13 +212,12 @@ static int make_worker(struct dv_app *app, uint32_t i, unsigned int lcore, const
 	if (wc->table == NULL)
 		return -1;
 	snprintf(name, sizeof(name), "dv_export_%u", i);
-	wc->export_ring = rte_ring_create_elem(name, sizeof(struct dv_export_rec), EXPORT_RING_SIZE,
-					       socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	wc->export_ring =
+	    dv_export_ring_create(name, EXPORT_RING_SIZE, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	snprintf(name, sizeof(name), "dv_in_%u", i);
 	/* Several producers: each worker reading an af_packet or tap
 	 * queue hands packets off (one compare-and-swap a burst). */
-	app->in_rings[i] =
-	    rte_ring_create_elem(name, sizeof(struct dv_pkt), IN_RING_SIZE, socket, RING_F_SC_DEQ);
+	app->in_rings[i] = dv_in_ring_create(name, IN_RING_SIZE, socket, RING_F_SC_DEQ);
 	if (wc->export_ring == NULL || app->in_rings[i] == NULL) {
 		snprintf(err, errlen, "cannot create rings for worker %u: %s", i,
 			 rte_strerror(rte_errno));
@@ -358,17 +357,25 @@ static void clock_adjust(struct dv_app *app, uint64_t mono)
 
 /* Everything but the rows: the sinks polled and reopened on SIGHUP, the
  * stats line, the clock, the links. */
-static void control_poll(struct dv_app *app)
+static void control_poll_rows(struct dv_app *app, int rows)
 {
 	uint64_t mono = dv_monotonic_ns();
 
-	dv_control_poll(&app->ctl, mono);
+	if (rows)
+		dv_control_poll(&app->ctl, mono);
+	else
+		dv_control_poll_sinks(&app->ctl, mono);
 	if (hup_signal) {
 		hup_signal = 0;
 		dv_control_reopen(&app->ctl);
 	}
 	clock_adjust(app, mono);
 	dv_ports_watch_links(app, mono);
+}
+
+static void control_poll(struct dv_app *app)
+{
+	control_poll_rows(app, 1);
 }
 
 /* --read: map the workers' flow memory in a little ahead of them
@@ -558,7 +565,7 @@ static void read_on_main(struct dv_app *app)
 		}
 		dv_control_drain_backlog(&app->ctl, READ_DRAIN_BACKLOG);
 		if ((++turns & 15) == 0)
-			control_poll(app);
+			control_poll_rows(app, 0);
 	}
 }
 

@@ -130,11 +130,10 @@ static int setup(struct bench *b)
 
 	for (int i = 0; i < 2; i++) {
 		snprintf(name, sizeof(name), "bh_x%d", i);
-		b->export[i] = rte_ring_create_elem(name, sizeof(struct dv_export_rec), 1 << 16,
-						    SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		b->export[i] = dv_export_ring_create(name, 1 << 16, SOCKET_ID_ANY,
+						     RING_F_SP_ENQ | RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "bh_in%d", i);
-		b->in[i] = rte_ring_create_elem(name, sizeof(struct dv_pkt), 4096, SOCKET_ID_ANY,
-						RING_F_SC_DEQ);
+		b->in[i] = dv_in_ring_create(name, 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "bh_rx%d", i);
 		b->rx[i] = rte_ring_create(name, size, SOCKET_ID_ANY, RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "bh_tx%d", i);
@@ -240,8 +239,7 @@ static int64_t round_ns(struct bench *b, enum mode m)
 		for (int i = 0; i < 2; i++) {
 			struct dv_export_rec recs[256];
 
-			while (rte_ring_dequeue_burst_elem(b->export[i], recs, sizeof(recs[0]), 256,
-							   NULL) > 0)
+			while (dv_export_ring_dequeue_burst(b->export[i], recs, 256) > 0)
 				;
 			if (__atomic_load_n(&b->w[0].handoff_done, __ATOMIC_ACQUIRE) &&
 			    __atomic_load_n(&b->w[1].handoff_done, __ATOMIC_ACQUIRE))

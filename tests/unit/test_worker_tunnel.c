@@ -134,9 +134,8 @@ struct run {
 static void drain(struct run *r)
 {
 	for (int i = 0; i < 2; i++)
-		r->n +=
-		    rte_ring_dequeue_burst_elem(r->export[i], r -> recs + r -> n,
-						sizeof(r->recs[0]), RTE_DIM(r->recs) - r->n, NULL);
+		r->n += dv_export_ring_dequeue_burst(r->export[i], r -> recs + r -> n,
+						     RTE_DIM(r->recs) - r -> n);
 }
 
 static uint64_t flows_created(const struct run *r)
@@ -159,11 +158,10 @@ static void run_workers(struct run *r, const struct dv_decap_cfg *dc)
 	memset(r, 0, sizeof(*r));
 	for (int i = 0; i < 2; i++) {
 		snprintf(name, sizeof(name), "tt_x%d", i);
-		r->export[i] = rte_ring_create_elem(name, sizeof(struct dv_export_rec), RING_SIZE,
-						    SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		r->export[i] = dv_export_ring_create(name, RING_SIZE, SOCKET_ID_ANY,
+						     RING_F_SP_ENQ | RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "tt_in%d", i);
-		r->in[i] = rte_ring_create_elem(name, sizeof(struct dv_pkt), RING_SIZE,
-						SOCKET_ID_ANY, RING_F_SC_DEQ);
+		r->in[i] = dv_in_ring_create(name, RING_SIZE, SOCKET_ID_ANY, RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "tt_rx%d", i);
 		r->rx[i] = rte_ring_create(name, RING_SIZE, SOCKET_ID_ANY, RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "tt_tx%d", i);
