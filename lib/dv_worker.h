@@ -357,12 +357,12 @@ struct dv_worker {
 
 	/* private to the worker */
 	struct dv_export_buf xbuf; /* xrecs[xhead..xbuf.n) wait for the export ring */
-	uint32_t xhead;
 	struct dv_export_rec xrecs[8 * DV_BURST]; /* records and their contexts */
 	struct dv_pkt_ctx ctx[DV_BURST];	  /* a burst's packet contexts */
 	struct dv_handoff handoff; /* staging for hand-off; pkts NULL if it hands nothing off */
 	uint64_t pkt_clock_last;   /* packet clock: last table time seen ... */
 	uint64_t pkt_clock_sys;	   /* ... and the TSC wall time when it was seen */
+	uint32_t xhead;		   /* (last: the fields above keep their places) */
 } __attribute__((aligned(64)));
 
 /*
