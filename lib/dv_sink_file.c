@@ -27,6 +27,16 @@
  * little left to do. It never holds up the writer: the writer only wakes
  * it. An error it meets is kept and returned by the next fsync (the kernel
  * reports a writeback error once per open file).
+ *
+ * After each sync, background or the sink's own, the file's clean pages
+ * leave the page cache (POSIX_FADV_DONTNEED; pages still dirty are only
+ * written). Devourer never reads its rows back, and without this a file of
+ * hundreds of megabytes (--read of flows-heavy.pcap writes 657 MB) fills
+ * the page cache, every megabyte on newly allocated pages; with it, the
+ * next writes reuse the pages just let go. On a VM that hands freed memory
+ * back to its host, each newly touched page costs a fault in the host:
+ * --read of that capture took 1.0-1.7 s as often as 0.73-0.78 s before
+ * (docs/benchmarks.md, "Session 22").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -122,7 +132,16 @@ static int wait_writable(int fd, uint64_t deadline_ns)
 	return 0;
 }
 
-/* The background syncer: waits to be woken, then fdatasyncs the file. */
+/* The synced file's pages leave the page cache (see the top of this file).
+ * A regular file only: for others it would do nothing. */
+static void drop_synced(const struct dv_file_sink *f)
+{
+	if (f->regular)
+		(void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+/* The background syncer: waits to be woken, then fdatasyncs the file and
+ * lets its synced pages go. */
 static void *syncer_main(void *arg)
 {
 	struct dv_file_sink *f = arg;
@@ -139,6 +158,8 @@ static void *syncer_main(void *arg)
 		pthread_mutex_unlock(&f->sync_lock);
 		pthread_mutex_lock(&f->fd_lock);
 		rc = fdatasync(f->fd) == 0 ? 0 : -errno;
+		if (rc == 0)
+			drop_synced(f);
 		pthread_mutex_unlock(&f->fd_lock);
 		pthread_mutex_lock(&f->sync_lock);
 		if (rc < 0 && rc != -EINVAL && rc != -EROFS && f->sync_err == 0)
@@ -273,6 +294,7 @@ static int do_fsync(struct dv_file_sink *f)
 	/* A pipe, FIFO or /dev/null cannot be synced (EINVAL); nothing is lost. */
 	if (fsync(f->fd) != 0 && errno != EINVAL && errno != EROFS)
 		return -errno;
+	drop_synced(f);
 	f->unsynced = false;
 	return bg;
 }
