@@ -63,7 +63,7 @@ static int drain_group(struct rte_ring *ring, struct dv_export_rec *recs, unsign
 
 	for (int pass = 0; pass < 2; pass++) {
 		if (need > *n)
-			*n += dv_export_ring_dequeue_bulk(ring, &recs[*n], need - *n);
+			*n += dv_ring_dequeue_bulk(ring, &recs[*n], need - *n, DV_EXPORT_SLOTS);
 		if (need > *n)
 			return 0;
 		if (dv_export_group_len(&recs[i]) > DV_EXPORT_GROUP_MAX)
@@ -96,7 +96,7 @@ static struct dv_drain_slot *take_burst(struct dv_control *c, struct rte_ring *r
 		pthread_mutex_unlock(&c->take_lock);
 		return NULL;
 	}
-	n = dv_export_ring_dequeue_burst(ring, s->recs, DV_DRAIN_BURST);
+	n = dv_ring_dequeue_burst(ring, s->recs, DV_DRAIN_BURST, DV_EXPORT_SLOTS);
 	for (unsigned int i = 0; i < n; i += dv_export_group_len(&s->recs[i]), k++) {
 		if ((s->recs[i].flags & DV_EXPORT_F_CTX) && !drain_group(ring, s->recs, &n, i))
 			s->recs[i].flags &= (uint8_t)~DV_EXPORT_F_CTX;
@@ -166,7 +166,7 @@ static uint32_t drain(struct dv_control *c, uint32_t backlog, bool commit)
 	for (uint32_t w = 0; w < c->n_workers; w++) {
 		struct rte_ring *ring = c->workers[w]->cfg.export_ring;
 		struct dv_drain_slot *s =
-		    dv_export_ring_count(ring) < backlog ? NULL : take_burst(c, ring);
+		    dv_ring_count(ring, DV_EXPORT_SLOTS) < backlog ? NULL : take_burst(c, ring);
 
 		if (s == NULL)
 			continue;
@@ -297,9 +297,9 @@ void dv_control_totals(const struct dv_control *c, struct dv_totals *t)
 		t->flows_evicted += fs->evicted;
 		t->table_full += fs->table_full;
 		t->flows_active += dv_flow_table_count(w->cfg.table);
-		t->export_ring_used += dv_export_ring_count(w->cfg.export_ring);
+		t->export_ring_used += dv_ring_count(w->cfg.export_ring, DV_EXPORT_SLOTS);
 		if (w->cfg.in_ring)
-			t->in_ring_used += dv_in_ring_count(w->cfg.in_ring);
+			t->in_ring_used += dv_ring_count(w->cfg.in_ring, DV_IN_SLOTS);
 		/* (approximate while workers run: their caches are read unlocked) */
 		if (c->pools && c->pools[i])
 			t->mbufs_in_use += rte_mempool_in_use_count(c->pools[i]);
@@ -517,11 +517,11 @@ static int tel_workers(const char *cmd, const char *params, struct rte_tel_data 
 		ADD(wd, "ring_waits", w->stats.ring_waits);
 		ADD(wd, "handoff_waits", w->stats.handoff_waits);
 		ADD(wd, "loops", w->stats.loops);
-		ADD(wd, "export_ring_used", dv_export_ring_count(w->cfg.export_ring));
-		ADD(wd, "export_ring_size", dv_export_ring_capacity(w->cfg.export_ring));
+		ADD(wd, "export_ring_used", dv_ring_count(w->cfg.export_ring, DV_EXPORT_SLOTS));
+		ADD(wd, "export_ring_size", dv_ring_capacity(w->cfg.export_ring, DV_EXPORT_SLOTS));
 		if (w->cfg.in_ring) {
-			ADD(wd, "in_ring_used", dv_in_ring_count(w->cfg.in_ring));
-			ADD(wd, "in_ring_size", dv_in_ring_capacity(w->cfg.in_ring));
+			ADD(wd, "in_ring_used", dv_ring_count(w->cfg.in_ring, DV_IN_SLOTS));
+			ADD(wd, "in_ring_size", dv_ring_capacity(w->cfg.in_ring, DV_IN_SLOTS));
 		}
 		if (tel_ctl->pools && tel_ctl->pools[i]) {
 			ADD(wd, "mbufs_in_use", rte_mempool_in_use_count(tel_ctl->pools[i]));

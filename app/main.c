@@ -212,12 +212,12 @@ static int make_worker(struct dv_app *app, uint32_t i, unsigned int lcore, const
 	if (wc->table == NULL)
 		return -1;
 	snprintf(name, sizeof(name), "dv_export_%u", i);
-	wc->export_ring =
-	    dv_export_ring_create(name, EXPORT_RING_SIZE, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	wc->export_ring = dv_ring_create(name, EXPORT_RING_SIZE, DV_EXPORT_SLOTS, socket,
+					 RING_F_SP_ENQ | RING_F_SC_DEQ);
 	snprintf(name, sizeof(name), "dv_in_%u", i);
 	/* Several producers: each worker reading an af_packet or tap
 	 * queue hands packets off (one compare-and-swap a burst). */
-	app->in_rings[i] = dv_in_ring_create(name, IN_RING_SIZE, socket, RING_F_SC_DEQ);
+	app->in_rings[i] = dv_ring_create(name, IN_RING_SIZE, DV_IN_SLOTS, socket, RING_F_SC_DEQ);
 	if (wc->export_ring == NULL || app->in_rings[i] == NULL) {
 		snprintf(err, errlen, "cannot create rings for worker %u: %s", i,
 			 rte_strerror(rte_errno));

@@ -59,22 +59,15 @@ static inline void store_release(volatile uint32_t *p, uint32_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
-_Static_assert(sizeof(struct dv_pkt) % DV_IN_SLOT == 0 &&
-		   sizeof(struct dv_pkt_tun) == sizeof(struct dv_pkt),
-	       "an input ring element is whole slots");
+_Static_assert(sizeof(struct dv_pkt) % DV_RING_SLOT == 0 &&
+		   sizeof(struct dv_pkt_tun) == sizeof(struct dv_pkt) &&
+		   sizeof(struct dv_export_rec) % DV_RING_SLOT == 0,
+	       "a ring element is whole slots");
 
-struct rte_ring *dv_in_ring_create(const char *name, uint32_t elems, int socket, unsigned int flags)
+struct rte_ring *dv_ring_create(const char *name, uint32_t elems, uint32_t slots, int socket,
+				unsigned int flags)
 {
-	return rte_ring_create_elem(name, DV_IN_SLOT, elems * DV_IN_SLOTS, socket, flags);
-}
-
-_Static_assert(sizeof(struct dv_export_rec) % DV_IN_SLOT == 0,
-	       "an export ring element is whole slots");
-
-struct rte_ring *dv_export_ring_create(const char *name, uint32_t elems, int socket,
-				       unsigned int flags)
-{
-	return rte_ring_create_elem(name, DV_IN_SLOT, elems * DV_EXPORT_SLOTS, socket,
+	return rte_ring_create_elem(name, DV_RING_SLOT, (elems - 1) * slots, socket,
 				    flags | RING_F_EXACT_SZ);
 }
 
@@ -116,8 +109,8 @@ uint32_t dv_handoff_send(struct dv_handoff *h, uint32_t owner)
 		return 0;
 	/* All or nothing of k elements: other producers may take room meanwhile,
 	 * and a burst enqueue could then leave half a pair behind. */
-	k = whole_groups(stage, n, dv_in_ring_free_count(h->rings[owner]));
-	sent = k == 0 ? 0 : dv_in_ring_enqueue_bulk(h->rings[owner], stage, k);
+	k = whole_groups(stage, n, dv_ring_free_count(h->rings[owner], DV_IN_SLOTS));
+	sent = k == 0 ? 0 : dv_ring_enqueue_bulk(h->rings[owner], stage, k, DV_IN_SLOTS);
 	if (sent > 0 && sent < n)
 		memmove(stage, stage + sent, (n - sent) * sizeof(*stage));
 	h->n[owner] = n - sent;
@@ -211,8 +204,9 @@ static void push_exports(struct dv_worker *w)
 	if (b->n == head)
 		return;
 	n = whole_records(b->recs + head, b->n - head,
-			  dv_export_ring_free_count(w->cfg.export_ring), &recs);
-	if (n > 0 && dv_export_ring_enqueue_bulk(w->cfg.export_ring, b->recs + head, n) == 0)
+			  dv_ring_free_count(w->cfg.export_ring, DV_EXPORT_SLOTS), &recs);
+	if (n > 0 &&
+	    dv_ring_enqueue_bulk(w->cfg.export_ring, b->recs + head, n, DV_EXPORT_SLOTS) == 0)
 		n = recs = 0;
 	head += n;
 	w->stats.exported += recs;
@@ -485,7 +479,7 @@ static unsigned int account_ring_burst(struct dv_worker *w, struct dv_pkt *pkts,
 static int ring_have(struct dv_worker *w, struct dv_pkt *ring, unsigned int *n, unsigned int need)
 {
 	if (need > *n)
-		*n += dv_in_ring_dequeue_bulk(w->cfg.in_ring, &ring[*n], need - *n);
+		*n += dv_ring_dequeue_bulk(w->cfg.in_ring, &ring[*n], need - *n, DV_IN_SLOTS);
 	return need <= *n;
 }
 
@@ -534,7 +528,7 @@ static uint32_t poll_in_ring(struct dv_worker *w)
 	struct dv_pkt ring[DV_BURST + 1 + DV_PCTX_MAX_EL];
 	unsigned int n, ticks, any_tun = 0;
 
-	n = dv_in_ring_dequeue_burst(w->cfg.in_ring, ring, DV_BURST);
+	n = dv_ring_dequeue_burst(w->cfg.in_ring, ring, DV_BURST, DV_IN_SLOTS);
 	if (n == 0)
 		return 0;
 	/* A tunnel side's or context's bytes may look like the flags too: that

@@ -198,107 +198,61 @@ static inline uint32_t dv_pkt_group_len(const struct dv_pkt *e)
 }
 
 /*
- * An input ring holds each of its elements (a packet, a tunnel side, a
- * context part: 64 bytes each) as DV_IN_SLOTS slots of 16 bytes. DPDK's
- * ring copies 16-byte slots 32 bytes at a time, and slots of any other
- * size but 8 four bytes at a time: a packet enqueued and dequeued as one
- * 64-byte slot cost 9-11.5 ns, as four 16-byte slots 2.4-4.6 ns (one
- * thread, bursts of 32). Elements go in and out whole: every enqueue is
- * of whole elements, so the slots a consumer finds are too.
+ * The input and export rings hold each element (a packet, a tunnel side or
+ * a context part, 64 bytes; a record or its context, 160 bytes) as slots
+ * of 16 bytes. DPDK's ring copies 16-byte slots 32 bytes at a time, and
+ * slots of any other size but 8 four bytes at a time: a packet enqueued
+ * and dequeued as one 64-byte slot cost 9-11.5 ns, as four 16-byte slots
+ * 2.4-4.6 ns (one thread, bursts of 32). Every enqueue is of whole
+ * elements, so the slots a consumer finds are too. The functions count in
+ * elements of `slots` slots each: DV_IN_SLOTS on an input ring,
+ * DV_EXPORT_SLOTS on an export ring.
  */
-#define DV_IN_SLOT  16u
-#define DV_IN_SLOTS ((uint32_t)(sizeof(struct dv_pkt) / DV_IN_SLOT))
+#define DV_RING_SLOT	16u
+#define DV_IN_SLOTS	((uint32_t)(sizeof(struct dv_pkt) / DV_RING_SLOT))
+#define DV_EXPORT_SLOTS ((uint32_t)(sizeof(struct dv_export_rec) / DV_RING_SLOT))
 
-/* An input ring of `elems` elements (a power of two; it holds one less),
- * as rte_ring_create_elem() makes it (NULL and rte_errno on failure). */
-struct rte_ring *dv_in_ring_create(const char *name, uint32_t elems, int socket,
-				   unsigned int flags);
+/* A ring for elems - 1 elements, as a ring of elems (a power of two) holds
+ * without RING_F_EXACT_SZ; made with it, since ten slots an element are
+ * no power of two. NULL and rte_errno on failure, as
+ * rte_ring_create_elem(). */
+struct rte_ring *dv_ring_create(const char *name, uint32_t elems, uint32_t slots, int socket,
+				unsigned int flags);
 
-/* Elements on input ring r, and the room for more. */
-static inline uint32_t dv_in_ring_count(const struct rte_ring *r)
+/* Elements on ring r, the room for more, and the most it holds. */
+static inline uint32_t dv_ring_count(const struct rte_ring *r, uint32_t slots)
 {
-	return rte_ring_count(r) / DV_IN_SLOTS;
+	return rte_ring_count(r) / slots;
 }
 
-static inline uint32_t dv_in_ring_free_count(const struct rte_ring *r)
+static inline uint32_t dv_ring_free_count(const struct rte_ring *r, uint32_t slots)
 {
-	return rte_ring_free_count(r) / DV_IN_SLOTS;
+	return rte_ring_free_count(r) / slots;
 }
 
-static inline uint32_t dv_in_ring_capacity(const struct rte_ring *r)
+static inline uint32_t dv_ring_capacity(const struct rte_ring *r, uint32_t slots)
 {
-	return rte_ring_get_capacity(r) / DV_IN_SLOTS;
+	return rte_ring_get_capacity(r) / slots;
 }
 
-/* All of e[0..n) or none: n or 0. */
-static inline uint32_t dv_in_ring_enqueue_bulk(struct rte_ring *r, const struct dv_pkt *e,
-					       uint32_t n)
+/* All n elements from e, or none: n or 0. */
+static inline uint32_t dv_ring_enqueue_bulk(struct rte_ring *r, const void *e, uint32_t n,
+					    uint32_t slots)
 {
-	return rte_ring_enqueue_bulk_elem(r, e, DV_IN_SLOT, n * DV_IN_SLOTS, NULL) / DV_IN_SLOTS;
+	return rte_ring_enqueue_bulk_elem(r, e, DV_RING_SLOT, n * slots, NULL) / slots;
 }
 
 /* All n elements into e, or none: n or 0. */
-static inline uint32_t dv_in_ring_dequeue_bulk(struct rte_ring *r, struct dv_pkt *e, uint32_t n)
+static inline uint32_t dv_ring_dequeue_bulk(struct rte_ring *r, void *e, uint32_t n, uint32_t slots)
 {
-	return rte_ring_dequeue_bulk_elem(r, e, DV_IN_SLOT, n * DV_IN_SLOTS, NULL) / DV_IN_SLOTS;
+	return rte_ring_dequeue_bulk_elem(r, e, DV_RING_SLOT, n * slots, NULL) / slots;
 }
 
 /* Up to n elements into e: how many. */
-static inline uint32_t dv_in_ring_dequeue_burst(struct rte_ring *r, struct dv_pkt *e, uint32_t n)
+static inline uint32_t dv_ring_dequeue_burst(struct rte_ring *r, void *e, uint32_t n,
+					     uint32_t slots)
 {
-	return rte_ring_dequeue_burst_elem(r, e, DV_IN_SLOT, n * DV_IN_SLOTS, NULL) / DV_IN_SLOTS;
-}
-
-/*
- * An export ring holds each of its elements (a record or a context part,
- * struct dv_export_rec: 160 bytes) as DV_EXPORT_SLOTS slots of 16 bytes,
- * for the same reason. Ten slots an element are no power of two, so the
- * ring is made with RING_F_EXACT_SZ: it holds exactly the elements asked.
- */
-#define DV_EXPORT_SLOTS ((uint32_t)(sizeof(struct dv_export_rec) / DV_IN_SLOT))
-
-/* An export ring of exactly `elems` elements, as rte_ring_create_elem()
- * makes it (NULL and rte_errno on failure). */
-struct rte_ring *dv_export_ring_create(const char *name, uint32_t elems, int socket,
-				       unsigned int flags);
-
-static inline uint32_t dv_export_ring_count(const struct rte_ring *r)
-{
-	return rte_ring_count(r) / DV_EXPORT_SLOTS;
-}
-
-static inline uint32_t dv_export_ring_free_count(const struct rte_ring *r)
-{
-	return rte_ring_free_count(r) / DV_EXPORT_SLOTS;
-}
-
-static inline uint32_t dv_export_ring_capacity(const struct rte_ring *r)
-{
-	return rte_ring_get_capacity(r) / DV_EXPORT_SLOTS;
-}
-
-/* All of e[0..n) or none: n or 0. */
-static inline uint32_t dv_export_ring_enqueue_bulk(struct rte_ring *r,
-						   const struct dv_export_rec *e, uint32_t n)
-{
-	return rte_ring_enqueue_bulk_elem(r, e, DV_IN_SLOT, n * DV_EXPORT_SLOTS, NULL) /
-	       DV_EXPORT_SLOTS;
-}
-
-/* All n elements into e, or none: n or 0. */
-static inline uint32_t dv_export_ring_dequeue_bulk(struct rte_ring *r, struct dv_export_rec *e,
-						   uint32_t n)
-{
-	return rte_ring_dequeue_bulk_elem(r, e, DV_IN_SLOT, n * DV_EXPORT_SLOTS, NULL) /
-	       DV_EXPORT_SLOTS;
-}
-
-/* Up to n elements into e: how many. */
-static inline uint32_t dv_export_ring_dequeue_burst(struct rte_ring *r, struct dv_export_rec *e,
-						    uint32_t n)
-{
-	return rte_ring_dequeue_burst_elem(r, e, DV_IN_SLOT, n * DV_EXPORT_SLOTS, NULL) /
-	       DV_EXPORT_SLOTS;
+	return rte_ring_dequeue_burst_elem(r, e, DV_RING_SLOT, n * slots, NULL) / slots;
 }
 
 /* Put as many of owner's staged elements on its ring as fit, in order and
@@ -317,8 +271,8 @@ struct dv_worker_config {
 	uint32_t index;			  /* this worker: 0 .. n_workers - 1 */
 	uint32_t n_workers;		  /* at most DV_MAX_WORKERS */
 	struct dv_flow_table *table;	  /* the worker's own flow table */
-	struct rte_ring *export_ring;	  /* SP/SC, dv_export_ring_create() */
-	struct rte_ring *in_ring;	  /* MP/SC, dv_in_ring_create(); NULL: nobody hands off */
+	struct rte_ring *export_ring;	  /* SP/SC, DV_EXPORT_SLOTS elements */
+	struct rte_ring *in_ring;	  /* MP/SC, DV_IN_SLOTS elements; NULL: nobody hands off */
 	struct rte_ring **peer_in;	  /* every worker's in_ring, for hand-off */
 	const struct dv_decap_cfg *decap; /* what to decapsulate; NULL: --decap off */
 	struct dv_rxq rxq[DV_MAX_RXQ];	  /* the RX queues this worker polls */

@@ -130,10 +130,10 @@ static int setup(struct bench *b)
 
 	for (int i = 0; i < 2; i++) {
 		snprintf(name, sizeof(name), "bh_x%d", i);
-		b->export[i] = dv_export_ring_create(name, 1 << 16, SOCKET_ID_ANY,
-						     RING_F_SP_ENQ | RING_F_SC_DEQ);
+		b->export[i] = dv_ring_create(name, 1 << 16, DV_EXPORT_SLOTS, SOCKET_ID_ANY,
+					      RING_F_SP_ENQ | RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "bh_in%d", i);
-		b->in[i] = dv_in_ring_create(name, 4096, SOCKET_ID_ANY, RING_F_SC_DEQ);
+		b->in[i] = dv_ring_create(name, 4096, DV_IN_SLOTS, SOCKET_ID_ANY, RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "bh_rx%d", i);
 		b->rx[i] = rte_ring_create(name, size, SOCKET_ID_ANY, RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "bh_tx%d", i);
@@ -239,7 +239,7 @@ static int64_t round_ns(struct bench *b, enum mode m)
 		for (int i = 0; i < 2; i++) {
 			struct dv_export_rec recs[256];
 
-			while (dv_export_ring_dequeue_burst(b->export[i], recs, 256) > 0)
+			while (dv_ring_dequeue_burst(b->export[i], recs, 256, DV_EXPORT_SLOTS) > 0)
 				;
 			if (__atomic_load_n(&b->w[0].handoff_done, __ATOMIC_ACQUIRE) &&
 			    __atomic_load_n(&b->w[1].handoff_done, __ATOMIC_ACQUIRE))

@@ -149,8 +149,8 @@ static void test_drain_from_three_threads(void **state)
 		char name[32];
 
 		snprintf(name, sizeof(name), "tc_x%u", r);
-		workers[r].cfg.export_ring = dv_export_ring_create(name, RING_CAP, SOCKET_ID_ANY,
-								   RING_F_SP_ENQ | RING_F_SC_DEQ);
+		workers[r].cfg.export_ring = dv_ring_create(
+		    name, RING_CAP, DV_EXPORT_SLOTS, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
 		assert_non_null(workers[r].cfg.export_ring);
 		worker_ptrs[r] = &workers[r];
 	}
@@ -167,7 +167,8 @@ static void test_drain_from_three_threads(void **state)
 			uint32_t k = put_record(e, r, n);
 
 			assert_int_equal(
-			    dv_export_ring_enqueue_bulk(workers[r].cfg.export_ring, e, k), k);
+			    dv_ring_enqueue_bulk(workers[r].cfg.export_ring, e, k, DV_EXPORT_SLOTS),
+			    k);
 		}
 	pthread_barrier_init(&start, NULL, THREADS);
 	for (int i = 0; i < THREADS; i++)
@@ -202,8 +203,8 @@ static struct rte_ring *one_ring(uint32_t n)
 
 	memset(&ctl, 0, sizeof(ctl));
 	n_kept = 0;
-	ring =
-	    dv_export_ring_create("tc_backlog", 2048, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	ring = dv_ring_create("tc_backlog", 2048, DV_EXPORT_SLOTS, SOCKET_ID_ANY,
+			      RING_F_SP_ENQ | RING_F_SC_DEQ);
 	assert_non_null(ring);
 	workers[0].cfg.export_ring = ring;
 	worker_ptrs[0] = &workers[0];
@@ -216,7 +217,7 @@ static struct rte_ring *one_ring(uint32_t n)
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t k = put_record(e, 0, i);
 
-		assert_int_equal(dv_export_ring_enqueue_bulk(ring, e, k), k);
+		assert_int_equal(dv_ring_enqueue_bulk(ring, e, k, DV_EXPORT_SLOTS), k);
 	}
 	return ring;
 }

@@ -82,7 +82,7 @@ static uint32_t put_query(struct dv_pkt *e, uint32_t i, uint64_t ts)
 
 static void enqueue_all(struct rte_ring *r, const struct dv_pkt *e, uint32_t n)
 {
-	assert_int_equal(dv_in_ring_enqueue_bulk(r, e, n), n);
+	assert_int_equal(dv_ring_enqueue_bulk(r, e, n, DV_IN_SLOTS), n);
 }
 
 /*
@@ -109,9 +109,11 @@ static void make_read_worker(struct dv_worker *w, const char *tag, uint32_t ctx_
 	char name[32], err[256];
 
 	snprintf(name, sizeof(name), "%s_in", tag);
-	*in = dv_in_ring_create(name, RING_SIZE, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	*in = dv_ring_create(name, RING_SIZE, DV_IN_SLOTS, SOCKET_ID_ANY,
+			     RING_F_SP_ENQ | RING_F_SC_DEQ);
 	snprintf(name, sizeof(name), "%s_x", tag);
-	*xr = dv_export_ring_create(name, xr_size, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	*xr = dv_ring_create(name, xr_size, DV_EXPORT_SLOTS, SOCKET_ID_ANY,
+			     RING_F_SP_ENQ | RING_F_SC_DEQ);
 	assert_true(*in != NULL && *xr != NULL);
 	memset(&wc, 0, sizeof(wc));
 	wc.n_workers = 1;
@@ -177,11 +179,11 @@ static void test_flows_end_at_ticks(void **state)
 	__atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
 	for (int waited = 0; !__atomic_load_n(&w.finished, __ATOMIC_ACQUIRE); waited++) {
 		assert_true(waited < 10000);
-		got += dv_export_ring_dequeue_burst(xr, recs + got, RTE_DIM(recs) - got);
+		got += dv_ring_dequeue_burst(xr, recs + got, RTE_DIM(recs) - got, DV_EXPORT_SLOTS);
 		usleep(1000);
 	}
 	rte_eal_mp_wait_lcore();
-	got += dv_export_ring_dequeue_burst(xr, recs + got, RTE_DIM(recs) - got);
+	got += dv_ring_dequeue_burst(xr, recs + got, RTE_DIM(recs) - got, DV_EXPORT_SLOTS);
 
 	print_message("%u new flows: %" PRIu64 " more questions dropped\n", NEW_FLOWS,
 		      st->ctx_full - full_before);
@@ -213,8 +215,8 @@ struct help_state {
 static uint32_t help_drain(void *arg)
 {
 	struct help_state *h = arg;
-	uint32_t n =
-	    dv_export_ring_dequeue_burst(h->ring, h->recs + h->got, RTE_DIM(h->recs) - h->got);
+	uint32_t n = dv_ring_dequeue_burst(h->ring, h->recs + h->got, RTE_DIM(h->recs) - h->got,
+					   DV_EXPORT_SLOTS);
 
 	h->got += n;
 	if (rte_lcore_id() != rte_get_main_lcore())
@@ -264,7 +266,7 @@ static void test_help_drains_export_ring(void **state)
 	print_message("%u records, %u taken by the worker's help\n", h.got, h.on_worker);
 	assert_int_equal(h.got, flows);
 	/* all but what the ring holds at the end */
-	assert_true(h.on_worker >= flows - dv_export_ring_capacity(h.ring));
+	assert_true(h.on_worker >= flows - dv_ring_capacity(h.ring, DV_EXPORT_SLOTS));
 	for (uint32_t i = 0; i < h.got; i++)
 		assert_int_equal(h.recs[i].end_reason, DV_END_EOF);
 

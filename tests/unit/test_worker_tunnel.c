@@ -134,8 +134,8 @@ struct run {
 static void drain(struct run *r)
 {
 	for (int i = 0; i < 2; i++)
-		r->n += dv_export_ring_dequeue_burst(r->export[i], r -> recs + r -> n,
-						     RTE_DIM(r->recs) - r -> n);
+		r->n += dv_ring_dequeue_burst(r->export[i], r -> recs + r -> n,
+					      RTE_DIM(r->recs) - r -> n, DV_EXPORT_SLOTS);
 }
 
 static uint64_t flows_created(const struct run *r)
@@ -158,10 +158,11 @@ static void run_workers(struct run *r, const struct dv_decap_cfg *dc)
 	memset(r, 0, sizeof(*r));
 	for (int i = 0; i < 2; i++) {
 		snprintf(name, sizeof(name), "tt_x%d", i);
-		r->export[i] = dv_export_ring_create(name, RING_SIZE, SOCKET_ID_ANY,
-						     RING_F_SP_ENQ | RING_F_SC_DEQ);
+		r->export[i] = dv_ring_create(name, RING_SIZE, DV_EXPORT_SLOTS, SOCKET_ID_ANY,
+					      RING_F_SP_ENQ | RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "tt_in%d", i);
-		r->in[i] = dv_in_ring_create(name, RING_SIZE, SOCKET_ID_ANY, RING_F_SC_DEQ);
+		r->in[i] =
+		    dv_ring_create(name, RING_SIZE, DV_IN_SLOTS, SOCKET_ID_ANY, RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "tt_rx%d", i);
 		r->rx[i] = rte_ring_create(name, RING_SIZE, SOCKET_ID_ANY, RING_F_SC_DEQ);
 		snprintf(name, sizeof(name), "tt_tx%d", i);
