@@ -405,9 +405,9 @@ static int sink_reopen(struct dv_sink *s)
 		pthread_mutex_lock(&f->fd_lock);
 	close(f->fd);
 	f->fd = fd;
+	f->regular = is_regular(fd); /* the syncer reads it with fd (drop_synced) */
 	if (f->syncer_on)
 		pthread_mutex_unlock(&f->fd_lock);
-	f->regular = is_regular(fd);
 	f->unkicked = 0;
 	f->unsynced = false;
 	f->last_sync_ns = dv_realtime_ns();
