@@ -355,9 +355,10 @@ static void clock_adjust(struct dv_app *app, uint64_t mono)
 		       (double)app->clock.offset_ns / 1e9);
 }
 
-/* Everything but the rows: the sinks polled and reopened on SIGHUP, the
- * stats line, the clock, the links. */
-static void control_poll_rows(struct dv_app *app, int rows)
+/* The sinks polled (with rows, also given the rows formatted meanwhile:
+ * the reader between its read turns leaves that to idle threads) and
+ * reopened on SIGHUP, the stats line, the clock, the links. */
+static void control_poll(struct dv_app *app, int rows)
 {
 	uint64_t mono = dv_monotonic_ns();
 
@@ -371,11 +372,6 @@ static void control_poll_rows(struct dv_app *app, int rows)
 	}
 	clock_adjust(app, mono);
 	dv_ports_watch_links(app, mono);
-}
-
-static void control_poll(struct dv_app *app)
-{
-	control_poll_rows(app, 1);
 }
 
 /* --read: map the workers' flow memory in a little ahead of them
@@ -394,7 +390,7 @@ static void control_step(struct dv_app *app)
 {
 	uint32_t got = dv_control_drain(&app->ctl);
 
-	control_poll(app);
+	control_poll(app, 1);
 	if (got == 0 && !prefault_tables(app))
 		control_idle();
 }
@@ -565,7 +561,7 @@ static void read_on_main(struct dv_app *app)
 		}
 		dv_control_drain_backlog(&app->ctl, READ_DRAIN_BACKLOG);
 		if ((++turns & 15) == 0)
-			control_poll_rows(app, 0);
+			control_poll(app, 0);
 	}
 }
 
@@ -574,7 +570,7 @@ static void read_on_main(struct dv_app *app)
 static void read_by_workers(struct dv_app *app)
 {
 	while (!__atomic_load_n(&app->rd.done, __ATOMIC_ACQUIRE)) {
-		control_poll(app);
+		control_poll(app, 1);
 		if (!prefault_tables(app))
 			rte_delay_us_sleep(1000);
 	}

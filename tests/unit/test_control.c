@@ -127,6 +127,45 @@ static uint32_t put_record(struct dv_export_rec *e, uint8_t r, uint32_t n)
 
 static pthread_barrier_t start;
 
+/* A fresh control over `rings` export rings, each filled with `per_ring`
+ * numbered records (or groups), a record at a time as a worker does;
+ * nothing kept by the sink yet. */
+static void control_over(uint32_t rings, uint32_t per_ring)
+{
+	static struct dv_export_rec e[2];
+
+	memset(&ctl, 0, sizeof(ctl));
+	n_kept = 0;
+	for (uint32_t r = 0; r < rings; r++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "tc_x%u", r);
+		workers[r].cfg.export_ring = dv_ring_create(
+		    name, RING_CAP, DV_EXPORT_SLOTS, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		assert_non_null(workers[r].cfg.export_ring);
+		worker_ptrs[r] = &workers[r];
+		for (uint32_t n = 0; n < per_ring; n++) {
+			uint32_t k = put_record(e, (uint8_t)r, n);
+
+			assert_int_equal(
+			    dv_ring_enqueue_bulk(workers[r].cfg.export_ring, e, k, DV_EXPORT_SLOTS),
+			    k);
+		}
+	}
+	ctl.workers = worker_ptrs;
+	ctl.n_workers = rings;
+	ctl.sinks[0] = &keep_sink;
+	ctl.n_sinks = 1;
+	ctl.sensor = "t";
+	dv_control_drain_init(&ctl);
+}
+
+static void control_free(uint32_t rings)
+{
+	for (uint32_t r = 0; r < rings; r++)
+		rte_ring_free(workers[r].cfg.export_ring);
+}
+
 /* Drain until every row is with the sink: three of these at once, from
  * full rings, take bursts back to back and format them side by side. */
 static void *drainer(void *arg)
@@ -140,36 +179,11 @@ static void *drainer(void *arg)
 
 static void test_drain_from_three_threads(void **state)
 {
-	static struct dv_export_rec e[2];
 	pthread_t th[THREADS];
 	uint32_t want[RINGS] = {0};
 
 	(void)state;
-	for (uint32_t r = 0; r < RINGS; r++) {
-		char name[32];
-
-		snprintf(name, sizeof(name), "tc_x%u", r);
-		workers[r].cfg.export_ring = dv_ring_create(
-		    name, RING_CAP, DV_EXPORT_SLOTS, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-		assert_non_null(workers[r].cfg.export_ring);
-		worker_ptrs[r] = &workers[r];
-	}
-	ctl.workers = worker_ptrs;
-	ctl.n_workers = RINGS;
-	ctl.sinks[0] = &keep_sink;
-	ctl.n_sinks = 1;
-	ctl.sensor = "t";
-	dv_control_drain_init(&ctl);
-
-	/* Fill both rings, a record (or group) at a time, as a worker does. */
-	for (uint8_t r = 0; r < RINGS; r++)
-		for (uint32_t n = 0; n < PER_RING; n++) {
-			uint32_t k = put_record(e, r, n);
-
-			assert_int_equal(
-			    dv_ring_enqueue_bulk(workers[r].cfg.export_ring, e, k, DV_EXPORT_SLOTS),
-			    k);
-		}
+	control_over(RINGS, PER_RING);
 	pthread_barrier_init(&start, NULL, THREADS);
 	for (int i = 0; i < THREADS; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, drainer, NULL), 0);
@@ -191,43 +205,15 @@ static void test_drain_from_three_threads(void **state)
 		assert_true(k->numbered);
 		assert_int_equal(k->has_ctx, k->number % 7 == 0);
 	}
-	for (uint32_t r = 0; r < RINGS; r++)
-		rte_ring_free(workers[r].cfg.export_ring);
-}
-
-/* The control over one ring of n records (numbered 0..n), nothing kept. */
-static struct rte_ring *one_ring(uint32_t n)
-{
-	static struct dv_export_rec e[2];
-	struct rte_ring *ring;
-
-	memset(&ctl, 0, sizeof(ctl));
-	n_kept = 0;
-	ring = dv_ring_create("tc_backlog", 2048, DV_EXPORT_SLOTS, SOCKET_ID_ANY,
-			      RING_F_SP_ENQ | RING_F_SC_DEQ);
-	assert_non_null(ring);
-	workers[0].cfg.export_ring = ring;
-	worker_ptrs[0] = &workers[0];
-	ctl.workers = worker_ptrs;
-	ctl.n_workers = 1;
-	ctl.sinks[0] = &keep_sink;
-	ctl.n_sinks = 1;
-	ctl.sensor = "t";
-	dv_control_drain_init(&ctl);
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t k = put_record(e, 0, i);
-
-		assert_int_equal(dv_ring_enqueue_bulk(ring, e, k, DV_EXPORT_SLOTS), k);
-	}
-	return ring;
+	control_free(RINGS);
 }
 
 static void test_backlog_drain_leaves_rows_to_others(void **state)
 {
-	struct rte_ring *ring = one_ring(1000);
 	uint32_t taken = 0, left = 0;
 
 	(void)state;
+	control_over(1, 1000);
 	/* Under the backlog (1000 records and 143 contexts): nothing is taken. */
 	assert_int_equal(dv_control_drain_backlog(&ctl, 1000 + 1000 / 7 + 2), 0);
 	/* Bursts given to the sink one drain at a time, until the next burst
@@ -261,7 +247,7 @@ static void test_backlog_drain_leaves_rows_to_others(void **state)
 	assert_int_equal(ctl.records, 1000);
 	for (uint32_t i = 0; i < n_kept; i++)
 		assert_int_equal(kept[i].number, i);
-	rte_ring_free(ring);
+	control_free(1);
 }
 
 int main(void)
