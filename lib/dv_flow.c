@@ -306,6 +306,7 @@ struct dv_flow_table {
 	uint32_t fresh;			/* positions below were handed out at least once */
 	uint8_t lazy;			/* the arrays are anonymous mappings (lazy_memory) */
 	uint8_t ending;			/* dv_flow_table_ending(): index and store left stale */
+	uint8_t index_small;		/* the index is in huge pages from the start */
 	uint32_t n_buckets;
 	struct dv_frag_cache *frag;
 	uint32_t capacity;
@@ -330,6 +331,7 @@ struct dv_flow_table {
 	 * worker's: how far it has mapped each lazy array, in bytes. */
 	struct {
 		size_t index;
+		uint32_t index_tries; /* MADV_COLLAPSE of the index's next 2 MB */
 		size_t ctx_index;
 		size_t recs;
 		size_t links;
@@ -350,6 +352,21 @@ struct dv_flow_table {
 /* Nothing is mapped ahead until the worker has handed out this many
  * records: a capture of few flows costs only the pages they touch. */
 #define DV_PREFAULT_AFTER 4096
+/* An index larger than DV_INDEX_HUGE_BYTES (1M flows: 8 MB) starts on 4 KB
+ * pages and is gathered into huge pages (dv_flow_prefault_index) from
+ * DV_PREFAULT_INDEX_AFTER records on: a 4 KB page for each flow until then,
+ * of the 8192 of a 4M-flow index. A 2 MB range whose pages the worker is
+ * faulting in is tried again on the next calls, DV_COLLAPSE_TRIES times. */
+#define DV_INDEX_HUGE_BYTES	(8u << 20)
+#define DV_PREFAULT_INDEX_AFTER 512
+#define DV_HUGE_PAGE		(2u << 20)
+#define DV_COLLAPSE_TRIES	64
+/* Linux 6.1's synchronous collapse into huge pages (<linux/mman.h>; glibc
+ * 2.36's <sys/mman.h> lacks it). An older kernel says EINVAL: the index
+ * then stays on the pages it has. */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
 
 /* ---- lists ---- */
 
@@ -1764,7 +1781,14 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	index_bytes = (size_t)t->n_buckets * sizeof(*t->buckets);
 	/* Zeroed: every signature 0 (free), every overflow count 0. */
 	t->recs = dv_flow_alloc(t, "dv_flow_recs", rec_bytes, cfg->socket_id, 1);
-	t->buckets = dv_flow_alloc(t, "dv_flow_index", index_bytes, cfg->socket_id, 1);
+	/* The first flows' buckets are spread over all of the index. Up to
+	 * DV_INDEX_HUGE_BYTES (the default table's), huge pages from the start
+	 * cost little more than the 4 KB pages the flows would take. A larger
+	 * index starts on 4 KB pages, so that the first flows do not touch all
+	 * of it (32 MB at 4M flows), and dv_flow_table_prefault() gathers it
+	 * into huge pages once the flows are many. */
+	t->index_small = index_bytes <= DV_INDEX_HUGE_BYTES;
+	t->buckets = dv_flow_alloc(t, "dv_flow_index", index_bytes, cfg->socket_id, t->index_small);
 	t->addrs = dv_flow_alloc(t, "dv_flow_addrs", (size_t)cfg->capacity * sizeof(*t->addrs),
 				 cfg->socket_id, 1);
 	t->links = dv_flow_alloc(t, "dv_flow_links", (size_t)cfg->capacity * sizeof(*t->links),
@@ -1975,6 +1999,38 @@ static int dv_flow_prefault_array(struct dv_flow_table *t, void *base, size_t *d
 	return 1;
 }
 
+/* The index mapped in a step further. One that started on 4 KB pages (not
+ * index_small): its next 2 MB (to the next 2 MB boundary of the address space)
+ * made one huge page: the kernel gathers the 4 KB pages the flows touched
+ * into it and zeroes the rest (a worker touching the range meanwhile waits
+ * for it). MADV_COLLAPSE needs a page in the range to start from. Where it
+ * fails (a kernel before 6.1, or one that cannot now), the range is mapped
+ * in on 4 KB pages instead. 1 if it did something. */
+static int dv_flow_prefault_index(struct dv_flow_table *t)
+{
+	uintptr_t base = (uintptr_t)t->buckets;
+	size_t bytes = (size_t)t->n_buckets * sizeof(*t->buckets), done = t->pf.index, to;
+	char *p = (char *)t->buckets + done;
+
+	if (t->index_small)
+		return dv_flow_prefault_array(t, t->buckets, &t->pf.index, bytes);
+	if (done >= bytes)
+		return 0;
+	to = RTE_MIN(RTE_ALIGN_FLOOR(base + done + DV_HUGE_PAGE, DV_HUGE_PAGE) - base, bytes);
+	if (madvise(p, 1, MADV_POPULATE_WRITE) == 0 && madvise(p, to - done, MADV_COLLAPSE) == 0)
+		goto next;
+	if (errno == EAGAIN && ++t->pf.index_tries < DV_COLLAPSE_TRIES)
+		return 1; /* pages in use (the worker's, just faulted in): later */
+	if (madvise(p, to - done, MADV_POPULATE_WRITE) != 0) {
+		t->pf.off = errno != EINTR;
+		return 0;
+	}
+next:
+	t->pf.index = to;
+	t->pf.index_tries = 0;
+	return 1;
+}
+
 int dv_flow_table_prefault(struct dv_flow_table *t)
 {
 	size_t ctx;
@@ -1982,13 +2038,15 @@ int dv_flow_table_prefault(struct dv_flow_table *t)
 
 	/* Racy reads of the worker's counters: a stale value maps less. */
 	fresh = __atomic_load_n(&t->fresh, __ATOMIC_RELAXED);
-	if (!t->lazy || t->pf.off || fresh < DV_PREFAULT_AFTER)
+	if (!t->lazy || t->pf.off)
 		return 0;
+	if (fresh < DV_PREFAULT_AFTER)
+		return !t->index_small && fresh >= DV_PREFAULT_INDEX_AFTER &&
+		       dv_flow_prefault_index(t);
 	ahead = (uint32_t)RTE_MIN((uint64_t)fresh + DV_PREFAULT_FLOWS, (uint64_t)t->capacity);
 	ctx = (size_t)__atomic_load_n(&t->ctx_never, __ATOMIC_RELAXED) * sizeof(*t->ctx);
 	ctx = RTE_MIN(ctx + DV_PREFAULT_AHEAD, (size_t)t->ctx_slots * sizeof(*t->ctx));
-	return dv_flow_prefault_array(t, t->buckets, &t->pf.index,
-				      (size_t)t->n_buckets * sizeof(*t->buckets)) ||
+	return dv_flow_prefault_index(t) ||
 	       dv_flow_prefault_array(t, t->recs, &t->pf.recs, (size_t)ahead * sizeof(*t->recs)) ||
 	       dv_flow_prefault_array(t, t->links, &t->pf.links,
 				      (size_t)ahead * sizeof(*t->links)) ||
