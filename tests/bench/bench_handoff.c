@@ -40,6 +40,7 @@
 
 #include "bench_encap.h"
 #include "dv_decap.h"
+#include "dv_eal.h"
 #include "dv_worker.h"
 #include "pktbuild.h"
 
@@ -334,6 +335,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_handoff: a round failed\n");
 		return 1;
 	}
-	rte_eal_cleanup();
+	dv_eal_cleanup(1); /* its own --file-prefix: the runtime directory goes too */
 	return 0;
 }

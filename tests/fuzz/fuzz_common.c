@@ -12,6 +12,7 @@
 
 #include <rte_eal.h>
 
+#include "dv_eal.h"
 #include "fuzz_common.h"
 
 static char scratch[PATH_MAX];
@@ -82,6 +83,12 @@ void dv_fuzz_write_file(const char *path, const uint8_t *data, size_t size)
 	close(fd);
 }
 
+/* At exit: the EAL's runtime directory (its own --file-prefix) goes too. */
+static void eal_cleanup(void)
+{
+	dv_eal_cleanup(1);
+}
+
 void dv_fuzz_eal_init(void)
 {
 	static int done;
@@ -106,4 +113,5 @@ void dv_fuzz_eal_init(void)
 	if (rte_eal_init((int)(sizeof(argv) / sizeof(argv[0])) - 1, argv) < 0)
 		dv_fuzz_fail("EAL init failed");
 	done = 1;
+	atexit(eal_cleanup);
 }
