@@ -22,8 +22,9 @@
 #include "dv_parse.h"
 #include "dv_row.h"
 
-/* Bounded output: p advances, end is fixed; full is set once anything did
- * not fit and the row is then abandoned with -ENOSPC. */
+/* Bounded output: p advances towards end; once anything did not fit, full
+ * is set, end is moved to p (so that one test a piece is all it takes) and
+ * the row is then abandoned with -ENOSPC. */
 struct dv_cursor {
 	char *p;
 	char *end;
@@ -32,8 +33,9 @@ struct dv_cursor {
 
 static inline void put_mem(struct dv_cursor *c, const char *s, size_t n)
 {
-	if (c->full || (size_t)(c->end - c->p) < n) {
+	if (__builtin_expect((size_t)(c->end - c->p) < n, 0)) {
 		c->full = true;
+		c->end = c->p; /* no room: every later piece fails the test above */
 		return;
 	}
 	memcpy(c->p, s, n);
@@ -50,14 +52,44 @@ static const char dv_digit_pairs[] = "000102030405060708091011121314151617181920
 				     "50515253545556575859606162636465666768697071727374"
 				     "75767778798081828384858687888990919293949596979899";
 
+/* 10^i for the digit count below; 0 in place of 1, so that 0 has one digit. */
+static const uint64_t dv_pow10[20] = {0,
+				      10ULL,
+				      100ULL,
+				      1000ULL,
+				      10000ULL,
+				      100000ULL,
+				      1000000ULL,
+				      10000000ULL,
+				      100000000ULL,
+				      1000000000ULL,
+				      10000000000ULL,
+				      100000000000ULL,
+				      1000000000000ULL,
+				      10000000000000ULL,
+				      100000000000000ULL,
+				      1000000000000000ULL,
+				      10000000000000000ULL,
+				      100000000000000000ULL,
+				      1000000000000000000ULL,
+				      10000000000000000000ULL};
+
+/* Decimal digits of v: its bit length times log10(2) (1233 / 4096) is the
+ * count or one more, and one comparison tells which (instead of a
+ * division a digit). */
+static inline int u64_len(uint64_t v)
+{
+	int t = ((64 - __builtin_clzll(v | 1)) * 1233) >> 12;
+
+	return t + 1 - (v < dv_pow10[t]);
+}
+
 /* Decimal digits of v into out (at least 20 bytes); returns the length. */
 static inline int u64_digits(uint64_t v, char *out)
 {
-	int len = 1;
+	int len = u64_len(v);
 	char *p;
 
-	for (uint64_t t = v; t >= 10; t /= 10)
-		len++;
 	p = out + len;
 	while (v >= 100) {
 		unsigned int r = (unsigned int)(v % 100);
@@ -80,7 +112,7 @@ static inline int u64_digits(uint64_t v, char *out)
  * that -ENOSPC is exact to the byte). */
 static inline char *room_for(struct dv_cursor *c, size_t max)
 {
-	return !c->full && (size_t)(c->end - c->p) >= max ? c->p : NULL;
+	return (size_t)(c->end - c->p) >= max ? c->p : NULL;
 }
 
 static inline void put_u64(struct dv_cursor *c, uint64_t v)
@@ -146,30 +178,40 @@ const char *dv_proto_name(uint8_t proto, uint8_t family, char tmp[16])
 	return tmp;
 }
 
-/* One octet in decimal without leading zeros. */
-static inline char *format_octet(unsigned int v, char *p)
+/* "0." to "255." as four bytes each and the length of the number: an
+ * octet is one 4-byte copy and the dot comes with it (made once, by
+ * dv_octets_init() below). */
+static struct {
+	char text[4];
+} dv_octets[256];
+static uint8_t dv_octet_len[256];
+
+static void __attribute__((constructor)) dv_octets_init(void)
 {
-	if (v >= 100) {
-		*p++ = (char)('0' + v / 100);
-		memcpy(p, dv_digit_pairs + 2 * (v % 100), 2);
-		return p + 2;
+	for (unsigned int v = 0; v < 256; v++) {
+		char *t = dv_octets[v].text;
+		int n = 0;
+
+		if (v >= 100)
+			t[n++] = (char)('0' + v / 100);
+		if (v >= 10)
+			t[n++] = (char)('0' + v / 10 % 10);
+		t[n++] = (char)('0' + v % 10);
+		t[n] = '.';
+		dv_octet_len[v] = (uint8_t)n;
 	}
-	if (v >= 10) {
-		memcpy(p, dv_digit_pairs + 2 * v, 2);
-		return p + 2;
-	}
-	*p = (char)('0' + v);
-	return p + 1;
 }
 
+/* a as a dotted quad at p (15 bytes at most, but up to 3 bytes after the
+ * end may be written over: callers have 46). */
 static char *format_ipv4(const uint8_t a[4], char *p)
 {
-	p = format_octet(a[0], p);
-	for (int i = 1; i < 4; i++) {
-		*p++ = '.';
-		p = format_octet(a[i], p);
+	for (int i = 0; i < 3; i++) {
+		memcpy(p, dv_octets[a[i]].text, 4);
+		p += dv_octet_len[a[i]] + 1;
 	}
-	return p;
+	memcpy(p, dv_octets[a[3]].text, 4);
+	return p + dv_octet_len[a[3]];
 }
 
 /* One group in lowercase hex without leading zeros (RFC 5952 4.1, 4.3). */
@@ -312,17 +354,26 @@ int dv_time_format(uint64_t ns, char *buf)
 	return (int)(p + 16 - buf);
 }
 
+/* The two hex digits of a byte as one 2-byte copy. */
+static char dv_hex_pairs[256][2];
+
+static void __attribute__((constructor)) dv_hex_pairs_init(void)
+{
+	for (unsigned int v = 0; v < 256; v++) {
+		dv_hex_pairs[v][0] = dv_hex[v >> 4];
+		dv_hex_pairs[v][1] = dv_hex[v & 0xf];
+	}
+}
+
 int dv_uuid_format(const uint8_t id[16], char *p)
 {
-	char *start = p;
+	/* Where each byte's digits go in 8-4-4-4-12. */
+	static const uint8_t at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
 
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		*p++ = dv_hex[id[i] >> 4];
-		*p++ = dv_hex[id[i] & 0xf];
-	}
-	return (int)(p - start);
+	for (int i = 0; i < 16; i++)
+		memcpy(p + at[i], dv_hex_pairs[id[i]], 2);
+	p[8] = p[13] = p[18] = p[23] = '-';
+	return 36;
 }
 
 static void put_uuid(struct dv_cursor *c, const uint8_t id[16])
@@ -530,6 +581,29 @@ static void put_col_sensor(struct dv_cursor *c, const char *sensor)
 	PUT_LIT(c, "\"");
 }
 
+/* A string of the configuration (the sensor): copied as it is when plain
+ * (its dv_row_plain_len(), worked out once by the caller), else escaped. */
+static void put_col_own_text(struct dv_cursor *c, const char *s, size_t plain)
+{
+	if (s == NULL || plain == 0) {
+		put_col_sensor(c, s);
+		return;
+	}
+	PUT_LIT(c, "\"");
+	put_mem(c, s, plain);
+	PUT_LIT(c, "\"");
+}
+
+size_t dv_row_plain_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; s != NULL && s[n] != '\0'; n++)
+		if ((unsigned char)s[n] < 0x20 || s[n] == '"' || s[n] == '\\')
+			return 0;
+	return n;
+}
+
 /*
  * The row ends with a NUL after the closing brace, so the text is also a C
  * string; the NUL is not counted in the length but must fit in cap. Every
@@ -543,7 +617,8 @@ int dv_row_format_opts(const struct dv_export_rec *r, const struct dv_row_opts *
 
 	if (r->family != 4 && r->family != 6)
 		return -EINVAL;
-#define DV_ROW_COMMUNITY opts->community
+#define DV_ROW_COMMUNITY    opts->community
+#define DV_ROW_SENSOR_PLAIN opts->sensor_plain
 #define DV_COLUMN(name, type, mode, description, kind, ...)                                        \
 	PUT_LIT(&c, ",\"" #name "\":");                                                            \
 	put_col_##kind(&c, __VA_ARGS__);

@@ -31,9 +31,15 @@ int dv_row_format(const struct dv_export_rec *r, const char *sensor, char *buf, 
 
 /* What a row is formatted with besides its record. */
 struct dv_row_opts {
-	const char *sensor;			  /* as dv_row_format()'s */
+	const char *sensor; /* as dv_row_format()'s */
+	/* dv_row_plain_len(sensor) if the caller has it (the sensor is then
+	 * copied as it is), else 0 (it is escaped at every row). */
+	size_t sensor_plain;
 	const struct dv_community_cfg *community; /* seed of community_id; NULL: seed 0 */
 };
+
+/* The length of s if JSON needs no escape in it, else 0 (dv_row_opts). */
+size_t dv_row_plain_len(const char *s);
 
 /* dv_row_format() with opts (dv_row_format() is this with community NULL). */
 int dv_row_format_opts(const struct dv_export_rec *r, const struct dv_row_opts *opts, char *buf,

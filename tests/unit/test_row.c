@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,16 @@ static void test_ipv4_format(void **state)
 		assert_string_equal(buf, cases[i].text);
 	}
 	assert_int_equal(dv_addr_format(addr, 5, buf), -EINVAL);
+	/* Every octet value in every position, against the C library. */
+	for (unsigned int v = 0; v < 256; v++) {
+		const uint8_t a[4] = {(uint8_t)v, (uint8_t)(255 - v), (uint8_t)(v / 2), (uint8_t)v};
+		char want[16];
+
+		memcpy(addr, a, 4);
+		snprintf(want, sizeof(want), "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+		assert_int_equal(dv_addr_format(addr, 4, buf), (int)strlen(want));
+		assert_string_equal(buf, want);
+	}
 }
 
 /* RFC 5952 section 4 and 5 examples, plus edges of the zero-run rule. */
@@ -510,6 +521,31 @@ static void test_row_escaping(void **state)
 	json_decref(o);
 }
 
+/* A caller that has worked out the sensor's plain length (dv_row_opts, as
+ * the control lcore does) gets the same row; a sensor JSON must escape has
+ * none, and is escaped. */
+static void test_row_plain_sensor(void **state)
+{
+	struct dv_export_rec r;
+	struct dv_row_opts opts = {.sensor = "tap-1"};
+	char buf[DV_ROW_MAX];
+
+	(void)state;
+	sample_rec(&r);
+	opts.sensor_plain = dv_row_plain_len(opts.sensor);
+	assert_int_equal(opts.sensor_plain, 5);
+	assert_int_equal(dv_row_format_opts(&r, &opts, buf, sizeof(buf)), (int)strlen(sample_row));
+	assert_string_equal(buf, sample_row);
+	assert_int_equal(dv_row_plain_len("g\x7f\xc3\xa9"), 4); /* DEL and UTF-8 need none */
+	assert_int_equal(dv_row_plain_len("a\"b"), 0);
+	assert_int_equal(dv_row_plain_len("a\\b"), 0);
+	assert_int_equal(dv_row_plain_len("a\x1f"), 0);
+	opts.sensor = "a\"b";
+	opts.sensor_plain = dv_row_plain_len(opts.sensor);
+	assert_true(dv_row_format_opts(&r, &opts, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, ",\"sensor\":\"a\\\"b\","));
+}
+
 static void test_row_enospc(void **state)
 {
 	struct dv_export_rec r;
@@ -535,6 +571,31 @@ static void test_row_enospc(void **state)
 	len = dv_row_format(&r, "\x01", buf, sizeof(buf));
 	assert_int_equal(dv_row_format(&r, "\x01", buf, (size_t)len - 2), -ENOSPC);
 	assert_int_equal(dv_row_format(&r, "\x01", buf, (size_t)len + 1), len);
+}
+
+/* Numbers on both sides of every power of ten (the digit count is worked
+ * out from the bit length), against the C library. */
+static void test_row_numbers(void **state)
+{
+	struct dv_export_rec r;
+	char buf[DV_ROW_MAX], want[64];
+	uint64_t p = 1;
+
+	(void)state;
+	sample_rec(&r);
+	for (int k = 0; k <= 18; k++, p *= 10) {
+		const uint64_t vals[3] = {p - 1, p, p + 1};
+
+		for (int i = 0; i < 3; i++) {
+			r.dst_bytes = vals[i];
+			assert_true(dv_row_format(&r, "tap-1", buf, sizeof(buf)) > 0);
+			snprintf(want, sizeof(want), ",\"dst_bytes\":%" PRIu64 ",", vals[i]);
+			assert_non_null(strstr(buf, want));
+		}
+	}
+	r.dst_bytes = INT64_MAX; /* 19 digits, the most a counter has */
+	assert_true(dv_row_format(&r, "tap-1", buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, ",\"dst_bytes\":9223372036854775807,"));
 }
 
 /* The widest row (every number at its maximum, full IPv6 addresses, a
@@ -717,6 +778,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_proto_names),
 	    cmocka_unit_test(test_ipv4_format),
+	    cmocka_unit_test(test_row_numbers),
+	    cmocka_unit_test(test_row_plain_sensor),
 	    cmocka_unit_test(test_ipv6_rfc5952),
 	    cmocka_unit_test(test_ipv6_matches_inet_ntop),
 	    cmocka_unit_test(test_time_known_dates),
