@@ -23,19 +23,17 @@
 #include "dv_decap.h"
 #include "dv_export.h"
 #include "dv_flow.h"
+#include "dv_rand.h"
 #include "dv_row.h"
 
 #define N_RECS	   4096
 #define MAX_ROUNDS 99
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static struct dv_rand rng;
 
 static uint64_t next(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return dv_rand_next(&rng);
 }
 
 static void make_rec(struct dv_export_rec *r, uint32_t i)
@@ -125,6 +123,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_row: %s\n", err);
 		return 1;
 	}
+	dv_rand_seed(&rng, 20261207, 1);
 	for (uint32_t i = 0; i < N_RECS; i++)
 		make_rec(&recs[i], i);
 	for (int v = 0; v < 2; v++) {
