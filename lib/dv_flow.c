@@ -363,7 +363,7 @@ struct dv_flow_table {
 #define DV_COLLAPSE_TRIES	64
 /* Linux 6.1's synchronous collapse into huge pages (<linux/mman.h>; glibc
  * 2.36's <sys/mman.h> lacks it). An older kernel says EINVAL: the index
- * then stays on the pages it has. */
+ * is then mapped in on 4 KB pages. */
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
 #endif
@@ -1723,7 +1723,9 @@ static uint32_t dv_flow_n_buckets(uint32_t capacity)
  * from its start on (the records and the context slots, handed out densely:
  * at most 2 MB more resident each; flows-heavy.pcap, 1.05M flows, had 4 KB
  * faults in 3 % of its samples on the worker). Not for the tunnel entries,
- * which only tunnelled flows touch, wherever their records are. */
+ * which only tunnelled flows touch, wherever their records are. huge < 0:
+ * 4 KB pages even where the system gives every mapping huge pages
+ * ("always"), until dv_flow_prefault_index() says otherwise. */
 static void *dv_flow_alloc(const struct dv_flow_table *t, const char *what, size_t bytes,
 			   int socket_id, int huge)
 {
@@ -1734,8 +1736,8 @@ static void *dv_flow_alloc(const struct dv_flow_table *t, const char *what, size
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (p == MAP_FAILED)
 			return NULL;
-		if (huge)
-			(void)madvise(p, bytes, MADV_HUGEPAGE); /* advice: fine without */
+		if (huge != 0) /* advice: fine without */
+			(void)madvise(p, bytes, huge > 0 ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 		return p;
 	}
 	p = rte_malloc_socket(what, bytes, RTE_CACHE_LINE_SIZE, socket_id);
@@ -1788,7 +1790,8 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	 * of it (32 MB at 4M flows), and dv_flow_table_prefault() gathers it
 	 * into huge pages once the flows are many. */
 	t->index_small = index_bytes <= DV_INDEX_HUGE_BYTES;
-	t->buckets = dv_flow_alloc(t, "dv_flow_index", index_bytes, cfg->socket_id, t->index_small);
+	t->buckets =
+	    dv_flow_alloc(t, "dv_flow_index", index_bytes, cfg->socket_id, t->index_small ? 1 : -1);
 	t->addrs = dv_flow_alloc(t, "dv_flow_addrs", (size_t)cfg->capacity * sizeof(*t->addrs),
 				 cfg->socket_id, 1);
 	t->links = dv_flow_alloc(t, "dv_flow_links", (size_t)cfg->capacity * sizeof(*t->links),
@@ -2016,6 +2019,8 @@ static int dv_flow_prefault_index(struct dv_flow_table *t)
 		return dv_flow_prefault_array(t, t->buckets, &t->pf.index, bytes);
 	if (done >= bytes)
 		return 0;
+	if (done == 0) /* allowed again (MADV_COLLAPSE refuses MADV_NOHUGEPAGE) */
+		(void)madvise(t->buckets, bytes, MADV_HUGEPAGE);
 	to = RTE_MIN(RTE_ALIGN_FLOOR(base + done + DV_HUGE_PAGE, DV_HUGE_PAGE) - base, bytes);
 	if (madvise(p, 1, MADV_POPULATE_WRITE) == 0 && madvise(p, to - done, MADV_COLLAPSE) == 0)
 		goto next;
