@@ -202,8 +202,9 @@ static void __attribute__((constructor)) dv_octets_init(void)
 	}
 }
 
-/* a as a dotted quad at p (15 bytes at most, but up to 3 bytes after the
- * end may be written over: callers have 46). */
+/* a as a dotted quad at p: at most 15 characters, and the last copy may
+ * write up to 3 bytes after them, never beyond p[15] (the last octet starts
+ * at p[12] at the latest): INET_ADDRSTRLEN bytes are enough. */
 static char *format_ipv4(const uint8_t a[4], char *p)
 {
 	for (int i = 0; i < 3; i++) {
