@@ -10,7 +10,7 @@
  * sample row's community_id is tshark's (--enable-protocol communityid) for a
  * TCP SYN 192.0.2.1:49152 -> 198.51.100.7:443.
  *
- * DV_BENCH_ROWS=<n> sets the iterations of the speed printout (default 200000).
+ * What formatting costs is tests/bench/bench_row's to say, not a test's.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -736,43 +736,6 @@ static void test_row_bad_family(void **state)
 	assert_int_equal(dv_row_format(&r, "x", buf, sizeof(buf)), -EINVAL);
 }
 
-/* Not a check: prints the formatting cost per row, in thread CPU time so
- * that other processes on a shared machine do not inflate it. */
-static void test_row_speed(void **state)
-{
-	const char *env = getenv("DV_BENCH_ROWS");
-	long n = env != NULL ? atol(env) : 200000;
-	struct dv_export_rec r[2];
-	char buf[DV_ROW_MAX];
-	struct timespec t0, t1;
-	uint64_t sink = 0;
-	double ns;
-
-	(void)state;
-	if (n <= 0)
-		n = 1;
-	sample_rec(&r[0]);
-	sample_rec(&r[1]);
-	r[1].family = 6;
-	ipv6_from_groups((uint16_t[]){0x2001, 0xdb8, 0x85a3, 0, 0, 0x8a2e, 0x370, 0x7334},
-			 r[1].src_addr);
-	ipv6_from_groups((uint16_t[]){0x2001, 0xdb8, 0, 0, 0, 0, 0, 1}, r[1].dst_addr);
-	for (int k = 0; k < 2; k++) {
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-		for (long i = 0; i < n; i++) {
-			r[k].src_bytes = (uint64_t)i * 1499;
-			r[k].last_ns += 1000;
-			sink += (uint64_t)dv_row_format(&r[k], "sensor-01", buf, sizeof(buf));
-		}
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
-		ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) /
-		     (double)n;
-		print_message("dv_row_format IPv%d: %.1f ns/row (CPU time) over %ld rows\n",
-			      k == 0 ? 4 : 6, ns, n);
-	}
-	assert_true(sink > 0);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -795,7 +758,6 @@ int main(void)
 	    cmocka_unit_test(test_row_tunnel),
 	    cmocka_unit_test(test_row_flow_context),
 	    cmocka_unit_test(test_row_bad_family),
-	    cmocka_unit_test(test_row_speed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
