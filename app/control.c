@@ -114,9 +114,8 @@ static struct dv_drain_slot *take_burst(struct dv_control *c, struct rte_ring *r
 /* Format slot s's rows (no lock: the slot is this thread's until READY). */
 static void format_burst(const struct dv_control *c, struct dv_drain_slot *s)
 {
-	const struct dv_row_opts opts = {.sensor = c->sensor,
-					 .sensor_plain = dv_row_plain_len(c->sensor),
-					 .community = &c->community};
+	const struct dv_row_opts opts = {
+	    .sensor = c->sensor, .sensor_plain = c->sensor_plain, .community = &c->community};
 
 	for (uint32_t k = 0; k < s->n_rows; k++)
 		s->len[k] =

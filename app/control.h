@@ -43,6 +43,7 @@ struct dv_control {
 	struct dv_sink *sinks[DV_MAX_SINKS];
 	uint32_t n_sinks;
 	const char *sensor;
+	size_t sensor_plain; /* dv_row_plain_len(sensor), or 0: escaped at every row */
 	struct dv_community_cfg community; /* community_id's seed (--flow-context off: none) */
 	const struct dv_clock *clock;	   /* the workers' TSC clock, for /devourer/clock */
 	uint64_t stat_interval_ns;

@@ -718,6 +718,7 @@ static void init_control(struct dv_app *app)
 	c->workers = app->worker_ptrs;
 	c->n_workers = app->n_workers;
 	c->sensor = app->opt.sensor;
+	c->sensor_plain = dv_row_plain_len(c->sensor);
 	c->clock = &app->clock;
 	c->stat_interval_ns = app->opt.stat_interval_ns;
 	pthread_mutex_init(&c->reader_lock, NULL);

@@ -306,7 +306,6 @@ struct dv_flow_table {
 	uint32_t fresh;			/* positions below were handed out at least once */
 	uint8_t lazy;			/* the arrays are anonymous mappings (lazy_memory) */
 	uint8_t ending;			/* dv_flow_table_ending(): index and store left stale */
-	uint8_t index_small;		/* the index is in huge pages from the start */
 	uint32_t n_buckets;
 	struct dv_frag_cache *frag;
 	uint32_t capacity;
@@ -367,6 +366,13 @@ struct dv_flow_table {
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
 #endif
+
+/* The index is in huge pages from the start (not larger than
+ * DV_INDEX_HUGE_BYTES), else it starts on 4 KB pages. */
+static inline int dv_index_small(const struct dv_flow_table *t)
+{
+	return (size_t)t->n_buckets * sizeof(struct dv_flow_bucket) <= DV_INDEX_HUGE_BYTES;
+}
 
 /* ---- lists ---- */
 
@@ -1796,9 +1802,8 @@ struct dv_flow_table *dv_flow_table_create(const struct dv_flow_config *cfg, cha
 	 * index starts on 4 KB pages, so that the first flows do not touch all
 	 * of it (32 MB at 4M flows), and dv_flow_table_prefault() gathers it
 	 * into huge pages once the flows are many. */
-	t->index_small = index_bytes <= DV_INDEX_HUGE_BYTES;
-	t->buckets =
-	    dv_flow_alloc(t, "dv_flow_index", index_bytes, cfg->socket_id, t->index_small ? 1 : -1);
+	t->buckets = dv_flow_alloc(t, "dv_flow_index", index_bytes, cfg->socket_id,
+				   dv_index_small(t) ? 1 : -1);
 	t->addrs = dv_flow_alloc(t, "dv_flow_addrs", (size_t)cfg->capacity * sizeof(*t->addrs),
 				 cfg->socket_id, 1);
 	t->links = dv_flow_alloc(t, "dv_flow_links", (size_t)cfg->capacity * sizeof(*t->links),
@@ -2010,7 +2015,7 @@ static int dv_flow_prefault_array(struct dv_flow_table *t, void *base, size_t *d
 }
 
 /* The index mapped in a step further. One that started on 4 KB pages (not
- * index_small): its next 2 MB (to the next 2 MB boundary of the address space)
+ * dv_index_small): its next 2 MB (to the next 2 MB boundary of the address space)
  * made one huge page: the kernel gathers the 4 KB pages the flows touched
  * into it and zeroes the rest (a worker touching the range meanwhile waits
  * for it). MADV_COLLAPSE needs a page in the range to start from. Where it
@@ -2022,7 +2027,7 @@ static int dv_flow_prefault_index(struct dv_flow_table *t)
 	size_t bytes = (size_t)t->n_buckets * sizeof(*t->buckets), done = t->pf.index, to;
 	char *p = (char *)t->buckets + done;
 
-	if (t->index_small)
+	if (dv_index_small(t))
 		return dv_flow_prefault_array(t, t->buckets, &t->pf.index, bytes);
 	if (done >= bytes)
 		return 0;
@@ -2053,7 +2058,7 @@ int dv_flow_table_prefault(struct dv_flow_table *t)
 	if (!t->lazy || t->pf.off)
 		return 0;
 	if (fresh < DV_PREFAULT_AFTER)
-		return !t->index_small && fresh >= DV_PREFAULT_INDEX_AFTER &&
+		return !dv_index_small(t) && fresh >= DV_PREFAULT_INDEX_AFTER &&
 		       dv_flow_prefault_index(t);
 	ahead = (uint32_t)RTE_MIN((uint64_t)fresh + DV_PREFAULT_FLOWS, (uint64_t)t->capacity);
 	ctx = (size_t)__atomic_load_n(&t->ctx_never, __ATOMIC_RELAXED) * sizeof(*t->ctx);

@@ -179,17 +179,16 @@ const char *dv_proto_name(uint8_t proto, uint8_t family, char tmp[16])
 }
 
 /* "0." to "255." as four bytes each and the length of the number: an
- * octet is one 4-byte copy and the dot comes with it (made once, by
- * dv_octets_init() below). */
-static struct {
-	char text[4];
-} dv_octets[256];
+ * octet is one 4-byte copy and the dot comes with it. The two hex digits
+ * of a byte: one 2-byte copy. Made once, by dv_row_tables_init(). */
+static char dv_octets[256][4];
 static uint8_t dv_octet_len[256];
+static char dv_hex_pairs[256][2];
 
-static void __attribute__((constructor)) dv_octets_init(void)
+static void __attribute__((constructor)) dv_row_tables_init(void)
 {
 	for (unsigned int v = 0; v < 256; v++) {
-		char *t = dv_octets[v].text;
+		char *t = dv_octets[v];
 		int n = 0;
 
 		if (v >= 100)
@@ -199,6 +198,8 @@ static void __attribute__((constructor)) dv_octets_init(void)
 		t[n++] = (char)('0' + v % 10);
 		t[n] = '.';
 		dv_octet_len[v] = (uint8_t)n;
+		dv_hex_pairs[v][0] = dv_hex[v >> 4];
+		dv_hex_pairs[v][1] = dv_hex[v & 0xf];
 	}
 }
 
@@ -208,10 +209,10 @@ static void __attribute__((constructor)) dv_octets_init(void)
 static char *format_ipv4(const uint8_t a[4], char *p)
 {
 	for (int i = 0; i < 3; i++) {
-		memcpy(p, dv_octets[a[i]].text, 4);
+		memcpy(p, dv_octets[a[i]], 4);
 		p += dv_octet_len[a[i]] + 1;
 	}
-	memcpy(p, dv_octets[a[3]].text, 4);
+	memcpy(p, dv_octets[a[3]], 4);
 	return p + dv_octet_len[a[3]];
 }
 
@@ -355,17 +356,6 @@ int dv_time_format(uint64_t ns, char *buf)
 	return (int)(p + 16 - buf);
 }
 
-/* The two hex digits of a byte as one 2-byte copy. */
-static char dv_hex_pairs[256][2];
-
-static void __attribute__((constructor)) dv_hex_pairs_init(void)
-{
-	for (unsigned int v = 0; v < 256; v++) {
-		dv_hex_pairs[v][0] = dv_hex[v >> 4];
-		dv_hex_pairs[v][1] = dv_hex[v & 0xf];
-	}
-}
-
 int dv_uuid_format(const uint8_t id[16], char *p)
 {
 	/* Where each byte's digits go in 8-4-4-4-12. */
@@ -418,6 +408,13 @@ int dv_row_insert_id(const struct dv_export_rec *r, char *buf)
 	return n;
 }
 
+/* A byte JSON takes as it is in a string: not '"', '\\' or a control
+ * character (UTF-8 is taken as it is). */
+static inline bool json_plain(unsigned char ch)
+{
+	return ch >= 0x20 && ch != '"' && ch != '\\';
+}
+
 /* The sensor as a JSON string body: '"', '\\' and control characters are
  * escaped, everything else (UTF-8 included) is copied in runs. */
 static void put_json_string(struct dv_cursor *c, const char *s)
@@ -428,7 +425,7 @@ static void put_json_string(struct dv_cursor *c, const char *s)
 		unsigned char ch = (unsigned char)*s;
 		char esc[6];
 
-		if (ch >= 0x20 && ch != '"' && ch != '\\')
+		if (json_plain(ch))
 			continue;
 		put_mem(c, run, (size_t)(s - run));
 		run = s + 1;
@@ -600,7 +597,7 @@ size_t dv_row_plain_len(const char *s)
 	size_t n = 0;
 
 	for (; s != NULL && s[n] != '\0'; n++)
-		if ((unsigned char)s[n] < 0x20 || s[n] == '"' || s[n] == '\\')
+		if (!json_plain((unsigned char)s[n]))
 			return 0;
 	return n;
 }
