@@ -1332,6 +1332,61 @@ static void test_small_full_table_lookups(void **state)
 }
 
 /*
+ * Packets of flows first..last - 1 of burst_flows_key(): the flow with
+ * number i from 10.0.0.0 + i (past 10.255.255.255 it goes on into 11/8)
+ * to 192.0.2.1, TCP 4000 -> 443, in bursts of up to 128.
+ */
+static void burst_flows(struct dv_flow_table *t, uint32_t first, uint32_t last, uint8_t flags)
+{
+	struct dv_pkt p[128];
+
+	for (uint32_t i = first; i < last;) {
+		uint32_t n = 0;
+
+		for (; n < RTE_DIM(p) && i < last; n++, i++) {
+			uint32_t a = htonl(0x0a000000u + i);
+
+			p[n] = tcp("0.0.0.0", 4000, "192.0.2.1", 443, flags, 100, SEC);
+			memcpy(p[n].src, &a, 4);
+		}
+		if (dv_export_buf_room(&out) < n)
+			out_reset(OUT_CAP);
+		dv_flow_table_update_burst(t, p, NULL, n, &out);
+	}
+}
+
+/*
+ * An index entry keeps a record position in 28 bits: the low 24 in its
+ * three position bytes, the top 4 above its 12-bit signature (struct
+ * dv_flow_bucket). Only a table of more than 16,777,216 flows (--max-flows
+ * over 16M a worker) hands out positions that need the top 4. Such a lazy
+ * table (1.6 GB resident when full) takes 2^24 + 4096 flows, each at the
+ * next position; then a second packet of each of the last 8192, 4096 of
+ * them at positions 2^24 and above, must find its flow: no flow created,
+ * none refused, and the whole index checked against the records.
+ */
+static void test_positions_past_24_bits(void **state)
+{
+	const uint32_t cap = (1u << 24) + 4096;
+	struct dv_flow_config cfg = {.capacity = cap, .socket_id = -1, .lazy_memory = 1};
+	struct dv_flow_table *t;
+	char err[256] = "";
+
+	(void)state;
+	t = table_from(&cfg);
+	burst_flows(t, 0, cap, 0x02);
+	assert_int_equal(dv_flow_table_count(t), cap);
+	assert_int_equal(dv_flow_table_stats(t)->created, cap);
+	burst_flows(t, cap - 8192, cap, 0x10);
+	assert_int_equal(dv_flow_table_stats(t)->created, cap);
+	assert_int_equal(dv_flow_table_stats(t)->table_full, 0);
+	assert_int_equal(dv_flow_table_count(t), cap);
+	if (dv_flow_table_verify(t, NULL, err, sizeof(err)) != 0)
+		fail_msg("verify: %s", err);
+	dv_flow_table_free(t);
+}
+
+/*
  * A side's counters in a record (dv_flow_count.h): 40 bits of packets (the
  * packet word and the byte word's top byte), 56 of bytes. Counting a
  * trillion packets one by one is not a unit test, so the words are set
@@ -2216,6 +2271,7 @@ int main(void)
 	    cmocka_unit_test(test_large_index_gathered_into_huge_pages),
 	    cmocka_unit_test(test_counters_carry_into_the_byte_word),
 	    cmocka_unit_test(test_small_full_table_lookups),
+	    cmocka_unit_test(test_positions_past_24_bits),
 	    cmocka_unit_test(test_crc_colliding_keys_spread),
 	    cmocka_unit_test(test_ids_unique_per_flow),
 	    cmocka_unit_test(test_vni_in_key),
