@@ -2059,6 +2059,140 @@ static void test_ctx_first_values_kept(void **state)
 	dv_flow_table_free(t);
 }
 
+/* A name of len characters: tag, len and a dot, then 'a's (cut short when len is
+ * too small for that). */
+static void long_name(char *buf, uint32_t len, char tag)
+{
+	uint32_t k = (uint32_t)snprintf(buf, len + 1, "%c%u.", tag, len);
+
+	if (k < len)
+		memset(buf + k, 'a', len - k);
+	buf[len] = '\0';
+}
+
+/*
+ * A slot holds both texts itself up to 56 bytes together; longer ones move
+ * to a long slot, at the first text or when the second comes. Each row
+ * must carry exactly what its flow's first packets said, in any order of
+ * name and question and at any length up to 255 (DV_CTX_NAME_MAX - 1).
+ */
+static void test_ctx_texts_of_any_length(void **state)
+{
+	static const struct {
+		uint16_t sn, q; /* lengths, 0: none */
+		int q_first;
+	} cases[] = {
+	    {20, 0, 0},	   {0, 56, 0},	  {30, 26, 0}, {26, 30, 1},  {30, 27, 0},
+	    {27, 30, 1},   {200, 0, 0},	  {0, 255, 0}, {10, 100, 1}, {100, 10, 0},
+	    {255, 255, 0}, {255, 255, 1}, {1, 55, 1},  {55, 2, 1},
+	};
+	struct dv_flow_table *t = ctx_table(64, 256, 0); /* 16 long slots */
+	const struct dv_export_rec *recs[RTE_DIM(cases)];
+	char sn[RTE_DIM(cases)][256], q[RTE_DIM(cases)][256];
+
+	(void)state;
+	for (uint32_t i = 0; i < RTE_DIM(cases); i++) {
+		struct dv_pkt_ctx cs, cq;
+		uint16_t port = (uint16_t)(1000 + i);
+
+		long_name(sn[i], cases[i].sn, 's');
+		long_name(q[i], cases[i].q, 'q');
+		cs = pctx(DV_PCTX_SERVER_NAME, DV_PCTX_F_NAME, 0, sn[i]);
+		cq = pctx(DV_PCTX_DNS, DV_PCTX_F_NAME | DV_PCTX_F_RESPONSE, 2, q[i]);
+		for (int k = 0; k < 2; k++) {
+			int query = k == (cases[i].q_first ? 0 : 1);
+
+			if (query && cases[i].q)
+				feed_ctx(t, udp("10.0.0.2", port, "10.0.0.1", 53, 80, SEC + k),
+					 &cq);
+			else if (!query && cases[i].sn)
+				feed_ctx(t, udp("10.0.0.2", port, "10.0.0.1", 53, 80, SEC + k),
+					 &cs);
+		}
+	}
+	flush_all(t, DV_END_EOF);
+	assert_int_equal(records(recs, RTE_DIM(cases)), RTE_DIM(cases));
+	for (uint32_t k = 0; k < RTE_DIM(cases); k++) {
+		uint32_t i = recs[k]->src_port - 1000u;
+		const char *got_sn = dv_export_server_name(recs[k]);
+		const char *got_q = dv_export_dns_query(recs[k]);
+
+		assert_true(i < RTE_DIM(cases));
+		if ((got_sn == NULL) != (cases[i].sn == 0) || (got_q == NULL) != (cases[i].q == 0))
+			fail_msg("case %u: server_name %s, dns_query %s", i,
+				 got_sn ? got_sn : "none", got_q ? got_q : "none");
+		if (cases[i].sn)
+			assert_string_equal(got_sn, sn[i]);
+		if (cases[i].q) {
+			assert_string_equal(got_q, q[i]);
+			assert_int_equal(dv_export_dns_rcode(recs[k]), 2);
+		}
+	}
+	assert_int_equal(dv_flow_table_stats(t)->ctx_full, 0);
+	dv_flow_table_free(t);
+}
+
+/*
+ * A store of 64 slots has 8 long ones. Ten flows with a 100-character
+ * question: eight keep it, two find no long slot (counted) and keep no
+ * question, while flows with short ones keep theirs; once the eight have
+ * ended, their long slots serve new flows.
+ */
+static void test_ctx_long_slots_run_out(void **state)
+{
+	struct dv_flow_table *t = ctx_table(64, 64, 0);
+	const struct dv_export_rec *recs[32];
+	char name[128];
+	uint32_t n, long_kept = 0, short_kept = 0;
+
+	(void)state;
+	for (int i = 0; i < 14; i++) {
+		struct dv_pkt_ctx c;
+
+		if (i < 10)
+			long_name(name, 100, (char)('a' + i));
+		else
+			snprintf(name, sizeof(name), "short%d.example", i);
+		c = pctx(DV_PCTX_DNS, DV_PCTX_F_NAME, 0, name);
+		feed_ctx(t, udp("10.0.0.2", (uint16_t)(1000 + i), "10.0.0.1", 53, 80, SEC + i), &c);
+	}
+	assert_int_equal(dv_flow_table_stats(t)->ctx_flows, 14);
+	assert_int_equal(dv_flow_table_stats(t)->ctx_full, 2);
+	flush_all(t, DV_END_EOF);
+	n = records(recs, 32);
+	assert_int_equal(n, 14);
+	for (uint32_t k = 0; k < n; k++) {
+		const char *q = dv_export_dns_query(recs[k]);
+		int i = recs[k]->src_port - 1000;
+
+		if (q == NULL)
+			continue;
+		if (i < 10) {
+			long_name(name, 100, (char)('a' + i));
+			long_kept++;
+		} else {
+			snprintf(name, sizeof(name), "short%d.example", i);
+			short_kept++;
+		}
+		assert_string_equal(q, name);
+	}
+	assert_int_equal(long_kept, 8);
+	assert_int_equal(short_kept, 4);
+	/* Every flow ended: eight more long questions find a long slot. */
+	out_reset(OUT_CAP);
+	out.group_max = DV_EXPORT_GROUP_MAX;
+	for (int i = 0; i < 8; i++) {
+		struct dv_pkt_ctx c;
+
+		long_name(name, 100, (char)('k' + i));
+		c = pctx(DV_PCTX_DNS, DV_PCTX_F_NAME, 0, name);
+		feed_ctx(t, udp("10.0.0.3", (uint16_t)(2000 + i), "10.0.0.1", 53, 80, 200 * SEC),
+			 &c);
+	}
+	assert_int_equal(dv_flow_table_stats(t)->ctx_full, 2);
+	dv_flow_table_free(t);
+}
+
 /* A full store drops the new flow's context (counted), never a crash; a
  * flow's slot is free again once the flow has ended. */
 static void test_ctx_store_full_then_freed(void **state)
@@ -2279,6 +2413,8 @@ int main(void)
 	    cmocka_unit_test(test_end_reason_names),
 	    cmocka_unit_test(test_ctx_first_values_kept),
 	    cmocka_unit_test(test_ctx_store_full_then_freed),
+	    cmocka_unit_test(test_ctx_texts_of_any_length),
+	    cmocka_unit_test(test_ctx_long_slots_run_out),
 	    cmocka_unit_test(test_ctx_store_touched_densely),
 	    cmocka_unit_test(test_ctx_every_segment),
 	    cmocka_unit_test(test_ctx_expire_within_room),
