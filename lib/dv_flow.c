@@ -368,7 +368,7 @@ struct dv_flow_table {
  * use. */
 #define DV_PREFAULT_STEP  (2u << 20)
 #define DV_PREFAULT_FLOWS 65536
-#define DV_PREFAULT_AHEAD (8u << 20)
+#define DV_PREFAULT_AHEAD (2u << 20)
 /* Nothing is mapped ahead until the worker has handed out this many
  * records: a capture of few flows costs only the pages they touch. */
 #define DV_PREFAULT_AFTER 4096
