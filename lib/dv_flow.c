@@ -305,6 +305,15 @@ struct dv_flow_ctx_long {
 	char q[DV_CTX_NAME_MAX - 1];
 };
 
+/* Slots 0 .. size - 1 of an array handed out densely: a freed one first
+ * (free, a stack of n_free), then the lowest never used. */
+struct dv_slot_pool {
+	uint32_t *free;
+	uint32_t n_free;
+	uint32_t never; /* slots [never, size) never used yet */
+	uint32_t size;
+};
+
 struct dv_flow_table {
 	struct dv_flow_rec *recs;	/* capacity records */
 	struct dv_flow_addr *addrs;	/* capacity, beside recs: their addresses */
@@ -313,20 +322,15 @@ struct dv_flow_table {
 	struct dv_flow_tun *tun;	/* capacity, beside recs; NULL without tunnels */
 	struct dv_flow_ctx_ent *ctx_ix; /* ctx_slots: the store's index */
 	struct dv_flow_ctx_slot *ctx;	/* ctx_slots; NULL without flow context */
-	uint32_t *ctx_free;		/* ctx_slots: slots freed, a stack of ctx_n_free */
 	uint32_t ctx_slots;		/* a power of two */
-	uint32_t ctx_n_free;
-	uint32_t ctx_never;		   /* slots [ctx_never, ctx_slots) never used yet */
-	struct dv_flow_ctx_long *ctx_long; /* ctx_long_slots, for the longer texts */
-	uint32_t *ctx_long_free;	   /* ctx_long_slots: freed, a stack of ctx_long_n_free */
-	uint32_t ctx_long_slots;
-	uint32_t ctx_long_n_free;
-	uint32_t ctx_long_never;
-	struct dv_flow_bucket *buckets; /* the index */
-	uint32_t free_head;		/* released positions (fresh - count of them), linked */
-	uint32_t fresh;			/* positions below were handed out at least once */
-	uint8_t lazy;			/* the arrays are anonymous mappings (lazy_memory) */
-	uint8_t ending;			/* dv_flow_table_ending(): index and store left stale */
+	struct dv_slot_pool ctx_pool;	/* of ctx (size ctx_slots) */
+	struct dv_flow_ctx_long *ctx_long; /* for the longer texts */
+	struct dv_slot_pool ctx_long_pool; /* of ctx_long */
+	struct dv_flow_bucket *buckets;	   /* the index */
+	uint32_t free_head;		   /* released positions (fresh - count of them), linked */
+	uint32_t fresh;			   /* positions below were handed out at least once */
+	uint8_t lazy;			   /* the arrays are anonymous mappings (lazy_memory) */
+	uint8_t ending;			   /* dv_flow_table_ending(): index and store left stale */
 	uint32_t n_buckets;
 	struct dv_frag_cache *frag;
 	uint32_t capacity;
@@ -854,6 +858,28 @@ static inline uint32_t dv_ctx_home(const struct dv_flow_table *t, uint32_t pos)
 	return pos & (t->ctx_slots - 1);
 }
 
+/* Take a slot of pool p into *slot: 1, or 0 when every one is in use. */
+static inline int dv_pool_take(struct dv_slot_pool *p, uint32_t *slot)
+{
+	if (p->n_free > 0)
+		*slot = p->free[--p->n_free];
+	else if (p->never < p->size)
+		*slot = p->never++;
+	else
+		return 0;
+	return 1;
+}
+
+static inline void dv_pool_give(struct dv_slot_pool *p, uint32_t slot)
+{
+	p->free[p->n_free++] = slot;
+}
+
+static inline int dv_pool_full(const struct dv_slot_pool *p)
+{
+	return p->n_free == 0 && p->never == p->size;
+}
+
 /* Long slots of a store of n slots. */
 static inline uint32_t dv_ctx_long_slots(uint32_t n)
 {
@@ -874,9 +900,9 @@ static __rte_always_inline void dv_ctx_prefetch(const struct dv_flow_table *t,
  * 1.2M contexts found it full). */
 static struct dv_flow_ctx_slot *dv_ctx_slot(struct dv_flow_table *t, uint32_t i, int make)
 {
-	uint32_t h = dv_ctx_home(t, i), free_at = UINT32_MAX, slot;
+	uint32_t h = dv_ctx_home(t, i), free_at = UINT32_MAX, slot = 0;
 
-	if (make && t->ctx_n_free == 0 && t->ctx_never == t->ctx_slots)
+	if (make && dv_pool_full(&t->ctx_pool))
 		return NULL;
 
 	for (uint32_t k = 0; k < DV_CTX_PROBE; k++) {
@@ -891,7 +917,7 @@ static struct dv_flow_ctx_slot *dv_ctx_slot(struct dv_flow_table *t, uint32_t i,
 		return NULL;
 	/* A slot is free (above), and the index holds as many entries as the
 	 * store slots. */
-	slot = t->ctx_n_free > 0 ? t->ctx_free[--t->ctx_n_free] : t->ctx_never++;
+	(void)dv_pool_take(&t->ctx_pool, &slot);
 	t->ctx_ix[free_at].key = i + 1;
 	t->ctx_ix[free_at].slot = slot;
 	memset(&t->ctx[slot], 0, offsetof(struct dv_flow_ctx_slot, text));
@@ -910,9 +936,9 @@ static void dv_ctx_release(struct dv_flow_table *t, uint32_t i)
 			uint32_t l = t->ctx[e->slot].long_slot;
 
 			if (l != 0)
-				t->ctx_long_free[t->ctx_long_n_free++] = l - 1;
+				dv_pool_give(&t->ctx_long_pool, l - 1);
 			e->key = 0;
-			t->ctx_free[t->ctx_n_free++] = e->slot;
+			dv_pool_give(&t->ctx_pool, e->slot);
 			return;
 		}
 	}
@@ -945,11 +971,7 @@ static int dv_ctx_lengthen(struct dv_flow_table *t, struct dv_flow_ctx_slot *x)
 	struct dv_flow_ctx_long *l;
 	uint32_t slot;
 
-	if (t->ctx_long_n_free > 0)
-		slot = t->ctx_long_free[--t->ctx_long_n_free];
-	else if (t->ctx_long_never < t->ctx_long_slots)
-		slot = t->ctx_long_never++;
-	else {
+	if (!dv_pool_take(&t->ctx_long_pool, &slot)) {
 		t->stats.ctx_full++;
 		return 0;
 	}
@@ -1854,23 +1876,32 @@ static void dv_flow_release(const struct dv_flow_table *t, void *p, size_t bytes
 		munmap(p, bytes);
 }
 
+/* Pool p of n slots, all free (p->free NULL without memory for it). */
+static void dv_pool_alloc(const struct dv_flow_table *t, struct dv_slot_pool *p, uint32_t n,
+			  int socket_id)
+{
+	p->size = n;
+	p->free = dv_flow_alloc(t, "dv_flow_slot_pool", (size_t)n * sizeof(*p->free), socket_id, 0);
+}
+
 /* The flow-context store of at least n slots (t->ctx_slots and what goes
  * with it): 0, or -1 when some part of it could not be had. */
 static int dv_flow_alloc_ctx(struct dv_flow_table *t, uint32_t n, int socket_id)
 {
+	uint32_t n_long;
+
 	t->ctx_slots = (uint32_t)rte_align32pow2(RTE_MAX(n, (uint32_t)DV_CTX_PROBE));
+	n_long = dv_ctx_long_slots(t->ctx_slots);
 	t->ctx_ix = dv_flow_alloc(t, "dv_flow_ctx_index", (size_t)t->ctx_slots * sizeof(*t->ctx_ix),
 				  socket_id, 1);
 	t->ctx =
 	    dv_flow_alloc(t, "dv_flow_ctx", (size_t)t->ctx_slots * sizeof(*t->ctx), socket_id, 1);
-	t->ctx_free = dv_flow_alloc(t, "dv_flow_ctx_free", (size_t)t->ctx_slots * 4, socket_id, 0);
-	t->ctx_long_slots = dv_ctx_long_slots(t->ctx_slots);
-	t->ctx_long = dv_flow_alloc(t, "dv_flow_ctx_long",
-				    (size_t)t->ctx_long_slots * sizeof(*t->ctx_long), socket_id, 0);
-	t->ctx_long_free =
-	    dv_flow_alloc(t, "dv_flow_ctx_long_free", (size_t)t->ctx_long_slots * 4, socket_id, 0);
-	return t->ctx == NULL || t->ctx_ix == NULL || t->ctx_free == NULL || t->ctx_long == NULL ||
-		       t->ctx_long_free == NULL
+	t->ctx_long = dv_flow_alloc(t, "dv_flow_ctx_long", (size_t)n_long * sizeof(*t->ctx_long),
+				    socket_id, 0);
+	dv_pool_alloc(t, &t->ctx_pool, t->ctx_slots, socket_id);
+	dv_pool_alloc(t, &t->ctx_long_pool, n_long, socket_id);
+	return t->ctx == NULL || t->ctx_ix == NULL || t->ctx_long == NULL ||
+		       t->ctx_pool.free == NULL || t->ctx_long_pool.free == NULL
 		   ? -1
 		   : 0;
 }
@@ -1965,10 +1996,10 @@ void dv_flow_table_free(struct dv_flow_table *t)
 		return;
 	dv_frag_cache_free(t->frag);
 	dv_flow_release(t, t->ctx_ix, (size_t)t->ctx_slots * sizeof(*t->ctx_ix));
-	dv_flow_release(t, t->ctx_free, (size_t)t->ctx_slots * 4);
+	dv_flow_release(t, t->ctx_pool.free, (size_t)t->ctx_pool.size * sizeof(uint32_t));
 	dv_flow_release(t, t->ctx, (size_t)t->ctx_slots * sizeof(*t->ctx));
-	dv_flow_release(t, t->ctx_long, (size_t)t->ctx_long_slots * sizeof(*t->ctx_long));
-	dv_flow_release(t, t->ctx_long_free, (size_t)t->ctx_long_slots * 4);
+	dv_flow_release(t, t->ctx_long, (size_t)t->ctx_long_pool.size * sizeof(*t->ctx_long));
+	dv_flow_release(t, t->ctx_long_pool.free, (size_t)t->ctx_long_pool.size * sizeof(uint32_t));
 	dv_flow_release(t, t->serials, (size_t)t->capacity * sizeof(*t->serials));
 	dv_flow_release(t, t->links, (size_t)t->capacity * sizeof(*t->links));
 	dv_flow_release(t, t->addrs, (size_t)t->capacity * sizeof(*t->addrs));
@@ -2160,7 +2191,7 @@ int dv_flow_table_prefault(struct dv_flow_table *t)
 		return !dv_index_small(t) && fresh >= DV_PREFAULT_INDEX_AFTER &&
 		       dv_flow_prefault_index(t);
 	ahead = (uint32_t)RTE_MIN((uint64_t)fresh + DV_PREFAULT_FLOWS, (uint64_t)t->capacity);
-	ctx = (size_t)__atomic_load_n(&t->ctx_never, __ATOMIC_RELAXED) * sizeof(*t->ctx);
+	ctx = (size_t)__atomic_load_n(&t->ctx_pool.never, __ATOMIC_RELAXED) * sizeof(*t->ctx);
 	ctx = RTE_MIN(ctx + DV_PREFAULT_AHEAD, (size_t)t->ctx_slots * sizeof(*t->ctx));
 	return dv_flow_prefault_index(t) ||
 	       dv_flow_prefault_array(t, t->recs, &t->pf.recs, (size_t)ahead * sizeof(*t->recs)) ||

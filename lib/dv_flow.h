@@ -58,9 +58,8 @@ struct dv_flow_stats {
 	uint64_t frag_hit;   /* later fragments matched to their first */
 	uint64_t frag_miss;  /* later fragments counted with ports 0 */
 	uint64_t ctx_flows;  /* flows that got a flow-context slot */
-	uint64_t
-	    ctx_full; /* contexts dropped: the slots near the flow's, or every long slot, taken */
-	uint64_t ctx_lost; /* contexts not exported: no room behind the record */
+	uint64_t ctx_full;   /* contexts dropped: near slots or every long slot taken */
+	uint64_t ctx_lost;   /* contexts not exported: no room behind the record */
 };
 
 /*
