@@ -37,6 +37,22 @@
  * back to its host, each newly touched page costs a fault in the host:
  * --read of that capture took 1.0-1.7 s as often as 0.73-0.78 s before
  * (docs/benchmarks.md, "Session 22").
+ *
+ * Direct writes. A regular file whose file system takes O_DIRECT is written
+ * around the page cache, by the same background thread: a flush hands the
+ * buffer to it (job_write) and goes on filling the other buffer. The bytes
+ * up to the file's next 4 KiB boundary go through the page cache, whole
+ * blocks after it straight from the buffer to the disk, and the rest through
+ * the page cache again; a full buffer hands over only up to its last
+ * boundary and keeps the rest for the next. Each buffer starts at the
+ * file's offset within a block, so the whole blocks in it are aligned in
+ * memory too. The copy into the page cache, its allocation and most of its
+ * writeback were 15 % of --read's CPU on flows-heavy.pcap (docs/
+ * benchmarks.md, "Session 25"). Rows of a chunk count as delivered once the
+ * thread has written them, when the sink is next called (job_reap); a chunk
+ * that fails is accounted for as a write that failed above. A file system
+ * that refuses a direct write (EINVAL) gets those bytes through the page
+ * cache, and the sink stops trying.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -60,9 +76,27 @@
  * them. */
 #define DV_SINK_FILE_KICK (8u << 20)
 
+/* Direct writes go in whole blocks of this many bytes, from memory aligned
+ * to it (a multiple of every logical block size Linux has). */
+#define DV_SINK_DIO_ALIGN 4096u
+
 /* Longest wait for a non-blocking fd to become writable before looking at
  * the deadline again. */
 #define DV_SINK_WAIT_MS 100
+
+/* A chunk of rows handed to the background thread (direct writes). */
+struct dv_file_job {
+	const char *p; /* the bytes */
+	size_t len;    /* how many */
+	size_t start;  /* the file's offset of p[0] within its block */
+	size_t lead;   /* leading bytes that are no row (the torn-line '\n') */
+	uint64_t rows; /* rows that end in it */
+	size_t done;   /* bytes written (by the thread) */
+	int err;       /* negative errno of the write that failed, or 0 */
+	bool refused;  /* the file system refused a direct write */
+	bool busy;     /* handed over, not written yet */
+	bool ended;    /* written or failed, not yet counted (job_reap) */
+};
 
 struct dv_file_sink {
 	struct dv_sink sink; /* first, so a struct dv_sink * is one of these */
@@ -74,7 +108,9 @@ struct dv_file_sink {
 	bool regular;	   /* the fd is a regular file: it is synced in the background */
 	uint64_t unkicked; /* bytes written since the syncer was last woken */
 	bool torn;	   /* the fd ends inside a row; the next bytes start with '\n' */
-	char *buf;
+	char *buf;	   /* where rows go: in mem[cur] */
+	char *mem[2];	   /* the buffers; mem[1] only with direct writes */
+	unsigned int cur;
 	size_t len;	     /* bytes in buf */
 	size_t lead;	     /* leading bytes of buf that are no row (the torn-line '\n') */
 	uint64_t rows;	     /* rows in buf, including one partly written */
@@ -87,7 +123,15 @@ struct dv_file_sink {
 	bool sync_wanted;
 	bool sync_stop;
 	int sync_err;		 /* negative errno of a background sync, not yet returned */
-	pthread_mutex_t fd_lock; /* held by the syncer while it syncs fd, by reopen to swap it */
+	pthread_mutex_t fd_lock; /* held by the syncer while it syncs or writes fd, by reopen to
+				  * swap it */
+	/* direct writes (see the top) */
+	bool direct;		  /* on: flushes go to the thread as jobs */
+	int fd_flags;		  /* fd's status flags, without O_DIRECT */
+	uint64_t fpos;		  /* the file's size once the jobs handed over are written */
+	bool ends_row;		  /* the last byte the jobs wrote ended a row */
+	pthread_cond_t done_cond; /* a job ended (with sync_lock) */
+	struct dv_file_job job;	  /* with sync_lock while busy */
 };
 
 static struct dv_file_sink *to_file(struct dv_sink *s)
@@ -140,8 +184,54 @@ static void drop_synced(const struct dv_file_sink *f)
 		(void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED);
 }
 
-/* The background syncer: waits to be woken, then fdatasyncs the file and
- * lets its synced pages go. */
+/* Write n bytes of p to fd, adding what was written to *done.
+ * Returns 0, or the negative errno of the write that failed. */
+static int write_all(int fd, const char *p, size_t n, size_t *done)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p += w;
+		n -= (size_t)w;
+		*done += (size_t)w;
+	}
+	return 0;
+}
+
+/* The thread's part of a direct flush (see the top): the bytes up to the
+ * file's next block boundary and after the last one through the page cache,
+ * the whole blocks between them around it. */
+static void job_write(struct dv_file_sink *f, struct dv_file_job *j)
+{
+	size_t head = (DV_SINK_DIO_ALIGN - j->start) % DV_SINK_DIO_ALIGN, blocks;
+
+	if (head > j->len)
+		head = j->len;
+	blocks = (j->len - head) & ~(size_t)(DV_SINK_DIO_ALIGN - 1);
+	j->done = 0;
+	j->err = write_all(f->fd, j->p, head, &j->done);
+	if (j->err == 0 && blocks > 0) {
+		j->err = fcntl(f->fd, F_SETFL, f->fd_flags | O_DIRECT) == 0
+			     ? write_all(f->fd, j->p + head, blocks, &j->done)
+			     : -EINVAL;
+		(void)fcntl(f->fd, F_SETFL, f->fd_flags);
+		if (j->err == -EINVAL) {
+			/* not this file system, or not this file's size: the page
+			 * cache takes them (the caller stops trying) */
+			j->refused = true;
+			j->err = 0;
+		}
+	}
+	if (j->err == 0)
+		j->err = write_all(f->fd, j->p + j->done, j->len - j->done, &j->done);
+}
+
+/* The background thread: writes the job handed to it (direct writes), and
+ * when woken for a sync, fdatasyncs the file and lets its synced pages go. */
 static void *syncer_main(void *arg)
 {
 	struct dv_file_sink *f = arg;
@@ -150,8 +240,19 @@ static void *syncer_main(void *arg)
 	for (;;) {
 		int rc;
 
-		while (!f->sync_wanted && !f->sync_stop)
+		while (!f->sync_wanted && !f->job.busy && !f->sync_stop)
 			pthread_cond_wait(&f->sync_cond, &f->sync_lock);
+		if (f->job.busy) {
+			pthread_mutex_unlock(&f->sync_lock);
+			pthread_mutex_lock(&f->fd_lock);
+			job_write(f, &f->job);
+			pthread_mutex_unlock(&f->fd_lock);
+			pthread_mutex_lock(&f->sync_lock);
+			f->job.busy = false;
+			f->job.ended = true;
+			pthread_cond_broadcast(&f->done_cond);
+			continue;
+		}
 		if (f->sync_stop)
 			break;
 		f->sync_wanted = false;
@@ -188,6 +289,7 @@ static void syncer_start(struct dv_file_sink *f)
 	pthread_mutex_init(&f->sync_lock, NULL);
 	pthread_mutex_init(&f->fd_lock, NULL);
 	pthread_cond_init(&f->sync_cond, NULL);
+	pthread_cond_init(&f->done_cond, NULL);
 	f->syncer_on = pthread_create(&f->syncer, NULL, syncer_main, f) == 0;
 	if (f->syncer_on)
 		pthread_setname_np(f->syncer, "dv-file-sync");
@@ -204,20 +306,147 @@ static void syncer_stop(struct dv_file_sink *f)
 	pthread_join(f->syncer, NULL);
 	f->syncer_on = false;
 	pthread_cond_destroy(&f->sync_cond);
+	pthread_cond_destroy(&f->done_cond);
 	pthread_mutex_destroy(&f->fd_lock);
 	pthread_mutex_destroy(&f->sync_lock);
 }
 
-/*
- * Write the buffer out. Short writes and EINTR are retried. If the fd is
- * non-blocking and full, wait only when told to (until deadline_ns) and keep
- * the rest buffered otherwise. Any other error drops what is left.
- * Returns 0 when the buffer is empty, -EAGAIN or -ETIMEDOUT with rows still
- * buffered, or the negative errno of the failed write.
- */
-static int flush_buf(struct dv_file_sink *f, bool wait, uint64_t deadline_ns)
+/* n more bytes reached the fd: counted, and the syncer woken every
+ * DV_SINK_FILE_KICK of them. */
+static void count_written(struct dv_file_sink *f, size_t n)
 {
-	struct dv_sink_stats *st = &f->sink.stats;
+	f->sink.stats.bytes_out += n;
+	f->unsynced = true;
+	f->unkicked += n;
+	if (f->regular && f->unkicked >= DV_SINK_FILE_KICK) {
+		wake_syncer(f);
+		f->unkicked = 0;
+	}
+}
+
+/* Rows that reached the fd: no longer pending. */
+static void count_delivered(struct dv_file_sink *f, uint64_t rows)
+{
+	f->sink.stats.rows_delivered += rows;
+	f->sink.stats.rows_pending -= rows;
+}
+
+/* A write failed: the rows in the buffer are lost. */
+static void drop_buffered(struct dv_file_sink *f)
+{
+	f->sink.stats.rows_dropped += f->rows;
+	f->sink.stats.rows_pending -= f->rows;
+	f->rows = 0;
+	f->len = 0;
+	f->lead = 0;
+	f->held_since = 0;
+}
+
+/* An empty buffer starts at the file's offset within its block. */
+static void rebase(struct dv_file_sink *f)
+{
+	if (f->direct && f->len == 0)
+		f->buf = f->mem[f->cur] + f->fpos % DV_SINK_DIO_ALIGN;
+}
+
+/*
+ * Count the job the thread has written, if it ended. A job that failed
+ * loses its unwritten rows and everything buffered since, as a write that
+ * fails does (flush_buf); a refused one ends direct writes. Returns 0 or
+ * the job's negative errno.
+ */
+static int job_reap(struct dv_file_sink *f)
+{
+	struct dv_file_job *j = &f->job;
+	uint64_t rows;
+
+	if (!j->ended)
+		return 0;
+	j->ended = false;
+	if (j->refused)
+		f->direct = false;
+	if (j->done > 0) { /* (the syncer was woken at the hand-over) */
+		f->sink.stats.bytes_out += j->done;
+		f->unsynced = true;
+	}
+	if (j->err == 0) {
+		count_delivered(f, j->rows);
+		f->ends_row = j->p[j->len - 1] == '\n';
+		return 0;
+	}
+	rows = j->done > j->lead ? count_newlines(j->p + j->lead, j->done - j->lead) : 0;
+	count_delivered(f, rows);
+	f->sink.stats.rows_dropped += j->rows - rows;
+	f->sink.stats.rows_pending -= j->rows - rows;
+	drop_buffered(f);
+	f->torn = j->done > 0 ? j->p[j->done - 1] != '\n' : !f->ends_row;
+	f->fpos -= j->len - j->done;
+	rebase(f);
+	return j->err;
+}
+
+/* Whether the thread holds a job, after waiting for it with wait. */
+static bool job_busy(struct dv_file_sink *f, bool wait)
+{
+	bool busy;
+
+	pthread_mutex_lock(&f->sync_lock);
+	while (wait && f->job.busy)
+		pthread_cond_wait(&f->done_cond, &f->sync_lock);
+	busy = f->job.busy;
+	pthread_mutex_unlock(&f->sync_lock);
+	return busy;
+}
+
+/*
+ * A full buffer with direct writes (see the top): up to its last block
+ * boundary it goes to the thread, and the rest to the other buffer. The
+ * job before has been counted. The syncer is woken for every
+ * DV_SINK_FILE_KICK handed over (it syncs after the job).
+ */
+static void hand_over(struct dv_file_sink *f)
+{
+	struct dv_file_job *j = &f->job;
+	size_t start = f->fpos % DV_SINK_DIO_ALIGN, n = start + f->len;
+	char *next;
+
+	if (n < DV_SINK_DIO_ALIGN)
+		return;
+	n = n / DV_SINK_DIO_ALIGN * DV_SINK_DIO_ALIGN - start;
+	j->p = f->buf;
+	j->len = n;
+	j->start = start;
+	j->lead = f->lead;
+	j->rows = count_newlines(f->buf + f->lead, n - f->lead);
+	next = f->mem[f->cur ^ 1] + (start + n) % DV_SINK_DIO_ALIGN;
+	memcpy(next, f->buf + n, f->len - n);
+	f->cur ^= 1;
+	f->buf = next;
+	f->len -= n;
+	f->lead = 0;
+	f->rows -= j->rows;
+	f->fpos += n;
+	f->torn = false; /* its '\n' is in the job */
+	pthread_mutex_lock(&f->sync_lock);
+	j->busy = true;
+	pthread_cond_signal(&f->sync_cond);
+	pthread_mutex_unlock(&f->sync_lock);
+	f->unkicked += n;
+	if (f->unkicked >= DV_SINK_FILE_KICK) {
+		wake_syncer(f);
+		f->unkicked = 0;
+	}
+}
+
+/*
+ * Write the buffer out through fd. Short writes and EINTR are retried. If
+ * the fd is non-blocking and full, wait only when told to (until
+ * deadline_ns) and keep the rest buffered otherwise. Any other error drops
+ * what is left. Returns 0 when the buffer is empty, -EAGAIN or -ETIMEDOUT
+ * with rows still buffered, or the negative errno of the failed write.
+ */
+static int write_out(struct dv_file_sink *f, bool wait, uint64_t deadline_ns)
+{
 	size_t off = 0, done_rows;
 	int rc = 0;
 
@@ -240,18 +469,11 @@ static int flush_buf(struct dv_file_sink *f, bool wait, uint64_t deadline_ns)
 		break;
 	}
 
-	if (off > 0) {
-		st->bytes_out += off;
-		f->unsynced = true;
-		f->unkicked += off;
-		if (f->regular && f->unkicked >= DV_SINK_FILE_KICK) {
-			wake_syncer(f);
-			f->unkicked = 0;
-		}
-	}
+	if (off > 0)
+		count_written(f, off);
+	f->fpos += off;
 	done_rows = off > f->lead ? count_newlines(f->buf + f->lead, off - f->lead) : 0;
-	st->rows_delivered += done_rows;
-	st->rows_pending -= done_rows;
+	count_delivered(f, done_rows);
 	f->rows -= done_rows;
 
 	if (rc == 0)
@@ -264,19 +486,41 @@ static int flush_buf(struct dv_file_sink *f, bool wait, uint64_t deadline_ns)
 			f->lead = off >= f->lead ? 0 : f->lead - off;
 			f->torn = false;
 		}
+		rebase(f);
 		return rc;
 	}
 
 	/* Hard error: what is left is lost. */
 	if (off > 0)
 		f->torn = f->buf[off - 1] != '\n';
-	st->rows_dropped += f->rows;
-	st->rows_pending -= f->rows;
-	f->rows = 0;
-	f->len = 0;
-	f->lead = 0;
-	f->held_since = 0;
+	drop_buffered(f);
+	rebase(f);
 	return rc;
+}
+
+/*
+ * Write the buffer out. With direct writes, after the thread's job (waiting
+ * for it only with wait: -EAGAIN otherwise), which is counted: a full buffer
+ * (keep_tail) goes to the thread (hand_over), and any other flush, which
+ * must reach the fd before it returns, through the page cache. Else, and
+ * then, write_out(), whose returns these are.
+ */
+static int flush_buf(struct dv_file_sink *f, bool wait, uint64_t deadline_ns, bool keep_tail)
+{
+	if (f->direct) {
+		int rc;
+
+		if (job_busy(f, wait))
+			return -EAGAIN;
+		rc = job_reap(f);
+		if (rc < 0)
+			return rc;
+		if (f->direct && keep_tail) {
+			hand_over(f);
+			return 0;
+		}
+	}
+	return write_out(f, wait, deadline_ns);
 }
 
 static int do_fsync(struct dv_file_sink *f)
@@ -315,7 +559,7 @@ static int sink_write(struct dv_sink *s, const struct dv_export_rec *rec, const 
 		/* Wait for a slow reader rather than lose rows; on a hard error
 		 * this row is dropped with the buffered ones (dv_sink.h: an error
 		 * return means the row was counted as dropped). */
-		int rc = flush_buf(f, true, UINT64_MAX);
+		int rc = flush_buf(f, true, UINT64_MAX, true);
 
 		if (rc < 0) {
 			s->stats.rows_dropped++;
@@ -337,13 +581,15 @@ static int sink_write(struct dv_sink *s, const struct dv_export_rec *rec, const 
 static int sink_poll(struct dv_sink *s, uint64_t now_ns)
 {
 	struct dv_file_sink *f = to_file(s);
-	int rc = 0;
+	int rc = f->direct && !job_busy(f, false) ? job_reap(f) : 0;
 
+	if (rc < 0)
+		return rc;
 	if (f->len > 0) {
 		if (f->held_since == 0)
 			f->held_since = now_ns;
 		if (now_ns - f->held_since >= DV_SINK_FILE_HOLD_NS)
-			rc = flush_buf(f, false, 0);
+			rc = flush_buf(f, false, 0, false);
 	}
 	if (rc == -EAGAIN)
 		rc = 0; /* the fd is busy; the rows wait for the next poll */
@@ -359,7 +605,7 @@ static int sink_poll(struct dv_sink *s, uint64_t now_ns)
 static int sink_drain(struct dv_sink *s, uint64_t deadline_ns)
 {
 	struct dv_file_sink *f = to_file(s);
-	int rc = flush_buf(f, true, deadline_ns);
+	int rc = flush_buf(f, true, deadline_ns, false);
 
 	if (rc < 0)
 		return rc;
@@ -383,6 +629,29 @@ static bool is_regular(int fd)
 	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Direct writes (see the top) for f->fd when it is a regular file whose
+ * file system takes O_DIRECT and the thread runs; the buffer rebased at
+ * the file's size. Called with nothing buffered. */
+static void direct_start(struct dv_file_sink *f)
+{
+	struct stat st;
+
+	f->direct = false;
+	f->fd_flags = fcntl(f->fd, F_GETFL);
+	if (!f->regular || !f->syncer_on || f->fd_flags < 0 || fstat(f->fd, &st) != 0)
+		return;
+	f->fd_flags &= ~O_DIRECT;
+	if (f->mem[1] == NULL)
+		f->mem[1] = aligned_alloc(DV_SINK_DIO_ALIGN, DV_SINK_FILE_BUF + DV_SINK_DIO_ALIGN);
+	if (f->mem[1] == NULL || fcntl(f->fd, F_SETFL, f->fd_flags | O_DIRECT) != 0)
+		return;
+	(void)fcntl(f->fd, F_SETFL, f->fd_flags);
+	f->direct = true;
+	f->fpos = (uint64_t)st.st_size;
+	f->ends_row = true;
+	rebase(f);
+}
+
 static int sink_reopen(struct dv_sink *s)
 {
 	struct dv_file_sink *f = to_file(s);
@@ -390,7 +659,7 @@ static int sink_reopen(struct dv_sink *s)
 	int rc, sync_rc, fd;
 
 	/* Rows written before the rotation belong in the old file. */
-	rc = flush_buf(f, true, UINT64_MAX);
+	rc = flush_buf(f, true, UINT64_MAX, false);
 	sync_rc = do_fsync(f);
 	if (rc == 0)
 		rc = sync_rc;
@@ -408,6 +677,7 @@ static int sink_reopen(struct dv_sink *s)
 	f->regular = is_regular(fd); /* the syncer reads it with fd (drop_synced) */
 	if (f->syncer_on)
 		pthread_mutex_unlock(&f->fd_lock);
+	direct_start(f);
 	f->unkicked = 0;
 	f->unsynced = false;
 	f->last_sync_ns = dv_realtime_ns();
@@ -423,14 +693,15 @@ static void sink_destroy(struct dv_sink *s)
 	f = to_file(s);
 	/* The caller drained; this only saves what a careless caller left. */
 	if (f->len > 0)
-		flush_buf(f, true, dv_realtime_ns() + DV_NS_PER_SEC);
+		flush_buf(f, true, dv_realtime_ns() + DV_NS_PER_SEC, false);
 	if (f->path != NULL) {
 		syncer_stop(f);
 		do_fsync(f);
 		close(f->fd);
 	}
 	free(f->path);
-	free(f->buf);
+	free(f->mem[0]);
+	free(f->mem[1]);
 	free(f);
 }
 
@@ -456,7 +727,8 @@ static struct dv_file_sink *sink_alloc(const char *name, const struct dv_sink_op
 	struct dv_file_sink *f = calloc(1, sizeof(*f));
 
 	if (f != NULL)
-		f->buf = malloc(DV_SINK_FILE_BUF);
+		f->buf = f->mem[0] =
+		    aligned_alloc(DV_SINK_DIO_ALIGN, DV_SINK_FILE_BUF + DV_SINK_DIO_ALIGN);
 	if (f == NULL || f->buf == NULL) {
 		free(f);
 		set_err(err, errlen, "sink", name, ENOMEM);
@@ -498,7 +770,7 @@ struct dv_sink *dv_sink_file_create(const char *path, uint64_t sync_interval_ns,
 	if (fd < 0) {
 		set_err(err, errlen, "cannot open", path, -fd);
 		free(f->path);
-		free(f->buf);
+		free(f->mem[0]);
 		free(f);
 		return NULL;
 	}
@@ -507,5 +779,6 @@ struct dv_sink *dv_sink_file_create(const char *path, uint64_t sync_interval_ns,
 	f->sync_interval_ns = sync_interval_ns;
 	f->last_sync_ns = dv_realtime_ns();
 	syncer_start(f);
+	direct_start(f);
 	return &f->sink;
 }

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,19 @@ static int remove_dir(void **state)
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* After a test that lowers the file size limit: raised again even when
+ * the test failed half way. */
+static int raise_fsize(void **state)
+{
+	struct rlimit lim;
+
+	(void)state;
+	if (getrlimit(RLIMIT_FSIZE, &lim) != 0)
+		return -1;
+	lim.rlim_cur = lim.rlim_max;
+	return setrlimit(RLIMIT_FSIZE, &lim);
 }
 
 static void path_in_tmp(char *buf, size_t len, const char *name)
@@ -227,11 +241,28 @@ static size_t resident_pages(const char *path, size_t len, size_t *pages)
 	return n;
 }
 
-/* Rows once synced leave the page cache: 40 MiB written, drained (the
- * last fsync), and at most an eighth of the file's pages are still
- * cached (without the drop, all of them are: nothing else asks for the
- * memory). A tmpfs cannot drop a page it holds: there the check is
- * skipped. */
+/* Rows written at a poll, in pieces of about 64 KiB: every piece reaches
+ * the file through the page cache before the poll returns (with direct
+ * writes too: only a full buffer goes around the cache). */
+static uint64_t write_by_polls(struct dv_sink *s, uint64_t want)
+{
+	uint64_t bytes = 0, now = dv_realtime_ns();
+
+	for (unsigned int i = 0; bytes < want; i += 700) {
+		bytes += write_rows(s, i, 700);
+		now += DV_SINK_FILE_HOLD_NS;
+		assert_int_equal(s->ops->poll(s, now), 0);
+		assert_int_equal(s->ops->poll(s, now + DV_SINK_FILE_HOLD_NS), 0);
+		assert_int_equal(s->stats.rows_pending, 0);
+	}
+	return bytes;
+}
+
+/* Rows once synced leave the page cache: 40 MiB written through it (at
+ * polls), drained (the last fsync), and at most an eighth of the file's
+ * pages are still cached (without the drop, all of them are: nothing else
+ * asks for the memory). A tmpfs cannot drop a page it holds: there the
+ * check is skipped. */
 static void test_synced_pages_leave_the_cache(void **state)
 {
 	struct statfs fs;
@@ -246,7 +277,10 @@ static void test_synced_pages_leave_the_cache(void **state)
 		print_message("%s is a tmpfs: pages cannot leave its cache\n", tmpdir);
 		skip();
 	}
-	s = file_sink_given("cache.ndjson", 40u << 20, path, &bytes);
+	path_in_tmp(path, sizeof(path), "cache.ndjson");
+	s = dv_sink_file_create(path, 0, NULL, 0);
+	assert_non_null(s);
+	bytes = write_by_polls(s, 40u << 20);
 	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
 	assert_int_equal(file_size(path), bytes);
 	cached = resident_pages(path, bytes, &pages);
@@ -528,6 +562,193 @@ static void test_torn_row(void **state)
 	free(text);
 }
 
+/* Whether the file system under the test directory takes O_DIRECT. */
+static bool direct_io_here(void)
+{
+	char path[128];
+	int fd;
+
+	path_in_tmp(path, sizeof(path), "direct-probe");
+	fd = open(path, O_WRONLY | O_CREAT | O_DIRECT, 0600);
+	if (fd < 0) {
+		print_message("%s takes no O_DIRECT: direct writes are not tried\n", tmpdir);
+		return false;
+	}
+	close(fd);
+	unlink(path);
+	return true;
+}
+
+/* Poll s (at a time it was given rows, so nothing is flushed for the hold)
+ * until the file holds bytes_out bytes; returns bytes_out. */
+static uint64_t poll_until_written(struct dv_sink *s, const char *path, uint64_t now)
+{
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(s->ops->poll(s, now), 0);
+		if (s->stats.bytes_out > 0 && file_size(path) == s->stats.bytes_out)
+			break;
+		usleep(10000);
+	}
+	return s->stats.bytes_out;
+}
+
+/*
+ * Full buffers go around the page cache: 6 MiB of rows given (below the
+ * 8 MiB of a background sync, whose drop would hide the difference), the
+ * full buffers written by the sink's thread, and none of the file's pages
+ * is cached (written through the cache, all of them are). The rows read
+ * back whole after the drain.
+ */
+static void test_full_buffers_go_around_the_cache(void **state)
+{
+	char path[128];
+	struct dv_sink *s;
+	uint64_t bytes = 0, written, now = dv_realtime_ns();
+	size_t pages, cached, len;
+	unsigned int n = 0;
+	char *text;
+
+	(void)state;
+	if (!direct_io_here())
+		skip();
+	path_in_tmp(path, sizeof(path), "direct.ndjson");
+	s = dv_sink_file_create(path, 0, NULL, 0);
+	assert_non_null(s);
+	for (; bytes < (6u << 20); n += 1000)
+		bytes += write_rows(s, n, 1000);
+	written = poll_until_written(s, path, now);
+	assert_true(written >= (4u << 20));
+	cached = resident_pages(path, written, &pages);
+	print_message("%zu of %zu pages cached before the drain\n", cached, pages);
+	assert_true(cached <= 1);
+	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
+	assert_int_equal(s->stats.rows_delivered, n);
+	assert_int_equal(s->stats.bytes_out, bytes);
+	check_accounting(&s->stats);
+	s->ops->destroy(s);
+	text = read_all(path, &len);
+	assert_int_equal(len, bytes);
+	check_rows(text, len, 0, n);
+	free(text);
+}
+
+/*
+ * Direct writes start at any size of the file: a file that ends inside a
+ * block is appended to by full buffers (the bytes up to the boundary through
+ * the page cache), by polls that leave it inside a block again, and by the
+ * drain. Every row reads back in order, once.
+ */
+static void test_direct_appends_at_any_offset(void **state)
+{
+	char path[128];
+	struct dv_sink *s;
+	uint64_t bytes, now = dv_realtime_ns();
+	unsigned int n = 7;
+	size_t len;
+	char *text;
+
+	(void)state;
+	path_in_tmp(path, sizeof(path), "offsets.ndjson");
+	s = dv_sink_file_create(path, 0, NULL, 0);
+	assert_non_null(s);
+	bytes = write_rows(s, 0, n);
+	assert_int_equal(s->ops->drain(s, now), 0);
+	s->ops->destroy(s);
+	assert_true(bytes % 4096 != 0);
+
+	s = dv_sink_file_create(path, 0, NULL, 0);
+	assert_non_null(s);
+	for (unsigned int round = 0; round < 6; round++) {
+		bytes += write_rows(s, n, 30000); /* 2.5 MiB: full buffers */
+		n += 30000;
+		bytes += write_rows(s, n, 1 + round * 37); /* then a poll's piece */
+		n += 1 + round * 37;
+		/* (a poll while the thread writes leaves the rows for the next) */
+		for (int i = 0; i < 200 && s->stats.rows_pending > 0; i++) {
+			now += DV_SINK_FILE_HOLD_NS;
+			assert_int_equal(s->ops->poll(s, now), 0);
+			assert_int_equal(s->ops->poll(s, now + DV_SINK_FILE_HOLD_NS), 0);
+			usleep(1000);
+		}
+		assert_int_equal(s->stats.rows_pending, 0);
+		assert_int_equal(file_size(path), bytes);
+	}
+	bytes += write_rows(s, n, 20000);
+	n += 20000;
+	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
+	assert_int_equal(s->stats.rows_delivered + 7, n);
+	check_accounting(&s->stats);
+	s->ops->destroy(s);
+	text = read_all(path, &len);
+	assert_int_equal(len, bytes);
+	check_rows(text, len, 0, n);
+	free(text);
+}
+
+/*
+ * A full buffer's write stops: the file size limit is set at a block
+ * boundary (the thread's direct write ends there) or inside a block (the
+ * kernel refuses the cut direct write, the page cache takes the bytes up to
+ * the limit). Either way the rows whose newline is below the limit are
+ * delivered, the rest of the job and what was buffered behind it are
+ * dropped, the drain returns EFBIG, and a later row starts on a line of its
+ * own after the torn one.
+ */
+static void test_full_buffer_write_stops(void **state)
+{
+	const size_t limits[] = {8192, 8192 + 100};
+	char path[128], row[256];
+	struct rlimit old, lim;
+
+	(void)state;
+	if (!direct_io_here())
+		skip(); /* a full buffer's write fails in dv_sink_write() then */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	for (size_t k = 0; k < sizeof(limits) / sizeof(limits[0]); k++) {
+		struct dv_sink *s;
+		size_t cut = limits[k], off = 0, len, r;
+		unsigned int whole = 0;
+		uint64_t bytes;
+		char *text;
+
+		/* the rows whose newline falls below the cut */
+		for (unsigned int i = 0; off + make_row(row, i) + 1 <= cut; i++) {
+			off += make_row(row, i) + 1;
+			whole++;
+		}
+		snprintf(path, sizeof(path), "%s/stop-%zu.ndjson", tmpdir, cut);
+		s = dv_sink_file_create(path, 0, NULL, 0);
+		assert_non_null(s);
+		lim = old;
+		lim.rlim_cur = cut;
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+		bytes = write_rows(s, 0, 15000); /* 1.3 MiB: one full buffer */
+		assert_true(bytes > (1u << 20));
+		assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), -EFBIG);
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+		assert_int_equal(s->stats.rows_delivered, whole);
+		assert_int_equal(s->stats.rows_dropped, 15000 - whole);
+		assert_int_equal(s->stats.bytes_out, cut);
+		check_accounting(&s->stats);
+
+		r = make_row(row, 15000);
+		assert_int_equal(dv_sink_write(s, NULL, row, r), 0);
+		assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
+		assert_int_equal(s->stats.rows_delivered, whole + 1);
+		s->ops->destroy(s);
+
+		text = read_all(path, &len);
+		assert_int_equal(len, cut + 1 + r + 1);
+		check_rows(text, off, 0, whole);
+		make_row(row, whole);
+		assert_memory_equal(text + off, row, cut - off); /* the torn part */
+		assert_int_equal(text[cut], '\n');
+		check_rows(text + cut + 1, r + 1, 15000, 1);
+		free(text);
+	}
+}
+
 /* The stdout sink writes to fd 1 (redirected to a file here). */
 static void test_stdout_sink(void **state)
 {
@@ -717,7 +938,10 @@ int main(void)
 	    cmocka_unit_test(test_reopen_after_rename),
 	    cmocka_unit_test(test_reopen_failure_keeps_old_fd),
 	    cmocka_unit_test(test_dev_full),
-	    cmocka_unit_test(test_torn_row),
+	    cmocka_unit_test_teardown(test_torn_row, raise_fsize),
+	    cmocka_unit_test(test_full_buffers_go_around_the_cache),
+	    cmocka_unit_test(test_direct_appends_at_any_offset),
+	    cmocka_unit_test_teardown(test_full_buffer_write_stops, raise_fsize),
 	    cmocka_unit_test(test_stdout_sink),
 	    cmocka_unit_test(test_short_writes_and_eintr),
 	    cmocka_unit_test(test_destroy_flushes),
