@@ -417,7 +417,7 @@ static void hand_over(struct dv_file_sink *f)
 	j->len = n;
 	j->start = start;
 	j->lead = f->lead;
-	j->rows = count_newlines(f->buf + f->lead, n - f->lead);
+	j->rows = f->rows - count_newlines(f->buf + n, f->len - n); /* (the rest is short) */
 	next = f->mem[f->cur ^ 1] + (start + n) % DV_SINK_DIO_ALIGN;
 	memcpy(next, f->buf + n, f->len - n);
 	f->cur ^= 1;
@@ -472,7 +472,10 @@ static int write_out(struct dv_file_sink *f, bool wait, uint64_t deadline_ns)
 	if (off > 0)
 		count_written(f, off);
 	f->fpos += off;
-	done_rows = off > f->lead ? count_newlines(f->buf + f->lead, off - f->lead) : 0;
+	if (off == f->len)
+		done_rows = f->rows;
+	else
+		done_rows = off > f->lead ? count_newlines(f->buf + f->lead, off - f->lead) : 0;
 	count_delivered(f, done_rows);
 	f->rows -= done_rows;
 

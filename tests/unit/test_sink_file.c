@@ -579,6 +579,17 @@ static bool direct_io_here(void)
 	return true;
 }
 
+/* How many of rows 0, 1, ... end within the first bytes of a file. */
+static uint64_t rows_within(uint64_t bytes)
+{
+	char row[256];
+	uint64_t off = 0, n = 0;
+
+	while (off + make_row(row, (unsigned int)n) + 1 <= bytes)
+		off += make_row(row, (unsigned int)n++) + 1;
+	return n;
+}
+
 /* Poll s (at a time it was given rows, so nothing is flushed for the hold)
  * until the file holds bytes_out bytes; returns bytes_out. */
 static uint64_t poll_until_written(struct dv_sink *s, const char *path, uint64_t now)
@@ -618,6 +629,9 @@ static void test_full_buffers_go_around_the_cache(void **state)
 		bytes += write_rows(s, n, 1000);
 	written = poll_until_written(s, path, now);
 	assert_true(written >= (4u << 20));
+	/* delivered: the rows whose newline is in the file */
+	assert_int_equal(s->stats.rows_delivered, rows_within(written));
+	assert_int_equal(s->stats.rows_pending, n - rows_within(written));
 	cached = resident_pages(path, written, &pages);
 	print_message("%zu of %zu pages cached before the drain\n", cached, pages);
 	assert_true(cached <= 1);
