@@ -38,21 +38,23 @@
  * --read of that capture took 1.0-1.7 s as often as 0.73-0.78 s before
  * (docs/benchmarks.md, "Session 22").
  *
- * Direct writes. A regular file whose file system takes O_DIRECT is written
- * around the page cache, by the same background thread: a flush hands the
- * buffer to it (job_write) and goes on filling the other buffer. The bytes
- * up to the file's next 4 KiB boundary go through the page cache, whole
- * blocks after it straight from the buffer to the disk, and the rest through
- * the page cache again; a full buffer hands over only up to its last
- * boundary and keeps the rest for the next. Each buffer starts at the
- * file's offset within a block, so the whole blocks in it are aligned in
- * memory too. The copy into the page cache, its allocation and most of its
- * writeback were 15 % of --read's CPU on flows-heavy.pcap (docs/
- * benchmarks.md, "Session 25"). Rows of a chunk count as delivered once the
- * thread has written them, when the sink is next called (job_reap); a chunk
+ * Direct writes. A regular file whose file system takes O_DIRECT gets its
+ * full buffers written around the page cache, by the same background
+ * thread: the buffer up to its last 4 KiB boundary of the file is handed
+ * to it (hand_over), the rest moves to the other buffer, which the sink
+ * goes on filling. The thread writes the bytes up to the file's first
+ * boundary through the page cache and the whole blocks after it straight
+ * from the buffer to the disk (job_write). Each buffer starts at the
+ * file's offset within a block, so those blocks are aligned in memory too.
+ * Polls, drains and reopens wait for the thread's job and write the rest
+ * through the page cache themselves, so that it has reached the fd when
+ * they return. The copy into the page cache, its allocation and most of
+ * its writeback were 15 % of --read's CPU on flows-heavy.pcap (docs/
+ * benchmarks.md, "Session 25"). A job's rows count as delivered once the
+ * thread has written them, when the sink is next called (job_reap); a job
  * that fails is accounted for as a write that failed above. A file system
- * that refuses a direct write (EINVAL) gets those bytes through the page
- * cache, and the sink stops trying.
+ * that refuses a direct write (EINVAL, EOPNOTSUPP) gets those bytes through
+ * the page cache, and the sink stops trying.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -219,7 +221,7 @@ static void job_write(struct dv_file_sink *f, struct dv_file_job *j)
 			     ? write_all(f->fd, j->p + head, blocks, &j->done)
 			     : -EINVAL;
 		(void)fcntl(f->fd, F_SETFL, f->fd_flags);
-		if (j->err == -EINVAL) {
+		if (j->err == -EINVAL || j->err == -EOPNOTSUPP) {
 			/* not this file system, or not this file's size: the page
 			 * cache takes them (the caller stops trying) */
 			j->refused = true;
