@@ -92,6 +92,12 @@ struct dv_sink *dv_sink_stdout_create(char *err, size_t errlen);
 struct dv_sink *dv_sink_file_create(const char *path, uint64_t sync_interval_ns, char *err,
 				    size_t errlen);
 
+/* Write n bytes of p to fd, again after a short write or EINTR; with done,
+ * add what was written to *done. Returns 0, or the negative errno of the
+ * write that failed (-EIO for one that wrote nothing). For regular files:
+ * a full pipe or socket would spin. Used by the file sink and the spool. */
+int dv_write_all(int fd, const void *p, size_t n, size_t *done);
+
 static inline int dv_sink_write(struct dv_sink *s, const struct dv_export_rec *rec, const char *row,
 				size_t len)
 {

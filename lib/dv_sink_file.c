@@ -186,20 +186,21 @@ static void drop_synced(const struct dv_file_sink *f)
 		(void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED);
 }
 
-/* Write n bytes of p to fd, adding what was written to *done.
- * Returns 0, or the negative errno of the write that failed. */
-static int write_all(int fd, const char *p, size_t n, size_t *done)
+int dv_write_all(int fd, const void *p, size_t n, size_t *done)
 {
+	const char *c = p;
+
 	while (n > 0) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = write(fd, c, n);
 
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
 			return w < 0 ? -errno : -EIO;
-		p += w;
+		c += w;
 		n -= (size_t)w;
-		*done += (size_t)w;
+		if (done != NULL)
+			*done += (size_t)w;
 	}
 	return 0;
 }
@@ -215,10 +216,10 @@ static void job_write(struct dv_file_sink *f, struct dv_file_job *j)
 		head = j->len;
 	blocks = (j->len - head) & ~(size_t)(DV_SINK_DIO_ALIGN - 1);
 	j->done = 0;
-	j->err = write_all(f->fd, j->p, head, &j->done);
+	j->err = dv_write_all(f->fd, j->p, head, &j->done);
 	if (j->err == 0 && blocks > 0) {
 		j->err = fcntl(f->fd, F_SETFL, f->fd_flags | O_DIRECT) == 0
-			     ? write_all(f->fd, j->p + head, blocks, &j->done)
+			     ? dv_write_all(f->fd, j->p + head, blocks, &j->done)
 			     : -EINVAL;
 		(void)fcntl(f->fd, F_SETFL, f->fd_flags);
 		if (j->err == -EINVAL || j->err == -EOPNOTSUPP) {
@@ -229,7 +230,7 @@ static void job_write(struct dv_file_sink *f, struct dv_file_job *j)
 		}
 	}
 	if (j->err == 0)
-		j->err = write_all(f->fd, j->p + j->done, j->len - j->done, &j->done);
+		j->err = dv_write_all(f->fd, j->p + j->done, j->len - j->done, &j->done);
 }
 
 /* The background thread: writes the job handed to it (direct writes), and

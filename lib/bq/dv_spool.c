@@ -43,6 +43,7 @@
 #include <rte_hash_crc.h>
 
 #include "dv_bq_int.h"
+#include "dv_sink.h"
 #include "dv_spool.h"
 #include "dv_time.h"
 
@@ -286,23 +287,6 @@ static void seg_maybe_delete(struct dv_spool *sp, struct dv_spool_seg *g)
 		seg_delete(sp, g);
 }
 
-/* ---- writing ---------------------------------------------------------------------- */
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* ---- the syncer thread --------------------------------------------------------------- */
 
 /* A commit job: append the bytes, make them durable; a seal then gives back
@@ -314,7 +298,7 @@ static int job_commit(struct dv_spool_job *j)
 	/* A retry: whatever an earlier attempt left past the committed bytes goes. */
 	if (j->retry && ftruncate(j->fd, (off_t)j->base))
 		return -errno;
-	rc = write_all(j->fd, j->p, j->len);
+	rc = dv_write_all(j->fd, j->p, j->len, NULL);
 	if (rc == 0 && !j->no_sync && fdatasync(j->fd))
 		rc = -errno;
 	if (rc) {
@@ -1003,7 +987,7 @@ static int repair(struct dv_spool *sp, const char *name, const char *data, size_
 
 		while (j < len && good[j] == good[i])
 			j++;
-		rc = write_all(good[i] ? fd_ok : fd_bad, data + i, j - i);
+		rc = dv_write_all(good[i] ? fd_ok : fd_bad, data + i, j - i, NULL);
 		i = j;
 	}
 	if (rc == 0 && (fsync(fd_ok) || fsync(fd_bad)))
@@ -1137,7 +1121,7 @@ static void write_done(struct dv_spool *sp, const struct dv_spool_seg *g)
 	done_name(g->seq, name, sizeof(name));
 	fd = openat(sp->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd >= 0) {
-		if (write_all(fd, (char *)b, n) || (!sp->no_sync && fdatasync(fd)))
+		if (dv_write_all(fd, (char *)b, n, NULL) || (!sp->no_sync && fdatasync(fd)))
 			unlinkat(sp->dir_fd, name, 0);
 		close(fd);
 	}

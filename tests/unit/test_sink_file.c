@@ -603,6 +603,26 @@ static uint64_t poll_until_written(struct dv_sink *s, const char *path, uint64_t
 	return s->stats.bytes_out;
 }
 
+/* Drain s, which was given rows before..n-1 (rows 0..before-1, in
+ * before_bytes, were in its file already), destroy it, and check that the
+ * file holds rows 0..n-1 in bytes bytes, once each. */
+static void drain_and_read_back(struct dv_sink *s, const char *path, unsigned int before,
+				uint64_t before_bytes, unsigned int n, uint64_t bytes)
+{
+	size_t len;
+	char *text;
+
+	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
+	assert_int_equal(s->stats.rows_delivered, n - before);
+	assert_int_equal(s->stats.bytes_out, bytes - before_bytes);
+	check_accounting(&s->stats);
+	s->ops->destroy(s);
+	text = read_all(path, &len);
+	assert_int_equal(len, bytes);
+	check_rows(text, len, 0, n);
+	free(text);
+}
+
 /*
  * Full buffers go around the page cache: 6 MiB of rows given (below the
  * 8 MiB of a background sync, whose drop would hide the difference), the
@@ -615,9 +635,8 @@ static void test_full_buffers_go_around_the_cache(void **state)
 	char path[128];
 	struct dv_sink *s;
 	uint64_t bytes = 0, written, now = dv_realtime_ns();
-	size_t pages, cached, len;
+	size_t pages, cached;
 	unsigned int n = 0;
-	char *text;
 
 	(void)state;
 	if (!direct_io_here())
@@ -635,15 +654,7 @@ static void test_full_buffers_go_around_the_cache(void **state)
 	cached = resident_pages(path, written, &pages);
 	print_message("%zu of %zu pages cached before the drain\n", cached, pages);
 	assert_true(cached <= 1);
-	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
-	assert_int_equal(s->stats.rows_delivered, n);
-	assert_int_equal(s->stats.bytes_out, bytes);
-	check_accounting(&s->stats);
-	s->ops->destroy(s);
-	text = read_all(path, &len);
-	assert_int_equal(len, bytes);
-	check_rows(text, len, 0, n);
-	free(text);
+	drain_and_read_back(s, path, 0, 0, n, bytes);
 }
 
 /*
@@ -656,16 +667,14 @@ static void test_direct_appends_at_any_offset(void **state)
 {
 	char path[128];
 	struct dv_sink *s;
-	uint64_t bytes, now = dv_realtime_ns();
+	uint64_t first, bytes, now = dv_realtime_ns();
 	unsigned int n = 7;
-	size_t len;
-	char *text;
 
 	(void)state;
 	path_in_tmp(path, sizeof(path), "offsets.ndjson");
 	s = dv_sink_file_create(path, 0, NULL, 0);
 	assert_non_null(s);
-	bytes = write_rows(s, 0, n);
+	bytes = first = write_rows(s, 0, n);
 	assert_int_equal(s->ops->drain(s, now), 0);
 	s->ops->destroy(s);
 	assert_true(bytes % 4096 != 0);
@@ -689,14 +698,7 @@ static void test_direct_appends_at_any_offset(void **state)
 	}
 	bytes += write_rows(s, n, 20000);
 	n += 20000;
-	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
-	assert_int_equal(s->stats.rows_delivered + 7, n);
-	check_accounting(&s->stats);
-	s->ops->destroy(s);
-	text = read_all(path, &len);
-	assert_int_equal(len, bytes);
-	check_rows(text, len, 0, n);
-	free(text);
+	drain_and_read_back(s, path, 7, first, n, bytes);
 }
 
 /*
