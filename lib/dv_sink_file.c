@@ -128,7 +128,7 @@ struct dv_file_sink {
 	pthread_mutex_t fd_lock; /* held by the syncer while it syncs or writes fd, by reopen to
 				  * swap it */
 	/* direct writes (see the top) */
-	bool direct;		  /* on: flushes go to the thread as jobs */
+	bool direct;		  /* on: full buffers go to the thread as jobs */
 	int fd_flags;		  /* fd's status flags, without O_DIRECT */
 	uint64_t fpos;		  /* the file's size once the jobs handed over are written */
 	bool ends_row;		  /* the last byte the jobs wrote ended a row */
