@@ -154,9 +154,12 @@ static int background_sync_errno;
 
 int fdatasync(int fd)
 {
-	__atomic_add_fetch(&background_syncs, 1, __ATOMIC_RELAXED);
-	if (background_sync_errno != 0) {
-		errno = background_sync_errno;
+	/* read before the count: a sync counted has used the error set before */
+	int e = __atomic_load_n(&background_sync_errno, __ATOMIC_RELAXED);
+
+	__atomic_add_fetch(&background_syncs, 1, __ATOMIC_SEQ_CST);
+	if (e != 0) {
+		errno = e;
 		return -1;
 	}
 	return (int)syscall(SYS_fdatasync, fd);
@@ -298,10 +301,10 @@ static void test_background_sync_error_returned(void **state)
 	uint64_t bytes;
 
 	(void)state;
-	background_sync_errno = EIO;
+	__atomic_store_n(&background_sync_errno, EIO, __ATOMIC_RELAXED);
 	s = file_sink_given("kick-eio.ndjson", 9u << 20, path, &bytes);
 	assert_true(wait_background_syncs(1) >= 1);
-	background_sync_errno = 0;
+	__atomic_store_n(&background_sync_errno, 0, __ATOMIC_RELAXED);
 	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), -EIO);
 	/* returned once: the next drain is clean */
 	assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
