@@ -90,7 +90,7 @@
 struct dv_file_job {
 	const char *p; /* the bytes */
 	size_t len;    /* how many */
-	size_t start;  /* the file's offset of p[0] within its block */
+	size_t head;   /* bytes before the file's next block boundary */
 	size_t lead;   /* leading bytes that are no row (the torn-line '\n') */
 	uint64_t rows; /* rows that end in it */
 	size_t done;   /* bytes written (by the thread) */
@@ -206,20 +206,16 @@ int dv_write_all(int fd, const void *p, size_t n, size_t *done)
 }
 
 /* The thread's part of a direct flush (see the top): the bytes up to the
- * file's next block boundary and after the last one through the page cache,
- * the whole blocks between them around it. */
+ * file's next block boundary through the page cache, the whole blocks after
+ * it around it (what a file system that refuses leaves, through the page
+ * cache too). */
 static void job_write(struct dv_file_sink *f, struct dv_file_job *j)
 {
-	size_t head = (DV_SINK_DIO_ALIGN - j->start) % DV_SINK_DIO_ALIGN, blocks;
-
-	if (head > j->len)
-		head = j->len;
-	blocks = (j->len - head) & ~(size_t)(DV_SINK_DIO_ALIGN - 1);
 	j->done = 0;
-	j->err = dv_write_all(f->fd, j->p, head, &j->done);
-	if (j->err == 0 && blocks > 0) {
+	j->err = dv_write_all(f->fd, j->p, j->head, &j->done);
+	if (j->err == 0 && j->len > j->head) {
 		j->err = fcntl(f->fd, F_SETFL, f->fd_flags | O_DIRECT) == 0
-			     ? dv_write_all(f->fd, j->p + head, blocks, &j->done)
+			     ? dv_write_all(f->fd, j->p + j->head, j->len - j->head, &j->done)
 			     : -EINVAL;
 		(void)fcntl(f->fd, F_SETFL, f->fd_flags);
 		if (j->err == -EINVAL || j->err == -EOPNOTSUPP) {
@@ -314,12 +310,17 @@ static void syncer_stop(struct dv_file_sink *f)
 	pthread_mutex_destroy(&f->sync_lock);
 }
 
-/* n more bytes reached the fd: counted, and the syncer woken every
- * DV_SINK_FILE_KICK of them. */
+/* n more bytes reached the fd. */
 static void count_written(struct dv_file_sink *f, size_t n)
 {
 	f->sink.stats.bytes_out += n;
 	f->unsynced = true;
+}
+
+/* n more bytes written or handed to the thread: the syncer is woken every
+ * DV_SINK_FILE_KICK of them (after a job, it syncs once the job is written). */
+static void kick_syncer(struct dv_file_sink *f, size_t n)
+{
 	f->unkicked += n;
 	if (f->regular && f->unkicked >= DV_SINK_FILE_KICK) {
 		wake_syncer(f);
@@ -368,10 +369,8 @@ static int job_reap(struct dv_file_sink *f)
 	j->ended = false;
 	if (j->refused)
 		f->direct = false;
-	if (j->done > 0) { /* (the syncer was woken at the hand-over) */
-		f->sink.stats.bytes_out += j->done;
-		f->unsynced = true;
-	}
+	if (j->done > 0)
+		count_written(f, j->done); /* (the syncer was kicked at the hand-over) */
 	if (j->err == 0) {
 		count_delivered(f, j->rows);
 		f->ends_row = j->p[j->len - 1] == '\n';
@@ -379,8 +378,7 @@ static int job_reap(struct dv_file_sink *f)
 	}
 	rows = j->done > j->lead ? count_newlines(j->p + j->lead, j->done - j->lead) : 0;
 	count_delivered(f, rows);
-	f->sink.stats.rows_dropped += j->rows - rows;
-	f->sink.stats.rows_pending -= j->rows - rows;
+	f->rows += j->rows - rows; /* lost with those buffered behind them */
 	drop_buffered(f);
 	f->torn = j->done > 0 ? j->p[j->done - 1] != '\n' : !f->ends_row;
 	f->fpos -= j->len - j->done;
@@ -418,7 +416,7 @@ static void hand_over(struct dv_file_sink *f)
 	n = n / DV_SINK_DIO_ALIGN * DV_SINK_DIO_ALIGN - start;
 	j->p = f->buf;
 	j->len = n;
-	j->start = start;
+	j->head = (DV_SINK_DIO_ALIGN - start) % DV_SINK_DIO_ALIGN;
 	j->lead = f->lead;
 	j->rows = f->rows - count_newlines(f->buf + n, f->len - n); /* (the rest is short) */
 	next = f->mem[f->cur ^ 1] + (start + n) % DV_SINK_DIO_ALIGN;
@@ -434,11 +432,7 @@ static void hand_over(struct dv_file_sink *f)
 	j->busy = true;
 	pthread_cond_signal(&f->sync_cond);
 	pthread_mutex_unlock(&f->sync_lock);
-	f->unkicked += n;
-	if (f->unkicked >= DV_SINK_FILE_KICK) {
-		wake_syncer(f);
-		f->unkicked = 0;
-	}
+	kick_syncer(f, n);
 }
 
 /*
@@ -472,8 +466,10 @@ static int write_out(struct dv_file_sink *f, bool wait, uint64_t deadline_ns)
 		break;
 	}
 
-	if (off > 0)
+	if (off > 0) {
 		count_written(f, off);
+		kick_syncer(f, off);
+	}
 	f->fpos += off;
 	if (off == f->len)
 		done_rows = f->rows;
