@@ -3,9 +3,17 @@
  * from the library's defaults, and telling it the option names its messages
  * should point at), runs --drain-spool, and warns at startup when a capture
  * is too old (or too new) for the streaming API.
+ *
+ * The sink itself is a module (dpdk-devourer-bigquery.so, lib/bq) loaded
+ * here the first time it is needed, so that a run without BigQuery does not
+ * load libcurl, gRPC, protobuf-c and what they load (app/meson.build).
  */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "dv_bq.h"
@@ -37,6 +45,81 @@ static void check_capture_times(const struct dv_app *app)
 			    "and 'bq load --source_format=NEWLINE_DELIMITED_JSON'",
 			    app->opt.read_files[f], (unsigned long long)(ts / DV_NS_PER_SEC));
 	}
+}
+
+/* The module's entry points (dv_bq.h), once bq_module_load found them. */
+typedef struct dv_sink *bq_sink_create_fn(const struct dv_bq_config *c, char *err, size_t errlen);
+typedef int bq_drain_spool_fn(struct dv_sink *s, uint64_t deadline_ns, uint64_t stall_ns, char *err,
+			      size_t errlen);
+static struct {
+	bq_sink_create_fn *sink_create;
+	bq_drain_spool_fn *drain_spool;
+} bq_module;
+
+/* Where the module is: beside the program (the build tree), else at
+ * DV_BQ_MODULE_DIR (relative to the program's directory unless absolute).
+ * The first that exists into path; 0, or -1 with err naming both. */
+#define BQ_DIR_MAX  (PATH_MAX + sizeof(DV_BQ_MODULE_DIR) + 1)
+#define BQ_PATH_MAX (BQ_DIR_MAX + sizeof(DV_BQ_MODULE) + 1)
+
+static int bq_module_path(char path[BQ_PATH_MAX], char *err, size_t errlen)
+{
+	char exe[PATH_MAX], dirs[2][BQ_DIR_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n <= 0) {
+		snprintf(err, errlen, "BigQuery output: cannot find the program's directory: %s",
+			 strerror(errno));
+		return -1;
+	}
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	snprintf(dirs[0], sizeof(dirs[0]), "%s", exe);
+	if (DV_BQ_MODULE_DIR[0] == '/')
+		snprintf(dirs[1], sizeof(dirs[1]), "%s", DV_BQ_MODULE_DIR);
+	else
+		snprintf(dirs[1], sizeof(dirs[1]), "%s/%s", exe, DV_BQ_MODULE_DIR);
+	for (int i = 0; i < 2; i++) {
+		int k = snprintf(path, BQ_PATH_MAX, "%s/%s", dirs[i], DV_BQ_MODULE);
+
+		if (k > 0 && k < (int)BQ_PATH_MAX && access(path, F_OK) == 0)
+			return 0;
+	}
+	snprintf(err, errlen,
+		 "BigQuery output needs the BigQuery module, " DV_BQ_MODULE
+		 ", which is neither in %s nor in %s (is the package installed whole?)",
+		 dirs[0], dirs[1]);
+	return -1;
+}
+
+/* Load the module once (never unloaded: its threads live until exit). 0,
+ * or -1 with err. */
+static int bq_module_load(char *err, size_t errlen)
+{
+	char path[BQ_PATH_MAX];
+	void *h;
+
+	if (bq_module.sink_create != NULL)
+		return 0;
+	if (bq_module_path(path, err, errlen) != 0)
+		return -1;
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		snprintf(err, errlen, "BigQuery output: cannot load %s", dlerror());
+		return -1;
+	}
+	bq_module.drain_spool = (bq_drain_spool_fn *)dlsym(h, "dv_bq_sink_drain_spool");
+	bq_module.sink_create = (bq_sink_create_fn *)dlsym(h, "dv_bq_sink_create");
+	if (bq_module.sink_create == NULL || bq_module.drain_spool == NULL) {
+		snprintf(err, errlen, "BigQuery output: %s is not devourer's BigQuery module",
+			 path);
+		bq_module.sink_create = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 struct dv_sink *dv_app_bq_sink(struct dv_app *app, char *err, size_t errlen)
@@ -79,7 +162,8 @@ struct dv_sink *dv_app_bq_sink(struct dv_app *app, char *err, size_t errlen)
 	c.names.sa_key = "--bq-sa-key-file or --bq-sa-key-data";
 	c.names.spool_dir = "--spool-dir";
 	c.names.spool_max_bytes = "--spool-max-bytes";
-	struct dv_sink *s = dv_bq_sink_create(&c, err, errlen);
+	struct dv_sink *s =
+	    bq_module_load(err, errlen) == 0 ? bq_module.sink_create(&c, err, errlen) : NULL;
 
 	/* Only once the sink is up: a startup error stays one line. */
 	if (s != NULL)
@@ -100,8 +184,8 @@ int dv_app_drain_spool(struct dv_app *app)
 	}
 	/* Give up when BigQuery took nothing for --shutdown-timeout: an
 	 * operator waiting at a prompt wants an answer, not a hang. */
-	rc = dv_bq_sink_drain_spool(s, dv_realtime_ns() + 24 * 3600 * DV_NS_PER_SEC,
-				    app->opt.shutdown_timeout_ns, err, sizeof(err));
+	rc = bq_module.drain_spool(s, dv_realtime_ns() + 24 * 3600 * DV_NS_PER_SEC,
+				   app->opt.shutdown_timeout_ns, err, sizeof(err));
 	if (rc != 0)
 		fprintf(stderr, "dpdk-devourer: %s\n", err);
 	fprintf(stderr,

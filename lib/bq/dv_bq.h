@@ -134,6 +134,9 @@ int dv_bq_auth_mode_parse(const char *s, enum dv_bq_auth_mode *m);
  * buf (cut to len), for a message listing the choices; returns buf. */
 const char *dv_bq_auth_mode_names(char *buf, size_t len);
 
+/* Mode m's name ("key"). */
+const char *dv_bq_auth_mode_name(enum dv_bq_auth_mode m);
+
 /* Fill every field with its default (strings NULL where derived later): the
  * one place the library's defaults are written; a program starts from it. */
 void dv_bq_config_init_defaults(struct dv_bq_config *c);

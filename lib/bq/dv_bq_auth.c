@@ -1,5 +1,6 @@
 /*
- * dv_bq_auth: OAuth access tokens for BigQuery, and the auth modes' names. A
+ * dv_bq_auth: OAuth access tokens for BigQuery (the auth modes' names are
+ * dv_bq_config.c's). A
  * service-account key signs an RS256 JWT (OpenSSL EVP) that the token URI
  * exchanges for an access token; on GCE the metadata server hands one out;
  * emulators need none.
@@ -155,41 +156,6 @@ out:
 	return rc;
 }
 
-/* The modes' names, the one list of them. */
-static const char *const dv_bq_auth_modes[] = {
-    [DV_BQ_AUTH_AUTO] = "auto",
-    [DV_BQ_AUTH_KEY] = "key",
-    [DV_BQ_AUTH_METADATA] = "metadata",
-    [DV_BQ_AUTH_NONE] = "none",
-};
-
-#define DV_BQ_NMODES (sizeof(dv_bq_auth_modes) / sizeof(dv_bq_auth_modes[0]))
-
-int dv_bq_auth_mode_parse(const char *s, enum dv_bq_auth_mode *m)
-{
-	for (unsigned int i = 0; s && i < DV_BQ_NMODES; i++) {
-		if (!strcmp(s, dv_bq_auth_modes[i])) {
-			*m = (enum dv_bq_auth_mode)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-const char *dv_bq_auth_mode_names(char *buf, size_t len)
-{
-	size_t off = 0;
-
-	if (len > 0)
-		buf[0] = '\0';
-	for (unsigned int i = 0; i < DV_BQ_NMODES && off < len; i++) {
-		int n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", dv_bq_auth_modes[i]);
-
-		off += n > 0 ? (size_t)n : 0;
-	}
-	return buf;
-}
-
 struct dv_bq_auth *dv_bq_auth_create(const struct dv_bq_config *c, struct dv_bq_log *log, char *err,
 				     size_t errlen)
 {
@@ -219,7 +185,7 @@ struct dv_bq_auth *dv_bq_auth_create(const struct dv_bq_config *c, struct dv_bq_
 		key_file = gac && gac[0] ? gac : NULL;
 		if (!key_file) {
 			snprintf(err, errlen, "auth mode %s needs a service-account key (%s)",
-				 dv_bq_auth_modes[DV_BQ_AUTH_KEY],
+				 dv_bq_auth_mode_name(DV_BQ_AUTH_KEY),
 				 dv_bq_name(c->names.sa_key, "sa_key_file or sa_key_data"));
 			goto fail;
 		}

@@ -1060,43 +1060,6 @@ static const struct dv_sink_ops dv_bq_ops = {
 
 /* ---- configuration and startup --------------------------------------------------- */
 
-/* The library's defaults, the only place they are written (the spool's own
- * come from dv_spool_config_init). */
-void dv_bq_config_init_defaults(struct dv_bq_config *c)
-{
-	struct dv_spool_config sc;
-
-	dv_spool_config_init(&sc);
-	memset(c, 0, sizeof(*c));
-	c->table = "flow_logs";
-	c->auth = DV_BQ_AUTH_AUTO;
-	c->ca_path = "/etc/ssl/certs";
-	c->connect_timeout_ns = 10 * DV_NS_PER_SEC;
-	c->request_timeout_ns = 60 * DV_NS_PER_SEC;
-	c->startup_timeout_ns = 30 * DV_NS_PER_SEC;
-	c->batch_rows = 500;
-	c->flush_interval_ns = DV_NS_PER_SEC;
-	c->batch_max_bytes = 9 * 1000 * 1000;
-	c->max_inflight = 4;
-	c->mem_max_bytes = 512u << 20;
-	c->backoff_min_ns = DV_NS_PER_SEC;
-	c->backoff_max_ns = 60 * DV_NS_PER_SEC;
-	c->spool_dir = "/var/lib/devourer/spool";
-	c->spool_max_bytes = sc.max_bytes;
-	c->shutdown_timeout_ns = 10 * DV_NS_PER_SEC;
-	c->write_ahead = 1;
-	c->commit_interval_ns = sc.commit_interval_ns;
-	c->create_table = 1;
-}
-
-int dv_bq_partition_ok(uint64_t ts_ns, uint64_t now_ns)
-{
-	int64_t day = (int64_t)(ts_ns / (86400 * DV_NS_PER_SEC));
-	int64_t today = (int64_t)(now_ns / (86400 * DV_NS_PER_SEC));
-
-	return today - day <= 1825 && day - today <= 366;
-}
-
 static char *dv_bq_endpoint(const struct dv_bq_config *c)
 {
 	const char *emu = getenv("BIGQUERY_EMULATOR_HOST");

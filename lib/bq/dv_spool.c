@@ -56,12 +56,6 @@
 #define DV_SPOOL_JOBS	  64	      /* syncer queue (a power of two) */
 #define DV_SPOOL_BUF_MIN  (64u << 20) /* buffer bound while a commit runs, at least */
 
-/* Defaults of struct dv_spool_config (dv_spool_open takes 0 as these too). */
-#define DV_SPOOL_MAX_BYTES     (10ULL << 30)
-#define DV_SPOOL_SEGMENT_BYTES (16u << 20)
-#define DV_SPOOL_COMMIT_NS     (200 * 1000000ULL)
-#define DV_SPOOL_COMMIT_BYTES  (1u << 20)
-
 enum { DV_REC_OUT = 0, DV_REC_LOADED = 1, DV_REC_DONE = 2 };
 
 struct dv_spool_seg {
@@ -202,15 +196,6 @@ static size_t rec_valid(const char *p, size_t n)
 	    !rec_payload_ok(p + DV_SPOOL_HDR, plen, crc))
 		return 0;
 	return DV_SPOOL_HDR + plen;
-}
-
-void dv_spool_config_init(struct dv_spool_config *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->max_bytes = DV_SPOOL_MAX_BYTES;
-	c->segment_bytes = DV_SPOOL_SEGMENT_BYTES;
-	c->commit_interval_ns = DV_SPOOL_COMMIT_NS;
-	c->commit_bytes = DV_SPOOL_COMMIT_BYTES;
 }
 
 /* ---- segments ------------------------------------------------------------------- */

@@ -50,6 +50,13 @@ struct dv_spool_ref {
 	uint32_t idx;
 };
 
+/* Defaults of struct dv_spool_config (dv_spool_open takes 0 as these too;
+ * dv_spool_config_init, in dv_bq_config.c, sets them). */
+#define DV_SPOOL_MAX_BYTES     (10ULL << 30)
+#define DV_SPOOL_SEGMENT_BYTES (16u << 20)
+#define DV_SPOOL_COMMIT_NS     (200 * 1000000ULL)
+#define DV_SPOOL_COMMIT_BYTES  (1u << 20)
+
 struct dv_spool_config {
 	const char *dir;	     /* created with its parents (0750) if missing */
 	uint64_t max_bytes;	     /* record bytes of all segments together */
@@ -81,7 +88,8 @@ struct dv_spool_stats {
 	uint64_t wait_ns_max;
 };
 
-/* Default values of the optional fields. */
+/* Default values of the optional fields (dv_bq_config.c: the program sets
+ * them without the BigQuery module). */
 void dv_spool_config_init(struct dv_spool_config *c);
 
 /* Create or open the directory, lock it, read and repair every segment.

@@ -66,6 +66,26 @@ want_file /usr/share/dpdk-devourer/setup-appliance exec
 want_file /usr/share/dpdk-devourer/pktgen/flows.lua
 want_file /usr/share/dpdk-devourer/pktgen/flows.pkt
 
+# The BigQuery module: beside the libraries, found by the installed program
+# (relative to it, so under the DESTDIR too). "auth mode key needs a
+# service-account key" is the module's own message: it was loaded.
+multiarch=$(meson introspect --buildoptions "$tmp/build" |
+	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="libdir"][0])')
+module=/usr/$multiarch/dpdk-devourer/dpdk-devourer-bigquery.so
+want_file "$module"
+if [ -f "$dest/usr/bin/dpdk-devourer" ] && [ -f "$dest$module" ]; then
+	out=$(env -u GOOGLE_APPLICATION_CREDENTIALS timeout 60 "$dest/usr/bin/dpdk-devourer" \
+		--read "$root/tests/fixtures/sample.pcap" -o bigquery --bq-project p --bq-dataset d \
+		--bq-auth key 2>&1)
+	if echo "$out" | grep -q 'auth mode key needs a service-account key'; then
+		echo "ok: the installed program loads $module"
+	else
+		fail "the installed program did not load $module: $(echo "$out" | tail -2)"
+	fi
+	libs=$(ldd "$dest/usr/bin/dpdk-devourer" | grep -c 'libcurl\|libgrpc\|libprotobuf-c')
+	[ "$libs" = 0 ] || fail "the program itself links BigQuery's libraries ($libs of libcurl, libgrpc, libprotobuf-c)"
+fi
+
 # The Go tool's name: a relative link, so it works under any DESTDIR.
 if [ "$(readlink "$dest/usr/bin/devourer" 2>/dev/null)" = dpdk-devourer ]; then
 	echo "ok: /usr/bin/devourer -> dpdk-devourer"
