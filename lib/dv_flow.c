@@ -1738,6 +1738,11 @@ static __rte_always_inline void dv_expire_prefetch(const struct dv_flow_table *t
 	}
 	if (t->recs[j].tail.family != 4)
 		rte_prefetch0(&t->addrs[j]);
+	/* Its context's index entry, read when its row is emitted: a cache
+	 * miss on most of them otherwise, the flow having been idle for a
+	 * timeout (flows-heavy.pcap: dv_ctx_slot 3.6 % of its samples). */
+	if (t->serials[j] & DV_SERIAL_CTX)
+		rte_prefetch0(&t->ctx_ix[dv_ctx_home(t, j)]);
 	if (t->ending)
 		return;
 	rte_prefetch0(&t->buckets[dv_flow_rec_hash(t, j).bucket]);
