@@ -1,7 +1,7 @@
 /*
- * dv_eal: the TSC's rate measured in 10 ms, the EAL's lcore probes without
- * the lcores no CPU can be, and rte_eal_cleanup() plus removal of a
- * private runtime directory.
+ * dv_eal: the TSC's rate measured over the program's first 2 ms, the EAL's
+ * lcore probes without the lcores no CPU can be, and rte_eal_cleanup() plus
+ * removal of a private runtime directory.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -46,21 +46,52 @@ static int tsc_clock_pair(uint64_t *tsc, uint64_t *ns)
 	return 0;
 }
 
-uint64_t dv_eal_tsc_hz(uint64_t window_ns)
+/* The TSC's rate between the pair (tsc0, ns0) and one taken once at least
+ * window_ns have passed since ns0 (sleeping for what is left), rounded as
+ * the EAL rounds; 0 if the clock cannot be read. */
+static uint64_t tsc_hz_since(uint64_t tsc0, uint64_t ns0, uint64_t window_ns)
 {
-	struct timespec w = {.tv_sec = (time_t)(window_ns / DV_NS_PER_SEC),
-			     .tv_nsec = (long)(window_ns % DV_NS_PER_SEC)};
-	uint64_t tsc0, ns0, tsc1, ns1;
+	uint64_t tsc1, ns1;
 
-	if (tsc_clock_pair(&tsc0, &ns0) < 0)
+	if (tsc_clock_pair(&tsc1, &ns1) < 0 || ns1 < ns0)
 		return 0;
-	while (nanosleep(&w, &w) != 0 && errno == EINTR)
-		;
-	if (tsc_clock_pair(&tsc1, &ns1) < 0 || ns1 <= ns0 || tsc1 <= tsc0)
+	if (ns1 - ns0 < window_ns) {
+		uint64_t left = window_ns - (ns1 - ns0);
+		struct timespec w = {.tv_sec = (time_t)(left / DV_NS_PER_SEC),
+				     .tv_nsec = (long)(left % DV_NS_PER_SEC)};
+
+		while (nanosleep(&w, &w) != 0 && errno == EINTR)
+			;
+		if (tsc_clock_pair(&tsc1, &ns1) < 0)
+			return 0;
+	}
+	if (ns1 <= ns0 || tsc1 <= tsc0)
 		return 0;
 	return RTE_ALIGN_MUL_NEAR(
 	    (uint64_t)((unsigned __int128)(tsc1 - tsc0) * DV_NS_PER_SEC / (ns1 - ns0)),
 	    DV_TSC_ROUND);
+}
+
+uint64_t dv_eal_tsc_hz(uint64_t window_ns)
+{
+	uint64_t tsc0, ns0;
+
+	if (tsc_clock_pair(&tsc0, &ns0) < 0)
+		return 0;
+	return tsc_hz_since(tsc0, ns0, window_ns);
+}
+
+/* The window's first end, taken as the program starts (before main), so
+ * that the window passes while the command line is read and the EAL starts
+ * rather than in a sleep of its own. */
+static struct {
+	uint64_t tsc, ns;
+	int ok;
+} dv_tsc_start;
+
+static void __attribute__((constructor)) dv_tsc_start_pair(void)
+{
+	dv_tsc_start.ok = tsc_clock_pair(&dv_tsc_start.tsc, &dv_tsc_start.ns) == 0;
 }
 
 /*
@@ -72,6 +103,8 @@ uint64_t dv_eal_tsc_hz(uint64_t window_ns)
 uint64_t __wrap_get_tsc_freq(void);
 uint64_t __wrap_get_tsc_freq(void)
 {
+	if (dv_tsc_start.ok)
+		return tsc_hz_since(dv_tsc_start.tsc, dv_tsc_start.ns, DV_EAL_TSC_WINDOW_NS);
 	return dv_eal_tsc_hz(DV_EAL_TSC_WINDOW_NS);
 }
 

@@ -140,7 +140,7 @@ static void test_clock_adjust_steps(void **state)
 }
 
 /*
- * The TSC's rate measured in 10 ms (what the program's EAL takes instead of
+ * The TSC's rate measured in 2 ms (what the program's EAL takes instead of
  * its own 100 ms measurement) is the EAL's: this test links the shared
  * DPDK, whose EAL measured it its own way (or read it from the CPU). Both
  * are rounded to 10 MHz, so a rate near a rounding edge may round either
