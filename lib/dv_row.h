@@ -2,8 +2,8 @@
  * dv_row: formats an export record as one BigQuery row in JSON, the same
  * text for an NDJSON line and for the "json" member of an insertAll row.
  * Hand-written formatting (no printf, no allocation) because the control
- * lcore formats every row of the appliance: 171 ns a row on one thread of
- * this VM, 258 with community_id, whose SHA-1 is OpenSSL's
+ * lcore formats every row of the appliance: 123 ns a row on one thread of
+ * this VM, 207 with community_id, whose SHA-1 is OpenSSL's
  * (tests/bench/bench_row, docs/benchmarks.md).
  */
 #ifndef DV_ROW_H
