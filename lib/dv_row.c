@@ -26,10 +26,9 @@
  * is set, end is moved to p (so that one test a piece is all it takes) and
  * the row is then abandoned with -ENOSPC. The writers a row takes every
  * time are always inlined (DV_ROW_INLINE), so that the cursor stays in
- * registers instead of memory between the pieces: 150-155 -> 120-124 ns a
- * row
- * (bench_row, docs/benchmarks.md "Session 26"); the rare ones (escaped
- * strings, tunnels) are calls. */
+ * registers instead of memory between the pieces: 150-155 -> 120-124 ns
+ * a row (bench_row, docs/benchmarks.md "Session 26"); the rare ones
+ * (escaped strings, tunnels) are calls. */
 #define DV_ROW_INLINE static inline __attribute__((always_inline))
 
 struct dv_cursor {
