@@ -64,8 +64,9 @@ static struct {
 
 static int bq_module_path(char path[BQ_PATH_MAX], char *err, size_t errlen)
 {
-	char exe[PATH_MAX], dirs[2][BQ_DIR_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char exe_dir[PATH_MAX], installed[BQ_DIR_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof(exe_dir) - 1);
+	const char *dirs[2] = {exe_dir, installed};
 	char *slash;
 
 	if (n <= 0) {
@@ -73,15 +74,14 @@ static int bq_module_path(char path[BQ_PATH_MAX], char *err, size_t errlen)
 			 strerror(errno));
 		return -1;
 	}
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
+	exe_dir[n] = '\0';
+	slash = strrchr(exe_dir, '/');
 	if (slash != NULL)
 		*slash = '\0';
-	snprintf(dirs[0], sizeof(dirs[0]), "%s", exe);
 	if (DV_BQ_MODULE_DIR[0] == '/')
-		snprintf(dirs[1], sizeof(dirs[1]), "%s", DV_BQ_MODULE_DIR);
+		snprintf(installed, sizeof(installed), "%s", DV_BQ_MODULE_DIR);
 	else
-		snprintf(dirs[1], sizeof(dirs[1]), "%s/%s", exe, DV_BQ_MODULE_DIR);
+		snprintf(installed, sizeof(installed), "%s/%s", exe_dir, DV_BQ_MODULE_DIR);
 	for (int i = 0; i < 2; i++) {
 		int k = snprintf(path, BQ_PATH_MAX, "%s/%s", dirs[i], DV_BQ_MODULE);
 
@@ -91,7 +91,7 @@ static int bq_module_path(char path[BQ_PATH_MAX], char *err, size_t errlen)
 	snprintf(err, errlen,
 		 "BigQuery output needs the BigQuery module, " DV_BQ_MODULE
 		 ", which is neither in %s nor in %s (is the package installed whole?)",
-		 dirs[0], dirs[1]);
+		 exe_dir, installed);
 	return -1;
 }
 
