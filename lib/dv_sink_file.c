@@ -41,20 +41,28 @@
  * Direct writes. A regular file whose file system takes O_DIRECT gets its
  * full buffers written around the page cache, by the same background
  * thread: the buffer up to its last 4 KiB boundary of the file is handed
- * to it (hand_over), the rest moves to the other buffer, which the sink
- * goes on filling. The thread writes the bytes up to the file's first
- * boundary through the page cache and the whole blocks after it straight
- * from the buffer to the disk (job_write). Each buffer starts at the
- * file's offset within a block, so those blocks are aligned in memory too.
- * Polls, drains and reopens wait for the thread's job and write the rest
+ * to it (hand_over), and the rest moves to the next of DV_SINK_FILE_JOBS
+ * buffers, which the sink goes on filling. The thread writes the buffers
+ * handed to it in turn (jobs), the bytes up to the file's first boundary
+ * through the page cache and the whole blocks after it straight from the
+ * buffer to the disk (job_write). Each buffer starts at the file's offset
+ * within a block, so those blocks are aligned in memory too. The sink
+ * waits for the thread only when every other buffer is queued: with one
+ * queued at a time (two buffers), the thread making rows waited for the
+ * disk up to 171 ms of a 0.69 s --read of flows-heavy.pcap (this VM's disk
+ * takes 1.4-1.5 GB/s of direct writes, the rows come at 1.2 GB/s), and
+ * eight buffers made that run 1.15x as fast (docs/benchmarks.md, "Session
+ * 27"). Polls, drains and reopens wait for every job and write the rest
  * through the page cache themselves, so that it has reached the fd when
  * they return. The copy into the page cache, its allocation and most of
  * its writeback were 15 % of --read's CPU on flows-heavy.pcap (docs/
  * benchmarks.md, "Session 25"). A job's rows count as delivered once the
- * thread has written them, when the sink is next called (job_reap); a job
- * that fails is accounted for as a write that failed above. A file system
- * that refuses a direct write (EINVAL, EOPNOTSUPP) gets those bytes through
- * the page cache, and the sink stops trying.
+ * thread has written them, when the sink is next called (jobs_reap). A job
+ * that fails is accounted for as a write that failed above, and the jobs
+ * queued behind it end unwritten (the thread writes nothing more until
+ * the sink has counted the failure: job_failed), so no row is glued to a
+ * torn one. A file system that refuses a direct write (EINVAL, EOPNOTSUPP)
+ * gets those bytes through the page cache, and the sink stops trying.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -86,6 +94,13 @@
  * the deadline again. */
 #define DV_SINK_WAIT_MS 100
 
+/* Buffers with direct writes: the one being filled and up to
+ * DV_SINK_FILE_JOBS - 1 full ones queued for the thread, so that rows are
+ * not held up while the disk writes the buffer before (see the top). */
+#ifndef DV_SINK_FILE_JOBS
+#define DV_SINK_FILE_JOBS 8
+#endif
+
 /* A chunk of rows handed to the background thread (direct writes). */
 struct dv_file_job {
 	const char *p; /* the bytes */
@@ -97,7 +112,6 @@ struct dv_file_job {
 	int err;       /* negative errno of the write that failed, or 0 */
 	bool refused;  /* the file system refused a direct write */
 	bool busy;     /* handed over, not written yet */
-	bool ended;    /* written or failed, not yet counted (job_reap) */
 };
 
 struct dv_file_sink {
@@ -106,12 +120,12 @@ struct dv_file_sink {
 	char *path; /* NULL for stdout */
 	uint64_t sync_interval_ns;
 	uint64_t last_sync_ns;
-	bool unsynced;	   /* bytes reached the fd since the last fsync */
-	bool regular;	   /* the fd is a regular file: it is synced in the background */
-	uint64_t unkicked; /* bytes written since the syncer was last woken */
-	bool torn;	   /* the fd ends inside a row; the next bytes start with '\n' */
-	char *buf;	   /* where rows go: in mem[cur] */
-	char *mem[2];	   /* the buffers; mem[1] only with direct writes */
+	bool unsynced;		      /* bytes reached the fd since the last fsync */
+	bool regular;		      /* the fd is a regular file: it is synced in the background */
+	uint64_t unkicked;	      /* bytes written since the syncer was last woken */
+	bool torn;		      /* the fd ends inside a row; the next bytes start with '\n' */
+	char *buf;		      /* where rows go: in mem[cur] */
+	char *mem[DV_SINK_FILE_JOBS]; /* the buffers; all but mem[0] only with direct writes */
 	unsigned int cur;
 	size_t len;	     /* bytes in buf */
 	size_t lead;	     /* leading bytes of buf that are no row (the torn-line '\n') */
@@ -131,9 +145,16 @@ struct dv_file_sink {
 	bool direct;		  /* on: full buffers go to the thread as jobs */
 	int fd_flags;		  /* fd's status flags, without O_DIRECT */
 	uint64_t fpos;		  /* the file's size once the jobs handed over are written */
-	bool ends_row;		  /* the last byte the jobs wrote ended a row */
+	bool ends_row;		  /* the last byte written (by a job or not) ended a row */
 	pthread_cond_t done_cond; /* a job ended (with sync_lock) */
-	struct dv_file_job job;	  /* with sync_lock while busy */
+	/* job[i] holds mem[i] from its hand-over until it is counted (jobs_reap):
+	 * the thread writes them in turn from job[written], the sink counts
+	 * them in turn from job[counted]; queued of them are not counted yet. */
+	struct dv_file_job job[DV_SINK_FILE_JOBS]; /* with sync_lock while busy */
+	unsigned int written;			   /* the thread's */
+	unsigned int counted;
+	unsigned int queued;
+	bool failed; /* a job failed: the thread writes none of the rest until it is counted */
 };
 
 static struct dv_file_sink *to_file(struct dv_sink *s)
@@ -239,16 +260,24 @@ static void *syncer_main(void *arg)
 	for (;;) {
 		int rc;
 
-		while (!f->sync_wanted && !f->job.busy && !f->sync_stop)
+		struct dv_file_job *j = &f->job[f->written];
+
+		while (!f->sync_wanted && !j->busy && !f->sync_stop)
 			pthread_cond_wait(&f->sync_cond, &f->sync_lock);
-		if (f->job.busy) {
-			pthread_mutex_unlock(&f->sync_lock);
-			pthread_mutex_lock(&f->fd_lock);
-			job_write(f, &f->job);
-			pthread_mutex_unlock(&f->fd_lock);
-			pthread_mutex_lock(&f->sync_lock);
-			f->job.busy = false;
-			f->job.ended = true;
+		if (j->busy) {
+			if (f->failed) { /* after a failed job: not one byte more */
+				j->done = 0;
+				j->err = -ECANCELED;
+			} else {
+				pthread_mutex_unlock(&f->sync_lock);
+				pthread_mutex_lock(&f->fd_lock);
+				job_write(f, j);
+				pthread_mutex_unlock(&f->fd_lock);
+				pthread_mutex_lock(&f->sync_lock);
+				f->failed = j->err != 0;
+			}
+			j->busy = false;
+			f->written = (f->written + 1) % DV_SINK_FILE_JOBS;
 			pthread_cond_broadcast(&f->done_cond);
 			continue;
 		}
@@ -353,50 +382,82 @@ static void rebase(struct dv_file_sink *f)
 		f->buf = f->mem[f->cur] + f->fpos % DV_SINK_DIO_ALIGN;
 }
 
-/*
- * Count the job the thread has written, if it ended. A job that failed
- * loses its unwritten rows and everything buffered since, as a write that
- * fails does (flush_buf); a refused one ends direct writes. Returns 0 or
- * the job's negative errno.
- */
-static int job_reap(struct dv_file_sink *f)
+/* Whether the first n queued jobs have all ended, after waiting for them
+ * with wait (the thread ends them in order). */
+static bool jobs_ended(struct dv_file_sink *f, unsigned int n, bool wait)
 {
-	struct dv_file_job *j = &f->job;
-	uint64_t rows;
+	struct dv_file_job *j;
+	bool busy;
 
-	if (!j->ended)
-		return 0;
-	j->ended = false;
-	if (j->refused)
-		f->direct = false;
-	if (j->done > 0)
-		count_written(f, j->done); /* (the syncer was kicked at the hand-over) */
-	if (j->err == 0) {
-		count_delivered(f, j->rows);
-		f->ends_row = j->p[j->len - 1] == '\n';
-		return 0;
-	}
-	rows = j->done > j->lead ? count_newlines(j->p + j->lead, j->done - j->lead) : 0;
+	if (n == 0)
+		return true;
+	j = &f->job[(f->counted + n - 1) % DV_SINK_FILE_JOBS];
+	pthread_mutex_lock(&f->sync_lock);
+	while (wait && j->busy)
+		pthread_cond_wait(&f->done_cond, &f->sync_lock);
+	busy = j->busy;
+	pthread_mutex_unlock(&f->sync_lock);
+	return !busy;
+}
+
+/* The oldest queued job, which has ended, leaves the queue. */
+static struct dv_file_job *job_dequeue(struct dv_file_sink *f)
+{
+	struct dv_file_job *j = &f->job[f->counted];
+
+	f->counted = (f->counted + 1) % DV_SINK_FILE_JOBS;
+	f->queued--;
+	return j;
+}
+
+/* Job j failed: its unwritten rows, those of the jobs queued behind it
+ * (which the thread ends unwritten) and everything buffered since are lost,
+ * as with a write that fails (flush_buf). Returns its negative errno. */
+static int job_failed(struct dv_file_sink *f, const struct dv_file_job *j)
+{
+	uint64_t rows = j->done > j->lead ? count_newlines(j->p + j->lead, j->done - j->lead) : 0;
+
 	count_delivered(f, rows);
-	f->rows += j->rows - rows; /* lost with those buffered behind them */
-	drop_buffered(f);
-	f->torn = j->done > 0 ? j->p[j->done - 1] != '\n' : !f->ends_row;
+	f->rows += j->rows - rows;
+	if (j->done > 0)
+		f->ends_row = j->p[j->done - 1] == '\n';
+	f->torn = !f->ends_row;
 	f->fpos -= j->len - j->done;
+	(void)jobs_ended(f, f->queued, true);
+	while (f->queued > 0) {
+		const struct dv_file_job *k = job_dequeue(f);
+
+		f->rows += k->rows;
+		f->fpos -= k->len;
+	}
+	pthread_mutex_lock(&f->sync_lock);
+	f->failed = false;
+	pthread_mutex_unlock(&f->sync_lock);
+	drop_buffered(f);
 	rebase(f);
 	return j->err;
 }
 
-/* Whether the thread holds a job, after waiting for it with wait. */
-static bool job_busy(struct dv_file_sink *f, bool wait)
+/*
+ * Count the jobs the thread has ended, in the order they were handed over,
+ * up to the first it has not; a refused one ends direct writes. Returns 0,
+ * or the negative errno of one that failed (job_failed).
+ */
+static int jobs_reap(struct dv_file_sink *f)
 {
-	bool busy;
+	while (f->queued > 0 && jobs_ended(f, 1, false)) {
+		const struct dv_file_job *j = job_dequeue(f);
 
-	pthread_mutex_lock(&f->sync_lock);
-	while (wait && f->job.busy)
-		pthread_cond_wait(&f->done_cond, &f->sync_lock);
-	busy = f->job.busy;
-	pthread_mutex_unlock(&f->sync_lock);
-	return busy;
+		if (j->refused)
+			f->direct = false;
+		if (j->done > 0)
+			count_written(f, j->done); /* (the syncer was kicked at the hand-over) */
+		if (j->err != 0)
+			return job_failed(f, j);
+		count_delivered(f, j->rows);
+		f->ends_row = j->p[j->len - 1] == '\n';
+	}
+	return 0;
 }
 
 /*
@@ -407,7 +468,8 @@ static bool job_busy(struct dv_file_sink *f, bool wait)
  */
 static void hand_over(struct dv_file_sink *f)
 {
-	struct dv_file_job *j = &f->job;
+	struct dv_file_job *j = &f->job[f->cur];
+	unsigned int nx = (f->cur + 1) % DV_SINK_FILE_JOBS;
 	size_t start = f->fpos % DV_SINK_DIO_ALIGN, n = start + f->len;
 	char *next;
 
@@ -419,9 +481,13 @@ static void hand_over(struct dv_file_sink *f)
 	j->head = (DV_SINK_DIO_ALIGN - start) % DV_SINK_DIO_ALIGN;
 	j->lead = f->lead;
 	j->rows = f->rows - count_newlines(f->buf + n, f->len - n); /* (the rest is short) */
-	next = f->mem[f->cur ^ 1] + (start + n) % DV_SINK_DIO_ALIGN;
+	j->done = 0;
+	j->err = 0;
+	j->refused = false;
+	next = f->mem[nx] + (start + n) % DV_SINK_DIO_ALIGN;
 	memcpy(next, f->buf + n, f->len - n);
-	f->cur ^= 1;
+	f->cur = nx;
+	f->queued++;
 	f->buf = next;
 	f->len -= n;
 	f->lead = 0;
@@ -469,6 +535,7 @@ static int write_out(struct dv_file_sink *f, bool wait, uint64_t deadline_ns)
 	if (off > 0) {
 		count_written(f, off);
 		kick_syncer(f, off);
+		f->ends_row = f->buf[off - 1] == '\n';
 	}
 	f->fpos += off;
 	if (off == f->len)
@@ -509,18 +576,29 @@ static int write_out(struct dv_file_sink *f, bool wait, uint64_t deadline_ns)
  */
 static int flush_buf(struct dv_file_sink *f, bool wait, uint64_t deadline_ns, bool keep_tail)
 {
-	if (f->direct) {
-		int rc;
+	if (f->direct || f->queued > 0) {
+		int rc = jobs_reap(f);
 
-		if (job_busy(f, wait))
-			return -EAGAIN;
-		rc = job_reap(f);
 		if (rc < 0)
 			return rc;
 		if (f->direct && keep_tail) {
-			hand_over(f);
-			return 0;
+			/* the next buffer is the oldest job's when all are queued */
+			if (f->queued == DV_SINK_FILE_JOBS - 1) {
+				if (!jobs_ended(f, 1, wait))
+					return -EAGAIN;
+				if ((rc = jobs_reap(f)) < 0)
+					return rc;
+			}
+			if (f->direct) {
+				hand_over(f);
+				return 0;
+			}
 		}
+		/* through the fd itself: after every job */
+		if (!jobs_ended(f, f->queued, wait))
+			return -EAGAIN;
+		if ((rc = jobs_reap(f)) < 0)
+			return rc;
 	}
 	return write_out(f, wait, deadline_ns);
 }
@@ -583,7 +661,7 @@ static int sink_write(struct dv_sink *s, const struct dv_export_rec *rec, const 
 static int sink_poll(struct dv_sink *s, uint64_t now_ns)
 {
 	struct dv_file_sink *f = to_file(s);
-	int rc = f->direct && !job_busy(f, false) ? job_reap(f) : 0;
+	int rc = jobs_reap(f);
 
 	if (rc < 0)
 		return rc;
@@ -643,9 +721,14 @@ static void direct_start(struct dv_file_sink *f)
 	if (!f->regular || !f->syncer_on || f->fd_flags < 0 || fstat(f->fd, &st) != 0)
 		return;
 	f->fd_flags &= ~O_DIRECT;
-	if (f->mem[1] == NULL)
-		f->mem[1] = aligned_alloc(DV_SINK_DIO_ALIGN, DV_SINK_FILE_BUF + DV_SINK_DIO_ALIGN);
-	if (f->mem[1] == NULL || fcntl(f->fd, F_SETFL, f->fd_flags | O_DIRECT) != 0)
+	for (unsigned int i = 0; i < DV_SINK_FILE_JOBS; i++) {
+		if (f->mem[i] == NULL)
+			f->mem[i] =
+			    aligned_alloc(DV_SINK_DIO_ALIGN, DV_SINK_FILE_BUF + DV_SINK_DIO_ALIGN);
+		if (f->mem[i] == NULL)
+			return;
+	}
+	if (fcntl(f->fd, F_SETFL, f->fd_flags | O_DIRECT) != 0)
 		return;
 	(void)fcntl(f->fd, F_SETFL, f->fd_flags);
 	f->direct = true;
@@ -702,8 +785,8 @@ static void sink_destroy(struct dv_sink *s)
 		close(f->fd);
 	}
 	free(f->path);
-	free(f->mem[0]);
-	free(f->mem[1]);
+	for (unsigned int i = 0; i < DV_SINK_FILE_JOBS; i++)
+		free(f->mem[i]);
 	free(f);
 }
 

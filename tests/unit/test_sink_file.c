@@ -711,11 +711,15 @@ static void test_direct_appends_at_any_offset(void **state)
  * the limit). Either way the rows whose newline is below the limit are
  * delivered, the rest of the job and what was buffered behind it are
  * dropped, the drain returns EFBIG, and a later row starts on a line of its
- * own after the torn one.
+ * own after the torn one. Given one full buffer, or five: then jobs are
+ * queued behind the one that fails (the thread writes none of them) and
+ * later ones fail having written nothing, which must not forget that the
+ * file ends inside a row.
  */
 static void test_full_buffer_write_stops(void **state)
 {
-	const size_t limits[] = {8192, 8192 + 100};
+	const size_t limits[] = {8192, 8192 + 100, 8192, 8192 + 100};
+	const unsigned int given[] = {15000, 15000, 60000, 60000}; /* 1.3, 5.2 MiB */
 	char path[128], row[256];
 	struct rlimit old, lim;
 
@@ -736,22 +740,31 @@ static void test_full_buffer_write_stops(void **state)
 			off += make_row(row, i) + 1;
 			whole++;
 		}
-		snprintf(path, sizeof(path), "%s/stop-%zu.ndjson", tmpdir, cut);
+		unsigned int n = given[k];
+
+		snprintf(path, sizeof(path), "%s/stop-%zu-%u.ndjson", tmpdir, cut, n);
 		s = dv_sink_file_create(path, 0, NULL, 0);
 		assert_non_null(s);
 		lim = old;
 		lim.rlim_cur = cut;
 		assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-		bytes = write_rows(s, 0, 15000); /* 1.3 MiB: one full buffer */
-		assert_true(bytes > (1u << 20));
+		/* a write that finds a failed job says so (its row is dropped) */
+		bytes = 0;
+		for (unsigned int i = 0; i < n; i++) {
+			int rc = dv_sink_write(s, NULL, row, make_row(row, i));
+
+			assert_true(rc == 0 || rc == -EFBIG);
+			bytes += make_row(row, i) + 1;
+		}
+		assert_true(bytes > (1u << 20) * (n / 15000));
 		assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), -EFBIG);
 		assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 		assert_int_equal(s->stats.rows_delivered, whole);
-		assert_int_equal(s->stats.rows_dropped, 15000 - whole);
+		assert_int_equal(s->stats.rows_dropped, n - whole);
 		assert_int_equal(s->stats.bytes_out, cut);
 		check_accounting(&s->stats);
 
-		r = make_row(row, 15000);
+		r = make_row(row, n);
 		assert_int_equal(dv_sink_write(s, NULL, row, r), 0);
 		assert_int_equal(s->ops->drain(s, dv_realtime_ns() + DV_NS_PER_SEC), 0);
 		assert_int_equal(s->stats.rows_delivered, whole + 1);
@@ -763,7 +776,7 @@ static void test_full_buffer_write_stops(void **state)
 		make_row(row, whole);
 		assert_memory_equal(text + off, row, cut - off); /* the torn part */
 		assert_int_equal(text[cut], '\n');
-		check_rows(text + cut + 1, r + 1, 15000, 1);
+		check_rows(text + cut + 1, r + 1, n, 1);
 		free(text);
 	}
 }
