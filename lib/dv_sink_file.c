@@ -72,6 +72,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,16 @@
 /* Direct writes go in whole blocks of this many bytes, from memory aligned
  * to it (a multiple of every logical block size Linux has). */
 #define DV_SINK_DIO_ALIGN 4096u
+
+/* The buffers are one mapping of transparent huge pages where the system
+ * gives them (THP "madvise" or "always"): a direct write pins the pages it
+ * writes from, 256 of 4 KiB a MiB, or a part of one huge page, and the
+ * thread's pinning was 1.9 % of --read's samples on flows-heavy.pcap. In
+ * huge pages that run was 1.03-1.07x as fast while the VM was slow, the
+ * same while it was fast (docs/benchmarks.md, "Session 27"). */
+#define DV_SINK_HUGE	     (2u << 20)
+#define DV_SINK_BUF_STRIDE   (DV_SINK_FILE_BUF + DV_SINK_DIO_ALIGN)
+#define DV_SINK_REGION_BYTES (DV_SINK_FILE_JOBS * (size_t)DV_SINK_BUF_STRIDE)
 
 /* Longest wait for a non-blocking fd to become writable before looking at
  * the deadline again. */
@@ -126,6 +137,7 @@ struct dv_file_sink {
 	bool torn;		      /* the fd ends inside a row; the next bytes start with '\n' */
 	char *buf;		      /* where rows go: in mem[cur] */
 	char *mem[DV_SINK_FILE_JOBS]; /* the buffers; all but mem[0] only with direct writes */
+	void *region;		      /* the mapping they are in (buffers_map) */
 	unsigned int cur;
 	size_t len;	     /* bytes in buf */
 	size_t lead;	     /* leading bytes of buf that are no row (the torn-line '\n') */
@@ -168,6 +180,32 @@ static void set_err(char *err, size_t errlen, const char *what, const char *path
 
 	if (err != NULL && errlen > 0)
 		snprintf(err, errlen, "%s %s: %s", what, path, strerror_r(e, ebuf, sizeof(ebuf)));
+}
+
+/* The buffers, each at a block boundary, in a mapping that starts at a
+ * huge page's (see DV_SINK_HUGE); only what is written is ever touched, so
+ * a sink without direct writes has only mem[0] in memory. 0 or -ENOMEM. */
+static int buffers_map(struct dv_file_sink *f)
+{
+	char *p = mmap(NULL, DV_SINK_REGION_BYTES + DV_SINK_HUGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t at;
+
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	f->region = p;
+	at = ((uintptr_t)p + DV_SINK_HUGE - 1) & ~(uintptr_t)(DV_SINK_HUGE - 1);
+	(void)madvise((void *)at, DV_SINK_REGION_BYTES, MADV_HUGEPAGE); /* advice */
+	for (unsigned int i = 0; i < DV_SINK_FILE_JOBS; i++)
+		f->mem[i] = (char *)at + (size_t)i * DV_SINK_BUF_STRIDE;
+	return 0;
+}
+
+static void buffers_unmap(struct dv_file_sink *f)
+{
+	if (f->region != NULL)
+		munmap(f->region, DV_SINK_REGION_BYTES + DV_SINK_HUGE);
+	f->region = NULL;
 }
 
 static size_t count_newlines(const char *p, size_t n)
@@ -721,13 +759,6 @@ static void direct_start(struct dv_file_sink *f)
 	if (!f->regular || !f->syncer_on || f->fd_flags < 0 || fstat(f->fd, &st) != 0)
 		return;
 	f->fd_flags &= ~O_DIRECT;
-	for (unsigned int i = 0; i < DV_SINK_FILE_JOBS; i++) {
-		if (f->mem[i] == NULL)
-			f->mem[i] =
-			    aligned_alloc(DV_SINK_DIO_ALIGN, DV_SINK_FILE_BUF + DV_SINK_DIO_ALIGN);
-		if (f->mem[i] == NULL)
-			return;
-	}
 	if (fcntl(f->fd, F_SETFL, f->fd_flags | O_DIRECT) != 0)
 		return;
 	(void)fcntl(f->fd, F_SETFL, f->fd_flags);
@@ -785,8 +816,7 @@ static void sink_destroy(struct dv_sink *s)
 		close(f->fd);
 	}
 	free(f->path);
-	for (unsigned int i = 0; i < DV_SINK_FILE_JOBS; i++)
-		free(f->mem[i]);
+	buffers_unmap(f);
 	free(f);
 }
 
@@ -811,9 +841,8 @@ static struct dv_file_sink *sink_alloc(const char *name, const struct dv_sink_op
 {
 	struct dv_file_sink *f = calloc(1, sizeof(*f));
 
-	if (f != NULL)
-		f->buf = f->mem[0] =
-		    aligned_alloc(DV_SINK_DIO_ALIGN, DV_SINK_FILE_BUF + DV_SINK_DIO_ALIGN);
+	if (f != NULL && buffers_map(f) == 0)
+		f->buf = f->mem[0];
 	if (f == NULL || f->buf == NULL) {
 		free(f);
 		set_err(err, errlen, "sink", name, ENOMEM);
@@ -855,7 +884,7 @@ struct dv_sink *dv_sink_file_create(const char *path, uint64_t sync_interval_ns,
 	if (fd < 0) {
 		set_err(err, errlen, "cannot open", path, -fd);
 		free(f->path);
-		free(f->mem[0]);
+		buffers_unmap(f);
 		free(f);
 		return NULL;
 	}
