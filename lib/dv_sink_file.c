@@ -51,7 +51,7 @@
  * queued at a time (two buffers), the thread making rows waited for the
  * disk up to 171 ms of a 0.69 s --read of flows-heavy.pcap (this VM's disk
  * takes 1.4-1.5 GB/s of direct writes, the rows come at 1.2 GB/s), and
- * eight buffers made that run 1.15x as fast (docs/benchmarks.md, "Session
+ * eight buffers made that run 1.05-1.15x as fast (docs/benchmarks.md, "Session
  * 27"). Polls, drains and reopens wait for every job and write the rest
  * through the page cache themselves, so that it has reached the fd when
  * they return. The copy into the page cache, its allocation and most of
