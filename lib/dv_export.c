@@ -21,13 +21,18 @@ const char *dv_export_server_name(const struct dv_export_rec *r)
 {
 	const struct dv_export_ctx *x = dv_export_ctx_of(r);
 
+	if (r->flags & DV_EXPORT_F_CTX_INLINE)
+		return (r->ctx_inline.has & DV_EXPORT_CTX_SN) ? r->ctx_inline.text : NULL;
 	return x != NULL && (x->has & DV_EXPORT_CTX_SN) ? x->text : NULL;
 }
 
 const char *dv_export_dns_query(const struct dv_export_rec *r)
 {
 	const struct dv_export_ctx *x = dv_export_ctx_of(r);
+	const struct dv_export_ctx_inline *y = &r->ctx_inline;
 
+	if (r->flags & DV_EXPORT_F_CTX_INLINE)
+		return (y->has & DV_EXPORT_CTX_QUERY) ? y->text + y->sn_len + 1 : NULL;
 	return x != NULL && (x->has & DV_EXPORT_CTX_QUERY) ? x->text + x->sn_len + 1 : NULL;
 }
 
@@ -35,5 +40,7 @@ int dv_export_dns_rcode(const struct dv_export_rec *r)
 {
 	const struct dv_export_ctx *x = dv_export_ctx_of(r);
 
+	if (r->flags & DV_EXPORT_F_CTX_INLINE)
+		return (r->ctx_inline.has & DV_EXPORT_CTX_RCODE) ? r->ctx_inline.rcode : -1;
 	return x != NULL && (x->has & DV_EXPORT_CTX_RCODE) ? x->rcode : -1;
 }

@@ -35,6 +35,25 @@ enum dv_flow_status {
 /* A struct dv_export_ctx follows the record (in the buffer, on the ring and
  * in the control lcore's array: the record and its context are one group). */
 #define DV_EXPORT_F_CTX 0x20
+/* The context is in the record itself (ctx_inline): see struct
+ * dv_export_ctx_inline. Never with DV_EXPORT_F_CTX. */
+#define DV_EXPORT_F_CTX_INLINE 0x40
+
+/*
+ * A short flow context (server_name, dns_query, dns_rcode) inside its
+ * record, in the bytes of the tunnel columns vni, outer_src and outer_dst,
+ * which a flow without a tunnel leaves unused (n_kinds 0, outer_family 0,
+ * no DV_EXPORT_F_VNI). Most contexts are short (flows-heavy.pcap's 900,000
+ * DNS questions take 16-22 bytes), and a record without a context element
+ * behind it is half the bytes on the export ring and in every copy of it.
+ */
+struct dv_export_ctx_inline {
+	uint8_t has; /* DV_EXPORT_CTX_* (defined below) */
+	uint8_t rcode;
+	uint8_t sn_len; /* strlen of the server name at text */
+	uint8_t q_len;	/* strlen of the query at text + sn_len + 1 */
+	char text[32];	/* the server name, then the query, each NUL-terminated */
+};
 
 /* One exported segment. 160 bytes, a multiple of 4 as rte_ring_elem wants. */
 struct dv_export_rec {
@@ -71,12 +90,19 @@ struct dv_export_rec {
 	uint8_t n_kinds;      /* encapsulations passed; 0: a plain flow, the rest NULL */
 	uint8_t kinds[8];     /* enum dv_tunnel_kind, outermost first */
 	uint8_t outer_family; /* 4 or 6; 0: no IP tunnel (only link shims) */
-	uint32_t vni;	      /* with DV_EXPORT_F_VNI */
-	uint8_t outer_src[16];
-	uint8_t outer_dst[16];
+	union {
+		struct {
+			uint32_t vni; /* with DV_EXPORT_F_VNI */
+			uint8_t outer_src[16];
+			uint8_t outer_dst[16];
+		};
+		struct dv_export_ctx_inline ctx_inline; /* with DV_EXPORT_F_CTX_INLINE */
+	};
 };
 
 _Static_assert(sizeof(struct dv_export_rec) == 160, "export record is 160 bytes");
+_Static_assert(sizeof(struct dv_export_ctx_inline) == sizeof(uint32_t) + 2 * 16 * sizeof(uint8_t),
+	       "an inline context takes the tunnel columns' bytes, no more");
 
 /*
  * The flow-context columns of a segment (server_name, dns_query,
@@ -118,6 +144,12 @@ static inline uint32_t dv_export_group_len(const struct dv_export_rec *r)
 	const struct dv_export_ctx *x = dv_export_ctx_of(r);
 
 	return x != NULL ? 1u + x->n_el : 1u;
+}
+
+/* Whether record r has a context, in it or behind it. */
+static inline int dv_export_has_ctx(const struct dv_export_rec *r)
+{
+	return (r->flags & (DV_EXPORT_F_CTX | DV_EXPORT_F_CTX_INLINE)) != 0;
 }
 
 /* The columns: NULL (or -1) when the segment has none. */

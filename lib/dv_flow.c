@@ -1052,6 +1052,21 @@ static void dv_flow_emit_ctx(struct dv_flow_table *t, uint32_t i, struct dv_expo
 
 	if (x == NULL || x->has == 0)
 		return;
+	if (x->sn_len + 1u + x->q_len + 1u <= sizeof(e->ctx_inline.text) && e->n_kinds == 0 &&
+	    e->outer_family == 0 && !(e->flags & DV_EXPORT_F_VNI)) {
+		struct dv_export_ctx_inline *y = &e->ctx_inline;
+
+		y->has = x->has;
+		y->rcode = x->rcode;
+		y->sn_len = x->sn_len;
+		y->q_len = x->q_len;
+		memcpy(y->text, dv_ctx_sn(t, x), x->sn_len);
+		y->text[x->sn_len] = '\0';
+		memcpy(y->text + x->sn_len + 1, dv_ctx_q(t, x), x->q_len);
+		y->text[x->sn_len + 1 + x->q_len] = '\0';
+		e->flags |= DV_EXPORT_F_CTX_INLINE;
+		return;
+	}
 	bytes = (uint32_t)offsetof(struct dv_export_ctx, text) + x->sn_len + 1u + x->q_len + 1u;
 	n_el = (bytes + (uint32_t)sizeof(*e) - 1) / (uint32_t)sizeof(*e);
 	if (out->cap - out->n < n_el) {

@@ -2046,7 +2046,7 @@ static void test_ctx_first_values_kept(void **state)
 			assert_int_equal(dv_export_dns_rcode(recs[i]), 3);
 			assert_null(dv_export_server_name(recs[i]));
 		} else if (recs[i]->src_port == 6000) {
-			assert_int_equal(recs[i]->flags & DV_EXPORT_F_CTX, 0);
+			assert_false(dv_export_has_ctx(recs[i]));
 			assert_null(dv_export_dns_query(recs[i]));
 			assert_int_equal(dv_export_dns_rcode(recs[i]), -1);
 		} else {
@@ -2082,9 +2082,28 @@ static void test_ctx_texts_of_any_length(void **state)
 		uint16_t sn, q; /* lengths, 0: none */
 		int q_first;
 	} cases[] = {
-	    {20, 0, 0},	   {0, 56, 0},	  {30, 26, 0}, {26, 30, 1},  {30, 27, 0},
-	    {27, 30, 1},   {200, 0, 0},	  {0, 255, 0}, {10, 100, 1}, {100, 10, 0},
-	    {255, 255, 0}, {255, 255, 1}, {1, 55, 1},  {55, 2, 1},
+	    {20, 0, 0},
+	    {0, 56, 0},
+	    {30, 26, 0},
+	    {26, 30, 1},
+	    {30, 27, 0},
+	    {27, 30, 1},
+	    {200, 0, 0},
+	    {0, 255, 0},
+	    {10, 100, 1},
+	    {100, 10, 0},
+	    {255, 255, 0},
+	    {255, 255, 1},
+	    {1, 55, 1},
+	    {55, 2, 1},
+	    /* in the record itself up to 32 bytes with both NULs, after it from 33 */
+	    {0, 30, 0},
+	    {0, 31, 0},
+	    {30, 0, 0},
+	    {31, 0, 0},
+	    {15, 15, 1},
+	    {16, 15, 0},
+	    {1, 1, 0},
 	};
 	struct dv_flow_table *t = ctx_table(64, 256, 0); /* 16 long slots */
 	const struct dv_export_rec *recs[RTE_DIM(cases)];
@@ -2118,6 +2137,12 @@ static void test_ctx_texts_of_any_length(void **state)
 		const char *got_q = dv_export_dns_query(recs[k]);
 
 		assert_true(i < RTE_DIM(cases));
+		/* (lengths 0 count as 1: the NUL of an empty text) */
+		if ((cases[i].sn + 1u + cases[i].q + 1u <= 32) !=
+		    ((recs[k]->flags & DV_EXPORT_F_CTX_INLINE) != 0))
+			fail_msg("case %u: inline %d", i, recs[k]->flags & DV_EXPORT_F_CTX_INLINE);
+		assert_int_equal(dv_export_group_len(recs[k]) == 1,
+				 (recs[k]->flags & DV_EXPORT_F_CTX_INLINE) != 0);
 		if ((got_sn == NULL) != (cases[i].sn == 0) || (got_q == NULL) != (cases[i].q == 0))
 			fail_msg("case %u: server_name %s, dns_query %s", i,
 				 got_sn ? got_sn : "none", got_q ? got_q : "none");
@@ -2129,6 +2154,62 @@ static void test_ctx_texts_of_any_length(void **state)
 		}
 	}
 	assert_int_equal(dv_flow_table_stats(t)->ctx_full, 0);
+	dv_flow_table_free(t);
+}
+
+/*
+ * A short context goes in the record only where the tunnel columns leave
+ * room: a flow out of a VXLAN tunnel keeps its VNI and tunnel endpoints,
+ * and its question (as short as a plain flow's, which is in its record)
+ * follows the record.
+ */
+static void test_ctx_inline_not_over_tunnel(void **state)
+{
+	struct dv_flow_config cfg = {.capacity = 64,
+				     .idle_timeout_ns = 120 * SEC,
+				     .active_timeout_ns = 1800 * SEC,
+				     .tcp_close_timeout_ns = 10 * SEC,
+				     .socket_id = -1,
+				     .ctx_slots = 64,
+				     .seed = {0x1234, 0x5678},
+				     .tunnels = 1};
+	struct dv_flow_table *t = table_from(&cfg);
+	struct dv_pkt_ctx q = pctx(DV_PCTX_DNS, DV_PCTX_F_NAME, 0, "a.example");
+	const struct dv_export_rec *recs[2];
+	struct dv_pkt_tun tun;
+	struct dv_pkt p;
+	char addr[INET_ADDRSTRLEN];
+
+	(void)state;
+	out.group_max = DV_EXPORT_GROUP_MAX;
+	p = vxlan(udp("10.0.0.2", 5000, "10.0.0.1", 53, 80, 1 * SEC), 700, "192.0.2.1", "192.0.2.2",
+		  &tun);
+	p.tun |= DV_PKT_T_CTX;
+	dv_flow_table_update_burst_ctx(t, &p, &tun, &q, 1, &out);
+	feed_ctx(t, udp("10.0.0.3", 5000, "10.0.0.1", 53, 80, 1 * SEC), &q);
+	flush_all(t, DV_END_EOF);
+	assert_int_equal(records(recs, 2), 2);
+	for (int k = 0; k < 2; k++) {
+		const struct dv_export_rec *r = recs[k];
+
+		assert_string_equal(dv_export_dns_query(r), "a.example");
+		if (r->src_addr[3] == 3) { /* plain */
+			assert_int_equal(r->flags & (DV_EXPORT_F_CTX | DV_EXPORT_F_CTX_INLINE),
+					 DV_EXPORT_F_CTX_INLINE);
+			continue;
+		}
+		assert_int_equal(r->flags & (DV_EXPORT_F_CTX | DV_EXPORT_F_CTX_INLINE),
+				 DV_EXPORT_F_CTX);
+		assert_int_equal(dv_export_group_len(r), 2);
+		assert_true(r->flags & DV_EXPORT_F_VNI);
+		assert_int_equal(r->vni, 700);
+		assert_int_equal(r->n_kinds, 1);
+		assert_int_equal(r->outer_family, 4);
+		assert_non_null(inet_ntop(AF_INET, r->outer_src, addr, sizeof(addr)));
+		assert_string_equal(addr, "192.0.2.1");
+		assert_non_null(inet_ntop(AF_INET, r->outer_dst, addr, sizeof(addr)));
+		assert_string_equal(addr, "192.0.2.2");
+	}
 	dv_flow_table_free(t);
 }
 
@@ -2362,7 +2443,7 @@ static void test_ctx_off(void **state)
 	feed_ctx(t, udp("10.0.0.2", 5000, "10.0.0.1", 53, 80, 1 * SEC), &q);
 	flush_all(t, DV_END_EOF);
 	assert_int_equal(out.n, 1);
-	assert_int_equal(out.recs[0].flags & DV_EXPORT_F_CTX, 0);
+	assert_false(dv_export_has_ctx(&out.recs[0]));
 	dv_flow_table_free(t);
 }
 
@@ -2416,6 +2497,7 @@ int main(void)
 	    cmocka_unit_test(test_ctx_first_values_kept),
 	    cmocka_unit_test(test_ctx_store_full_then_freed),
 	    cmocka_unit_test(test_ctx_texts_of_any_length),
+	    cmocka_unit_test(test_ctx_inline_not_over_tunnel),
 	    cmocka_unit_test(test_ctx_long_slots_run_out),
 	    cmocka_unit_test(test_ctx_store_touched_densely),
 	    cmocka_unit_test(test_ctx_every_segment),

@@ -193,7 +193,7 @@ static void test_flows_end_at_ticks(void **state)
 		const uint8_t *a = recs[i].src_addr;
 
 		/* A new flow (10.9.1.x: numbers 256 on) with its question. */
-		if (a[0] == 10 && a[1] == 9 && a[2] == 1 && (recs[i].flags & DV_EXPORT_F_CTX))
+		if (a[0] == 10 && a[1] == 9 && a[2] == 1 && dv_export_has_ctx(&recs[i]))
 			with_ctx++;
 	}
 	assert_int_equal(with_ctx, NEW_FLOWS);
