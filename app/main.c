@@ -420,14 +420,18 @@ static void wait_workers(struct dv_app *app)
 		;
 }
 
-/* Send owner w's staged packets while a burst is staged. 1 when fewer than
- * a burst are left staged (room for the next packet), 0 when its ring is
+/* Owner w's staging is sent once it holds this many slots: a burst of
+ * DV_BURST packets in the long form, twice as many short ones. */
+#define READ_SEND_SLOTS (DV_BURST * DV_IN_SLOTS)
+
+/* Send owner w's staged packets while a burst's worth is staged. 1 when
+ * less is left staged (room for the next packet), 0 when its ring is
  * full. */
 static int send_stage(struct dv_read_state *rd, uint32_t w)
 {
-	if (rd->h.n[w] >= DV_BURST)
+	if (rd->h.n[w] >= READ_SEND_SLOTS)
 		dv_handoff_send(&rd->h, w);
-	return rd->h.n[w] < DV_BURST;
+	return rd->h.n[w] < READ_SEND_SLOTS;
 }
 
 /* Every owner has room for the next packet: 1, else 0. */

@@ -59,14 +59,14 @@ enum dv_frag {
  * 16 bytes; an IPv4 address is in the first 4 bytes and the rest is zero.
  * Ports are host order. 64 bytes so that rings of parsed packets stay cheap.
  * The 8 bytes from sport to family are laid out as the end of the flow
- * table's key, which then takes them with one load. A tunnelled packet's
- * fields are those of the innermost packet; what only its flow's first
- * packet needs (the encapsulations, the outer addresses) is in a struct
- * dv_pkt_tun beside it.
+ * table's key, which then takes them with one load. They come first, with
+ * the flags after them, so that an input ring's reader tells a packet from
+ * the 32-byte form a plain IPv4 packet takes there by its first 16 bytes
+ * (struct dv_pkt_v4, lib/dv_worker.h). A tunnelled packet's fields are those
+ * of the innermost packet; what only its flow's first packet needs (the
+ * encapsulations, the outer addresses) is in a struct dv_pkt_tun beside it.
  */
 struct dv_pkt {
-	uint8_t src[16];
-	uint8_t dst[16];
 	uint16_t sport;
 	uint16_t dport;
 	uint16_t vlan;	/* DV_PKT_VLAN_TAGGED | VLAN id (of the innermost Ethernet frame), or 0 */
@@ -74,9 +74,11 @@ struct dv_pkt {
 	uint8_t family; /* 4 or 6 */
 	uint8_t flags;	/* set by the caller (dv_parse writes 0) */
 	uint8_t tcp_flags;
-	uint8_t frag;	   /* enum dv_frag */
-	uint8_t tun;	   /* DV_PKT_T_* */
-	uint32_t frag_id;  /* IPv4 identification or IPv6 fragment id */
+	uint8_t frag;	  /* enum dv_frag */
+	uint8_t tun;	  /* DV_PKT_T_* */
+	uint32_t frag_id; /* IPv4 identification or IPv6 fragment id */
+	uint8_t src[16];
+	uint8_t dst[16];
 	uint32_t wire_len; /* frame length on the wire, set by the caller */
 	uint32_t vni;	   /* with DV_PKT_T_VNI: VXLAN, VXLAN-GPE or Geneve VNI, NVGRE VSID;
 			    * without, an ICMP packet's dv_pkt_icmp() word (else 0) */

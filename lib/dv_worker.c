@@ -81,16 +81,16 @@ void dv_handoff_init(struct dv_handoff *h, struct dv_pkt *pkts, struct rte_ring 
 	memset(h->n, 0, sizeof(h->n));
 }
 
-/* How many of the first `room` of n staged elements can go without
- * splitting a group (a packet, its tunnel side, its context). */
-static uint32_t whole_groups(const struct dv_pkt *stage, uint32_t n, uint32_t room)
+/* How many of the first `room` of n staged slots can go without splitting
+ * a group (a packet, its tunnel side, its context). */
+static uint32_t whole_groups(const uint8_t *stage, uint32_t n, uint32_t room)
 {
 	uint32_t i = 0;
 
 	if (room >= n)
 		return n;
 	while (i < room) {
-		uint32_t len = dv_pkt_group_len(&stage[i]);
+		uint32_t len = dv_pkt_group_slots(stage + (size_t)i * DV_RING_SLOT);
 
 		if (i + len > room)
 			break;
@@ -101,20 +101,103 @@ static uint32_t whole_groups(const struct dv_pkt *stage, uint32_t n, uint32_t ro
 
 uint32_t dv_handoff_send(struct dv_handoff *h, uint32_t owner)
 {
-	struct dv_pkt *stage = h->pkts + (size_t)owner * DV_HANDOFF_CAP;
+	uint8_t *stage = dv_handoff_stage(h, owner);
 	uint32_t n = h->n[owner], k;
 	unsigned int sent;
 
 	if (n == 0)
 		return 0;
-	/* All or nothing of k elements: other producers may take room meanwhile,
-	 * and a burst enqueue could then leave half a pair behind. */
-	k = whole_groups(stage, n, dv_ring_free_count(h->rings[owner], DV_IN_SLOTS));
-	sent = k == 0 ? 0 : dv_ring_enqueue_bulk(h->rings[owner], stage, k, DV_IN_SLOTS);
+	/* All or nothing of k slots: other producers may take room meanwhile,
+	 * and a burst enqueue could then leave half a group behind. */
+	k = whole_groups(stage, n, rte_ring_free_count(h->rings[owner]));
+	sent =
+	    k == 0 ? 0 : rte_ring_enqueue_bulk_elem(h->rings[owner], stage, DV_RING_SLOT, k, NULL);
 	if (sent > 0 && sent < n)
-		memmove(stage, stage + sent, (n - sent) * sizeof(*stage));
+		memmove(stage, stage + (size_t)sent * DV_RING_SLOT,
+			(size_t)(n - sent) * DV_RING_SLOT);
 	h->n[owner] = n - sent;
 	return sent;
+}
+
+/* Turn ring slots s[0..n) into whole groups in pkts/tun/ctx, up to max
+ * packets; *used: the slots they took. Returns the packets. */
+static uint32_t in_ring_decode(const uint8_t *s, uint32_t n, struct dv_pkt *pkts,
+			       struct dv_pkt_tun *tun, struct dv_pkt_ctx *ctx, uint32_t max,
+			       uint8_t *tun_bits, uint32_t *used)
+{
+	uint32_t i = 0, m = 0;
+	uint8_t bits = 0;
+
+	while (m < max && i + 2 <= n) {
+		const uint8_t *g = s + (size_t)i * DV_RING_SLOT;
+		const struct dv_pkt *e = (const struct dv_pkt *)(const void *)g;
+		uint32_t len;
+
+		if (likely(e->family == DV_PKT_FAMILY_V4_SHORT)) {
+			dv_pkt_from_v4(&pkts[m++], (const struct dv_pkt_v4 *)(const void *)g);
+			i += 2;
+			continue;
+		}
+		/* the group's length: the packet, its tunnel side, its context's
+		 * n_el (in the context's first slot) */
+		len = DV_IN_SLOTS;
+		if (i + len > n)
+			break;
+		if (!(e->flags & DV_PKT_F_TICK)) {
+			len += (e->tun & DV_PKT_T_TUNNEL) ? DV_IN_SLOTS : 0;
+			if (e->tun & DV_PKT_T_CTX) {
+				if (i + len + 1 > n)
+					break;
+				len +=
+				    RTE_MIN(((const struct dv_pkt_ctx
+						  *)(const void *)(g + (size_t)len * DV_RING_SLOT))
+						->n_el,
+					    (uint32_t)DV_PCTX_MAX_EL) *
+				    DV_IN_SLOTS;
+			}
+		}
+		if (i + len > n)
+			break;
+		pkts[m] = *e;
+		if (!(e->flags & DV_PKT_F_TICK)) {
+			uint32_t at = DV_IN_SLOTS;
+
+			bits |= e->tun;
+			if (e->tun & DV_PKT_T_TUNNEL) {
+				memcpy(&tun[m], g + (size_t)at * DV_RING_SLOT, sizeof(tun[m]));
+				at += DV_IN_SLOTS;
+			}
+			if (e->tun & DV_PKT_T_CTX)
+				memcpy(&ctx[m], g + (size_t)at * DV_RING_SLOT,
+				       (size_t)(len - at) * DV_RING_SLOT);
+		}
+		m++;
+		i += len;
+	}
+	*tun_bits |= bits;
+	*used = i;
+	return m;
+}
+
+uint32_t dv_in_ring_read(struct rte_ring *r, struct dv_pkt *pkts, struct dv_pkt_tun *tun,
+			 struct dv_pkt_ctx *ctx, uint32_t max, uint8_t *tun_bits)
+{
+	/* a burst's worth: DV_BURST packets in the long form, twice as many short */
+	uint8_t s[DV_BURST * DV_IN_SLOTS * DV_RING_SLOT] __rte_aligned(64);
+	/* (room for the largest group, even when max is small) */
+	uint32_t want = RTE_MIN(RTE_MAX(max, 2u + DV_PCTX_MAX_EL) * DV_IN_SLOTS,
+				(uint32_t)DV_BURST * DV_IN_SLOTS);
+	uint32_t n, used, m;
+
+	*tun_bits = 0;
+	n = rte_ring_dequeue_burst_elem_start(r, s, DV_RING_SLOT, want, NULL);
+	if (n == 0) {
+		rte_ring_dequeue_elem_finish(r, 0);
+		return 0;
+	}
+	m = in_ring_decode(s, n, pkts, tun, ctx, max, tun_bits, &used);
+	rte_ring_dequeue_elem_finish(r, used);
+	return m;
 }
 
 uint32_t dv_handoff_staged(const struct dv_handoff *h)
@@ -236,7 +319,7 @@ static int flush_handoff(struct dv_worker *w)
 		if (h->n[j] == 0)
 			continue;
 		w->stats.handed_off += dv_handoff_send(h, j);
-		if (h->n[j] > DV_HANDOFF_CAP - 2 * DV_BURST) {
+		if (h->n[j] > DV_HANDOFF_SLOTS - 2 * DV_BURST * DV_IN_SLOTS) {
 			w->stats.handoff_waits++;
 			ok = 0;
 		}
@@ -474,76 +557,19 @@ static unsigned int account_ring_burst(struct dv_worker *w, struct dv_pkt *pkts,
 	return ticks;
 }
 
-/* Make sure ring[0..need) are here: a group is enqueued whole, so what the
- * burst left on the ring of it is there already. */
-static int ring_have(struct dv_worker *w, struct dv_pkt *ring, unsigned int *n, unsigned int need)
-{
-	if (need > *n)
-		*n += dv_ring_dequeue_bulk(w->cfg.in_ring, &ring[*n], need - *n, DV_IN_SLOTS);
-	return need <= *n;
-}
-
-/*
- * Split a burst from the input ring into packets, their tunnel sides and
- * their contexts (the elements after each packet with DV_PKT_T_TUNNEL and
- * DV_PKT_T_CTX; when the burst ended inside a group, the rest is taken
- * from the ring). Returns the packets (and ticks) now in pkts[0..).
- */
-static unsigned int split_groups(struct dv_worker *w, struct dv_pkt *ring, unsigned int *n,
-				 struct dv_pkt *pkts, struct dv_pkt_tun *tun,
-				 struct dv_pkt_ctx *ctx)
-{
-	unsigned int m = 0;
-
-	for (unsigned int i = 0; i < *n; i++, m++) {
-		pkts[m] = ring[i];
-		if (ring[i].flags & DV_PKT_F_TICK)
-			continue;
-		if (ring[i].tun & DV_PKT_T_TUNNEL) {
-			if (ring_have(w, ring, n, i + 2))
-				memcpy(&tun[m], &ring[++i], sizeof(tun[m]));
-			else /* never: a group is enqueued whole */
-				pkts[m].tun &= (uint8_t) ~(DV_PKT_T_TUNNEL | DV_PKT_T_CTX);
-		}
-		if (pkts[m].tun & DV_PKT_T_CTX) {
-			uint32_t k =
-			    ring_have(w, ring, n, i + 2)
-				? ((const struct dv_pkt_ctx *)(const void *)&ring[i + 1])->n_el
-				: 0;
-
-			if (k >= 1 && k <= DV_PCTX_MAX_EL && ring_have(w, ring, n, i + 1 + k)) {
-				memcpy(&ctx[m], &ring[i + 1], (size_t)k * sizeof(ring[0]));
-				i += k;
-			} else { /* never */
-				pkts[m].tun &= (uint8_t)~DV_PKT_T_CTX;
-			}
-		}
-	}
-	return m;
-}
-
 /* One burst of parsed packets from the input ring. */
 static uint32_t poll_in_ring(struct dv_worker *w)
 {
-	struct dv_pkt ring[DV_BURST + 1 + DV_PCTX_MAX_EL];
-	unsigned int n, ticks, any_tun = 0;
+	struct dv_pkt pkts[DV_BURST];
+	struct dv_pkt_tun tun[DV_BURST];
+	unsigned int n, ticks;
+	uint8_t bits;
 
-	n = dv_ring_dequeue_burst(w->cfg.in_ring, ring, DV_BURST, DV_IN_SLOTS);
+	n = dv_in_ring_read(w->cfg.in_ring, pkts, tun, w->ctx, DV_BURST, &bits);
 	if (n == 0)
 		return 0;
-	/* A tunnel side's or context's bytes may look like the flags too: that
-	 * only sends the burst the careful way. */
-	for (unsigned int i = 0; i < n; i++)
-		any_tun |= ring[i].tun;
-	if (likely(!(any_tun & (DV_PKT_T_TUNNEL | DV_PKT_T_CTX)))) {
-		ticks = account_ring_burst(w, ring, NULL, NULL, n);
-	} else {
-		struct dv_pkt pkts[DV_BURST];
-		struct dv_pkt_tun tun[DV_BURST];
-		unsigned int m = split_groups(w, ring, &n, pkts, tun, w->ctx);
-
-		ticks = account_ring_burst(w, pkts, tun, w->ctx, m);
-	}
+	ticks = account_ring_burst(w, pkts, (bits & DV_PKT_T_TUNNEL) ? tun : NULL,
+				   (bits & DV_PKT_T_CTX) ? w->ctx : NULL, n);
 	w->stats.from_ring += n - ticks;
 	return n;
 }

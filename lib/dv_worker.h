@@ -109,23 +109,91 @@ struct dv_worker_stats {
 	uint64_t loops;
 };
 
+#define DV_RING_SLOT	16u
+#define DV_IN_SLOTS	((uint32_t)(sizeof(struct dv_pkt) / DV_RING_SLOT))
+#define DV_EXPORT_SLOTS ((uint32_t)(sizeof(struct dv_export_rec) / DV_RING_SLOT))
+
+/*
+ * An input ring's slots are 16 bytes (DV_RING_SLOT). A packet takes
+ * four, its struct dv_pkt, or two when it is a plain IPv4 packet (no
+ * fragment, tunnel, context, VNI or ICMP word, not a tick: 90 % of
+ * bench.pcap's packets), as a struct dv_pkt_v4: half the bytes the
+ * distributor writes and its owner reads, most of them lines the other CPU
+ * held last. Its first 12 bytes are the packet's own (sport to tun), its
+ * family byte says which form it is, and its reader turns it back into a
+ * struct dv_pkt (dv_pkt_from_v4).
+ */
+#define DV_PKT_FAMILY_V4_SHORT 0x84 /* the family byte of a struct dv_pkt_v4 */
+
+struct dv_pkt_v4 {
+	uint16_t sport;
+	uint16_t dport;
+	uint16_t vlan;
+	uint8_t proto;
+	uint8_t family; /* DV_PKT_FAMILY_V4_SHORT */
+	uint8_t flags;
+	uint8_t tcp_flags;
+	uint8_t frag; /* 0 */
+	uint8_t tun;  /* 0 */
+	uint32_t wire_len;
+	uint8_t src[4];
+	uint8_t dst[4];
+	uint64_t ts_ns;
+};
+
+_Static_assert(sizeof(struct dv_pkt_v4) == 32 &&
+		   offsetof(struct dv_pkt_v4, family) == offsetof(struct dv_pkt, family) &&
+		   offsetof(struct dv_pkt, frag_id) == 12,
+	       "a short packet is two slots, its first 12 bytes a packet's");
+
+/* Whether packet p goes on a ring as a struct dv_pkt_v4. */
+static inline int dv_pkt_is_v4_short(const struct dv_pkt *p)
+{
+	return p->family == 4 && (p->frag | p->tun | (p->flags & DV_PKT_F_TICK)) == 0 &&
+	       p->vni == 0;
+}
+
+static inline void dv_pkt_to_v4(struct dv_pkt_v4 *c, const struct dv_pkt *p)
+{
+	memcpy(c, p, 12);
+	c->family = DV_PKT_FAMILY_V4_SHORT;
+	c->wire_len = p->wire_len;
+	memcpy(c->src, p->src, 4);
+	memcpy(c->dst, p->dst, 4);
+	c->ts_ns = p->ts_ns;
+}
+
+static inline void dv_pkt_from_v4(struct dv_pkt *p, const struct dv_pkt_v4 *c)
+{
+	memcpy(p, c, 12);
+	p->family = 4;
+	p->frag_id = 0;
+	memset(p->src, 0, sizeof(p->src) + sizeof(p->dst));
+	memcpy(p->src, c->src, 4);
+	memcpy(p->dst, c->dst, 4);
+	p->wire_len = c->wire_len;
+	p->vni = 0;
+	p->ts_ns = c->ts_ns;
+}
+
 /*
  * Hand-off staging: parsed packets waiting to go to their owners' input
- * rings, at most DV_HANDOFF_CAP elements per owner, sent to each ring as a
- * burst. Both distributors stage this way: a worker reading a port it
- * shares (see dv_rxq.distribute) or receiving tunnelled packets, and the
- * --read reader on the control lcore. A tunnelled packet is two elements,
- * the packet and then its struct dv_pkt_tun, and a pair is always
- * enqueued and dequeued whole.
+ * rings, at most DV_HANDOFF_CAP packets' worth (DV_HANDOFF_SLOTS slots) per
+ * owner, sent to each ring as a burst. Both distributors stage this way: a
+ * worker reading a port it shares (see dv_rxq.distribute) or receiving
+ * tunnelled packets, and the --read reader on the control lcore. A packet
+ * and what goes with it (its struct dv_pkt_tun, its context) are a group,
+ * always enqueued and dequeued whole.
  */
 #define DV_HANDOFF_CAP                                                                             \
 	(4 * DV_BURST) /* per owner: one RX burst may all go to one owner, as pairs */
+#define DV_HANDOFF_SLOTS (DV_HANDOFF_CAP * DV_IN_SLOTS)
 
 struct dv_handoff {
 	struct dv_pkt *pkts;	 /* n_owners * DV_HANDOFF_CAP, the caller's memory */
 	struct rte_ring **rings; /* each owner's input ring */
 	uint32_t n_owners;
-	uint32_t n[DV_MAX_WORKERS]; /* elements staged per owner */
+	uint32_t n[DV_MAX_WORKERS]; /* slots staged per owner */
 	uint64_t ctx_lost;	    /* packet contexts left behind: no room in the staging */
 };
 
@@ -133,34 +201,51 @@ struct dv_handoff {
 void dv_handoff_init(struct dv_handoff *h, struct dv_pkt *pkts, struct rte_ring **rings,
 		     uint32_t n_owners);
 
+/* Owner's staging, as bytes. */
+static inline uint8_t *dv_handoff_stage(const struct dv_handoff *h, uint32_t owner)
+{
+	return (uint8_t *)(h->pkts + (size_t)owner * DV_HANDOFF_CAP);
+}
+
 /*
- * Stage packet p for its owner: p, then its tunnel side tun when it has
- * DV_PKT_T_TUNNEL, then its flow context ctx (dv_pkt_ctx_elems() elements)
- * when it has DV_PKT_T_CTX; tun and ctx are not read otherwise. Returns
- * how many elements are staged for the owner now. The caller sends before
- * DV_HANDOFF_CAP would be passed by the two elements a packet takes
- * without context; a context goes along only while 2 * DV_BURST elements
- * stay free behind it (so that the rest of a burst still fits), else the
- * packet goes without it (counted in ctx_lost).
+ * Stage packet p for its owner: p (two slots or four), then its tunnel
+ * side tun when it has DV_PKT_T_TUNNEL, then its flow context ctx
+ * (dv_pkt_ctx_elems() elements of four slots) when it has DV_PKT_T_CTX;
+ * tun and ctx are not read otherwise. Returns how many slots are staged
+ * for the owner now. The caller sends before DV_HANDOFF_SLOTS would be
+ * passed by the eight slots a packet takes without context; a context goes
+ * along only while 2 * DV_BURST packets' worth of slots stay free behind
+ * it (so that the rest of a burst still fits), else the packet goes
+ * without it (counted in ctx_lost).
  */
 static inline uint32_t dv_handoff_put_ctx(struct dv_handoff *h, uint32_t owner,
 					  const struct dv_pkt *p, const struct dv_pkt_tun *tun,
 					  const struct dv_pkt_ctx *ctx)
 {
-	struct dv_pkt *stage = h->pkts + (size_t)owner * DV_HANDOFF_CAP;
-	uint32_t n = h->n[owner], at = n;
+	uint8_t *stage = dv_handoff_stage(h, owner);
+	uint32_t n = h->n[owner];
+	struct dv_pkt *at;
 
-	stage[n++] = *p;
-	if (unlikely(p->tun & DV_PKT_T_TUNNEL))
-		memcpy(&stage[n++], tun, sizeof(*tun));
+	if (likely(dv_pkt_is_v4_short(p))) {
+		dv_pkt_to_v4((struct dv_pkt_v4 *)(void *)(stage + (size_t)n * DV_RING_SLOT), p);
+		h->n[owner] = n + 2;
+		return n + 2;
+	}
+	at = (struct dv_pkt *)(void *)(stage + (size_t)n * DV_RING_SLOT);
+	*at = *p;
+	n += DV_IN_SLOTS;
+	if (unlikely(p->tun & DV_PKT_T_TUNNEL)) {
+		memcpy(stage + (size_t)n * DV_RING_SLOT, tun, sizeof(*tun));
+		n += DV_IN_SLOTS;
+	}
 	if (unlikely(p->tun & DV_PKT_T_CTX)) {
-		uint32_t k = ctx->n_el;
+		uint32_t k = ctx->n_el * DV_IN_SLOTS;
 
-		if (n + k + 2 * DV_BURST <= DV_HANDOFF_CAP) {
-			memcpy(&stage[n], ctx, (size_t)k * sizeof(*stage));
+		if (n + k + 2 * DV_BURST * DV_IN_SLOTS <= DV_HANDOFF_SLOTS) {
+			memcpy(stage + (size_t)n * DV_RING_SLOT, ctx, (size_t)k * DV_RING_SLOT);
 			n += k;
 		} else {
-			stage[at].tun &= (uint8_t)~DV_PKT_T_CTX;
+			at->tun &= (uint8_t)~DV_PKT_T_CTX;
 			h->ctx_lost++;
 		}
 	}
@@ -168,32 +253,46 @@ static inline uint32_t dv_handoff_put_ctx(struct dv_handoff *h, uint32_t owner,
 	return n;
 }
 
-/* dv_handoff_put_ctx() of a packet without flow context. */
+/* dv_handoff_put_ctx() of a packet without flow context (DV_PKT_T_CTX is
+ * not looked at: it must not be set). */
 static inline uint32_t dv_handoff_put(struct dv_handoff *h, uint32_t owner, const struct dv_pkt *p,
 				      const struct dv_pkt_tun *tun)
 {
-	struct dv_pkt *stage = h->pkts + (size_t)owner * DV_HANDOFF_CAP;
+	uint8_t *stage = dv_handoff_stage(h, owner);
 	uint32_t n = h->n[owner];
 
-	stage[n++] = *p;
-	if (unlikely(p->tun & DV_PKT_T_TUNNEL))
-		memcpy(&stage[n++], tun, sizeof(*tun));
+	if (likely(dv_pkt_is_v4_short(p))) {
+		dv_pkt_to_v4((struct dv_pkt_v4 *)(void *)(stage + (size_t)n * DV_RING_SLOT), p);
+		n += 2;
+	} else {
+		memcpy(stage + (size_t)n * DV_RING_SLOT, p, sizeof(*p));
+		n += DV_IN_SLOTS;
+		if (unlikely(p->tun & DV_PKT_T_TUNNEL)) {
+			memcpy(stage + (size_t)n * DV_RING_SLOT, tun, sizeof(*tun));
+			n += DV_IN_SLOTS;
+		}
+	}
 	h->n[owner] = n;
 	return n;
 }
 
-/* Elements of the group that starts at staged or dequeued element e[0]:
- * the packet, its tunnel side, its context (the elements must be there). */
-static inline uint32_t dv_pkt_group_len(const struct dv_pkt *e)
+/* Slots of the group that starts at staged or ring slot s[0]: the packet
+ * (short or not), its tunnel side, its context (the slots must be there). */
+static inline uint32_t dv_pkt_group_slots(const uint8_t *s)
 {
-	uint32_t len = 1;
+	const struct dv_pkt *e = (const struct dv_pkt *)(const void *)s;
+	uint32_t len = DV_IN_SLOTS;
 
+	if (e->family == DV_PKT_FAMILY_V4_SHORT)
+		return 2;
 	if (e->flags & DV_PKT_F_TICK)
-		return 1;
+		return len;
 	if (e->tun & DV_PKT_T_TUNNEL)
-		len++;
+		len += DV_IN_SLOTS;
 	if (e->tun & DV_PKT_T_CTX)
-		len += ((const struct dv_pkt_ctx *)(const void *)&e[len])->n_el;
+		len += ((const struct dv_pkt_ctx *)(const void *)(s + (size_t)len * DV_RING_SLOT))
+			   ->n_el *
+		       DV_IN_SLOTS;
 	return len;
 }
 
@@ -208,9 +307,7 @@ static inline uint32_t dv_pkt_group_len(const struct dv_pkt *e)
  * elements of `slots` slots each: DV_IN_SLOTS on an input ring,
  * DV_EXPORT_SLOTS on an export ring.
  */
-#define DV_RING_SLOT	16u
-#define DV_IN_SLOTS	((uint32_t)(sizeof(struct dv_pkt) / DV_RING_SLOT))
-#define DV_EXPORT_SLOTS ((uint32_t)(sizeof(struct dv_export_rec) / DV_RING_SLOT))
+/* (DV_RING_SLOT, DV_IN_SLOTS and DV_EXPORT_SLOTS: above, with the short packet) */
 
 /* A ring for elems - 1 elements, as a ring of elems (a power of two) holds
  * without RING_F_EXACT_SZ; made with it, since ten slots an element are
@@ -255,12 +352,23 @@ static inline uint32_t dv_ring_dequeue_burst(struct rte_ring *r, void *e, uint32
 	return rte_ring_dequeue_burst_elem(r, e, DV_RING_SLOT, n * slots, NULL) / slots;
 }
 
-/* Put as many of owner's staged elements on its ring as fit, in order and
- * never half a pair; the rest stay staged, first. Returns the number sent. */
+/* Put as many of owner's staged slots on its ring as fit, in order and
+ * never half a group; the rest stay staged, first. Returns the slots sent. */
 uint32_t dv_handoff_send(struct dv_handoff *h, uint32_t owner);
 
-/* Packets staged for all owners together. */
+/* Slots staged for all owners together. */
 uint32_t dv_handoff_staged(const struct dv_handoff *h);
+
+/*
+ * Up to max packets from input ring r, as dv_handoff_send() put them there
+ * (a short packet made whole again): into pkts[0..), a tunnelled packet's
+ * side at its index of tun and a context at its index of ctx (those
+ * arrays max long too). Only whole groups are taken; the consumer must be
+ * single (RING_F_SC_DEQ). *tun_bits gets the OR of the packets' tun.
+ * Returns the packets, ticks included.
+ */
+uint32_t dv_in_ring_read(struct rte_ring *r, struct dv_pkt *pkts, struct dv_pkt_tun *tun,
+			 struct dv_pkt_ctx *ctx, uint32_t max, uint8_t *tun_bits);
 
 /*
  * How to build a worker, filled by the program and read by dv_worker_init()

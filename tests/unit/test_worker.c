@@ -9,6 +9,11 @@
  * mbuf, an external buffer, a second pool); what must happen follows from
  * DPDK's mbuf rules, checked with the pools' free counts and the external
  * buffer's free callback.
+ *
+ * And how parsed packets cross an input ring (dv_handoff_put_ctx,
+ * dv_handoff_send, dv_in_ring_read): every kind of packet a distributor
+ * stages, a plain IPv4 one in the 32-byte form, comes out as it went in,
+ * whatever the reader's bursts cut.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +30,7 @@
 #include <rte_mempool.h>
 
 #include "dv_eal.h"
+#include "dv_parse_ctx.h"
 #include "dv_worker.h"
 
 #define POOL_N 64
@@ -148,6 +154,162 @@ static void test_mixed_pools_go_home(void **state)
 	assert_int_equal(rte_mempool_avail_count(pool_b), POOL_N);
 }
 
+/* ---- the input ring ---- */
+
+#define MIX_N 600
+
+/* Packet i of a mix where every kind comes back often: plain IPv4 (TCP,
+ * UDP; tagged or not), IPv6, a fragment, ICMP with its word, tunnelled
+ * (with and without a VNI), with a context of 1 to 5 elements, tunnelled
+ * with a context, and ticks. Every byte of *p is set. */
+static void mix_packet(uint32_t i, struct dv_pkt *p, struct dv_pkt_tun *t, struct dv_pkt_ctx *c)
+{
+	uint32_t kind = i % 9;
+
+	memset(p, 0, sizeof(*p));
+	memset(t, 0, sizeof(*t));
+	memset(c, 0, sizeof(*c));
+	p->family = 4;
+	p->proto = (i & 1) ? 6 : 17;
+	p->sport = (uint16_t)(1000 + i);
+	p->dport = (uint16_t)(443 - i % 3);
+	p->vlan = (i % 4 == 0) ? (uint16_t)(DV_PKT_VLAN_TAGGED | (i & 0xfff)) : 0;
+	p->tcp_flags = (uint8_t)(i * 7);
+	p->src[0] = 10;
+	p->src[3] = (uint8_t)i;
+	p->dst[0] = 192;
+	p->dst[3] = (uint8_t)(i >> 8);
+	p->wire_len = 60 + i;
+	p->ts_ns = 1700000000000000000ull + (uint64_t)i * 1000;
+	switch (kind) {
+	case 1:
+		p->family = 6;
+		for (int k = 0; k < 16; k++) {
+			p->src[k] = (uint8_t)(0x20 + k + i);
+			p->dst[k] = (uint8_t)(0x40 + k);
+		}
+		break;
+	case 2:
+		p->frag = DV_FRAG_LATER;
+		p->frag_id = 0x12340000u + i;
+		break;
+	case 3:
+		p->proto = 1;
+		p->vni = 0x0800u | i; /* the ICMP word */
+		break;
+	case 4:
+	case 5:
+		p->tun = DV_PKT_T_TUNNEL | (kind == 5 ? DV_PKT_T_VNI : 0);
+		p->vni = kind == 5 ? 5000 + i : 0;
+		t->n_kinds = 1;
+		t->kinds[0] = 3;
+		t->outer_family = 4;
+		t->outer_src[0] = 172;
+		t->outer_dst[3] = (uint8_t)i;
+		t->frame_len = 100 + i;
+		break;
+	case 6:
+	case 7:
+		p->tun = DV_PKT_T_CTX | (kind == 7 ? DV_PKT_T_TUNNEL : 0);
+		if (kind == 7) {
+			t->n_kinds = 2;
+			t->outer_family = 6;
+			t->outer_src[15] = (uint8_t)i;
+		}
+		c->kind = DV_PCTX_DNS;
+		c->flags = DV_PCTX_F_NAME;
+		c->len = (uint16_t)(1 + (i * 37) % 250); /* 1 to 5 elements */
+		memset(c->text, 'a' + (int)(i % 26), c->len);
+		c->text[c->len] = '\0';
+		c->n_el = (uint8_t)dv_pkt_ctx_elems(c);
+		break;
+	case 8:
+		memset(p, 0, sizeof(*p));
+		p->flags = DV_PKT_F_TICK;
+		p->ts_ns = 1700000000000000000ull + (uint64_t)i * 1000;
+		break;
+	default:
+		break;
+	}
+}
+
+/* Stage, send and read back MIX_N packets through a ring of ring_slots,
+ * the reader taking at most max_read packets a call: each comes out as it
+ * went in, its tunnel side and context too, and a plain IPv4 packet took
+ * two slots. */
+static void check_mix_through_ring(uint32_t ring_slots, uint32_t max_read)
+{
+	static struct dv_pkt stage[DV_HANDOFF_CAP];
+	static struct dv_pkt_ctx ctx[DV_BURST];
+	struct dv_pkt got[DV_BURST];
+	struct dv_pkt_tun tun[DV_BURST];
+	struct rte_ring *r = rte_ring_create_elem("dv_test_in", DV_RING_SLOT, ring_slots,
+						  SOCKET_ID_ANY, RING_F_SC_DEQ | RING_F_EXACT_SZ);
+	struct dv_handoff h;
+	uint32_t sent = 0, read = 0, short_slots = 0, stuck = 0;
+
+	assert_non_null(r);
+	dv_handoff_init(&h, stage, &r, 1);
+	while (read < MIX_N) {
+		uint32_t n;
+		uint8_t bits;
+
+		/* stage while a context still goes along (dv_handoff_put_ctx) */
+		while (sent < MIX_N &&
+		       h.n[0] + 28 + 2 * DV_BURST * DV_IN_SLOTS <= DV_HANDOFF_SLOTS) {
+			struct dv_pkt p;
+			struct dv_pkt_tun t;
+			struct dv_pkt_ctx c;
+			uint32_t before = h.n[0];
+
+			mix_packet(sent, &p, &t, &c);
+			dv_handoff_put_ctx(&h, 0, &p, &t, &c);
+			if (sent % 9 == 0 && p.family == 4)
+				short_slots += h.n[0] - before;
+			sent++;
+		}
+		dv_handoff_send(&h, 0);
+		n = dv_in_ring_read(r, got, tun, ctx, max_read, &bits);
+		stuck = n == 0 ? stuck + 1 : 0;
+		assert_true(stuck < 1000);
+		for (uint32_t k = 0; k < n; k++, read++) {
+			struct dv_pkt p;
+			struct dv_pkt_tun t;
+			struct dv_pkt_ctx c;
+
+			mix_packet(read, &p, &t, &c);
+			if (memcmp(&got[k], &p, sizeof(p)) != 0)
+				fail_msg("packet %u (kind %u) changed on the ring", read, read % 9);
+			if (p.flags & DV_PKT_F_TICK)
+				continue;
+			if (p.tun & DV_PKT_T_TUNNEL)
+				assert_memory_equal(&tun[k], &t, sizeof(t));
+			if (p.tun & DV_PKT_T_CTX)
+				assert_memory_equal(&ctx[k], &c,
+						    (size_t)c.n_el * sizeof(struct dv_pkt));
+			assert_true((bits & p.tun) == p.tun);
+		}
+	}
+	assert_int_equal(read, MIX_N);
+	assert_int_equal(h.ctx_lost, 0);
+	assert_true(rte_ring_empty(r));
+	assert_int_equal(short_slots, 2 * ((MIX_N + 8) / 9)); /* two slots each */
+	rte_ring_free(r);
+}
+
+/* The reader's bursts and the ring's room cut the stream anywhere: one
+ * packet at a time, a whole burst, a ring that holds little more than the
+ * largest group. */
+static void test_packets_cross_the_ring_whole(void **state)
+{
+	(void)state;
+	check_mix_through_ring(4096, DV_BURST);
+	check_mix_through_ring(4096, 1);
+	check_mix_through_ring(4096, 7);
+	check_mix_through_ring(40, DV_BURST);
+	check_mix_through_ring(61, 3);
+}
+
 int main(void)
 {
 	char prefix[64];
@@ -161,6 +323,7 @@ int main(void)
 	    cmocka_unit_test(test_indirect_releases_its_direct),
 	    cmocka_unit_test(test_external_buffer_is_released),
 	    cmocka_unit_test(test_mixed_pools_go_home),
+	    cmocka_unit_test(test_packets_cross_the_ring_whole),
 	};
 	int rc;
 
