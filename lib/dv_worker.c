@@ -131,42 +131,38 @@ static uint32_t in_ring_decode(const uint8_t *s, uint32_t n, struct dv_pkt *pkts
 	while (m < max && i + 2 <= n) {
 		const uint8_t *g = s + (size_t)i * DV_RING_SLOT;
 		const struct dv_pkt *e = (const struct dv_pkt *)(const void *)g;
-		uint32_t len;
+		uint32_t len, at;
 
+		/* the group's length: the packet, its tunnel side, its context
+		 * (whose length is in its first slot) */
 		if (likely(e->family == DV_PKT_FAMILY_V4_SHORT)) {
-			dv_pkt_from_v4(&pkts[m++], (const struct dv_pkt_v4 *)(const void *)g);
-			i += 2;
-			continue;
-		}
-		/* the group's length: the packet, its tunnel side, its context's
-		 * n_el (in the context's first slot) */
-		len = DV_IN_SLOTS;
-		if (i + len > n)
-			break;
-		if (!(e->flags & DV_PKT_F_TICK)) {
-			len += (e->tun & DV_PKT_T_TUNNEL) ? DV_IN_SLOTS : 0;
-			if (e->tun & DV_PKT_T_CTX) {
-				if (i + len + 1 > n)
-					break;
-				len +=
-				    RTE_MIN(((const struct dv_pkt_ctx
-						  *)(const void *)(g + (size_t)len * DV_RING_SLOT))
-						->n_el,
-					    (uint32_t)DV_PCTX_MAX_EL) *
-				    DV_IN_SLOTS;
-			}
-		}
-		if (i + len > n)
-			break;
-		pkts[m] = *e;
-		if (!(e->flags & DV_PKT_F_TICK)) {
-			uint32_t at = DV_IN_SLOTS;
-
-			bits |= e->tun;
-			if (e->tun & DV_PKT_T_TUNNEL) {
-				memcpy(&tun[m], g + (size_t)at * DV_RING_SLOT, sizeof(tun[m]));
+			at = 2;
+		} else {
+			at = DV_IN_SLOTS;
+			if (!(e->flags & DV_PKT_F_TICK) && (e->tun & DV_PKT_T_TUNNEL))
 				at += DV_IN_SLOTS;
-			}
+		}
+		len = at;
+		if (!(e->flags & DV_PKT_F_TICK) && (e->tun & DV_PKT_T_CTX)) {
+			if (i + at + 1 > n)
+				break;
+			len += RTE_MIN(
+			    dv_pkt_ctx_slots(
+				(const struct dv_pkt_ctx *)(const void *)(g + (size_t)at *
+										  DV_RING_SLOT)),
+			    (uint32_t)(sizeof(*ctx) / DV_RING_SLOT));
+		}
+		if (i + len > n)
+			break;
+		if (likely(at == 2))
+			dv_pkt_from_v4(&pkts[m], (const struct dv_pkt_v4 *)(const void *)g);
+		else
+			pkts[m] = *e;
+		if (!(e->flags & DV_PKT_F_TICK)) {
+			bits |= e->tun;
+			if (e->tun & DV_PKT_T_TUNNEL)
+				memcpy(&tun[m], g + (size_t)DV_IN_SLOTS * DV_RING_SLOT,
+				       sizeof(tun[m]));
 			if (e->tun & DV_PKT_T_CTX)
 				memcpy(&ctx[m], g + (size_t)at * DV_RING_SLOT,
 				       (size_t)(len - at) * DV_RING_SLOT);

@@ -116,12 +116,14 @@ struct dv_worker_stats {
 /*
  * An input ring's slots are 16 bytes (DV_RING_SLOT). A packet takes
  * four, its struct dv_pkt, or two when it is a plain IPv4 packet (no
- * fragment, tunnel, context, VNI or ICMP word, not a tick: 90 % of
- * bench.pcap's packets), as a struct dv_pkt_v4: half the bytes the
- * distributor writes and its owner reads, most of them lines the other CPU
- * held last. Its first 12 bytes are the packet's own (sport to tun), its
- * family byte says which form it is, and its reader turns it back into a
- * struct dv_pkt (dv_pkt_from_v4).
+ * fragment, tunnel, VNI or ICMP word, not a tick: 90 % of bench.pcap's
+ * packets), as a struct dv_pkt_v4: half the bytes the distributor writes
+ * and its owner reads, most of them lines the other CPU held last. Its
+ * first 12 bytes are the packet's own (sport to tun), its family byte says
+ * which form it is, and its reader turns it back into a struct dv_pkt
+ * (dv_pkt_from_v4). A context follows either form in as many slots as its
+ * text needs (dv_pkt_ctx_slots): a DNS query with its question is four
+ * slots, not eight.
  */
 #define DV_PKT_FAMILY_V4_SHORT 0x84 /* the family byte of a struct dv_pkt_v4 */
 
@@ -149,8 +151,17 @@ _Static_assert(sizeof(struct dv_pkt_v4) == 32 &&
 /* Whether packet p goes on a ring as a struct dv_pkt_v4. */
 static inline int dv_pkt_is_v4_short(const struct dv_pkt *p)
 {
-	return p->family == 4 && (p->frag | p->tun | (p->flags & DV_PKT_F_TICK)) == 0 &&
+	return p->family == 4 &&
+	       (p->frag | (p->tun & ~DV_PKT_T_CTX) | (p->flags & DV_PKT_F_TICK)) == 0 &&
 	       p->vni == 0;
+}
+
+/* Slots a packet's context takes on a ring: its header and text with the
+ * NUL, in 16-byte slots (a DNS question of 20 characters takes two). */
+static inline uint32_t dv_pkt_ctx_slots(const struct dv_pkt_ctx *c)
+{
+	return ((uint32_t)offsetof(struct dv_pkt_ctx, text) + c->len + 1u + DV_RING_SLOT - 1u) /
+	       DV_RING_SLOT;
 }
 
 static inline void dv_pkt_to_v4(struct dv_pkt_v4 *c, const struct dv_pkt *p)
@@ -210,7 +221,7 @@ static inline uint8_t *dv_handoff_stage(const struct dv_handoff *h, uint32_t own
 /*
  * Stage packet p for its owner: p (two slots or four), then its tunnel
  * side tun when it has DV_PKT_T_TUNNEL, then its flow context ctx
- * (dv_pkt_ctx_elems() elements of four slots) when it has DV_PKT_T_CTX;
+ * (dv_pkt_ctx_slots() slots) when it has DV_PKT_T_CTX;
  * tun and ctx are not read otherwise. Returns how many slots are staged
  * for the owner now. The caller sends before DV_HANDOFF_SLOTS would be
  * passed by the eight slots a packet takes without context; a context goes
@@ -224,28 +235,28 @@ static inline uint32_t dv_handoff_put_ctx(struct dv_handoff *h, uint32_t owner,
 {
 	uint8_t *stage = dv_handoff_stage(h, owner);
 	uint32_t n = h->n[owner];
-	struct dv_pkt *at;
+	/* the tun byte, at the same place in both forms */
+	uint8_t *tun_at = stage + (size_t)n * DV_RING_SLOT + offsetof(struct dv_pkt, tun);
 
 	if (likely(dv_pkt_is_v4_short(p))) {
 		dv_pkt_to_v4((struct dv_pkt_v4 *)(void *)(stage + (size_t)n * DV_RING_SLOT), p);
-		h->n[owner] = n + 2;
-		return n + 2;
-	}
-	at = (struct dv_pkt *)(void *)(stage + (size_t)n * DV_RING_SLOT);
-	*at = *p;
-	n += DV_IN_SLOTS;
-	if (unlikely(p->tun & DV_PKT_T_TUNNEL)) {
-		memcpy(stage + (size_t)n * DV_RING_SLOT, tun, sizeof(*tun));
+		n += 2;
+	} else {
+		memcpy(stage + (size_t)n * DV_RING_SLOT, p, sizeof(*p));
 		n += DV_IN_SLOTS;
+		if (unlikely(p->tun & DV_PKT_T_TUNNEL)) {
+			memcpy(stage + (size_t)n * DV_RING_SLOT, tun, sizeof(*tun));
+			n += DV_IN_SLOTS;
+		}
 	}
 	if (unlikely(p->tun & DV_PKT_T_CTX)) {
-		uint32_t k = ctx->n_el * DV_IN_SLOTS;
+		uint32_t k = dv_pkt_ctx_slots(ctx);
 
 		if (n + k + 2 * DV_BURST * DV_IN_SLOTS <= DV_HANDOFF_SLOTS) {
 			memcpy(stage + (size_t)n * DV_RING_SLOT, ctx, (size_t)k * DV_RING_SLOT);
 			n += k;
 		} else {
-			at->tun &= (uint8_t)~DV_PKT_T_CTX;
+			*tun_at &= (uint8_t)~DV_PKT_T_CTX;
 			h->ctx_lost++;
 		}
 	}
@@ -261,7 +272,7 @@ static inline uint32_t dv_handoff_put(struct dv_handoff *h, uint32_t owner, cons
 	uint8_t *stage = dv_handoff_stage(h, owner);
 	uint32_t n = h->n[owner];
 
-	if (likely(dv_pkt_is_v4_short(p))) {
+	if (likely(dv_pkt_is_v4_short(p) && !(p->tun & DV_PKT_T_CTX))) {
 		dv_pkt_to_v4((struct dv_pkt_v4 *)(void *)(stage + (size_t)n * DV_RING_SLOT), p);
 		n += 2;
 	} else {
@@ -281,18 +292,17 @@ static inline uint32_t dv_handoff_put(struct dv_handoff *h, uint32_t owner, cons
 static inline uint32_t dv_pkt_group_slots(const uint8_t *s)
 {
 	const struct dv_pkt *e = (const struct dv_pkt *)(const void *)s;
-	uint32_t len = DV_IN_SLOTS;
+	uint32_t len;
 
 	if (e->family == DV_PKT_FAMILY_V4_SHORT)
-		return 2;
-	if (e->flags & DV_PKT_F_TICK)
-		return len;
-	if (e->tun & DV_PKT_T_TUNNEL)
-		len += DV_IN_SLOTS;
+		len = 2;
+	else if (e->flags & DV_PKT_F_TICK)
+		return DV_IN_SLOTS;
+	else
+		len = (e->tun & DV_PKT_T_TUNNEL) ? 2 * DV_IN_SLOTS : DV_IN_SLOTS;
 	if (e->tun & DV_PKT_T_CTX)
-		len += ((const struct dv_pkt_ctx *)(const void *)(s + (size_t)len * DV_RING_SLOT))
-			   ->n_el *
-		       DV_IN_SLOTS;
+		len += dv_pkt_ctx_slots(
+		    (const struct dv_pkt_ctx *)(const void *)(s + (size_t)len * DV_RING_SLOT));
 	return len;
 }
 

@@ -158,13 +158,16 @@ static void test_mixed_pools_go_home(void **state)
 
 #define MIX_N 600
 
+#define MIX_KINDS 10
+
 /* Packet i of a mix where every kind comes back often: plain IPv4 (TCP,
  * UDP; tagged or not), IPv6, a fragment, ICMP with its word, tunnelled
- * (with and without a VNI), with a context of 1 to 5 elements, tunnelled
- * with a context, and ticks. Every byte of *p is set. */
+ * (with and without a VNI), IPv4 with a context of 1 to 250 characters,
+ * tunnelled with a context, ticks, IPv6 with a context. Every byte of *p
+ * is set. */
 static void mix_packet(uint32_t i, struct dv_pkt *p, struct dv_pkt_tun *t, struct dv_pkt_ctx *c)
 {
-	uint32_t kind = i % 9;
+	uint32_t kind = i % MIX_KINDS;
 
 	memset(p, 0, sizeof(*p));
 	memset(t, 0, sizeof(*t));
@@ -210,7 +213,12 @@ static void mix_packet(uint32_t i, struct dv_pkt *p, struct dv_pkt_tun *t, struc
 		break;
 	case 6:
 	case 7:
+	case 9:
 		p->tun = DV_PKT_T_CTX | (kind == 7 ? DV_PKT_T_TUNNEL : 0);
+		if (kind == 9) {
+			p->family = 6;
+			p->src[15] = 1;
+		}
 		if (kind == 7) {
 			t->n_kinds = 2;
 			t->outer_family = 6;
@@ -264,7 +272,7 @@ static void check_mix_through_ring(uint32_t ring_slots, uint32_t max_read)
 
 			mix_packet(sent, &p, &t, &c);
 			dv_handoff_put_ctx(&h, 0, &p, &t, &c);
-			if (sent % 9 == 0 && p.family == 4)
+			if (sent % MIX_KINDS == 0)
 				short_slots += h.n[0] - before;
 			sent++;
 		}
@@ -279,21 +287,22 @@ static void check_mix_through_ring(uint32_t ring_slots, uint32_t max_read)
 
 			mix_packet(read, &p, &t, &c);
 			if (memcmp(&got[k], &p, sizeof(p)) != 0)
-				fail_msg("packet %u (kind %u) changed on the ring", read, read % 9);
+				fail_msg("packet %u (kind %u) changed on the ring", read,
+					 read % MIX_KINDS);
 			if (p.flags & DV_PKT_F_TICK)
 				continue;
 			if (p.tun & DV_PKT_T_TUNNEL)
 				assert_memory_equal(&tun[k], &t, sizeof(t));
-			if (p.tun & DV_PKT_T_CTX)
+			if (p.tun & DV_PKT_T_CTX) /* its header and its text, with the NUL */
 				assert_memory_equal(&ctx[k], &c,
-						    (size_t)c.n_el * sizeof(struct dv_pkt));
+						    offsetof(struct dv_pkt_ctx, text) + c.len + 1u);
 			assert_true((bits & p.tun) == p.tun);
 		}
 	}
 	assert_int_equal(read, MIX_N);
 	assert_int_equal(h.ctx_lost, 0);
 	assert_true(rte_ring_empty(r));
-	assert_int_equal(short_slots, 2 * ((MIX_N + 8) / 9)); /* two slots each */
+	assert_int_equal(short_slots, 2 * ((MIX_N + MIX_KINDS - 1) / MIX_KINDS)); /* two each */
 	rte_ring_free(r);
 }
 
