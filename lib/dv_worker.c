@@ -79,44 +79,54 @@ void dv_handoff_init(struct dv_handoff *h, struct dv_pkt *pkts, struct rte_ring 
 	h->n_owners = n_owners;
 	h->ctx_lost = 0;
 	memset(h->n, 0, sizeof(h->n));
+	memset(h->staged, 0, sizeof(h->staged));
 }
 
 /* How many of the first `room` of n staged slots can go without splitting
  * a group (a packet, its tunnel side, its context). */
-static uint32_t whole_groups(const uint8_t *stage, uint32_t n, uint32_t room)
+static uint32_t whole_groups(const uint8_t *stage, uint32_t n, uint32_t room, uint32_t *groups)
 {
-	uint32_t i = 0;
+	uint32_t i = 0, k = 0;
 
-	if (room >= n)
-		return n;
-	while (i < room) {
+	while (i < room && i < n) {
 		uint32_t len = dv_pkt_group_slots(stage + (size_t)i * DV_RING_SLOT);
 
 		if (i + len > room)
 			break;
 		i += len;
+		k++;
 	}
+	*groups = k;
 	return i;
 }
 
 uint32_t dv_handoff_send(struct dv_handoff *h, uint32_t owner)
 {
 	uint8_t *stage = dv_handoff_stage(h, owner);
-	uint32_t n = h->n[owner], k;
+	uint32_t n = h->n[owner], room, k, groups;
 	unsigned int sent;
 
 	if (n == 0)
 		return 0;
 	/* All or nothing of k slots: other producers may take room meanwhile,
 	 * and a burst enqueue could then leave half a group behind. */
-	k = whole_groups(stage, n, rte_ring_free_count(h->rings[owner]));
+	room = rte_ring_free_count(h->rings[owner]);
+	if (room >= n) {
+		k = n;
+		groups = h->staged[owner];
+	} else {
+		k = whole_groups(stage, n, room, &groups);
+	}
 	sent =
 	    k == 0 ? 0 : rte_ring_enqueue_bulk_elem(h->rings[owner], stage, DV_RING_SLOT, k, NULL);
-	if (sent > 0 && sent < n)
+	if (sent == 0)
+		return 0;
+	if (sent < n)
 		memmove(stage, stage + (size_t)sent * DV_RING_SLOT,
 			(size_t)(n - sent) * DV_RING_SLOT);
 	h->n[owner] = n - sent;
-	return sent;
+	h->staged[owner] -= groups;
+	return groups;
 }
 
 /* Turn ring slots s[0..n) into whole groups in pkts/tun/ctx, up to max

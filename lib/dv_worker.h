@@ -204,8 +204,9 @@ struct dv_handoff {
 	struct dv_pkt *pkts;	 /* n_owners * DV_HANDOFF_CAP, the caller's memory */
 	struct rte_ring **rings; /* each owner's input ring */
 	uint32_t n_owners;
-	uint32_t n[DV_MAX_WORKERS]; /* slots staged per owner */
-	uint64_t ctx_lost;	    /* packet contexts left behind: no room in the staging */
+	uint32_t n[DV_MAX_WORKERS];	 /* slots staged per owner */
+	uint32_t staged[DV_MAX_WORKERS]; /* packets (ticks too) staged per owner */
+	uint64_t ctx_lost;		 /* packet contexts left behind: no room in the staging */
 };
 
 /* Stage over pkts (n_owners * DV_HANDOFF_CAP packets) for rings[0..n_owners). */
@@ -261,6 +262,7 @@ static inline uint32_t dv_handoff_put_ctx(struct dv_handoff *h, uint32_t owner,
 		}
 	}
 	h->n[owner] = n;
+	h->staged[owner]++;
 	return n;
 }
 
@@ -284,6 +286,7 @@ static inline uint32_t dv_handoff_put(struct dv_handoff *h, uint32_t owner, cons
 		}
 	}
 	h->n[owner] = n;
+	h->staged[owner]++;
 	return n;
 }
 
@@ -363,7 +366,8 @@ static inline uint32_t dv_ring_dequeue_burst(struct rte_ring *r, void *e, uint32
 }
 
 /* Put as many of owner's staged slots on its ring as fit, in order and
- * never half a group; the rest stay staged, first. Returns the slots sent. */
+ * never half a group; the rest stay staged, first. Returns the packets
+ * sent (ticks counted). */
 uint32_t dv_handoff_send(struct dv_handoff *h, uint32_t owner);
 
 /* Slots staged for all owners together. */

@@ -254,7 +254,7 @@ static void check_mix_through_ring(uint32_t ring_slots, uint32_t max_read)
 	struct rte_ring *r = rte_ring_create_elem("dv_test_in", DV_RING_SLOT, ring_slots,
 						  SOCKET_ID_ANY, RING_F_SC_DEQ | RING_F_EXACT_SZ);
 	struct dv_handoff h;
-	uint32_t sent = 0, read = 0, short_slots = 0, stuck = 0;
+	uint32_t sent = 0, read = 0, short_slots = 0, stuck = 0, handed = 0;
 
 	assert_non_null(r);
 	dv_handoff_init(&h, stage, &r, 1);
@@ -276,7 +276,7 @@ static void check_mix_through_ring(uint32_t ring_slots, uint32_t max_read)
 				short_slots += h.n[0] - before;
 			sent++;
 		}
-		dv_handoff_send(&h, 0);
+		handed += dv_handoff_send(&h, 0);
 		n = dv_in_ring_read(r, got, tun, ctx, max_read, &bits);
 		stuck = n == 0 ? stuck + 1 : 0;
 		assert_true(stuck < 1000);
@@ -300,6 +300,7 @@ static void check_mix_through_ring(uint32_t ring_slots, uint32_t max_read)
 		}
 	}
 	assert_int_equal(read, MIX_N);
+	assert_int_equal(handed, MIX_N); /* what it says it sent: packets, not slots */
 	assert_int_equal(h.ctx_lost, 0);
 	assert_true(rte_ring_empty(r));
 	assert_int_equal(short_slots, 2 * ((MIX_N + MIX_KINDS - 1) / MIX_KINDS)); /* two each */

@@ -97,12 +97,13 @@ static void enqueue_all(struct rte_ring *r, const struct dv_pkt *e, uint32_t n)
 		dv_handoff_put_ctx(&h, 0, &e[i], &no_tun, c);
 		if (e[i].tun & DV_PKT_T_CTX)
 			i += c->n_el;
-		staged = h.n[0];
-		if (staged >= DV_BURST * DV_IN_SLOTS)
+		staged = h.staged[0];
+		if (h.n[0] >= DV_BURST * DV_IN_SLOTS)
 			assert_int_equal(dv_handoff_send(&h, 0), staged);
 	}
-	staged = h.n[0];
+	staged = h.staged[0];
 	assert_int_equal(dv_handoff_send(&h, 0), staged);
+	assert_int_equal(h.n[0], 0);
 	assert_int_equal(h.ctx_lost, 0);
 }
 
