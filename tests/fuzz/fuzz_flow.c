@@ -199,9 +199,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			run_burst(t, pkts, tuns, &n, now, &y);
 	}
 	run_burst(t, pkts, tuns, &n, now, &y);
+	/* Each flush ends flows: a flow whose current segment is empty (its
+	 * packets went out in an earlier segment's row) ends without a row, so
+	 * a flush may export nothing, but never leaves the table as it was. */
 	while (dv_flow_table_count(t) > 0) {
-		dv_fuzz_check(dv_flow_table_flush(t, DV_END_EOF, &out) > 0,
-			      "flush exported nothing");
+		uint32_t left = dv_flow_table_count(t);
+		uint32_t k = dv_flow_table_flush(t, DV_END_EOF, &out);
+
+		dv_fuzz_check(k > 0 || dv_flow_table_count(t) < left,
+			      "flush ended nothing (%u flows left)", left);
 		drain(t, &y);
 	}
 	verify(t);
