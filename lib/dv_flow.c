@@ -1042,6 +1042,16 @@ static void dv_flow_keep_ctx(struct dv_flow_table *t, uint32_t i, const struct d
 	}
 }
 
+/* Slot x's server name and question into text, each NUL-terminated. */
+static void dv_ctx_texts(const struct dv_flow_table *t, const struct dv_flow_ctx_slot *x,
+			 char *text)
+{
+	memcpy(text, dv_ctx_sn(t, x), x->sn_len);
+	text[x->sn_len] = '\0';
+	memcpy(text + x->sn_len + 1, dv_ctx_q(t, x), x->q_len);
+	text[x->sn_len + 1 + x->q_len] = '\0';
+}
+
 /* Put flow i's context behind its record, just appended to out. */
 static void dv_flow_emit_ctx(struct dv_flow_table *t, uint32_t i, struct dv_export_rec *e,
 			     struct dv_export_buf *out)
@@ -1060,10 +1070,7 @@ static void dv_flow_emit_ctx(struct dv_flow_table *t, uint32_t i, struct dv_expo
 		y->rcode = x->rcode;
 		y->sn_len = x->sn_len;
 		y->q_len = x->q_len;
-		memcpy(y->text, dv_ctx_sn(t, x), x->sn_len);
-		y->text[x->sn_len] = '\0';
-		memcpy(y->text + x->sn_len + 1, dv_ctx_q(t, x), x->q_len);
-		y->text[x->sn_len + 1 + x->q_len] = '\0';
+		dv_ctx_texts(t, x, y->text);
 		e->flags |= DV_EXPORT_F_CTX_INLINE;
 		return;
 	}
@@ -1080,10 +1087,7 @@ static void dv_flow_emit_ctx(struct dv_flow_table *t, uint32_t i, struct dv_expo
 	c->pad = 0;
 	c->sn_len = x->sn_len;
 	c->q_len = x->q_len;
-	memcpy(c->text, dv_ctx_sn(t, x), x->sn_len);
-	c->text[x->sn_len] = '\0';
-	memcpy(c->text + x->sn_len + 1, dv_ctx_q(t, x), x->q_len);
-	c->text[x->sn_len + 1 + x->q_len] = '\0';
+	dv_ctx_texts(t, x, c->text);
 	out->n += n_el;
 	e->flags |= DV_EXPORT_F_CTX;
 }

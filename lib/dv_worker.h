@@ -219,6 +219,24 @@ static inline uint8_t *dv_handoff_stage(const struct dv_handoff *h, uint32_t own
 	return (uint8_t *)(h->pkts + (size_t)owner * DV_HANDOFF_CAP);
 }
 
+/* Stage p (short or not) and its tunnel side at slot n of stage: the slots
+ * staged after it. */
+static inline uint32_t dv_stage_pkt(uint8_t *stage, uint32_t n, const struct dv_pkt *p,
+				    const struct dv_pkt_tun *tun)
+{
+	if (likely(dv_pkt_is_v4_short(p))) {
+		dv_pkt_to_v4((struct dv_pkt_v4 *)(void *)(stage + (size_t)n * DV_RING_SLOT), p);
+		return n + 2;
+	}
+	memcpy(stage + (size_t)n * DV_RING_SLOT, p, sizeof(*p));
+	n += DV_IN_SLOTS;
+	if (unlikely(p->tun & DV_PKT_T_TUNNEL)) {
+		memcpy(stage + (size_t)n * DV_RING_SLOT, tun, sizeof(*tun));
+		n += DV_IN_SLOTS;
+	}
+	return n;
+}
+
 /*
  * Stage packet p for its owner: p (two slots or four), then its tunnel
  * side tun when it has DV_PKT_T_TUNNEL, then its flow context ctx
@@ -239,17 +257,7 @@ static inline uint32_t dv_handoff_put_ctx(struct dv_handoff *h, uint32_t owner,
 	/* the tun byte, at the same place in both forms */
 	uint8_t *tun_at = stage + (size_t)n * DV_RING_SLOT + offsetof(struct dv_pkt, tun);
 
-	if (likely(dv_pkt_is_v4_short(p))) {
-		dv_pkt_to_v4((struct dv_pkt_v4 *)(void *)(stage + (size_t)n * DV_RING_SLOT), p);
-		n += 2;
-	} else {
-		memcpy(stage + (size_t)n * DV_RING_SLOT, p, sizeof(*p));
-		n += DV_IN_SLOTS;
-		if (unlikely(p->tun & DV_PKT_T_TUNNEL)) {
-			memcpy(stage + (size_t)n * DV_RING_SLOT, tun, sizeof(*tun));
-			n += DV_IN_SLOTS;
-		}
-	}
+	n = dv_stage_pkt(stage, n, p, tun);
 	if (unlikely(p->tun & DV_PKT_T_CTX)) {
 		uint32_t k = dv_pkt_ctx_slots(ctx);
 
@@ -266,28 +274,14 @@ static inline uint32_t dv_handoff_put_ctx(struct dv_handoff *h, uint32_t owner,
 	return n;
 }
 
-/* dv_handoff_put_ctx() of a packet without flow context (DV_PKT_T_CTX is
- * not looked at: it must not be set). */
+/* dv_handoff_put_ctx() of a packet without flow context (it must not have
+ * DV_PKT_T_CTX: ticks, the reader's clock). */
 static inline uint32_t dv_handoff_put(struct dv_handoff *h, uint32_t owner, const struct dv_pkt *p,
 				      const struct dv_pkt_tun *tun)
 {
-	uint8_t *stage = dv_handoff_stage(h, owner);
-	uint32_t n = h->n[owner];
-
-	if (likely(dv_pkt_is_v4_short(p) && !(p->tun & DV_PKT_T_CTX))) {
-		dv_pkt_to_v4((struct dv_pkt_v4 *)(void *)(stage + (size_t)n * DV_RING_SLOT), p);
-		n += 2;
-	} else {
-		memcpy(stage + (size_t)n * DV_RING_SLOT, p, sizeof(*p));
-		n += DV_IN_SLOTS;
-		if (unlikely(p->tun & DV_PKT_T_TUNNEL)) {
-			memcpy(stage + (size_t)n * DV_RING_SLOT, tun, sizeof(*tun));
-			n += DV_IN_SLOTS;
-		}
-	}
-	h->n[owner] = n;
+	h->n[owner] = dv_stage_pkt(dv_handoff_stage(h, owner), h->n[owner], p, tun);
 	h->staged[owner]++;
-	return n;
+	return h->n[owner];
 }
 
 /* Slots of the group that starts at staged or ring slot s[0]: the packet
