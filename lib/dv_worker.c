@@ -143,25 +143,11 @@ static uint32_t in_ring_decode(const uint8_t *s, uint32_t n, struct dv_pkt *pkts
 		const struct dv_pkt *e = (const struct dv_pkt *)(const void *)g;
 		uint32_t len, at;
 
-		/* the group's length: the packet, its tunnel side, its context
-		 * (whose length is in its first slot) */
-		if (likely(e->family == DV_PKT_FAMILY_V4_SHORT)) {
-			at = 2;
-		} else {
-			at = DV_IN_SLOTS;
-			if (!(e->flags & DV_PKT_F_TICK) && (e->tun & DV_PKT_T_TUNNEL))
-				at += DV_IN_SLOTS;
-		}
-		len = at;
-		if (!(e->flags & DV_PKT_F_TICK) && (e->tun & DV_PKT_T_CTX)) {
-			if (i + at + 1 > n)
-				break;
-			len += RTE_MIN(
-			    dv_pkt_ctx_slots(
-				(const struct dv_pkt_ctx *)(const void *)(g + (size_t)at *
-										  DV_RING_SLOT)),
-			    (uint32_t)(sizeof(*ctx) / DV_RING_SLOT));
-		}
+		/* the group's length; a context's is in its first slot */
+		at = dv_pkt_head_slots(e);
+		if (!(e->flags & DV_PKT_F_TICK) && (e->tun & DV_PKT_T_CTX) && i + at + 1 > n)
+			break;
+		len = dv_pkt_group_slots(g);
 		if (i + len > n)
 			break;
 		if (likely(at == 2))
@@ -175,7 +161,7 @@ static uint32_t in_ring_decode(const uint8_t *s, uint32_t n, struct dv_pkt *pkts
 				       sizeof(tun[m]));
 			if (e->tun & DV_PKT_T_CTX)
 				memcpy(&ctx[m], g + (size_t)at * DV_RING_SLOT,
-				       (size_t)(len - at) * DV_RING_SLOT);
+				       RTE_MIN((size_t)(len - at) * DV_RING_SLOT, sizeof(ctx[m])));
 		}
 		m++;
 		i += len;
@@ -197,10 +183,6 @@ uint32_t dv_in_ring_read(struct rte_ring *r, struct dv_pkt *pkts, struct dv_pkt_
 
 	*tun_bits = 0;
 	n = rte_ring_dequeue_burst_elem_start(r, s, DV_RING_SLOT, want, NULL);
-	if (n == 0) {
-		rte_ring_dequeue_elem_finish(r, 0);
-		return 0;
-	}
 	m = in_ring_decode(s, n, pkts, tun, ctx, max, tun_bits, &used);
 	rte_ring_dequeue_elem_finish(r, used);
 	return m;

@@ -284,20 +284,24 @@ static inline uint32_t dv_handoff_put(struct dv_handoff *h, uint32_t owner, cons
 	return h->n[owner];
 }
 
+/* Slots of e's packet and tunnel side: a group's slots before its context. */
+static inline uint32_t dv_pkt_head_slots(const struct dv_pkt *e)
+{
+	if (e->family == DV_PKT_FAMILY_V4_SHORT)
+		return 2;
+	if (!(e->flags & DV_PKT_F_TICK) && (e->tun & DV_PKT_T_TUNNEL))
+		return 2 * DV_IN_SLOTS;
+	return DV_IN_SLOTS;
+}
+
 /* Slots of the group that starts at staged or ring slot s[0]: the packet
  * (short or not), its tunnel side, its context (the slots must be there). */
 static inline uint32_t dv_pkt_group_slots(const uint8_t *s)
 {
 	const struct dv_pkt *e = (const struct dv_pkt *)(const void *)s;
-	uint32_t len;
+	uint32_t len = dv_pkt_head_slots(e);
 
-	if (e->family == DV_PKT_FAMILY_V4_SHORT)
-		len = 2;
-	else if (e->flags & DV_PKT_F_TICK)
-		return DV_IN_SLOTS;
-	else
-		len = (e->tun & DV_PKT_T_TUNNEL) ? 2 * DV_IN_SLOTS : DV_IN_SLOTS;
-	if (e->tun & DV_PKT_T_CTX)
+	if (!(e->flags & DV_PKT_F_TICK) && (e->tun & DV_PKT_T_CTX))
 		len += dv_pkt_ctx_slots(
 		    (const struct dv_pkt_ctx *)(const void *)(s + (size_t)len * DV_RING_SLOT));
 	return len;
